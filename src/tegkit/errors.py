@@ -1,0 +1,126 @@
+"""The exception tree: one root, branches that mirror how callers recover."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class GatewayError(Exception):
+    """Root of every error tegkit raises on purpose."""
+
+
+class InvalidInputError(GatewayError, ValueError):
+    """A value was rejected before anything was sent; names the field and what is allowed."""
+
+    def __init__(self, field: str, allowed: str, value: object = None) -> None:
+        self.field = field
+        self.allowed = allowed
+        self.value = value
+        super().__init__(f"{field}: {value!r} is not allowed; expected {allowed}")
+
+
+class ParseError(GatewayError):
+    """A response body did not match its model; names the endpoint and the field."""
+
+    def __init__(self, endpoint: str, detail: str) -> None:
+        self.endpoint = endpoint
+        self.detail = detail
+        super().__init__(f"{endpoint}: unexpected response: {detail}")
+
+
+# --- request errors: the request did not get an HTTP answer -------------------------------
+
+
+class RequestError(GatewayError):
+    """The request did not complete (no HTTP status to act on)."""
+
+
+class ConnectionFailedError(RequestError):
+    """The gateway could not be reached (refused, reset, DNS, TLS handshake)."""
+
+
+class GatewayTimeoutError(RequestError, asyncio.TimeoutError):
+    """The gateway did not answer in time. Also an asyncio.TimeoutError for existing handlers."""
+
+
+class CertificateMismatchError(RequestError):
+    """The gateway presented a certificate other than the pinned or trusted one."""
+
+    def __init__(self, expected_sha256: str, actual_sha256: str) -> None:
+        self.expected_sha256 = expected_sha256
+        self.actual_sha256 = actual_sha256
+        super().__init__(
+            f"certificate fingerprint changed: pinned {expected_sha256}, got {actual_sha256}; "
+            "if the gateway was replaced or re-keyed, fetch and pin the new certificate"
+        )
+
+
+# --- status errors: the gateway answered with an error status ------------------------------
+
+
+class ApiError(GatewayError):
+    """The gateway answered with an error status; carries its error body fields."""
+
+    def __init__(
+        self,
+        status: int,
+        method: str,
+        path: str,
+        code: int | None = None,
+        error: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        self.status = status
+        self.method = method
+        self.path = path
+        self.code = code
+        self.error = error
+        self.message = message
+        detail = "; ".join(part for part in (error, message) if part) or "no details"
+        super().__init__(f"{method} {path}: HTTP {status}: {detail}")
+
+
+class AuthenticationError(ApiError):
+    """401 or bad credentials: log in again with the right password."""
+
+
+class PermissionDeniedError(ApiError):
+    """403: this account's role may not do that (e.g. customer POST /api/operation)."""
+
+
+class EndpointNotSupportedError(ApiError):
+    """404: this firmware does not have the endpoint (remembered, not retried every poll)."""
+
+
+class RateLimitedError(ApiError):
+    """429: the gateway asks us to slow down; retry_after_s says for how long, if known."""
+
+    def __init__(self, *args: object, retry_after_s: float | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.retry_after_s = retry_after_s
+
+
+class SystemStoppedError(ApiError):
+    """502 with an empty body from a live endpoint: the sitemaster is stopped."""
+
+
+class GatewayBusyError(ApiError):
+    """503: the gateway is busy (starting up, updating); try again later."""
+
+
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "CertificateMismatchError",
+    "ConnectionFailedError",
+    "EndpointNotSupportedError",
+    "GatewayBusyError",
+    "GatewayError",
+    "GatewayTimeoutError",
+    "InvalidInputError",
+    "ParseError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "RequestError",
+    "SystemStoppedError",
+]
