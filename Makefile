@@ -3,8 +3,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Debian packages the tests drive for real: a browser for the dashboard, a PostgreSQL server.
+SYSTEM_PACKAGES := chromium postgresql
 
-.PHONY: install test lint bench run clean
+.PHONY: install sysdeps test lint bench run clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,19 +16,28 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+sysdeps:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-test: lint
+test: lint sysdeps
 	$(BIN)/python -m pytest -q
 
 bench: install
 	$(BIN)/python -m bench
 
 run: install
-	$(BIN)/teg endpoints
+	$(BIN)/teg sim --scenario sunny-day --speed 60
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
