@@ -1,0 +1,22 @@
+"""The Owner API (Tesla's cloud) for energy sites: CloudClient, its typed answers and tokens.
+
+Percents are on the APP scale (raw = 5 + 0.95 x app; see `tegkit.percent`).
+"""
+
+from __future__ import annotations
+
+from tegkit.cloud._client import CloudClient
+from tegkit.cloud._envelope import CommandResult
+from tegkit.cloud._models import EnergySite, LiveStatus, SiteInfo
+from tegkit.cloud._tokens import Tokens, read_token_file, write_token_file
+
+__all__ = [
+    "CloudClient",
+    "CommandResult",
+    "EnergySite",
+    "LiveStatus",
+    "SiteInfo",
+    "Tokens",
+    "read_token_file",
+    "write_token_file",
+]

@@ -1,0 +1,241 @@
+"""CloudClient: the async Owner API client for one account's energy sites.
+
+Reads and commands for a Powerwall site through Tesla's cloud. Percents are on the APP scale
+(0..100 as the app shows them), never the gateway's raw scale.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from ssl import SSLContext
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+
+from tegkit.catalog import find
+from tegkit.cloud._envelope import CommandResult, parse_command_result, unwrap
+from tegkit.cloud._models import EnergySite, LiveStatus, SiteInfo
+from tegkit.cloud._tokens import TokenKeeper, Tokens, read_token_file
+from tegkit.errors import (
+    ConnectionFailedError,
+    GatewayTimeoutError,
+    InvalidInputError,
+    ParseError,
+)
+from tegkit.ownerapi import (
+    AUTH_URL,
+    COMMAND_FIELDS,
+    OWNER_API_URL,
+    Command,
+    check_command_value,
+)
+
+_log = logging.getLogger("tegkit.cloud")
+
+
+def _path(method: str, template: str, **params: str) -> str:
+    # Every path comes from the catalog: a typo fails loudly instead of calling a wrong URL.
+    return find(method, template).format(**params)
+
+
+class CloudClient:
+    """Async client of the Owner API (energy sites only).
+
+    Use as an async context manager, or call `close()`. A session passed in is borrowed and
+    never closed here. With `token_file`, refreshed tokens are written back to it (mode 0600).
+    """
+
+    def __init__(
+        self,
+        access_token: str,
+        refresh_token: str | None = None,
+        *,
+        base_url: str = OWNER_API_URL,
+        auth_url: str = AUTH_URL,
+        session: aiohttp.ClientSession | None = None,
+        token_file: Path | None = None,
+        ssl: SSLContext | bool | None = None,
+        timeout_s: float = 20,
+        expires_at_s: float | None = None,
+    ) -> None:
+        if not isinstance(access_token, str) or not access_token:
+            raise InvalidInputError("access_token", "a non-empty string")
+        self._base_url = base_url.rstrip("/")
+        self._keeper = TokenKeeper(
+            Tokens(access_token, refresh_token or None, expires_at_s),
+            auth_url=auth_url,
+            token_file=None if token_file is None else Path(token_file),
+        )
+        self._session = session
+        self._owns_session = session is None
+        self._ssl: SSLContext | bool = True if ssl is None else ssl
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._token_file = token_file
+
+    @classmethod
+    def from_token_file(cls, path: Path, **kwargs: Any) -> CloudClient:
+        """A client from a token file {access_token, refresh_token, expires_at}; kept in step."""
+        tokens = read_token_file(Path(path))
+        return cls(
+            tokens.access_token,
+            tokens.refresh_token,
+            token_file=Path(path),
+            expires_at_s=tokens.expires_at_s,
+            **kwargs,
+        )
+
+    def __repr__(self) -> str:
+        return f"CloudClient(base_url={self._base_url!r}, token_file={self._token_file!r})"
+
+    @property
+    def tokens(self) -> Tokens:
+        """The tokens in use now (after any refresh); their repr hides the secrets."""
+        return self._keeper.tokens
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the session if this client created it; a borrowed session stays open."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            if not self._owns_session:
+                raise ConnectionFailedError("the borrowed aiohttp session is closed")
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    # --- transport ------------------------------------------------------------------------
+
+    async def _send(
+        self, method: str, path: str, body: dict[str, Any] | None, token: str
+    ) -> tuple[int, bytes, str | None]:
+        session = self._get_session()
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        try:
+            async with session.request(
+                method,
+                self._base_url + path,
+                json=body,
+                headers=headers,
+                ssl=self._ssl,
+                timeout=self._timeout,
+            ) as resp:
+                return resp.status, await resp.read(), resp.headers.get("Retry-After")
+        except TimeoutError as exc:
+            raise GatewayTimeoutError(f"{method} {path}: no answer in time") from exc
+        except aiohttp.ClientError as exc:
+            raise ConnectionFailedError(f"{method} {path}: {exc}") from exc
+
+    async def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """The unwrapped `response` of one call; one token refresh and retry on a 401."""
+        keeper = self._keeper
+        if keeper.can_refresh and keeper.tokens.expired():
+            await self._refresh(keeper.tokens.access_token)
+        token = keeper.tokens.access_token
+        status, raw, retry_after = await self._send(method, path, body, token)
+        _log.debug("%s %s -> %s", method, path, status)
+        if status == 401 and keeper.can_refresh:
+            await self._refresh(token)
+            token = keeper.tokens.access_token
+            status, raw, retry_after = await self._send(method, path, body, token)
+            _log.debug("%s %s -> %s (after refresh)", method, path, status)
+        return unwrap(
+            status, raw, method=method, path=path, retry_after=retry_after, secrets=keeper.secrets()
+        )
+
+    async def _refresh(self, stale_access_token: str) -> None:
+        await self._keeper.refresh(
+            self._get_session(),
+            stale_access_token=stale_access_token,
+            ssl_arg=self._ssl,
+            client_timeout=self._timeout,
+        )
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def products(self) -> list[dict[str, Any]]:
+        """Every product of the account (vehicles and energy sites) as the Owner API sends it."""
+        path = _path("GET", "/api/1/products")
+        response = await self._request("GET", path)
+        if not isinstance(response, list) or not all(isinstance(p, dict) for p in response):
+            raise ParseError(f"GET {path}", "expected a list of objects")
+        return response
+
+    async def energy_sites(self) -> list[EnergySite]:
+        """The account's energy sites (products that have an energy_site_id)."""
+        return [EnergySite.from_json(p) for p in await self.products() if "energy_site_id" in p]
+
+    async def live_status(self, site_id: int) -> LiveStatus:
+        """Power flow and charge (app percent) of one energy site now."""
+        path = _path("GET", "/api/1/energy_sites/{site_id}/live_status", site_id=_site(site_id))
+        return LiveStatus.from_json(await self._request("GET", path), f"GET {path}")
+
+    async def site_info(self, site_id: int) -> SiteInfo:
+        """Configuration of one energy site: name, mode, reserve (app percent), nameplate."""
+        path = _path("GET", "/api/1/energy_sites/{site_id}/site_info", site_id=_site(site_id))
+        return SiteInfo.from_json(await self._request("GET", path), f"GET {path}")
+
+    # --- commands -------------------------------------------------------------------------
+
+    async def set_backup_reserve(
+        self, app_percent: float, *, battery_id: str | None = None, site_id: int | None = None
+    ) -> CommandResult:
+        """Set the backup reserve on the APP scale (0..100) by battery id or energy site id."""
+        return await self._command("backup", app_percent, battery_id, site_id)
+
+    async def set_site_name(
+        self, name: str, *, battery_id: str | None = None, site_id: int | None = None
+    ) -> CommandResult:
+        """Rename the site by battery id or energy site id."""
+        return await self._command("site_name", name, battery_id, site_id)
+
+    async def set_operation_mode(
+        self, mode: str, *, battery_id: str | None = None, site_id: int | None = None
+    ) -> CommandResult:
+        """Set the operation mode (self_consumption, backup, autonomous)."""
+        return await self._command("operation", mode, battery_id, site_id)
+
+    async def _command(
+        self, command: Command, value: object, battery_id: str | None, site_id: int | None
+    ) -> CommandResult:
+        # Everything is checked before anything is sent.
+        wire_value = check_command_value(command, value)
+        if (battery_id is None) == (site_id is None):
+            raise InvalidInputError(
+                "battery_id/site_id", "exactly one of battery_id or site_id", None
+            )
+        if battery_id is not None:
+            if not isinstance(battery_id, str) or not battery_id:
+                raise InvalidInputError("battery_id", "a non-empty string", battery_id)
+            path = _path(
+                "POST", f"/api/1/powerwalls/{{battery_id}}/{command}", battery_id=battery_id
+            )
+        else:
+            path = _path(
+                "POST", f"/api/1/energy_sites/{{site_id}}/{command}", site_id=_site(site_id)
+            )
+        response = await self._request("POST", path, {COMMAND_FIELDS[command]: wire_value})
+        return parse_command_result(response, method="POST", path=path)
+
+
+def _site(site_id: object) -> str:
+    if isinstance(site_id, bool) or not isinstance(site_id, int) or site_id < 0:
+        raise InvalidInputError("site_id", "a non-negative integer energy_site_id", site_id)
+    return str(site_id)
+
+
+__all__ = ["CloudClient"]

@@ -1,0 +1,144 @@
+"""Owner API facts shared by the cloud client and the simulator: modes, limits, body shapes.
+
+Neutral ground: `tegkit.cloud` (the client) and `tegkit.sim.owner_api` (the simulated
+cloud) both import this module and never each other. Percents here are on the APP scale,
+as the Owner API and Tesla's app show them (raw = 5 + 0.95 x app, see `tegkit.percent`).
+
+>>> check_backup_reserve_app_percent(20.0)
+20
+>>> check_operation_mode("autonomous")
+'autonomous'
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final, Literal
+
+from tegkit.errors import InvalidInputError
+
+OWNER_API_URL: Final = "https://owner-api.teslamotors.com"
+AUTH_URL: Final = "https://auth.tesla.com"
+
+# --- OAuth refresh grant (served by the auth host) ----------------------------------------
+TOKEN_PATH: Final = "/oauth2/v3/token"
+OAUTH_CLIENT_ID: Final = "ownerapi"
+OAUTH_SCOPE: Final = "openid email offline_access"
+
+# --- command bodies -------------------------------------------------------------------------
+OperationMode = Literal["self_consumption", "backup", "autonomous"]
+OPERATION_MODES: Final[tuple[OperationMode, ...]] = ("self_consumption", "backup", "autonomous")
+BACKUP_RESERVE_MIN_APP_PERCENT: Final = 0.0
+BACKUP_RESERVE_MAX_APP_PERCENT: Final = 100.0
+# The spec gives no limit; Tesla's app refuses long names, so we hold both sides to this.
+SITE_NAME_MAX_CHARS: Final = 64
+
+# Command families and their JSON body field.
+Family = Literal["powerwalls", "energy_sites"]
+Command = Literal["backup", "site_name", "operation"]
+COMMANDS: Final[tuple[Command, ...]] = ("backup", "site_name", "operation")
+COMMAND_FIELDS: Final[dict[Command, str]] = {
+    "backup": "backup_reserve_percent",
+    "site_name": "site_name",
+    "operation": "default_real_mode",
+}
+
+# --- success envelopes seen in practice -----------------------------------------------------
+# "code":   {"code": 201, "message": "Updated"}
+# "Code":   {"Code": 200, "Message": "..."}      (capitalised keys)
+# "result": {"result": true, "reason": ""}
+SuccessShape = Literal["code", "Code", "result"]
+SUCCESS_SHAPES: Final[tuple[SuccessShape, ...]] = ("code", "Code", "result")
+
+# Which shape the simulated cloud answers per command; the client accepts every shape.
+# powerwalls/* and energy_sites/backup|operation answer like the Owner API did for years;
+# energy_sites/site_name answers with the capitalised keys seen from the newer endpoints.
+DEFAULT_SUCCESS_SHAPES: Final[dict[tuple[Family, Command], SuccessShape]] = {
+    ("powerwalls", "backup"): "code",
+    ("powerwalls", "site_name"): "code",
+    ("powerwalls", "operation"): "code",
+    ("energy_sites", "backup"): "code",
+    ("energy_sites", "site_name"): "Code",
+    ("energy_sites", "operation"): "code",
+}
+
+
+def success_body(shape: SuccessShape, message: str = "Updated") -> dict[str, Any]:
+    """The `response` object of a successful command in the given shape."""
+    if shape == "code":
+        return {"code": 201, "message": message}
+    if shape == "Code":
+        return {"Code": 200, "Message": message}
+    return {"result": True, "reason": ""}
+
+
+# --- validation (the client before sending, the simulator on receipt) -----------------------
+
+
+def check_backup_reserve_app_percent(value: object) -> int | float:
+    """A reserve on the app scale, 0..100, as sent on the wire (int when it is whole)."""
+    allowed = "a number from 0 to 100 (app percent)"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError("backup_reserve_percent", allowed, value)
+    number = float(value)
+    if not math.isfinite(number) or not (
+        BACKUP_RESERVE_MIN_APP_PERCENT <= number <= BACKUP_RESERVE_MAX_APP_PERCENT
+    ):
+        raise InvalidInputError("backup_reserve_percent", allowed, value)
+    return int(number) if number.is_integer() else number
+
+
+def check_operation_mode(value: object) -> OperationMode:
+    """One of the operation modes the Owner API accepts."""
+    for mode in OPERATION_MODES:
+        if value == mode:
+            return mode
+    raise InvalidInputError("default_real_mode", "one of " + ", ".join(OPERATION_MODES), value)
+
+
+def check_site_name(value: object) -> str:
+    """A site name: 1..SITE_NAME_MAX_CHARS characters, not blank, no control characters."""
+    allowed = f"text of 1 to {SITE_NAME_MAX_CHARS} characters, not blank, no control characters"
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > SITE_NAME_MAX_CHARS
+        or any(ch < " " or ch == "\x7f" for ch in value)
+    ):
+        raise InvalidInputError("site_name", allowed, value)
+    return value
+
+
+def check_command_value(command: Command, value: object) -> Any:
+    """Validate the body value of one command; raise InvalidInputError naming the field."""
+    if command == "backup":
+        return check_backup_reserve_app_percent(value)
+    if command == "operation":
+        return check_operation_mode(value)
+    return check_site_name(value)
+
+
+__all__ = [
+    "AUTH_URL",
+    "BACKUP_RESERVE_MAX_APP_PERCENT",
+    "BACKUP_RESERVE_MIN_APP_PERCENT",
+    "COMMANDS",
+    "COMMAND_FIELDS",
+    "DEFAULT_SUCCESS_SHAPES",
+    "OAUTH_CLIENT_ID",
+    "OAUTH_SCOPE",
+    "OPERATION_MODES",
+    "OWNER_API_URL",
+    "SITE_NAME_MAX_CHARS",
+    "SUCCESS_SHAPES",
+    "TOKEN_PATH",
+    "Command",
+    "Family",
+    "OperationMode",
+    "SuccessShape",
+    "check_backup_reserve_app_percent",
+    "check_command_value",
+    "check_operation_mode",
+    "check_site_name",
+    "success_body",
+]
