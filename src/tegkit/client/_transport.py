@@ -1,0 +1,367 @@
+"""One HTTPS round trip to the gateway, and the mapping of its failures to tegkit.errors.
+
+Besides the round trip this module holds the small pieces of request policy that do not
+depend on login: which endpoints answered 404 (not asked again), per-endpoint 429 cool-downs,
+single-flight of identical in-flight GETs and a short per-endpoint cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import ipaddress
+import logging
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar, cast
+
+import aiohttp
+import msgspec
+from yarl import URL
+
+from tegkit.client._tls import TlsPolicy, describe_verify_failure, ssl_argument
+from tegkit.errors import (
+    ApiError,
+    AuthenticationError,
+    CertificateMismatchError,
+    ConnectionFailedError,
+    EndpointNotSupportedError,
+    GatewayBusyError,
+    GatewayTimeoutError,
+    InvalidInputError,
+    PermissionDeniedError,
+    RateLimitedError,
+    SystemStoppedError,
+)
+
+_LOG = logging.getLogger("tegkit.client")
+T = TypeVar("T")
+
+# Without a Retry-After header a 429 still cools the endpoint down for this long.
+DEFAULT_COOL_DOWN_S = 30.0
+
+
+def base_url(host: str) -> URL:
+    """The https:// root URL for a gateway given as URL, host, host:port or [v6]:port."""
+    text = host.strip()
+    if not text:
+        raise InvalidInputError("host", "a host name, IP address or https:// URL", host)
+    if "://" not in text:
+        try:
+            ipaddress.IPv6Address(text)  # a bare IPv6 address has colons but no port
+        except ValueError:
+            pass
+        else:
+            text = f"[{text}]"
+        text = f"https://{text}"
+    url = URL(text)
+    if url.scheme == "http":
+        # The gateway answers plain HTTP with a 301 to HTTPS on the same host.
+        if url.explicit_port is not None:
+            raise InvalidInputError(
+                "host", "an https:// URL; the gateway serves its API over HTTPS only", host
+            )
+        url = url.with_scheme("https")
+    if url.scheme != "https" or not url.host:
+        raise InvalidInputError("host", "a host name, IP address or https:// URL", host)
+    if url.path not in ("", "/") or url.query_string or url.user or url.password:
+        raise InvalidInputError("host", "the gateway root only, without path or credentials", host)
+    return url.with_path("/")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One HTTP answer: status, headers and the whole body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    cookies: Mapping[str, str]
+
+
+class _ErrorBody(msgspec.Struct):
+    code: int | None = None
+    error: str | None = None
+    message: str | None = None
+
+
+def retry_after_s(value: str | None, now_s: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    now = time.time() if now_s is None else now_s
+    return max(0.0, when.timestamp() - now)
+
+
+def error_for(method: str, path: str, reply: Reply) -> ApiError:
+    """The typed error for a non-2xx reply, with the gateway's error body fields."""
+    status = reply.status
+    if status == 502 and not reply.body.strip():
+        return SystemStoppedError(status, method, path, message="the system is stopped")
+    fields = _ErrorBody()
+    if reply.body:
+        try:
+            fields = msgspec.json.decode(reply.body, type=_ErrorBody)
+        except msgspec.DecodeError:
+            fields = _ErrorBody(message=reply.body[:200].decode("utf-8", "replace"))
+    args = (status, method, path, fields.code, fields.error, fields.message)
+    if status == 401:
+        return AuthenticationError(*args)
+    if status == 403:
+        return PermissionDeniedError(*args)
+    if status == 404:
+        return EndpointNotSupportedError(*args)
+    if status == 429:
+        return RateLimitedError(
+            *args, retry_after_s=retry_after_s(reply.headers.get("Retry-After"))
+        )
+    if status == 503:
+        return GatewayBusyError(*args)
+    return ApiError(*args)
+
+
+class EndpointGuard:
+    """Remembers 404s and 429 cool-downs per endpoint so that polls do not hammer them."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._unsupported: dict[str, EndpointNotSupportedError] = {}
+        self._cool_until: dict[str, tuple[float, RateLimitedError]] = {}
+
+    def check(self, key: str) -> None:
+        """Raise at once, without a request, if `key` is known missing or cooling down."""
+        missing = self._unsupported.get(key)
+        if missing is not None:
+            raise missing
+        cooling = self._cool_until.get(key)
+        if cooling is None:
+            return
+        remaining_s = cooling[0] - self._clock()
+        if remaining_s <= 0:
+            del self._cool_until[key]
+            return
+        old = cooling[1]
+        raise RateLimitedError(
+            old.status,
+            old.method,
+            old.path,
+            old.code,
+            old.error,
+            f"cooling down after HTTP 429; {remaining_s:.1f} s left",
+            retry_after_s=remaining_s,
+        )
+
+    def note(self, key: str, error: ApiError) -> None:
+        """Record what an error teaches about this endpoint."""
+        if isinstance(error, EndpointNotSupportedError):
+            self._unsupported[key] = error
+        elif isinstance(error, RateLimitedError):
+            wait_s = error.retry_after_s
+            if wait_s is None:
+                wait_s = DEFAULT_COOL_DOWN_S
+            self._cool_until[key] = (self._clock() + wait_s, error)
+
+    def forget(self, key: str) -> None:
+        """Try this endpoint again (after a firmware update, for example)."""
+        self._unsupported.pop(key, None)
+        self._cool_until.pop(key, None)
+
+
+class SingleFlight:
+    """Concurrent callers with the same key share one running call."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, asyncio.Task[object]] = {}
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
+    async def run(self, key: str, call: Callable[[], Awaitable[T]]) -> T:
+        task = cast("asyncio.Task[T] | None", self._running.get(key))
+        if task is None:
+
+            async def owned() -> T:
+                try:
+                    return await call()
+                finally:
+                    self._running.pop(key, None)
+
+            task = asyncio.ensure_future(owned())
+            self._running[key] = cast("asyncio.Task[object]", task)
+        # One caller giving up must not cancel the request the others wait for.
+        return await asyncio.shield(task)
+
+
+class TtlCache:
+    """Bodies of successful reads kept for a short, per-endpoint time."""
+
+    def __init__(
+        self, ttl_s: Mapping[str, float] | float = 0.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._default_s = float(ttl_s) if isinstance(ttl_s, int | float) else 0.0
+        self._per_path_s = {} if isinstance(ttl_s, int | float) else dict(ttl_s)
+        self._clock = clock
+        self._entries: dict[str, tuple[float, Reply]] = {}
+
+    def ttl_s(self, path: str) -> float:
+        return self._per_path_s.get(path, self._default_s)
+
+    def get(self, key: str) -> Reply | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= self._clock():
+            del self._entries[key]
+            return None
+        return entry[1]
+
+    def put(self, key: str, path: str, reply: Reply) -> None:
+        ttl_s = self.ttl_s(path)
+        if ttl_s > 0:
+            self._entries[key] = (self._clock() + ttl_s, reply)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class Transport:
+    """HTTPS round trips to one gateway over a kept-alive aiohttp session."""
+
+    def __init__(
+        self,
+        url: URL,
+        *,
+        tls: TlsPolicy,
+        sni: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout_s: float = 10.0,
+        retries: int = 2,
+        retry_backoff_s: float = 0.05,
+    ) -> None:
+        self.url = url
+        self.tls = tls
+        self.sni = sni
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.retry_backoff_s = retry_backoff_s
+        self._ssl = ssl_argument(tls)
+        self._session = session
+        self._owns_session = session is None
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.requests_sent = 0
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The aiohttp session (our own is made on first use, inside the running loop)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                # The gateway is usually reached by IP address; the default jar drops
+                # cookies set by IP hosts.
+                cookie_jar=aiohttp.CookieJar(unsafe=True),
+                connector=aiohttp.TCPConnector(limit_per_host=4, keepalive_timeout=30),
+            )
+        return self._session
+
+    @property
+    def owns_session(self) -> bool:
+        return self._owns_session
+
+    async def close(self) -> None:
+        """Close the session if it is ours; a borrowed session is left to its owner."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def round_trip(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: object = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = False,
+    ) -> Reply:
+        """Send one request and read the whole answer; retry only where that is safe.
+
+        An idempotent request whose kept-alive connection was dropped is sent again with
+        exponential back-off and jitter; anything else that may have reached the gateway is
+        never repeated.
+        """
+        attempt = 0
+        while True:
+            try:
+                return await self._once(method, path, json, headers)
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                connect_failed = isinstance(exc, aiohttp.ClientConnectorError)
+                if not idempotent or connect_failed or attempt >= self.retries:
+                    raise self._map(exc, method, path) from exc
+                delay_s = self.retry_backoff_s * (2**attempt) * random.uniform(0.5, 1.0)
+                attempt += 1
+                _LOG.debug("%s %s: connection dropped, retry %d", method, path, attempt)
+                await asyncio.sleep(delay_s)
+            except (TimeoutError, aiohttp.ClientError, ssl.SSLError) as exc:
+                raise self._map(exc, method, path) from exc
+
+    async def _once(
+        self, method: str, path: str, json: object, headers: Mapping[str, str] | None
+    ) -> Reply:
+        self.requests_sent += 1
+        path, _, query = path.partition("?")
+        async with self.session.request(
+            method,
+            self.url.with_path(path, encoded=True).with_query(query or None),
+            json=json,
+            headers=headers,
+            ssl=self._ssl,
+            server_hostname=self.sni,
+            timeout=self._timeout,
+            allow_redirects=False,
+        ) as response:
+            body = await response.read()
+            cookies = {name: morsel.value for name, morsel in response.cookies.items()}
+            return Reply(response.status, response.headers, body, cookies)
+
+    def _map(self, exc: BaseException, method: str, path: str) -> Exception:
+        where = f"{method} {path} to {self.url.host}:{self.url.port}"
+        if isinstance(exc, aiohttp.ServerFingerprintMismatch):
+            return CertificateMismatchError(exc.expected.hex(), exc.got.hex())
+        if isinstance(exc, TimeoutError):
+            return GatewayTimeoutError(f"{where}: no answer within {self.timeout_s} s")
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+            return ConnectionFailedError(
+                f"{where}: certificate not trusted: {describe_verify_failure(self.tls)}"
+            )
+        if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+            return ConnectionFailedError(
+                f"{where}: TLS handshake failed ({exc.__class__.__name__}); the gateway drops "
+                "connections whose SNI name it does not know (teg, powerwall, powerpack)"
+            )
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return ConnectionFailedError(f"{where}: cannot connect: {exc.os_error}")
+        return ConnectionFailedError(f"{where}: {exc.__class__.__name__}: {exc}")
+
+
+__all__ = [
+    "DEFAULT_COOL_DOWN_S",
+    "EndpointGuard",
+    "Reply",
+    "SingleFlight",
+    "Transport",
+    "TtlCache",
+    "base_url",
+    "error_for",
+    "retry_after_s",
+]
