@@ -1,0 +1,288 @@
+"""Customer login for the local API: cookies and bearer token, one re-login, no login storms.
+
+The gateway's POST /api/login/Basic sets the AuthCookie and UserRecord cookies and (on older
+firmware the only thing that counts) returns a bearer token in the body; both are sent on
+every later request. Login is lazy unless asked for. A request that meets 401/403 with a
+session logs in again once and is retried once. Concurrent callers share one login in
+flight; failed logins back off exponentially and a 429 on login cools login down, so a wrong
+password never turns into a loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import msgspec
+
+from tegkit.client._transport import DEFAULT_COOL_DOWN_S, Reply, Transport, error_for
+from tegkit.errors import ApiError, AuthenticationError, ParseError, RateLimitedError
+
+_LOG = logging.getLogger("tegkit.client")
+LOGIN_PATH = "/api/login/Basic"
+LOGOUT_PATH = "/api/logout"
+_SESSION_COOKIES = ("AuthCookie", "UserRecord")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Who logs in. The password never shows in repr."""
+
+    password: str | None = field(default=None, repr=False)
+    email: str = ""
+    username: str = "customer"
+
+
+@dataclass(slots=True)
+class SessionState:
+    """What a login gave us: the bearer token and the session cookies."""
+
+    token: str | None = field(default=None, repr=False)
+    cookies: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.token or self.cookies)
+
+    def headers(self) -> dict[str, str]:
+        """Request headers that carry this session."""
+        headers: dict[str, str] = {}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        return headers
+
+
+class _LoginBody(msgspec.Struct):
+    token: str | None = None
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by the owner only, replacing it atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an existing temp file keeps its old mode otherwise
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            fd = -1
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    os.replace(tmp, path)
+
+
+class SessionFile:
+    """A session (token and cookies) persisted as JSON, mode 0600, for one gateway URL."""
+
+    def __init__(self, path: Path, url: str) -> None:
+        self.path = path
+        self.url = url
+
+    def load(self) -> SessionState | None:
+        try:
+            data = jsonlib.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("url") != self.url:
+            return None
+        cookies = data.get("cookies")
+        token = data.get("token")
+        return SessionState(
+            token=token if isinstance(token, str) else None,
+            cookies={str(k): str(v) for k, v in cookies.items()}
+            if isinstance(cookies, dict)
+            else {},
+        )
+
+    def save(self, state: SessionState) -> None:
+        data = {"url": self.url, "token": state.token, "cookies": state.cookies}
+        _write_private(self.path, jsonlib.dumps(data, indent=2))
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class Auth:
+    """Logs in when needed and sends requests with the session attached."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        credentials: Credentials,
+        *,
+        session_file: Path | None = None,
+        login_backoff_s: float = 1.0,
+        max_login_backoff_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._transport = transport
+        self._credentials = credentials
+        self._file = None if session_file is None else SessionFile(session_file, str(transport.url))
+        self._file_loaded = self._file is None
+        self._login_backoff_s = login_backoff_s
+        self._max_login_backoff_s = max_login_backoff_s
+        self._clock = clock
+        self.state = SessionState()
+        self.generation = 0  # bumped by every successful login
+        self.logins_sent = 0
+        self._failures = 0
+        self._blocked_until = 0.0
+        self._block_error: ApiError | None = None
+        self._login_task: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Auth {self._transport.url} session={'yes' if self.state.active else 'no'}>"
+
+    @property
+    def can_login(self) -> bool:
+        return self._credentials.password is not None
+
+    def change_password(self, password: str) -> None:
+        """Use `password` for later logins (after the gateway accepted a change)."""
+        self._credentials = replace(self._credentials, password=password)
+
+    async def _load_file(self) -> None:
+        if self._file_loaded or self._file is None:
+            return
+        self._file_loaded = True
+        loaded = await asyncio.to_thread(self._file.load)
+        if loaded is not None and loaded.active and not self.state.active:
+            self.state = loaded
+            _LOG.debug("session loaded from %s", self._file.path)
+
+    async def login(self) -> None:
+        """Log in now; concurrent callers share one login, failures back off."""
+        task = self._login_task
+        if task is None or task.done():
+            self._check_blocked()
+            task = asyncio.ensure_future(self._login_once())
+            self._login_task = task
+        await asyncio.shield(task)
+
+    def _check_blocked(self) -> None:
+        remaining_s = self._blocked_until - self._clock()
+        if remaining_s <= 0 or self._block_error is None:
+            return
+        error = self._block_error
+        if isinstance(error, RateLimitedError):
+            raise RateLimitedError(
+                error.status,
+                "POST",
+                LOGIN_PATH,
+                error.code,
+                error.error,
+                f"login cooling down after HTTP 429; {remaining_s:.1f} s left",
+                retry_after_s=remaining_s,
+            )
+        raise type(error)(
+            error.status,
+            "POST",
+            LOGIN_PATH,
+            error.code,
+            error.error,
+            f"login failed {self._failures} time(s); next try allowed in {remaining_s:.1f} s",
+        )
+
+    async def _login_once(self) -> None:
+        if self._credentials.password is None:
+            raise AuthenticationError(
+                401, "POST", LOGIN_PATH, message="this gateway needs a login: give a password"
+            )
+        body = {
+            "username": self._credentials.username,
+            "email": self._credentials.email,
+            "password": self._credentials.password,
+            "force_sm_off": False,
+        }
+        self.logins_sent += 1
+        reply = await self._transport.round_trip("POST", LOGIN_PATH, json=body)
+        if not 200 <= reply.status < 300:
+            error = error_for("POST", LOGIN_PATH, reply)
+            self._note_failure(error)
+            raise error
+        try:
+            token = msgspec.json.decode(reply.body, type=_LoginBody).token if reply.body else None
+        except msgspec.DecodeError as exc:
+            raise ParseError(f"POST {LOGIN_PATH}", str(exc)) from None
+        cookies = {k: v for k, v in reply.cookies.items() if k in _SESSION_COOKIES}
+        self.state = SessionState(token=token or None, cookies=cookies)
+        self.generation += 1
+        self._failures = 0
+        self._blocked_until = 0.0
+        self._block_error = None
+        _LOG.debug("logged in to %s", self._transport.url)
+        if self._file is not None:
+            await asyncio.to_thread(self._file.save, self.state)
+
+    def _note_failure(self, error: ApiError) -> None:
+        if isinstance(error, RateLimitedError):
+            wait_s = error.retry_after_s
+            self._blocked_until = self._clock() + (
+                DEFAULT_COOL_DOWN_S if wait_s is None else wait_s
+            )
+        else:
+            self._failures += 1
+            wait_s = min(
+                self._max_login_backoff_s, self._login_backoff_s * 2 ** (self._failures - 1)
+            )
+            self._blocked_until = self._clock() + wait_s
+        self._block_error = error
+        _LOG.warning("login to %s failed (HTTP %s)", self._transport.url, error.status)
+
+    async def logout(self) -> None:
+        """End the session on the gateway and forget it here (and in the session file)."""
+        await self._load_file()
+        headers = self.state.headers()
+        self.state = SessionState()
+        self.generation += 1
+        if self._file is not None:
+            await asyncio.to_thread(self._file.remove)
+        host = self._transport.url.host
+        if host:
+            self._transport.session.cookie_jar.clear_domain(host)
+        if headers:
+            reply = await self._transport.round_trip("GET", LOGOUT_PATH, headers=headers)
+            if reply.status >= 400 and reply.status != 401:
+                raise error_for("GET", LOGOUT_PATH, reply)
+
+    async def send(
+        self,
+        send: Callable[[Mapping[str, str]], Awaitable[Reply]],
+        *,
+        needs_login: bool = False,
+        relogin_on_403: bool = True,
+    ) -> Reply:
+        """Send with the session attached; log in and retry once on 401/403.
+
+        `needs_login` logs in before the first try when there is no session yet (the
+        firmware is known to need it); otherwise the first 401/403 asks for the login.
+        """
+        await self._load_file()
+        if needs_login and not self.state.active and self.can_login:
+            await self.login()
+        generation = self.generation
+        had_session = self.state.active
+        reply = await send(self.state.headers())
+        denied = reply.status == 401 or (
+            reply.status == 403 and (relogin_on_403 or not had_session)
+        )
+        if not denied or not self.can_login:
+            return reply
+        if self.generation == generation:
+            # Nobody renewed the session while we waited: this caller logs in (shared).
+            await self.login()
+        return await send(self.state.headers())
+
+
+__all__ = ["LOGIN_PATH", "LOGOUT_PATH", "Auth", "Credentials", "SessionFile", "SessionState"]
