@@ -21,11 +21,15 @@ async def cloud_factory(tls: TlsPair) -> AsyncIterator[Callable[..., Awaitable[C
     """Start simulated Owner APIs; keyword arguments go to make_owner_api_app."""
     running: list[AsyncIterator[str]] = []
 
-    async def start(tokens: CloudTokens | None = None, **kw: Any) -> Cloud:
+    async def start(
+        tokens: CloudTokens | None = None, *, middleware: Any = None, **kw: Any
+    ) -> Cloud:
         site = FakeSite()
         tokens = tokens or CloudTokens()
         app = make_owner_api_app(site, tokens, **kw)
         cloud = Cloud("", site, tokens, tls.client_context())
+        if middleware is not None:
+            app.middlewares.insert(0, middleware)
         app.middlewares.insert(0, counting(cloud.seen))  # outermost: sees 401s too
         server = serve(app, tls)
         running.append(server)

@@ -164,7 +164,8 @@ class TokenKeeper:
             self._tokens = fresh
             self._failed = None
             if self._token_file is not None:
-                write_token_file(self._token_file, fresh)
+                # off the event loop: fsync may take a while on a slow card
+                await asyncio.to_thread(write_token_file, self._token_file, fresh)
             _log.info("Owner API tokens refreshed; expiry at %s", fresh.expires_at_s)
             return fresh
 
