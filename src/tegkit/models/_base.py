@@ -1,0 +1,69 @@
+"""The two Struct bases of every model: top-level responses that keep their raw JSON, and parts.
+
+Conventions shared by all models:
+
+- Attribute names carry units where the gateway's names do not (`instant_power` ->
+  `instant_power_w`); `msgspec.field(name=...)` keeps the gateway's name on the wire, so
+  `msgspec.json.encode(model)` writes the gateway's JSON.
+- A field some captures lack defaults to None and is left out when encoding (omit_defaults).
+- A field the gateway sends as `null` defaults to `UNSET` instead, so that "sent as null" and
+  "not sent" stay distinct and a model encodes back to the keys it was parsed from. UNSET is
+  falsy, like None.
+- Enumerations are plain strings, so values a newer firmware adds are kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+__all__ = ["UNSET", "Model", "Part", "UnsetType", "field"]
+
+field = msgspec.field
+
+# Attribute names in the instance __dict__ (Struct dict=True); never encoded.
+_RAW_BYTES = "_tegkit_raw_bytes"
+_RAW_JSON = "_tegkit_raw_json"
+
+
+class Part(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A nested object of a response."""
+
+
+class Model(msgspec.Struct, kw_only=True, omit_defaults=True, dict=True):
+    """A top-level response object; `.raw` gives the JSON it was parsed from, unknown keys too."""
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The decoded JSON object this model came from (its own encoding if built in code).
+
+        Kept as the response bytes and decoded on first read, so parsing stays fast.
+        """
+        found = self.__dict__.get(_RAW_JSON)
+        if found is None:
+            source = self.__dict__.get(_RAW_BYTES)
+            # Built in code (no source): its own encoding stands in.
+            found = msgspec.json.decode(source) if source is not None else msgspec.to_builtins(self)
+            self.__dict__[_RAW_JSON] = found
+        if not isinstance(found, dict):  # only from a caller that bypassed parse_response
+            return {}
+        return found
+
+
+def keep_raw_bytes(model: object, body: bytes | bytearray | memoryview | str) -> None:
+    """Remember the response bytes of a top-level model for a later `.raw`."""
+    if isinstance(model, Model):
+        model.__dict__[_RAW_BYTES] = body
+
+
+def keep_raw_json(model: object, decoded: object) -> None:
+    """Remember the decoded JSON of a top-level model for `.raw`."""
+    if isinstance(model, Model):
+        model.__dict__[_RAW_JSON] = decoded
+
+
+def present(value: object) -> bool:
+    """True when a field holds a value: neither None nor UNSET."""
+    return value is not None and value is not UNSET
