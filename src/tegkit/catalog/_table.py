@@ -69,6 +69,7 @@ LOCAL: tuple[Endpoint, ...] = (
         "Apply staged configuration changes (increments commission_count)",
         A.LOGIN,
         E.COMMITS,
+        model="GatewayStatus",  # 21.39.1 answers with the /api/status body
         unknowns="the response body; 202 when accepted",
     ),
     Endpoint("GET", "/api/customer", "Customer registration details", A.LOGIN, model="Customer"),
@@ -458,6 +459,7 @@ LOCAL: tuple[Endpoint, ...] = (
         "/api/synchrometer/ct_voltage_references/options",
         "CT pairing options (400 while the system runs)",
         A.LOGIN,
+        model="CtVoltageReferenceOptions",
         unknowns="body shape while stopped",
     ),
     Endpoint(
