@@ -1,0 +1,176 @@
+"""The simulated Owner API seen with a plain HTTP client: auth, token grant, 400s, never 500."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from owner_cloud import BATTERY_ID, SITE_ID, Cloud
+
+from tegkit.sim.owner_api import CloudTokens
+
+
+@pytest.fixture
+async def http(cloud: Cloud) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(
+        base_url=cloud.base_url, connector=aiohttp.TCPConnector(ssl=cloud.ssl)
+    ) as session:
+        yield session
+
+
+def _auth(cloud: Cloud) -> dict[str, str]:
+    return {"Authorization": f"Bearer {cloud.tokens.access_token}"}
+
+
+async def _call(http: aiohttp.ClientSession, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+    async with http.request(method, path, **kw) as resp:
+        return resp.status, await resp.json(content_type=None)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}],
+)
+async def test_missing_or_unknown_bearer_is_401_envelope(
+    cloud: Cloud, http: aiohttp.ClientSession, headers: dict[str, str]
+) -> None:
+    status, body = await _call(http, "GET", "/api/1/products", headers=headers)
+    assert status == 401
+    assert body["response"] is None
+    assert body["error"] == "invalid bearer token"
+
+
+async def test_expired_bearer_is_401(cloud: Cloud, http: aiohttp.ClientSession) -> None:
+    cloud.tokens.expire_access_token()
+    status, body = await _call(http, "GET", "/api/1/products", headers=_auth(cloud))
+    assert (status, body["error_description"]) == (401, "bearer token expired")
+
+
+async def test_products_envelope(cloud: Cloud, http: aiohttp.ClientSession) -> None:
+    status, body = await _call(http, "GET", "/api/1/products", headers=_auth(cloud))
+    assert status == 200
+    assert body["count"] == 1
+    assert body["response"][0]["id"] == BATTERY_ID
+
+
+GOOD_GRANT = {"grant_type": "refresh_token", "client_id": "ownerapi", "scope": "openid"}
+
+
+async def test_token_grant_rotates_both_tokens(cloud: Cloud, http: aiohttp.ClientSession) -> None:
+    old_access, old_refresh = cloud.tokens.access_token, cloud.tokens.refresh_token
+    status, body = await _call(
+        http, "POST", "/oauth2/v3/token", json={**GOOD_GRANT, "refresh_token": old_refresh}
+    )
+    assert status == 200
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == int(cloud.tokens.access_ttl_s)
+    assert body["access_token"] not in (old_access, "") and body["refresh_token"] != old_refresh
+    # old tokens are dead, new ones work
+    status, _ = await _call(
+        http, "GET", "/api/1/products", headers={"Authorization": f"Bearer {old_access}"}
+    )
+    assert status == 401
+    status, _ = await _call(
+        http,
+        "GET",
+        "/api/1/products",
+        headers={"Authorization": f"Bearer {body['access_token']}"},
+    )
+    assert status == 200
+    status, again = await _call(
+        http, "POST", "/oauth2/v3/token", json={**GOOD_GRANT, "refresh_token": old_refresh}
+    )
+    assert (status, again["error"]) == (401, "invalid_grant")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ({**GOOD_GRANT, "refresh_token": "unknown"}, 401, "invalid_grant"),
+        ({**GOOD_GRANT, "refresh_token": 5}, 401, "invalid_grant"),
+        ({**GOOD_GRANT, "client_id": "other", "refresh_token": "x"}, 401, "invalid_client"),
+        ({**GOOD_GRANT, "grant_type": "password"}, 400, "unsupported_grant_type"),
+        ("not json", 400, "invalid_request"),
+    ],
+)
+async def test_bad_token_grants(
+    cloud: Cloud, http: aiohttp.ClientSession, body: Any, status: int, error: str
+) -> None:
+    kw: dict[str, Any] = {"data": body} if isinstance(body, str) else {"json": body}
+    got, answer = await _call(http, "POST", "/oauth2/v3/token", **kw)
+    assert (got, answer["error"]) == (status, error)
+    assert cloud.tokens.refresh_count == 0
+
+
+BAD_BODIES = [
+    ("backup", '{"backup_reserve_percent": 150}', "backup_reserve_percent"),
+    ("backup", '{"backup_reserve_percent": -1}', "backup_reserve_percent"),
+    ("backup", '{"backup_reserve_percent": "abc"}', "backup_reserve_percent"),
+    ("backup", '{"backup_reserve_percent": NaN}', "not valid JSON"),
+    ("backup", '{"backup_reserve_percent": true}', "backup_reserve_percent"),
+    ("backup", "{}", "backup_reserve_percent is missing"),
+    ("operation", '{"default_real_mode": "turbo"}', "default_real_mode"),
+    ("operation", '{"mode": "backup"}', "default_real_mode is missing"),
+    ("site_name", '{"site_name": ""}', "site_name"),
+    ("site_name", '{"site_name": null}', "site_name"),
+    ("site_name", '{"site_name": "' + "y" * 65 + '"}', "site_name"),
+    ("site_name", "{not json", "not valid JSON"),
+    ("site_name", '["site_name"]', "JSON object"),
+    ("backup", "", "not valid JSON"),
+]
+
+
+@pytest.mark.parametrize("family", ["powerwalls", "energy_sites"])
+@pytest.mark.parametrize(("command", "raw", "says"), BAD_BODIES)
+async def test_bad_bodies_are_400_envelopes_and_change_nothing(
+    cloud: Cloud,
+    http: aiohttp.ClientSession,
+    family: str,
+    command: str,
+    raw: str,
+    says: str,
+) -> None:
+    before = cloud.site.site_info()
+    target = BATTERY_ID if family == "powerwalls" else SITE_ID
+    status, body = await _call(
+        http,
+        "POST",
+        f"/api/1/{family}/{target}/{command}",
+        data=raw,
+        headers={**_auth(cloud), "Content-Type": "application/json"},
+    )
+    assert status == 400
+    assert body["response"] is None
+    assert body["error"] == "invalid_request"
+    assert says in body["error_description"]
+    assert cloud.site.site_info() == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/api/1/energy_sites/999/site_info", 404),
+        ("GET", "/api/1/energy_sites/abc/live_status", 404),
+        ("POST", "/api/1/powerwalls/STE-OTHER/backup", 404),
+        ("GET", "/api/1/nothing_here", 404),
+        ("GET", f"/api/1/energy_sites/{SITE_ID}/backup", 405),
+    ],
+)
+async def test_unknown_targets_are_envelopes(
+    cloud: Cloud, http: aiohttp.ClientSession, method: str, path: str, status: int
+) -> None:
+    got, body = await _call(http, method, path, headers=_auth(cloud), json={})
+    assert got == status
+    assert body["response"] is None and body["error"]
+
+
+def test_tokens_repr_hides_secrets() -> None:
+    tokens = CloudTokens(access_ttl_s=60)
+    assert tokens.access_token not in repr(tokens)
+    assert tokens.refresh_token not in repr(tokens)
+    assert tokens.access_token != tokens.refresh_token
+    assert tokens.access_problem(tokens.access_token) is None
+    tokens.expire_access_token()
+    assert tokens.access_problem(tokens.access_token) == "bearer token expired"
