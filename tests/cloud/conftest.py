@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsPair:
 @pytest.fixture
 async def cloud_factory(tls: TlsPair) -> AsyncIterator[Callable[..., Awaitable[Cloud]]]:
     """Start simulated Owner APIs; keyword arguments go to make_owner_api_app."""
-    running: list[AsyncIterator[str]] = []
+    running: list[AsyncGenerator[str, None]] = []
 
     async def start(
         tokens: CloudTokens | None = None, *, middleware: Any = None, **kw: Any

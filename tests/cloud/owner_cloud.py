@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,7 +124,7 @@ class Cloud:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-async def serve(app: web.Application, tls: TlsPair) -> AsyncIterator[str]:
+async def serve(app: web.Application, tls: TlsPair) -> AsyncGenerator[str, None]:
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls.server_context())

@@ -79,9 +79,9 @@ async def test_site_info_is_typed(cloud: Cloud) -> None:
 async def test_commands_change_what_site_info_reports(cloud: Cloud, by: str) -> None:
     target = {"battery_id": BATTERY_ID} if by == "battery_id" else {"site_id": SITE_ID}
     async with cloud.client() as client:
-        r1 = await client.set_backup_reserve(35, **target)  # type: ignore[arg-type]
-        r2 = await client.set_operation_mode("autonomous", **target)  # type: ignore[arg-type]
-        r3 = await client.set_site_name("Cabin", **target)  # type: ignore[arg-type]
+        r1 = await client.set_backup_reserve(35, **target)
+        r2 = await client.set_operation_mode("autonomous", **target)
+        r3 = await client.set_site_name("Cabin", **target)
         info = await client.site_info(SITE_ID)
     assert all(isinstance(r, CommandResult) for r in (r1, r2, r3))
     assert info.backup_reserve_app_percent == pytest.approx(35.0)
