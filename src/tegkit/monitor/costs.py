@@ -1,0 +1,97 @@
+"""What each day cost under a tariff, and what solar and battery saved against none.
+
+cost = grid import x buy price - grid export x sell price, priced per period;
+baseline = home consumption x buy price (the same home with neither solar nor battery);
+savings = baseline - cost. Energy comes from the counter rollups: each hour is priced at
+the tariff's price for that hour; an hour in which the price changes (a period starting
+at :30, say) is priced minute by minute from the minute rollups, or, where retention has
+removed those, split in proportion to the minutes of each price.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+
+from tegkit.monitor.readings import EnergyBucket
+from tegkit.monitor.store import Store
+from tegkit.tariff import Price, Tariff
+
+__all__ = ["DailyCost", "daily_costs"]
+
+# prices are sampled at these minutes of an hour to find hours where a period changes;
+# tariff periods are whole quarter hours in practice
+_PROBE_MINUTES = (0, 15, 30, 45, 59)
+
+
+class DailyCost(msgspec.Struct, frozen=True):
+    """One local day: the cost, the cost without solar and battery, and the savings.
+
+    Amounts are in ``currency``; None when the day has no recorded energy.
+    """
+
+    day: dt.date
+    cost: float | None
+    baseline_cost: float | None
+    savings: float | None
+    currency: str
+    grid_in_wh: float | None = None
+    grid_out_wh: float | None = None
+    home_wh: float | None = None
+
+
+def _price(tariff: Tariff, t: float, tz: dt.tzinfo) -> Price:
+    return tariff.price_at(dt.datetime.fromtimestamp(t, tz))
+
+
+def _add(acc: list[float], bucket: EnergyBucket, price: Price, share: float = 1.0) -> None:
+    grid_in = bucket.site_imported_wh * share
+    grid_out = bucket.site_exported_wh * share
+    home = bucket.load_imported_wh * share
+    acc[0] += (grid_in * price.buy_per_kwh - grid_out * price.sell_per_kwh) / 1000
+    acc[1] += home * price.buy_per_kwh / 1000
+    acc[2] += grid_in
+    acc[3] += grid_out
+    acc[4] += home
+
+
+def daily_costs(
+    store: Store,
+    gateway: str,
+    start_day: dt.date,
+    end_day: dt.date,
+    tariff: Tariff,
+    tz: dt.tzinfo,
+) -> list[DailyCost]:
+    """Cost, baseline and savings for each local day from start_day to end_day inclusive."""
+    out = []
+    day = start_day
+    while day <= end_day:
+        start = dt.datetime.combine(day, dt.time(), tzinfo=tz).timestamp()
+        end = dt.datetime.combine(day + dt.timedelta(1), dt.time(), tzinfo=tz).timestamp()
+        acc = [0.0] * 5
+        hours = store.energy(gateway, start, end, "hour")
+        minutes: dict[float, EnergyBucket] | None = None
+        for hour in hours:
+            prices = [_price(tariff, hour.start + 60 * m, tz) for m in _PROBE_MINUTES]
+            if all(p == prices[0] for p in prices):
+                _add(acc, hour, prices[0])
+                continue
+            if minutes is None:
+                minutes = {b.start: b for b in store.energy(gateway, start, end, "minute")}
+            in_hour = [minutes[t] for t in (hour.start + 60 * m for m in range(60)) if t in minutes]
+            if in_hour:
+                for minute in in_hour:
+                    _add(acc, minute, _price(tariff, minute.start, tz))
+            else:
+                for m in range(60):
+                    _add(acc, hour, _price(tariff, hour.start + 60 * m, tz), 1 / 60)
+        if hours:
+            cost, baseline = acc[0], acc[1]
+            out.append(DailyCost(day, cost, baseline, baseline - cost, tariff.currency,
+                                 acc[2], acc[3], acc[4]))
+        else:
+            out.append(DailyCost(day, None, None, None, tariff.currency))
+        day += dt.timedelta(1)
+    return out

@@ -1,0 +1,158 @@
+"""What the monitor records: readings, gaps, events and outages, and what it reads back.
+
+Times are epoch seconds as floats (UTC). The recorder handles millions of readings; a float
+is cheap to create, compare and store, where an aware datetime costs a tzinfo per value.
+Convert with ``datetime.fromtimestamp(t, UTC)`` at the edges (CLI, dashboard).
+
+Missing data is ``None``, never zero. The store keeps powers to 1 W, state of energy to
+0.01 percent, energy counters to 1 mWh and times to 1 ms.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import msgspec
+
+#: grid_status values that mean the site is cut off from the grid (an outage runs).
+OFF_GRID_STATUSES = frozenset(
+    {
+        "SystemIslandedActive",
+        "SystemIslandedReady",
+        "SystemTransitionToIsland",
+        "SystemMicroGridFaulted",
+    }
+)
+#: the grid_status value that ends an outage.
+ON_GRID_STATUS = "SystemGridConnected"
+
+COUNTER_NAMES = (
+    "site_imported_wh",
+    "site_exported_wh",
+    "battery_imported_wh",
+    "battery_exported_wh",
+    "load_imported_wh",
+    "solar_exported_wh",
+)
+POWER_NAMES = ("site_w", "battery_w", "load_w", "solar_w")
+
+EventKind = Literal[
+    "operation_mode", "backup_reserve", "firmware", "sitemaster_stop", "sitemaster_run", "other"
+]
+
+
+class Reading(msgspec.Struct, frozen=True, kw_only=True):
+    """One poll of one gateway: power per meter, state of energy, grid status, counters.
+
+    Signs follow the gateway: site > 0 imports, battery > 0 discharges, load > 0
+    consumes, solar > 0 produces. Counters are cumulative watt-hours as the gateway
+    reports them (site imported = from the grid, battery exported = discharged, load
+    imported = consumed, solar exported = produced).
+    """
+
+    gateway: str
+    taken_at: float
+    site_w: float | None = None
+    battery_w: float | None = None
+    load_w: float | None = None
+    solar_w: float | None = None
+    soe_raw_percent: float | None = None
+    grid_status: str | None = None
+    site_imported_wh: float | None = None
+    site_exported_wh: float | None = None
+    battery_imported_wh: float | None = None
+    battery_exported_wh: float | None = None
+    load_imported_wh: float | None = None
+    solar_exported_wh: float | None = None
+
+
+class Gap(msgspec.Struct, frozen=True):
+    """A period without readings and why: monitor stopped, gateway unreachable, rate limited.
+
+    ``end`` is None while the gap is still open; write it again with an end to close it.
+    """
+
+    gateway: str
+    start: float
+    end: float | None
+    reason: str
+
+
+class Event(msgspec.Struct, frozen=True):
+    """Something that changed on the gateway: mode, reserve, firmware, sitemaster stop/run."""
+
+    gateway: str
+    at: float
+    kind: str
+    detail: str
+
+
+class Outage(msgspec.Struct, frozen=True):
+    """A grid outage derived from grid_status transitions; ``end`` None while it lasts."""
+
+    gateway: str
+    start: float
+    end: float | None
+
+
+class HistoryPoint(msgspec.Struct, frozen=True):
+    """One bucket of a history series: mean power per meter and the last state of energy.
+
+    A bucket without data holds None, never zero.
+    """
+
+    t: float
+    site_w: float | None
+    battery_w: float | None
+    load_w: float | None
+    solar_w: float | None
+    soe_raw_percent: float | None
+
+
+class History(msgspec.Struct, frozen=True):
+    """A downsampled series: buckets of ``step_s`` seconds starting at ``points[i].t``."""
+
+    gateway: str
+    start: float
+    end: float
+    step_s: float
+    source: str  # "raw", "minute", "hour" or "day": which table answered
+    points: list[HistoryPoint]
+
+
+class EnergyBucket(msgspec.Struct, frozen=True):
+    """Energy that flowed during one rollup bucket, from counter differences (Wh)."""
+
+    start: float
+    step_s: float
+    site_imported_wh: float
+    site_exported_wh: float
+    battery_imported_wh: float
+    battery_exported_wh: float
+    load_imported_wh: float
+    solar_exported_wh: float
+
+
+class DailyEnergy(msgspec.Struct, frozen=True):
+    """One local day of energy (Wh), as the Tesla app shows it; None where no data."""
+
+    day: dt.date
+    home_wh: float | None
+    solar_wh: float | None
+    battery_in_wh: float | None  # charged
+    battery_out_wh: float | None  # discharged
+    grid_in_wh: float | None  # imported
+    grid_out_wh: float | None  # exported
+    self_powered_percent: float | None
+    solar_offset_percent: float | None
+
+
+class RetentionPolicy(msgspec.Struct, frozen=True):
+    """How long to keep each resolution, in days; None keeps it forever.
+
+    Hour and day rollups are always kept: they are small and answer long ranges.
+    """
+
+    raw_days: float | None = 400
+    minute_days: float | None = 800

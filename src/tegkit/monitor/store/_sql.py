@@ -1,0 +1,510 @@
+"""The store over SQL: one implementation, the backends differ only in connections.
+
+Writes run under one lock on one connection, each call in one transaction: raw hour
+blocks, minute/hour/day rollups, outages and the writer's position per gateway commit
+together, so after a crash the rollups always match the readings. Reads use one
+connection per thread and never wait for the writer (SQLite WAL, PostgreSQL MVCC).
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import math
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from tegkit.monitor.readings import (
+    OFF_GRID_STATUSES,
+    ON_GRID_STATUS,
+    DailyEnergy,
+    EnergyBucket,
+    Event,
+    Gap,
+    History,
+    HistoryPoint,
+    Outage,
+    Reading,
+    RetentionPolicy,
+)
+from tegkit.monitor.store import rollups as ru
+
+_ROLLUP_TABLES = {"minute": "rollup_minute", "hour": "rollup_hour", "day": "rollup_day"}
+_ENERGY = (
+    "site_imported_mwh, site_exported_mwh, battery_imported_mwh, battery_exported_mwh, "
+    "load_imported_mwh, solar_exported_mwh"
+)
+
+
+def _ms(t: float) -> int:
+    return round(t * 1000)
+
+
+def _upsert_rollup(table: str) -> str:
+    adds = ", ".join(
+        f"{c} = {table}.{c} + excluded.{c}"
+        for c in (
+            "n site_sum site_n battery_sum battery_n load_sum load_n solar_sum solar_n".split()
+            + _ENERGY.split(", ")
+        )
+    )
+    return (
+        f"INSERT INTO {table} VALUES ({', '.join('?' * 18)}) "
+        f"ON CONFLICT (gateway_id, bucket_ms) DO UPDATE SET {adds}, "
+        f"soe_key = COALESCE(excluded.soe_key, {table}.soe_key)"
+    )
+
+
+class _State:
+    """Where the writer stands for one gateway (mirrors the gateway_state row)."""
+
+    __slots__ = ("counters", "last_ms", "outage_start_ms")
+
+    def __init__(self, last_ms: int, counters: list[int], outage_start_ms: int | None) -> None:
+        self.last_ms = last_ms
+        self.counters = counters
+        self.outage_start_ms = outage_start_ms
+
+
+class SqlStore(ABC):
+    """Shared implementation of :class:`tegkit.monitor.store.Store`."""
+
+    def __init__(self) -> None:
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[Any] = []
+        self._readers_lock = threading.Lock()
+        self._gateway_ids: dict[str, int] = {}
+        self._status_codes: dict[str, int] = {}
+        self._status_texts: dict[int, str] = {}
+        self._states: dict[int, _State] = {}
+        self._closed = False
+
+    # --- what a backend provides -------------------------------------------------------
+    @abstractmethod
+    def _write_tx(self) -> AbstractContextManager[None]:
+        """A transaction on the writer connection (caller holds the write lock)."""
+
+    @abstractmethod
+    def _wexec(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement on the writer connection; rows if it returned any."""
+
+    @abstractmethod
+    def _wmany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for many parameter rows on the writer connection."""
+
+    @abstractmethod
+    def _new_reader(self) -> Any:
+        """A fresh read connection for the calling thread."""
+
+    @abstractmethod
+    def _rexec(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read statement and fetch all rows."""
+
+    @abstractmethod
+    def _close_connections(self) -> None:
+        """Close the writer connection."""
+
+    # --- helpers -----------------------------------------------------------------------
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._new_reader()
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return self._rexec(conn, sql, params)
+
+    def _lookup_gateway(self, name: str) -> int | None:
+        gid = self._gateway_ids.get(name)
+        if gid is None:
+            rows = self._read("SELECT id FROM gateways WHERE name = ?", (name,))
+            if not rows:
+                return None
+            gid = self._gateway_ids[name] = int(rows[0][0])
+        return gid
+
+    def _gateway_id(self, name: str) -> int:
+        """The id of a gateway, created inside the current write transaction if new."""
+        gid = self._gateway_ids.get(name)
+        if gid is None:
+            self._wexec("INSERT INTO gateways (name) VALUES (?) ON CONFLICT DO NOTHING", (name,))
+            gid = int(self._wexec("SELECT id FROM gateways WHERE name = ?", (name,))[0][0])
+        return gid
+
+    def _status_code(self, text: str) -> int:
+        code = self._status_codes.get(text)
+        if code is None:
+            self._wexec("INSERT INTO grid_statuses (name) VALUES (?) ON CONFLICT DO NOTHING",
+                        (text,))
+            code = int(self._wexec("SELECT id FROM grid_statuses WHERE name = ?", (text,))[0][0])
+        return code
+
+    def _load_statuses(self) -> None:
+        for code, text in self._read("SELECT id, name FROM grid_statuses"):
+            self._status_codes[text] = int(code)
+            self._status_texts[int(code)] = text
+
+    def _state(self, gid: int) -> _State:
+        state = self._states.get(gid)
+        if state is None:
+            rows = self._wexec(
+                "SELECT last_ms, c1, c2, c3, c4, c5, c6, outage_start_ms FROM gateway_state "
+                "WHERE gateway_id = ?",
+                (gid,),
+            )
+            if rows:
+                r = rows[0]
+                counters = [ru.MISSING if c is None else int(c) for c in r[1:7]]
+                state = _State(int(r[0]), counters, r[7])
+            else:
+                state = _State(-(2**62), [ru.MISSING] * 6, None)
+        return state
+
+    # --- writing -----------------------------------------------------------------------
+    def write_readings(self, batch: Iterable[Reading]) -> int:
+        """Store readings (any gateways, any order) in one transaction; return the count."""
+        by_gateway: dict[str, list[Reading]] = {}
+        for r in batch:
+            by_gateway.setdefault(r.gateway, []).append(r)
+        count = 0
+        with self._write_lock:
+            names, codes = dict(self._gateway_ids), dict(self._status_codes)
+            states = dict(self._states)
+            try:
+                with self._write_tx():
+                    for name, readings in by_gateway.items():
+                        readings.sort(key=lambda r: r.taken_at)
+                        count += self._write_gateway(name, readings)
+            except BaseException:
+                # the transaction rolled back: forget ids and positions it created
+                self._gateway_ids, self._status_codes, self._states = names, codes, states
+                self._status_texts = {v: k for k, v in codes.items()}
+                raise
+        return count
+
+    def _write_gateway(self, name: str, readings: list[Reading]) -> int:
+        gid = self._gateway_id(name)
+        self._gateway_ids[name] = gid
+        for text in {r.grid_status for r in readings} - {None} - self._status_codes.keys():
+            assert text is not None
+            code = self._status_code(text)
+            self._status_codes[text] = code
+            self._status_texts[code] = text
+        cols = ru.columns_from_readings(readings, self._status_codes)
+        ts = cols[0]
+        for block_ms, i, j in ru.split_by(ts, ru.BLOCK_MS):
+            part = ru.slice_columns(cols, i, j)
+            old = self._wexec(
+                "SELECT data FROM blocks WHERE gateway_id = ? AND block_ms = ?", (gid, block_ms)
+            )
+            if old:
+                part = ru.merge_columns(ru.decode_block(bytes(old[0][0])), part)
+            self._wexec(
+                "INSERT INTO blocks (gateway_id, block_ms, n, data) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (gateway_id, block_ms) DO UPDATE SET n = excluded.n, "
+                "data = excluded.data",
+                (gid, block_ms, len(part[0]), ru.encode_block(part)),
+            )
+        state = self._state(gid)
+        # rollups and outages follow the stream in time order; a late reading is kept
+        # at full resolution only, so counters are never counted twice
+        first = bisect.bisect_right(ts, state.last_ms)
+        if first < len(ts):
+            fresh = ru.slice_columns(cols, first, len(ts))
+            minutes, state.counters = ru.minute_rollups(fresh, state.counters)
+            hours = ru.coarsen(minutes, ru.HOUR_MS)
+            days = ru.coarsen(hours, ru.DAY_MS)
+            for table, rows in (("rollup_minute", minutes), ("rollup_hour", hours),
+                                ("rollup_day", days)):
+                self._wmany(
+                    _upsert_rollup(table),
+                    [
+                        (gid, b, *row[:9], None if row[9] == ru.MISSING else row[9], *row[10:])
+                        for b, row in rows.items()
+                    ],
+                )
+            self._derive_outages(gid, state, fresh)
+            state.last_ms = ts[-1]
+            self._wexec(
+                "INSERT INTO gateway_state VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (gateway_id) DO UPDATE SET last_ms = excluded.last_ms, "
+                "c1 = excluded.c1, c2 = excluded.c2, c3 = excluded.c3, c4 = excluded.c4, "
+                "c5 = excluded.c5, c6 = excluded.c6, outage_start_ms = excluded.outage_start_ms",
+                (gid, state.last_ms,
+                 *(None if c == ru.MISSING else c for c in state.counters),
+                 state.outage_start_ms),
+            )
+        self._states[gid] = state
+        return len(ts)
+
+    def _derive_outages(self, gid: int, state: _State, cols: ru.Columns) -> None:
+        off = {self._status_codes[s] for s in OFF_GRID_STATUSES if s in self._status_codes}
+        on = self._status_codes.get(ON_GRID_STATUS)
+        for t, code in zip(cols[0], cols[6], strict=True):
+            if code in off and state.outage_start_ms is None:
+                state.outage_start_ms = t
+                self._wexec("INSERT INTO outages VALUES (?, ?, NULL) ON CONFLICT DO NOTHING",
+                            (gid, t))
+            elif code == on and state.outage_start_ms is not None:
+                self._wexec("UPDATE outages SET end_ms = ? WHERE gateway_id = ? AND start_ms = ?",
+                            (t, gid, state.outage_start_ms))
+                state.outage_start_ms = None
+
+    def write_gap(self, gap: Gap) -> None:
+        """Record a gap; writing the same (gateway, start) again updates its end and reason."""
+        with self._write_lock, self._write_tx():
+            gid = self._gateway_id(gap.gateway)
+            self._wexec(
+                "INSERT INTO gaps VALUES (?, ?, ?, ?) ON CONFLICT (gateway_id, start_ms) "
+                "DO UPDATE SET end_ms = excluded.end_ms, reason = excluded.reason",
+                (gid, _ms(gap.start), None if gap.end is None else _ms(gap.end), gap.reason),
+            )
+        self._gateway_ids[gap.gateway] = gid
+
+    def write_event(self, event: Event) -> None:
+        """Record an event (mode or reserve change, firmware change, sitemaster stop/run)."""
+        with self._write_lock, self._write_tx():
+            gid = self._gateway_id(event.gateway)
+            self._wexec(
+                "INSERT INTO events (gateway_id, at_ms, kind, detail) VALUES (?, ?, ?, ?)",
+                (gid, _ms(event.at), event.kind, event.detail),
+            )
+        self._gateway_ids[event.gateway] = gid
+
+    # --- reading -----------------------------------------------------------------------
+    def _blocks(self, gid: int, start_ms: int, end_ms: int) -> Iterator[ru.Columns]:
+        rows = self._read(
+            "SELECT data FROM blocks WHERE gateway_id = ? AND block_ms > ? AND block_ms < ? "
+            "ORDER BY block_ms",
+            (gid, start_ms - ru.BLOCK_MS, end_ms),
+        )
+        for (data,) in rows:
+            yield ru.decode_block(bytes(data))
+
+    def readings(self, gateway: str, start: float, end: float) -> list[Reading]:
+        """Full-resolution readings with start <= taken_at < end, in time order."""
+        gid = self._lookup_gateway(gateway)
+        if gid is None:
+            return []
+        self._load_statuses()
+        lo, hi = _ms(start), _ms(end)
+        out: list[Reading] = []
+        for cols in self._blocks(gid, lo, hi):
+            i, j = bisect.bisect_left(cols[0], lo), bisect.bisect_left(cols[0], hi)
+            out += ru.readings_from_columns(gateway, ru.slice_columns(cols, i, j),
+                                            self._status_texts)
+        return out
+
+    def latest(self, gateway: str) -> Reading | None:
+        """The newest reading stored for a gateway, or None."""
+        gid = self._lookup_gateway(gateway)
+        if gid is None:
+            return None
+        rows = self._read(
+            "SELECT data FROM blocks WHERE gateway_id = ? ORDER BY block_ms DESC LIMIT 1", (gid,)
+        )
+        if not rows:
+            return None
+        self._load_statuses()
+        cols = ru.decode_block(bytes(rows[0][0]))
+        last = ru.slice_columns(cols, len(cols[0]) - 1, len(cols[0]))
+        return ru.readings_from_columns(gateway, last, self._status_texts)[0]
+
+    def history(
+        self,
+        gateway: str,
+        start: float,
+        end: float,
+        step_s: float | None = None,
+        max_points: int = 2000,
+    ) -> History:
+        """Mean power per meter and last state of energy per bucket, at most max_points.
+
+        The bucket is chosen from a ladder (5 s .. 12 h, then whole days) so that the
+        range fits; buckets of 1 minute and more come from rollups, never a raw scan.
+        Buckets without data hold None.
+        """
+        step = ru.choose_step(start, end, max_points, step_s)
+        source, _size = ru.source_for(step)
+        step_ms = round(step * 1000)
+        origin_ms = math.floor(start / step) * step_ms
+        n_points = math.ceil((end - origin_ms / 1000) / step)
+        stop_ms = origin_ms + n_points * step_ms
+        sums: dict[int, list[Any]] = {}
+        gid = self._lookup_gateway(gateway)
+        if gid is not None and source == "raw":
+            for cols in self._blocks(gid, origin_ms, stop_ms):
+                i = bisect.bisect_left(cols[0], origin_ms)
+                j = bisect.bisect_left(cols[0], stop_ms)
+                for k in range(i, j):
+                    acc = sums.setdefault((cols[0][k] - origin_ms) // step_ms, [0] * 10)
+                    for p in range(4):
+                        v = cols[1 + p][k]
+                        if v != ru.MISSING:
+                            acc[2 * p] += v
+                            acc[2 * p + 1] += 1
+                    if cols[5][k] != ru.MISSING:
+                        acc[9] = cols[5][k]
+                        acc[8] = 1
+        elif gid is not None:
+            rows = self._read(
+                f"SELECT (bucket_ms - ?) / ?, SUM(site_sum), SUM(site_n), SUM(battery_sum), "
+                f"SUM(battery_n), SUM(load_sum), SUM(load_n), SUM(solar_sum), SUM(solar_n), "
+                f"MAX(soe_key) FROM {_ROLLUP_TABLES[source]} WHERE gateway_id = ? "
+                f"AND bucket_ms >= ? AND bucket_ms < ? GROUP BY 1",
+                (origin_ms, step_ms, gid, origin_ms, stop_ms),
+            )
+            for k, *vals in rows:
+                soe = ru.soe_from_key(None if vals[8] is None else int(vals[8]))
+                # PostgreSQL sums bigints into numerics: back to Python ints
+                sums[int(k)] = [*(int(v) for v in vals[:8]), 0 if soe is None else 1,
+                                None if soe is None else round(soe * 100)]
+        points = []
+        for k in range(n_points):
+            acc = sums.get(k)
+            t = (origin_ms + k * step_ms) / 1000
+            if acc is None:
+                points.append(HistoryPoint(t, None, None, None, None, None))
+                continue
+            means = [acc[2 * p] / acc[2 * p + 1] if acc[2 * p + 1] else None for p in range(4)]
+            soe_v = acc[9] / 100 if acc[8] else None
+            points.append(HistoryPoint(t, *means, soe_v))
+        return History(gateway, start, end, step, source, points)
+
+    def energy(
+        self, gateway: str, start: float, end: float, resolution: str = "hour"
+    ) -> list[EnergyBucket]:
+        """Energy per rollup bucket ("minute", "hour" or "day") starting in [start, end)."""
+        gid = self._lookup_gateway(gateway)
+        if gid is None:
+            return []
+        size_s = {"minute": 60.0, "hour": 3600.0, "day": 86400.0}[resolution]
+        rows = self._read(
+            f"SELECT bucket_ms, {_ENERGY} FROM {_ROLLUP_TABLES[resolution]} "
+            "WHERE gateway_id = ? AND bucket_ms >= ? AND bucket_ms < ? ORDER BY bucket_ms",
+            (gid, _ms(start), _ms(end)),
+        )
+        return [
+            EnergyBucket(b / 1000, size_s, *(int(e) / 1000 for e in energies))
+            for b, *energies in rows
+        ]
+
+    def daily(
+        self, gateway: str, start_day: dt.date, end_day: dt.date, tz: dt.tzinfo
+    ) -> list[DailyEnergy]:
+        """Energy per local day from start_day to end_day inclusive, from counter rollups."""
+        days = [start_day + dt.timedelta(d) for d in range((end_day - start_day).days + 1)]
+        bounds = [
+            dt.datetime.combine(d, dt.time(), tzinfo=tz).timestamp() for d in days
+        ] + [dt.datetime.combine(end_day + dt.timedelta(1), dt.time(), tzinfo=tz).timestamp()]
+        # local midnights on whole UTC hours (nearly every zone) are answered from hours
+        resolution = "hour" if all(b % 3600 == 0 for b in bounds) else "minute"
+        totals: list[list[float] | None] = [None] * len(days)
+        for bucket in self.energy(gateway, bounds[0], bounds[-1], resolution):
+            i = bisect.bisect_right(bounds, bucket.start) - 1
+            acc = totals[i] or [0.0] * 6
+            for x, v in enumerate((bucket.site_imported_wh, bucket.site_exported_wh,
+                                   bucket.battery_imported_wh, bucket.battery_exported_wh,
+                                   bucket.load_imported_wh, bucket.solar_exported_wh)):
+                acc[x] += v
+            totals[i] = acc
+        out = []
+        for day, acc in zip(days, totals, strict=True):
+            if acc is None:
+                out.append(DailyEnergy(day, None, None, None, None, None, None, None, None))
+                continue
+            grid_in, grid_out, batt_in, batt_out, home, solar = acc
+            self_powered = (max(0.0, min(100.0, 100 * (1 - grid_in / home)))
+                            if home > 0 else None)
+            offset = 100 * solar / home if home > 0 else None
+            out.append(DailyEnergy(day, home, solar, batt_in, batt_out, grid_in, grid_out,
+                                   self_powered, offset))
+        return out
+
+    def outages(self, gateway: str, start: float, end: float) -> list[Outage]:
+        """Outages that overlap [start, end), oldest first; an open one has end None."""
+        gid = self._lookup_gateway(gateway)
+        if gid is None:
+            return []
+        rows = self._read(
+            "SELECT start_ms, end_ms FROM outages WHERE gateway_id = ? AND start_ms < ? "
+            "AND (end_ms IS NULL OR end_ms > ?) ORDER BY start_ms",
+            (gid, _ms(end), _ms(start)),
+        )
+        return [Outage(gateway, s / 1000, None if e is None else e / 1000) for s, e in rows]
+
+    def gaps(self, gateway: str, start: float, end: float) -> list[Gap]:
+        """Gaps that overlap [start, end), oldest first."""
+        gid = self._lookup_gateway(gateway)
+        if gid is None:
+            return []
+        rows = self._read(
+            "SELECT start_ms, end_ms, reason FROM gaps WHERE gateway_id = ? AND start_ms < ? "
+            "AND (end_ms IS NULL OR end_ms > ?) ORDER BY start_ms",
+            (gid, _ms(end), _ms(start)),
+        )
+        return [Gap(gateway, s / 1000, None if e is None else e / 1000, r) for s, e, r in rows]
+
+    def events(
+        self, gateway: str, start: float, end: float, kinds: Iterable[str] | None = None
+    ) -> list[Event]:
+        """Events with start <= at < end, oldest first, optionally of some kinds only."""
+        gid = self._lookup_gateway(gateway)
+        if gid is None:
+            return []
+        rows = self._read(
+            "SELECT at_ms, kind, detail FROM events WHERE gateway_id = ? AND at_ms >= ? "
+            "AND at_ms < ? ORDER BY at_ms, id",
+            (gid, _ms(start), _ms(end)),
+        )
+        wanted = None if kinds is None else set(kinds)
+        return [Event(gateway, a / 1000, k, d) for a, k, d in rows
+                if wanted is None or k in wanted]
+
+    def retention(self, policy: RetentionPolicy, now: float | None = None) -> dict[str, int]:
+        """Delete what the policy no longer keeps; return rows deleted per table.
+
+        A raw block goes only when its whole hour is older than the cutoff.
+        """
+        now = time.time() if now is None else now
+        deleted = {"blocks": 0, "rollup_minute": 0}
+        with self._write_lock, self._write_tx():
+            if policy.raw_days is not None:
+                cutoff = _ms(now - policy.raw_days * 86400)
+                deleted["blocks"] = self._count_delete(
+                    "blocks", "block_ms + ? <= ?", (ru.BLOCK_MS, cutoff)
+                )
+            if policy.minute_days is not None:
+                cutoff = _ms(now - policy.minute_days * 86400)
+                deleted["rollup_minute"] = self._count_delete(
+                    "rollup_minute", "bucket_ms + ? <= ?", (ru.MINUTE_MS, cutoff)
+                )
+        return deleted
+
+    def _count_delete(self, table: str, where: str, params: Sequence[Any]) -> int:
+        n = int(self._wexec(f"SELECT COUNT(*) FROM {table} WHERE {where}", params)[0][0])
+        self._wexec(f"DELETE FROM {table} WHERE {where}", params)
+        return n
+
+    def schema_version(self) -> int:
+        """The newest migration applied to this database."""
+        return int(self._read("SELECT MAX(version) FROM schema_migrations")[0][0])
+
+    def close(self) -> None:
+        """Close every connection; the store cannot be used afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._write_lock:
+            self._close_connections()
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()

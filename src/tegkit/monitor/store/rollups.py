@@ -1,0 +1,263 @@
+"""Pure storage logic shared by the backends: block encoding, rollups from counters, steps.
+
+Full-resolution readings are stored per gateway in hour blocks: 13 integer columns
+(time in ms, powers in W, state of energy in 0.01 %, grid status code, counters in mWh),
+each delta-encoded and the whole zlib-compressed. A year of 5-second readings is then
+tens of megabytes where one row per reading costs hundreds.
+
+Rollups (minute, hour, day) hold per bucket: the count of readings, the sum and count of
+each power (mean = sum / count, so a missing value never becomes zero), the last state of
+energy, and the energy of each counter in mWh. The energy of a bucket is the sum of the
+increases between consecutive readings whose later reading falls in the bucket, so the
+buckets of any range add up exactly to the counter difference across it. A decrease is a
+counter reset: the counter restarted from zero, so the increase is the new value.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from array import array
+from collections.abc import Sequence
+from itertools import accumulate
+
+import msgspec
+
+from tegkit.monitor.readings import Reading
+
+MISSING = -(2**62)  # stands for None inside integer columns
+BLOCK_MS = 3_600_000
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+N_COLUMNS = 13  # ts, 4 powers, soe, grid code, 6 counters
+COUNTER_COLUMNS = range(7, 13)
+POWER_COLUMNS = range(1, 5)
+_FORMAT = 1
+
+Columns = list[list[int]]
+#: one rollup row after the (gateway_id, bucket_ms) key:
+#: n, (sum, count) x 4 powers, soe_key, 6 energies in mWh
+RollupRow = list[int]
+ROLLUP_WIDTH = 1 + 8 + 1 + 6
+#: soe_key = bucket_ms * SOE_KEY_SCALE + soe (0.01 %); its max over buckets is the last soe
+SOE_KEY_SCALE = 100_000
+
+STEP_LADDER_S = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
+
+
+def _to_int(v: float | None, scale: float) -> int:
+    return MISSING if v is None else round(v * scale)
+
+
+def columns_from_readings(readings: Sequence[Reading], status_code: dict[str, int]) -> Columns:
+    """Columns of integers for readings of one gateway sorted by time.
+
+    ``status_code`` maps grid_status text to a code; unknown texts must already be in it.
+    """
+    rows = [msgspec.structs.astuple(r) for r in readings]
+    cols = list(zip(*rows, strict=True)) if rows else [() for _ in range(14)]
+    out: Columns = [[round(t * 1000) for t in cols[1]]]
+    for i in range(2, 6):  # powers, 1 W
+        out.append([MISSING if v is None else round(v) for v in cols[i]])
+    out.append([MISSING if v is None else round(v * 100) for v in cols[6]])
+    out.append([MISSING if v is None else status_code[v] for v in cols[7]])
+    for i in range(8, 14):  # counters, 1 mWh
+        out.append([MISSING if v is None else round(v * 1000) for v in cols[i]])
+    return out
+
+
+def readings_from_columns(gateway: str, cols: Columns, status_text: dict[int, str]) -> list[Reading]:
+    """The readings held in decoded columns."""
+
+    def f(v: int, scale: float) -> float | None:
+        return None if v == MISSING else v / scale
+
+    out = []
+    for row in zip(*cols, strict=True):
+        out.append(
+            Reading(
+                gateway=gateway,
+                taken_at=row[0] / 1000,
+                site_w=f(row[1], 1),
+                battery_w=f(row[2], 1),
+                load_w=f(row[3], 1),
+                solar_w=f(row[4], 1),
+                soe_raw_percent=f(row[5], 100),
+                grid_status=None if row[6] == MISSING else status_text[row[6]],
+                site_imported_wh=f(row[7], 1000),
+                site_exported_wh=f(row[8], 1000),
+                battery_imported_wh=f(row[9], 1000),
+                battery_exported_wh=f(row[10], 1000),
+                load_imported_wh=f(row[11], 1000),
+                solar_exported_wh=f(row[12], 1000),
+            )
+        )
+    return out
+
+
+def encode_block(cols: Columns) -> bytes:
+    """Delta-encode and compress the columns of one block."""
+    n = len(cols[0])
+    buf = array("q")
+    for col in cols:
+        buf.append(col[0])
+        buf.extend([b - a for a, b in zip(col, col[1:], strict=False)])
+    return bytes([_FORMAT]) + n.to_bytes(4, "little") + zlib.compress(buf.tobytes(), 1)
+
+
+def decode_block(data: bytes) -> Columns:
+    """The columns of a block made by :func:`encode_block`."""
+    if data[0] != _FORMAT:
+        raise ValueError(f"unknown block format {data[0]}")
+    n = int.from_bytes(data[1:5], "little")
+    buf = array("q")
+    buf.frombytes(zlib.decompress(data[5:]))
+    return [list(accumulate(buf[i * n : (i + 1) * n])) for i in range(N_COLUMNS)]
+
+
+def merge_columns(old: Columns, new: Columns) -> Columns:
+    """Readings of both, sorted by time; a new reading replaces an old one at the same ms."""
+    if not old[0]:
+        return new
+    if new[0] and new[0][0] > old[0][-1]:
+        return [a + b for a, b in zip(old, new, strict=True)]
+    by_ts = {row[0]: row for row in zip(*old, strict=True)}
+    by_ts.update({row[0]: row for row in zip(*new, strict=True)})
+    rows = [by_ts[t] for t in sorted(by_ts)]
+    return [list(c) for c in zip(*rows, strict=True)]
+
+
+def slice_columns(cols: Columns, i: int, j: int) -> Columns:
+    return [c[i:j] for c in cols]
+
+
+def split_by(ts: list[int], size_ms: int) -> list[tuple[int, int, int]]:
+    """(bucket_ms, i, j) for runs of sorted times that fall in the same bucket."""
+    if not ts:
+        return []
+    out = []
+    i = 0
+    key = ts[0] // size_ms
+    for k, t in enumerate(ts):
+        if t // size_ms != key:
+            out.append((key * size_ms, i, k))
+            i, key = k, t // size_ms
+    out.append((key * size_ms, i, len(ts)))
+    return out
+
+
+def _increases(col: list[int], prev: int) -> tuple[list[int], int]:
+    """Per-reading counter increases (mWh) after ``prev``; resets count from zero."""
+    out = []
+    for v in col:
+        if v == MISSING:
+            out.append(0)
+            continue
+        if prev == MISSING:
+            out.append(0)  # the first value we ever see: nothing flowed yet that we know of
+        elif v >= prev:
+            out.append(v - prev)
+        else:
+            out.append(v)
+        prev = v
+    return out, prev
+
+
+def minute_rollups(cols: Columns, prev: list[int]) -> tuple[dict[int, RollupRow], list[int]]:
+    """Minute rollup rows for in-order columns of one gateway, and the new last counters.
+
+    ``prev`` holds the last counter value (mWh or MISSING) of each of the six counters.
+    """
+    ts = cols[0]
+    segments = split_by(ts, MINUTE_MS)
+    energy_parts: list[list[int]] = []
+    new_prev = []
+    for c, p in zip(COUNTER_COLUMNS, prev, strict=True):
+        col = cols[c]
+        if p != MISSING and MISSING not in col and col == sorted(col) and col[:1] >= [p]:
+            # fast path: counters only grew, so each minute is a difference of two values
+            bounds = [p, *col]
+            energy_parts.append([bounds[j] - bounds[i] for _, i, j in segments])
+            new_prev.append(col[-1] if col else p)
+        else:
+            inc, last = _increases(col, p)
+            energy_parts.append([sum(inc[i:j]) for _, i, j in segments])
+            new_prev.append(last)
+    rows: dict[int, RollupRow] = {}
+    for k, (bucket, i, j) in enumerate(segments):
+        row: RollupRow = [j - i]
+        for c in POWER_COLUMNS:
+            seg = cols[c][i:j]
+            if MISSING in seg:
+                seg = [v for v in seg if v != MISSING]
+            row += (sum(seg), len(seg))
+        soe = MISSING
+        for v in reversed(cols[5][i:j]):
+            if v != MISSING:
+                soe = v
+                break
+        row.append(MISSING if soe == MISSING else bucket * SOE_KEY_SCALE + soe)
+        row += [part[k] for part in energy_parts]
+        rows[bucket] = row
+    return rows, new_prev
+
+
+def coarsen(rows: dict[int, RollupRow], size_ms: int) -> dict[int, RollupRow]:
+    """Merge finer rollup rows into buckets of ``size_ms``."""
+    out: dict[int, RollupRow] = {}
+    for bucket in sorted(rows):
+        row = rows[bucket]
+        key = bucket // size_ms * size_ms
+        acc = out.get(key)
+        if acc is None:
+            out[key] = list(row)
+            continue
+        for x in range(ROLLUP_WIDTH):
+            if x == 9:
+                if row[9] != MISSING:
+                    acc[9] = row[9]
+            else:
+                acc[x] += row[x]
+    return out
+
+
+def soe_from_key(key: int | None) -> float | None:
+    if key is None or key == MISSING:
+        return None
+    return (key % SOE_KEY_SCALE) / 100
+
+
+def choose_step(start: float, end: float, max_points: int, step_s: float | None) -> float:
+    """The smallest bucket (seconds) of the ladder that answers start..end in max_points.
+
+    A requested ``step_s`` is honoured unless it would give more than ``max_points``.
+    """
+    if max_points < 1:
+        raise ValueError("max_points must be at least 1")
+    if end <= start:
+        raise ValueError("end must be after start")
+
+    def points(step: float) -> int:
+        first = math.floor(start / step) * step
+        return math.ceil((end - first) / step)
+
+    candidates: list[float] = [float(s) for s in STEP_LADDER_S]
+    if step_s is not None:
+        candidates = [float(step_s)] + [s for s in candidates if s > step_s]
+    for step in candidates:
+        if points(step) <= max_points:
+            return step
+    days = max(1, math.ceil((end - start) / max_points / 86400))
+    while points(days * 86400.0) > max_points:
+        days += 1
+    return days * 86400.0
+
+
+def source_for(step_s: float) -> tuple[str, int]:
+    """Which table answers buckets of ``step_s``: the coarsest whose bucket divides it."""
+    step_ms = round(step_s * 1000)
+    for name, size in (("day", DAY_MS), ("hour", HOUR_MS), ("minute", MINUTE_MS)):
+        if step_ms % size == 0:
+            return name, size
+    return "raw", 0

@@ -1,0 +1,233 @@
+"""Behaviour every store backend must show; test_store_sqlite and test_store_postgres run it.
+
+The test modules import these functions and define the ``backend`` fixture.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tegkit.monitor.readings import COUNTER_NAMES, Event, Gap, Reading, RetentionPolicy
+from tegkit.monitor.store import Store
+from tegkit.monitor.store.migrations import LATEST_VERSION
+
+T0 = 1_704_067_200.0  # 2024-01-01T00:00:00Z
+GW = "gw-1"
+
+
+def reading(t: float, **kw: object) -> Reading:
+    base: dict[str, object] = {
+        "site_w": 1200.0, "battery_w": -300.0, "load_w": 1500.0, "solar_w": 600.0,
+        "soe_raw_percent": 62.5, "grid_status": "SystemGridConnected",
+    }
+    base.update(kw)
+    return Reading(gateway=str(base.pop("gateway", GW)), taken_at=t, **base)  # type: ignore[arg-type]
+
+
+def counter_series(rng: random.Random, n: int, t0: float = T0) -> list[Reading]:
+    """Readings at uneven intervals with counters that grow by random whole mWh."""
+    out, t = [], t0
+    counters = [rng.randrange(0, 10**7) / 1000 for _ in COUNTER_NAMES]
+    for _ in range(n):
+        t += rng.choice((1.0, 5.0, 5.0, 5.0, 7.5, 60.0, 3600.0))
+        counters = [c + rng.randrange(0, 20_000) / 1000 for c in counters]
+        out.append(reading(t, **dict(zip(COUNTER_NAMES, counters, strict=True))))
+    return out
+
+
+def test_round_trip_keeps_every_field_and_missing_values(store: Store) -> None:
+    rows = [
+        reading(T0 + 0.25, site_imported_wh=10.5, load_imported_wh=99.125),
+        reading(T0 + 5, site_w=None, soe_raw_percent=None, grid_status=None),
+        reading(T0 + 10, grid_status="SystemIslandedActive", solar_exported_wh=0.0),
+    ]
+    other = reading(T0 + 3, gateway="gw-2", load_w=-7.0)
+    assert store.write_readings([rows[2], other, rows[0], rows[1]]) == 4
+    assert store.readings(GW, T0, T0 + 60) == rows
+    assert store.readings("gw-2", T0, T0 + 60) == [other]
+    assert store.latest(GW) == rows[2]
+    assert store.latest("nobody") is None
+    assert store.schema_version() == LATEST_VERSION
+
+
+def test_a_new_reading_at_the_same_time_replaces_the_old(store: Store) -> None:
+    store.write_readings([reading(T0, load_w=1.0), reading(T0 + 5, load_w=2.0)])
+    store.write_readings([reading(T0, load_w=3.0)])
+    assert [r.load_w for r in store.readings(GW, T0, T0 + 10)] == [3.0, 2.0]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_rollups_add_up_exactly_to_counter_differences(store: Store, seed: int) -> None:
+    rng = random.Random(seed)
+    rows = counter_series(rng, 3000)
+    i = 0
+    while i < len(rows):  # batches of random size, as a poller would send them
+        n = rng.randrange(1, 400)
+        store.write_readings(rows[i : i + n])
+        i += n
+    first, last = rows[0], rows[-1]
+    end = last.taken_at + 1
+    for resolution in ("minute", "hour", "day"):
+        buckets = store.energy(GW, T0 - 86400, end + 86400, resolution)
+        for name in COUNTER_NAMES:
+            total = sum(getattr(b, name) for b in buckets)
+            want = getattr(last, name) - getattr(first, name)
+            assert total == pytest.approx(want, abs=1e-6), (resolution, name)
+    # each hour is the sum of its minutes
+    minutes = store.energy(GW, T0, end, "minute")
+    for hour in store.energy(GW, T0, end, "hour"):
+        inside = [m for m in minutes if hour.start <= m.start < hour.start + 3600]
+        assert hour.load_imported_wh == pytest.approx(sum(m.load_imported_wh for m in inside))
+
+
+def test_a_counter_that_decreases_was_reset_and_counts_from_zero(store: Store) -> None:
+    values = [100.0, 150.0, 10.0, 30.0]
+    store.write_readings(
+        [reading(T0 + 10 * i, load_imported_wh=v) for i, v in enumerate(values)]
+    )
+    [bucket] = store.energy(GW, T0, T0 + 60, "minute")
+    assert bucket.load_imported_wh == 50 + 10 + 20
+    # a missing counter value neither resets nor adds
+    store.write_readings([reading(T0 + 40, load_imported_wh=None), reading(T0 + 50,
+                                                                          load_imported_wh=31.0)])
+    [bucket] = store.energy(GW, T0, T0 + 60, "minute")
+    assert bucket.load_imported_wh == 81
+
+
+def test_late_readings_are_kept_but_not_counted_twice(store: Store) -> None:
+    store.write_readings([reading(T0 + 10, load_imported_wh=10.0),
+                          reading(T0 + 20, load_imported_wh=20.0)])
+    store.write_readings([reading(T0 + 15, load_imported_wh=15.0)])
+    assert [r.taken_at for r in store.readings(GW, T0, T0 + 60)] == [T0 + 10, T0 + 15, T0 + 20]
+    assert sum(b.load_imported_wh for b in store.energy(GW, T0, T0 + 60, "minute")) == 10
+
+
+def test_gaps_and_missing_values_are_null_in_history_never_zero(store: Store) -> None:
+    before = [reading(T0 + 5 * i) for i in range(120)]  # 10 minutes
+    after = [reading(T0 + 1800 + 5 * i, load_w=None) for i in range(120)]
+    store.write_readings(before + after)
+    store.write_gap(Gap(GW, T0 + 600, T0 + 1800, "unreachable"))
+    for step in (5.0, 60.0, 300.0):
+        h = store.history(GW, T0, T0 + 2400, step_s=step)
+        assert h.step_s == step
+        for p in h.points:
+            if T0 + 600 <= p.t < T0 + 1800:
+                assert (p.site_w, p.load_w, p.soe_raw_percent) == (None, None, None), p
+            elif p.t < T0 + 600:
+                assert (p.site_w, p.load_w, p.soe_raw_percent) == (1200.0, 1500.0, 62.5)
+            else:
+                assert p.load_w is None and p.site_w == 1200.0
+    assert store.gaps(GW, T0, T0 + 3600) == [Gap(GW, T0 + 600, T0 + 1800, "unreachable")]
+
+
+def test_history_means_match_the_readings(store: Store) -> None:
+    rng = random.Random(7)
+    rows = [reading(T0 + 5 * i, site_w=float(rng.randrange(-5000, 5000)),
+                    soe_raw_percent=rng.randrange(500, 10000) / 100) for i in range(1440)]
+    store.write_readings(rows)
+    for step, source in ((60.0, "minute"), (3600.0, "hour"), (30.0, "raw")):
+        h = store.history(GW, T0, T0 + 7200, step_s=step)
+        assert h.source == source
+        for p in h.points:
+            inside = [r for r in rows if p.t <= r.taken_at < p.t + step]
+            assert p.site_w == pytest.approx(sum(r.site_w or 0 for r in inside) / len(inside))
+            assert p.soe_raw_percent == inside[-1].soe_raw_percent
+
+
+@pytest.mark.parametrize("days", [0.01, 1, 7, 31, 366, 3 * 365])
+@pytest.mark.parametrize("max_points", [1, 7, 500, 2000])
+def test_history_never_exceeds_max_points(store: Store, days: float, max_points: int) -> None:
+    store.write_readings([reading(T0 + 3600 * i) for i in range(48)])
+    start = T0 + 1234.5
+    h = store.history(GW, start, start + days * 86400, step_s=5, max_points=max_points)
+    assert 1 <= len(h.points) <= max_points
+    assert h.points[0].t <= start < h.points[0].t + h.step_s
+    assert h.points[-1].t + h.step_s >= start + days * 86400
+
+
+def test_outages_start_and_end_at_grid_status_transitions(store: Store) -> None:
+    statuses = ["SystemGridConnected"] * 3 + ["SystemIslandedActive"] * 4 + [
+        "SystemTransitionToGrid", "SystemGridConnected", None, "SystemIslandedActive"]
+    rows = [reading(T0 + 7 * i, grid_status=s) for i, s in enumerate(statuses)]
+    store.write_readings(rows[:5])
+    store.write_readings(rows[5:])
+    assert [(o.start, o.end) for o in store.outages(GW, T0, T0 + 3600)] == [
+        (T0 + 21, T0 + 56), (T0 + 70, None)]
+    assert [o.start for o in store.outages(GW, T0 + 60, T0 + 3600)] == [T0 + 70]
+
+
+def test_events_round_trip_and_filter_by_kind(store: Store) -> None:
+    store.write_event(Event(GW, T0 + 1, "backup_reserve", "20 -> 40 (app percent)"))
+    store.write_event(Event(GW, T0 + 2, "firmware", "21.39.1 -> 21.44"))
+    assert [e.kind for e in store.events(GW, T0, T0 + 10)] == ["backup_reserve", "firmware"]
+    assert store.events(GW, T0, T0 + 10, kinds=["firmware"]) == [
+        Event(GW, T0 + 2, "firmware", "21.39.1 -> 21.44")]
+
+
+def test_an_open_gap_is_closed_by_writing_it_again(store: Store) -> None:
+    store.write_gap(Gap(GW, T0, None, "rate_limited"))
+    assert store.gaps(GW, T0 + 100, T0 + 200) == [Gap(GW, T0, None, "rate_limited")]
+    store.write_gap(Gap(GW, T0, T0 + 50, "rate_limited"))
+    assert store.gaps(GW, T0 + 100, T0 + 200) == []
+
+
+def test_daily_energy_per_local_day(store: Store) -> None:
+    tz = ZoneInfo("America/Los_Angeles")  # UTC-8 in January
+    midnight = dt.datetime(2024, 1, 2, tzinfo=tz).timestamp()
+    # 1 Wh per 10 s on every counter from 23:00 on Jan 1 to 01:00 on Jan 2, local
+    rows = [reading(midnight - 3600 + 10 * i, **dict.fromkeys(COUNTER_NAMES, float(i)))
+            for i in range(721)]
+    store.write_readings(rows)
+    d1, d2, d3 = store.daily(GW, dt.date(2024, 1, 1), dt.date(2024, 1, 3), tz)
+    # an increase belongs to the day of the reading that shows it: the one at 00:00:00
+    # local closes the ten seconds before midnight, so day 1 has 359 of the 720 Wh
+    assert (d1.home_wh, d2.home_wh) == (359, 361)
+    assert d1.grid_in_wh == d1.solar_wh == d1.battery_out_wh == 359
+    assert d1.self_powered_percent == 0 and d1.solar_offset_percent == 100
+    assert d3.home_wh is None and d3.self_powered_percent is None
+
+
+def test_retention_deletes_only_what_the_policy_says(store: Store) -> None:
+    day = 86400.0
+    rows = [reading(T0 + day * d + 60 * m, load_imported_wh=float(d * 100 + m))
+            for d in range(10) for m in range(3)]
+    store.write_readings(rows)
+    now = T0 + 10 * day
+    deleted = store.retention(RetentionPolicy(raw_days=5, minute_days=8), now=now)
+    # raw: days 0..4 are 5 days old or more; minute rollups: days 0..1
+    assert deleted == {"blocks": 5, "rollup_minute": 6}
+    assert store.readings(GW, T0, T0 + 5 * day) == []
+    assert store.readings(GW, T0 + 5 * day, now) == rows[15:]
+    assert store.energy(GW, T0, T0 + 2 * day, "minute") == []
+    assert len(store.energy(GW, T0 + 2 * day, now, "minute")) == 24
+    assert len(store.energy(GW, T0, now, "hour")) == 10  # hours and days stay
+    assert len(store.energy(GW, T0, now, "day")) == 10
+    assert store.retention(RetentionPolicy(raw_days=None, minute_days=None), now=now) == {
+        "blocks": 0, "rollup_minute": 0}
+
+
+def test_an_older_schema_is_upgraded_on_open(make_store: object) -> None:
+    old = make_store(migrate_upto=1)  # type: ignore[operator]
+    assert old.schema_version() == 1
+    # data written by a version 1 recorder: hour rollups exist, day rollups do not
+    old._wexec(  # noqa: SLF001 - simulating an old recorder's rows
+        "INSERT INTO gateways (name) VALUES (?)", (GW,))
+    with old._write_lock, old._write_tx():  # noqa: SLF001
+        gid = old._wexec("SELECT id FROM gateways WHERE name = ?", (GW,))[0][0]  # noqa: SLF001
+        for h in (0, 1, 25):
+            old._wexec(  # noqa: SLF001
+                "INSERT INTO rollup_hour VALUES (?, ?, 1, 100, 1, 0, 1, 0, 1, 0, 1, NULL, "
+                "1000, 0, 0, 0, 0, 0)",
+                (gid, int((T0 + 3600 * h) * 1000)),
+            )
+    old.close()
+    new = make_store()  # type: ignore[operator]
+    assert new.schema_version() == LATEST_VERSION == 2
+    days = new.energy(GW, T0, T0 + 3 * 86400, "day")
+    assert [(b.start, b.site_imported_wh) for b in days] == [(T0, 2.0), (T0 + 86400, 1.0)]
+    h = new.history(GW, T0, T0 + 2 * 86400, step_s=86400)
+    assert h.source == "day" and [p.site_w for p in h.points] == [100.0, 100.0]
