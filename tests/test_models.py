@@ -272,6 +272,8 @@ def test_gateway_status_uptime() -> None:
         b'"up_time_seconds":"223h5m51.577762169s","is_new":false,"version":"1.40.2"}',
     )
     assert old.din is None and old.followers is models.UNSET
+    assert not models.present(old.followers) and not models.present(status.followers)
+    assert models.present(status.version)
     assert b"followers" not in msgspec.json.encode(old)
 
 

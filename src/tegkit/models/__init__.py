@@ -11,6 +11,7 @@ from tegkit.models._base import (
     Model,
     Part,
     UnsetType,
+    present,
 )
 from tegkit.models._parse import (
     MODELS,
@@ -198,4 +199,5 @@ __all__ = [
     "model_for",
     "parse_go_duration_s",
     "parse_response",
+    "present",
 ]

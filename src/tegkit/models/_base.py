@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, UnsetType
 
-__all__ = ["UNSET", "Model", "Part", "UnsetType", "field"]
+__all__ = ["UNSET", "Model", "Part", "UnsetType", "field", "present"]
 
 field = msgspec.field
 
@@ -50,6 +50,11 @@ class Model(msgspec.Struct, kw_only=True, omit_defaults=True, dict=True):
         if not isinstance(found, dict):  # only from a caller that bypassed parse_response
             return {}
         return found
+
+
+def has_source(model: Model) -> bool:
+    """True when the model was parsed from a response (so `.raw` may hold unknown keys)."""
+    return _RAW_BYTES in model.__dict__ or _RAW_JSON in model.__dict__
 
 
 def keep_raw_bytes(model: object, body: bytes | bytearray | memoryview | str) -> None:

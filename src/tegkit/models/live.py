@@ -13,7 +13,7 @@ from typing import Any, Final
 import msgspec
 
 from tegkit import percent
-from tegkit.models._base import Model, Part, field
+from tegkit.models._base import Model, Part, field, has_source
 
 __all__ = [
     "BatteryBlock",
@@ -104,19 +104,15 @@ class MetersAggregates(Model, kw_only=True):
             meter = getattr(self, name)
             if meter is not None:
                 yield name, meter
-        extra = [k for k in self._raw_keys() if k not in _METER_NAMES]
-        for name in extra:
+        if not has_source(self):
+            return  # built in code: nothing beyond the fields
+        for name in [key for key in self.raw if key not in _METER_NAMES]:
             value = self.raw[name]
             if isinstance(value, dict):
                 try:
                     yield name, msgspec.convert(value, MeterAggregate)
                 except msgspec.ValidationError:
                     continue  # not a meter reading; still reachable through .raw
-
-    def _raw_keys(self) -> list[str]:
-        if "_tegkit_raw_bytes" not in self.__dict__ and "_tegkit_raw_json" not in self.__dict__:
-            return []  # built in code: no keys beyond the fields
-        return list(self.raw)
 
 
 class StateOfEnergy(Model, kw_only=True):
