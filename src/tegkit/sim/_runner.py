@@ -1,0 +1,411 @@
+"""Simulator: the gateway, its HTTPS ports, its clock and the control methods, in one object.
+
+`async with Simulator(...) as sim:` starts the local API (HTTPS), the Owner API (HTTPS, same
+certificate), an optional plain-HTTP redirect port and a background task that moves the
+physics with the clock (speed x real time, in steps of at most 60 simulated seconds,
+applying scenario events when due). With speed=0 the clock only moves by `advance()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import secrets
+import shutil
+import socket
+import ssl
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from tegkit.sim import certs
+from tegkit.sim.cloud_site import GatewayCloudSite
+from tegkit.sim.control import make_control_app
+from tegkit.sim.faults import FaultInjector
+from tegkit.sim.gateway import Gateway
+from tegkit.sim.owner_api import CloudTokens, make_owner_api_app
+from tegkit.sim.physics import Site, SiteConfig
+from tegkit.sim.profiles import get_profile
+from tegkit.sim.scenario import Scenario, load_scenario
+from tegkit.sim.server import make_gateway_app, make_redirect_app
+
+_TICK_S = 0.5  # real seconds between clock steps of the background task
+_MAX_STEP_S = 60.0
+
+
+class Simulator:
+    """A simulated Tesla Energy Gateway on 127.0.0.1; see the module docstring."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        cloud_port: int | None = 0,
+        http_port: int | None = None,
+        password: str | None = None,
+        email: str = "owner@example.com",
+        firmware: str | None = None,
+        powerwalls: int = 2,
+        speed: float | None = None,
+        seed: int | None = None,
+        scenario: str | Path | None = None,
+        state_dir: str | Path | None = None,
+        allow_customer_operation: bool = False,
+        start: dt.datetime | None = None,
+        *,
+        session_lifetime_s: float = 3600.0,
+        rate_limits: dict[str, tuple[int, float]] | None = None,
+        login_max_failures: int = 5,
+        login_lockout_s: float = 300.0,
+    ) -> None:
+        self.scenario: Scenario | None = load_scenario(scenario) if scenario else None
+        sc = self.scenario
+        self.seed = seed if seed is not None else (sc.seed if sc else 0)
+        self.speed = float(speed if speed is not None else (sc.speed if sc else 1.0))
+        if self.speed < 0:
+            raise ValueError("speed: a number >= 0")
+        if sc is not None and start is None:
+            site = sc.build_site()
+        else:
+            config = sc.config if sc else SiteConfig(powerwalls=powerwalls)
+            when = start or dt.datetime.now(dt.UTC).replace(microsecond=0)
+            site = Site(config, when, self.seed)
+            if sc is not None:
+                site.mode = sc.mode
+                site.backup_reserve_raw_percent = sc.backup_reserve_raw_percent
+                site.cloud_cover = sc.cloud_cover
+        profile = get_profile(firmware or (sc.firmware if sc and sc.firmware else "21.44"))
+        self.gateway = Gateway(
+            site,
+            profile,
+            password=password,
+            email=email,
+            seed=self.seed,
+            allow_customer_operation=allow_customer_operation,
+            session_lifetime_s=session_lifetime_s,
+            login_max_failures=login_max_failures,
+            login_lockout_s=login_lockout_s,
+        )
+        self.host = host
+        self._want_port, self._want_cloud_port, self._want_http_port = port, cloud_port, http_port
+        self._own_state_dir = state_dir is None
+        self.state_dir = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="tegsim-"))
+        self.email = email
+        self.control_token = secrets.token_urlsafe(24)
+        self.cloud_tokens = CloudTokens()
+        self.cloud_site = GatewayCloudSite(self.gateway)
+        self.faults = FaultInjector(seed=self.seed)
+        self._rate_limits = rate_limits
+        self._cert = certs.ensure_certificate(self.state_dir)
+        self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._ssl.load_cert_chain(self._cert.cert_path, self._cert.key_path)
+        self._runners: list[web.AppRunner] = []
+        self._local_runner: web.AppRunner | None = None
+        self._local_site: web.TCPSite | None = None
+        self.port = self.cloud_port = 0
+        self.http_port: int | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._reboot_task: asyncio.Task[None] | None = None
+        self._anchor_mono = time.monotonic()
+        self._anchor_epoch_s = site.epoch_s
+        self._lock = asyncio.Lock()
+
+    # --- what clients need -----------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"https://{self._url_host}:{self.port}"
+
+    @property
+    def cloud_url(self) -> str:
+        return f"https://{self._url_host}:{self.cloud_port}"
+
+    @property
+    def _url_host(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    @property
+    def password(self) -> str:
+        return self.gateway.password
+
+    @property
+    def fingerprint_sha256(self) -> str:
+        return self._cert.fingerprint_sha256
+
+    @property
+    def cafile(self) -> Path:
+        return self._cert.cert_path
+
+    @property
+    def clock(self) -> dt.datetime:
+        return self.gateway.now
+
+    @property
+    def now(self) -> dt.datetime:
+        return self.gateway.now
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        control = make_control_app(self, self.control_token)
+        local = make_gateway_app(
+            self.gateway, self.faults, rate_limits=self._rate_limits, control=control
+        )
+        self._local_runner = await self._serve_app(local)
+        self._local_site, self.port = await self._bind(
+            self._local_runner, self._want_port, self._ssl
+        )
+        if self._want_cloud_port is not None:
+            cloud = make_owner_api_app(self.cloud_site, self.cloud_tokens)
+            runner = await self._serve_app(cloud)
+            _, self.cloud_port = await self._bind(runner, self._want_cloud_port, self._ssl)
+        if self._want_http_port is not None:
+            runner = await self._serve_app(make_redirect_app(self.url))
+            _, self.http_port = await self._bind(runner, self._want_http_port, None)
+        self._reanchor()
+        self._task = asyncio.create_task(self._run_clock(), name="tegkit-sim-clock")
+
+    async def close(self) -> None:
+        for task in (self._task, self._reboot_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners.clear()
+        if self._own_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    async def _serve_app(self, app: web.Application) -> web.AppRunner:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await runner.setup()
+        self._runners.append(runner)
+        return runner
+
+    async def _bind(
+        self, runner: web.AppRunner, port: int, context: ssl.SSLContext | None
+    ) -> tuple[web.TCPSite, int]:
+        site = web.TCPSite(
+            runner, self.host, port, ssl_context=context, reuse_address=True, backlog=256
+        )
+        await site.start()
+        server = site._server
+        assert server is not None
+        sockets: list[socket.socket] = list(getattr(server, "sockets", []))
+        return site, int(sockets[0].getsockname()[1])
+
+    # --- the clock ------------------------------------------------------------------------
+
+    def _reanchor(self) -> None:
+        self._anchor_mono = time.monotonic()
+        self._anchor_epoch_s = self.gateway.site.epoch_s
+
+    def _target_epoch_s(self) -> float:
+        return self._anchor_epoch_s + self.speed * (time.monotonic() - self._anchor_mono)
+
+    def _step(self, dt_s: float) -> None:
+        """Move physics on by dt_s in steps of at most 60 s, applying scenario events."""
+        gw = self.gateway
+        remaining = dt_s
+        while remaining > 1e-9:
+            h = min(_MAX_STEP_S, remaining)
+            if self.scenario is not None:
+                running_before = gw.running
+                for event in self.scenario.advance(gw.site, h):
+                    if event.action == "firmware" and event.version:
+                        gw.profile = get_profile(event.version)
+                        gw.reboot()
+                if gw.running != running_before:
+                    gw.sitemaster_since = gw.now
+            else:
+                gw.site.advance(h)
+            remaining -= h
+        gw.touch()
+
+    async def _run_clock(self) -> None:
+        while True:
+            await asyncio.sleep(_TICK_S)
+            if self.speed > 0:
+                behind_s = self._target_epoch_s() - self.gateway.site.epoch_s
+                if behind_s > 0:
+                    self._step(behind_s)
+
+    # --- control: the Python API (the control API calls the same methods) ------------------
+
+    def state(self) -> dict[str, Any]:
+        gw, snap = self.gateway, self.gateway.snap()
+        return {
+            "now": snap.now.isoformat(),
+            "speed": self.speed,
+            "firmware": gw.profile.name,
+            "running": snap.running,
+            "mode": snap.mode,
+            "backup_reserve_raw_percent": snap.backup_reserve_raw_percent,
+            "staged_operation": gw.settings.staged_operation,
+            "commission_count": gw.settings.commission_count,
+            "site_name": gw.settings.site_name,
+            "timezone": gw.settings.timezone,
+            "solar_w": snap.solar_w,
+            "load_w": snap.load_w,
+            "battery_w": snap.battery_w,
+            "site_w": snap.site_w,
+            "frequency_hz": snap.frequency_hz,
+            "voltage_v": snap.voltage_v,
+            "soe_raw_percent": snap.soe_raw_percent,
+            "soe_app_percent": snap.soe_app_percent,
+            "energy_remaining_wh": snap.energy_remaining_wh,
+            "full_pack_wh": snap.full_pack_wh,
+            "grid_status": snap.grid_status,
+            "home_dark": snap.home_dark,
+            "counters": {
+                k: {"imported_wh": c.imported_wh, "exported_wh": c.exported_wh}
+                for k, c in snap.counters.items()
+            },
+            "sessions": len(gw.sessions),
+            "faults": self.faults.describe(),
+            "fingerprint_sha256": self.fingerprint_sha256,
+        }
+
+    def set_time(self, at: dt.datetime) -> None:
+        """Jump the simulated clock forward to `at` (physics runs through the gap)."""
+        if at.tzinfo is None:
+            raise ValueError("at: an aware datetime")
+        gap_s = at.timestamp() - self.gateway.site.epoch_s
+        if gap_s < 0:
+            raise ValueError("at: the clock only moves forward (energy counters only grow)")
+        self._step(gap_s)
+        self._reanchor()
+
+    def set_speed(self, speed: float) -> None:
+        if not speed >= 0:
+            raise ValueError("speed: a number >= 0")
+        self._step(max(0.0, self._target_epoch_s() - self.gateway.site.epoch_s))
+        self.speed = float(speed)
+        self._reanchor()
+
+    async def advance(self, seconds: float) -> None:
+        """Move the simulated clock by exactly `seconds` (deterministic stepping for tests)."""
+        if not seconds >= 0:
+            raise ValueError("seconds: a number >= 0")
+        self._step(seconds)
+        self._reanchor()
+
+    def start_outage(self, minutes: float | None = None) -> None:
+        """The grid goes down; with `minutes`, it comes back after that much simulated time."""
+        self.gateway.site.start_outage()
+        self.gateway.touch()
+        if minutes is not None:
+            ends = self.gateway.now + dt.timedelta(minutes=minutes)
+            self._schedule_restore(ends)
+
+    def _schedule_restore(self, ends: dt.datetime) -> None:
+        from tegkit.sim.scenario import Event
+
+        event = Event(at=ends, action="restore")
+        if self.scenario is None:
+            self.scenario = Scenario(
+                name="manual",
+                description="",
+                config=self.gateway.site.config,
+                start=self.gateway.now,
+                speed=self.speed,
+                seed=self.seed,
+                mode=self.gateway.mode,
+                backup_reserve_raw_percent=self.gateway.backup_reserve_raw_percent,
+                cloud_cover=self.gateway.site.cloud_cover,
+                firmware=None,
+                events=(event,),
+            )
+        else:
+            events = tuple(sorted((*self.scenario.events, event), key=lambda e: e.at))
+            self.scenario = _replace_events(self.scenario, events)
+
+    def end_outage(self) -> None:
+        self.gateway.site.end_outage()
+        self.gateway.touch()
+
+    def override_solar(self, power_w: float | None) -> None:
+        self.gateway.site.solar_override_w = power_w
+        self.gateway.touch()
+
+    def override_load(self, power_w: float | None) -> None:
+        self.gateway.site.load_override_w = power_w
+        self.gateway.touch()
+
+    def stop_sitemaster(self) -> None:
+        self.gateway.stop_sitemaster()
+
+    def run_sitemaster(self) -> None:
+        self.gateway.run_sitemaster()
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    async def inject_fault(self, kind: str, **options: Any) -> dict[str, Any]:
+        """Arm a fault. Per request: latency (latency_ms), drop, rate_limit, status (502/503),
+        each with count / probability / path_prefix. Whole simulator: expire_sessions,
+        rotate_cert (new fingerprint for new connections), reboot (seconds refused)."""
+        if kind == "expire_sessions":
+            self.gateway.expire_sessions()
+            return {"kind": kind}
+        if kind == "rotate_cert":
+            self._cert = certs.rotate_certificate(self.state_dir)
+            self._ssl.load_cert_chain(self._cert.cert_path, self._cert.key_path)
+            return {"kind": kind, "fingerprint_sha256": self.fingerprint_sha256}
+        if kind == "reboot":
+            seconds = options.get("seconds", 2.0)
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, int | float)
+                or not 0 <= seconds <= 600
+            ):
+                raise ValueError("seconds: a number from 0 to 600")
+            await self._reboot(float(seconds))
+            return {"kind": kind, "seconds": seconds}
+        options.pop("seconds", None)
+        fault = self.faults.add(kind, **options)
+        return fault.describe()
+
+    async def _reboot(self, seconds: float) -> None:
+        """Close the local port and its connections; listen again after `seconds` (real)."""
+        runner, site = self._local_runner, self._local_site
+        assert runner is not None and site is not None
+        await site.stop()
+        server = runner.server
+        if server is not None:
+            for handler in list(server.connections):
+                handler.force_close()
+                transport = handler.transport
+                if transport is not None:
+                    transport.close()
+        self.gateway.reboot()
+
+        async def come_back() -> None:
+            await asyncio.sleep(seconds)
+            self._local_site, _ = await self._bind(runner, self.port, self._ssl)
+
+        if seconds <= 0:
+            await come_back()
+        else:
+            self._reboot_task = asyncio.create_task(come_back(), name="tegkit-sim-reboot")
+
+
+def _replace_events(scenario: Scenario, events: tuple[Any, ...]) -> Scenario:
+    import dataclasses
+
+    return dataclasses.replace(scenario, events=events)
+
+
+__all__ = ["Simulator"]

@@ -1,0 +1,532 @@
+"""The simulated gateway's state: physics site, settings, sessions and the wizard state machines.
+
+Everything here is plain state and rules; nothing speaks HTTP. The server reads it to build
+bodies and calls its methods for writes; a method refuses a request by raising `Refusal`
+carrying the gateway error body. Time is the physics site's simulated clock, so sessions,
+lockouts and the test / update state machines move with `advance()` and not with the wall.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as dt
+import hashlib
+import math
+import random
+import secrets
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from tegkit.sim import templates
+from tegkit.sim.physics import Site
+from tegkit.sim.profiles import FirmwareProfile
+from tegkit.sim.siteconfig import SiteSnapshot
+
+OPERATION_MODES = ("self_consumption", "backup", "autonomous", "scheduler")
+ROLE_CUSTOMER = "Home_Owner"
+ROLE_ENGINEER = "Provider_Engineer"
+
+
+class Refusal(Exception):
+    """A request the gateway refuses: HTTP status and the gateway error body fields."""
+
+    def __init__(
+        self, status: int, error: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(f"{status} {error}: {message}")
+        self.status = status
+        self.error = error
+        self.message = message
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.status, "error": self.error, "message": self.message}
+
+
+def bad_request(field_name: str, allowed: str) -> Refusal:
+    """400 naming the field and what it allows, in the gateway's error body."""
+    return Refusal(400, f"{field_name}: {allowed}", f"Invalid {field_name}")
+
+
+@dataclass(slots=True)
+class Session:
+    """A logged-in client: its token, role and when it stops being valid (simulated time)."""
+
+    token: str
+    role: str
+    email: str
+    created: dt.datetime
+    expires: dt.datetime
+
+
+@dataclass(slots=True)
+class _Timed:
+    """A wizard job started at a simulated time (conn tests, charge test, firmware update)."""
+
+    started: dt.datetime | None = None
+
+
+@dataclass(slots=True)
+class GatewaySettings:
+    """Settings a person changes through the wizard or the app."""
+
+    site_name: str = "Home Energy Gateway"
+    timezone: str = "America/Los_Angeles"
+    commission_count: int = 11
+    staged_operation: dict[str, Any] = field(default_factory=dict)
+    networks: list[dict[str, Any]] = field(default_factory=list)
+    registration: dict[str, Any] = field(default_factory=dict)
+    cts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    client_protocols: dict[str, bool] = field(default_factory=dict)
+    island_mode: str = "backup"
+
+
+def _serial_digits(seed: int, salt: str, n: int) -> str:
+    digest = hashlib.sha256(f"{seed}:{salt}".encode()).hexdigest()
+    return str(int(digest, 16))[-n:].rjust(n, "0")
+
+
+class Gateway:
+    """The gateway as a client sees it: identity, settings, sessions, and the physics site."""
+
+    def __init__(
+        self,
+        site: Site,
+        profile: FirmwareProfile,
+        *,
+        password: str | None = None,
+        email: str = "owner@example.com",
+        seed: int = 0,
+        allow_customer_operation: bool = False,
+        session_lifetime_s: float = 3600.0,
+        login_max_failures: int = 5,
+        login_window_s: float = 300.0,
+        login_lockout_s: float = 300.0,
+    ) -> None:
+        self.site = site
+        self.profile = profile
+        self.seed = seed
+        self.email = email
+        self.powerwall_count = powerwalls = site.config.powerwalls
+        self.allow_customer_operation = allow_customer_operation
+        self.session_lifetime_s = session_lifetime_s
+        self.login_max_failures = login_max_failures
+        self.login_window_s = login_window_s
+        self.login_lockout_s = login_lockout_s
+        # Identity, derived from the seed so two runs with one seed look like one gateway.
+        self.gateway_serial = "TG12" + _serial_digits(seed, "teg", 9)
+        self.din = "1232100-00-E--" + self.gateway_serial
+        self.battery_serials = [
+            "TG12" + _serial_digits(seed, f"pw{i}", 9) for i in range(powerwalls)
+        ]
+        self.meter_serials = {
+            "synchrometerY": "OBB" + _serial_digits(seed, "meter", 10) + "synchrometerY",
+            "synchrometerX": "OBB" + _serial_digits(seed, "meter", 10) + "synchrometerX",
+        }
+        # Legacy firmware: the password is "S" + serial. Modern firmware's factory default
+        # is the last five characters of the serial; either can be overridden.
+        if password is not None:
+            self.password = password
+        elif profile.legacy:
+            self.password = "S" + self.gateway_serial
+        else:
+            self.password = self.gateway_serial[-5:]
+        tz = getattr(site.config, "timezone", "America/Los_Angeles")
+        self.settings = GatewaySettings(timezone=tz)
+        self.settings.networks = copy.deepcopy(templates.NETWORKS)
+        self.settings.registration = dict(templates.REGISTRATION)
+        self.settings.client_protocols = dict(templates.CLIENT_PROTOCOLS)
+        self.settings.cts = {
+            serial: copy.deepcopy(templates.CTS[kind])
+            for kind, serial in self.meter_serials.items()
+        }
+        self.sessions: dict[str, Session] = {}
+        self._login_failures: deque[dt.datetime] = deque()
+        self._locked_until: dt.datetime | None = None
+        self._rng = random.Random(seed)
+        self.boot_time = site.now - dt.timedelta(hours=230, minutes=55)
+        self.sitemaster_since = self.boot_time
+        self.conn_tests = _Timed()
+        self.testing = _Timed()
+        self.update = _Timed()
+        self.version = 0  # bumped on every change, so cached bodies can be reused
+        self.network_up = True  # connected_to_tesla
+        self._snap: SiteSnapshot | None = None
+        self._snap_version = -1
+
+    # --- time -------------------------------------------------------------------------------
+
+    @property
+    def now(self) -> dt.datetime:
+        return self.site.now
+
+    @property
+    def tz(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.settings.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
+
+    def local_now(self) -> dt.datetime:
+        return self.now.astimezone(self.tz)
+
+    def touch(self) -> None:
+        """Record that state changed, so cached response bodies are rebuilt."""
+        self.version += 1
+
+    def snap(self) -> SiteSnapshot:
+        """The physics readings now, taken together (one snapshot per state version)."""
+        if self._snap_version != self.version or self._snap is None:
+            self._snap = self.site.snapshot()
+            self._snap_version = self.version
+        return self._snap
+
+    def advance(self, dt_s: float) -> None:
+        """Move the physics on by `dt_s` simulated seconds."""
+        if dt_s > 0:
+            self.site.advance(dt_s)
+            self.touch()
+
+    def reboot(self) -> None:
+        """Uptime starts again; sessions do not survive a reboot."""
+        self.boot_time = self.now
+        self.sitemaster_since = self.now
+        self.sessions.clear()
+        self.touch()
+
+    # --- sitemaster -----------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return bool(self.site.running)
+
+    def stop_sitemaster(self) -> None:
+        if self.running:
+            self.site.running = False
+            self.sitemaster_since = self.now
+            self.touch()
+
+    def run_sitemaster(self) -> None:
+        if not self.running:
+            self.site.running = True
+            self.sitemaster_since = self.now
+            self.touch()
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def login(
+        self, username: object, email: object, password: object, force_sm_off: object
+    ) -> Session:
+        """Check credentials; a new session, or Refusal 401 (bad password) / 429 (locked out)."""
+        now = self.now
+        if self._locked_until is not None and now < self._locked_until:
+            retry_s = max(1, math.ceil((self._locked_until - now).total_seconds()))
+            raise Refusal(
+                429,
+                "Api Limit reached for this endpoint",
+                "Api Limit reached for this endpoint",
+                {"Retry-After": str(retry_s)},
+            )
+        ok = isinstance(password, str) and secrets.compare_digest(
+            password.encode(), self.password.encode()
+        )
+        if ok and not self.profile.legacy:
+            ok = username in ("customer", "installer")
+        if not ok:
+            self._login_failures.append(now)
+            horizon = now - dt.timedelta(seconds=self.login_window_s)
+            while self._login_failures and self._login_failures[0] < horizon:
+                self._login_failures.popleft()
+            if len(self._login_failures) >= self.login_max_failures:
+                self._locked_until = now + dt.timedelta(seconds=self.login_lockout_s)
+                self._login_failures.clear()
+            raise Refusal(401, "bad credentials", "Login Error")
+        self._login_failures.clear()
+        role = ROLE_ENGINEER if self.profile.legacy else ROLE_CUSTOMER
+        if self.profile.legacy and force_sm_off is not True:
+            # Spec 001: getting a token on old firmware stops the Powerwall.
+            self.stop_sitemaster()
+        token = base64.b64encode(self._rng.randbytes(48)).decode()
+        session = Session(
+            token=token,
+            role=role,
+            email=email if isinstance(email, str) else "",
+            created=now,
+            expires=now + dt.timedelta(seconds=self.session_lifetime_s),
+        )
+        self.sessions[token] = session
+        return session
+
+    def session_for(self, token: str | None) -> Session | None:
+        """The live session of `token`, or None (unknown or expired)."""
+        if not token:
+            return None
+        session = self.sessions.get(token)
+        if session is None:
+            return None
+        if self.now >= session.expires:
+            del self.sessions[token]
+            return None
+        return session
+
+    def logout(self, token: str | None) -> None:
+        if token:
+            self.sessions.pop(token, None)
+
+    def expire_sessions(self) -> None:
+        self.sessions.clear()
+
+    def user_record(self, session: Session) -> str:
+        """The UserRecord cookie value: base64 of the user's JSON record, as the gateway sets."""
+        record = {
+            "email": session.email,
+            "firstname": "Tesla",
+            "lastname": "Energy",
+            "roles": [session.role],
+            "token": session.token,
+            "provider": "Basic",
+            "loginTime": self.format_time(session.created),
+        }
+        return base64.urlsafe_b64encode(msgspec.json.encode(record)).decode().rstrip("=")
+
+    def format_time(self, when: dt.datetime, nanos: int = 0) -> str:
+        """Go RFC 3339 with nanoseconds in the site timezone: 2021-12-26T13:09:22.3210565-07:00."""
+        local = when.astimezone(self.tz)
+        offset = local.strftime("%z")
+        frac = f"{local.microsecond * 1000 + nanos:09d}".rstrip("0")
+        dot = f".{frac}" if frac else ""  # Go drops an all-zero fraction
+        return local.strftime("%Y-%m-%dT%H:%M:%S") + f"{dot}{offset[:3]}:{offset[3:]}"
+
+    # --- operation ------------------------------------------------------------------------
+
+    @property
+    def mode(self) -> str:
+        return str(self.site.mode)
+
+    @property
+    def backup_reserve_raw_percent(self) -> float:
+        return float(self.site.backup_reserve_raw_percent)
+
+    def stage_operation(self, body: object) -> dict[str, Any]:
+        """Validate and stage {mode?, backup_reserve_percent?}; in effect after commit()."""
+        if not isinstance(body, dict):
+            raise bad_request("body", "a JSON object with mode and/or backup_reserve_percent")
+        staged: dict[str, Any] = {}
+        if "mode" in body:
+            mode = body["mode"]
+            if mode not in OPERATION_MODES:
+                raise bad_request("mode", "one of " + ", ".join(OPERATION_MODES))
+            staged["mode"] = mode
+        if "backup_reserve_percent" in body:
+            reserve = body["backup_reserve_percent"]
+            if (
+                isinstance(reserve, bool)
+                or not isinstance(reserve, int | float)
+                or not math.isfinite(reserve)
+                or not 0 <= reserve <= 100
+            ):
+                raise bad_request("backup_reserve_percent", "a number from 0 to 100")
+            staged["backup_reserve_percent"] = reserve
+        if not staged:
+            raise bad_request("mode", "mode and/or backup_reserve_percent must be given")
+        self.settings.staged_operation.update(staged)
+        return {
+            "mode": self.settings.staged_operation.get("mode", self.mode),
+            "backup_reserve_percent": self.settings.staged_operation.get(
+                "backup_reserve_percent", self.backup_reserve_raw_percent
+            ),
+        }
+
+    def commit(self) -> None:
+        """config/completed: staged settings take effect, commission_count grows by one."""
+        staged = self.settings.staged_operation
+        if "mode" in staged:
+            self.site.mode = staged["mode"]
+        if "backup_reserve_percent" in staged:
+            self.site.backup_reserve_raw_percent = float(staged["backup_reserve_percent"])
+        staged.clear()
+        self.settings.commission_count += 1
+        self.touch()
+
+    def set_operation_now(
+        self, mode: str | None = None, backup_reserve_raw_percent: float | None = None
+    ) -> None:
+        """Apply at once (the cloud's path: the app's changes skip the wizard's staging)."""
+        if mode is not None:
+            if mode not in OPERATION_MODES:
+                raise bad_request("mode", "one of " + ", ".join(OPERATION_MODES))
+            self.site.mode = mode
+        if backup_reserve_raw_percent is not None:
+            self.site.backup_reserve_raw_percent = float(backup_reserve_raw_percent)
+        self.touch()
+
+    # --- settings -------------------------------------------------------------------------
+
+    def set_site_name(self, name: object) -> None:
+        if not isinstance(name, str) or not name.strip() or len(name) > 100:
+            raise bad_request("site_name", "a non-empty string of at most 100 characters")
+        self.settings.site_name = name
+        self.touch()
+
+    def set_timezone(self, tz_name: object) -> None:
+        if not isinstance(tz_name, str) or not tz_name:
+            raise bad_request("timezone", "an IANA timezone name such as America/Los_Angeles")
+        try:
+            ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise bad_request("timezone", "an IANA timezone name") from exc
+        self.settings.timezone = tz_name
+        self.touch()
+
+    def change_password(self, body: object) -> str:
+        if not isinstance(body, dict):
+            raise bad_request("body", "{old_password, new_password}")
+        old, new = body.get("old_password"), body.get("new_password")
+        if not isinstance(new, str) or len(new) < 1:
+            raise bad_request("new_password", "a non-empty string")
+        if not isinstance(old, str) or not secrets.compare_digest(
+            old.encode(), self.password.encode()
+        ):
+            raise Refusal(401, "bad credentials", "Old password is incorrect")
+        self.password = new
+        return new
+
+    # --- networks ---------------------------------------------------------------------------
+
+    def add_network(self, body: object) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise bad_request("body", "{network_name, interface, security_type}")
+        name = body.get("network_name")
+        interface = body.get("interface", "WifiType")
+        security = body.get("security_type", "WPA2_Personal")
+        if not isinstance(name, str) or not name:
+            raise bad_request("network_name", "a non-empty string")
+        if interface not in ("WifiType", "EthType", "GsmType"):
+            raise bad_request("interface", "WifiType, EthType or GsmType")
+        if not isinstance(security, str):
+            raise bad_request("security_type", "a string such as WPA2_Personal")
+        network = {
+            "network_name": name,
+            "interface": interface,
+            "security_type": security,
+            "dhcp": True,
+            "username": "",
+            "enabled": True,
+            "active": False,
+            "primary": False,
+            "lastTeslaConnected": False,
+            "lastInternetConnected": False,
+        }
+        self.settings.networks = [
+            n for n in self.settings.networks if n.get("network_name") != name
+        ] + [network]
+        self.touch()
+        return network
+
+    def remove_network(self, name: object) -> None:
+        if not isinstance(name, str) or not name:
+            raise bad_request("network_name", "the name of a configured network")
+        kept = [n for n in self.settings.networks if n.get("network_name") != name]
+        if len(kept) == len(self.settings.networks):
+            raise Refusal(404, "network not found", f"No network named {name}")
+        self.settings.networks = kept
+        self.touch()
+
+    # --- meters -----------------------------------------------------------------------------
+
+    def meter_kind(self, serial: str) -> str:
+        for kind, known in self.meter_serials.items():
+            if known == serial:
+                return kind
+        raise Refusal(404, "meter not found", f"No meter with serial {serial}")
+
+    def set_cts(self, serial: str, body: object) -> list[dict[str, Any]]:
+        self.meter_kind(serial)
+        cts = body.get("cts") if isinstance(body, dict) else body
+        if not isinstance(cts, list) or not cts:
+            raise bad_request("cts", "a list of {type, valid[4], inverted[4]}")
+        clean: list[dict[str, Any]] = []
+        for ct in cts:
+            if not isinstance(ct, dict) or ct.get("type") not in ("site", "solar", "battery"):
+                raise bad_request("cts.type", "site, solar or battery")
+            valid, inverted = ct.get("valid"), ct.get("inverted", [False] * 4)
+            for name, flags in (("valid", valid), ("inverted", inverted)):
+                if not (
+                    isinstance(flags, list)
+                    and len(flags) == 4
+                    and all(isinstance(f, bool) for f in flags)
+                ):
+                    raise bad_request(f"cts.{name}", "a list of four booleans")
+            scale = ct.get("real_power_scale_factor", 1)
+            if isinstance(scale, bool) or not isinstance(scale, int | float):
+                raise bad_request("cts.real_power_scale_factor", "a number")
+            clean.append(
+                {
+                    "type": ct["type"],
+                    "valid": valid,
+                    "inverted": inverted,
+                    "real_power_scale_factor": scale,
+                }
+            )
+        self.settings.cts[serial] = clean
+        self.touch()
+        return clean
+
+    def clear_cts(self, serial: str) -> None:
+        self.meter_kind(serial)
+        self.settings.cts[serial] = []
+        self.touch()
+
+    # --- registration -------------------------------------------------------------------
+
+    def register_legal(self, body: object) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise bad_request(
+                "body", "{marketing, privacy_notice, limited_warranty, grid_services}"
+            )
+        for key in ("marketing", "privacy_notice", "limited_warranty", "grid_services"):
+            if key in body:
+                if not isinstance(body[key], bool):
+                    raise bad_request(key, "true or false")
+                self.settings.registration[key] = body[key]
+        self.settings.registration["registered"] = True
+        self.touch()
+        return self.settings.registration
+
+    def skip_registration(self) -> dict[str, Any]:
+        self.settings.registration["registered"] = True
+        self.settings.registration["timed_out_registration"] = False
+        self.touch()
+        return self.settings.registration
+
+    # --- wizard jobs ----------------------------------------------------------------------
+
+    def elapsed_s(self, job: _Timed) -> float | None:
+        if job.started is None:
+            return None
+        return (self.now - job.started).total_seconds()
+
+    def start_job(self, job: _Timed) -> None:
+        job.started = self.now
+        self.touch()
+
+    def clear_job(self, job: _Timed) -> None:
+        job.started = None
+        self.touch()
+
+
+__all__ = [
+    "OPERATION_MODES",
+    "ROLE_CUSTOMER",
+    "ROLE_ENGINEER",
+    "Gateway",
+    "GatewaySettings",
+    "Refusal",
+    "Session",
+    "bad_request",
+]

@@ -1,0 +1,355 @@
+"""The local API as an aiohttp app: routes from the catalog, auth, rate limits, faults, errors.
+
+One catch-all handler serves every path. It asks the fault injector first, then the catalog
+(`match` for the entry and its parameters, `methods_for` for 405), then applies the entry's
+auth rule for the firmware family, the per-endpoint rate limit and the stopped-system rule
+(live endpoints: 502 with an empty body), and last calls the read builder or write action.
+Anything a handler raises becomes a gateway error body; nothing leaks a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from tegkit import catalog
+from tegkit.catalog import Auth, Endpoint
+from tegkit.sim.actions import ACTIONS, accepted
+from tegkit.sim.faults import FaultInjector
+from tegkit.sim.gateway import ROLE_CUSTOMER, Gateway, Refusal
+from tegkit.sim.responses import READS
+
+log = logging.getLogger(__name__)
+
+_JSON_HEADERS = {
+    "Cache-Control": "no-cache, no-store",
+    "Content-Type": "application/json",
+    "X-Content-Type-Options": "nosniff",
+}
+_EMPTY_HEADERS = {"Cache-Control": "no-cache, no-store"}
+_GENERIC = "GET /api/{resource}"
+_MAX_BODY_BYTES = 64 * 1024
+_LIMIT = ("Api Limit reached for this endpoint", "Api Limit reached for this endpoint")
+
+GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
+FAULTS: web.AppKey[FaultInjector] = web.AppKey("faults", FaultInjector)
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
+
+
+def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
+    """A gateway JSON answer with the captured headers (body None: empty, no content type)."""
+    if body is None:
+        return web.Response(status=status, headers={**_EMPTY_HEADERS, **(headers or {})})
+    if isinstance(body, bytes):
+        raw, kind = body, {"Content-Type": "application/octet-stream"}
+        return web.Response(status=status, body=raw, headers={**_EMPTY_HEADERS, **kind})
+    return web.Response(
+        status=status, body=_encoder.encode(body), headers={**_JSON_HEADERS, **(headers or {})}
+    )
+
+
+def error_response(
+    status: int, error: str, message: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return json_response(status, {"code": status, "error": error, "message": message}, headers)
+
+
+def stopped_response() -> web.Response:
+    """502 with an empty body and no content type, as a stopped gateway answers."""
+    return web.Response(status=502, headers=_EMPTY_HEADERS)
+
+
+class RateLimiter:
+    """Sliding-window request limits per catalog key ("GET /api/meters/aggregates" or "*")."""
+
+    def __init__(self, limits: Mapping[str, tuple[int, float]] | None = None) -> None:
+        self.limits: dict[str, tuple[int, float]] = dict(limits or {})
+        self._seen: dict[str, deque[float]] = {}
+
+    def check(self, key: str) -> float | None:
+        """None when the request may go ahead, else seconds until it may (real time)."""
+        rule_key = key if key in self.limits else "*" if "*" in self.limits else None
+        if rule_key is None:
+            return None
+        max_requests, window_s = self.limits[rule_key]
+        now = time.monotonic()
+        seen = self._seen.setdefault(key, deque())
+        while seen and seen[0] <= now - window_s:
+            seen.popleft()
+        if len(seen) >= max_requests:
+            return max(0.0, seen[0] + window_s - now)
+        seen.append(now)
+        return None
+
+
+RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter", RateLimiter)
+
+
+def _token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return request.cookies.get("AuthCookie")
+
+
+async def _json_body(request: web.Request) -> Any:
+    """The decoded JSON body, None when there is none; Refusal 400 when it is not JSON."""
+    if not request.body_exists:
+        return None
+    if request.content_length is not None and request.content_length > _MAX_BODY_BYTES:
+        raise Refusal(400, "request body too large", "Invalid request body")
+    raw = await request.content.read(_MAX_BODY_BYTES + 1)
+    if len(raw) > _MAX_BODY_BYTES:
+        raise Refusal(400, "request body too large", "Invalid request body")
+    if not raw.strip():
+        return None
+    try:
+        return _decoder.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise Refusal(400, f"malformed JSON: {exc}", "Invalid request body") from exc
+
+
+def _login(gw: Gateway, body: Any) -> web.Response:
+    if body is not None and not isinstance(body, dict):
+        raise Refusal(400, "body: a JSON object {username, email, password}", "Login Error")
+    fields = body or {}
+    session = gw.login(
+        fields.get("username"),
+        fields.get("email"),
+        fields.get("password"),
+        fields.get("force_sm_off"),
+    )
+    login_time = gw.format_time(session.created)
+    if gw.profile.legacy:
+        reply = {
+            "email": None,
+            "firstname": "Tesla",
+            "lastname": "Energy",
+            "roles": [session.role],
+            "token": session.token,
+            "provider": "Basic",
+        }
+        return json_response(200, reply)
+    reply = {
+        "email": session.email,
+        "firstname": "Tesla",
+        "lastname": "Energy",
+        "roles": [session.role],
+        "token": session.token,
+        "provider": "Basic",
+        "loginTime": login_time,
+    }
+    response = json_response(200, reply)
+    max_age = int(gw.session_lifetime_s)
+    response.set_cookie(
+        "AuthCookie",
+        session.token,
+        path="/",
+        max_age=max_age,
+        secure=True,
+        httponly=True,
+        samesite="Strict",
+    )
+    response.set_cookie(
+        "UserRecord",
+        gw.user_record(session),
+        path="/",
+        max_age=max_age,
+        secure=True,
+        samesite="Strict",
+    )
+    return response
+
+
+def _logout(gw: Gateway, request: web.Request) -> web.Response:
+    gw.logout(_token(request))
+    response = web.Response(status=204, headers=_EMPTY_HEADERS)
+    response.del_cookie("AuthCookie", path="/")
+    response.del_cookie("UserRecord", path="/")
+    return response
+
+
+class _BodyCache:
+    """Encoded bodies of GET answers, valid while the gateway's state version is unchanged."""
+
+    def __init__(self) -> None:
+        self.version = -1
+        self.bodies: dict[str, tuple[int, bytes | None]] = {}
+
+    def get(self, version: int, path: str) -> tuple[int, bytes | None] | None:
+        if version != self.version:
+            self.version = version
+            self.bodies.clear()
+            return None
+        return self.bodies.get(path)
+
+    def put(self, path: str, status: int, raw: bytes | None) -> None:
+        if len(self.bodies) < 256:
+            self.bodies[path] = (status, raw)
+
+
+_CACHE: web.AppKey[_BodyCache] = web.AppKey("body_cache", _BodyCache)
+
+
+def _encoded(status: int, raw: bytes | None) -> web.Response:
+    if raw is None:
+        return web.Response(status=status, headers=_EMPTY_HEADERS)
+    return web.Response(status=status, body=raw, headers=_JSON_HEADERS)
+
+
+async def _dispatch(
+    request: web.Request, gw: Gateway, endpoint: Endpoint, params: dict[str, str]
+) -> web.Response:
+    key = endpoint.key
+    if key == "POST /api/login/Basic":
+        return _login(gw, await _json_body(request))
+    if key == "GET /api/logout":
+        return _logout(gw, request)
+    builder = READS.get(key)
+    if builder is not None:
+        cache = request.app[_CACHE]
+        hit = cache.get(gw.version, request.path)
+        if hit is not None:
+            return _encoded(*hit)
+        status, body = builder(gw, params)
+        if isinstance(body, bytes):
+            return json_response(status, body)
+        raw = None if body is None else _encoder.encode(body)
+        cache.put(request.path, status, raw)
+        return _encoded(status, raw)
+    action = ACTIONS.get(key, accepted)
+    body = await _json_body(request)
+    status, reply = action(gw, params, body)
+    return json_response(status, reply)
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    """Every local API request: faults, routing, auth, limits, stopped system, the answer."""
+    gw = request.app[GATEWAY]
+    verdict = request.app[FAULTS].decide(request.path)
+    if verdict is not None:
+        if verdict.delay_s:
+            await asyncio.sleep(verdict.delay_s)
+        if verdict.drop:
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError  # nothing is written to a dropped connection
+        if verdict.status == 429:
+            return error_response(429, *_LIMIT, {"Retry-After": "1"})
+        if verdict.status == 502:
+            return stopped_response()
+        if verdict.status is not None:
+            return error_response(
+                verdict.status, "Service Unavailable", "The gateway is busy; try again later"
+            )
+    try:
+        return await _route(request, gw)
+    except Refusal as refusal:
+        return error_response(refusal.status, refusal.error, refusal.message, refusal.headers)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # a bug of ours must still answer like a gateway, and be logged
+        log.exception("simulator handler failed for %s %s", request.method, request.path)
+        return error_response(500, "internal error", "Internal Server Error")
+
+
+async def _route(request: web.Request, gw: Gateway) -> web.Response:
+    method, path = request.method, request.path
+    found = catalog.match(method, path)
+    if found is not None and (found[0].api != "local" or found[0].key == _GENERIC):
+        found = None
+    if found is None:
+        methods = [
+            e.method
+            for e in catalog.endpoints("local")
+            if e.key != _GENERIC and (e.path == path.rstrip("/") or e.match(path.rstrip("/")))
+        ]
+        if methods and method not in methods:
+            allow = ", ".join(sorted(set(methods)))
+            return error_response(
+                405, "Method Not Allowed", f"{method} is not allowed on {path}", {"Allow": allow}
+            )
+        return error_response(404, "Not Found", f"{path} not found")
+    endpoint, params = found
+    family = gw.profile.family
+    if endpoint.auth.needs_login(family) or endpoint.key == "GET /api/logout":
+        session = gw.session_for(_token(request))
+        if session is None:
+            if endpoint.key == "GET /api/logout":
+                return _logout(gw, request)
+            return error_response(
+                401,
+                "Unable to GET to resource"
+                if method == "GET"
+                else f"Unable to {method} to resource",
+                "User does not have adequate access rights",
+            )
+        if (
+            endpoint.auth is Auth.INSTALLER
+            and family == "modern"
+            and session.role == ROLE_CUSTOMER
+            and not gw.allow_customer_operation
+        ):
+            return error_response(
+                403,
+                "User does not have adequate access rights",
+                "User does not have adequate access rights",
+            )
+    wait_s = request.app[RATE_LIMITER].check(endpoint.key)
+    if wait_s is not None:
+        return error_response(429, *_LIMIT, {"Retry-After": str(max(1, round(wait_s + 0.5)))})
+    if endpoint.live and not gw.running:
+        return stopped_response()
+    return await _dispatch(request, gw, endpoint, params)
+
+
+def make_gateway_app(
+    gateway: Gateway,
+    faults: FaultInjector | None = None,
+    *,
+    rate_limits: Mapping[str, tuple[int, float]] | None = None,
+    control: web.Application | None = None,
+) -> web.Application:
+    """The local API app for `gateway`; `control` (the /sim app) is mounted under /sim."""
+    app = web.Application(client_max_size=_MAX_BODY_BYTES * 2)
+    app[GATEWAY] = gateway
+    app[FAULTS] = faults or FaultInjector(seed=gateway.seed)
+    app[RATE_LIMITER] = RateLimiter(rate_limits)
+    app[_CACHE] = _BodyCache()
+    if control is not None:
+        app.add_subapp("/sim", control)
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+def make_redirect_app(https_url: str) -> web.Application:
+    """The plain-HTTP port: 301 to the same path on the HTTPS URL, as gateways since 1.20."""
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPMovedPermanently(https_url.rstrip("/") + request.path_qs)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", redirect)
+    return app
+
+
+__all__ = [
+    "FAULTS",
+    "GATEWAY",
+    "RATE_LIMITER",
+    "RateLimiter",
+    "error_response",
+    "handle",
+    "json_response",
+    "make_gateway_app",
+    "make_redirect_app",
+    "stopped_response",
+]
