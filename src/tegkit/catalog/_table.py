@@ -460,7 +460,7 @@ LOCAL: tuple[Endpoint, ...] = (
         "CT pairing options (400 while the system runs)",
         A.LOGIN,
         model="CtVoltageReferenceOptions",
-        unknowns="body shape while stopped",
+        unknowns="only answers while the system is stopped; captured once",
     ),
     Endpoint(
         "GET",
