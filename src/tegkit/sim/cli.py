@@ -1,0 +1,115 @@
+"""`teg sim`: run a simulated gateway until SIGINT/SIGTERM, printing how to reach it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+import click
+
+
+async def _serve(**options: object) -> None:
+    from tegkit.sim._runner import Simulator
+
+    sim = Simulator(**options)  # type: ignore[arg-type]
+    await sim.start()
+    try:
+        # A simulator's own test password is printed on purpose: it is how people log in.
+        click.echo(f"local API:   {sim.url}")
+        click.echo(f"cloud API:   {sim.cloud_url}")
+        if sim.http_port is not None:
+            click.echo(f"http:        http://{sim.host}:{sim.http_port} (301 to https)")
+        click.echo(f"fingerprint: sha256:{sim.fingerprint_sha256}")
+        click.echo(f"certificate: {sim.cafile}")
+        click.echo(f"login:       email={sim.email} password={sim.password}")
+        click.echo(f"control:     {sim.url}/sim (Authorization: Bearer {sim.control_token})")
+        click.echo(f"firmware:    {sim.gateway.profile.name}  speed: {sim.speed:g}x")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await sim.close()
+    click.echo("simulator stopped")
+
+
+@click.command("sim")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8443, show_default=True, help="HTTPS port (0: a free port).")
+@click.option(
+    "--cloud-port",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Owner API HTTPS port (0: a free port).",
+)
+@click.option("--http-port", type=int, default=None, help="Plain-HTTP port answering 301.")
+@click.option("--password", default=None, help="Customer password (default: derived).")
+@click.option("--email", default="owner@example.com", show_default=True)
+@click.option(
+    "--firmware",
+    default="21.44",
+    show_default=True,
+    type=click.Choice(["1.40", "20.49", "21.39", "21.44", "23.44"]),
+)
+@click.option("--powerwalls", default=2, show_default=True, type=click.IntRange(1, 10))
+@click.option(
+    "--speed",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Simulated seconds per real second (0: the clock stands still).",
+)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--scenario", default=None, help="Built-in scenario name or a .toml path.")
+@click.option(
+    "--state-dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keeps the certificate between runs (default: a temporary directory).",
+)
+@click.option(
+    "--allow-customer-operation",
+    is_flag=True,
+    help="Let the customer role POST /api/operation (installer-only by default).",
+)
+def sim(
+    host: str,
+    port: int,
+    cloud_port: int,
+    http_port: int | None,
+    password: str | None,
+    email: str,
+    firmware: str,
+    powerwalls: int,
+    speed: float,
+    seed: int,
+    scenario: str | None,
+    state_dir: Path | None,
+    allow_customer_operation: bool,
+) -> None:
+    """Run a simulated Tesla Energy Gateway (local API, Owner API, control API)."""
+    asyncio.run(
+        _serve(
+            host=host,
+            port=port,
+            cloud_port=cloud_port,
+            http_port=http_port,
+            password=password,
+            email=email,
+            firmware=firmware,
+            powerwalls=powerwalls,
+            speed=speed,
+            seed=seed,
+            scenario=scenario,
+            state_dir=state_dir,
+            allow_customer_operation=allow_customer_operation,
+        )
+    )
+
+
+__all__ = ["sim"]
