@@ -21,8 +21,12 @@ GW = "gw-1"
 
 def reading(t: float, **kw: object) -> Reading:
     base: dict[str, object] = {
-        "site_w": 1200.0, "battery_w": -300.0, "load_w": 1500.0, "solar_w": 600.0,
-        "soe_raw_percent": 62.5, "grid_status": "SystemGridConnected",
+        "site_w": 1200.0,
+        "battery_w": -300.0,
+        "load_w": 1500.0,
+        "solar_w": 600.0,
+        "soe_raw_percent": 62.5,
+        "grid_status": "SystemGridConnected",
     }
     base.update(kw)
     return Reading(gateway=str(base.pop("gateway", GW)), taken_at=t, **base)  # type: ignore[arg-type]
@@ -86,21 +90,21 @@ def test_rollups_add_up_exactly_to_counter_differences(store: Store, seed: int) 
 
 def test_a_counter_that_decreases_was_reset_and_counts_from_zero(store: Store) -> None:
     values = [100.0, 150.0, 10.0, 30.0]
-    store.write_readings(
-        [reading(T0 + 10 * i, load_imported_wh=v) for i, v in enumerate(values)]
-    )
+    store.write_readings([reading(T0 + 10 * i, load_imported_wh=v) for i, v in enumerate(values)])
     [bucket] = store.energy(GW, T0, T0 + 60, "minute")
     assert bucket.load_imported_wh == 50 + 10 + 20
     # a missing counter value neither resets nor adds
-    store.write_readings([reading(T0 + 40, load_imported_wh=None), reading(T0 + 50,
-                                                                          load_imported_wh=31.0)])
+    store.write_readings(
+        [reading(T0 + 40, load_imported_wh=None), reading(T0 + 50, load_imported_wh=31.0)]
+    )
     [bucket] = store.energy(GW, T0, T0 + 60, "minute")
     assert bucket.load_imported_wh == 81
 
 
 def test_late_readings_are_kept_but_not_counted_twice(store: Store) -> None:
-    store.write_readings([reading(T0 + 10, load_imported_wh=10.0),
-                          reading(T0 + 20, load_imported_wh=20.0)])
+    store.write_readings(
+        [reading(T0 + 10, load_imported_wh=10.0), reading(T0 + 20, load_imported_wh=20.0)]
+    )
     store.write_readings([reading(T0 + 15, load_imported_wh=15.0)])
     assert [r.taken_at for r in store.readings(GW, T0, T0 + 60)] == [T0 + 10, T0 + 15, T0 + 20]
     assert sum(b.load_imported_wh for b in store.energy(GW, T0, T0 + 60, "minute")) == 10
@@ -126,8 +130,14 @@ def test_gaps_and_missing_values_are_null_in_history_never_zero(store: Store) ->
 
 def test_history_means_match_the_readings(store: Store) -> None:
     rng = random.Random(7)
-    rows = [reading(T0 + 5 * i, site_w=float(rng.randrange(-5000, 5000)),
-                    soe_raw_percent=rng.randrange(500, 10000) / 100) for i in range(1440)]
+    rows = [
+        reading(
+            T0 + 5 * i,
+            site_w=float(rng.randrange(-5000, 5000)),
+            soe_raw_percent=rng.randrange(500, 10000) / 100,
+        )
+        for i in range(1440)
+    ]
     store.write_readings(rows)
     for step, source in ((60.0, "minute"), (3600.0, "hour"), (30.0, "raw")):
         h = store.history(GW, T0, T0 + 7200, step_s=step)
@@ -150,13 +160,18 @@ def test_history_never_exceeds_max_points(store: Store, days: float, max_points:
 
 
 def test_outages_start_and_end_at_grid_status_transitions(store: Store) -> None:
-    statuses = ["SystemGridConnected"] * 3 + ["SystemIslandedActive"] * 4 + [
-        "SystemTransitionToGrid", "SystemGridConnected", None, "SystemIslandedActive"]
+    statuses = (
+        ["SystemGridConnected"] * 3
+        + ["SystemIslandedActive"] * 4
+        + ["SystemTransitionToGrid", "SystemGridConnected", None, "SystemIslandedActive"]
+    )
     rows = [reading(T0 + 7 * i, grid_status=s) for i, s in enumerate(statuses)]
     store.write_readings(rows[:5])
     store.write_readings(rows[5:])
     assert [(o.start, o.end) for o in store.outages(GW, T0, T0 + 3600)] == [
-        (T0 + 21, T0 + 56), (T0 + 70, None)]
+        (T0 + 21, T0 + 56),
+        (T0 + 70, None),
+    ]
     assert [o.start for o in store.outages(GW, T0 + 60, T0 + 3600)] == [T0 + 70]
 
 
@@ -165,7 +180,8 @@ def test_events_round_trip_and_filter_by_kind(store: Store) -> None:
     store.write_event(Event(GW, T0 + 2, "firmware", "21.39.1 -> 21.44"))
     assert [e.kind for e in store.events(GW, T0, T0 + 10)] == ["backup_reserve", "firmware"]
     assert store.events(GW, T0, T0 + 10, kinds=["firmware"]) == [
-        Event(GW, T0 + 2, "firmware", "21.39.1 -> 21.44")]
+        Event(GW, T0 + 2, "firmware", "21.39.1 -> 21.44")
+    ]
 
 
 def test_an_open_gap_is_closed_by_writing_it_again(store: Store) -> None:
@@ -179,8 +195,10 @@ def test_daily_energy_per_local_day(store: Store) -> None:
     tz = ZoneInfo("America/Los_Angeles")  # UTC-8 in January
     midnight = dt.datetime(2024, 1, 2, tzinfo=tz).timestamp()
     # 1 Wh per 10 s on every counter from 23:00 on Jan 1 to 01:00 on Jan 2, local
-    rows = [reading(midnight - 3600 + 10 * i, **dict.fromkeys(COUNTER_NAMES, float(i)))
-            for i in range(721)]
+    rows = [
+        reading(midnight - 3600 + 10 * i, **dict.fromkeys(COUNTER_NAMES, float(i)))
+        for i in range(721)
+    ]
     store.write_readings(rows)
     d1, d2, d3 = store.daily(GW, dt.date(2024, 1, 1), dt.date(2024, 1, 3), tz)
     # an increase belongs to the day of the reading that shows it: the one at 00:00:00
@@ -193,8 +211,11 @@ def test_daily_energy_per_local_day(store: Store) -> None:
 
 def test_retention_deletes_only_what_the_policy_says(store: Store) -> None:
     day = 86400.0
-    rows = [reading(T0 + day * d + 60 * m, load_imported_wh=float(d * 100 + m))
-            for d in range(10) for m in range(3)]
+    rows = [
+        reading(T0 + day * d + 60 * m, load_imported_wh=float(d * 100 + m))
+        for d in range(10)
+        for m in range(3)
+    ]
     store.write_readings(rows)
     now = T0 + 10 * day
     deleted = store.retention(RetentionPolicy(raw_days=5, minute_days=8), now=now)
@@ -207,19 +228,22 @@ def test_retention_deletes_only_what_the_policy_says(store: Store) -> None:
     assert len(store.energy(GW, T0, now, "hour")) == 10  # hours and days stay
     assert len(store.energy(GW, T0, now, "day")) == 10
     assert store.retention(RetentionPolicy(raw_days=None, minute_days=None), now=now) == {
-        "blocks": 0, "rollup_minute": 0}
+        "blocks": 0,
+        "rollup_minute": 0,
+    }
 
 
 def test_an_older_schema_is_upgraded_on_open(make_store: object) -> None:
     old = make_store(migrate_upto=1)  # type: ignore[operator]
     assert old.schema_version() == 1
     # data written by a version 1 recorder: hour rollups exist, day rollups do not
-    old._wexec(  # noqa: SLF001 - simulating an old recorder's rows
-        "INSERT INTO gateways (name) VALUES (?)", (GW,))
-    with old._write_lock, old._write_tx():  # noqa: SLF001
-        gid = old._wexec("SELECT id FROM gateways WHERE name = ?", (GW,))[0][0]  # noqa: SLF001
+    old._wexec(  # simulating an old recorder
+        "INSERT INTO gateways (name) VALUES (?)", (GW,)
+    )
+    with old._write_lock, old._write_tx():
+        gid = old._wexec("SELECT id FROM gateways WHERE name = ?", (GW,))[0][0]
         for h in (0, 1, 25):
-            old._wexec(  # noqa: SLF001
+            old._wexec(
                 "INSERT INTO rollup_hour VALUES (?, ?, 1, 100, 1, 0, 1, 0, 1, 0, 1, NULL, "
                 "1000, 0, 0, 0, 0, 0)",
                 (gid, int((T0 + 3600 * h) * 1000)),

@@ -21,3 +21,95 @@ from tegkit.monitor.store.sqlite import SqliteStore
 @pytest.fixture
 def backend() -> str:
     return "sqlite"
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from tegkit.monitor.readings import Reading
+    from tegkit.monitor.store.sqlite import SqliteStore
+
+    store = SqliteStore(sys.argv[1])
+    batch_size = 500
+    for b in range(10**6):
+        t0 = 1_704_067_200 + b * batch_size * 5
+        store.write_readings(
+            Reading(gateway="gw", taken_at=t0 + 5 * i, load_w=float(b),
+                    load_imported_wh=float((b * batch_size + i) * 2))
+            for i in range(batch_size)
+        )
+        print(b, flush=True)  # only after the commit returned
+    """
+)
+
+
+def test_every_reported_commit_survives_kill_9(tmp_path: Path) -> None:
+    db = tmp_path / "crash.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    reported = -1
+    for line in proc.stdout:
+        reported = int(line)
+        if reported >= 30:
+            break
+    os.kill(proc.pid, signal.SIGKILL)  # mid-way through the next batch
+    proc.wait()
+    assert reported >= 30, "the writer died before committing anything"
+
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    conn.close()
+    store = SqliteStore(db)
+    rows = store.readings("gw", 0, 2e9)
+    batches = {int(r.load_w or 0) for r in rows}
+    assert set(range(reported + 1)) <= batches
+    assert len(rows) == 500 * len(batches)  # whole batches only: a commit is all or nothing
+    # rollups committed with their readings: energy adds up to the stored counters
+    total = sum(b.load_imported_wh for b in store.energy("gw", 0, 2e9, "hour"))
+    assert total == (rows[-1].load_imported_wh or 0) - (rows[0].load_imported_wh or 0)
+    store.close()
+
+
+def test_wal_and_synchronous_normal(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "m.db")
+    store.write_readings([Reading(gateway="g", taken_at=1.0)])
+    conn = store._new_reader()  # the pragmas every connection gets
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+    conn.close()
+    store.close()
+
+
+def test_open_store_takes_a_path_or_sqlite_url(tmp_path: Path) -> None:
+    for where in (tmp_path / "a" / "m.db", f"sqlite:///{tmp_path}/b.db"):
+        store = open_store(where)
+        assert isinstance(store, SqliteStore)
+        store.close()
+    assert (tmp_path / "a" / "m.db").exists() and (tmp_path / "b.db").exists()
+
+
+async def test_async_store_writes_in_order_and_reads(tmp_path: Path) -> None:
+    store = AsyncStore(open_store(tmp_path / "m.db"))
+    for i in range(20):
+        await store.write_readings(
+            [Reading(gateway="g", taken_at=float(i), load_w=float(i), load_imported_wh=float(i))]
+        )
+    latest = await store.latest("g")
+    assert latest is not None and latest.load_w == 19.0
+    h = await store.history("g", 0, 20, step_s=5)
+    assert [p.load_w for p in h.points] == [2.0, 7.0, 12.0, 17.0]
+    await store.aclose()
+
+
+def test_a_failed_batch_leaves_nothing_behind(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "m.db")
+    store.write_readings([Reading(gateway="g", taken_at=1.0, load_imported_wh=1.0)])
+    bad = Reading(gateway="g", taken_at=float("nan"))
+    with pytest.raises(ValueError):
+        store.write_readings([Reading(gateway="g", taken_at=2.0, load_imported_wh=2.0), bad])
+    assert [r.taken_at for r in store.readings("g", 0, 10)] == [1.0]
+    store.write_readings([Reading(gateway="g", taken_at=3.0, load_imported_wh=5.0)])
+    assert sum(b.load_imported_wh for b in store.energy("g", 0, 10, "minute")) == 4.0
+    store.close()

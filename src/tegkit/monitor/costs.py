@@ -89,8 +89,11 @@ def daily_costs(
                     _add(acc, hour, _price(tariff, hour.start + 60 * m, tz), 1 / 60)
         if hours:
             cost, baseline = acc[0], acc[1]
-            out.append(DailyCost(day, cost, baseline, baseline - cost, tariff.currency,
-                                 acc[2], acc[3], acc[4]))
+            out.append(
+                DailyCost(
+                    day, cost, baseline, baseline - cost, tariff.currency, acc[2], acc[3], acc[4]
+                )
+            )
         else:
             out.append(DailyCost(day, None, None, None, tariff.currency))
         day += dt.timedelta(1)

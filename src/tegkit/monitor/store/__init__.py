@@ -114,9 +114,7 @@ class AsyncStore:
         step_s: float | None = None,
         max_points: int = 2000,
     ) -> History:
-        return await asyncio.to_thread(
-            self.store.history, gateway, start, end, step_s, max_points
-        )
+        return await asyncio.to_thread(self.store.history, gateway, start, end, step_s, max_points)
 
     async def daily(
         self, gateway: str, start_day: dt.date, end_day: dt.date, tz: dt.tzinfo

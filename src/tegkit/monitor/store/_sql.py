@@ -48,8 +48,18 @@ def _upsert_rollup(table: str) -> str:
     adds = ", ".join(
         f"{c} = {table}.{c} + excluded.{c}"
         for c in (
-            "n site_sum site_n battery_sum battery_n load_sum load_n solar_sum solar_n".split()
-            + _ENERGY.split(", ")
+            [
+                "n",
+                "site_sum",
+                "site_n",
+                "battery_sum",
+                "battery_n",
+                "load_sum",
+                "load_n",
+                "solar_sum",
+                "solar_n",
+                *_ENERGY.split(", "),
+            ]
         )
     )
     return (
@@ -141,8 +151,9 @@ class SqlStore(ABC):
     def _status_code(self, text: str) -> int:
         code = self._status_codes.get(text)
         if code is None:
-            self._wexec("INSERT INTO grid_statuses (name) VALUES (?) ON CONFLICT DO NOTHING",
-                        (text,))
+            self._wexec(
+                "INSERT INTO grid_statuses (name) VALUES (?) ON CONFLICT DO NOTHING", (text,)
+            )
             code = int(self._wexec("SELECT id FROM grid_statuses WHERE name = ?", (text,))[0][0])
         return code
 
@@ -221,8 +232,11 @@ class SqlStore(ABC):
             minutes, state.counters = ru.minute_rollups(fresh, state.counters)
             hours = ru.coarsen(minutes, ru.HOUR_MS)
             days = ru.coarsen(hours, ru.DAY_MS)
-            for table, rows in (("rollup_minute", minutes), ("rollup_hour", hours),
-                                ("rollup_day", days)):
+            for table, rows in (
+                ("rollup_minute", minutes),
+                ("rollup_hour", hours),
+                ("rollup_day", days),
+            ):
                 self._wmany(
                     _upsert_rollup(table),
                     [
@@ -237,9 +251,12 @@ class SqlStore(ABC):
                 "ON CONFLICT (gateway_id) DO UPDATE SET last_ms = excluded.last_ms, "
                 "c1 = excluded.c1, c2 = excluded.c2, c3 = excluded.c3, c4 = excluded.c4, "
                 "c5 = excluded.c5, c6 = excluded.c6, outage_start_ms = excluded.outage_start_ms",
-                (gid, state.last_ms,
-                 *(None if c == ru.MISSING else c for c in state.counters),
-                 state.outage_start_ms),
+                (
+                    gid,
+                    state.last_ms,
+                    *(None if c == ru.MISSING else c for c in state.counters),
+                    state.outage_start_ms,
+                ),
             )
         self._states[gid] = state
         return len(ts)
@@ -250,11 +267,14 @@ class SqlStore(ABC):
         for t, code in zip(cols[0], cols[6], strict=True):
             if code in off and state.outage_start_ms is None:
                 state.outage_start_ms = t
-                self._wexec("INSERT INTO outages VALUES (?, ?, NULL) ON CONFLICT DO NOTHING",
-                            (gid, t))
+                self._wexec(
+                    "INSERT INTO outages VALUES (?, ?, NULL) ON CONFLICT DO NOTHING", (gid, t)
+                )
             elif code == on and state.outage_start_ms is not None:
-                self._wexec("UPDATE outages SET end_ms = ? WHERE gateway_id = ? AND start_ms = ?",
-                            (t, gid, state.outage_start_ms))
+                self._wexec(
+                    "UPDATE outages SET end_ms = ? WHERE gateway_id = ? AND start_ms = ?",
+                    (t, gid, state.outage_start_ms),
+                )
                 state.outage_start_ms = None
 
     def write_gap(self, gap: Gap) -> None:
@@ -298,8 +318,9 @@ class SqlStore(ABC):
         out: list[Reading] = []
         for cols in self._blocks(gid, lo, hi):
             i, j = bisect.bisect_left(cols[0], lo), bisect.bisect_left(cols[0], hi)
-            out += ru.readings_from_columns(gateway, ru.slice_columns(cols, i, j),
-                                            self._status_texts)
+            out += ru.readings_from_columns(
+                gateway, ru.slice_columns(cols, i, j), self._status_texts
+            )
         return out
 
     def latest(self, gateway: str) -> Reading | None:
@@ -364,18 +385,23 @@ class SqlStore(ABC):
             for k, *vals in rows:
                 soe = ru.soe_from_key(None if vals[8] is None else int(vals[8]))
                 # PostgreSQL sums bigints into numerics: back to Python ints
-                sums[int(k)] = [*(int(v) for v in vals[:8]), 0 if soe is None else 1,
-                                None if soe is None else round(soe * 100)]
+                sums[int(k)] = [
+                    *(int(v) for v in vals[:8]),
+                    0 if soe is None else 1,
+                    None if soe is None else round(soe * 100),
+                ]
         points = []
         for k in range(n_points):
-            acc = sums.get(k)
+            got = sums.get(k)
             t = (origin_ms + k * step_ms) / 1000
-            if acc is None:
+            if got is None:
                 points.append(HistoryPoint(t, None, None, None, None, None))
                 continue
-            means = [acc[2 * p] / acc[2 * p + 1] if acc[2 * p + 1] else None for p in range(4)]
-            soe_v = acc[9] / 100 if acc[8] else None
-            points.append(HistoryPoint(t, *means, soe_v))
+            site, battery, load, solar = (
+                got[2 * p] / got[2 * p + 1] if got[2 * p + 1] else None for p in range(4)
+            )
+            soe_v = got[9] / 100 if got[8] else None
+            points.append(HistoryPoint(t, site, battery, load, solar, soe_v))
         return History(gateway, start, end, step, source, points)
 
     def energy(
@@ -401,31 +427,40 @@ class SqlStore(ABC):
     ) -> list[DailyEnergy]:
         """Energy per local day from start_day to end_day inclusive, from counter rollups."""
         days = [start_day + dt.timedelta(d) for d in range((end_day - start_day).days + 1)]
-        bounds = [
-            dt.datetime.combine(d, dt.time(), tzinfo=tz).timestamp() for d in days
-        ] + [dt.datetime.combine(end_day + dt.timedelta(1), dt.time(), tzinfo=tz).timestamp()]
+        bounds = [dt.datetime.combine(d, dt.time(), tzinfo=tz).timestamp() for d in days] + [
+            dt.datetime.combine(end_day + dt.timedelta(1), dt.time(), tzinfo=tz).timestamp()
+        ]
         # local midnights on whole UTC hours (nearly every zone) are answered from hours
         resolution = "hour" if all(b % 3600 == 0 for b in bounds) else "minute"
         totals: list[list[float] | None] = [None] * len(days)
         for bucket in self.energy(gateway, bounds[0], bounds[-1], resolution):
             i = bisect.bisect_right(bounds, bucket.start) - 1
             acc = totals[i] or [0.0] * 6
-            for x, v in enumerate((bucket.site_imported_wh, bucket.site_exported_wh,
-                                   bucket.battery_imported_wh, bucket.battery_exported_wh,
-                                   bucket.load_imported_wh, bucket.solar_exported_wh)):
+            for x, v in enumerate(
+                (
+                    bucket.site_imported_wh,
+                    bucket.site_exported_wh,
+                    bucket.battery_imported_wh,
+                    bucket.battery_exported_wh,
+                    bucket.load_imported_wh,
+                    bucket.solar_exported_wh,
+                )
+            ):
                 acc[x] += v
             totals[i] = acc
         out = []
-        for day, acc in zip(days, totals, strict=True):
-            if acc is None:
+        for day, total in zip(days, totals, strict=True):
+            if total is None:
                 out.append(DailyEnergy(day, None, None, None, None, None, None, None, None))
                 continue
-            grid_in, grid_out, batt_in, batt_out, home, solar = acc
-            self_powered = (max(0.0, min(100.0, 100 * (1 - grid_in / home)))
-                            if home > 0 else None)
+            grid_in, grid_out, batt_in, batt_out, home, solar = total
+            self_powered = max(0.0, min(100.0, 100 * (1 - grid_in / home))) if home > 0 else None
             offset = 100 * solar / home if home > 0 else None
-            out.append(DailyEnergy(day, home, solar, batt_in, batt_out, grid_in, grid_out,
-                                   self_powered, offset))
+            out.append(
+                DailyEnergy(
+                    day, home, solar, batt_in, batt_out, grid_in, grid_out, self_powered, offset
+                )
+            )
         return out
 
     def outages(self, gateway: str, start: float, end: float) -> list[Outage]:
@@ -465,8 +500,7 @@ class SqlStore(ABC):
             (gid, _ms(start), _ms(end)),
         )
         wanted = None if kinds is None else set(kinds)
-        return [Event(gateway, a / 1000, k, d) for a, k, d in rows
-                if wanted is None or k in wanted]
+        return [Event(gateway, a / 1000, k, d) for a, k, d in rows if wanted is None or k in wanted]
 
     def retention(self, policy: RetentionPolicy, now: float | None = None) -> dict[str, int]:
         """Delete what the policy no longer keeps; return rows deleted per table.

@@ -42,13 +42,13 @@ class PostgresStore(SqlStore):
             yield
 
     def _wexec(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        cur = self._conn.execute(_pg(sql), params)  # type: ignore[arg-type]
+        cur = self._conn.execute(_pg(sql), params)
         return cur.fetchall() if cur.description is not None else []
 
     def _wmany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             with self._conn.cursor() as cur:
-                cur.executemany(_pg(sql), rows)  # type: ignore[arg-type]
+                cur.executemany(_pg(sql), rows)
 
     def _new_reader(self) -> psycopg.Connection[tuple[Any, ...]]:
         return psycopg.connect(self.url, autocommit=True)

@@ -19,7 +19,7 @@ import math
 import zlib
 from array import array
 from collections.abc import Sequence
-from itertools import accumulate
+from itertools import accumulate, pairwise
 
 import msgspec
 
@@ -67,7 +67,9 @@ def columns_from_readings(readings: Sequence[Reading], status_code: dict[str, in
     return out
 
 
-def readings_from_columns(gateway: str, cols: Columns, status_text: dict[int, str]) -> list[Reading]:
+def readings_from_columns(
+    gateway: str, cols: Columns, status_text: dict[int, str]
+) -> list[Reading]:
     """The readings held in decoded columns."""
 
     def f(v: int, scale: float) -> float | None:
@@ -102,7 +104,7 @@ def encode_block(cols: Columns) -> bytes:
     buf = array("q")
     for col in cols:
         buf.append(col[0])
-        buf.extend([b - a for a, b in zip(col, col[1:], strict=False)])
+        buf.extend([b - a for a, b in pairwise(col)])
     return bytes([_FORMAT]) + n.to_bytes(4, "little") + zlib.compress(buf.tobytes(), 1)
 
 
