@@ -72,6 +72,14 @@ def base_url(host: str) -> URL:
     return url.with_path("/")
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """One HTTP answer: status, headers and the whole body."""
@@ -350,7 +358,17 @@ class Transport:
                 "connections whose SNI name it does not know (teg, powerwall, powerpack)"
             )
         if isinstance(exc, aiohttp.ClientConnectorError):
-            return ConnectionFailedError(f"{where}: cannot connect: {exc.os_error}")
+            os_error = exc.os_error
+            reason = str(os_error) or os_error.__class__.__name__
+            if isinstance(os_error, ConnectionResetError | ConnectionAbortedError):
+                # Reset while connecting over TLS: the handshake was refused.
+                name = self.sni if self.sni is not None else (self.url.host or "")
+                sent = "none (IP address)" if _is_ip(name) else repr(name)
+                reason += (
+                    f" during the TLS handshake; the gateway drops connections whose SNI name "
+                    f"it does not know (teg, powerwall, powerpack); SNI sent: {sent}"
+                )
+            return ConnectionFailedError(f"{where}: cannot connect: {reason}")
         return ConnectionFailedError(f"{where}: {exc.__class__.__name__}: {exc}")
 
 
