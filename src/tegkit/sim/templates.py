@@ -4,6 +4,9 @@ Generated from vloschiavo-powerwall2/samples (Apache-2.0); long lists are cut to
 entries and personal values replaced by examples. Builders copy these, never mutate them.
 """
 
+
+# ruff: noqa: E501
+
 from __future__ import annotations
 
 from typing import Any
@@ -424,7 +427,59 @@ GRID_REGIONS: Any = {
     "Energy,*,*,ASS4777.2:2015\n"
     "50Hz_230V_1_ASNZS4777.2:2015_AU,Australia,New South Wales,Essential "
     "Energy,*,*,ASS4777.2:2015\n"
-    "50Hz_230V_1_ASNZS4777.2:2015_AU,Australia,Northern Territory,*,*,*,ASS4777.2:2015\n"
+    "50Hz_230V_1_ASNZS4777.2:2015_AU,Australia,Northern Territory,*,*,*,ASS4777.2:2015\n",
+    "grid_code_settings": {
+        "50Hz_202V_s_JEAC9701_2019_Japan": {
+            "grid_code": "50Hz_202V_s_JEAC9701_2019_Japan",
+            "grid_voltage_setting": 202,
+            "grid_freq_setting": 50,
+            "grid_phase_setting": "Split",
+            "grid_customizable_points": [
+                {
+                    "name": "vf_limit_under_voltage_1_grid_following",
+                    "units": "V_pu",
+                    "min": 0.8,
+                    "max": 0.9,
+                    "file_value": 0.8,
+                    "override": None,
+                    "value": 0.8,
+                },
+                {
+                    "name": "vf_limit_over_voltage_1_grid_following",
+                    "units": "V_pu",
+                    "min": 1.1,
+                    "max": 1.2,
+                    "file_value": 1.15,
+                    "override": None,
+                    "value": 1.15,
+                },
+                {
+                    "name": "vf_limit_under_frequency_1_grid_following",
+                    "units": "Hz",
+                    "min": 47.5,
+                    "max": 49.5,
+                    "file_value": 48.5,
+                    "override": None,
+                    "value": 48.5,
+                },
+                {
+                    "name": "vf_limit_over_frequency_1_grid_following",
+                    "units": "Hz",
+                    "min": 50.5,
+                    "max": 51.5,
+                    "file_value": 51,
+                    "override": None,
+                    "value": 51,
+                },
+            ],
+        },
+        "50Hz_230V_1_ASNZS4777.2:2015_AU": {
+            "grid_code": "50Hz_230V_1_ASNZS4777.2:2015_AU",
+            "grid_voltage_setting": 230,
+            "grid_freq_setting": 50,
+            "grid_phase_setting": "Single",
+        },
+    },
 }
 
 
