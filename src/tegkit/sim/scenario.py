@@ -1,0 +1,393 @@
+"""Scenarios: a site, a start, controls and timed events, read from TOML; built-ins ship here.
+
+A scenario file::
+
+    name = "evening-outage"
+    start = "2024-08-10T15:00:00-07:00"   # ISO datetime with an offset (or a TOML datetime)
+    speed = 60.0                          # simulated seconds per real second (for `teg sim`)
+    seed = 7
+    soe_raw_percent = 80.0
+    mode = "self_consumption"             # self_consumption | backup | autonomous | scheduler
+    backup_reserve_raw_percent = 30.0
+    cloud_cover = 0.0                     # 0 clear .. 1 overcast
+    firmware = "21.44"                    # optional: the profile the server plays
+    tariff = "california-tou"             # a built-in name, or a [tariff] table (tariff.py)
+
+    [site]
+    timezone = "America/Phoenix"
+    latitude = 33.45
+    longitude = -112.07
+    array_kw = 10.0
+    powerwalls = 2
+    powerwall_power_kw = 5.0
+    daily_load_kwh = 30.0
+    grid_charging = false
+
+    [[events]]
+    at = "18:30"        # ISO datetime, an offset from start ("+2h", "+1h30m", "+90s"), or a
+    action = "outage"   # local clock time ("18:30": its next occurrence at or after start)
+    minutes = 180
+
+Actions and their fields: outage (minutes, optional: without it the grid stays down until a
+restore), restore, cloud_cover (value 0..1, minutes optional: then back to the scenario's
+cloud_cover), load_spike (power_w, minutes), firmware (version), sitemaster_stop,
+sitemaster_run. Timed ends are expanded into their own events, so `events` lists every change.
+Events are due in the half-open window [from, to): consecutive windows never repeat one.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, replace
+from datetime import datetime, time, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from tegkit.errors import InvalidInputError
+from tegkit.sim.physics import DEFAULT_RESERVE_RAW_PERCENT, MODES, Site
+from tegkit.sim.siteconfig import SiteConfig, check_range
+from tegkit.tariff import Tariff, builtin_tariff
+
+ACTIONS: Final = (
+    "outage",
+    "restore",
+    "cloud_cover",
+    "load_spike",
+    "firmware",
+    "sitemaster_stop",
+    "sitemaster_run",
+)
+SERVER_ACTIONS: Final = ("firmware", "sitemaster_stop", "sitemaster_run")
+BUILTIN_SCENARIOS: Final = ("sunny-day", "cloudy-day", "evening-outage", "tou-peak")
+
+# scenario [site] key -> SiteConfig field
+_SITE_FIELDS: Final = {
+    "timezone": "timezone",
+    "latitude": "latitude_deg",
+    "longitude": "longitude_deg",
+    "array_kw": "array_kw",
+    "powerwalls": "powerwalls",
+    "powerwall_power_kw": "powerwall_power_kw",
+    "usable_kwh_per_powerwall": "usable_kwh_per_powerwall",
+    "round_trip_efficiency": "round_trip_efficiency",
+    "nominal_voltage_v": "nominal_voltage_v",
+    "nominal_frequency_hz": "nominal_frequency_hz",
+    "daily_load_kwh": "daily_load_kwh",
+    "grid_charging": "grid_charging",
+    "battery_export": "battery_export",
+}
+_TOP_FIELDS: Final = (
+    "name",
+    "description",
+    "start",
+    "speed",
+    "seed",
+    "soe_raw_percent",
+    "mode",
+    "backup_reserve_raw_percent",
+    "cloud_cover",
+    "firmware",
+    "tariff",
+    "site",
+    "events",
+)
+_EVENT_FIELDS: Final = {
+    "outage": ({"minutes"}, set()),
+    "restore": (set(), set()),
+    "cloud_cover": ({"value", "minutes"}, {"value"}),
+    "load_spike": ({"power_w", "minutes"}, {"power_w", "minutes"}),
+    "firmware": ({"version"}, {"version"}),
+    "sitemaster_stop": (set(), set()),
+    "sitemaster_run": (set(), set()),
+}  # action -> (allowed fields, required fields) besides `at` and `action`
+_OFFSET_RE = re.compile(r"^\+(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+_CLOCK_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One change at one time; only the fields its action uses are set."""
+
+    at: datetime
+    action: str
+    minutes: float | None = None
+    value: float | None = None
+    power_w: float | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A validated scenario: build its site, then feed it the events as time passes."""
+
+    name: str
+    description: str
+    config: SiteConfig
+    start: datetime
+    speed: float
+    seed: int
+    mode: str
+    backup_reserve_raw_percent: float
+    cloud_cover: float
+    firmware: str | None
+    events: tuple[Event, ...]
+
+    @classmethod
+    def from_toml(cls, text: str, default_name: str = "scenario") -> Scenario:
+        """Parse and validate a scenario written in TOML; errors name the field."""
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidInputError("(toml)", f"valid TOML ({exc})", default_name) from exc
+        return _parse(data, default_name)
+
+    def build_site(self) -> Site:
+        """A fresh Site at the scenario's start, with its mode, reserve and clouds."""
+        site = Site(self.config, self.start, self.seed)
+        site.mode = self.mode
+        site.backup_reserve_raw_percent = self.backup_reserve_raw_percent
+        site.cloud_cover = self.cloud_cover
+        return site
+
+    def due_events(self, from_dt: datetime, to_dt: datetime) -> list[Event]:
+        """Events with from_dt <= at < to_dt, in time order."""
+        return [event for event in self.events if from_dt <= event.at < to_dt]
+
+    def advance(self, site: Site, dt_s: float) -> list[Event]:
+        """Advance `site` by `dt_s`, applying physics events at their exact times.
+
+        Returns the events due in the window that the server must act on too (firmware,
+        sitemaster_*), in time order.
+        """
+        check_range("dt_s", dt_s, 0.0, 1e12)
+        start_s = site.epoch_s
+        end_s = start_s + dt_s
+        for_server = []
+        for event in self.events:
+            at_s = event.at.timestamp()
+            if start_s <= at_s < end_s:
+                site.advance(max(0.0, at_s - site.epoch_s))
+                if not apply_event(site, event):
+                    for_server.append(event)
+        site.advance(max(0.0, end_s - site.epoch_s))
+        return for_server
+
+
+def apply_event(site: Site, event: Event) -> bool:
+    """Apply an event's physics to `site`; False when the server has more to do.
+
+    sitemaster_stop / sitemaster_run also set `site.running`; firmware changes nothing here.
+    """
+    action = event.action
+    if action == "outage":
+        site.start_outage()
+    elif action == "restore":
+        site.end_outage()
+    elif action == "cloud_cover":
+        assert event.value is not None
+        site.cloud_cover = event.value
+    elif action == "load_spike":
+        assert event.power_w is not None and event.minutes is not None
+        site.add_load_spike(event.power_w, event.minutes * 60.0)
+    elif action == "sitemaster_stop":
+        site.running = False
+    elif action == "sitemaster_run":
+        site.running = True
+    return action not in SERVER_ACTIONS
+
+
+def builtin_scenario_text(name: str) -> str:
+    """The TOML of a shipped scenario."""
+    if name not in BUILTIN_SCENARIOS:
+        raise InvalidInputError("scenario", f"one of {list(BUILTIN_SCENARIOS)}", name)
+    resource = resources.files("tegkit.sim").joinpath("scenarios", f"{name}.toml")
+    return resource.read_text(encoding="utf-8")
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """A built-in scenario by name (BUILTIN_SCENARIOS) or a scenario TOML file by path."""
+    if isinstance(name_or_path, str) and name_or_path in BUILTIN_SCENARIOS:
+        return Scenario.from_toml(builtin_scenario_text(name_or_path), name_or_path)
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise InvalidInputError(
+            "scenario", f"one of {list(BUILTIN_SCENARIOS)} or a path to a .toml file", str(path)
+        )
+    return Scenario.from_toml(path.read_text(encoding="utf-8"), path.stem)
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+def _parse(data: dict[str, Any], default_name: str) -> Scenario:
+    _reject_unknown(data, set(_TOP_FIELDS), "")
+    name = _text(data.get("name", default_name), "name")
+    description = _text(data.get("description", ""), "description", allow_empty=True)
+    config = _site_config(data)
+    start = _aware(data.get("start"), "start")
+    speed = _number(data.get("speed", 1.0), "speed", 0.001, 1e6)
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InvalidInputError("seed", "an integer >= 0", seed)
+    mode = data.get("mode", "self_consumption")
+    if mode not in MODES:
+        raise InvalidInputError("mode", f"one of {list(MODES)}", mode)
+    reserve = _number(
+        data.get("backup_reserve_raw_percent", DEFAULT_RESERVE_RAW_PERCENT),
+        "backup_reserve_raw_percent",
+        0.0,
+        100.0,
+    )
+    cloud_cover = _number(data.get("cloud_cover", 0.0), "cloud_cover", 0.0, 1.0)
+    firmware = data.get("firmware")
+    if firmware is not None:
+        firmware = _text(firmware, "firmware")
+    events = _events(data.get("events", []), start, ZoneInfo(config.timezone), cloud_cover)
+    return Scenario(
+        name, description, config, start, speed, seed, mode, reserve, cloud_cover, firmware, events
+    )
+
+
+def _site_config(data: dict[str, Any]) -> SiteConfig:
+    site = data.get("site", {})
+    if not isinstance(site, dict):
+        raise InvalidInputError("site", "a table", site)
+    _reject_unknown(site, set(_SITE_FIELDS), "site.")
+    kwargs: dict[str, Any] = {_SITE_FIELDS[key]: value for key, value in site.items()}
+    soe = data.get("soe_raw_percent", 50.0)
+    kwargs["initial_soe_raw_percent"] = soe
+    kwargs["tariff"] = _tariff(data.get("tariff"))
+    try:
+        return SiteConfig(**kwargs)
+    except InvalidInputError as exc:
+        scenario_key = {v: k for k, v in _SITE_FIELDS.items()}
+        if exc.field == "initial_soe_raw_percent":
+            field = "soe_raw_percent"
+        else:
+            field = f"site.{scenario_key.get(exc.field, exc.field)}"
+        raise InvalidInputError(field, exc.allowed, exc.value) from exc
+
+
+def _tariff(raw: object) -> Tariff | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return builtin_tariff(raw)
+    if isinstance(raw, dict):
+        return Tariff.from_dict(raw, "tariff.")
+    raise InvalidInputError("tariff", "a built-in tariff name or a [tariff] table", raw)
+
+
+def _events(raw: object, start: datetime, zone: ZoneInfo, base_cloud: float) -> tuple[Event, ...]:
+    if not isinstance(raw, list):
+        raise InvalidInputError("events", "an array of [[events]] tables", raw)
+    events: list[Event] = []
+    for index, item in enumerate(raw):
+        p = f"events[{index}]"
+        if not isinstance(item, dict):
+            raise InvalidInputError(p, "a table with `at` and `action`", item)
+        action = item.get("action")
+        if action not in _EVENT_FIELDS:
+            raise InvalidInputError(f"{p}.action", f"one of {list(ACTIONS)}", action)
+        allowed, required = _EVENT_FIELDS[action]
+        _reject_unknown(item, allowed | {"at", "action"}, f"{p}.")
+        for key in sorted(required):
+            if key not in item:
+                raise InvalidInputError(f"{p}.{key}", f"a value (required by {action!r})", None)
+        at = _when(item.get("at"), f"{p}.at", start, zone)
+        minutes = item.get("minutes")
+        if minutes is not None:
+            minutes = _number(minutes, f"{p}.minutes", 0.0, 525600.0)
+        event = Event(at, action, minutes=minutes)
+        if action == "cloud_cover":
+            event = replace(event, value=_number(item["value"], f"{p}.value", 0.0, 1.0))
+        elif action == "load_spike":
+            event = replace(event, power_w=_number(item["power_w"], f"{p}.power_w", 0.0, 1e6))
+        elif action == "firmware":
+            event = replace(event, version=_text(item["version"], f"{p}.version"))
+        events.append(event)
+        if minutes is not None and action == "outage":
+            events.append(Event(at + timedelta(minutes=minutes), "restore"))
+        elif minutes is not None and action == "cloud_cover":
+            events.append(Event(at + timedelta(minutes=minutes), "cloud_cover", value=base_cloud))
+    return tuple(sorted(events, key=lambda e: e.at))  # stable: same-time events keep file order
+
+
+def _when(raw: object, field: str, start: datetime, zone: ZoneInfo) -> datetime:
+    allowed = "an ISO datetime with offset, an offset like '+2h' / '+1h30m', or 'HH:MM'"
+    if isinstance(raw, datetime):
+        at = _aware(raw, field)
+    elif isinstance(raw, time):
+        at = _next_clock(start, zone, raw.hour, raw.minute)
+    elif isinstance(raw, str) and raw.startswith("+"):
+        match = _OFFSET_RE.match(raw)
+        if match is None or raw == "+":
+            raise InvalidInputError(field, allowed, raw)
+        hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+        at = start + timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    elif isinstance(raw, str) and _CLOCK_RE.match(raw):
+        hour, minute = (int(part) for part in raw.split(":"))
+        if hour > 23 or minute > 59:
+            raise InvalidInputError(field, allowed, raw)
+        at = _next_clock(start, zone, hour, minute)
+    elif isinstance(raw, str):
+        at = _aware(raw, field, allowed)
+    else:
+        raise InvalidInputError(field, allowed, raw)
+    if at < start:
+        raise InvalidInputError(field, f"a time at or after start ({start.isoformat()})", raw)
+    return at
+
+
+def _next_clock(start: datetime, zone: ZoneInfo, hour: int, minute: int) -> datetime:
+    local = start.astimezone(zone)
+    at = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return (
+        at
+        if at >= local
+        else (local + timedelta(days=1)).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    )
+
+
+def _aware(raw: object, field: str, allowed: str = "an ISO datetime with offset") -> datetime:
+    if isinstance(raw, str):
+        try:
+            raw = datetime.fromisoformat(raw)
+        except ValueError as exc:
+            raise InvalidInputError(field, allowed, raw) from exc
+    if not isinstance(raw, datetime) or raw.tzinfo is None or raw.utcoffset() is None:
+        raise InvalidInputError(field, allowed, raw)
+    return raw
+
+
+def _number(raw: object, field: str, low: float, high: float) -> float:
+    check_range(field, raw, low, high)
+    assert isinstance(raw, int | float)
+    return float(raw)
+
+
+def _text(raw: object, field: str, allow_empty: bool = False) -> str:
+    if not isinstance(raw, str) or (not raw and not allow_empty):
+        raise InvalidInputError(field, "a non-empty string" if not allow_empty else "text", raw)
+    return raw
+
+
+def _reject_unknown(data: dict[str, Any], known: set[str], prefix: str) -> None:
+    for key in data:
+        if key not in known:
+            raise InvalidInputError(f"{prefix}{key}", f"one of {sorted(known)}", "unknown field")
+
+
+__all__ = [
+    "ACTIONS",
+    "BUILTIN_SCENARIOS",
+    "SERVER_ACTIONS",
+    "Event",
+    "Scenario",
+    "apply_event",
+    "builtin_scenario_text",
+    "load_scenario",
+]
