@@ -1,0 +1,187 @@
+"""Control login for the dashboard: a token exchanged for a session cookie and a CSRF token.
+
+Only exists when the monitor is started with a control token. POST /login with the token
+sets an HttpOnly, SameSite=Strict session cookie and answers the session's CSRF token; a
+control request must carry both the cookie and the CSRF token in the ``X-CSRF-Token``
+header, and, when the browser sends one, an ``Origin`` of this very host. Failed logins are
+slowed down per client address. Tokens and session ids never reach a log.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+COOKIE_NAME = "tegkit_session"
+CSRF_HEADER = "X-CSRF-Token"
+FAILURES_BEFORE_LOCKOUT = 5
+LOCKOUT_BASE_S = 2.0
+LOCKOUT_MAX_S = 300.0
+
+
+@dataclass(slots=True)
+class _Session:
+    csrf_token: str
+    expires_at: float
+
+
+@dataclass(slots=True)
+class _Failures:
+    count: int = 0
+    locked_until: float = 0.0
+
+
+class ControlAuth:
+    """Checks the control token and keeps the sessions it granted (in memory)."""
+
+    def __init__(
+        self,
+        token: str,
+        session_ttl_s: float = 12 * 3600.0,
+        secure_cookie: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if len(token) < 8:
+            raise ValueError("control token: use at least 8 characters")
+        self._token = token.encode()
+        self._ttl_s = session_ttl_s
+        self._secure = secure_cookie
+        self._clock = clock
+        self._sessions: dict[str, _Session] = {}
+        self._failures: dict[str, _Failures] = {}
+
+    def __repr__(self) -> str:  # never show the token
+        return f"ControlAuth(sessions={len(self._sessions)})"
+
+    # --- handlers -------------------------------------------------------------------------
+
+    async def login(self, request: web.Request) -> web.Response:
+        """POST /login: {"token": ...} (JSON or form) -> session cookie and CSRF token."""
+        self._check_origin(request)
+        peer = request.remote or "?"
+        now = self._clock()
+        failures = self._failures.get(peer)
+        if failures is not None and failures.locked_until > now:
+            retry_s = int(failures.locked_until - now) + 1
+            raise web.HTTPTooManyRequests(
+                text=_json_error("too many failed logins; try again later"),
+                headers={"Retry-After": str(retry_s)},
+                content_type="application/json",
+            )
+        token = await _token_from(request)
+        if token is None or not hmac.compare_digest(token.encode(), self._token):
+            self._fail(peer, now)
+            raise web.HTTPUnauthorized(
+                text=_json_error("wrong control token"), content_type="application/json"
+            )
+        self._failures.pop(peer, None)
+        self._expire(now)
+        session_id = secrets.token_urlsafe(32)
+        session = _Session(csrf_token=secrets.token_urlsafe(32), expires_at=now + self._ttl_s)
+        self._sessions[session_id] = session
+        response = web.json_response({"logged_in": True, "csrf_token": session.csrf_token})
+        response.set_cookie(
+            COOKIE_NAME,
+            session_id,
+            max_age=int(self._ttl_s),
+            httponly=True,
+            samesite="Strict",
+            secure=self._secure,
+            path="/",
+        )
+        return response
+
+    async def logout(self, request: web.Request) -> web.Response:
+        """POST /logout: ends the session (needs the CSRF token like any control request)."""
+        session_id = self.require(request)
+        self._sessions.pop(session_id, None)
+        response = web.json_response({"logged_in": False})
+        response.del_cookie(COOKIE_NAME, path="/")
+        return response
+
+    async def session(self, request: web.Request) -> web.Response:
+        """GET /api/session: whether this browser is logged in, and its CSRF token if so."""
+        session = self._session_of(request)
+        if session is None:
+            return web.json_response({"logged_in": False, "csrf_token": None})
+        return web.json_response({"logged_in": True, "csrf_token": session.csrf_token})
+
+    # --- checks ---------------------------------------------------------------------------
+
+    def require(self, request: web.Request) -> str:
+        """The session id of a control request; 401 without a session, 403 on a CSRF miss."""
+        session_id = request.cookies.get(COOKIE_NAME)
+        session = self._session_of(request)
+        if session is None or session_id is None:
+            raise web.HTTPUnauthorized(
+                text=_json_error("log in with the control token first"),
+                content_type="application/json",
+            )
+        self._check_origin(request)
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+            raise web.HTTPForbidden(
+                text=_json_error(f"missing or wrong {CSRF_HEADER} header"),
+                content_type="application/json",
+            )
+        return session_id
+
+    def _session_of(self, request: web.Request) -> _Session | None:
+        session_id = request.cookies.get(COOKIE_NAME)
+        if not session_id:
+            return None
+        session = self._sessions.get(session_id)
+        if session is None:
+            return None
+        if session.expires_at <= self._clock():
+            self._sessions.pop(session_id, None)
+            return None
+        return session
+
+    @staticmethod
+    def _check_origin(request: web.Request) -> None:
+        # Browsers send Origin on POST; a page of another site must not drive the controls.
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return
+        host = request.headers.get("Host", "")
+        if origin.split("://", 1)[-1] != host:
+            raise web.HTTPForbidden(
+                text=_json_error("cross-origin control request refused"),
+                content_type="application/json",
+            )
+
+    def _fail(self, peer: str, now: float) -> None:
+        failures = self._failures.setdefault(peer, _Failures())
+        failures.count += 1
+        if failures.count >= FAILURES_BEFORE_LOCKOUT:
+            doublings = failures.count - FAILURES_BEFORE_LOCKOUT
+            wait_s = min(LOCKOUT_MAX_S, LOCKOUT_BASE_S * 2.0**doublings)
+            failures.locked_until = now + wait_s
+
+    def _expire(self, now: float) -> None:
+        for session_id in [k for k, s in self._sessions.items() if s.expires_at <= now]:
+            del self._sessions[session_id]
+
+
+async def _token_from(request: web.Request) -> str | None:
+    if request.content_type == "application/json":
+        try:
+            body = await request.json()
+        except ValueError:
+            return None
+        token = body.get("token") if isinstance(body, dict) else None
+    else:
+        form = await request.post()
+        token = form.get("token")
+    return token if isinstance(token, str) else None
+
+
+def _json_error(message: str) -> str:
+    return json.dumps({"error": message})

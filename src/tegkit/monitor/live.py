@@ -1,0 +1,223 @@
+"""The poller's in-memory latest state per gateway, read by the HTTP API and the metrics.
+
+The poller is the only writer; web handlers and the Prometheus collector only read, so a
+dashboard refresh or a scrape never causes a gateway request. Every change bumps
+``LiveState.version`` (the metrics page caches its text by it) and wakes the subscribers of
+the server-sent event stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tegkit import percent
+from tegkit.monitor.readings import Reading
+
+Status = Literal["ok", "stale", "stopped", "unreachable"]
+#: why the last fast poll failed, if it did: the sitemaster is stopped (502) or no answer.
+Problem = Literal["stopped", "unreachable", "error"]
+
+#: request duration histogram buckets (seconds), as Prometheus' defaults minus the tail.
+DURATION_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(slots=True)
+class DurationHistogram:
+    """Request durations of one endpoint: counts per bucket (not cumulative), sum, count."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS_S) + 1))
+    sum_s: float = 0.0
+    count: int = 0
+
+    def observe(self, duration_s: float) -> None:
+        index = len(DURATION_BUCKETS_S)
+        for i, bound in enumerate(DURATION_BUCKETS_S):
+            if duration_s <= bound:
+                index = i
+                break
+        self.counts[index] += 1
+        self.sum_s += duration_s
+        self.count += 1
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        """Buckets as Prometheus wants them: (le, cumulative count), ending with +Inf."""
+        out: list[tuple[str, float]] = []
+        running = 0
+        for bound, n in zip((*DURATION_BUCKETS_S, float("inf")), self.counts, strict=True):
+            running += n
+            out.append(("+Inf" if bound == float("inf") else repr(bound), float(running)))
+        return out
+
+
+@dataclass(slots=True)
+class PollerCounters:
+    """What the poller asked of one gateway: requests, errors by kind, durations."""
+
+    requests_total: dict[str, int] = field(default_factory=dict)  # endpoint -> n
+    errors_total: dict[tuple[str, str], int] = field(default_factory=dict)  # (endpoint, kind)
+    durations: dict[str, DurationHistogram] = field(default_factory=dict)
+    budget_deferrals_total: int = 0  # polls put off because the minute's budget was spent
+
+    def total_requests(self) -> int:
+        return sum(self.requests_total.values())
+
+
+@dataclass(slots=True)
+class GatewayLive:
+    """The latest known state of one gateway; None wherever nothing is known yet."""
+
+    name: str
+    url: str
+    reading: Reading | None = None
+    problem: Problem | None = None  # set while the last fast poll failed
+    problem_reason: str | None = None
+    problem_since: float | None = None
+    mode: str | None = None
+    backup_reserve_raw_percent: float | None = None
+    version: str | None = None
+    site_name: str | None = None
+    sitemaster_running: bool | None = None
+    full_pack_energy_wh: float | None = None  # from /api/system_status
+    energy_remaining_wh: float | None = None
+    counters: PollerCounters = field(default_factory=PollerCounters)
+
+    def freshness_s(self, now: float) -> float | None:
+        """Seconds since the latest reading was taken; None without a reading."""
+        return None if self.reading is None else max(0.0, now - self.reading.taken_at)
+
+    def status(self, now: float, stale_after_s: float) -> tuple[Status, str | None]:
+        """ok / stale / stopped / unreachable, and the reason when it is not ok."""
+        if self.problem == "stopped":
+            return "stopped", self.problem_reason or "the system is stopped"
+        if self.problem == "unreachable":
+            return "unreachable", self.problem_reason or "the gateway does not answer"
+        age_s = self.freshness_s(now)
+        if age_s is None:
+            return "stale", self.problem_reason or "no reading yet"
+        if age_s > stale_after_s:
+            reason = self.problem_reason or "no new reading"
+            return "stale", f"{reason} (last reading {age_s:.0f} s ago)"
+        return "ok", None
+
+    def to_json(self, now: float, stale_after_s: float) -> dict[str, Any]:
+        """The /api/live entry of this gateway: reading, freshness, status, mode, reserve, soe."""
+        status, reason = self.status(now, stale_after_s)
+        reading = self.reading
+        soe_raw = reading.soe_raw_percent if reading is not None else None
+        reserve_raw = self.backup_reserve_raw_percent
+        return {
+            "gateway": self.name,
+            "status": status,
+            "reason": reason,
+            "problem_since": self.problem_since,
+            "freshness_s": _round(self.freshness_s(now), 1),
+            "taken_at": reading.taken_at if reading is not None else None,
+            "reading": _reading_json(reading) if reading is not None else None,
+            "soe": _both_scales(soe_raw),
+            "backup_reserve": _both_scales(reserve_raw),
+            "mode": self.mode,
+            "version": self.version,
+            "site_name": self.site_name,
+            "sitemaster_running": self.sitemaster_running,
+            "requests_total": self.counters.total_requests(),
+        }
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _both_scales(raw_percent: float | None) -> dict[str, float | None]:
+    if raw_percent is None:
+        return {"raw_percent": None, "app_percent": None}
+    return {
+        "raw_percent": round(raw_percent, 2),
+        "app_percent": round(percent.raw_to_app(raw_percent), 2),
+    }
+
+
+def _reading_json(reading: Reading) -> dict[str, Any]:
+    return {
+        "taken_at": reading.taken_at,
+        "site_w": reading.site_w,
+        "battery_w": reading.battery_w,
+        "load_w": reading.load_w,
+        "solar_w": reading.solar_w,
+        "soe_raw_percent": reading.soe_raw_percent,
+        "grid_status": reading.grid_status,
+    }
+
+
+class LiveState:
+    """Latest state of every watched gateway, with change notification.
+
+    `clock` gives epoch seconds; tests on a simulated clock pass the simulator's.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        stale_after_s: float = 30.0,
+        queue_size: int = 32,
+    ) -> None:
+        self.clock = clock
+        self.stale_after_s = stale_after_s
+        self.version = 0
+        self._gateways: dict[str, GatewayLive] = {}
+        self._queues: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._queue_size = queue_size
+
+    def add(self, name: str, url: str) -> GatewayLive:
+        if name in self._gateways:
+            raise ValueError(f"gateway {name!r} is already watched")
+        gateway = GatewayLive(name=name, url=url)
+        self._gateways[name] = gateway
+        self.version += 1
+        return gateway
+
+    def get(self, name: str) -> GatewayLive | None:
+        return self._gateways.get(name)
+
+    def gateways(self) -> list[GatewayLive]:
+        return list(self._gateways.values())
+
+    def names(self) -> list[str]:
+        return list(self._gateways)
+
+    def to_json(self) -> dict[str, Any]:
+        """The /api/live document: the time now and one entry per gateway."""
+        now = self.clock()
+        return {
+            "now": now,
+            "stale_after_s": self.stale_after_s,
+            "gateways": [g.to_json(now, self.stale_after_s) for g in self._gateways.values()],
+        }
+
+    def changed(self, gateway: GatewayLive, push: bool = False) -> None:
+        """Record that `gateway` changed; with push, send its entry to stream subscribers."""
+        self.version += 1
+        if push and self._queues:
+            entry = gateway.to_json(self.clock(), self.stale_after_s)
+            for queue in self._queues:
+                if queue.full():  # a slow client loses the oldest update, not the newest
+                    queue.get_nowait()
+                queue.put_nowait(entry)
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+        """A queue that receives each pushed gateway entry until the block ends."""
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self._queue_size)
+        self._queues.add(queue)
+        try:
+            yield queue
+        finally:
+            self._queues.discard(queue)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._queues)

@@ -1,0 +1,520 @@
+"""Polls one gateway politely and turns its answers into readings, gaps and events.
+
+Two groups of endpoints: the fast group (meters, state of energy, grid status) makes a
+reading every few seconds; the slow group (system status, operation, site info, status,
+sitemaster) refreshes settings and identity about once a minute. Each group runs on its own
+jittered schedule; an endpoint that fails backs off on its own (its 429 Retry-After wins)
+and never has more than one request in flight. Every request first takes room in the
+gateway's `RequestBudget`, so the gateway never sees more than the budget in any minute.
+
+A stopped system (502) or an unreachable gateway opens a `Gap` with its reason, never a
+zero reading; the gap closes at the next reading. Readings are batched to the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from tegkit import models
+from tegkit.client import Gateway
+from tegkit.errors import (
+    ApiError,
+    AuthenticationError,
+    CertificateMismatchError,
+    ConnectionFailedError,
+    EndpointNotSupportedError,
+    GatewayError,
+    GatewayTimeoutError,
+    ParseError,
+    PermissionDeniedError,
+    RateLimitedError,
+    SystemStoppedError,
+)
+from tegkit.monitor.live import DurationHistogram, GatewayLive, LiveState, Problem
+from tegkit.monitor.readings import Event, Gap, Reading
+from tegkit.monitor.store import AsyncStore
+
+log = logging.getLogger(__name__)
+
+FAST: Final[tuple[str, ...]] = ("meters_aggregates", "soe", "grid_status")
+SLOW: Final[tuple[str, ...]] = ("system_status", "operation", "site_info", "status", "sitemaster")
+ENDPOINTS: Final[tuple[str, ...]] = FAST + SLOW
+
+#: gateway requests one poll can cause at most: the request, a login, the request again.
+REQUESTS_PER_CALL_MAX = 3
+#: an endpoint the firmware lacks (404) is asked again only after this long.
+UNSUPPORTED_RETRY_S = 6 * 3600.0
+RESERVE_TOLERANCE_PERCENT = 0.01
+_UNREACHABLE: Final = frozenset({"unreachable", "timeout", "certificate"})
+
+
+@dataclass(frozen=True, slots=True)
+class PollerConfig:
+    """Intervals in seconds of the poller's clock; the budget is gateway requests a minute."""
+
+    fast_interval_s: float = 5.0
+    slow_interval_s: float = 60.0
+    jitter_ratio: float = 0.1  # each group's interval varies by this fraction either way
+    budget_per_minute: int = 90
+    max_backoff_s: float = 120.0
+    batch_size: int = 12  # readings per store commit
+    flush_interval_s: float = 15.0  # ... or after this long, whichever comes first
+
+    def __post_init__(self) -> None:
+        if self.fast_interval_s <= 0 or self.slow_interval_s <= 0:
+            raise ValueError("poll intervals must be positive")
+        if not 0 <= self.jitter_ratio < 1:
+            raise ValueError("jitter_ratio must be in [0, 1)")
+        if self.budget_per_minute < REQUESTS_PER_CALL_MAX:
+            raise ValueError(f"budget_per_minute must be at least {REQUESTS_PER_CALL_MAX}")
+
+    def needed_per_minute(self) -> float:
+        """Requests a minute the schedule asks for (without jitter, errors or logins)."""
+        return 60.0 * (len(FAST) / self.fast_interval_s + len(SLOW) / self.slow_interval_s)
+
+
+class RequestBudget:
+    """At most `per_minute` gateway requests in any window of `window_s` seconds.
+
+    A sliding log rather than a token bucket: a bucket of size B refilled at B a minute lets
+    up to 2B through in one minute after an idle spell, and the point is a hard ceiling.
+    A caller reserves the most requests a call can cause, then settles what it really sent.
+    """
+
+    def __init__(
+        self,
+        per_minute: int,
+        clock: Callable[[], float] = time.monotonic,
+        window_s: float = 60.0,
+    ) -> None:
+        self.per_minute = per_minute
+        self.window_s = window_s
+        self._clock = clock
+        self._sent: deque[float] = deque()
+        self._reserved = 0
+
+    def _prune(self, now: float) -> None:
+        while self._sent and self._sent[0] <= now - self.window_s:
+            self._sent.popleft()
+
+    def in_window(self) -> int:
+        """Requests sent in the current window plus those reserved."""
+        self._prune(self._clock())
+        return len(self._sent) + self._reserved
+
+    def try_reserve(self, n: int) -> bool:
+        """Reserve room for n requests now; False (nothing reserved) if the window is full."""
+        if self.in_window() + n > self.per_minute:
+            return False
+        self._reserved += n
+        return True
+
+    def settle(self, reserved: int, sent: int) -> None:
+        """Release a reservation and record the `sent` requests it really caused (now)."""
+        self._reserved -= reserved
+        now = self._clock()
+        self._sent.extend([now] * sent)
+
+    def wait_s(self, n: int) -> float:
+        """Seconds until n requests fit (0 if they fit now; reservations assumed to settle)."""
+        now = self._clock()
+        self._prune(now)
+        excess = len(self._sent) + self._reserved + n - self.per_minute
+        if excess <= 0:
+            return 0.0
+        if excess > len(self._sent):
+            return self.window_s  # waiting on reservations: look again later
+        return max(0.0, self._sent[excess - 1] + self.window_s - now)
+
+
+def error_kind(exc: BaseException) -> str:
+    """The `kind` label of a failed request."""
+    kinds: tuple[tuple[type[BaseException], str], ...] = (
+        (SystemStoppedError, "stopped"),
+        (ConnectionFailedError, "unreachable"),
+        (GatewayTimeoutError, "timeout"),
+        (CertificateMismatchError, "certificate"),
+        (RateLimitedError, "rate_limited"),
+        (AuthenticationError, "auth"),
+        (PermissionDeniedError, "forbidden"),
+        (EndpointNotSupportedError, "not_supported"),
+        (ParseError, "parse"),
+    )
+    for cls, kind in kinds:
+        if isinstance(exc, cls):
+            return kind
+    if isinstance(exc, ApiError):
+        return f"http_{exc.status}"
+    return "error"
+
+
+@dataclass(slots=True)
+class _Outcome:
+    endpoint: str
+    value: Any = None
+    error: BaseException | None = None
+
+
+class Poller:
+    """Polls one gateway into `live` and `store`; `run()` forever or `poll_due()` by step.
+
+    `clock` stamps readings, gaps and events (epoch s); `monotonic` drives the schedule and
+    the budget. Tests on a simulated gateway pass the simulator's clock for both.
+    """
+
+    def __init__(
+        self,
+        gateway: GatewayLive,
+        client: Gateway,
+        live: LiveState,
+        store: AsyncStore | None,
+        config: PollerConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.gateway = gateway
+        self.client = client
+        self.live = live
+        self.store = store
+        self.config = config or PollerConfig()
+        self.clock = clock
+        self.monotonic = monotonic
+        self.budget = RequestBudget(self.config.budget_per_minute, monotonic)
+        self._rng = rng or random.Random()
+        now = monotonic()
+        self._group_next = {"fast": now, "slow": now}
+        self._blocked_until: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
+        self._in_flight: set[str] = set()
+        self._batch: list[Reading] = []
+        self._last_flush = now
+        self._open_gap: Gap | None = None
+        self._calls: dict[str, Callable[[], Awaitable[Any]]] = {
+            "meters_aggregates": client.meters_aggregates,
+            "soe": client.state_of_energy,
+            "grid_status": client.grid_status,
+            "system_status": client.system_status,
+            "operation": client.operation,
+            "site_info": client.site_info,
+            "status": client.status,
+            "sitemaster": client.sitemaster,
+        }
+
+    @property
+    def name(self) -> str:
+        return self.gateway.name
+
+    # --- scheduling -----------------------------------------------------------------------
+
+    def _due(self, now: float) -> list[str]:
+        due: list[str] = []
+        for group, names in (("fast", FAST), ("slow", SLOW)):
+            if self._group_next[group] > now:
+                continue
+            due += [
+                e
+                for e in names
+                if e not in self._in_flight and self._blocked_until.get(e, 0.0) <= now
+            ]
+        return due
+
+    def next_due_in_s(self) -> float:
+        """Seconds until something may be polled (a group comes due or a back-off ends)."""
+        now = self.monotonic()
+        times = list(self._group_next.values())
+        times += [t for t in self._blocked_until.values() if t > now]
+        return max(0.0, min(times) - now)
+
+    def _reschedule(self, group: str, now: float) -> None:
+        interval = self.config.fast_interval_s if group == "fast" else self.config.slow_interval_s
+        j = self.config.jitter_ratio
+        self._group_next[group] = now + interval * self._rng.uniform(1 - j, 1 + j)
+
+    def _interval(self, endpoint: str) -> float:
+        fast = endpoint in FAST
+        return self.config.fast_interval_s if fast else self.config.slow_interval_s
+
+    def _back_off(self, endpoint: str, exc: BaseException, now: float) -> None:
+        n = self._failures.get(endpoint, 0) + 1
+        self._failures[endpoint] = n
+        if isinstance(exc, EndpointNotSupportedError):
+            wait_s = UNSUPPORTED_RETRY_S
+        elif isinstance(exc, RateLimitedError) and exc.retry_after_s is not None:
+            wait_s = max(exc.retry_after_s, self._interval(endpoint))
+        else:
+            wait_s = min(self.config.max_backoff_s, self._interval(endpoint) * 2.0 ** (n - 1))
+        self._blocked_until[endpoint] = now + wait_s
+
+    # --- one step -------------------------------------------------------------------------
+
+    async def poll_due(self) -> list[str]:
+        """Poll every endpoint that is due now, concurrently; returns the endpoints asked."""
+        now = self.monotonic()
+        due = self._due(now)
+        for group in ("fast", "slow"):
+            if self._group_next[group] <= now:
+                self._reschedule(group, now)
+        asked: list[str] = []
+        for endpoint in due:
+            if self.budget.try_reserve(REQUESTS_PER_CALL_MAX):
+                asked.append(endpoint)
+            else:
+                self.gateway.counters.budget_deferrals_total += 1
+                wait_s = self.budget.wait_s(REQUESTS_PER_CALL_MAX)
+                self._blocked_until[endpoint] = now + max(0.5, wait_s)
+        if not asked:
+            if due:
+                self.live.changed(self.gateway)
+            return []
+        sent_before = self.client.requests_sent
+        try:
+            outcomes = await asyncio.gather(*(self._call(e) for e in asked))
+        finally:
+            # The cycle's calls share the client's counter: settle them together.
+            sent = max(0, self.client.requests_sent - sent_before)
+            self.budget.settle(REQUESTS_PER_CALL_MAX * len(asked), sent)
+        results = {o.endpoint: o for o in outcomes}
+        fast = {e: results[e] for e in FAST if e in results}
+        if fast:
+            await self._fast_done(fast)
+        for endpoint in SLOW:
+            if endpoint in results:
+                await self._slow_done(results[endpoint])
+        if self._batch and (
+            len(self._batch) >= self.config.batch_size
+            or self.monotonic() - self._last_flush >= self.config.flush_interval_s
+        ):
+            await self.flush()
+        return asked
+
+    async def _call(self, endpoint: str) -> _Outcome:
+        counters = self.gateway.counters
+        self._in_flight.add(endpoint)
+        started = time.perf_counter()
+        try:
+            outcome = _Outcome(endpoint, value=await self._calls[endpoint]())
+        except (TimeoutError, GatewayError) as exc:
+            outcome = _Outcome(endpoint, error=exc)
+        finally:
+            self._in_flight.discard(endpoint)
+        counters.requests_total[endpoint] = counters.requests_total.get(endpoint, 0) + 1
+        hist = counters.durations.get(endpoint)
+        if hist is None:
+            hist = counters.durations[endpoint] = DurationHistogram()
+        hist.observe(time.perf_counter() - started)
+        if outcome.error is not None:
+            key = (endpoint, error_kind(outcome.error))
+            counters.errors_total[key] = counters.errors_total.get(key, 0) + 1
+            self._back_off(endpoint, outcome.error, self.monotonic())
+        else:
+            self._failures.pop(endpoint, None)
+            self._blocked_until.pop(endpoint, None)
+        return outcome
+
+    async def control(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run a control request (e.g. set_operation) inside the gateway's request budget."""
+        reserve = 3 * REQUESTS_PER_CALL_MAX  # read, write, commit
+        if not self.budget.try_reserve(reserve):
+            wait_s = self.budget.wait_s(reserve)
+            raise RateLimitedError(
+                429,
+                "POST",
+                "/api/operation",
+                message="the monitor's request budget is spent",
+                retry_after_s=wait_s,
+            )
+        sent_before = self.client.requests_sent
+        try:
+            return await call()
+        finally:
+            self.budget.settle(reserve, max(0, self.client.requests_sent - sent_before))
+
+    # --- what the answers mean ------------------------------------------------------------
+
+    async def _fast_done(self, results: dict[str, _Outcome]) -> None:
+        ok = {e: o.value for e, o in results.items() if o.error is None}
+        g = self.gateway
+        now = self.clock()
+        if not ok:
+            errors = [o.error for o in results.values() if o.error is not None]
+            await self._failed(errors, now)
+            return
+        reading = _reading(g.name, now, ok)
+        if g.problem == "stopped" and g.sitemaster_running is not True:
+            await self._event(now, "sitemaster_run", "live data is back")
+            g.sitemaster_running = True
+        g.reading = reading
+        g.problem = g.problem_reason = g.problem_since = None
+        if self._open_gap is not None:
+            await self._write_gap(Gap(g.name, self._open_gap.start, now, self._open_gap.reason))
+            self._open_gap = None
+        self._batch.append(reading)
+        self.live.changed(g, push=True)
+
+    async def _failed(self, errors: list[BaseException], now: float) -> None:
+        g = self.gateway
+        kinds = {error_kind(e) for e in errors}
+        problem: Problem
+        if "stopped" in kinds:
+            problem, reason = "stopped", "the system is stopped (live data answers 502)"
+        elif kinds & _UNREACHABLE:
+            first = next(e for e in errors if error_kind(e) in _UNREACHABLE)
+            problem, reason = "unreachable", f"gateway unreachable: {_short(first)}"
+        else:
+            first = errors[0]
+            problem, reason = "error", f"{error_kind(first)}: {_short(first)}"
+        if g.problem != problem or g.problem_reason != reason:
+            log.warning("%s: %s", g.name, reason)
+        if problem == "stopped" and g.sitemaster_running is not False:
+            g.sitemaster_running = False
+            await self._event(now, "sitemaster_stop", "live data answers 502")
+        if g.problem != problem:
+            g.problem_since = now
+        g.problem, g.problem_reason = problem, reason
+        gap_reason = {"stopped": "system stopped", "unreachable": "gateway unreachable"}.get(
+            problem, reason
+        )
+        if self._open_gap is None or self._open_gap.reason != gap_reason:
+            if self._open_gap is not None:
+                await self._write_gap(Gap(g.name, self._open_gap.start, now, self._open_gap.reason))
+            self._open_gap = Gap(g.name, now, None, gap_reason)
+            await self._write_gap(self._open_gap)
+        self.live.changed(g, push=True)
+
+    async def _slow_done(self, outcome: _Outcome) -> None:
+        if outcome.error is not None:
+            return
+        g = self.gateway
+        now = self.clock()
+        value = outcome.value
+        if isinstance(value, models.Operation):
+            mode = value.mode
+            reserve = value.backup_reserve_raw_percent
+            if g.mode is not None and mode is not None and mode != g.mode:
+                await self._event(now, "operation_mode", f"{g.mode} -> {mode}")
+            if (
+                g.backup_reserve_raw_percent is not None
+                and reserve is not None
+                and abs(reserve - g.backup_reserve_raw_percent) > RESERVE_TOLERANCE_PERCENT
+            ):
+                detail = f"{g.backup_reserve_raw_percent:.2f} -> {reserve:.2f} raw percent"
+                await self._event(now, "backup_reserve", detail)
+            g.mode = mode if mode is not None else g.mode
+            g.backup_reserve_raw_percent = (
+                reserve if reserve is not None else g.backup_reserve_raw_percent
+            )
+        elif isinstance(value, models.GatewayStatus):
+            if g.version is not None and value.version is not None and value.version != g.version:
+                await self._event(now, "firmware", f"{g.version} -> {value.version}")
+            g.version = value.version or g.version
+        elif isinstance(value, models.Sitemaster):
+            if g.sitemaster_running is not None and value.running != g.sitemaster_running:
+                kind = "sitemaster_run" if value.running else "sitemaster_stop"
+                await self._event(now, kind, f"sitemaster reports running={value.running}")
+            g.sitemaster_running = value.running
+        elif isinstance(value, models.SiteInfo):
+            g.site_name = value.site_name or g.site_name
+        elif isinstance(value, models.SystemStatus):
+            g.full_pack_energy_wh = value.nominal_full_pack_energy_wh
+            g.energy_remaining_wh = value.nominal_energy_remaining_wh
+        self.live.changed(g)
+
+    def apply_operation(self, operation: models.Operation) -> None:
+        """Take an operation the gateway reported after a control request as current."""
+        g = self.gateway
+        g.mode = operation.mode or g.mode
+        if operation.backup_reserve_raw_percent is not None:
+            g.backup_reserve_raw_percent = operation.backup_reserve_raw_percent
+        self.live.changed(g, push=True)
+
+    # --- store ----------------------------------------------------------------------------
+
+    async def _event(self, at: float, kind: str, detail: str) -> None:
+        log.info("%s: %s: %s", self.name, kind, detail)
+        if self.store is not None:
+            await self.store.write_event(Event(self.name, at, kind, detail))
+
+    async def _write_gap(self, gap: Gap) -> None:
+        if self.store is not None:
+            await self.store.write_gap(gap)
+
+    async def flush(self) -> int:
+        """Write the buffered readings in one commit; returns how many."""
+        batch, self._batch = self._batch, []
+        self._last_flush = self.monotonic()
+        if not batch or self.store is None:
+            return 0
+        await self.store.write_readings(batch)
+        return len(batch)
+
+    async def start(self) -> None:
+        """Before the first poll: mark the time the monitor was not running as a gap."""
+        if self.store is None:
+            return
+        latest = await self.store.latest(self.name)
+        if latest is None:
+            return
+        if self.gateway.reading is None:
+            self.gateway.reading = latest  # shown as stale until the first poll
+        if self.clock() - latest.taken_at > self.live.stale_after_s:
+            self._open_gap = Gap(self.name, latest.taken_at, None, "monitor not running")
+            await self._write_gap(self._open_gap)
+
+    async def run(self) -> None:
+        """Poll until cancelled; buffered readings are written on the way out."""
+        await self.start()
+        try:
+            while True:
+                await self.poll_due()
+                await asyncio.sleep(max(0.05, self.next_due_in_s()))
+        finally:
+            await asyncio.shield(self.flush())
+
+
+def _short(exc: BaseException | None) -> str:
+    text = str(exc) if exc is not None else "unknown error"
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _reading(gateway: str, taken_at: float, ok: dict[str, Any]) -> Reading:
+    meters: models.MetersAggregates | None = ok.get("meters_aggregates")
+    soe: models.StateOfEnergy | None = ok.get("soe")
+    grid: models.GridStatus | None = ok.get("grid_status")
+
+    def power(m: models.MeterAggregate | None) -> float | None:
+        return None if m is None else m.instant_power_w
+
+    def counter(m: models.MeterAggregate | None, imported: bool) -> float | None:
+        if m is None:
+            return None
+        return m.energy_imported_wh if imported else m.energy_exported_wh
+
+    site = meters.site if meters else None
+    battery = meters.battery if meters else None
+    load = meters.load if meters else None
+    solar = meters.solar if meters else None
+    return Reading(
+        gateway=gateway,
+        taken_at=taken_at,
+        site_w=power(site),
+        battery_w=power(battery),
+        load_w=power(load),
+        solar_w=power(solar),
+        soe_raw_percent=soe.raw_percent if soe else None,
+        grid_status=grid.grid_status if grid else None,
+        site_imported_wh=counter(site, True),
+        site_exported_wh=counter(site, False),
+        battery_imported_wh=counter(battery, True),
+        battery_exported_wh=counter(battery, False),
+        load_imported_wh=counter(load, True),
+        solar_exported_wh=counter(solar, False),
+    )

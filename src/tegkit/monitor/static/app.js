@@ -1,0 +1,451 @@
+// tegkit monitor dashboard: live power flow (server-sent events), history, daily energy,
+// outages, and the controls when the monitor has a control token. No framework, no CDN.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const COLORS = { solar: "#f7c948", grid: "#a3adbb", home: "#4fa8ff", battery: "#3ddc84" };
+const SPANS = ["day", "week", "month", "year"];
+const FLOW_MIN_W = 20; // below this a line shows no flow (meter noise)
+
+const state = {
+  gateway: null,
+  entry: null, // latest /api/live entry of the selected gateway
+  receivedAt: 0, // Date.now() when the entry arrived
+  serverNow: null, // the monitor's clock (epoch s) at the latest message
+  span: "day",
+  anchor: null, // a time (epoch s) inside the range shown
+  csrf: null,
+  control: false,
+  charts: {},
+  outages: [],
+};
+
+// ---- formatting -------------------------------------------------------------------------
+
+function kw(w) {
+  if (w === null || w === undefined) return "–";
+  const v = Math.abs(w) / 1000;
+  return (v < 10 ? v.toFixed(2) : v.toFixed(1)) + " kW";
+}
+function kwh(wh) {
+  if (wh === null || wh === undefined) return "–";
+  const v = wh / 1000;
+  return (v < 100 ? v.toFixed(1) : v.toFixed(0)) + " kWh";
+}
+function pct(p, digits = 0) {
+  return p === null || p === undefined ? "–" : p.toFixed(digits) + " %";
+}
+function money(v, currency) {
+  if (v === null || v === undefined) return "–";
+  try {
+    return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(v);
+  } catch (e) {
+    return v.toFixed(2) + " " + currency;
+  }
+}
+function ago(s) {
+  if (s === null || s === undefined) return "no reading yet";
+  if (s < 90) return "updated " + Math.round(s) + " s ago";
+  if (s < 5400) return "updated " + Math.round(s / 60) + " min ago";
+  return "updated " + (s / 3600).toFixed(1) + " h ago";
+}
+function dateTime(t) {
+  return new Date(t * 1000).toLocaleString(undefined, {
+    month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
+}
+function duration(s) {
+  s = Math.round(s);
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  return (h ? h + " h " : "") + (h || m ? m + " min " : "") + r + " s";
+}
+function isoDay(d) {
+  const p = (n) => String(n).padStart(2, "0");
+  return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate());
+}
+const MODES = { self_consumption: "Self-powered", autonomous: "Time-based control", backup: "Backup only" };
+
+async function getJSON(url) {
+  const r = await fetch(url, { headers: { Accept: "application/json" } });
+  if (!r.ok) throw new Error(url + ": HTTP " + r.status);
+  return r.json();
+}
+
+// ---- live -----------------------------------------------------------------------------
+
+function setFlow(name, watts, towardHub) {
+  const line = $("line-" + name);
+  const active = watts !== null && watts !== undefined && Math.abs(watts) >= FLOW_MIN_W;
+  line.classList.toggle("active", active);
+  // Each line is drawn from its node toward the hub ("home" from the hub toward home).
+  line.classList.toggle("rev", active && !towardHub);
+  if (active) line.style.animationDuration = Math.max(0.35, 1.6 - Math.abs(watts) / 4000) + "s";
+}
+
+function renderLive(entry) {
+  state.entry = entry;
+  state.receivedAt = Date.now();
+  if (entry.taken_at) state.serverNow = Math.max(state.serverNow || 0, entry.taken_at);
+  const r = entry.reading || {};
+  const fresh = entry.status === "ok";
+  $("v-solar").textContent = kw(r.solar_w);
+  $("v-grid").textContent = kw(r.site_w);
+  $("v-home").textContent = kw(r.load_w);
+  $("v-battery").textContent = kw(r.battery_w);
+  for (const n of document.querySelectorAll(".node")) n.classList.toggle("off", !fresh);
+  setFlow("solar", fresh ? r.solar_w : null, true);
+  setFlow("grid", fresh ? r.site_w : null, (r.site_w || 0) > 0);
+  setFlow("home", fresh ? r.load_w : null, true);
+  setFlow("battery", fresh ? r.battery_w : null, (r.battery_w || 0) > 0);
+  $("v-grid").setAttribute("data-dir", (r.site_w || 0) >= 0 ? "import" : "export");
+  $("v-battery").setAttribute("data-dir", (r.battery_w || 0) >= 0 ? "discharge" : "charge");
+
+  const soe = entry.soe || {};
+  const app = soe.app_percent;
+  $("v-soe").textContent = app === null || app === undefined ? "–" : Math.round(app) + "%";
+  $("v-soe").parentNode.setAttribute("aria-label", "state of energy " + pct(app) + " (raw " + pct(soe.raw_percent, 1) + ")");
+  const bar = $("soe-bar");
+  const h = app === null || app === undefined ? 0 : Math.max(0, Math.min(100, app)) * 0.4;
+  bar.setAttribute("height", h.toFixed(1));
+  bar.setAttribute("y", (20 - h).toFixed(1));
+
+  const chip = $("grid-chip");
+  const gs = r.grid_status;
+  chip.textContent = !gs ? "grid –" : gs === "SystemGridConnected" ? "on grid" : "off grid (" + gs.replace(/^System/, "") + ")";
+  chip.className = "chip " + (!gs ? "" : gs === "SystemGridConnected" ? "on-grid" : "off-grid");
+
+  $("mode").textContent = entry.mode ? MODES[entry.mode] || entry.mode : "–";
+  const res = entry.backup_reserve || {};
+  $("reserve").textContent = res.app_percent === null || res.app_percent === undefined
+    ? "–" : pct(res.app_percent) + " (raw " + pct(res.raw_percent, 1) + ")";
+  $("version").textContent = entry.version || "–";
+  if (state.control && document.activeElement !== $("c-reserve") && res.app_percent !== null && res.app_percent !== undefined) {
+    if (!$("c-reserve").value) $("c-reserve").value = Math.round(res.app_percent);
+    if (entry.mode && !$("c-mode").dataset.touched) $("c-mode").value = entry.mode;
+  }
+  renderBanner(entry);
+  tickFreshness();
+}
+
+function renderBanner(entry) {
+  const banner = $("banner");
+  const titles = { unreachable: "Gateway unreachable.", stopped: "System stopped.", stale: "No fresh data." };
+  if (entry.status === "ok") { banner.hidden = true; return; }
+  banner.hidden = false;
+  banner.className = "banner" + (entry.status === "stale" ? " warn" : "");
+  $("banner-title").textContent = titles[entry.status] || entry.status;
+  let text = entry.reason || "";
+  if (entry.problem_since) text += " · since " + dateTime(entry.problem_since);
+  $("banner-text").textContent = text;
+}
+
+function tickFreshness() {
+  const e = state.entry;
+  if (!e) return;
+  const s = e.freshness_s === null ? null : e.freshness_s + (Date.now() - state.receivedAt) / 1000;
+  $("fresh-text").textContent = e.status === "ok" ? ago(s) : e.status + (s === null ? "" : " · " + ago(s));
+  $("fresh-dot").className = "dot " + (e.status === "ok" ? "ok" : e.status === "stale" ? "stale" : "bad");
+}
+
+async function loadLive() {
+  const live = await getJSON("api/live");
+  state.serverNow = live.now;
+  const sel = $("gateway");
+  const names = live.gateways.map((g) => g.gateway);
+  if (sel.options.length !== names.length) {
+    sel.replaceChildren(...names.map((n) => new Option(n, n)));
+    sel.hidden = names.length < 2;
+  }
+  if (!state.gateway || !names.includes(state.gateway)) state.gateway = names[0] || null;
+  sel.value = state.gateway;
+  const entry = live.gateways.find((g) => g.gateway === state.gateway);
+  if (entry) renderLive(entry);
+  return live;
+}
+
+function openStream() {
+  if (!window.EventSource) { setInterval(loadLive, 5000); return; }
+  const es = new EventSource("api/live/stream");
+  es.onmessage = (ev) => {
+    const entry = JSON.parse(ev.data);
+    if (entry.gateway === state.gateway) renderLive(entry);
+  };
+  es.onerror = () => { $("fresh-text").textContent = "reconnecting…"; $("fresh-dot").className = "dot stale"; };
+}
+
+// ---- ranges ---------------------------------------------------------------------------
+
+function rangeOf(span, anchor) {
+  const d = new Date(anchor * 1000);
+  let start, end;
+  if (span === "day") {
+    start = new Date(d.getFullYear(), d.getMonth(), d.getDate());
+    end = new Date(d.getFullYear(), d.getMonth(), d.getDate() + 1);
+  } else if (span === "week") {
+    end = new Date(d.getFullYear(), d.getMonth(), d.getDate() + 1);
+    start = new Date(d.getFullYear(), d.getMonth(), d.getDate() - 6);
+  } else if (span === "month") {
+    start = new Date(d.getFullYear(), d.getMonth(), 1);
+    end = new Date(d.getFullYear(), d.getMonth() + 1, 1);
+  } else {
+    start = new Date(d.getFullYear(), 0, 1);
+    end = new Date(d.getFullYear() + 1, 0, 1);
+  }
+  return { start: start.getTime() / 1000, end: end.getTime() / 1000 };
+}
+
+function shift(dir) {
+  const d = new Date(state.anchor * 1000);
+  const steps = { day: [0, 0, 1], week: [0, 0, 7], month: [0, 1, 0], year: [1, 0, 0] }[state.span];
+  d.setFullYear(d.getFullYear() + dir * steps[0], d.getMonth() + dir * steps[1], d.getDate() + dir * steps[2]);
+  state.anchor = d.getTime() / 1000;
+  refreshRange();
+}
+
+function rangeLabel(range) {
+  const s = new Date(range.start * 1000), e = new Date(range.end * 1000 - 1000);
+  const o = { year: "numeric", month: "short", day: "numeric" };
+  if (state.span === "day") return s.toLocaleDateString(undefined, { weekday: "short", ...o });
+  if (state.span === "month") return s.toLocaleDateString(undefined, { year: "numeric", month: "long" });
+  if (state.span === "year") return String(s.getFullYear());
+  return s.toLocaleDateString(undefined, o) + " – " + e.toLocaleDateString(undefined, o);
+}
+
+// ---- charts ---------------------------------------------------------------------------
+
+const axisStyle = { stroke: "#8b95a5", grid: { stroke: "#232935", width: 1 }, ticks: { stroke: "#2a303b" } };
+
+function outagePlugin() {
+  return {
+    hooks: {
+      drawClear: (u) => {
+        const ctx = u.ctx;
+        ctx.save();
+        ctx.fillStyle = "rgba(255, 93, 93, 0.13)";
+        for (const o of state.outages) {
+          const end = o.end === null ? u.scales.x.max : o.end;
+          const x0 = Math.max(u.bbox.left, u.valToPos(o.start, "x", true));
+          const x1 = Math.min(u.bbox.left + u.bbox.width, u.valToPos(end, "x", true));
+          if (x1 > x0) ctx.fillRect(x0, u.bbox.top, Math.max(1, x1 - x0), u.bbox.height);
+        }
+        ctx.restore();
+      },
+    },
+  };
+}
+
+function chartWidth(el) { return Math.max(280, el.clientWidth); }
+
+function makeChart(key, el, opts, data) {
+  if (state.charts[key]) state.charts[key].destroy();
+  const u = new uPlot({ width: chartWidth(el), ...opts }, data, el);
+  state.charts[key] = u;
+  return u;
+}
+
+function kwSeries(label, color, fill) {
+  return { label, stroke: color, width: 1.6, fill, spanGaps: false, value: (u, v) => (v === null ? "–" : v.toFixed(2) + " kW") };
+}
+
+function renderHistory(h, range) {
+  const t = h.t;
+  const toKw = (a) => a.map((w) => (w === null ? null : w / 1000));
+  const sync = uPlot.sync("hist");
+  const cursor = { sync: { key: sync.key } };
+  makeChart("power", $("chart-power"), {
+    height: 260, cursor, plugins: [outagePlugin()],
+    scales: { x: { time: true, range: [range.start, range.end] } },
+    axes: [axisStyle, { ...axisStyle, size: 52, values: (u, v) => v.map((x) => x + " kW") }],
+    series: [
+      {},
+      kwSeries("Solar", COLORS.solar, "rgba(247, 201, 72, 0.12)"),
+      kwSeries("Grid", COLORS.grid),
+      kwSeries("Home", COLORS.home),
+      kwSeries("Powerwall", COLORS.battery),
+    ],
+  }, [t, toKw(h.solar_w), toKw(h.site_w), toKw(h.load_w), toKw(h.battery_w)]);
+  makeChart("soe", $("chart-soe"), {
+    height: 150, cursor, plugins: [outagePlugin()], legend: { show: true },
+    scales: { x: { time: true, range: [range.start, range.end] }, y: { range: [0, 100] } },
+    axes: [axisStyle, { ...axisStyle, size: 52, values: (u, v) => v.map((x) => x + " %") }],
+    series: [
+      {},
+      { label: "Powerwall charge (app %)", stroke: COLORS.battery, width: 1.6, fill: "rgba(61, 220, 132, 0.10)",
+        value: (u, v) => (v === null ? "–" : v.toFixed(1) + " %") },
+    ],
+  }, [t, h.soe_app_percent]);
+}
+
+function renderDaily(daily) {
+  const days = daily.days;
+  const t = days.map((d) => new Date(d.day + "T12:00:00").getTime() / 1000);
+  const bars = (align) => uPlot.paths.bars({ size: [0.38, 40], align });
+  const val = (u, v) => (v === null ? "–" : v.toFixed(1) + " kWh");
+  const k = (f) => days.map((d) => (d[f] === null ? null : d[f] / 1000));
+  makeChart("daily", $("chart-daily"), {
+    height: 240,
+    scales: { x: { time: true } },
+    axes: [{ ...axisStyle, space: 50 }, { ...axisStyle, size: 56, values: (u, v) => v.map((x) => x + " kWh") }],
+    series: [
+      { value: (u, v) => (v === null ? "–" : new Date(v * 1000).toLocaleDateString()) },
+      { label: "Home", stroke: COLORS.home, fill: "rgba(79, 168, 255, 0.55)", paths: bars(-1), points: { show: false }, value: val },
+      { label: "Solar", stroke: COLORS.solar, fill: "rgba(247, 201, 72, 0.6)", paths: bars(1), points: { show: false }, value: val },
+      { label: "From grid", stroke: COLORS.grid, width: 1.5, dash: [4, 4], value: val },
+    ],
+  }, [t, k("home_wh"), k("solar_wh"), k("grid_in_wh")]);
+  const home = days.reduce((a, d) => a + (d.home_wh || 0), 0);
+  const solar = days.reduce((a, d) => a + (d.solar_wh || 0), 0);
+  $("daily-total").textContent = days.length ? "home " + kwh(home) + " · solar " + kwh(solar) : "no data";
+}
+
+function renderOutages(list) {
+  const rows = list.slice().reverse().slice(0, 50).map((o) => {
+    const tr = document.createElement("tr");
+    const cells = [dateTime(o.start), o.end === null ? "ongoing" : dateTime(o.end),
+      o.end === null ? "–" : duration(o.duration_s)];
+    for (const c of cells) { const td = document.createElement("td"); td.textContent = c; tr.append(td); }
+    return tr;
+  });
+  if (!rows.length) {
+    const tr = document.createElement("tr");
+    tr.innerHTML = '<td colspan="3" class="muted">none in this range</td>';
+    rows.push(tr);
+  }
+  $("outage-rows").replaceChildren(...rows);
+  $("out-count").textContent = list.length ? list.length + " in this range" : "";
+}
+
+async function refreshRange() {
+  if (!state.gateway) return;
+  const range = rangeOf(state.span, state.anchor);
+  $("range-label").textContent = rangeLabel(range);
+  for (const b of document.querySelectorAll(".range button")) b.classList.toggle("on", b.dataset.span === state.span);
+  const g = encodeURIComponent(state.gateway);
+  const q = "gateway=" + g + "&from=" + range.start + "&to=" + range.end;
+  // Daily bars: two weeks for a day, the range itself otherwise.
+  const dStart = state.span === "day" ? range.end - 14 * 86400 : range.start;
+  const dq = "gateway=" + g + "&from=" + isoDay(new Date(dStart * 1000)) + "&to=" + isoDay(new Date(range.end * 1000 - 1000));
+  const [hist, outages, daily] = await Promise.all([
+    getJSON("api/history?" + q), getJSON("api/outages?" + q), getJSON("api/daily?" + dq),
+  ]);
+  state.outages = outages.outages;
+  renderHistory(hist, range);
+  renderDaily(daily);
+  renderOutages(outages.outages);
+}
+
+async function refreshToday() {
+  if (!state.gateway || !state.serverNow) return;
+  const today = isoDay(new Date(state.serverNow * 1000));
+  const g = encodeURIComponent(state.gateway);
+  const [daily, outages] = await Promise.all([
+    getJSON("api/daily?gateway=" + g + "&from=" + today + "&to=" + today),
+    getJSON("api/outages?gateway=" + g + "&from=" + rangeOf("day", state.serverNow).start + "&to=" + (state.serverNow + 1)),
+  ]);
+  $("today-date").textContent = new Date(state.serverNow * 1000).toLocaleDateString(undefined, { weekday: "long", month: "short", day: "numeric" });
+  const d = daily.days[0] || {};
+  $("s-self").textContent = pct(d.self_powered_percent);
+  $("s-solar").textContent = kwh(d.solar_wh);
+  $("s-home").textContent = kwh(d.home_wh);
+  $("s-import").textContent = kwh(d.grid_in_wh);
+  $("s-export").textContent = kwh(d.grid_out_wh);
+  $("s-cost").textContent = money(d.cost, daily.currency);
+  $("s-savings").textContent = money(d.savings, daily.currency);
+  $("s-outages").textContent = String(outages.outages.length);
+}
+
+// ---- control --------------------------------------------------------------------------
+
+async function initControl() {
+  const r = await fetch("api/session");
+  if (r.status === 404) return; // the monitor runs without a control token
+  state.control = true;
+  const s = await r.json();
+  showControl(s.logged_in, s.csrf_token);
+  $("login-open").onclick = () => { $("login-error").textContent = ""; $("login").showModal(); };
+  $("login-cancel").onclick = () => $("login").close();
+  $("login-form").onsubmit = async (ev) => {
+    ev.preventDefault();
+    const res = await fetch("login", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ token: $("token").value }),
+    });
+    $("token").value = "";
+    if (!res.ok) { $("login-error").textContent = (await res.json()).error || "login failed"; return; }
+    $("login").close();
+    showControl(true, (await res.json()).csrf_token);
+  };
+  $("logout").onclick = async () => {
+    await fetch("logout", { method: "POST", headers: { "X-CSRF-Token": state.csrf } });
+    showControl(false, null);
+  };
+  $("c-mode").onchange = () => { $("c-mode").dataset.touched = "1"; };
+  $("control").onsubmit = async (ev) => {
+    ev.preventDefault();
+    $("c-apply").disabled = true;
+    $("c-result").textContent = "applying…";
+    try {
+      const res = await fetch("api/control/operation", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": state.csrf },
+        body: JSON.stringify({
+          gateway: state.gateway, mode: $("c-mode").value,
+          backup_reserve_percent: Number($("c-reserve").value), scale: "app",
+        }),
+      });
+      const body = await res.json();
+      if (!res.ok) { $("c-result").textContent = body.error || "HTTP " + res.status; return; }
+      const rr = body.backup_reserve;
+      $("c-result").textContent = "Gateway reports: " + (MODES[body.mode] || body.mode) + ", reserve " +
+        pct(rr.app_percent) + " (raw " + pct(rr.raw_percent, 1) + ")";
+      delete $("c-mode").dataset.touched;
+    } finally {
+      $("c-apply").disabled = false;
+    }
+  };
+}
+
+function showControl(loggedIn, csrf) {
+  state.csrf = csrf;
+  $("control").hidden = !loggedIn;
+  $("login-open").hidden = loggedIn;
+}
+
+// ---- start ----------------------------------------------------------------------------
+
+async function start() {
+  await loadLive();
+  state.anchor = state.serverNow || Date.now() / 1000;
+  $("gateway").onchange = () => { state.gateway = $("gateway").value; loadLive(); refreshRange(); refreshToday(); };
+  for (const b of document.querySelectorAll(".range button")) {
+    b.onclick = () => { state.span = b.dataset.span; refreshRange(); };
+  }
+  $("prev").onclick = () => shift(-1);
+  $("next").onclick = () => shift(1);
+  openStream();
+  await Promise.all([refreshRange(), refreshToday(), initControl()]);
+  document.body.dataset.ready = "1"; // tests wait for this
+  setInterval(tickFreshness, 1000);
+  setInterval(() => {
+    const r = rangeOf(state.span, state.anchor);
+    if (state.serverNow && state.serverNow < r.end + 3600) refreshRange().catch(console.warn);
+    refreshToday().catch(console.warn);
+  }, 20000);
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => {
+      const map = { power: "chart-power", soe: "chart-soe", daily: "chart-daily" };
+      for (const [k, id] of Object.entries(map)) {
+        const u = state.charts[k];
+        if (u) u.setSize({ width: chartWidth($(id)), height: u.height });
+      }
+    }, 150);
+  });
+}
+
+start().catch((e) => {
+  $("banner").hidden = false;
+  $("banner-title").textContent = "Dashboard error.";
+  $("banner-text").textContent = String(e.message || e);
+});

@@ -1,0 +1,427 @@
+"""The monitor's HTTP server: dashboard, JSON API, event stream, health, metrics, controls.
+
+Every live answer comes from the poller's `LiveState`; history, daily energy and outages
+come from the store. Nothing here sends a request to a gateway except the control
+endpoints, which exist only when the monitor was started with a control token (otherwise
+they answer 404 like any unknown path). Query parameters are checked at the edge: a bad
+one gets a 400 that names the parameter and what is allowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from tegkit import percent
+from tegkit.client import MODES
+from tegkit.errors import (
+    GatewayError,
+    InvalidInputError,
+    PermissionDeniedError,
+    RateLimitedError,
+)
+from tegkit.monitor.auth import ControlAuth
+from tegkit.monitor.costs import daily_costs
+from tegkit.monitor.live import LiveState
+from tegkit.monitor.metrics import CONTENT_TYPE, MetricsPage
+from tegkit.monitor.poller import Poller
+from tegkit.monitor.store import AsyncStore
+from tegkit.tariff import Tariff
+
+STATIC_DIR = Path(__file__).with_name("static")
+MAX_POINTS = 2000
+MAX_RANGE_S = 20 * 366 * 86400.0
+MAX_DAYS = 3660
+SSE_HEARTBEAT_S = 15.0
+_JSON = "application/json"
+
+
+@dataclass
+class WebContext:
+    """What the handlers read: live state, store, tariff and, with a token, the controls."""
+
+    live: LiveState
+    store: AsyncStore | None = None
+    tz: dt.tzinfo = dt.UTC
+    tariff: Tariff | None = None
+    pollers: Mapping[str, Poller] = field(default_factory=dict)
+    control: ControlAuth | None = None
+
+
+CTX = web.AppKey("tegkit_ctx", WebContext)
+METRICS = web.AppKey("tegkit_metrics", MetricsPage)
+CLOSING = web.AppKey("tegkit_closing", asyncio.Event)
+
+
+class BadParameter(web.HTTPBadRequest):
+    """400 naming the parameter and what it accepts."""
+
+    def __init__(self, name: str, allowed: str, value: object = None) -> None:
+        body = {"error": f"{name}: {value!r} is not allowed; expected {allowed}"}
+        body |= {"parameter": name, "allowed": allowed}
+        super().__init__(body=msgspec.json.encode(body), content_type=_JSON)
+
+
+def _json(doc: Any, status: int = 200) -> web.Response:
+    return web.Response(body=msgspec.json.encode(doc), status=status, content_type=_JSON)
+
+
+# --- parameters -------------------------------------------------------------------------
+
+
+def _gateway(request: web.Request) -> str:
+    ctx = request.app[CTX]
+    names = ctx.live.names()
+    name = request.query.get("gateway")
+    if name is None or name == "":
+        if len(names) == 1:
+            return names[0]
+        raise BadParameter("gateway", "one of " + ", ".join(names), name)
+    if name not in names:
+        raise BadParameter("gateway", "one of " + ", ".join(names), name)
+    return name
+
+
+def _time(request: web.Request, name: str, default: float) -> float:
+    """Epoch seconds or an ISO 8601 time (naive times are in the monitor's time zone)."""
+    text = request.query.get(name)
+    if text is None or text == "":
+        return default
+    allowed = "epoch seconds or an ISO 8601 time such as 2024-05-01T00:00:00Z"
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise BadParameter(name, allowed, text) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=request.app[CTX].tz)
+        return when.timestamp()
+    if not math.isfinite(value) or not 0 <= value < 1e11:
+        raise BadParameter(name, allowed, text)
+    return value
+
+
+def _range(request: web.Request, default_span_s: float) -> tuple[float, float]:
+    now = request.app[CTX].live.clock()
+    end = _time(request, "to", now)
+    start = _time(request, "from", end - default_span_s)
+    if start >= end:
+        raise BadParameter("from", "a time before 'to'", request.query.get("from"))
+    if end - start > MAX_RANGE_S:
+        raise BadParameter("to", "at most 20 years after 'from'", request.query.get("to"))
+    return start, end
+
+
+def _positive(request: web.Request, name: str, limit: float) -> float | None:
+    text = request.query.get(name)
+    if text is None or text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 < value <= limit:
+        raise BadParameter(name, f"a number of seconds, above 0 and at most {limit:g}", text)
+    return value
+
+
+def _day(request: web.Request, name: str, default: dt.date) -> dt.date:
+    text = request.query.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise BadParameter(name, "a date YYYY-MM-DD", text) from None
+
+
+def _store(request: web.Request) -> AsyncStore:
+    store = request.app[CTX].store
+    if store is None:
+        raise web.HTTPServiceUnavailable(
+            body=msgspec.json.encode({"error": "this monitor keeps no history"}),
+            content_type=_JSON,
+        )
+    return store
+
+
+# --- handlers ---------------------------------------------------------------------------
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def api_live(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    doc = ctx.live.to_json()
+    doc["control"] = ctx.control is not None
+    return _json(doc)
+
+
+async def api_live_stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: every gateway's entry at once, then each new reading."""
+    ctx = request.app[CTX]
+    closing = request.app[CLOSING]
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",  # let reverse proxies pass events at once
+        }
+    )
+    await response.prepare(request)
+    async with ctx.live.subscribe() as queue:
+        await response.write(b"retry: 3000\n\n")
+        for entry in ctx.live.to_json()["gateways"]:
+            await response.write(b"data: " + msgspec.json.encode(entry) + b"\n\n")
+        closed = asyncio.ensure_future(closing.wait())
+        try:
+            while not closing.is_set():
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait(
+                    {getter, closed}, timeout=SSE_HEARTBEAT_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                if getter in done:
+                    await response.write(b"data: " + msgspec.json.encode(getter.result()) + b"\n\n")
+                else:
+                    getter.cancel()
+                    if not closing.is_set():
+                        await response.write(b": keep-alive\n\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            closed.cancel()
+    return response
+
+
+async def api_history(request: web.Request) -> web.Response:
+    gateway = _gateway(request)
+    start, end = _range(request, 86400.0)
+    step_s = _positive(request, "step", 366 * 86400.0)
+    store = _store(request)
+    history = await store.history(gateway, start, end, step_s, MAX_POINTS)
+    outages = await store.outages(gateway, start, end)
+    points = history.points
+    soe_raw = [p.soe_raw_percent for p in points]
+    return _json(
+        {
+            "gateway": gateway,
+            "from": start,
+            "to": end,
+            "step_s": history.step_s,
+            "source": history.source,
+            "t": [p.t for p in points],
+            "site_w": [p.site_w for p in points],
+            "battery_w": [p.battery_w for p in points],
+            "load_w": [p.load_w for p in points],
+            "solar_w": [p.solar_w for p in points],
+            "soe_raw_percent": soe_raw,
+            "soe_app_percent": [
+                None if s is None else round(percent.raw_to_app(s), 2) for s in soe_raw
+            ],
+            "outages": [{"start": o.start, "end": o.end} for o in outages],
+        }
+    )
+
+
+async def api_daily(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    gateway = _gateway(request)
+    today = dt.datetime.fromtimestamp(ctx.live.clock(), ctx.tz).date()
+    end_day = _day(request, "to", today)
+    start_day = _day(request, "from", end_day - dt.timedelta(days=29))
+    if start_day > end_day:
+        raise BadParameter("from", "a date not after 'to'", request.query.get("from"))
+    if (end_day - start_day).days >= MAX_DAYS:
+        raise BadParameter("to", f"at most {MAX_DAYS} days after 'from'", request.query.get("to"))
+    store = _store(request)
+    days = await store.daily(gateway, start_day, end_day, ctx.tz)
+    costs: dict[dt.date, Any] = {}
+    tariff = ctx.tariff
+    if tariff is not None:
+        found = await asyncio.to_thread(
+            daily_costs, store.store, gateway, start_day, end_day, tariff, ctx.tz
+        )
+        costs = {c.day: c for c in found}
+    rows = []
+    for d in days:
+        row = msgspec.to_builtins(d)
+        cost = costs.get(d.day)
+        row["cost"] = cost.cost if cost is not None else None
+        row["savings"] = cost.savings if cost is not None else None
+        row["baseline_cost"] = cost.baseline_cost if cost is not None else None
+        rows.append(row)
+    return _json(
+        {
+            "gateway": gateway,
+            "tz": str(ctx.tz),
+            "currency": tariff.currency if tariff is not None else None,
+            "days": rows,
+        }
+    )
+
+
+async def api_outages(request: web.Request) -> web.Response:
+    gateway = _gateway(request)
+    start, end = _range(request, 365 * 86400.0)
+    outages = await _store(request).outages(gateway, start, end)
+    now = request.app[CTX].live.clock()
+    return _json(
+        {
+            "gateway": gateway,
+            "from": start,
+            "to": end,
+            "outages": [
+                {
+                    "start": o.start,
+                    "end": o.end,
+                    "duration_s": (o.end if o.end is not None else now) - o.start,
+                }
+                for o in outages
+            ],
+        }
+    )
+
+
+async def api_events(request: web.Request) -> web.Response:
+    gateway = _gateway(request)
+    start, end = _range(request, 30 * 86400.0)
+    events = await _store(request).events(gateway, start, end)
+    return _json({"gateway": gateway, "events": msgspec.to_builtins(events)})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 when every gateway's data is fresh; 503 with each reason otherwise."""
+    live = request.app[CTX].live
+    now = live.clock()
+    report = []
+    healthy = bool(live.gateways())
+    for g in live.gateways():
+        status, reason = g.status(now, live.stale_after_s)
+        healthy &= status == "ok"
+        report.append({"gateway": g.name, "status": status, "reason": reason})
+    doc = {"status": "ok" if healthy else "unhealthy", "gateways": report}
+    if not report:
+        doc["reason"] = "no gateway is watched"
+    return _json(doc, 200 if healthy else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+async def control_operation(request: web.Request) -> web.Response:
+    """POST {gateway, mode?, backup_reserve_percent?, scale?}: set, commit, read back."""
+    ctx = request.app[CTX]
+    assert ctx.control is not None  # the route exists only with a control token
+    ctx.control.require(request)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadParameter("body", "a JSON object") from None
+    if not isinstance(body, dict):
+        raise BadParameter("body", "a JSON object", body)
+    name = body.get("gateway") or (ctx.live.names()[0] if len(ctx.live.names()) == 1 else None)
+    poller = ctx.pollers.get(name) if isinstance(name, str) else None
+    if poller is None:
+        raise BadParameter("gateway", "one of " + ", ".join(ctx.pollers), name)
+    mode = body.get("mode")
+    if mode is not None and mode not in MODES:
+        raise BadParameter("mode", "one of " + ", ".join(MODES), mode)
+    reserve = body.get("backup_reserve_percent")
+    scale = body.get("scale")
+    if reserve is not None:
+        if isinstance(reserve, bool) or not isinstance(reserve, int | float):
+            raise BadParameter("backup_reserve_percent", "a number 0..100", reserve)
+        if not 0 <= reserve <= 100:
+            raise BadParameter("backup_reserve_percent", "a number 0..100", reserve)
+        if scale not in ("app", "raw"):
+            raise BadParameter("scale", "'app' or 'raw'", scale)
+    if mode is None and reserve is None:
+        raise BadParameter("mode", "a mode and/or backup_reserve_percent", None)
+    client = poller.client
+    try:
+        await poller.control(
+            lambda: client.set_operation(
+                mode=mode, backup_reserve_percent=reserve, scale=scale, commit=True
+            )
+        )
+        after = await poller.control(client.operation)
+    except InvalidInputError as exc:
+        raise BadParameter(exc.field, exc.allowed, exc.value) from None
+    except PermissionDeniedError as exc:
+        return _json({"error": f"the gateway refused: {exc}"}, 403)
+    except RateLimitedError as exc:
+        return _json({"error": str(exc), "retry_after_s": exc.retry_after_s}, 429)
+    except GatewayError as exc:
+        return _json({"error": f"the gateway did not apply it: {exc}"}, 502)
+    poller.apply_operation(after)
+    raw = after.backup_reserve_raw_percent
+    return _json(
+        {
+            "gateway": poller.name,
+            "mode": after.mode,
+            "backup_reserve": {
+                "raw_percent": raw,
+                "app_percent": None if raw is None else round(percent.raw_to_app(raw), 2),
+            },
+        }
+    )
+
+
+# --- the app ----------------------------------------------------------------------------
+
+
+@web.middleware
+async def _security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    response: web.StreamResponse = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.path == "/":
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "frame-ancestors 'none'",
+        )
+    return response
+
+
+def create_app(ctx: WebContext) -> web.Application:
+    """The aiohttp application for `ctx`; run it with aiohttp's AppRunner."""
+    app = web.Application(middlewares=[_security_headers])
+    app[CTX] = ctx
+    app[METRICS] = MetricsPage(ctx.live)
+    app[CLOSING] = asyncio.Event()
+
+    async def on_shutdown(app: web.Application) -> None:
+        app[CLOSING].set()  # end the event streams so shutdown does not wait on them
+
+    app.on_shutdown.append(on_shutdown)
+    app.router.add_get("/", index)
+    app.router.add_static("/static", STATIC_DIR, append_version=False)
+    app.router.add_get("/api/live", api_live)
+    app.router.add_get("/api/live/stream", api_live_stream)
+    app.router.add_get("/api/history", api_history)
+    app.router.add_get("/api/daily", api_daily)
+    app.router.add_get("/api/outages", api_outages)
+    app.router.add_get("/api/events", api_events)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    if ctx.control is not None:
+        app.router.add_post("/login", ctx.control.login)
+        app.router.add_post("/logout", ctx.control.logout)
+        app.router.add_get("/api/session", ctx.control.session)
+        app.router.add_post("/api/control/operation", control_operation)
+    return app
