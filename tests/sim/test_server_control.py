@@ -1,0 +1,109 @@
+"""The control API, faults, the cloud port and the plain-HTTP redirect, over real sockets."""
+
+from __future__ import annotations
+
+import ssl
+
+import aiohttp
+import pytest
+from gateway_sim_helpers import client, simulator
+
+
+async def test_control_needs_the_token() -> None:
+    async with simulator() as sim, client(sim) as c:
+        status, _, _ = await c.get("/sim/state")
+        assert status == 403
+        status, _, _ = await c.get("/sim/state", headers={"X-Sim-Token": "wrong"})
+        assert status == 403
+        status, state = await c.control("GET", "/state")
+        assert status == 200 and state["running"] is True
+
+
+async def test_control_moves_time_outage_and_overrides() -> None:
+    async with simulator() as sim, client(sim) as c:
+        before = sim.now
+        status, state = await c.control("POST", "/advance", {"seconds": 120})
+        assert status == 200 and (sim.now - before).total_seconds() == pytest.approx(120)
+        assert (await c.control("POST", "/advance", {"seconds": "x"}))[0] == 400
+        await c.control("POST", "/override", {"solar_w": 0, "load_w": 1500})
+        await c.login()
+        agg = (await c.get("/api/meters/aggregates"))[1]
+        assert agg["solar"]["instant_power"] == 0 and agg["load"]["instant_power"] == 1500
+        status, state = await c.control("POST", "/outage", {"minutes": 10})
+        assert state["grid_status"] == "SystemIslandedActive"
+        grid = (await c.get("/api/system_status/grid_status"))[1]["grid_status"]
+        assert grid == "SystemIslandedActive"
+        await c.control("POST", "/advance", {"seconds": 11 * 60})
+        grid = (await c.get("/api/system_status/grid_status"))[1]["grid_status"]
+        assert grid != "SystemIslandedActive"
+        status, state = await c.control("POST", "/sitemaster", {"running": False})
+        assert (await c.get("/api/system_status/soe"))[0] == 502
+
+
+async def test_request_faults_are_counted_and_cleared() -> None:
+    async with simulator() as sim, client(sim) as c:
+        status, _ = await c.control("POST", "/faults", {"kind": "rate_limit", "count": 2})
+        assert status == 200
+        assert [(await c.get("/api/status"))[0] for _ in range(3)] == [429, 429, 200]
+        await c.control("POST", "/faults", {"kind": "status", "status": 503, "count": 1})
+        assert (await c.get("/api/status"))[0] == 503
+        await c.control("POST", "/faults", {"kind": "status", "status": 502})
+        status, body, _ = await c.get("/api/status")
+        assert (status, body) == (502, b"")
+        await c.control("DELETE", "/faults")
+        assert (await c.get("/api/status"))[0] == 200
+        # aiohttp retries a GET once on a reused keep-alive connection: drop both tries.
+        await c.control("POST", "/faults", {"kind": "drop", "count": 2})
+        with pytest.raises(aiohttp.ClientError):
+            await c.get("/api/status")
+        assert (await c.get("/api/status"))[0] == 200
+        assert (await c.control("POST", "/faults", {"kind": "bogus"}))[0] == 400
+
+
+async def test_expire_sessions_rotate_cert_and_reboot() -> None:
+    async with simulator() as sim, client(sim) as c:
+        await c.login()
+        await c.control("POST", "/faults", {"kind": "expire_sessions"})
+        assert (await c.get("/api/meters/aggregates"))[0] == 401
+        old = sim.fingerprint_sha256
+        status, result = await c.control("POST", "/faults", {"kind": "rotate_cert"})
+        assert result["fingerprint_sha256"] == sim.fingerprint_sha256 != old
+        async with client(sim) as fresh:  # new connection, new certificate
+            assert (await fresh.get("/api/status"))[0] == 200
+        uptime_before = (await c.get("/api/status"))[1]["up_time_seconds"]
+        await sim.inject_fault("reboot", seconds=0.3)
+        async with client(sim) as fresh:
+            with pytest.raises(aiohttp.ClientConnectionError):
+                await fresh.get("/api/status")
+        await sim._reboot_task  # type: ignore[misc]
+        async with client(sim) as fresh:
+            status, body, _ = await fresh.get("/api/status")
+            assert status == 200 and body["up_time_seconds"] != uptime_before
+            assert body["up_time_seconds"].startswith("0h0m")
+
+
+async def test_cloud_sees_the_same_site_on_the_app_scale() -> None:
+    async with simulator() as sim, client(sim) as c:
+        ctx = ssl.create_default_context(cafile=str(sim.cafile))
+        headers = {"Authorization": f"Bearer {sim.cloud_tokens.access_token}"}
+        site_id = sim.cloud_site.energy_site_id
+        async with aiohttp.ClientSession(headers=headers) as cloud:
+            url = f"{sim.cloud_url}/api/1/energy_sites/{site_id}/backup"
+            async with cloud.post(url, json={"backup_reserve_percent": 50}, ssl=ctx) as r:
+                assert r.status == 200
+            await c.login()
+            op = (await c.get("/api/operation"))[1]
+            assert op["backup_reserve_percent"] == pytest.approx(5 + 0.95 * 50)
+            url = f"{sim.cloud_url}/api/1/energy_sites/{site_id}/live_status"
+            async with cloud.get(url, ssl=ctx) as r:
+                live = (await r.json())["response"]
+            soe = (await c.get("/api/system_status/soe"))[1]["percentage"]
+            assert live["percentage_charged"] == pytest.approx((soe - 5) / 0.95, abs=1e-6)
+
+
+async def test_plain_http_redirects_to_https() -> None:
+    async with simulator(http_port=0) as sim, aiohttp.ClientSession() as s:
+        url = f"http://127.0.0.1:{sim.http_port}/api/status"
+        async with s.get(url, allow_redirects=False) as r:
+            assert r.status == 301
+            assert r.headers["Location"] == f"{sim.url}/api/status"
