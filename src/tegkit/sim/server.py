@@ -210,6 +210,10 @@ async def _dispatch(
 ) -> web.Response:
     key = endpoint.key
     if key == "POST /api/login/Basic":
+        if request.content_type == "application/x-www-form-urlencoded":
+            # The gateway also takes a form login (pypowerwall sends one).
+            form = await request.post()
+            return _login(gw, {k: v for k, v in form.items() if isinstance(v, str)})
         return _login(gw, await _json_body(request))
     if key == "GET /api/logout":
         return _logout(gw, request)
