@@ -1,18 +1,169 @@
-"""The `teg` command line: one click group, one module per command family."""
+"""The `teg` command line: one click group, one module per command family.
+
+Global options each have an environment variable (TEG_HOST, TEG_PASSWORD, ...); options of
+subcommands get one too, named TEG_<COMMAND>_<OPTION> (click's auto_envvar_prefix).
+Commands return data; `output.emit` prints it, as JSON with --json. Expected failures end
+with a message and the exit code of `exit_codes`, without a traceback unless --verbose.
+"""
 
 from __future__ import annotations
 
+import logging
+import traceback
+from typing import Any
+
 import click
 
+from tegkit import errors
+from tegkit.cli import app, exit_codes, output
 from tegkit.cli.endpoints import endpoints
 
+_EPILOG = (
+    "\b\nExample:\n"
+    "  teg setup                       # first run: host, certificate, password\n"
+    "  teg status\n"
+    "  teg --json status | jq .soe_app_percent\n"
+    "  TEG_HOST=192.168.1.50 TEG_PASSWORD=... teg set reserve 20\n\n"
+    'Shell completion: eval "$(_TEG_COMPLETE=bash_source teg)" (or `teg completion bash`).\n\n'
+    + exit_codes.epilog()
+)
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class TegGroup(click.Group):
+    """The root group: turns tegkit errors into a message and a documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except errors.GatewayError as exc:
+            settings = ctx.find_object(app.Settings)
+            if settings is not None and settings.verbose:
+                traceback.print_exc()
+            host = settings.host if settings is not None else None
+            click.echo(f"teg: {exit_codes.message(exc, host=host)}", err=True)
+            ctx.exit(exit_codes.exit_code(exc))
+
+
+@click.group(
+    cls=TegGroup,
+    epilog=_EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "TEG"},
+)
 @click.version_option(package_name="tegkit")
-def main() -> None:
-    """tegkit: the Tesla Energy Gateway (Powerwall 2) from the command line."""
+@click.option("--host", envvar="TEG_HOST", show_envvar=True, help="Gateway host, IP or URL.")
+@click.option(
+    "--password",
+    envvar="TEG_PASSWORD",
+    show_envvar=True,
+    help="Customer password (prompted on a terminal when needed and not given).",
+)
+@click.option("--email", envvar="TEG_EMAIL", show_envvar=True, help="Email for the login.")
+@click.option(
+    "--cafile",
+    envvar="TEG_CAFILE",
+    show_envvar=True,
+    type=click.Path(dir_okay=False),
+    help="Verify the gateway against this CA or certificate file.",
+)
+@click.option(
+    "--pin",
+    envvar="TEG_PIN",
+    show_envvar=True,
+    help="Accept only the certificate with this SHA-256 fingerprint (see `teg cert fetch`).",
+)
+@click.option(
+    "--insecure",
+    envvar="TEG_INSECURE",
+    show_envvar=True,
+    is_flag=True,
+    help="Accept any certificate (not recommended; pin it instead).",
+)
+@click.option("--sni", envvar="TEG_SNI", show_envvar=True, help="TLS server name to send.")
+@click.option(
+    "--timeout",
+    envvar="TEG_TIMEOUT",
+    show_envvar=True,
+    type=float,
+    default=None,
+    help=f"Seconds to wait for the gateway [default: {app.DEFAULT_TIMEOUT_S:g}].",
+)
+@click.option(
+    "--profile",
+    envvar="TEG_PROFILE",
+    show_envvar=True,
+    help="Profile of the config file to use (TEG_CONFIG points to another file).",
+)
+@click.option(
+    "--json",
+    "json_flag",
+    envvar="TEG_JSON",
+    show_envvar=True,
+    is_flag=True,
+    help="Print results as JSON.",
+)
+@click.option(
+    "--verbose",
+    "-v",
+    envvar="TEG_VERBOSE",
+    show_envvar=True,
+    is_flag=True,
+    help="Log requests and show tracebacks.",
+)
+@click.pass_context
+def main(ctx: click.Context, /, **params: Any) -> None:
+    """tegkit: the Tesla Energy Gateway (Powerwall 2) from the command line.
+
+    Settings come from the command line, then the environment, then the profile in the
+    config file (`teg setup` writes it), then defaults.
+    """
+    if params["json_flag"]:
+        ctx.meta[output.JSON_KEY] = True
+    if params["verbose"]:
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    try:
+        ctx.obj = app.build(ctx, params)
+    except errors.InvalidInputError as exc:
+        raise click.UsageError(f"config file: {exc}") from None
+
+
+@main.result_callback()
+@click.pass_context
+def _print(ctx: click.Context, /, result: object, **_params: Any) -> None:
+    output.emit(ctx, result)
 
 
 main.add_command(endpoints)
+
+
+def _register() -> None:
+    # Imported here so that `teg endpoints` and `--help` stay fast and a missing optional
+    # piece (the simulator) does not break the rest.
+    from tegkit.cli import cert, change, dump, get, session, setup, sitemaster, status, watch
+    from tegkit.cli.cloud import cloud
+    from tegkit.cli.completion import completion
+
+    for command in (
+        setup.setup,
+        cert.cert,
+        status.status,
+        watch.watch,
+        get.get,
+        change.set_,
+        sitemaster.sitemaster,
+        session.login,
+        session.logout,
+        cloud,
+        dump.dump,
+        completion,
+    ):
+        main.add_command(command)
+    try:
+        from tegkit.sim.cli import sim
+    except ImportError:  # the simulator's command has not landed in this checkout
+        return
+    main.add_command(sim)
+
+
+_register()
 
 __all__ = ["main"]

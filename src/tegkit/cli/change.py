@@ -1,0 +1,194 @@
+"""`teg set reserve|mode|site-name`: change a setting on the gateway, then show what it reports.
+
+Values are checked before anything is sent (exit code 8 when refused). After the change the
+gateway is read again, so what is printed is what the gateway now says, not what we asked.
+`--dry-run` prints the requests instead of sending them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import click
+from rich.console import Console
+
+from tegkit import percent
+from tegkit.cli import app
+from tegkit.cli.output import Output, json_option
+from tegkit.errors import InvalidInputError
+from tegkit.ownerapi import OPERATION_MODES, check_site_name
+
+SCALE_HELP = (
+    "Scale of N: 'app' (default) is the percent Tesla's app shows; 'raw' is the gateway's own "
+    "(raw = 5 + 0.95 x app)."
+)
+
+
+def check_reserve(value: float, scale: percent.Scale) -> float:
+    """A reserve of 0..100 on `scale`, or InvalidInputError before anything is sent."""
+    if not math.isfinite(value) or not 0 <= value <= 100:
+        raise InvalidInputError(
+            "backup_reserve_percent", f"a number from 0 to 100 on the {scale} scale", value
+        )
+    return value
+
+
+def wire_number(value: float) -> float | int:
+    value = round(value, 2)
+    return int(value) if value.is_integer() else value
+
+
+def reserve_fields(raw: float | None) -> dict[str, float | None]:
+    """A reserve on both scales, named by scale."""
+    return {
+        "backup_reserve_raw_percent": raw,
+        "backup_reserve_app_percent": None if raw is None else round(percent.raw_to_app(raw), 2),
+    }
+
+
+def _render_dry(console: Console, data: dict[str, Any]) -> None:
+    console.print("Dry run: nothing was sent. These requests would be:")
+    for request in data["requests"]:
+        body = f" {request['body']}" if request.get("body") is not None else ""
+        console.print(f"  {request['method']} {request['path']}{body}")
+
+
+def _render_operation(console: Console, data: dict[str, Any]) -> None:
+    app_pct = data["backup_reserve_app_percent"]
+    raw_pct = data["backup_reserve_raw_percent"]
+    reserve = "—" if app_pct is None else f"{app_pct:g}% on the app scale ({raw_pct:g}% raw)"
+    console.print(f"The gateway now reports: mode {data['mode'] or '—'}, backup reserve {reserve}.")
+
+
+def _dry(requests: list[dict[str, Any]]) -> Output:
+    return Output({"dry_run": True, "requests": requests}, _render_dry)
+
+
+async def _operation_now(settings: app.Settings, **change: Any) -> dict[str, Any]:
+    async with settings.gateway() as gw:
+        await gw.set_operation(**change)
+        now = await gw.operation()
+    return {"mode": now.mode, **reserve_fields(now.backup_reserve_raw_percent)}
+
+
+@click.group(name="set")
+def set_() -> None:
+    """Change the backup reserve, the operation mode or the site name.
+
+    \b
+    Example:
+      teg set reserve 20              # app scale, as in Tesla's app
+      teg set mode self_consumption
+      teg set site-name "Home" --dry-run
+    """
+
+
+@set_.command()
+@click.argument("n", type=float, metavar="N")
+@click.option(
+    "--scale",
+    type=click.Choice(percent.SCALES),
+    default="app",
+    show_default=True,
+    help=SCALE_HELP,
+)
+@click.option("--dry-run", is_flag=True, help="Show the requests without sending them.")
+@json_option
+@click.pass_context
+def reserve(ctx: click.Context, n: float, scale: percent.Scale, dry_run: bool) -> Output:
+    """Set the backup reserve to N percent (app scale unless --scale raw).
+
+    The app scale is the one Tesla's app shows (0..100); the gateway stores the raw
+    scale, raw = 5 + 0.95 x app, so 20 (app) is sent as 24 (raw). The change is staged
+    with POST /api/operation and applied with GET /api/config/completed.
+
+    \b
+    Example:
+      teg set reserve 20
+      teg set reserve 24 --scale raw --dry-run
+    """
+    check_reserve(n, scale)
+    raw = wire_number(percent.to_raw(n, scale))
+    settings = app.settings(ctx)
+    if dry_run:
+
+        async def current_mode() -> str | None:
+            async with settings.gateway() as gw:
+                return (await gw.operation()).mode
+
+        # The gateway wants the mode and the reserve together; the mode is read, not changed.
+        body = {"mode": app.run(current_mode()), "backup_reserve_percent": raw}
+        return _dry(
+            [
+                {"method": "POST", "path": "/api/operation", "body": body},
+                {"method": "GET", "path": "/api/config/completed", "body": None},
+            ]
+        )
+    data = app.run(_operation_now(settings, backup_reserve_percent=n, scale=scale))
+    return Output(data, _render_operation)
+
+
+@set_.command()
+@click.argument("mode", type=click.Choice(OPERATION_MODES), metavar="MODE")
+@click.option("--dry-run", is_flag=True, help="Show the requests without sending them.")
+@json_option
+@click.pass_context
+def mode(ctx: click.Context, mode: str, dry_run: bool) -> Output:
+    """Set the operation mode: self_consumption, backup or autonomous (time-based control).
+
+    \b
+    Example:
+      teg set mode autonomous
+      teg --json set mode backup --dry-run
+    """
+    settings = app.settings(ctx)
+    if dry_run:
+
+        async def current_reserve() -> float | None:
+            async with settings.gateway() as gw:
+                return (await gw.operation()).backup_reserve_raw_percent
+
+        body = {"mode": mode, "backup_reserve_percent": app.run(current_reserve())}
+        return _dry(
+            [
+                {"method": "POST", "path": "/api/operation", "body": body},
+                {"method": "GET", "path": "/api/config/completed", "body": None},
+            ]
+        )
+    return Output(app.run(_operation_now(settings, mode=mode)), _render_operation)
+
+
+def _render_name(console: Console, data: dict[str, Any]) -> None:
+    console.print(f"The gateway now reports the site name {data['site_name']!r}.")
+
+
+@set_.command(name="site-name")
+@click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Show the request without sending it.")
+@json_option
+@click.pass_context
+def site_name(ctx: click.Context, name: str, dry_run: bool) -> Output:
+    """Rename the site (1 to 64 characters, no control characters).
+
+    \b
+    Example:
+      teg set site-name "Lake House"
+    """
+    check_site_name(name)
+    if dry_run:
+        request = {
+            "method": "POST",
+            "path": "/api/site_info/site_name",
+            "body": {"site_name": name},
+        }
+        return _dry([request])
+    settings = app.settings(ctx)
+
+    async def go() -> dict[str, Any]:
+        async with settings.gateway() as gw:
+            await gw.set_site_name(name)
+            now = await gw.site_name()
+        return {"site_name": now.site_name, "timezone": now.timezone}
+
+    return Output(app.run(go()), _render_name)

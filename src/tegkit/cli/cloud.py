@@ -1,0 +1,463 @@
+"""`teg cloud ...`: the Owner API (Tesla's cloud): tokens, products, live status, settings.
+
+Tokens live in their own file, mode 0600, in the config directory (one per profile:
+`cloud/<profile>.json`); they are never printed. Percents on the Owner API are on the app
+scale. Settings of the `cloud` group (site, battery, URLs) come from options, their
+environment variables, then the profile's [profiles.NAME.cloud] table.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from tegkit import percent
+from tegkit.cli import app
+from tegkit.cli.change import SCALE_HELP, check_reserve, wire_number
+from tegkit.cli.config import Profile
+from tegkit.cli.output import Output, json_option
+from tegkit.cloud import CloudClient, Tokens, read_token_file, write_token_file
+from tegkit.errors import AuthenticationError, InvalidInputError
+from tegkit.ownerapi import AUTH_URL, OPERATION_MODES, OWNER_API_URL, check_site_name
+
+
+@dataclass(slots=True)
+class CloudSettings:
+    """Where the Owner API is, how to trust it, which tokens and which site."""
+
+    app: app.Settings
+    token_file: Path
+    base_url: str
+    auth_url: str
+    cafile: str | None
+    site_id: int | None
+    battery_id: str | None
+
+    def ssl(self) -> ssl.SSLContext | None:
+        if self.cafile is None:
+            return None
+        context = ssl.create_default_context(cafile=self.cafile)
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # a self-signed test cloud
+        return context
+
+    def client(self, *, force_refresh: bool = False) -> CloudClient:
+        try:
+            tokens = read_token_file(self.token_file)
+        except InvalidInputError:
+            if not self.token_file.exists():
+                raise AuthenticationError(
+                    401,
+                    "GET",
+                    "/api/1/products",
+                    message=(
+                        f"no Owner API token in {self.token_file}: run `teg cloud token import`"
+                    ),
+                ) from None
+            raise
+        return CloudClient(
+            tokens.access_token,
+            tokens.refresh_token,
+            base_url=self.base_url,
+            auth_url=self.auth_url,
+            token_file=self.token_file,
+            ssl=self.ssl(),
+            timeout_s=max(self.app.timeout_s, 20.0),
+            # An expiry in the past makes the client refresh before its first request.
+            expires_at_s=0.0 if force_refresh else tokens.expires_at_s,
+        )
+
+
+def cloud_settings(ctx: click.Context) -> CloudSettings:
+    found = ctx.find_object(CloudSettings)
+    assert found is not None, "the cloud group callback builds CloudSettings"
+    return found
+
+
+@click.group()
+@click.option("--site-id", envvar="TEG_SITE_ID", show_envvar=True, type=int, help="Energy site id.")
+@click.option(
+    "--battery-id", envvar="TEG_BATTERY_ID", show_envvar=True, help="Battery id (STE...)."
+)
+@click.option(
+    "--token-file",
+    envvar="TEG_TOKEN_FILE",
+    show_envvar=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Token file [default: cloud/<profile>.json in the config directory].",
+)
+@click.option("--cloud-url", envvar="TEG_CLOUD_URL", show_envvar=True, help="Owner API base URL.")
+@click.option("--auth-url", envvar="TEG_CLOUD_AUTH_URL", show_envvar=True, help="OAuth base URL.")
+@click.option(
+    "--cloud-cafile",
+    envvar="TEG_CLOUD_CAFILE",
+    show_envvar=True,
+    type=click.Path(dir_okay=False),
+    help="CA file for the Owner API (a test cloud such as `teg sim`).",
+)
+@click.pass_context
+def cloud(
+    ctx: click.Context,
+    site_id: int | None,
+    battery_id: str | None,
+    token_file: Path | None,
+    cloud_url: str | None,
+    auth_url: str | None,
+    cloud_cafile: str | None,
+) -> None:
+    """Tesla's cloud (Owner API): tokens, products, live status, reserve, mode, site name.
+
+    \b
+    Example:
+      teg cloud token import tokens.json
+      teg cloud products
+      teg cloud --site-id 1234567 set reserve 30
+    """
+    settings = app.settings(ctx)
+    stored = settings.profile.cloud
+    ctx.obj = CloudSettings(
+        app=settings,
+        token_file=(
+            token_file
+            or (Path(stored.token_file).expanduser() if stored.token_file else None)
+            or settings.config_dir / "cloud" / f"{settings.profile_name}.json"
+        ),
+        base_url=cloud_url or stored.base_url or OWNER_API_URL,
+        auth_url=auth_url or stored.auth_url or AUTH_URL,
+        cafile=cloud_cafile or stored.cafile,
+        site_id=site_id if site_id is not None else _int(stored.site_id),
+        battery_id=battery_id or stored.battery_id,
+    )
+    ctx.meta["teg.cloud.given"] = {
+        "base_url": cloud_url,
+        "auth_url": auth_url,
+        "cafile": cloud_cafile,
+        "site_id": None if site_id is None else str(site_id),
+        "battery_id": battery_id,
+        "token_file": None if token_file is None else str(token_file),
+    }
+
+
+def _int(value: str | None) -> int | None:
+    return None if value is None else int(value)
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+
+@cloud.group()
+def token() -> None:
+    """Import or refresh the Owner API tokens (kept in a 0600 file, never printed).
+
+    \b
+    Example:
+      teg cloud token import tokens.json
+      teg cloud token refresh
+    """
+
+
+def _token_data(cs: CloudSettings, tokens: Tokens) -> dict[str, Any]:
+    return {
+        "token_file": str(cs.token_file),
+        "has_refresh_token": tokens.refresh_token is not None,
+        "expires_at_s": tokens.expires_at_s,
+    }
+
+
+def _render_token(console: Console, data: dict[str, Any]) -> None:
+    expiry = (
+        "unknown expiry"
+        if data["expires_at_s"] is None
+        else time.strftime("expires %Y-%m-%d %H:%M", time.localtime(data["expires_at_s"]))
+    )
+    refresh = "with" if data["has_refresh_token"] else "without"
+    console.print(f"Tokens saved in {data['token_file']} ({expiry}, {refresh} a refresh token).")
+
+
+def _tokens_from_json(data: Any, source: str) -> Tokens:
+    allowed = "a JSON object with access_token (and refresh_token, expires_at or expires_in)"
+    if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
+        raise InvalidInputError("token file", allowed, source)
+    refresh = data.get("refresh_token")
+    expires_at = data.get("expires_at")
+    if expires_at is None and isinstance(data.get("expires_in"), int | float):
+        created = data.get("created_at")
+        start = float(created) if isinstance(created, int | float) else time.time()
+        expires_at = start + float(data["expires_in"])
+    if refresh is not None and not isinstance(refresh, str):
+        raise InvalidInputError("refresh_token", "a string", "<hidden>")
+    if expires_at is not None and (
+        isinstance(expires_at, bool) or not isinstance(expires_at, int | float)
+    ):
+        raise InvalidInputError("expires_at", "Unix seconds", expires_at)
+    return Tokens(data["access_token"], refresh or None, expires_at)
+
+
+@token.command(name="import")
+@click.argument("file", required=False, type=click.File("r"))
+@click.option("--access-token", envvar="TEG_ACCESS_TOKEN", help="The access token.")
+@click.option("--refresh-token", envvar="TEG_REFRESH_TOKEN", help="The refresh token.")
+@json_option
+@click.pass_context
+def import_(
+    ctx: click.Context, file: Any, access_token: str | None, refresh_token: str | None
+) -> Output:
+    """Store Owner API tokens from a JSON file (- for stdin) or from options.
+
+    The file holds access_token and refresh_token (expires_at or expires_in optional), as
+    written by common Tesla login tools. Cloud options given with this command (--site-id,
+    --cloud-url, ...) are saved in the profile too.
+
+    \b
+    Example:
+      teg cloud token import tokens.json
+      teg cloud --site-id 1234567 token import --access-token "$AT" --refresh-token "$RT"
+    """
+    cs = cloud_settings(ctx)
+    if (file is None) == (access_token is None):
+        raise click.UsageError("give either a token FILE or --access-token")
+    if file is not None:
+        try:
+            data = json.load(file)
+        except ValueError:
+            raise click.BadParameter("not JSON", param_hint="FILE") from None
+        tokens = _tokens_from_json(data, getattr(file, "name", "FILE"))
+    else:
+        tokens = Tokens(str(access_token), refresh_token or None, None)
+    cs.token_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_token_file(cs.token_file, tokens)
+    _remember(ctx, cs)
+    return Output(_token_data(cs, tokens), _render_token)
+
+
+def _remember(ctx: click.Context, cs: CloudSettings) -> None:
+    """Save the cloud options given on this run in the profile."""
+    given = {k: v for k, v in ctx.meta.get("teg.cloud.given", {}).items() if v is not None}
+    if not given:
+        return
+    config = cs.app.config
+    profile = config.profiles.setdefault(cs.app.profile_name, Profile())
+    for key, value in given.items():
+        setattr(profile.cloud, key, value)
+    config.save()
+
+
+@token.command()
+@json_option
+@click.pass_context
+def refresh(ctx: click.Context) -> Output:
+    """Renew the access token with the refresh token now.
+
+    \b
+    Example:
+      teg cloud token refresh
+    """
+    cs = cloud_settings(ctx)
+
+    async def go() -> Tokens:
+        async with cs.client(force_refresh=True) as client:
+            if not client.tokens.refresh_token:
+                raise AuthenticationError(
+                    401, "POST", "/oauth2/v3/token", message="no refresh token: import new tokens"
+                )
+            await client.products()  # the refresh happens before this first request
+            return client.tokens
+
+    return Output(_token_data(cs, app.run(go())), _render_token)
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+
+def _render_products(console: Console, data: list[dict[str, Any]]) -> None:
+    table = Table(box=None, pad_edge=False)
+    for column in ("energy_site_id", "battery_id", "site_name", "resource_type"):
+        table.add_column(column)
+    for p in data:
+        if "energy_site_id" in p:
+            table.add_row(
+                str(p["energy_site_id"]), str(p.get("id") or "—"), str(p.get("site_name") or "—"),
+                str(p.get("resource_type") or "—"),
+            )  # fmt: skip
+    console.print(table)
+
+
+@cloud.command()
+@json_option
+@click.pass_context
+def products(ctx: click.Context) -> Output:
+    """List the account's products; energy sites show their ids for --site-id/--battery-id.
+
+    \b
+    Example:
+      teg cloud products
+    """
+    cs = cloud_settings(ctx)
+
+    async def go() -> list[dict[str, Any]]:
+        async with cs.client() as client:
+            return await client.products()
+
+    return Output(app.run(go()), _render_products)
+
+
+async def _site_id(cs: CloudSettings, client: CloudClient) -> int:
+    """The site to act on: --site-id, the site of --battery-id, or the only site."""
+    if cs.site_id is not None:
+        return cs.site_id
+    sites = await client.energy_sites()
+    if cs.battery_id is not None:
+        sites = [s for s in sites if s.battery_id == cs.battery_id]
+    if len(sites) == 1:
+        return sites[0].energy_site_id
+    ids = ", ".join(str(s.energy_site_id) for s in sites) or "none"
+    raise click.UsageError(f"choose an energy site with --site-id (the account has: {ids})")
+
+
+def _render_live(console: Console, data: dict[str, Any]) -> None:
+    from tegkit.cli.status import direction, kw
+
+    for meter, label in (
+        ("grid", "Grid"),
+        ("solar", "Solar"),
+        ("battery", "Battery"),
+        ("load", "Home"),
+    ):
+        power = data[f"{meter}_power_w"]
+        word = direction("site" if meter == "grid" else meter, power) or "—"
+        console.print(f"{label:<8} {kw(power):>10}  {word}")
+    charge = data["soe_app_percent"]
+    console.print(f"{'Charge':<8} {'—' if charge is None else f'{charge:.1f}%':>10}  app scale")
+    console.print(f"{'Grid':<8} {data['grid_status'] or '—':>10}")
+    console.print(f"{'Reading':<8} {data['timestamp'] or '—'}")
+
+
+@cloud.command(name="status")
+@json_option
+@click.pass_context
+def live(ctx: click.Context) -> Output:
+    """Live power flow and charge of an energy site, as the cloud reports it.
+
+    \b
+    Example:
+      teg cloud --site-id 1234567 status
+    """
+    cs = cloud_settings(ctx)
+
+    async def go() -> dict[str, Any]:
+        async with cs.client() as client:
+            site_id = await _site_id(cs, client)
+            now = await client.live_status(site_id)
+        return {
+            "site_id": site_id,
+            "grid_power_w": now.grid_power_w,
+            "solar_power_w": now.solar_power_w,
+            "battery_power_w": now.battery_power_w,
+            "load_power_w": now.load_power_w,
+            "soe_app_percent": now.percentage_charged_app_percent,
+            "grid_status": now.grid_status,
+            "island_status": now.island_status,
+            "timestamp": None if now.timestamp is None else now.timestamp.isoformat(),
+        }
+
+    return Output(app.run(go()), _render_live)
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+def _render_site(console: Console, data: dict[str, Any]) -> None:
+    reserve = data["backup_reserve_app_percent"]
+    console.print(
+        f"The cloud now reports for site {data['site_id']}: name {data['site_name']!r}, "
+        f"mode {data['mode'] or '—'}, backup reserve "
+        f"{'—' if reserve is None else f'{reserve:g}% (app scale)'}."
+    )
+
+
+async def _apply(cs: CloudSettings, command: str, value: Any) -> dict[str, Any]:
+    async with cs.client() as client:
+        target: dict[str, Any] = (
+            {"battery_id": cs.battery_id}
+            if cs.battery_id is not None and cs.site_id is None
+            else {"site_id": await _site_id(cs, client)}
+        )
+        if command == "backup":
+            await client.set_backup_reserve(value, **target)
+        elif command == "operation":
+            await client.set_operation_mode(value, **target)
+        else:
+            await client.set_site_name(value, **target)
+        site_id = await _site_id(cs, client)
+        info = await client.site_info(site_id)
+    return {
+        "site_id": site_id,
+        "site_name": info.site_name,
+        "mode": info.default_real_mode,
+        "backup_reserve_app_percent": info.backup_reserve_app_percent,
+    }
+
+
+@cloud.group(name="set")
+def cloud_set() -> None:
+    """Change reserve, mode or site name through the cloud (by --site-id or --battery-id).
+
+    \b
+    Example:
+      teg cloud --battery-id STE1234 set reserve 20
+    """
+
+
+@cloud_set.command(name="reserve")
+@click.argument("n", type=float, metavar="N")
+@click.option(
+    "--scale", type=click.Choice(percent.SCALES), default="app", show_default=True, help=SCALE_HELP
+)
+@json_option
+@click.pass_context
+def cloud_reserve(ctx: click.Context, n: float, scale: percent.Scale) -> Output:
+    """Set the backup reserve to N percent (app scale, as the Owner API takes it).
+
+    \b
+    Example:
+      teg cloud --site-id 1234567 set reserve 20
+    """
+    check_reserve(n, scale)
+    app_percent = wire_number(percent.to_app(n, scale))
+    return Output(app.run(_apply(cloud_settings(ctx), "backup", app_percent)), _render_site)
+
+
+@cloud_set.command(name="mode")
+@click.argument("mode", type=click.Choice(OPERATION_MODES), metavar="MODE")
+@json_option
+@click.pass_context
+def cloud_mode(ctx: click.Context, mode: str) -> Output:
+    """Set the operation mode: self_consumption, backup or autonomous.
+
+    \b
+    Example:
+      teg cloud --site-id 1234567 set mode autonomous
+    """
+    return Output(app.run(_apply(cloud_settings(ctx), "operation", mode)), _render_site)
+
+
+@cloud_set.command(name="site-name")
+@click.argument("name")
+@json_option
+@click.pass_context
+def cloud_site_name(ctx: click.Context, name: str) -> Output:
+    """Rename the energy site.
+
+    \b
+    Example:
+      teg cloud --site-id 1234567 set site-name "Lake House"
+    """
+    check_site_name(name)
+    return Output(app.run(_apply(cloud_settings(ctx), "site_name", name)), _render_site)

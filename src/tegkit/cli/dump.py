@@ -1,0 +1,196 @@
+"""`teg dump [DIR]`: capture every readable GET endpoint of the catalog into a folder, redacted.
+
+The folder is laid out like the captures tegkit is built from (one file per endpoint, named
+after its path: /api/meters/aggregates -> `meters.aggregates.json`):
+
+- `NAME.json`: the body of a 2xx answer, redacted, as JSON. `tegkit.models.parse_response`
+  reads it back with the endpoint's method and path from the index.
+- `NAME.err`: an error answer: the status line, the content type, a blank line, the body.
+- `index.json`: {"format": "tegkit-dump/1", "taken_at", "firmware_version", "files":
+  [{"file", "method", "path", "template", "status"}], "skipped": [{"path", "reason"}]}.
+  `path` is the concrete path as requested, with serials redacted the same way as bodies.
+
+Parameterised endpoints are read only where the parameters are known: meter serials from
+/api/meters. Serials, DIN, emails, names, IP and MAC addresses and tokens are replaced with
+numbered placeholders (see `tegkit.cli.redact`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any, Final
+
+import click
+from rich.console import Console
+
+from tegkit import catalog
+from tegkit.catalog import Effect
+from tegkit.cli import app
+from tegkit.cli.output import Output, json_option
+from tegkit.cli.redact import Redactor
+from tegkit.client import Gateway
+from tegkit.errors import (
+    ApiError,
+    AuthenticationError,
+    CertificateMismatchError,
+    SystemStoppedError,
+)
+
+FORMAT: Final = "tegkit-dump/1"
+# Paths whose parameters we can learn, and the list endpoint that names them.
+_PARAMETER_SOURCES: Final = {"serial": "/api/meters"}
+
+
+def file_stem(path: str) -> str:
+    """/api/meters/aggregates -> meters.aggregates (the captures' naming).
+
+    >>> file_stem("/api/meters/<<SERIAL_1>>/cts")
+    'meters.SERIAL_1.cts'
+    """
+    stem = path.removeprefix("/api/").strip("/").replace("/", ".")
+    return stem.replace("<<", "").replace(">>", "")
+
+
+def readable() -> list[catalog.Endpoint]:
+    """Every local GET that only reads (no side effects), in catalog order."""
+    return [
+        e
+        for e in catalog.endpoints("local")
+        if e.method == "GET" and e.effect is Effect.READ and e.path != "/api/{resource}"
+    ]
+
+
+async def _known_parameters(gw: Gateway) -> dict[str, list[str]]:
+    known: dict[str, list[str]] = {}
+    try:
+        meters = await gw.request("GET", _PARAMETER_SOURCES["serial"])
+    except ApiError as exc:
+        if isinstance(exc, AuthenticationError):
+            raise
+        return known
+    if isinstance(meters, list):
+        known["serial"] = [
+            m["serial"] for m in meters if isinstance(m, dict) and isinstance(m.get("serial"), str)
+        ]
+    return known
+
+
+class _Writer:
+    def __init__(self, folder: Path, redactor: Redactor) -> None:
+        self.folder = folder
+        self.redactor = redactor
+        self.files: list[dict[str, Any]] = []
+
+    def write(
+        self, template: str, path: str, params: dict[str, str], status: int, body: Any, error: bool
+    ) -> None:
+        # Path parameters are serials: the same placeholder as the serial in the bodies.
+        safe_path = path
+        for value in params.values():
+            safe_path = safe_path.replace(value, self.redactor.placeholder("SERIAL", value))
+        stem = file_stem(safe_path)
+        name = f"{stem}.err" if error else f"{stem}.json"
+        redacted = self.redactor.value(body)
+        text = "" if redacted is None else json.dumps(redacted, indent=2, ensure_ascii=False)
+        if error:
+            content_type = "application/json" if text else "text/plain"
+            text = f"HTTP/1.1 {status}\ncontent-type: {content_type}\n\n{text}"
+        (self.folder / name).write_text(text + ("\n" if text else ""), encoding="utf-8")
+        self.files.append(
+            {
+                "file": name,
+                "method": "GET",
+                "path": safe_path,
+                "template": template,
+                "status": status,
+            }
+        )
+
+
+def _error_body(exc: ApiError) -> dict[str, Any] | None:
+    if isinstance(exc, SystemStoppedError):
+        return None  # a stopped system answers 502 with an empty body
+    return {"code": exc.code, "error": exc.error, "message": exc.message}
+
+
+async def _dump(settings: app.Settings, folder: Path) -> dict[str, Any]:
+    redactor = Redactor()
+    writer = _Writer(folder, redactor)
+    skipped: list[dict[str, str]] = []
+    firmware: str | None = None
+    async with settings.gateway() as gw:
+        known = await _known_parameters(gw)
+        for endpoint in readable():
+            if endpoint.params:
+                values = known.get(endpoint.params[0]) if len(endpoint.params) == 1 else None
+                if not values:
+                    skipped.append({"path": endpoint.path, "reason": "parameters not known"})
+                    continue
+                calls = [({endpoint.params[0]: v}) for v in values]
+            else:
+                calls = [{}]
+            for params in calls:
+                path = endpoint.format(**params)
+                try:
+                    body = await gw.request("GET", path)
+                except (AuthenticationError, CertificateMismatchError):
+                    raise  # every later request would fail the same way
+                except ApiError as exc:
+                    writer.write(
+                        endpoint.path, path, params, exc.status, _error_body(exc), error=True
+                    )
+                    continue
+                # The client returns decoded bodies of 2xx answers; reads answer 200.
+                writer.write(endpoint.path, path, params, 200, body, error=False)
+                if path == "/api/status" and isinstance(body, dict):
+                    firmware = body.get("version")
+    index = {
+        "format": FORMAT,
+        "taken_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "firmware_version": firmware,
+        "files": writer.files,
+        "skipped": skipped,
+    }
+    (folder / "index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    errors = sum(1 for f in writer.files if f["file"].endswith(".err"))
+    return {
+        "directory": str(folder),
+        "files": len(writer.files),
+        "errors": errors,
+        "skipped": len(skipped),
+        "firmware_version": firmware,
+    }
+
+
+def _render(console: Console, data: dict[str, Any]) -> None:
+    console.print(
+        f"Wrote {data['files']} endpoints to {data['directory']} "
+        f"({data['errors']} error answers, {data['skipped']} skipped); see index.json. "
+        "Serials, names and addresses are redacted."
+    )
+
+
+@click.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
+@json_option
+@click.pass_context
+def dump(ctx: click.Context, directory: Path | None, force: bool) -> Output:
+    """Save every readable endpoint to a folder (one file each, redacted) for a bug report.
+
+    Files are named like the captures (meters.aggregates.json); error answers are .err
+    files; index.json lists method, path and status of each.
+
+    \b
+    Example:
+      teg dump                      # into ./teg-dump-YYYYmmdd-HHMMSS
+      teg dump /tmp/my-gateway
+    """
+    if directory is None:
+        directory = Path(f"teg-dump-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    if directory.exists() and any(directory.iterdir()) and not force:
+        raise click.UsageError(f"{directory} is not empty; choose another folder or pass --force")
+    directory.mkdir(parents=True, exist_ok=True)
+    return Output(app.run(_dump(app.settings(ctx), directory)), _render)

@@ -1,0 +1,142 @@
+"""Exit codes of `teg` and the message that tells the user what happened and what to do next.
+
+| code | meaning |
+|---|---|
+| 0 | success |
+| 1 | any other gateway error (an unexpected status, an unreadable answer, a busy gateway) |
+| 2 | usage error: a bad option or argument (click's own code) |
+| 3 | authentication failed: wrong or missing password, expired session or token |
+| 4 | the gateway is unreachable or did not answer in time |
+| 5 | rate limited: the gateway or the Owner API asks us to slow down |
+| 6 | the system is stopped (sitemaster not running): live data is unavailable |
+| 7 | certificate mismatch: the gateway presented a certificate other than the pinned one |
+| 8 | rejected input: a value tegkit refused before sending, or a 400 from the gateway |
+| 9 | permission denied: this account's role may not do that |
+| 10 | the firmware does not have this endpoint |
+
+Scripts can rely on these numbers; `teg --help` shows the same table.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from tegkit import errors
+
+OK: Final = 0
+GATEWAY_ERROR: Final = 1
+USAGE: Final = 2
+AUTHENTICATION: Final = 3
+UNREACHABLE: Final = 4
+RATE_LIMITED: Final = 5
+SYSTEM_STOPPED: Final = 6
+CERTIFICATE_MISMATCH: Final = 7
+REJECTED_INPUT: Final = 8
+PERMISSION_DENIED: Final = 9
+NOT_SUPPORTED: Final = 10
+
+# First match wins: subclasses sit before their bases (CertificateMismatchError is a
+# RequestError, every status error is an ApiError).
+_BY_CLASS: Final[tuple[tuple[type[BaseException], int], ...]] = (
+    (errors.CertificateMismatchError, CERTIFICATE_MISMATCH),
+    (errors.AuthenticationError, AUTHENTICATION),
+    (errors.PermissionDeniedError, PERMISSION_DENIED),
+    (errors.RateLimitedError, RATE_LIMITED),
+    (errors.SystemStoppedError, SYSTEM_STOPPED),
+    (errors.EndpointNotSupportedError, NOT_SUPPORTED),
+    (errors.InvalidInputError, REJECTED_INPUT),
+    (errors.RequestError, UNREACHABLE),
+)
+
+TABLE: Final = (
+    (OK, "success"),
+    (GATEWAY_ERROR, "any other gateway error"),
+    (USAGE, "usage error (bad option or argument)"),
+    (AUTHENTICATION, "authentication failed"),
+    (UNREACHABLE, "gateway unreachable or timed out"),
+    (RATE_LIMITED, "rate limited"),
+    (SYSTEM_STOPPED, "system stopped (sitemaster not running)"),
+    (CERTIFICATE_MISMATCH, "certificate does not match the pinned one"),
+    (REJECTED_INPUT, "rejected input (checked locally or HTTP 400)"),
+    (PERMISSION_DENIED, "permission denied for this account"),
+    (NOT_SUPPORTED, "endpoint not supported by this firmware"),
+)
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code for an error tegkit raised on purpose (1 for any other gateway error)."""
+    for cls, code in _BY_CLASS:
+        if isinstance(exc, cls):
+            return code
+    if isinstance(exc, errors.ApiError) and exc.status == 400:
+        return REJECTED_INPUT
+    return GATEWAY_ERROR
+
+
+def message(exc: BaseException, *, host: str | None = None) -> str:
+    """One or two sentences: what happened, then what to do next. Never contains a secret."""
+    where = f" at {host}" if host else ""
+    if isinstance(exc, errors.CertificateMismatchError):
+        return (
+            f"certificate changed: pinned SHA-256 {exc.expected_sha256}, the gateway{where} "
+            f"presents {exc.actual_sha256}. Run `teg cert fetch` if you replaced the gateway; "
+            "otherwise something may be intercepting the connection."
+        )
+    if isinstance(exc, errors.AuthenticationError):
+        return (
+            f"authentication failed{where} ({_detail(exc)}). Check the password "
+            "(--password or TEG_PASSWORD) and the email (--email or TEG_EMAIL), "
+            "then run `teg login`."
+        )
+    if isinstance(exc, errors.PermissionDeniedError):
+        return (
+            f"permission denied: {exc.method} {exc.path} is not allowed for this account "
+            f"({_detail(exc)}). On firmware 20.49 and later the customer account may not "
+            "change the mode or reserve locally; use `teg cloud set ...` instead."
+        )
+    if isinstance(exc, errors.RateLimitedError):
+        wait = f"wait {exc.retry_after_s:g} s" if exc.retry_after_s is not None else "wait a minute"
+        return (
+            f"rate limited: {exc.method} {exc.path} answered 429. "
+            f"{wait.capitalize()} and try again."
+        )
+    if isinstance(exc, errors.SystemStoppedError):
+        return (
+            f"the system is stopped{where}: live data is unavailable while the sitemaster "
+            "is stopped; start it with `teg sitemaster run`."
+        )
+    if isinstance(exc, errors.EndpointNotSupportedError):
+        return f"this firmware does not have {exc.method} {exc.path} (HTTP 404)."
+    if isinstance(exc, errors.InvalidInputError):
+        return f"rejected: {exc}. Nothing was sent."
+    if isinstance(exc, errors.GatewayTimeoutError):
+        return (
+            f"the gateway{where} did not answer in time ({exc}). Check the network, "
+            "or allow longer with --timeout / TEG_TIMEOUT."
+        )
+    if isinstance(exc, errors.RequestError):
+        return (
+            f"cannot reach the gateway{where} ({exc}). Check --host / TEG_HOST and that the "
+            "gateway is on the network."
+        )
+    if isinstance(exc, errors.GatewayBusyError):
+        return f"the gateway is busy (HTTP 503, {_detail(exc)}); try again in a minute."
+    if isinstance(exc, errors.ApiError) and exc.status == 400:
+        return f"the gateway rejected the request: {exc}. Check the value and try again."
+    if isinstance(exc, errors.ParseError):
+        return f"unexpected answer: {exc}. Run `teg get` on the path to see the raw body."
+    return f"gateway error: {exc}"
+
+
+def _detail(exc: errors.ApiError) -> str:
+    parts = dict.fromkeys(p for p in (exc.error, exc.message) if p)  # often the same text
+    return "; ".join(parts) or f"HTTP {exc.status}"
+
+
+def epilog() -> str:
+    """The exit code table for `teg --help` (\\b keeps click from rewrapping it)."""
+    rows = "\n".join(f"  {code:>2}  {text}" for code, text in TABLE)
+    return f"\b\nExit codes:\n{rows}"
+
+
+__all__ = ["TABLE", "epilog", "exit_code", "message"]

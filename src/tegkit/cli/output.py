@@ -1,0 +1,102 @@
+"""What commands return and the one place that prints it: JSON with --json, else rich text.
+
+A command returns an `Output`: its data (plain JSON types, keys with units and scales in
+their names) and a function that draws the same data for people. `emit` prints one or the
+other; colour comes from rich only when stdout is a terminal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+Render = Callable[[Console, Any], None]
+F = TypeVar("F", bound=Callable[..., Any])
+
+JSON_KEY = "teg.json"
+
+
+@dataclass(slots=True)
+class Output:
+    """The result of a command: data for --json, a renderer for people, and how it ended.
+
+    `error` is set when a command printed what it could read but part of it failed: the
+    data is still printed, then the error's message and exit code apply.
+    """
+
+    data: Any
+    render: Render | None = None
+    error: BaseException | None = None
+
+
+def _default(value: object) -> object:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def to_json(data: Any) -> str:
+    """Indented JSON with keys in the order the command built them (stable per command)."""
+    return json.dumps(data, indent=2, default=_default, ensure_ascii=False)
+
+
+def emit_line(data: Any) -> None:
+    """One JSON object on one line, flushed (streams such as `teg watch --json`)."""
+    click.echo(json.dumps(data, default=_default, ensure_ascii=False, separators=(",", ":")))
+    sys.stdout.flush()
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A rich console: colour on a terminal, plain text when piped (rich decides)."""
+    stream = sys.stderr if stderr else sys.stdout
+    if not stream.isatty():
+        # Piped or captured: no colour, and wide enough not to fold rows.
+        return Console(file=stream, width=120, no_color=True, highlight=False)
+    return Console(file=stream, highlight=False)
+
+
+def json_mode(ctx: click.Context | None = None) -> bool:
+    ctx = ctx or click.get_current_context()
+    return bool(ctx.meta.get(JSON_KEY))
+
+
+def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta[JSON_KEY] = True
+
+
+def json_option(func: F) -> F:
+    """`--json` on a command, the same as `teg --json COMMAND`."""
+    return click.option(
+        "--json",
+        "json_flag",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_json,
+        help="Print the result as JSON (stable keys, units in names).",
+    )(func)
+
+
+def emit(ctx: click.Context, result: object) -> None:
+    """Print a command's result; the single printing place for every `teg` command."""
+    if result is None:
+        return
+    if not isinstance(result, Output):
+        result = Output(result)
+    if json_mode(ctx) or result.render is None:
+        if result.data is not None:
+            click.echo(to_json(result.data))
+    else:
+        result.render(console(), result.data)
+    if result.error is not None:
+        raise result.error
+
+
+__all__ = ["Output", "console", "emit", "emit_line", "json_mode", "json_option", "to_json"]

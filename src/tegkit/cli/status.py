@@ -1,0 +1,205 @@
+"""`teg status`: one screen of power flow, charge, grid, mode, reserve and firmware.
+
+`read_status` is shared with `teg watch`. A reading that fails is left out (None), never
+shown as zero; the failure is named, the rest still printed, and the exit code is the
+failure's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable
+from typing import Any, Final, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from tegkit.cli import app, exit_codes
+from tegkit.cli.output import Output, json_option
+from tegkit.client import Gateway
+from tegkit.errors import GatewayError
+
+T = TypeVar("T")
+PARTS: Final = 5  # requests behind one status screen
+
+# Below this a meter reads "idle": meter noise of a few watts is no power flow.
+IDLE_W: Final = 10.0
+
+METERS: Final = ("site", "solar", "battery", "load")
+LABELS: Final = {"site": "Grid", "solar": "Solar", "battery": "Battery", "load": "Home"}
+
+
+def direction(meter: str, power_w: float | None) -> str | None:
+    """The word for which way power flows (signs as the gateway reports them)."""
+    if power_w is None:
+        return None
+    if abs(power_w) < IDLE_W:
+        return "idle"
+    words = {
+        "site": ("importing", "exporting"),
+        "battery": ("discharging", "charging"),
+        "solar": ("producing", "consuming"),
+        "load": ("consuming", "producing"),
+    }[meter]
+    return words[0] if power_w > 0 else words[1]
+
+
+async def read_status(gw: Gateway) -> tuple[dict[str, Any], list[GatewayError]]:
+    """Every field of the status screen; failed parts are None and their errors returned."""
+    failures: list[GatewayError] = []
+
+    async def part(call: Awaitable[T]) -> T | None:
+        try:
+            return await call
+        except GatewayError as exc:
+            failures.append(exc)
+            return None
+
+    meters, soe, grid, operation, status = await asyncio.gather(
+        part(gw.meters_aggregates()),
+        part(gw.state_of_energy()),
+        part(gw.grid_status()),
+        part(gw.operation()),
+        part(gw.status()),
+    )
+    if len(failures) == PARTS:
+        raise failures[0]  # nothing could be read: that error alone says it best
+    data: dict[str, Any] = {"reading_time": None}
+    for name in METERS:
+        meter = getattr(meters, name) if meters is not None else None
+        power = meter.instant_power_w if meter is not None else None
+        data[f"{name}_power_w"] = power
+        data[f"{name}_direction"] = direction(name, power)
+    site = meters.site if meters is not None else None
+    if site is not None:
+        data["reading_time"] = site.last_communication_time.isoformat()
+    data["soe_raw_percent"] = _round(soe.raw_percent) if soe is not None else None
+    data["soe_app_percent"] = _round(soe.app_percent) if soe is not None else None
+    data["grid_status"] = grid.grid_status if grid is not None else None
+    data["mode"] = operation.mode if operation is not None else None
+    data["backup_reserve_raw_percent"] = (
+        _round(operation.backup_reserve_raw_percent) if operation is not None else None
+    )
+    data["backup_reserve_app_percent"] = (
+        _round(operation.backup_reserve_app_percent) if operation is not None else None
+    )
+    data["firmware_version"] = status.version if status is not None else None
+    data["uptime_s"] = status.uptime_s if status is not None else None
+    data["read_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    # Several live endpoints fail the same way when the system is stopped: say it once.
+    data["errors"] = list(dict.fromkeys(exit_codes.message(e) for e in failures))
+    return data, failures
+
+
+def _round(value: float | None) -> float | None:
+    """Percents to 1/100: more digits are float noise (49.99999999999999)."""
+    return None if value is None else round(value, 2)
+
+
+def kw(power_w: float | None) -> str:
+    return "—" if power_w is None else f"{abs(power_w) / 1000:.2f} kW"
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}%"
+
+
+_STYLE: Final = {
+    "importing": "red",
+    "exporting": "green",
+    "producing": "yellow",
+    "charging": "green",
+    "discharging": "cyan",
+    "consuming": "magenta",
+    "idle": "dim",
+}
+
+
+def uptime_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    minutes, _ = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h {minutes}m" if days else f"{hours}h {minutes}m"
+
+
+def grid_text(grid_status: str | None) -> str:
+    return {
+        None: "—",
+        "SystemGridConnected": "connected",
+        "SystemIslandedActive": "off grid (islanded)",
+        "SystemTransitionToGrid": "reconnecting",
+    }.get(grid_status, grid_status or "—")
+
+
+def table(data: dict[str, Any], sparklines: dict[str, str] | None = None) -> Table:
+    """The status screen as a rich table (also the body of `teg watch`)."""
+    grid = Table.grid(padding=(0, 2))
+    for _ in range(3 if sparklines is None else 4):
+        grid.add_column()
+    for name in METERS:
+        word = data[f"{name}_direction"]
+        row = [
+            Text(LABELS[name], style="bold"),
+            Text(kw(data[f"{name}_power_w"]), justify="right"),
+            Text(word or "—", style=_STYLE.get(word or "", "")),
+        ]
+        if sparklines is not None:
+            row.append(Text(sparklines.get(name, ""), style="blue"))
+        grid.add_row(*row)
+    grid.add_row("", "", "")
+    grid.add_row(
+        Text("Charge", style="bold"),
+        Text(pct(data["soe_app_percent"]), justify="right"),
+        f"app scale ({pct(data['soe_raw_percent'])} raw)",
+    )
+    grid.add_row(
+        Text("Reserve", style="bold"),
+        Text(pct(data["backup_reserve_app_percent"]), justify="right"),
+        f"app scale ({pct(data['backup_reserve_raw_percent'])} raw)",
+    )
+    grid.add_row(Text("Mode", style="bold"), data["mode"] or "—", "")
+    grid.add_row(Text("Grid", style="bold"), grid_text(data["grid_status"]), "")
+    grid.add_row(
+        Text("Firmware", style="bold"),
+        data["firmware_version"] or "—",
+        f"up {uptime_text(data['uptime_s'])}",
+    )
+    grid.add_row(Text("Reading", style="bold"), data["reading_time"] or "—", "")
+    return grid
+
+
+def render(console: Console, data: dict[str, Any]) -> None:
+    console.print(table(data))
+    # The first failure becomes the command's error message (on stderr); the others here.
+    for message in data["errors"][1:]:
+        console.print(Text(f"! {message}", style="bold red"))
+
+
+@click.command()
+@json_option
+@click.pass_context
+def status(ctx: click.Context) -> Output:
+    """Show power flow (kW), charge, grid, mode, reserve and firmware on one screen.
+
+    Percents are shown on the app scale with the gateway's raw scale beside them. With
+    --json every value carries its unit and scale in its name (site_power_w,
+    soe_app_percent, ...); a value that could not be read is null, never 0.
+
+    \b
+    Example:
+      teg status
+      teg --json status | jq '{soe: .soe_app_percent, grid: .site_power_w}'
+    """
+    settings = app.settings(ctx)
+
+    async def go() -> tuple[dict[str, Any], list[GatewayError]]:
+        async with settings.gateway() as gw:
+            return await read_status(gw)
+
+    data, failures = app.run(go())
+    return Output(data, render, failures[0] if failures else None)
