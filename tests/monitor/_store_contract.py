@@ -75,7 +75,7 @@ def test_rollups_add_up_exactly_to_counter_differences(store: Store, seed: int) 
         i += n
     first, last = rows[0], rows[-1]
     end = last.taken_at + 1
-    for resolution in ("minute", "hour", "day"):
+    for resolution in ("minute", "quarter", "hour", "day"):
         buckets = store.energy(GW, T0 - 86400, end + 86400, resolution)
         for name in COUNTER_NAMES:
             total = sum(getattr(b, name) for b in buckets)
@@ -139,7 +139,7 @@ def test_history_means_match_the_readings(store: Store) -> None:
         for i in range(1440)
     ]
     store.write_readings(rows)
-    for step, source in ((60.0, "minute"), (3600.0, "hour"), (30.0, "raw")):
+    for step, source in ((60.0, "minute"), (1800.0, "quarter"), (3600.0, "hour"), (30.0, "raw")):
         h = store.history(GW, T0, T0 + 7200, step_s=step)
         assert h.source == source
         for p in h.points:
@@ -248,6 +248,12 @@ def test_an_older_schema_is_upgraded_on_open(make_store: object) -> None:
                 "1000, 0, 0, 0, 0, 0)",
                 (gid, int((T0 + 3600 * h) * 1000)),
             )
+        for m in (0, 14, 15):
+            old._wexec(
+                "INSERT INTO rollup_minute VALUES (?, ?, 1, 100, 1, 0, 1, 0, 1, 0, 1, NULL, "
+                "10, 0, 0, 0, 0, 0)",
+                (gid, int((T0 + 60 * m) * 1000)),
+            )
     old.close()
     new = make_store()  # type: ignore[operator]
     assert new.schema_version() == LATEST_VERSION == 2
@@ -255,3 +261,5 @@ def test_an_older_schema_is_upgraded_on_open(make_store: object) -> None:
     assert [(b.start, b.site_imported_wh) for b in days] == [(T0, 2.0), (T0 + 86400, 1.0)]
     h = new.history(GW, T0, T0 + 2 * 86400, step_s=86400)
     assert h.source == "day" and [p.site_w for p in h.points] == [100.0, 100.0]
+    quarters = new.energy(GW, T0, T0 + 3600, "quarter")
+    assert [(b.start, b.site_imported_wh) for b in quarters] == [(T0, 0.02), (T0 + 900, 0.01)]

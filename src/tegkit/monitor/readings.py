@@ -151,7 +151,8 @@ class DailyEnergy(msgspec.Struct, frozen=True):
 class RetentionPolicy(msgspec.Struct, frozen=True):
     """How long to keep each resolution, in days; None keeps it forever.
 
-    Hour and day rollups are always kept: they are small and answer long ranges.
+    Quarter-hour, hour and day rollups are always kept: they are small and answer long
+    ranges.
     """
 
     raw_days: float | None = 400

@@ -33,7 +33,13 @@ from tegkit.monitor.readings import (
 )
 from tegkit.monitor.store import rollups as ru
 
-_ROLLUP_TABLES = {"minute": "rollup_minute", "hour": "rollup_hour", "day": "rollup_day"}
+_ROLLUP_TABLES = {
+    "minute": "rollup_minute",
+    "quarter": "rollup_quarter",
+    "hour": "rollup_hour",
+    "day": "rollup_day",
+}
+_BUCKET_S = {"minute": 60.0, "quarter": 900.0, "hour": 3600.0, "day": 86400.0}
 _ENERGY = (
     "site_imported_mwh, site_exported_mwh, battery_imported_mwh, battery_exported_mwh, "
     "load_imported_mwh, solar_exported_mwh"
@@ -230,10 +236,12 @@ class SqlStore(ABC):
         if first < len(ts):
             fresh = ru.slice_columns(cols, first, len(ts))
             minutes, state.counters = ru.minute_rollups(fresh, state.counters)
-            hours = ru.coarsen(minutes, ru.HOUR_MS)
+            quarters = ru.coarsen(minutes, ru.QUARTER_MS)
+            hours = ru.coarsen(quarters, ru.HOUR_MS)
             days = ru.coarsen(hours, ru.DAY_MS)
             for table, rows in (
                 ("rollup_minute", minutes),
+                ("rollup_quarter", quarters),
                 ("rollup_hour", hours),
                 ("rollup_day", days),
             ):
@@ -407,11 +415,11 @@ class SqlStore(ABC):
     def energy(
         self, gateway: str, start: float, end: float, resolution: str = "hour"
     ) -> list[EnergyBucket]:
-        """Energy per rollup bucket ("minute", "hour" or "day") starting in [start, end)."""
+        """Energy per rollup bucket (minute, quarter, hour, day) starting in [start, end)."""
         gid = self._lookup_gateway(gateway)
         if gid is None:
             return []
-        size_s = {"minute": 60.0, "hour": 3600.0, "day": 86400.0}[resolution]
+        size_s = _BUCKET_S[resolution]
         rows = self._read(
             f"SELECT bucket_ms, {_ENERGY} FROM {_ROLLUP_TABLES[resolution]} "
             "WHERE gateway_id = ? AND bucket_ms >= ? AND bucket_ms < ? ORDER BY bucket_ms",

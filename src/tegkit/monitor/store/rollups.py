@@ -5,9 +5,9 @@ Full-resolution readings are stored per gateway in hour blocks: 13 integer colum
 each delta-encoded and the whole zlib-compressed. A year of 5-second readings is then
 tens of megabytes where one row per reading costs hundreds.
 
-Rollups (minute, hour, day) hold per bucket: the count of readings, the sum and count of
-each power (mean = sum / count, so a missing value never becomes zero), the last state of
-energy, and the energy of each counter in mWh. The energy of a bucket is the sum of the
+Rollups (minute, quarter hour, hour, day) hold per bucket: the count of readings, the sum
+and count of each power (mean = sum / count, so a missing value never becomes zero), the
+last state of energy, and the energy of each counter in mWh. The energy of a bucket is the sum of the
 increases between consecutive readings whose later reading falls in the bucket, so the
 buckets of any range add up exactly to the counter difference across it. A decrease is a
 counter reset: the counter restarted from zero, so the increase is the new value.
@@ -28,6 +28,7 @@ from tegkit.monitor.readings import Reading
 MISSING = -(2**62)  # stands for None inside integer columns
 BLOCK_MS = 3_600_000
 MINUTE_MS = 60_000
+QUARTER_MS = 900_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 N_COLUMNS = 13  # ts, 4 powers, soe, grid code, 6 counters
@@ -259,7 +260,12 @@ def choose_step(start: float, end: float, max_points: int, step_s: float | None)
 def source_for(step_s: float) -> tuple[str, int]:
     """Which table answers buckets of ``step_s``: the coarsest whose bucket divides it."""
     step_ms = round(step_s * 1000)
-    for name, size in (("day", DAY_MS), ("hour", HOUR_MS), ("minute", MINUTE_MS)):
+    for name, size in (
+        ("day", DAY_MS),
+        ("hour", HOUR_MS),
+        ("quarter", QUARTER_MS),
+        ("minute", MINUTE_MS),
+    ):
         if step_ms % size == 0:
             return name, size
     return "raw", 0
