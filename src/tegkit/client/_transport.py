@@ -276,9 +276,10 @@ class Transport:
         """The aiohttp session (our own is made on first use, inside the running loop)."""
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                # The gateway is usually reached by IP address; the default jar drops
-                # cookies set by IP hosts.
-                cookie_jar=aiohttp.CookieJar(unsafe=True),
+                # Auth carries the session cookies itself (they go to the session file too),
+                # so they work with IP-address hosts and borrowed sessions alike; a jar
+                # would only add its filtering and merging to every request.
+                cookie_jar=aiohttp.DummyCookieJar(),
                 connector=aiohttp.TCPConnector(limit_per_host=4, keepalive_timeout=30),
             )
         return self._session
