@@ -7,10 +7,10 @@ tens of megabytes where one row per reading costs hundreds.
 
 Rollups (minute, quarter hour, hour, day) hold per bucket: the count of readings, the sum
 and count of each power (mean = sum / count, so a missing value never becomes zero), the
-last state of energy, and the energy of each counter in mWh. The energy of a bucket is the sum of the
-increases between consecutive readings whose later reading falls in the bucket, so the
-buckets of any range add up exactly to the counter difference across it. A decrease is a
-counter reset: the counter restarted from zero, so the increase is the new value.
+last state of energy, and the energy of each counter in mWh. The energy of a bucket is the
+sum of the increases between consecutive readings whose later reading falls in the bucket,
+so the buckets of any range add up exactly to the counter difference across it. A decrease
+is a counter reset: the counter restarted from zero, so the increase is the new value.
 """
 
 from __future__ import annotations
