@@ -138,3 +138,10 @@ def test_sync_gateway_has_every_public_method() -> None:
     }
     missing = {name for name in public if not hasattr(SyncGateway, name)}
     assert not missing
+
+
+def test_public_surface_resolves() -> None:
+    import tegkit.client
+
+    for name in tegkit.client.__all__:
+        assert getattr(tegkit.client, name) is not None, name
