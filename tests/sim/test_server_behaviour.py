@@ -247,7 +247,7 @@ async def test_legacy_firmware_open_reads_engineer_token_and_login_stops_sitemas
         assert (await c.get("/api/meters/aggregates"))[0] == 502
         auth = {"Authorization": f"Bearer {body['token']}"}
         assert (await c.get("/api/sitemaster/run", headers=auth))[0] == 202
-        status, op, _ = await c.post("/api/operation", {"mode": "backup"}, headers=auth)
+        status, _, _ = await c.post("/api/operation", {"mode": "backup"}, headers=auth)
         assert status == 200
         assert (await c.get("/api/config/completed", headers=auth))[0] == 202
         assert (await c.get("/api/operation", headers=auth))[1]["mode"] == "backup"

@@ -5,7 +5,6 @@ entries and personal values replaced by examples. Builders copy these, never mut
 """
 
 
-# ruff: noqa: E501
 
 from __future__ import annotations
 
