@@ -4,8 +4,6 @@ Generated from vloschiavo-powerwall2/samples (Apache-2.0); long lists are cut to
 entries and personal values replaced by examples. Builders copy these, never mutate them.
 """
 
-
-
 from __future__ import annotations
 
 from typing import Any
