@@ -213,6 +213,11 @@ class Poller:
     def name(self) -> str:
         return self.gateway.name
 
+    @property
+    def pending(self) -> int:
+        """Readings buffered for the next store commit."""
+        return len(self._batch)
+
     # --- scheduling -----------------------------------------------------------------------
 
     def _due(self, now: float) -> list[str]:

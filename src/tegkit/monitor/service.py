@@ -1,0 +1,197 @@
+"""The running monitor: one poller per gateway, the store, and the HTTP server, together.
+
+async with Monitor([GatewayTarget("home", "https://192.168.91.1", password=...,
+                                  pin="9f86d0...")], db="monitor.db") as monitor:
+    print(monitor.url)
+    await monitor.wait()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from tegkit.client import Gateway, Insecure, PinnedCertificate, TlsPolicy, VerifyCertificate
+from tegkit.monitor.auth import ControlAuth
+from tegkit.monitor.live import LiveState
+from tegkit.monitor.poller import Poller, PollerConfig
+from tegkit.monitor.store import AsyncStore, open_store
+from tegkit.monitor.web import WebContext, create_app
+from tegkit.tariff import Tariff
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LISTEN = ("127.0.0.1", 8675)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayTarget:
+    """One gateway to watch: where it is, how to trust it, how to log in."""
+
+    name: str
+    url: str
+    password: str | None = None
+    email: str = ""
+    pin: str | None = None  # SHA-256 of the certificate
+    cafile: str | None = None
+    sni: str | None = None
+    insecure: bool = False
+    timeout_s: float = 10.0
+
+    def __repr__(self) -> str:  # the password never reaches a log
+        return f"GatewayTarget(name={self.name!r}, url={self.url!r})"
+
+    def tls(self) -> TlsPolicy:
+        if self.pin:
+            return PinnedCertificate(self.pin)
+        if self.insecure:
+            return Insecure()
+        return VerifyCertificate(self.cafile)
+
+
+class Monitor:
+    """Starts pollers, store and web server on `start()`; `close()` flushes and stops them.
+
+    `clock` stamps readings (epoch s); `stale_after_s` defaults to three fast intervals
+    (at least 15 s) on that clock.
+    """
+
+    def __init__(
+        self,
+        targets: Sequence[GatewayTarget],
+        db: str | Path | None = None,
+        *,
+        listen: tuple[str, int] = DEFAULT_LISTEN,
+        tariff: Tariff | None = None,
+        tz: dt.tzinfo | None = None,
+        control_token: str | None = None,
+        config: PollerConfig | None = None,
+        clock: Callable[[], float] = time.time,
+        stale_after_s: float | None = None,
+    ) -> None:
+        if not targets:
+            raise ValueError("watch at least one gateway")
+        names = [t.name for t in targets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"gateway names must differ: {names}")
+        self.targets = list(targets)
+        self.db = db
+        self.listen = listen
+        self.tariff = tariff
+        self.tz = tz or _local_tz()
+        self.config = config or PollerConfig()
+        stale = stale_after_s or max(15.0, 3 * self.config.fast_interval_s)
+        self.live = LiveState(clock=clock, stale_after_s=stale)
+        self.control = ControlAuth(control_token) if control_token else None
+        self.clock = clock
+        self.store: AsyncStore | None = None
+        self.pollers: dict[str, Poller] = {}
+        self.clients: list[Gateway] = []
+        self.app: web.Application | None = None
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+
+    @property
+    def url(self) -> str:
+        host = self.listen[0]
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}/"
+
+    async def __aenter__(self) -> Monitor:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self, poll: bool = True) -> None:
+        """Open the store, make the clients and pollers, serve HTTP; with `poll`, poll."""
+        if self.db is not None:
+            self.store = AsyncStore(await asyncio.to_thread(open_store, self.db))
+        for target in self.targets:
+            client = Gateway(
+                target.url,
+                password=target.password,
+                email=target.email,
+                tls=target.tls(),
+                sni=target.sni,
+                timeout_s=target.timeout_s,
+                retries=0,  # the poller backs off itself; client retries would break the budget
+            )
+            self.clients.append(client)
+            gateway = self.live.add(target.name, target.url)
+            self.pollers[target.name] = Poller(
+                gateway, client, self.live, self.store, self.config, clock=self.clock
+            )
+        ctx = WebContext(
+            live=self.live,
+            store=self.store,
+            tz=self.tz,
+            tariff=self.tariff,
+            pollers=self.pollers,
+            control=self.control,
+        )
+        self.app = create_app(ctx)
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.listen[0], self.listen[1], backlog=512)
+        await site.start()
+        server = site._server
+        sockets: list[socket.socket] = list(getattr(server, "sockets", []))
+        self.port = int(sockets[0].getsockname()[1]) if sockets else self.listen[1]
+        if poll:
+            self.start_polling()
+
+    def start_polling(self) -> None:
+        """Start one polling task per gateway (after `start(poll=False)`)."""
+        for poller in self.pollers.values():
+            self._tasks.append(asyncio.create_task(poller.run(), name=f"poll-{poller.name}"))
+
+    async def wait(self) -> None:
+        """Until `stop()` is called or a poller task dies."""
+        stopped = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait([stopped, *self._tasks], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for poller in self.pollers.values():
+            with contextlib.suppress(Exception):
+                await poller.flush()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for client in self.clients:
+            await client.close()
+        self.clients.clear()
+        if self.store is not None:
+            await self.store.aclose()
+            self.store = None
+
+
+def _local_tz() -> dt.tzinfo:
+    return dt.datetime.now().astimezone().tzinfo or dt.UTC
