@@ -1,0 +1,72 @@
+"""tegkit: a local-first toolkit for the Tesla Energy Gateway (the gateway of a Powerwall 2).
+
+>>> import tegkit
+>>> async with tegkit.Gateway("https://powerwall", password="...",
+...                           tls=tegkit.PinnedCertificate("ab12...")) as gw:
+...     flow = await gw.meters_aggregates()
+...     print(flow.site.instant_power_w, (await gw.state_of_energy()).app_percent)
+
+The public surface is re-exported here; the parts live in subpackages: `catalog` (every
+endpoint), `models` (typed responses), `client` (async and blocking clients), `cloud`
+(Owner API), `sim` (the simulated gateway), `monitor` (recorder, metrics, dashboard).
+"""
+
+from __future__ import annotations
+
+from tegkit.client import (
+    CertificateInfo,
+    Gateway,
+    Insecure,
+    PinnedCertificate,
+    SyncGateway,
+    TlsPolicy,
+    VerifyCertificate,
+    fetch_certificate,
+)
+from tegkit.errors import (
+    ApiError,
+    AuthenticationError,
+    CertificateMismatchError,
+    ConnectionFailedError,
+    EndpointNotSupportedError,
+    GatewayBusyError,
+    GatewayError,
+    GatewayTimeoutError,
+    InvalidInputError,
+    ParseError,
+    PermissionDeniedError,
+    RateLimitedError,
+    RequestError,
+    SystemStoppedError,
+)
+from tegkit.models import parse_response
+from tegkit.percent import Scale, app_to_raw, raw_to_app
+
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "CertificateInfo",
+    "CertificateMismatchError",
+    "ConnectionFailedError",
+    "EndpointNotSupportedError",
+    "Gateway",
+    "GatewayBusyError",
+    "GatewayError",
+    "GatewayTimeoutError",
+    "Insecure",
+    "InvalidInputError",
+    "ParseError",
+    "PermissionDeniedError",
+    "PinnedCertificate",
+    "RateLimitedError",
+    "RequestError",
+    "Scale",
+    "SyncGateway",
+    "SystemStoppedError",
+    "TlsPolicy",
+    "VerifyCertificate",
+    "app_to_raw",
+    "fetch_certificate",
+    "parse_response",
+    "raw_to_app",
+]
