@@ -14,6 +14,29 @@ from pathlib import Path
 import pytest
 from gateway_sim_helpers import simulator
 
+from tegkit import Gateway, PinnedCertificate
+from tegkit.sim import Simulator
+
+
+async def tegkit_reads(sim: Simulator) -> dict[str, object]:
+    """What tegkit's own client reads from the same simulator, for comparison."""
+    tls = PinnedCertificate(sim.fingerprint_sha256)
+    async with Gateway(sim.url, password=sim.password, email=sim.email, tls=tls) as gw:
+        flow = await gw.meters_aggregates()
+        assert flow.site and flow.battery and flow.solar and flow.load
+        return {
+            "site_w": flow.site.instant_power_w,
+            "battery_w": flow.battery.instant_power_w,
+            "solar_w": flow.solar.instant_power_w,
+            "load_w": flow.load.instant_power_w,
+            "soe_raw_percent": (await gw.state_of_energy()).raw_percent,
+            "grid_status": (await gw.grid_status()).grid_status,
+            "site_name": (await gw.site_info()).site_name,
+            "version": (await gw.status()).version,
+            "mode": (await gw.operation()).mode,
+            "reserve_raw_percent": (await gw.operation()).backup_reserve_raw_percent,
+        }
+
 
 async def test_tesla_powerwall_reads_what_the_simulator_holds() -> None:
     from tesla_powerwall import GridStatus, Powerwall
@@ -36,6 +59,17 @@ async def test_tesla_powerwall_reads_what_the_simulator_holds() -> None:
         assert reserve == pytest.approx(sim.gateway.backup_reserve_raw_percent)
         assert sorted(await pw.get_serial_numbers()) == sorted(sim.gateway.battery_serials)
         assert await pw.get_gateway_din() == sim.gateway.din
+        ours = await tegkit_reads(sim)
+        assert ours["solar_w"] == pytest.approx(meters.solar.instant_power, abs=0.01)
+        assert ours["site_w"] == pytest.approx(meters.site.instant_power, abs=0.01)
+        assert ours["battery_w"] == pytest.approx(meters.battery.instant_power, abs=0.01)
+        assert ours["load_w"] == pytest.approx(meters.load.instant_power, abs=0.01)
+        assert ours["soe_raw_percent"] == pytest.approx(await pw.get_charge(), abs=1e-9)
+        assert ours["grid_status"] == "SystemGridConnected"
+        assert ours["site_name"] == (await pw.get_site_info()).site_name
+        assert ours["version"] == (await pw.get_status()).version
+        assert ours["mode"] == (await pw.get_operation_mode()).value
+        assert ours["reserve_raw_percent"] == pytest.approx(reserve)
 
 
 async def test_pypowerwall_reads_what_the_simulator_holds(tmp_path: Path) -> None:
@@ -78,3 +112,11 @@ async def test_pypowerwall_reads_what_the_simulator_holds(tmp_path: Path) -> Non
         assert version == sim.gateway.profile.version
         assert grid_status == "UP"
         assert (tmp_path / ".powerwall").exists()
+        ours = await tegkit_reads(sim)
+        assert ours["solar_w"] == pytest.approx(solar, abs=0.01)
+        assert ours["site_w"] == pytest.approx(grid, abs=0.01)
+        assert ours["battery_w"] == pytest.approx(battery, abs=0.01)
+        assert ours["load_w"] == pytest.approx(home, abs=0.05)
+        assert ours["soe_raw_percent"] == pytest.approx(level, abs=1e-9)
+        assert ours["site_name"] == name
+        assert ours["version"] == version
