@@ -1,0 +1,227 @@
+"""The poller against the simulator: budget, single flight, back-off, gaps and events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from monitor_helpers import STEPPED, stepped_poller
+
+from tegkit.monitor.poller import FAST, SLOW, PollerConfig, RequestBudget
+from tegkit.monitor.store import open_store
+from tegkit.sim import Simulator
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    per_minute=st.integers(3, 40),
+    steps=st.lists(
+        st.tuples(st.floats(0, 30), st.integers(1, 4), st.floats(0, 1)), min_size=1, max_size=120
+    ),
+)
+def test_budget_never_lets_more_than_per_minute_through_any_window(
+    per_minute: int, steps: list[tuple[float, int, float]]
+) -> None:
+    clock = _Clock()
+    budget = RequestBudget(per_minute, clock)
+    sent_at: list[float] = []
+    for advance_s, want, used_share in steps:
+        clock.t += advance_s
+        if budget.try_reserve(want):
+            sent = round(want * used_share)
+            budget.settle(want, sent)
+            sent_at += [clock.t] * sent
+        # every window of 60 s that ends at a send time holds at most per_minute sends
+        window: deque[float] = deque()
+        for t in sent_at:
+            window.append(t)
+            while window[0] <= t - 60.0:
+                window.popleft()
+            assert len(window) <= per_minute
+
+
+def test_budget_wait_says_when_room_returns() -> None:
+    clock = _Clock()
+    budget = RequestBudget(5, clock)
+    assert budget.try_reserve(5)
+    budget.settle(5, 5)
+    assert not budget.try_reserve(1)
+    assert budget.wait_s(1) == 60.0
+    clock.t += 60.0
+    assert budget.try_reserve(1)
+
+
+async def test_a_poll_cycle_asks_each_endpoint_once_and_makes_one_reading() -> None:
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0) as sim,
+        stepped_poller(sim) as poller,
+    ):
+        asked = await poller.poll_due()
+        assert sorted(asked) == sorted(FAST + SLOW)
+        counters = poller.gateway.counters
+        assert counters.requests_total == dict.fromkeys(FAST + SLOW, 1)
+        reading = poller.gateway.reading
+        assert reading is not None
+        state = sim.state()
+        assert reading.taken_at == sim.gateway.site.epoch_s
+        assert reading.load_w is not None and reading.soe_raw_percent is not None
+        assert reading.load_imported_wh is not None
+        assert abs(reading.load_imported_wh - state["counters"]["load"]["imported_wh"]) < 1
+        assert poller.gateway.mode == state["mode"]
+        # nothing is due until the clock moves
+        assert await poller.poll_due() == []
+        await sim.advance(60)
+        assert sorted(await poller.poll_due()) == sorted(FAST)
+
+
+async def test_slow_answers_never_cause_a_second_request_for_an_endpoint_in_flight() -> None:
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0) as sim,
+        stepped_poller(sim) as poller,
+    ):
+        await poller.poll_due()  # logs in
+        await sim.advance(60)
+        await sim.inject_fault("latency", latency_ms=300, count=3)
+        first = asyncio.create_task(poller.poll_due())
+        await asyncio.sleep(0.1)  # the first cycle is now waiting on the gateway
+        await sim.advance(60)  # the fast group is due again while its requests hang
+        assert await poller.poll_due() == []
+        assert sorted(await first) == sorted(FAST)
+        assert poller.gateway.counters.requests_total["meters_aggregates"] == 2
+
+
+async def test_the_budget_holds_when_the_schedule_asks_for_more() -> None:
+    config = PollerConfig(
+        fast_interval_s=5.0, slow_interval_s=60.0, jitter_ratio=0.0, budget_per_minute=12
+    )
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0) as sim,
+        stepped_poller(sim, config=config) as poller,
+    ):
+        sends: list[tuple[float, int]] = []
+        for _ in range(120):  # ten simulated minutes in 5 s steps
+            before = poller.client.requests_sent
+            await poller.poll_due()
+            sends.append((sim.gateway.site.epoch_s, poller.client.requests_sent - before))
+            await sim.advance(5)
+        for t0, _ in sends:
+            in_window = sum(n for t, n in sends if t0 <= t < t0 + 60)
+            assert in_window <= 12
+        assert poller.gateway.counters.budget_deferrals_total > 0
+        # the budget is used, not wasted: each call keeps room for a login (3 requests)
+        assert sum(n for _, n in sends) >= 10 * (12 - 3)
+
+
+async def test_rate_limit_backs_off_that_endpoint_only(tmp_path: Path) -> None:
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0) as sim,
+        stepped_poller(sim) as poller,
+    ):
+        await poller.poll_due()
+        await sim.inject_fault("rate_limit", count=1, path_prefix="/api/system_status/soe")
+        await sim.advance(60)
+        await poller.poll_due()
+        counters = poller.gateway.counters
+        assert counters.errors_total == {("soe", "rate_limited"): 1}
+        reading = poller.gateway.reading
+        assert reading is not None and reading.soe_raw_percent is None  # missing, not 0
+        assert reading.load_w is not None
+        await sim.advance(60)
+        assert "soe" in await poller.poll_due()  # Retry-After 1 s passed; asked again
+
+
+async def test_stopped_system_is_a_gap_with_events_never_zeros(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0) as sim,
+        stepped_poller(sim, db=db) as poller,
+    ):
+        await poller.poll_due()
+        await sim.advance(60)
+        sim.stop_sitemaster()
+        stopped_at = sim.gateway.site.epoch_s
+        await poller.poll_due()
+        g = poller.gateway
+        assert g.problem == "stopped"
+        assert g.status(stopped_at, 180)[0] == "stopped"
+        assert g.sitemaster_running is False
+        for _ in range(5):  # it keeps trying, backing off, and writes nothing
+            await sim.advance(60)
+            await poller.poll_due()
+        assert g.counters.errors_total[("meters_aggregates", "stopped")] >= 2
+        sim.run_sitemaster()
+        back_at = None
+        for _ in range(4):  # the fast group comes back within its back-off (<= 120 s)
+            await sim.advance(60)
+            await poller.poll_due()
+            if g.problem is None and back_at is None:
+                back_at = g.reading.taken_at if g.reading else None
+        assert back_at is not None and back_at > stopped_at
+    store = open_store(db)
+    try:
+        readings = store.readings("home", 0, 2e10)
+        assert all(not (stopped_at <= r.taken_at < back_at) for r in readings)
+        assert all(r.load_w != 0 for r in readings)
+        gaps = store.gaps("home", 0, 2e10)
+        assert [(gap.start, gap.end, gap.reason) for gap in gaps] == [
+            (stopped_at, back_at, "system stopped")
+        ]
+        kinds = [e.kind for e in store.events("home", 0, 2e10)]
+        assert kinds == ["sitemaster_stop", "sitemaster_run"]
+    finally:
+        store.close()
+
+
+async def test_mode_and_reserve_changes_are_events(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0) as sim,
+        stepped_poller(sim, db=db) as poller,
+    ):
+        await poller.poll_due()
+        sim.gateway.set_operation_now(mode="backup", backup_reserve_raw_percent=62.0)
+        await sim.advance(STEPPED.slow_interval_s)
+        await poller.poll_due()
+        assert poller.gateway.mode == "backup"
+        assert poller.gateway.backup_reserve_raw_percent == 62.0
+    store = open_store(db)
+    try:
+        events = {e.kind: e.detail for e in store.events("home", 0, 2e10)}
+        assert events["operation_mode"].endswith("-> backup")
+        assert events["backup_reserve"].startswith(f"{24.0:.2f} -> 62.00")
+    finally:
+        store.close()
+
+
+async def test_unreachable_gateway_is_a_gap_with_its_reason(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    sim = Simulator(port=0, scenario="sunny-day", speed=0)
+    await sim.start()
+    async with stepped_poller(sim, db=db) as poller:
+        await poller.poll_due()
+        await sim.advance(60)
+        clock_at_close = sim.gateway.site.epoch_s
+        await sim.close()
+        await poller.poll_due()
+        assert poller.gateway.problem == "unreachable"
+        assert "unreachable" in (poller.gateway.problem_reason or "")
+        assert poller.gateway.counters.errors_total[("meters_aggregates", "unreachable")] == 1
+    store = open_store(db)
+    try:
+        gaps = store.gaps("home", 0, 2e10)
+        assert [(g.start, g.end, g.reason) for g in gaps] == [
+            (clock_at_close, None, "gateway unreachable")
+        ]
+    finally:
+        store.close()
