@@ -33,7 +33,9 @@ lint: install
 test: lint sysdeps
 	$(BIN)/python -m pytest -q
 
+# wrk is the HTTP load generator of the server benchmarks.
 bench: install
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
 	$(BIN)/python -m bench
 
 run: install

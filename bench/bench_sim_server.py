@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 
 CONCURRENCY = 8
 DURATION_S = 5.0
@@ -57,6 +60,69 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _login_token(url: str, password: str, cafile: str) -> str:
+    """Log in once (customer, 21.44 profile) and return the session token for wrk's header."""
+    body = json.dumps(
+        {"username": "customer", "email": "owner@example.com", "password": password}
+    ).encode()
+    request = urllib.request.Request(
+        url + "/api/login/Basic", data=body, headers={"Content-Type": "application/json"}
+    )
+    context = ssl.create_default_context(cafile=cafile)
+    with urllib.request.urlopen(request, context=context, timeout=10) as response:
+        token: str = json.load(response)["token"]
+    return token
+
+
+def _with_wrk(url: str, password: str, cafile: str, pid: int) -> list[tuple[str, float, str]]:
+    """wrk (C, one thread) as the load generator: it leaves the most CPU to the simulator."""
+    token = _login_token(url, password, cafile)
+    wrk = subprocess.Popen(
+        [
+            "wrk",
+            "-t1",
+            f"-c{CONCURRENCY}",
+            f"-d{DURATION_S:g}s",
+            "-H",
+            f"Authorization: Bearer {token}",
+            url + "/api/meters/aggregates",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(DURATION_S / 2)
+    rss_mb = _rss_mb(pid)
+    out, _ = wrk.communicate(timeout=DURATION_S * 6)
+    rss_mb = max(rss_mb, _rss_mb(pid))
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return [
+        (f"sim aggregates, HTTPS keep-alive, wrk x{CONCURRENCY} (target >= 3000)", rate, "req/s"),
+        ("sim RSS under wrk load (target <= 100)", rss_mb, "MB"),
+        ("sim non-2xx answers under wrk", float(non_2xx.group(1)) if non_2xx else 0.0, "count"),
+    ]
+
+
+def _with_aiohttp(url: str, password: str, cafile: str, pid: int) -> list[tuple[str, float, str]]:
+    """An aiohttp client in another process: what a Python poller fleet would see."""
+    load = subprocess.Popen(
+        [sys.executable, "-c", _LOADGEN, url, password, cafile, str(CONCURRENCY), str(DURATION_S)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(DURATION_S / 2)
+    rss_mb = _rss_mb(pid)
+    out, _ = load.communicate(timeout=DURATION_S * 6)
+    rss_mb = max(rss_mb, _rss_mb(pid))
+    result = json.loads(out)
+    rate = result["requests"] / result["seconds"]
+    return [
+        (f"sim aggregates, HTTPS keep-alive, aiohttp client x{CONCURRENCY}", rate, "req/s"),
+        ("sim RSS under aiohttp load (target <= 100)", rss_mb, "MB"),
+        ("sim non-200 answers under aiohttp", float(result["errors"]), "count"),
+    ]
+
+
 def run() -> list[tuple[str, float, str]]:
     sim = subprocess.Popen(
         [
@@ -87,35 +153,11 @@ def run() -> list[tuple[str, float, str]]:
         url = lines["local API"]
         password = re.search(r"password=(\S+)", lines["login"]).group(1)  # type: ignore[union-attr]
         cafile = lines["certificate"]
-        load = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                _LOADGEN,
-                url,
-                password,
-                cafile,
-                str(CONCURRENCY),
-                str(DURATION_S),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        time.sleep(DURATION_S / 2)
-        rss_mb = _rss_mb(sim.pid)
-        out, _ = load.communicate(timeout=DURATION_S * 6)
-        rss_mb = max(rss_mb, _rss_mb(sim.pid))
-        result = json.loads(out)
-        rate = result["requests"] / result["seconds"]
-        return [
-            (
-                "sim GET /api/meters/aggregates, HTTPS keep-alive, aiohttp client x8 (req/s)",
-                rate,
-                "target >= 3000",
-            ),
-            ("sim process RSS under load (MB)", rss_mb, "target <= 100"),
-            ("sim non-200 answers during the run", float(result["errors"]), "target 0"),
-        ]
+        rows = []
+        if shutil.which("wrk"):
+            rows += _with_wrk(url, password, cafile, sim.pid)
+        rows += _with_aiohttp(url, password, cafile, sim.pid)
+        return rows
     finally:
         sim.send_signal(signal.SIGINT)
         try:
@@ -126,5 +168,5 @@ def run() -> list[tuple[str, float, str]]:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    for name, value, note in run():
-        print(f"{name}: {value:.1f} ({note})")
+    for name, value, unit in run():
+        print(f"{name:<64} {value:10.1f} {unit}")
