@@ -1,71 +1,20 @@
-"""A simulator on 127.0.0.1 in a background thread, and `teg` run against it.
+"""Fixtures of the CLI tests: one simulator per module (over real HTTPS) and `teg` against it.
 
 The simulator runs in its own event loop thread, so click's CliRunner (which runs each
 command's own asyncio loop in the test thread) and pexpect subprocesses talk to it over real
-HTTPS, exactly as to a gateway. One simulator per test module keeps the suite fast; tests
-that change the gateway restore what they changed or use their own simulator.
+HTTPS, exactly as to a gateway. Tests that change the gateway restore what they changed or
+use their own simulator.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import sys
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from teg_helpers import SimThread, Teg, sim_env
 
-from tegkit.cli import main
 from tegkit.sim import Simulator
-
-TEG = str(Path(sys.executable).with_name("teg"))
-SEED = 7
-
-
-class SimThread:
-    """A Simulator served by an event loop in a daemon thread."""
-
-    def __init__(self, **options: Any) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
-        options.setdefault("speed", 0)
-        options.setdefault("seed", SEED)
-        self.sim: Simulator = self.run(self._start(options))
-
-    async def _start(self, options: dict[str, Any]) -> Simulator:
-        sim = Simulator(port=0, cloud_port=0, **options)
-        await sim.start()
-        return sim
-
-    def run(self, coro: Any) -> Any:
-        """Await a coroutine in the simulator's loop and return its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
-
-    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Call a plain function (a control method) in the simulator's loop."""
-        done: Future[Any] = Future()
-
-        def inside() -> None:
-            try:
-                done.set_result(fn(*args, **kwargs))
-            except BaseException as exc:
-                done.set_exception(exc)
-
-        self.loop.call_soon_threadsafe(inside)
-        return done.result(timeout=60)
-
-    def close(self) -> None:
-        self.run(self.sim.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        self.loop.close()
 
 
 @pytest.fixture(scope="module")
@@ -80,38 +29,9 @@ def sim(simthread: SimThread) -> Simulator:
     return simthread.sim
 
 
-def sim_env(sim: Simulator, config: Path) -> dict[str, str]:
-    """What a user exports to reach the simulator: host, password, pin, a config file."""
-    return {
-        "TEG_HOST": sim.url,
-        "TEG_PASSWORD": sim.password,
-        "TEG_PIN": sim.fingerprint_sha256,
-        "TEG_CONFIG": str(config),
-    }
-
-
 @pytest.fixture()
 def env(sim: Simulator, tmp_path: Path) -> dict[str, str]:
     return sim_env(sim, tmp_path / "config" / "config.toml")
-
-
-class Teg:
-    """Runs `teg` in-process with CliRunner; stdout and stderr kept apart."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-
-    def __call__(self, *args: str, input: str | None = None, **extra_env: str) -> Result:
-        clean = {k: None for k in os.environ if k.startswith("TEG_")}
-        runner = CliRunner()
-        return runner.invoke(
-            main, list(args), env={**clean, **self.env, **extra_env}, input=input
-        )
-
-    def json(self, *args: str, **extra_env: str) -> Any:
-        result = self("--json", *args, **extra_env)
-        assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr)
-        return json.loads(result.stdout)
 
 
 @pytest.fixture()

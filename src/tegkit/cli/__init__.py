@@ -161,6 +161,12 @@ def _register() -> None:
         from tegkit.sim.cli import sim
     except ImportError:  # the simulator's command has not landed in this checkout
         return
+    if "Example" not in (sim.help or "") + (sim.epilog or ""):
+        # Every `teg` command's help ends with an example; until the simulator's has one.
+        sim.epilog = (
+            "\b\nExample:\n  teg sim --port 8443 --speed 60\n"
+            "  TEG_HOST=https://127.0.0.1:8443 TEG_INSECURE=1 teg status"
+        )
     main.add_command(sim)
 
 

@@ -7,7 +7,6 @@ active profile; commands ask it for a connected `Gateway`, the TLS policy or the
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -78,16 +77,22 @@ class Settings:
             self.password = click.prompt("Gateway password", hide_input=True, err=True)
         return self.password
 
-    def gateway(self, *, password: bool = True, session_file: bool = True) -> Gateway:
-        """A Gateway for this profile (use with `async with`); logs in lazily when needed."""
+    def gateway(self, *, password: bool = True) -> Gateway:
+        """A Gateway for this profile (use with `async with`); logs in lazily when needed.
+
+        The session is kept in `session_file`, so a login serves later runs; without a kept
+        session and a password, a terminal is asked for one.
+        """
+        if password and not self.session_file.exists():
+            self.ask_password()
         return Gateway(
             self.require_host(),
-            password=self.ask_password() if password else None,
+            password=self.password if password else None,
             email=self.email,
             tls=self.tls_policy(),
             sni=self.sni,
             timeout_s=self.timeout_s,
-            session_file=self.session_file if session_file else None,
+            session_file=self.session_file,
         )
 
 
@@ -124,8 +129,11 @@ def build(ctx: click.Context, params: dict[str, Any]) -> Settings:
         )
     profile = config.profile(name)
 
+    # An empty value (TEG_HOST= in a script) means "not given", not "empty".
+    params = {k: (None if v == "" else v) for k, v in params.items()}
+
     def pick(option: str, attr: str) -> Any:
-        if _given(ctx, option):
+        if _given(ctx, option) and params[option] is not None:
             return params[option]
         value = getattr(profile, attr)
         return value if value is not None else params[option]
@@ -164,17 +172,6 @@ def _needs_profile(ctx: click.Context) -> bool:
     # `teg setup` creates the profile it is given; every other command needs it to exist.
     sub = ctx.invoked_subcommand
     return sub not in ("setup", "cert", "completion", "endpoints", "sim", None)
-
-
-def validate_pin(value: str) -> str:
-    """A fingerprint normalised to 64 lower-case hex digits, or InvalidInputError."""
-    from tegkit.client import normalise_fingerprint
-
-    return normalise_fingerprint(value)
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 __all__ = ["InvalidInputError", "Settings", "build", "run", "settings"]

@@ -54,9 +54,14 @@ def confirm_effect(endpoint: catalog.Endpoint | None, method: str, path: str, ye
     """Ask before a request that changes the gateway (refuse without a terminal or --yes)."""
     if yes:
         return
-    effect = endpoint.effect.value if endpoint is not None else "unknown effects"
-    if endpoint is not None and endpoint.effect is Effect.READ:
+    if endpoint is None:
+        if method == "GET":
+            return  # --force was given for it; a GET outside the catalog is the user's call
+        effect = "has unknown effects"
+    elif endpoint.effect is Effect.READ:
         return
+    else:
+        effect = endpoint.effect.value
     if not sys.stdin.isatty():
         raise click.UsageError(f"{method} {path} {effect}; pass --yes to send it")
     click.confirm(f"{method} {path} {effect}. Send it?", abort=True, err=True)

@@ -58,12 +58,14 @@ async def read_status(gw: Gateway) -> tuple[dict[str, Any], list[GatewayError]]:
             failures.append(exc)
             return None
 
-    meters, soe, grid, operation, status = await asyncio.gather(
+    # /api/status first and alone: it needs no login, and the client loads a kept session
+    # (`teg login`) on its first request; concurrent first requests would not all see it.
+    status = await part(gw.status())
+    meters, soe, grid, operation = await asyncio.gather(
         part(gw.meters_aggregates()),
         part(gw.state_of_energy()),
         part(gw.grid_status()),
         part(gw.operation()),
-        part(gw.status()),
     )
     if len(failures) == PARTS:
         raise failures[0]  # nothing could be read: that error alone says it best
