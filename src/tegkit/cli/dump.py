@@ -122,6 +122,8 @@ async def _dump(settings: app.Settings, folder: Path) -> dict[str, Any]:
     firmware: str | None = None
     async with settings.gateway() as gw:
         known = await _known_parameters(gw)
+        for serial in known.get("serial", []):
+            redactor.placeholder("SERIAL", serial)  # known before any body that uses it
         for endpoint in readable():
             if endpoint.params:
                 values = known.get(endpoint.params[0]) if len(endpoint.params) == 1 else None

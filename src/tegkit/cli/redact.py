@@ -33,6 +33,8 @@ _MAC: Final = re.compile(r"\b[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa
 _IPV4: Final = re.compile(
     r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])"
 )
+# Names the gateway gives its own built-in networks: nothing personal in them.
+_INTERNAL: Final = re.compile(r"^\w+_tesla_internal_default$")
 _PLACEHOLDER: Final = re.compile(r"^<<[A-Z_]+(_\d+)?>>$")
 
 
@@ -42,6 +44,7 @@ class Redactor:
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str], str] = {}
         self._count: dict[str, int] = {}
+        self._by_value: dict[str, str] = {}
 
     def placeholder(self, kind: str, value: str) -> str:
         key = (kind, value)
@@ -49,7 +52,12 @@ class Redactor:
         if found is None:
             self._count[kind] = self._count.get(kind, 0) + 1
             found = self._seen[key] = f"<<{kind}_{self._count[kind]}>>"
+            self._by_value.setdefault(value, found)
         return found
+
+    def _key(self, key: str) -> str:
+        """An object key: replaced only where it is a value already known to identify."""
+        return self._by_value.get(key, key)
 
     def text(self, value: str) -> str:
         """A free-text string with addresses, emails and DINs inside it replaced."""
@@ -69,14 +77,16 @@ class Redactor:
     def value(self, data: Any, key: str | None = None) -> Any:
         """A decoded JSON value with identifying strings replaced (other types untouched)."""
         if isinstance(data, dict):
-            return {k: self.value(v, k) for k, v in data.items()}
+            # Values come before keys: /api/meters/readings is keyed by meter serial.
+            values = {k: self.value(v, k) for k, v in data.items()}
+            return {self._key(k): v for k, v in values.items()}
         if isinstance(data, list):
             return [self.value(v, key) for v in data]
         if not isinstance(data, str):
             return data
         if key is not None and _KEEP_KEYS.search(key):
             return data
-        if key is not None and data:
+        if key is not None and data and not _INTERNAL.match(data):
             for pattern, kind in _KEY_KINDS:
                 if pattern.search(key):
                     return self.placeholder(kind, data)

@@ -1,0 +1,140 @@
+"""`teg cloud ...` against the simulator's Owner API: tokens, products, live status, settings."""
+
+from __future__ import annotations
+
+import json
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+from teg_helpers import SimThread, Teg
+
+from tegkit.sim import Simulator
+
+
+@pytest.fixture()
+def cloud_env(env: dict[str, str], sim: Simulator) -> dict[str, str]:
+    return {**env, "TEG_CLOUD_URL": sim.cloud_url, "TEG_CLOUD_AUTH_URL": sim.cloud_url,
+            "TEG_CLOUD_CAFILE": str(sim.cafile)}  # fmt: skip
+
+
+@pytest.fixture()
+def cteg(cloud_env: dict[str, str]) -> Teg:
+    return Teg(cloud_env)
+
+
+def _import(cteg: Teg, sim: Simulator, tmp_path: Path) -> dict:
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(
+        json.dumps(
+            {
+                "access_token": sim.cloud_tokens.access_token,
+                "refresh_token": sim.cloud_tokens.refresh_token,
+                "expires_in": 3600,
+            }
+        )
+    )
+    result = cteg("--json", "cloud", "token", "import", str(tokens))
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_token_import_writes_a_0600_file_and_never_prints_tokens(
+    cteg: Teg, sim: Simulator, tmp_path: Path, env: dict[str, str]
+) -> None:
+    data = _import(cteg, sim, tmp_path)
+    token_file = Path(data["token_file"])
+    assert token_file.parent == Path(env["TEG_CONFIG"]).parent / "cloud"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert data["has_refresh_token"] is True
+    assert sim.cloud_tokens.access_token not in json.dumps(data)
+    stored = json.loads(token_file.read_text())
+    assert stored["access_token"] == sim.cloud_tokens.access_token
+
+
+def test_products_status_and_settings(cteg: Teg, sim: Simulator, tmp_path: Path) -> None:
+    _import(cteg, sim, tmp_path)
+    site_id = sim.cloud_site.energy_site_id
+    products = cteg.json("cloud", "products")
+    assert [p["energy_site_id"] for p in products if "energy_site_id" in p] == [site_id]
+    # One site on the account: no --site-id needed.
+    live = cteg.json("cloud", "status")
+    assert live["site_id"] == site_id
+    assert set(live) >= {"grid_power_w", "solar_power_w", "battery_power_w", "load_power_w",
+                         "soe_app_percent", "grid_status", "timestamp"}  # fmt: skip
+    assert live["soe_app_percent"] == pytest.approx(47.37, abs=0.01)
+    human = cteg("cloud", "status")
+    assert "producing" in human.stdout and "app scale" in human.stdout
+
+
+def test_cloud_set_reserve_mode_and_name(
+    cteg: Teg, simthread: SimThread, tmp_path: Path
+) -> None:
+    sim = simthread.sim
+    _import(cteg, sim, tmp_path)
+    battery = sim.cloud_site.battery_id
+    before = sim.gateway.backup_reserve_raw_percent
+    try:
+        data = cteg.json("cloud", "--battery-id", battery, "set", "reserve", "40")
+        assert data["backup_reserve_app_percent"] == 40
+        assert sim.gateway.backup_reserve_raw_percent == pytest.approx(43.0)  # 5 + 0.95 x 40
+        raw = cteg.json("cloud", "set", "reserve", "24", "--scale", "raw")
+        assert raw["backup_reserve_app_percent"] == 20
+        assert cteg.json("cloud", "set", "mode", "autonomous")["mode"] == "autonomous"
+        named = cteg.json("cloud", "--site-id", str(sim.cloud_site.energy_site_id), "set",
+                          "site-name", "Cloudy")  # fmt: skip
+        assert named["site_name"] == "Cloudy"
+    finally:
+        cteg.json("cloud", "set", "mode", "self_consumption")
+        simthread.call(setattr, sim.gateway.site, "backup_reserve_raw_percent", before)
+    assert cteg("cloud", "set", "reserve", "101").exit_code == 8
+    assert cteg("cloud", "set", "mode", "turbo").exit_code == 2
+
+
+def test_refresh_rotates_the_stored_tokens(cteg: Teg, sim: Simulator, tmp_path: Path) -> None:
+    data = _import(cteg, sim, tmp_path)
+    old = json.loads(Path(data["token_file"]).read_text())
+    refreshed = cteg.json("cloud", "token", "refresh")
+    new = json.loads(Path(refreshed["token_file"]).read_text())
+    assert new["access_token"] != old["access_token"]
+    assert new["access_token"] == sim.cloud_tokens.access_token
+    assert cteg("cloud", "products").exit_code == 0
+
+
+def test_expired_access_token_is_refreshed_on_the_way(
+    cteg: Teg, simthread: SimThread, tmp_path: Path
+) -> None:
+    sim = simthread.sim
+    _import(cteg, sim, tmp_path)
+    simthread.call(sim.cloud_tokens.expire_access_token)
+    assert cteg("cloud", "products").exit_code == 0
+
+
+def test_without_tokens_the_message_says_how_to_import(cteg: Teg) -> None:
+    result = cteg("cloud", "products")
+    assert result.exit_code == 3
+    assert "teg cloud token import" in result.stderr
+
+
+def test_a_bad_token_is_exit_3(cteg: Teg) -> None:
+    assert cteg("cloud", "token", "import", "--access-token", "nope").exit_code == 0
+    result = cteg("cloud", "products")
+    assert result.exit_code == 3
+    assert "nope" not in result.stderr
+
+
+def test_cloud_options_given_at_import_are_kept_in_the_profile(
+    cteg: Teg, sim: Simulator, tmp_path: Path, env: dict[str, str]
+) -> None:
+    site = str(sim.cloud_site.energy_site_id)
+    result = cteg("cloud", "--site-id", site, "token", "import", "--access-token",
+                  sim.cloud_tokens.access_token)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    config = Path(env["TEG_CONFIG"])
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    cloud = tomllib.loads(config.read_text())["profiles"]["default"]["cloud"]
+    assert cloud["site_id"] == site and cloud["base_url"] == sim.cloud_url
+    # Later runs need neither the URL nor the site id.
+    bare = Teg({"TEG_CONFIG": env["TEG_CONFIG"]})
+    assert bare.json("cloud", "status")["site_id"] == int(site)

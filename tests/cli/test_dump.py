@@ -1,0 +1,117 @@
+"""`teg dump`: every readable endpoint to a folder, redacted, and readable by parse_response."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from teg_helpers import Teg
+
+from tegkit import catalog
+from tegkit.cli.dump import readable
+from tegkit.cli.redact import Redactor
+from tegkit.models import parse_response
+from tegkit.sim import Simulator
+
+
+@pytest.fixture(scope="module")
+def dumped(tmp_path_factory: pytest.TempPathFactory, simthread: object) -> tuple[Path, dict]:
+    from teg_helpers import sim_env
+
+    sim: Simulator = simthread.sim  # type: ignore[attr-defined]
+    folder = tmp_path_factory.mktemp("dump") / "gw"
+    teg = Teg(sim_env(sim, folder.parent / "config.toml"))
+    result = teg("--json", "dump", str(folder))
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    return folder, summary
+
+
+def _index(folder: Path) -> dict:
+    return json.loads((folder / "index.json").read_text())
+
+
+def test_every_readable_get_is_written_or_skipped_with_a_reason(dumped: tuple[Path, dict]) -> None:
+    folder, summary = dumped
+    index = _index(folder)
+    assert index["format"] == "tegkit-dump/1"
+    assert index["firmware_version"] == "21.44 223a56cd"
+    templates = {f["template"] for f in index["files"]} | {s["path"] for s in index["skipped"]}
+    assert templates == {e.path for e in readable()}
+    assert summary["files"] == len(index["files"])
+    written = {p.name for p in folder.iterdir()} - {"index.json"}
+    assert written == {f["file"] for f in index["files"]}
+    # the meter serials came from /api/meters
+    assert any(f["template"] == "/api/meters/{serial}/cts" for f in index["files"])
+    assert "meters.aggregates.json" in written  # the captures' naming
+
+
+def test_parse_response_reads_every_file_it_wrote(dumped: tuple[Path, dict]) -> None:
+    folder, _ = dumped
+    parsed = 0
+    for entry in _index(folder)["files"]:
+        text = (folder / entry["file"]).read_text()
+        if entry["file"].endswith(".err"):
+            status_line, _, _ = text.partition("\n")
+            assert status_line == f"HTTP/1.1 {entry['status']}"
+            assert entry["status"] >= 400
+            continue
+        assert entry["status"] == 200
+        assert catalog.match(entry["method"], entry["path"]) is not None
+        if text.strip():
+            parse_response(entry["method"], entry["path"], text)
+            parsed += 1
+    assert parsed >= 40
+
+
+def test_identifying_values_are_redacted(dumped: tuple[Path, dict], sim: Simulator) -> None:
+    folder, _ = dumped
+    everything = "\n".join(p.read_text() for p in folder.iterdir())
+    gw = sim.gateway
+    secrets = [gw.din, gw.gateway_serial, *gw.battery_serials, *gw.meter_serials.values()]
+    secrets += [sim.email, sim.password, "127.0.0.1"]
+    for secret in secrets:
+        assert secret and secret not in everything, secret
+    assert json.loads((folder / "status.json").read_text())["din"].startswith("<<SERIAL_")
+    site_name = json.loads((folder / "site_info.site_name.json").read_text())["site_name"]
+    assert site_name.startswith("<<NAME_")
+    # The gateway's own network names are not personal and stay.
+    assert "ethernet_tesla_internal_default" in everything
+    # A serial has one placeholder, in the body of /api/meters and in the file of its CTs.
+    for meter in json.loads((folder / "meters.json").read_text()):
+        assert (folder / f"meters.{meter['serial'].strip('<>')}.cts.json").exists()
+
+
+def test_a_non_empty_folder_needs_force(teg: Teg, tmp_path: Path) -> None:
+    (tmp_path / "x").write_text("keep me")
+    result = teg("dump", str(tmp_path))
+    assert result.exit_code == 2
+    assert (tmp_path / "x").read_text() == "keep me"
+
+
+def test_redactor_replaces_addresses_in_text_and_keeps_types() -> None:
+    r = Redactor()
+    data = {
+        "serial": "TG123456789",
+        "ip": "192.168.1.20",
+        "gateway": "10.0.0.1",
+        "mask": "255.255.255.0",
+        "hw_address": "aa:bb:cc:dd:ee:ff",
+        "note": "reach me at owner@example.com from 192.168.1.20 (dev 1232100-00-E--TG12345)",
+        "email": "x@y.z",
+        "count": 3,
+        "ok": True,
+        "token": "abc",
+        "version": "21.44.1 223a56cd",
+    }
+    out = r.value(data)
+    assert out["serial"] == "<<SERIAL_1>>"
+    assert out["ip"] == out["note"].split("from ")[1].split(" ")[0] == "<<IP_ADDR_1>>"
+    assert out["gateway"] == "<<IP_ADDR_2>>"
+    assert out["mask"] == "255.255.255.0"
+    assert out["hw_address"] == "<<MAC_ADDR_1>>"
+    assert "owner@example.com" not in out["note"] and "TG12345" not in out["note"]
+    assert out["count"] == 3 and out["ok"] is True
+    assert out["token"] == "<<TOKEN_1>>"
+    assert out["version"] == "21.44.1 223a56cd"
