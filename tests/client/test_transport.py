@@ -70,6 +70,22 @@ async def test_identical_reads_in_flight_share_one_request(fake: Any, gw: Any) -
     assert fake.hits[AGGREGATES] == before + 2
 
 
+async def test_a_cancelled_leader_hands_the_read_to_a_waiter(
+    fake: Any, gw: Any, fault: Any
+) -> None:
+    fake.fault(AGGREGATES, fault(delay_s=0.3))
+    before = fake.hits[AGGREGATES]
+    leader = asyncio.ensure_future(gw.meters_aggregates())
+    await asyncio.sleep(0.05)  # the leader's request is in flight
+    waiter = asyncio.ensure_future(gw.meters_aggregates())
+    await asyncio.sleep(0.05)
+    leader.cancel()
+    aggregates = await waiter  # not cancelled itself: it takes over and gets an answer
+    assert aggregates.site is not None
+    assert leader.cancelled()
+    assert fake.hits[AGGREGATES] == before + 2
+
+
 async def test_cache_ttl_per_endpoint(fake: Any, address: str, pinned: Any) -> None:
     ttl = {"/api/meters/aggregates": 60.0}
     async with Gateway(address, password=PASSWORD, tls=pinned, cache_ttl_s=ttl) as gw:

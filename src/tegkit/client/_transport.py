@@ -187,30 +187,72 @@ class EndpointGuard:
         self._cool_until.pop(key, None)
 
 
-class SingleFlight:
-    """Concurrent callers with the same key share one running call."""
+class _Flight:
+    """One running call; `shared` is made only when a second caller arrives."""
+
+    __slots__ = ("shared",)
 
     def __init__(self) -> None:
-        self._running: dict[str, asyncio.Task[object]] = {}
+        self.shared: asyncio.Future[object] | None = None
+
+
+def _consume(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+class SingleFlight:
+    """Concurrent callers with the same key share one running call.
+
+    The first caller runs the call in its own task (no extra task on the hot path); callers
+    that arrive while it runs wait on a future it completes. If the first caller is
+    cancelled, a waiting caller that was not cancelled itself takes over and runs the call.
+    """
+
+    def __init__(self) -> None:
+        self._running: dict[str, _Flight] = {}
 
     @property
     def in_flight(self) -> int:
         return len(self._running)
 
     async def run(self, key: str, call: Callable[[], Awaitable[T]]) -> T:
-        task = cast("asyncio.Task[T] | None", self._running.get(key))
-        if task is None:
+        while True:
+            flight = self._running.get(key)
+            if flight is None:
+                return await self._lead(key, call)
+            if flight.shared is None:
+                flight.shared = asyncio.get_running_loop().create_future()
+                # Waiters that were cancelled leave no one to read an error: read it here.
+                flight.shared.add_done_callback(_consume)
+            shared = flight.shared
+            try:
+                return cast("T", await asyncio.shield(shared))
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if shared.cancelled() and task is not None and not task.cancelling():
+                    continue  # the leader gave up, not us: run the call ourselves
+                raise
 
-            async def owned() -> T:
-                try:
-                    return await call()
-                finally:
-                    self._running.pop(key, None)
-
-            task = asyncio.ensure_future(owned())
-            self._running[key] = cast("asyncio.Task[object]", task)
-        # One caller giving up must not cancel the request the others wait for.
-        return await asyncio.shield(task)
+    async def _lead(self, key: str, call: Callable[[], Awaitable[T]]) -> T:
+        flight = _Flight()
+        self._running[key] = flight
+        try:
+            result = await call()
+        except BaseException as exc:
+            shared = flight.shared
+            if shared is not None and not shared.done():
+                if isinstance(exc, asyncio.CancelledError):
+                    shared.cancel()
+                else:
+                    shared.set_exception(exc)
+            raise
+        finally:
+            if self._running.get(key) is flight:
+                del self._running[key]
+        if flight.shared is not None and not flight.shared.done():
+            flight.shared.set_result(result)
+        return result
 
 
 class TtlCache:
@@ -270,6 +312,7 @@ class Transport:
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.requests_sent = 0
+        self._urls: dict[str, URL] = {}  # built once per path: yarl is not free per request
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -328,10 +371,17 @@ class Transport:
         self, method: str, path: str, json: object, headers: Mapping[str, str] | None
     ) -> Reply:
         self.requests_sent += 1
-        path, _, query = path.partition("?")
+        url = self._urls.get(path)
+        if url is None:
+            if len(self._urls) > 256:  # arbitrary paths through request(): stay bounded
+                self._urls.clear()
+            bare, _, query = path.partition("?")
+            url = self._urls[path] = self.url.with_path(bare, encoded=True).with_query(
+                query or None
+            )
         async with self.session.request(
             method,
-            self.url.with_path(path, encoded=True).with_query(query or None),
+            url,
             json=json,
             headers=headers,
             ssl=self._ssl,
