@@ -1,6 +1,7 @@
 """`teg monitor` and `teg demo`: click commands that run the monitor (and the simulator).
 
-Each `--gateway` is a profile name from `teg setup` or an https:// URL; a URL takes its
+Each `--gateway` is a profile name from `teg setup`, an https:// URL, or NAME=URL to name
+it in the dashboard and the metrics' `gateway` label; a URL takes its
 password, certificate pin or CA file from the options here, from TEG_PASSWORD / TEG_PIN /
 TEG_CAFILE, or from the `teg` group's own options. Without `--gateway` the group's
 profile (or TEG_HOST) is watched.
@@ -71,6 +72,10 @@ def resolve_targets(
         gateways_named = []
         config = None
         for value in gateways:
+            label, eq, rest = value.partition("=")
+            if eq and "://" not in label and label:  # NAME=URL names the gateway
+                gateways_named.append((label, rest, None))
+                continue
             if _is_url(value):
                 gateways_named.append((_name_for(value), value, None))
                 continue
@@ -160,7 +165,7 @@ async def _serve_until_signal(monitor: Monitor, announce: str) -> None:
     "gateways",
     multiple=True,
     metavar="PROFILE_OR_URL",
-    help="A profile name or https:// URL; repeat to watch several gateways.",
+    help="A profile name, an https:// URL or NAME=URL; repeat to watch several gateways.",
 )
 @click.option("--password", envvar="TEG_PASSWORD", help="Password for URL gateways.")
 @click.option("--email", envvar="TEG_EMAIL", help="Email for the customer login.")
