@@ -68,9 +68,7 @@ def test_products_status_and_settings(cteg: Teg, sim: Simulator, tmp_path: Path)
     assert "producing" in human.stdout and "app scale" in human.stdout
 
 
-def test_cloud_set_reserve_mode_and_name(
-    cteg: Teg, simthread: SimThread, tmp_path: Path
-) -> None:
+def test_cloud_set_reserve_mode_and_name(cteg: Teg, simthread: SimThread, tmp_path: Path) -> None:
     sim = simthread.sim
     _import(cteg, sim, tmp_path)
     battery = sim.cloud_site.battery_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from teg_helpers import SimThread, Teg
@@ -79,8 +80,6 @@ def test_stopped_system_prints_what_it_can_and_exits_6(simthread: SimThread, teg
     finally:
         simthread.call(simthread.sim.run_sitemaster)
     assert result.exit_code == 6
-    import json
-
     data = json.loads(result.stdout)
     # Missing is missing: null, never 0.
     assert data["site_power_w"] is None and data["soe_raw_percent"] is None
@@ -93,3 +92,23 @@ def test_stopped_system_prints_what_it_can_and_exits_6(simthread: SimThread, teg
     assert "—" in human.stdout
     assert "the system is stopped" in human.stderr
     assert "Traceback" not in human.stderr + human.stdout
+
+
+def test_watch_json_prints_one_reading_per_line(teg: Teg) -> None:
+    result = teg("--json", "watch", "--count", "3", "--interval", "0.1")
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 3
+    for reading in lines:
+        assert list(reading) == list(GOLDEN)
+        assert reading["soe_app_percent"] == GOLDEN["soe_app_percent"]
+
+
+def test_watch_sparkline_scales_around_zero() -> None:
+    from tegkit.cli.watch import sparkline
+
+    assert sparkline([0, 50, 100]) == "▁▅█"
+    assert sparkline([-100, 0, 100]) == "▁▅█"
+    assert sparkline([None, 5.0]) == " █"
+    assert sparkline([0.0, 0.0]) == "▁▁"
+    assert sparkline([]) == ""

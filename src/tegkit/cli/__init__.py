@@ -165,7 +165,8 @@ def _register() -> None:
         # Every `teg` command's help ends with an example; until the simulator's has one.
         sim.epilog = (
             "\b\nExample:\n  teg sim --port 8443 --speed 60\n"
-            "  TEG_HOST=https://127.0.0.1:8443 TEG_INSECURE=1 teg status"
+            "  TEG_HOST=https://127.0.0.1:8443 TEG_PIN=<fingerprint> TEG_PASSWORD=<password> "
+            "teg status"
         )
     main.add_command(sim)
 
