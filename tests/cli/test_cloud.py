@@ -6,6 +6,7 @@ import json
 import stat
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from teg_helpers import SimThread, Teg
@@ -24,7 +25,7 @@ def cteg(cloud_env: dict[str, str]) -> Teg:
     return Teg(cloud_env)
 
 
-def _import(cteg: Teg, sim: Simulator, tmp_path: Path) -> dict:
+def _import(cteg: Teg, sim: Simulator, tmp_path: Path) -> dict[str, Any]:
     tokens = tmp_path / "tokens.json"
     tokens.write_text(
         json.dumps(
@@ -37,7 +38,8 @@ def _import(cteg: Teg, sim: Simulator, tmp_path: Path) -> dict:
     )
     result = cteg("--json", "cloud", "token", "import", str(tokens))
     assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
 
 
 def test_token_import_writes_a_0600_file_and_never_prints_tokens(

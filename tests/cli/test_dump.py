@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from teg_helpers import Teg
+from teg_helpers import SimThread, Teg, sim_env
 
 from tegkit import catalog
 from tegkit.cli.dump import readable
@@ -14,12 +15,12 @@ from tegkit.cli.redact import Redactor
 from tegkit.models import parse_response
 from tegkit.sim import Simulator
 
+Dumped = tuple[Path, dict[str, Any]]
+
 
 @pytest.fixture(scope="module")
-def dumped(tmp_path_factory: pytest.TempPathFactory, simthread: object) -> tuple[Path, dict]:
-    from teg_helpers import sim_env
-
-    sim: Simulator = simthread.sim  # type: ignore[attr-defined]
+def dumped(tmp_path_factory: pytest.TempPathFactory, simthread: SimThread) -> Dumped:
+    sim = simthread.sim
     folder = tmp_path_factory.mktemp("dump") / "gw"
     teg = Teg(sim_env(sim, folder.parent / "config.toml"))
     result = teg("--json", "dump", str(folder))
@@ -28,11 +29,14 @@ def dumped(tmp_path_factory: pytest.TempPathFactory, simthread: object) -> tuple
     return folder, summary
 
 
-def _index(folder: Path) -> dict:
-    return json.loads((folder / "index.json").read_text())
+def _index(folder: Path) -> dict[str, Any]:
+    index: dict[str, Any] = json.loads((folder / "index.json").read_text())
+    return index
 
 
-def test_every_readable_get_is_written_or_skipped_with_a_reason(dumped: tuple[Path, dict]) -> None:
+def test_every_readable_get_is_written_or_skipped_with_a_reason(
+    dumped: Dumped,
+) -> None:
     folder, summary = dumped
     index = _index(folder)
     assert index["format"] == "tegkit-dump/1"
@@ -47,7 +51,7 @@ def test_every_readable_get_is_written_or_skipped_with_a_reason(dumped: tuple[Pa
     assert "meters.aggregates.json" in written  # the captures' naming
 
 
-def test_parse_response_reads_every_file_it_wrote(dumped: tuple[Path, dict]) -> None:
+def test_parse_response_reads_every_file_it_wrote(dumped: Dumped) -> None:
     folder, _ = dumped
     parsed = 0
     for entry in _index(folder)["files"]:
@@ -65,7 +69,7 @@ def test_parse_response_reads_every_file_it_wrote(dumped: tuple[Path, dict]) -> 
     assert parsed >= 40
 
 
-def test_identifying_values_are_redacted(dumped: tuple[Path, dict], sim: Simulator) -> None:
+def test_identifying_values_are_redacted(dumped: Dumped, sim: Simulator) -> None:
     folder, _ = dumped
     everything = "\n".join(p.read_text() for p in folder.iterdir())
     gw = sim.gateway

@@ -40,8 +40,9 @@ def _frames_until(child: pexpect.spawn, pattern: str, limit: int = 200) -> str:
     """Read whole frames of the live view until one matches `pattern`; return that frame."""
     for _ in range(limit):
         child.expect_exact(FRAME_END)
-        if re.search(pattern, child.before):
-            return child.before
+        frame: str = child.before
+        if re.search(pattern, frame):
+            return frame
     raise AssertionError(f"no frame matched {pattern!r}")
 
 
