@@ -82,7 +82,8 @@ async def live_monitor(sim: Simulator, db: Path | None, **kwargs: Any) -> AsyncI
     )
     kwargs.setdefault("stale_after_s", 120.0)
     kwargs.setdefault("tz", dt.UTC)
-    monitor = Monitor([target(sim)], db=db, listen=("127.0.0.1", 0), clock=sim_clock(sim), **kwargs)
+    kwargs.setdefault("clock", sim_clock(sim))
+    monitor = Monitor([target(sim)], db=db, listen=("127.0.0.1", 0), **kwargs)
     async with monitor:
         yield monitor
 

@@ -67,7 +67,7 @@ class BadParameter(web.HTTPBadRequest):
     def __init__(self, name: str, allowed: str, value: object = None) -> None:
         body = {"error": f"{name}: {value!r} is not allowed; expected {allowed}"}
         body |= {"parameter": name, "allowed": allowed}
-        super().__init__(body=msgspec.json.encode(body), content_type=_JSON)
+        super().__init__(text=msgspec.json.encode(body).decode(), content_type=_JSON)
 
 
 def _json(doc: Any, status: int = 200) -> web.Response:
@@ -149,8 +149,7 @@ def _store(request: web.Request) -> AsyncStore:
     store = request.app[CTX].store
     if store is None:
         raise web.HTTPServiceUnavailable(
-            body=msgspec.json.encode({"error": "this monitor keeps no history"}),
-            content_type=_JSON,
+            text='{"error": "this monitor keeps no history"}', content_type=_JSON
         )
     return store
 

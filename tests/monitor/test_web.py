@@ -1,0 +1,173 @@
+"""The monitor's HTTP API against the simulator: live, stream, history, health, controls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+from monitor_helpers import first_reading, live_monitor
+
+from tegkit import percent
+from tegkit.sim import Simulator
+
+TOKEN = "correct-horse-battery"
+
+
+async def _wait(pred: object, polls: int = 300) -> None:
+    for _ in range(polls):
+        if pred():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition never held")
+
+
+async def test_live_history_outages_and_health(tmp_path: Path) -> None:
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=60) as sim,
+        live_monitor(sim, tmp_path / "m.db") as monitor,
+        aiohttp.ClientSession() as http,
+    ):
+        await first_reading(monitor)
+        async with http.get(monitor.url + "api/live") as r:
+            live = await r.json()
+        [entry] = live["gateways"]
+        assert entry["gateway"] == "home" and entry["status"] == "ok"
+        assert entry["freshness_s"] >= 0 and entry["taken_at"] <= live["now"]
+        soe = entry["soe"]
+        assert soe["app_percent"] == pytest.approx(percent.raw_to_app(soe["raw_percent"]), abs=0.01)
+        assert entry["backup_reserve"]["raw_percent"] == pytest.approx(24.0)
+        assert entry["mode"] == "self_consumption"
+        assert live["control"] is False
+
+        async with http.get(monitor.url + "healthz") as r:
+            assert r.status == 200
+
+        await _wait(lambda: monitor.pollers["home"].gateway.counters.total_requests() > 40)
+        await monitor.pollers["home"].flush()
+        async with http.get(monitor.url + "api/history", params={"step": "1"}) as r:
+            hist = await r.json()
+        assert len(hist["t"]) <= 2000 and len(hist["t"]) == len(hist["load_w"])
+        assert any(v is not None for v in hist["load_w"])
+        async with http.get(monitor.url + "api/outages") as r:
+            assert (await r.json())["outages"] == []
+
+        sim.stop_sitemaster()
+        await _wait(lambda: monitor.live.gateways()[0].problem == "stopped")
+        async with http.get(monitor.url + "healthz") as r:
+            assert r.status == 503
+            body = await r.json()
+        assert body["gateways"][0]["status"] == "stopped"
+        assert "stopped" in body["gateways"][0]["reason"]
+        sim.run_sitemaster()
+        await _wait(lambda: monitor.live.gateways()[0].problem is None, polls=600)
+        async with http.get(monitor.url + "healthz") as r:
+            assert r.status == 200
+
+        await sim.close()  # the gateway is gone
+        await _wait(lambda: monitor.live.gateways()[0].problem == "unreachable", polls=600)
+        async with http.get(monitor.url + "healthz") as r:
+            assert r.status == 503
+            body = await r.json()
+        assert body["gateways"][0]["status"] == "unreachable"
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        ("api/history?gateway=nope", "gateway"),
+        ("api/history?from=yesterday", "from"),
+        ("api/history?from=200&to=100", "from"),
+        ("api/history?step=-5", "step"),
+        ("api/history?step=abc", "step"),
+        ("api/daily?from=2024-13-01", "from"),
+        ("api/daily?from=2024-02-01&to=2024-01-01", "from"),
+        ("api/outages?to=nan", "to"),
+    ],
+)
+async def test_bad_parameters_get_400_naming_them(
+    tmp_path: Path, path: str, parameter: str
+) -> None:
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0) as sim,
+        live_monitor(sim, tmp_path / "m.db") as monitor,
+        aiohttp.ClientSession() as http,
+        http.get(monitor.url + path) as r,
+    ):
+        assert r.status == 400
+        body = await r.json()
+        assert body["parameter"] == parameter and body["allowed"]
+
+
+async def test_the_stream_pushes_each_new_reading() -> None:
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=60) as sim,
+        live_monitor(sim, None, clock=time.time) as monitor,
+        aiohttp.ClientSession() as http,
+    ):
+        await first_reading(monitor)
+        async with http.get(monitor.url + "api/live/stream") as r:
+            assert r.headers["Content-Type"] == "text/event-stream"
+            seen: list[float] = []
+            async for line in r.content:
+                if line.startswith(b"data: "):
+                    seen.append(json.loads(line[6:])["taken_at"])
+                if len(seen) == 3:
+                    break
+        assert seen == sorted(seen) and len(set(seen)) == 3
+
+
+async def test_without_a_token_the_controls_do_not_exist() -> None:
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0) as sim,
+        live_monitor(sim, None) as monitor,
+        aiohttp.ClientSession() as http,
+    ):
+        for method, path in [
+            ("POST", "login"),
+            ("GET", "api/session"),
+            ("POST", "api/control/operation"),
+        ]:
+            async with http.request(method, monitor.url + path, json={"token": TOKEN}) as r:
+                assert r.status == 404, path
+
+
+async def test_controls_need_login_cookie_and_csrf_then_act_through_the_gateway() -> None:
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0, allow_customer_operation=True) as sim,
+        live_monitor(sim, None, control_token=TOKEN) as monitor,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+    ):
+        await first_reading(monitor)
+        change = {"gateway": "home", "mode": "backup", "backup_reserve_percent": 50, "scale": "app"}
+        url = monitor.url + "api/control/operation"
+        async with http.post(url, json=change) as r:
+            assert r.status == 401
+        async with http.post(monitor.url + "login", json={"token": "wrong-token"}) as r:
+            assert r.status == 401
+        async with http.post(monitor.url + "login", json={"token": TOKEN}) as r:
+            assert r.status == 200
+            csrf = (await r.json())["csrf_token"]
+            cookie = r.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        async with http.post(url, json=change) as r:
+            assert r.status == 403  # the cookie alone is not enough
+        headers = {"X-CSRF-Token": csrf, "Origin": "http://evil.example"}
+        async with http.post(url, json=change, headers=headers) as r:
+            assert r.status == 403
+        async with http.post(
+            url, json={**change, "scale": "percent"}, headers={"X-CSRF-Token": csrf}
+        ) as r:
+            assert r.status == 400 and (await r.json())["parameter"] == "scale"
+        async with http.post(url, json=change, headers={"X-CSRF-Token": csrf}) as r:
+            assert r.status == 200, await r.text()
+            after = await r.json()
+        state = sim.state()
+        assert state["mode"] == "backup" == after["mode"]
+        assert state["backup_reserve_raw_percent"] == pytest.approx(percent.app_to_raw(50))
+        assert after["backup_reserve"]["app_percent"] == pytest.approx(50, abs=0.01)
+        async with http.get(monitor.url + "api/live") as r:
+            assert (await r.json())["gateways"][0]["mode"] == "backup"
