@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import socket
+from pathlib import Path
 
 import pytest
-from teg_helpers import Teg
+from teg_helpers import SimThread, Teg
 
 from tegkit.sim import Simulator
 
@@ -100,3 +102,23 @@ def test_verbose_shows_the_traceback(teg: Teg) -> None:
     assert result.exit_code == 7
     assert "Traceback" in result.stderr
     assert "CertificateMismatchError" in result.stderr
+
+
+def test_a_slow_gateway_is_exit_4_and_names_the_timeout(teg: Teg, simthread: SimThread) -> None:
+    simthread.run(simthread.sim.inject_fault("latency", latency_ms=3000, count=20))
+    try:
+        result = teg("--timeout", "0.5", "status")
+    finally:
+        simthread.call(simthread.sim.clear_faults)
+    assert result.exit_code == 4
+    assert "did not answer in time" in result.stderr and "--timeout" in result.stderr
+
+
+def test_verbose_logging_shows_no_secret(teg: Teg, sim: Simulator, env: dict[str, str]) -> None:
+    result = teg("--verbose", "login")
+    assert result.exit_code == 0
+    assert "logged in" in result.stderr  # the log is there
+    session = Path(env["TEG_CONFIG"]).parent / "sessions" / "default.json"
+    token = json.loads(session.read_text())["token"]
+    for secret in (sim.password, token):
+        assert secret not in result.stdout + result.stderr

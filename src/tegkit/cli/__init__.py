@@ -9,6 +9,7 @@ with a message and the exit code of `exit_codes`, without a traceback unless --v
 from __future__ import annotations
 
 import logging
+import sys
 import traceback
 from typing import Any
 
@@ -27,6 +28,20 @@ _EPILOG = (
     'Shell completion: eval "$(_TEG_COMPLETE=bash_source teg)" (or `teg completion bash`).\n\n'
     + exit_codes.epilog()
 )
+
+
+class _TegLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """tegkit's log lines on this run's stderr (the client never logs secrets)."""
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("tegkit")
+    for handler in [h for h in logger.handlers if isinstance(h, _TegLogHandler)]:
+        logger.removeHandler(handler)  # one per run, on the stderr of this run
+    handler = _TegLogHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
 
 
 class TegGroup(click.Group):
@@ -119,7 +134,7 @@ def main(ctx: click.Context, /, **params: Any) -> None:
     if params["json_flag"]:
         ctx.meta[output.JSON_KEY] = True
     if params["verbose"]:
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+        _log_to_stderr()
     try:
         ctx.obj = app.build(ctx, params)
     except errors.InvalidInputError as exc:

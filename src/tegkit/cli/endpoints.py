@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from tegkit import catalog
+from tegkit.cli.output import Output, json_option
 
 
 def _as_dict(endpoint: catalog.Endpoint) -> dict[str, object]:
@@ -28,15 +29,29 @@ def _as_dict(endpoint: catalog.Endpoint) -> dict[str, object]:
     }
 
 
+def _render(console: Console, rows: list[dict[str, Any]]) -> None:
+    table = Table(show_lines=False, box=None, pad_edge=False)
+    for column in ("method", "path", "auth", "effect", "model", "summary"):
+        table.add_column(column, overflow="fold")
+    for e in rows:
+        table.add_row(
+            e["method"], e["path"], e["auth"], e["effect"], e["model"] or "-", e["summary"]
+        )
+    if not console.is_terminal:  # piped: do not fold rows at 80 columns
+        console = Console(file=console.file, width=200, no_color=True, highlight=False)
+    console.print(table)
+    console.print(f"{len(rows)} endpoints")
+
+
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
+@json_option
 @click.option(
     "--api",
     type=click.Choice(["local", "cloud"]),
     default=None,
     help="Only the gateway's local API or only the Owner API.",
 )
-def endpoints(as_json: bool, api: str | None) -> None:
+def endpoints(api: str | None) -> Output:
     """Print every endpoint tegkit knows: method, path, auth, side effects, model.
 
     \b
@@ -45,16 +60,4 @@ def endpoints(as_json: bool, api: str | None) -> None:
       teg endpoints --json | jq '.[] | select(.live)'
     """
     selected = catalog.endpoints(api)  # type: ignore[arg-type]
-    if as_json:
-        click.echo(json.dumps([_as_dict(e) for e in selected], indent=2))
-        return
-    table = Table(show_lines=False, box=None, pad_edge=False)
-    for column in ("method", "path", "auth", "effect", "model", "summary"):
-        table.add_column(column, overflow="fold")
-    for e in selected:
-        table.add_row(e.method, e.path, e.auth.value, e.effect.value, e.model or "-", e.summary)
-    console = Console()
-    if not console.is_terminal:  # piped: do not fold rows at 80 columns
-        console = Console(width=200)
-    console.print(table)
-    click.echo(f"{len(selected)} endpoints")
+    return Output([_as_dict(e) for e in selected], _render)
