@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from teg_helpers import SimThread, Teg, sim_env
 
-from tegkit import catalog
+from tegkit import catalog, parse_response
 from tegkit.cli.dump import readable
 from tegkit.cli.redact import Redactor
-from tegkit.models import parse_response
 from tegkit.sim import Simulator
 
 Dumped = tuple[Path, dict[str, Any]]

@@ -131,3 +131,12 @@ def test_setup_asks_for_what_it_was_not_given(
     # the password was typed, not echoed and not stored
     with open(term_env["TEG_CONFIG"]) as config:
         assert sim.password not in config.read()
+
+
+def test_status_is_coloured_on_a_terminal(spawn: object) -> None:
+    child = spawn("status")  # type: ignore[operator]
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "\x1b[" in (child.before or "")  # rich styles it; piped output has none
+    assert "producing" in child.before

@@ -3,7 +3,7 @@
 The folder is laid out like the captures tegkit is built from (one file per endpoint, named
 after its path: /api/meters/aggregates -> `meters.aggregates.json`):
 
-- `NAME.json`: the body of a 2xx answer, redacted, as JSON. `tegkit.models.parse_response`
+- `NAME.json`: the body of a 2xx answer, redacted, as JSON. `tegkit.parse_response`
   reads it back with the endpoint's method and path from the index.
 - `NAME.err`: an error answer: the status line, the content type, a blank line, the body.
 - `index.json`: {"format": "tegkit-dump/1", "taken_at", "firmware_version", "files":
