@@ -19,7 +19,7 @@ from tegkit.monitor.service import GatewayTarget, Monitor
 from tegkit.tariff import builtin_tariff
 
 SCENARIOS = ("sunny-day", "evening-outage", "cloudy-day", "tou-peak")
-BACKFILL_STEP_S = 300.0
+BACKFILL_STEP_S = 60.0  # one reading a minute: the day chart's buckets are full
 
 
 async def backfill(monitor: Monitor, sim: object, hours: float) -> int:
@@ -44,6 +44,7 @@ async def backfill(monitor: Monitor, sim: object, hours: float) -> int:
             jitter_ratio=0.0,
             budget_per_minute=10_000,  # simulated minutes: the simulator is ours to load
             batch_size=500,
+            flush_interval_s=1e12,  # flushed below, so the count of readings is known
         ),
         clock=sim_clock,
         monotonic=sim_clock,

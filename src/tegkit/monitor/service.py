@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
@@ -194,4 +196,14 @@ class Monitor:
 
 
 def _local_tz() -> dt.tzinfo:
+    """This machine's zone, by IANA name where it can be found (the dashboard needs one)."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    with contextlib.suppress(OSError):
+        target = str(Path("/etc/localtime").resolve())
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    for name in candidates:
+        if name:
+            with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+                return ZoneInfo(name)
     return dt.datetime.now().astimezone().tzinfo or dt.UTC

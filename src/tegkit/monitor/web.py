@@ -165,6 +165,7 @@ async def api_live(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     doc = ctx.live.to_json()
     doc["control"] = ctx.control is not None
+    doc["tz"] = getattr(ctx.tz, "key", None)  # an IANA name the browser can use, if known
     return _json(doc)
 
 

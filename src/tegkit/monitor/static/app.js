@@ -12,6 +12,7 @@ const state = {
   entry: null, // latest /api/live entry of the selected gateway
   receivedAt: 0, // Date.now() when the entry arrived
   serverNow: null, // the monitor's clock (epoch s) at the latest message
+  tz: null, // the site's IANA time zone, when the monitor knows it
   span: "day",
   anchor: null, // a time (epoch s) inside the range shown
   csrf: null,
@@ -51,6 +52,7 @@ function ago(s) {
 }
 function dateTime(t) {
   return new Date(t * 1000).toLocaleString(undefined, {
+    timeZone: state.tz || undefined,
     month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
   });
 }
@@ -59,9 +61,35 @@ function duration(s) {
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
   return (h ? h + " h " : "") + (h || m ? m + " min " : "") + r + " s";
 }
-function isoDay(d) {
+// Days, weeks and months are the site's (the monitor's time zone), not the browser's.
+const fmtCache = {};
+function tzParts(t) { // [year, month 0-11, day, hour, minute, second] at epoch s t, site time
+  const tz = state.tz || undefined;
+  const key = tz || "";
+  const f = fmtCache[key] || (fmtCache[key] = new Intl.DateTimeFormat("en-US", {
+    timeZone: tz, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric",
+    hour: "numeric", minute: "numeric", second: "numeric",
+  }));
+  const p = {};
+  for (const x of f.formatToParts(new Date(t * 1000))) p[x.type] = x.value;
+  return [+p.year, +p.month - 1, +p.day, +p.hour % 24, +p.minute, +p.second];
+}
+function offsetS(t) {
+  const a = tzParts(t);
+  return Date.UTC(a[0], a[1], a[2], a[3], a[4], a[5]) / 1000 - Math.floor(t);
+}
+function siteMidnight(y, m, d) { // epoch s of 00:00 site time on y-m-d (m, d may overflow)
+  const guess = Date.UTC(y, m, d) / 1000;
+  return guess - offsetS(guess - offsetS(guess));
+}
+function isoDay(t) {
+  const [y, m, d] = tzParts(t);
   const p = (n) => String(n).padStart(2, "0");
-  return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate());
+  return y + "-" + p(m + 1) + "-" + p(d);
+}
+function dayTime(iso) { // noon site time of a YYYY-MM-DD day
+  const [y, m, d] = iso.split("-").map(Number);
+  return siteMidnight(y, m - 1, d) + 43200;
 }
 const MODES = { self_consumption: "Self-powered", autonomous: "Time-based control", backup: "Backup only" };
 
@@ -150,6 +178,7 @@ function tickFreshness() {
 async function loadLive() {
   const live = await getJSON("api/live");
   state.serverNow = live.now;
+  state.tz = live.tz || null;
   const sel = $("gateway");
   const names = live.gateways.map((g) => g.gateway);
   if (sel.options.length !== names.length) {
@@ -176,38 +205,30 @@ function openStream() {
 // ---- ranges ---------------------------------------------------------------------------
 
 function rangeOf(span, anchor) {
-  const d = new Date(anchor * 1000);
-  let start, end;
-  if (span === "day") {
-    start = new Date(d.getFullYear(), d.getMonth(), d.getDate());
-    end = new Date(d.getFullYear(), d.getMonth(), d.getDate() + 1);
-  } else if (span === "week") {
-    end = new Date(d.getFullYear(), d.getMonth(), d.getDate() + 1);
-    start = new Date(d.getFullYear(), d.getMonth(), d.getDate() - 6);
-  } else if (span === "month") {
-    start = new Date(d.getFullYear(), d.getMonth(), 1);
-    end = new Date(d.getFullYear(), d.getMonth() + 1, 1);
-  } else {
-    start = new Date(d.getFullYear(), 0, 1);
-    end = new Date(d.getFullYear() + 1, 0, 1);
-  }
-  return { start: start.getTime() / 1000, end: end.getTime() / 1000 };
+  const [y, m, d] = tzParts(anchor);
+  if (span === "day") return { start: siteMidnight(y, m, d), end: siteMidnight(y, m, d + 1) };
+  if (span === "week") return { start: siteMidnight(y, m, d - 6), end: siteMidnight(y, m, d + 1) };
+  if (span === "month") return { start: siteMidnight(y, m, 1), end: siteMidnight(y, m + 1, 1) };
+  return { start: siteMidnight(y, 0, 1), end: siteMidnight(y + 1, 0, 1) };
 }
 
 function shift(dir) {
-  const d = new Date(state.anchor * 1000);
-  const steps = { day: [0, 0, 1], week: [0, 0, 7], month: [0, 1, 0], year: [1, 0, 0] }[state.span];
-  d.setFullYear(d.getFullYear() + dir * steps[0], d.getMonth() + dir * steps[1], d.getDate() + dir * steps[2]);
-  state.anchor = d.getTime() / 1000;
+  const [y, m, d] = tzParts(state.anchor);
+  const noon = 43200;
+  if (state.span === "day") state.anchor = siteMidnight(y, m, d + dir) + noon;
+  else if (state.span === "week") state.anchor = siteMidnight(y, m, d + 7 * dir) + noon;
+  else if (state.span === "month") state.anchor = siteMidnight(y, m + dir, 15);
+  else state.anchor = siteMidnight(y + dir, 6, 1);
   refreshRange();
 }
 
 function rangeLabel(range) {
   const s = new Date(range.start * 1000), e = new Date(range.end * 1000 - 1000);
-  const o = { year: "numeric", month: "short", day: "numeric" };
+  const tz = { timeZone: state.tz || undefined };
+  const o = { year: "numeric", month: "short", day: "numeric", ...tz };
   if (state.span === "day") return s.toLocaleDateString(undefined, { weekday: "short", ...o });
-  if (state.span === "month") return s.toLocaleDateString(undefined, { year: "numeric", month: "long" });
-  if (state.span === "year") return String(s.getFullYear());
+  if (state.span === "month") return s.toLocaleDateString(undefined, { year: "numeric", month: "long", ...tz });
+  if (state.span === "year") return String(tzParts(range.start)[0]);
   return s.toLocaleDateString(undefined, o) + " – " + e.toLocaleDateString(undefined, o);
 }
 
@@ -238,7 +259,8 @@ function chartWidth(el) { return Math.max(280, el.clientWidth); }
 
 function makeChart(key, el, opts, data) {
   if (state.charts[key]) state.charts[key].destroy();
-  const u = new uPlot({ width: chartWidth(el), ...opts }, data, el);
+  const tzDate = state.tz ? { tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), state.tz) } : {};
+  const u = new uPlot({ width: chartWidth(el), ...tzDate, ...opts }, data, el);
   state.charts[key] = u;
   return u;
 }
@@ -276,18 +298,26 @@ function renderHistory(h, range) {
   }, [t, h.soe_app_percent]);
 }
 
-function renderDaily(daily) {
+function renderDaily(daily, firstDay, lastDay) {
   const days = daily.days;
-  const t = days.map((d) => new Date(d.day + "T12:00:00").getTime() / 1000);
+  const t = days.map((d) => dayTime(d.day));
   const bars = (align) => uPlot.paths.bars({ size: [0.38, 40], align });
   const val = (u, v) => (v === null ? "–" : v.toFixed(1) + " kWh");
   const k = (f) => days.map((d) => (d[f] === null ? null : d[f] / 1000));
-  makeChart("daily", $("chart-daily"), {
+  const el = $("chart-daily");
+  const every = Math.max(1, Math.ceil(t.length / Math.max(1, chartWidth(el) / 70)));
+  const label = (v) => new Date(v * 1000).toLocaleDateString(undefined, {
+    month: "short", day: "numeric", timeZone: state.tz || undefined,
+  });
+  makeChart("daily", el, {
     height: 240,
-    scales: { x: { time: true } },
-    axes: [{ ...axisStyle, space: 50 }, { ...axisStyle, size: 56, values: (u, v) => v.map((x) => x + " kWh") }],
+    scales: { x: { time: true, range: [dayTime(firstDay) - 43200, dayTime(lastDay) + 43200] } },
+    axes: [
+      { ...axisStyle, splits: () => t.filter((_, i) => i % every === 0), values: (u, v) => v.map(label) },
+      { ...axisStyle, size: 66, values: (u, v) => v.map((x) => x + " kWh") },
+    ],
     series: [
-      { value: (u, v) => (v === null ? "–" : new Date(v * 1000).toLocaleDateString()) },
+      { value: (u, v) => (v === null ? "–" : isoDay(v)) },
       { label: "Home", stroke: COLORS.home, fill: "rgba(79, 168, 255, 0.55)", paths: bars(-1), points: { show: false }, value: val },
       { label: "Solar", stroke: COLORS.solar, fill: "rgba(247, 201, 72, 0.6)", paths: bars(1), points: { show: false }, value: val },
       { label: "From grid", stroke: COLORS.grid, width: 1.5, dash: [4, 4], value: val },
@@ -322,27 +352,30 @@ async function refreshRange() {
   for (const b of document.querySelectorAll(".range button")) b.classList.toggle("on", b.dataset.span === state.span);
   const g = encodeURIComponent(state.gateway);
   const q = "gateway=" + g + "&from=" + range.start + "&to=" + range.end;
-  // Daily bars: two weeks for a day, the range itself otherwise.
-  const dStart = state.span === "day" ? range.end - 14 * 86400 : range.start;
-  const dq = "gateway=" + g + "&from=" + isoDay(new Date(dStart * 1000)) + "&to=" + isoDay(new Date(range.end * 1000 - 1000));
+  // Daily bars: the week up to the day shown for a day, the range itself otherwise.
+  const dStart = state.span === "day" ? range.end - 7 * 86400 + 3600 : range.start;
+  const firstDay = isoDay(dStart), lastDay = isoDay(range.end - 1);
+  const dq = "gateway=" + g + "&from=" + firstDay + "&to=" + lastDay;
   const [hist, outages, daily] = await Promise.all([
     getJSON("api/history?" + q), getJSON("api/outages?" + q), getJSON("api/daily?" + dq),
   ]);
   state.outages = outages.outages;
   renderHistory(hist, range);
-  renderDaily(daily);
+  renderDaily(daily, firstDay, lastDay);
   renderOutages(outages.outages);
 }
 
 async function refreshToday() {
   if (!state.gateway || !state.serverNow) return;
-  const today = isoDay(new Date(state.serverNow * 1000));
+  const today = isoDay(state.serverNow);
   const g = encodeURIComponent(state.gateway);
   const [daily, outages] = await Promise.all([
     getJSON("api/daily?gateway=" + g + "&from=" + today + "&to=" + today),
     getJSON("api/outages?gateway=" + g + "&from=" + rangeOf("day", state.serverNow).start + "&to=" + (state.serverNow + 1)),
   ]);
-  $("today-date").textContent = new Date(state.serverNow * 1000).toLocaleDateString(undefined, { weekday: "long", month: "short", day: "numeric" });
+  $("today-date").textContent = new Date(state.serverNow * 1000).toLocaleDateString(undefined, {
+    weekday: "long", month: "short", day: "numeric", timeZone: state.tz || undefined,
+  });
   const d = daily.days[0] || {};
   $("s-self").textContent = pct(d.self_powered_percent);
   $("s-solar").textContent = kwh(d.solar_wh);

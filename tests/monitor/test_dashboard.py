@@ -1,0 +1,116 @@
+"""The dashboard in real headless Chromium (Debian's), against a monitor of the simulator."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from monitor_helpers import sim_clock, target
+from playwright.async_api import async_playwright
+
+from tegkit.monitor.demo import backfill
+from tegkit.monitor.poller import PollerConfig
+from tegkit.monitor.service import Monitor
+from tegkit.sim import Simulator
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def _kw(watts: float | None) -> str:
+    if watts is None:
+        return "–"
+    v = abs(watts) / 1000
+    return (f"{v:.2f}" if v < 10 else f"{v:.1f}") + " kW"
+
+
+async def test_dashboard_shows_the_live_state_and_history(tmp_path: Path) -> None:
+    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240
+        pytest.fail("Debian's chromium is needed: apt-get install -y chromium (make sysdeps)")
+    async with Simulator(port=0, scenario="evening-outage", speed=0) as sim:
+        monitor = Monitor(
+            [target(sim)],
+            db=tmp_path / "m.db",
+            listen=("127.0.0.1", 0),
+            tz=sim.gateway.tz,
+            control_token="dashboard-token",
+            config=PollerConfig(),
+            clock=sim_clock(sim),
+            stale_after_s=3600.0,
+        )
+        await monitor.start(poll=False)  # the state stays as the backfill left it
+        try:
+            written = await backfill(monitor, sim, hours=30)
+            assert written > 300
+            async with aiohttp.ClientSession() as http, http.get(monitor.url + "api/live") as r:
+                live = (await r.json())["gateways"][0]
+            reading = live["reading"]
+            errors: list[str] = []
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                try:
+                    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+                    page.on(
+                        "console",
+                        lambda m: errors.append(m.text) if m.type == "error" else None,
+                    )
+                    page.on("pageerror", lambda e: errors.append(str(e)))
+                    await page.goto(monitor.url)
+                    await page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+                    shown = {
+                        name: await page.text_content(f"#v-{name}")
+                        for name in ("solar", "grid", "home", "battery")
+                    }
+                    assert shown == {
+                        "solar": _kw(reading["solar_w"]),
+                        "grid": _kw(reading["site_w"]),
+                        "home": _kw(reading["load_w"]),
+                        "battery": _kw(reading["battery_w"]),
+                    }
+                    soe = await page.text_content("#v-soe")
+                    assert soe == f"{round(live['soe']['app_percent'])}%"
+                    charts: dict[str, Any] = await page.evaluate(
+                        """() => Object.fromEntries(Object.entries(state.charts).map(([k, u]) =>
+                              [k, u.data.slice(1).map(s => s.filter(v => v !== null).length)]))"""
+                    )
+                    assert set(charts) == {"power", "soe", "daily"}
+                    assert all(n > 0 for n in charts["power"]), charts
+                    assert charts["soe"][0] > 0 and charts["daily"][0] > 0
+                    for chart in ("#chart-power", "#chart-soe", "#chart-daily"):
+                        assert await page.locator(f"{chart} canvas").count() == 1
+                    await page.click("#prev")  # the day before held the 3 h outage
+                    await page.wait_for_function(
+                        "document.querySelector('#outage-rows').textContent.includes('3 h')"
+                    )
+                    assert await page.is_visible("#login-open")  # a token: the login exists
+                    await page.click("#next")
+                    await page.wait_for_function(
+                        "!document.querySelector('#outage-rows').textContent.includes('3 h')"
+                    )
+                    ARTIFACTS.mkdir(exist_ok=True)
+                    await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+                    phone = await browser.new_page(viewport={"width": 390, "height": 844})
+                    await phone.goto(monitor.url)
+                    await phone.wait_for_selector("body[data-ready='1']", timeout=20_000)
+                    width = await phone.evaluate("document.documentElement.scrollWidth")
+                    assert width <= 390  # nothing overflows sideways on a phone
+                    await phone.screenshot(
+                        path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True
+                    )
+                finally:
+                    await browser.close()
+            assert errors == []
+        finally:
+            await monitor.close()
