@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 from monitor_helpers import sim_clock, target
-from playwright.async_api import async_playwright
+from playwright.async_api import async_playwright, expect
 
 from tegkit.monitor.demo import backfill
 from tegkit.monitor.poller import PollerConfig
@@ -91,14 +91,10 @@ async def test_dashboard_shows_the_live_state_and_history(tmp_path: Path) -> Non
                     for chart in ("#chart-power", "#chart-soe", "#chart-daily"):
                         assert await page.locator(f"{chart} canvas").count() == 1
                     await page.click("#prev")  # the day before held the 3 h outage
-                    await page.wait_for_function(
-                        "document.querySelector('#outage-rows').textContent.includes('3 h')"
-                    )
+                    await expect(page.locator("#outage-rows")).to_contain_text("3 h 0 min")
                     assert await page.is_visible("#login-open")  # a token: the login exists
                     await page.click("#next")
-                    await page.wait_for_function(
-                        "!document.querySelector('#outage-rows').textContent.includes('3 h')"
-                    )
+                    await expect(page.locator("#outage-rows")).not_to_contain_text("3 h")
                     ARTIFACTS.mkdir(exist_ok=True)
                     await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
                     phone = await browser.new_page(viewport={"width": 390, "height": 844})
