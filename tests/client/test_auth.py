@@ -139,6 +139,18 @@ async def test_session_file_is_private_and_reused(
     assert fake.hits["GET /api/operation"] == 1
 
 
+async def test_concurrent_first_requests_all_use_the_saved_session(
+    fake: Any, address: str, pinned: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "session.json"
+    async with Gateway(address, password=PASSWORD, tls=pinned, session_file=path) as gw:
+        await gw.login()
+    # No password this time: only the saved session can answer these.
+    async with Gateway(address, tls=pinned, session_file=path) as gw:
+        await asyncio.gather(gw.operation(), gw.installer(), gw.customer(), gw.meters())
+    assert fake.logins == 1
+
+
 async def test_borrowed_session_is_left_open(fake: Any, address: str, pinned: Any) -> None:
     # A default cookie jar ignores cookies from IP hosts; the session still works.
     fake.accept = "cookie"

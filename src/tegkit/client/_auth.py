@@ -130,6 +130,7 @@ class Auth:
         self._credentials = credentials
         self._file = None if session_file is None else SessionFile(session_file, str(transport.url))
         self._file_loaded = self._file is None
+        self._file_task: asyncio.Task[SessionState | None] | None = None
         self._login_backoff_s = login_backoff_s
         self._max_login_backoff_s = max_login_backoff_s
         self._clock = clock
@@ -155,8 +156,14 @@ class Auth:
     async def _load_file(self) -> None:
         if self._file_loaded or self._file is None:
             return
+        # Callers that arrive while the file is read wait for it: none may go out without
+        # the kept session (and so log in again) just because it came second.
+        if self._file_task is None:
+            self._file_task = asyncio.ensure_future(asyncio.to_thread(self._file.load))
+        loaded = await asyncio.shield(self._file_task)
+        if self._file_loaded:
+            return
         self._file_loaded = True
-        loaded = await asyncio.to_thread(self._file.load)
         if loaded is not None and loaded.active and not self.state.active:
             self.state = loaded
             _LOG.debug("session loaded from %s", self._file.path)
