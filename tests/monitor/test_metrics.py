@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import aiohttp
@@ -11,6 +12,7 @@ from monitor_helpers import first_reading, live_monitor
 from prometheus_client.parser import text_string_to_metric_families
 
 from tegkit import percent
+from tegkit.monitor import metrics as metrics_module
 from tegkit.monitor.poller import FAST, SLOW
 from tegkit.sim import Simulator
 
@@ -41,6 +43,11 @@ async def test_metrics_carry_the_live_state_in_base_units(tmp_path: Path) -> Non
             assert g is not None and g.reading is not None
             text = await _scrape(monitor.url)
         s = _samples(text)
+        grafana = Path(metrics_module.__file__).with_name("grafana") / "tegkit-dashboard.json"
+        used = set(re.findall(r"\b(?:powerwall|tegkit)_[a-z_]+", grafana.read_text()))
+        families = {f.name for f in text_string_to_metric_families(text)}
+        declared = families | {f + "_total" for f in families} | {f + "_bucket" for f in families}
+        assert used and used <= declared  # the Grafana panels query real names
         r = g.reading
         home = (("gateway", "home"),)
         assert s[("powerwall_up", home)] == 1.0
