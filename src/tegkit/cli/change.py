@@ -65,6 +65,13 @@ def _dry(requests: list[dict[str, Any]]) -> Output:
     return Output({"dry_run": True, "requests": requests}, _render_dry)
 
 
+async def _planned(settings: app.Settings, **change: Any) -> list[dict[str, Any]]:
+    """What set_operation would send; it reads the value that is not changed."""
+    async with settings.gateway() as gw:
+        planned = await gw.operation_requests(**change)
+    return [{"method": r.method, "path": r.path, "body": r.body} for r in planned]
+
+
 async def _operation_now(settings: app.Settings, **change: Any) -> dict[str, Any]:
     async with settings.gateway() as gw:
         await gw.set_operation(**change)
@@ -109,22 +116,9 @@ def reserve(ctx: click.Context, n: float, scale: percent.Scale, dry_run: bool) -
       teg set reserve 24 --scale raw --dry-run
     """
     check_reserve(n, scale)
-    raw = wire_number(percent.to_raw(n, scale))
     settings = app.settings(ctx)
     if dry_run:
-
-        async def current_mode() -> str | None:
-            async with settings.gateway() as gw:
-                return (await gw.operation()).mode
-
-        # The gateway wants the mode and the reserve together; the mode is read, not changed.
-        body = {"mode": app.run(current_mode()), "backup_reserve_percent": raw}
-        return _dry(
-            [
-                {"method": "POST", "path": "/api/operation", "body": body},
-                {"method": "GET", "path": "/api/config/completed", "body": None},
-            ]
-        )
+        return _dry(app.run(_planned(settings, backup_reserve_percent=n, scale=scale)))
     data = app.run(_operation_now(settings, backup_reserve_percent=n, scale=scale))
     return Output(data, _render_operation)
 
@@ -144,18 +138,7 @@ def mode(ctx: click.Context, mode: str, dry_run: bool) -> Output:
     """
     settings = app.settings(ctx)
     if dry_run:
-
-        async def current_reserve() -> float | None:
-            async with settings.gateway() as gw:
-                return (await gw.operation()).backup_reserve_raw_percent
-
-        body = {"mode": mode, "backup_reserve_percent": app.run(current_reserve())}
-        return _dry(
-            [
-                {"method": "POST", "path": "/api/operation", "body": body},
-                {"method": "GET", "path": "/api/config/completed", "body": None},
-            ]
-        )
+        return _dry(app.run(_planned(settings, mode=mode)))
     return Output(app.run(_operation_now(settings, mode=mode)), _render_operation)
 
 

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from tegkit.client._gateway import MODES, Gateway
+from tegkit.client._gateway import MODES, Gateway, PlannedRequest
 from tegkit.client._sync import SyncGateway
 from tegkit.client._tls import (
     CertificateInfo,
@@ -28,6 +28,7 @@ __all__ = [
     "Insecure",
     "InsecureTlsWarning",
     "PinnedCertificate",
+    "PlannedRequest",
     "SyncGateway",
     "TlsPolicy",
     "VerifyCertificate",

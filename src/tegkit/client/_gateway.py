@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -354,13 +355,12 @@ class Gateway:
         kept as the gateway has it. With `commit` the change is applied by GET
         /api/config/completed; otherwise it stays staged.
         """
-        body = _operation_body(mode, backup_reserve_percent, scale)
-        if "mode" not in body or "backup_reserve_percent" not in body:
-            current = await self.operation()
-            body.setdefault("mode", current.mode)
-            body.setdefault("backup_reserve_percent", current.backup_reserve_raw_percent)
+        post, *_ = await self.operation_requests(
+            mode=mode, backup_reserve_percent=backup_reserve_percent, scale=scale
+        )
+        body = post.body or {}
         self._cache.clear()
-        reply = await self._fetch("POST", "/api/operation", body)
+        reply = await self._fetch(post.method, post.path, body)
         result = (
             models.decode(models.Operation, reply.body, "POST /api/operation")
             if reply.body.strip()
@@ -371,6 +371,29 @@ class Gateway:
         if commit:
             await self.config_completed()
         return result
+
+    async def operation_requests(
+        self,
+        *,
+        mode: str | None = None,
+        backup_reserve_percent: float | None = None,
+        scale: Literal["raw", "app"] | None = None,
+        commit: bool = True,
+    ) -> list[PlannedRequest]:
+        """The requests `set_operation` would send, checked and completed; nothing changes.
+
+        The gateway wants mode and reserve together, so a value left out is read from GET
+        /api/operation (the only request this sends). Useful for a dry run.
+        """
+        body = _operation_body(mode, backup_reserve_percent, scale)
+        if "mode" not in body or "backup_reserve_percent" not in body:
+            current = await self.operation()
+            body.setdefault("mode", current.mode)
+            body.setdefault("backup_reserve_percent", current.backup_reserve_raw_percent)
+        planned = [PlannedRequest("POST", "/api/operation", body)]
+        if commit:
+            planned.append(PlannedRequest("GET", "/api/config/completed"))
+        return planned
 
     # --- setup and diagnostics ----------------------------------------------------------
 
@@ -405,6 +428,15 @@ class Gateway:
         body = {"old_password": old_password, "new_password": new_password, "toggled_pw": False}
         await self._fetch("POST", "/api/password/change", body)
         self._auth.change_password(new_password)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRequest:
+    """A request the client would send: method, concrete path and JSON body (or None)."""
+
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
 
 
 def _operation_body(
@@ -445,4 +477,4 @@ def _operation_body(
     return body
 
 
-__all__ = ["MODES", "Gateway"]
+__all__ = ["MODES", "Gateway", "PlannedRequest"]

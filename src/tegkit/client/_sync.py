@@ -166,6 +166,7 @@ class SyncGateway:
     generators = _Blocking(Gateway.generators)
     operation = _Blocking(Gateway.operation)
     set_operation = _Blocking(Gateway.set_operation)
+    operation_requests = _Blocking(Gateway.operation_requests)
     customer = _Blocking(Gateway.customer)
     customer_registration = _Blocking(Gateway.customer_registration)
     installer = _Blocking(Gateway.installer)
