@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import typing
 from typing import Any
 
@@ -66,6 +67,9 @@ async def test_generic_request_and_request_typed(address: str, pinned: Any) -> N
         plain = await gw.request("GET", "/api/meters/METER_SERIALsynchrometerX/cts")
         typed = await gw.request_typed("GET", "/api/system_status/soe")
         empty = await gw.request("GET", "/api/config/completed")
+        raw = await gw.request_raw("GET", "/api/system_status/soe")
+    assert raw.status == 200 and raw.headers["Content-Type"].startswith("application/json")
+    assert json.loads(raw.body)["percentage"] == typed.raw_percent
     assert isinstance(plain, dict | list)
     assert isinstance(typed, models.StateOfEnergy)
     assert empty is None

@@ -136,7 +136,7 @@ async def _dump(settings: app.Settings, folder: Path) -> dict[str, Any]:
             for params in calls:
                 path = endpoint.format(**params)
                 try:
-                    body = await gw.request("GET", path)
+                    reply = await gw.request_raw("GET", path)
                 except (AuthenticationError, CertificateMismatchError):
                     raise  # every later request would fail the same way
                 except ApiError as exc:
@@ -144,8 +144,8 @@ async def _dump(settings: app.Settings, folder: Path) -> dict[str, Any]:
                         endpoint.path, path, params, exc.status, _error_body(exc), error=True
                     )
                     continue
-                # The client returns decoded bodies of 2xx answers; reads answer 200.
-                writer.write(endpoint.path, path, params, 200, body, error=False)
+                body = json.loads(reply.body) if reply.body.strip() else None
+                writer.write(endpoint.path, path, params, reply.status, body, error=False)
                 if path == "/api/status" and isinstance(body, dict):
                     firmware = body.get("version")
     index = {

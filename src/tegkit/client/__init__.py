@@ -20,6 +20,7 @@ from tegkit.client._tls import (
     fetch_certificate,
     normalise_fingerprint,
 )
+from tegkit.client._transport import Reply
 
 __all__ = [
     "MODES",
@@ -29,6 +30,7 @@ __all__ = [
     "InsecureTlsWarning",
     "PinnedCertificate",
     "PlannedRequest",
+    "Reply",
     "SyncGateway",
     "TlsPolicy",
     "VerifyCertificate",

@@ -137,6 +137,12 @@ class Gateway:
         except msgspec.DecodeError as exc:
             raise ParseError(f"{method.upper()} {path}", str(exc)) from None
 
+    async def request_raw(
+        self, method: str, path: str, json: object = None, *, allow_unknown: bool = False
+    ) -> Reply:
+        """Like `request`, but the whole 2xx answer: status, headers and body bytes."""
+        return await self._fetch(method, path, json, allow_unknown=allow_unknown)
+
     async def request_typed(
         self, method: str, path: str, json: object = None, *, allow_unknown: bool = False
     ) -> Any:

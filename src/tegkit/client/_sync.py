@@ -138,6 +138,7 @@ class SyncGateway:
     logout = _Blocking(Gateway.logout)
     request = _Blocking(Gateway.request)
     request_typed = _Blocking(Gateway.request_typed)
+    request_raw = _Blocking(Gateway.request_raw)
     meters_aggregates = _Blocking(Gateway.meters_aggregates)
     meters_site = _Blocking(Gateway.meters_site)
     meters_solar = _Blocking(Gateway.meters_solar)
