@@ -220,3 +220,16 @@ def test_bad_token_file_names_the_file_not_the_tokens(tmp_path: Path, content: s
 def test_missing_token_file(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError):
         CloudClient.from_token_file(tmp_path / "absent.json")
+
+
+async def test_refresh_on_demand_rotates_and_saves(cloud: Cloud, tmp_path: Path) -> None:
+    token_file = tmp_path / "tokens.json"
+    write_token_file(token_file, Tokens(cloud.tokens.access_token, cloud.tokens.refresh_token))
+    old_refresh = cloud.tokens.refresh_token
+    async with CloudClient.from_token_file(
+        token_file, base_url=cloud.base_url, auth_url=cloud.base_url, ssl=cloud.ssl
+    ) as client:
+        fresh = await client.refresh()
+    assert fresh.refresh_token == cloud.tokens.refresh_token != old_refresh
+    assert read_token_file(token_file).access_token == cloud.tokens.access_token
+    assert [p for _, p, _ in cloud.seen] == ["/oauth2/v3/token"]

@@ -48,7 +48,7 @@ class CloudSettings:
         context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # a self-signed test cloud
         return context
 
-    def client(self, *, force_refresh: bool = False) -> CloudClient:
+    def client(self) -> CloudClient:
         try:
             tokens = read_token_file(self.token_file)
         except InvalidInputError:
@@ -70,8 +70,7 @@ class CloudSettings:
             token_file=self.token_file,
             ssl=self.ssl(),
             timeout_s=max(self.app.timeout_s, 20.0),
-            # An expiry in the past makes the client refresh before its first request.
-            expires_at_s=0.0 if force_refresh else tokens.expires_at_s,
+            expires_at_s=tokens.expires_at_s,
         )
 
 
@@ -262,13 +261,8 @@ def refresh(ctx: click.Context) -> Output:
     cs = cloud_settings(ctx)
 
     async def go() -> Tokens:
-        async with cs.client(force_refresh=True) as client:
-            if not client.tokens.refresh_token:
-                raise AuthenticationError(
-                    401, "POST", "/oauth2/v3/token", message="no refresh token: import new tokens"
-                )
-            await client.products()  # the refresh happens before this first request
-            return client.tokens
+        async with cs.client() as client:
+            return await client.refresh()
 
     return Output(_token_data(cs, app.run(go())), _render_token)
 

@@ -19,6 +19,7 @@ from tegkit.cloud._envelope import CommandResult, parse_command_result, unwrap
 from tegkit.cloud._models import EnergySite, LiveStatus, SiteInfo
 from tegkit.cloud._tokens import TokenKeeper, Tokens, read_token_file
 from tegkit.errors import (
+    AuthenticationError,
     ConnectionFailedError,
     GatewayTimeoutError,
     InvalidInputError,
@@ -156,6 +157,15 @@ class CloudClient:
         return unwrap(
             status, raw, method=method, path=path, retry_after=retry_after, secrets=keeper.secrets()
         )
+
+    async def refresh(self) -> Tokens:
+        """Renew the tokens now with the refresh token (rotated ones are kept and saved)."""
+        if not self._keeper.can_refresh:
+            raise AuthenticationError(
+                401, "POST", "/oauth2/v3/token", message="no refresh token: import new tokens"
+            )
+        await self._refresh(self._keeper.tokens.access_token)
+        return self._keeper.tokens
 
     async def _refresh(self, stale_access_token: str) -> None:
         await self._keeper.refresh(
