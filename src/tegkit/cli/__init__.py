@@ -151,8 +151,8 @@ main.add_command(endpoints)
 
 
 def _register() -> None:
-    # Imported here so that `teg endpoints` and `--help` stay fast and a missing optional
-    # piece (the simulator) does not break the rest.
+    # Imported here, after the group exists, because the command modules import `main`'s
+    # helpers from this package.
     from tegkit.cli import cert, change, dump, get, session, setup, sitemaster, status, watch
     from tegkit.cli.cloud import cloud
     from tegkit.cli.completion import completion
@@ -172,17 +172,8 @@ def _register() -> None:
         completion,
     ):
         main.add_command(command)
-    try:
-        from tegkit.sim.cli import sim
-    except ImportError:  # the simulator's command has not landed in this checkout
-        return
-    if "Example" not in (sim.help or "") + (sim.epilog or ""):
-        # Every `teg` command's help ends with an example; until the simulator's has one.
-        sim.epilog = (
-            "\b\nExample:\n  teg sim --port 8443 --speed 60\n"
-            "  TEG_HOST=https://127.0.0.1:8443 TEG_PIN=<fingerprint> TEG_PASSWORD=<password> "
-            "teg status"
-        )
+    from tegkit.sim.cli import sim
+
     main.add_command(sim)
 
 

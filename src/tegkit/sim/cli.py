@@ -52,19 +52,19 @@ async def _serve(**options: object) -> None:
 @click.option("--email", default="owner@example.com", show_default=True)
 @click.option(
     "--firmware",
-    default="21.44",
-    show_default=True,
+    default=None,
+    show_default="21.44, or the scenario's",
     type=click.Choice(["1.40", "20.49", "21.39", "21.44", "23.44"]),
 )
 @click.option("--powerwalls", default=2, show_default=True, type=click.IntRange(1, 10))
 @click.option(
     "--speed",
-    default=1.0,
-    show_default=True,
+    default=None,
+    show_default="1, or the scenario's",
     type=click.FloatRange(min=0),
     help="Simulated seconds per real second (0: the clock stands still).",
 )
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=None, show_default="0, or the scenario's", type=int)
 @click.option("--scenario", default=None, help="Built-in scenario name or a .toml path.")
 @click.option(
     "--state-dir",
@@ -84,15 +84,25 @@ def sim(
     http_port: int | None,
     password: str | None,
     email: str,
-    firmware: str,
+    firmware: str | None,
     powerwalls: int,
-    speed: float,
-    seed: int,
+    speed: float | None,
+    seed: int | None,
     scenario: str | None,
     state_dir: Path | None,
     allow_customer_operation: bool,
 ) -> None:
-    """Run a simulated Tesla Energy Gateway (local API, Owner API, control API)."""
+    """Run a simulated Tesla Energy Gateway (local API, Owner API, control API).
+
+    Prints the local and cloud URLs, the certificate fingerprint and the login, then serves
+    until interrupted. A scenario sets the site, the clock and timed events; the firmware,
+    speed and seed options override it.
+
+    \b
+    Example:
+      teg sim --port 8443 --scenario evening-outage --speed 60
+      TEG_HOST=https://127.0.0.1:8443 TEG_PIN=<fingerprint> TEG_PASSWORD=<password> teg status
+    """
     asyncio.run(
         _serve(
             host=host,
