@@ -159,7 +159,16 @@ async def _serve_until_signal(monitor: Monitor, announce: str) -> None:
         await monitor.wait()
 
 
-@click.command("monitor")
+_MONITOR_EPILOG = (
+    "\b\nExample:\n"
+    "  teg monitor --gateway home                       # a profile from `teg setup`\n"
+    "  TEG_PASSWORD=... teg monitor --gateway garage=https://192.168.1.60 --pin <sha256>\n"
+    '  teg monitor --gateway home --tariff tou.toml --control-token "$(openssl rand -hex 16)"'
+)
+_DEMO_EPILOG = "\b\nExample:\n  teg demo --scenario evening-outage --speed 120"
+
+
+@click.command("monitor", epilog=_MONITOR_EPILOG)
 @click.option(
     "--gateway",
     "gateways",
@@ -222,7 +231,7 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
     asyncio.run(_serve_until_signal(mon, f"teg monitor: watching {names}; dashboard {{url}}"))
 
 
-@click.command("demo")
+@click.command("demo", epilog=_DEMO_EPILOG)
 @click.option(
     "--scenario",
     type=click.Choice(["sunny-day", "evening-outage", "cloudy-day", "tou-peak"]),
