@@ -38,8 +38,9 @@ bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
 	$(BIN)/python -m bench
 
+# The main job: a simulated gateway, the recorder and the dashboard, until Ctrl-C.
 run: install
-	$(BIN)/teg sim --scenario sunny-day --speed 60
+	$(BIN)/teg demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

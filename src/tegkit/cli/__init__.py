@@ -172,9 +172,12 @@ def _register() -> None:
         completion,
     ):
         main.add_command(command)
+    from tegkit.monitor.cli import demo, monitor
     from tegkit.sim.cli import sim
 
     main.add_command(sim)
+    main.add_command(monitor)
+    main.add_command(demo)
 
 
 _register()
