@@ -1,0 +1,26 @@
+"""The README's examples stay true: its tariff parses and every `teg` command it shows exists."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from conftest import REPO
+from tegkit.cli import main
+from tegkit.tariff import Tariff
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_tariff_example_parses_and_prices_the_peak() -> None:
+    block = re.search(r"```toml\n(.*?)```", README, re.S)
+    assert block is not None
+    tariff = Tariff.from_toml(block.group(1))
+    assert tariff.price_at(datetime(2024, 1, 1, 17, 0)).period_name == "peak"
+    assert tariff.price_at(datetime(2024, 1, 1, 3, 0)).buy_per_kwh == 0.31
+
+
+def test_every_teg_command_shown_exists() -> None:
+    shown = set(re.findall(r"^\s*(?:[A-Z_]+=\S+ )*teg (?:--\w+ )*([a-z][a-z-]+)", README, re.M))
+    assert {"status", "sim", "monitor", "demo", "setup"} <= shown
+    assert sorted(shown - set(main.commands)) == []
