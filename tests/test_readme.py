@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import Path
 
-from conftest import REPO
 from tegkit.cli import main
 from tegkit.tariff import Tariff
 
-README = (REPO / "README.md").read_text(encoding="utf-8")
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 
 
 def test_the_tariff_example_parses_and_prices_the_peak() -> None:
