@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from tegkit._headers import retry_after_s
 from tegkit.client import Gateway
-from tegkit.client._transport import base_url, retry_after_s
+from tegkit.client._transport import base_url
 from tegkit.errors import (
     ConnectionFailedError,
     GatewayBusyError,

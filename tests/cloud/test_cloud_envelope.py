@@ -8,7 +8,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from tegkit.cloud._envelope import CommandResult, parse_command_result, parse_retry_after, unwrap
+from tegkit._headers import retry_after_s
+from tegkit.cloud._envelope import CommandResult, parse_command_result, unwrap
 from tegkit.errors import ApiError, InvalidInputError, ParseError, RateLimitedError
 from tegkit.ownerapi import (
     SUCCESS_SHAPES,
@@ -82,9 +83,9 @@ def test_unwrap_redacts_secrets() -> None:
 def test_retry_after_as_http_date() -> None:
     now = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
     later = format_datetime(datetime(2024, 5, 1, 12, 0, 30, tzinfo=UTC), usegmt=True)
-    assert parse_retry_after(later, now_s=now.timestamp()) == 30.0
-    assert parse_retry_after("-5") == 0.0
-    assert parse_retry_after("") is None
+    assert retry_after_s(later, now_s=now.timestamp()) == 30.0
+    assert retry_after_s("-5") == 0.0
+    assert retry_after_s("") is None
 
 
 @pytest.mark.parametrize(("value", "wire"), [(0, 0), (100, 100), (20.0, 20), (12.5, 12.5)])

@@ -8,7 +8,6 @@ single-flight of identical in-flight GETs and a short per-endpoint cache.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import ipaddress
 import logging
 import random
@@ -22,6 +21,7 @@ import aiohttp
 import msgspec
 from yarl import URL
 
+from tegkit._headers import retry_after_s
 from tegkit.client._tls import TlsPolicy, describe_verify_failure, ssl_argument
 from tegkit.errors import (
     ApiError,
@@ -94,23 +94,6 @@ class _ErrorBody(msgspec.Struct):
     code: int | None = None
     error: str | None = None
     message: str | None = None
-
-
-def retry_after_s(value: str | None, now_s: float | None = None) -> float | None:
-    """Seconds from a Retry-After header (delta seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    now = time.time() if now_s is None else now_s
-    return max(0.0, when.timestamp() - now)
 
 
 def error_for(method: str, path: str, reply: Reply) -> ApiError:

@@ -11,12 +11,11 @@ CommandResult(code=None, message=None)
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
+from tegkit._headers import retry_after_s
 from tegkit.errors import (
     ApiError,
     AuthenticationError,
@@ -46,23 +45,6 @@ def redact(text: str | None, secrets: Iterable[str]) -> str | None:
         if secret:
             text = text.replace(secret, REDACTED)
     return text
-
-
-def parse_retry_after(value: str | None, now_s: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), or None."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    now_s = time.time() if now_s is None else now_s
-    return max(0.0, when.timestamp() - now_s)
 
 
 def error_for_status(
@@ -135,7 +117,7 @@ def unwrap(
             path=path,
             error=error,
             message=description,
-            retry_after_s=parse_retry_after(retry_after),
+            retry_after_s=retry_after_s(retry_after),
         )
     if payload is _NOT_JSON:
         raise ParseError(endpoint, f"HTTP {status} body is not JSON")
@@ -180,7 +162,6 @@ __all__ = [
     "CommandResult",
     "error_for_status",
     "parse_command_result",
-    "parse_retry_after",
     "redact",
     "unwrap",
 ]

@@ -18,7 +18,8 @@ from typing import Any
 
 import aiohttp
 
-from tegkit.cloud._envelope import error_for_status, parse_retry_after, redact
+from tegkit._headers import retry_after_s
+from tegkit.cloud._envelope import error_for_status, redact
 from tegkit.errors import (
     AuthenticationError,
     ConnectionFailedError,
@@ -213,7 +214,7 @@ class TokenKeeper:
                 path=TOKEN_PATH,
                 error=error,
                 message=message,
-                retry_after_s=parse_retry_after(retry_after),
+                retry_after_s=retry_after_s(retry_after),
             )
         return tokens_from_grant(payload, previous)
 
