@@ -415,5 +415,4 @@ __all__ = [
     "TtlCache",
     "base_url",
     "error_for",
-    "retry_after_s",
 ]
