@@ -281,18 +281,24 @@ class Gateway:
     def expire_sessions(self) -> None:
         self.sessions.clear()
 
-    def user_record(self, session: Session) -> str:
-        """The UserRecord cookie value: base64 of the user's JSON record, as the gateway sets."""
-        record = {
-            "email": session.email,
+    def login_record(self, session: Session) -> dict[str, Any]:
+        """The login answer's body: the user's record (legacy firmware: no email, no time)."""
+        record: dict[str, Any] = {
+            "email": None if self.profile.legacy else session.email,
             "firstname": "Tesla",
             "lastname": "Energy",
             "roles": [session.role],
             "token": session.token,
             "provider": "Basic",
-            "loginTime": self.format_time(session.created),
         }
-        return base64.urlsafe_b64encode(msgspec.json.encode(record)).decode().rstrip("=")
+        if not self.profile.legacy:
+            record["loginTime"] = self.format_time(session.created)
+        return record
+
+    def user_record(self, session: Session) -> str:
+        """The UserRecord cookie value: base64 of the user's JSON record, as the gateway sets."""
+        encoded = msgspec.json.encode(self.login_record(session))
+        return base64.urlsafe_b64encode(encoded).decode().rstrip("=")
 
     def format_time(self, when: dt.datetime, nanos: int = 0) -> str:
         """Go RFC 3339 with nanoseconds in the site timezone: 2021-12-26T13:09:22.3210565-07:00."""

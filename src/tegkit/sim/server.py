@@ -127,26 +127,9 @@ def _login(gw: Gateway, body: Any) -> web.Response:
         fields.get("password"),
         fields.get("force_sm_off"),
     )
-    login_time = gw.format_time(session.created)
-    if gw.profile.legacy:
-        reply = {
-            "email": None,
-            "firstname": "Tesla",
-            "lastname": "Energy",
-            "roles": [session.role],
-            "token": session.token,
-            "provider": "Basic",
-        }
+    reply = gw.login_record(session)
+    if gw.profile.legacy:  # a Bearer token only: no cookies
         return json_response(200, reply)
-    reply = {
-        "email": session.email,
-        "firstname": "Tesla",
-        "lastname": "Energy",
-        "roles": [session.role],
-        "token": session.token,
-        "provider": "Basic",
-        "loginTime": login_time,
-    }
     response = json_response(200, reply)
     max_age = int(gw.session_lifetime_s)
     response.set_cookie(
