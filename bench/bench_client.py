@@ -10,7 +10,6 @@ same server and reported as ratios. Target for tegkit: <= 300 us of CPU per requ
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import os
 import secrets
@@ -24,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from tegkit.client import Gateway, PinnedCertificate
+from tegkit.sim.certs import fingerprint_sha256, generate_certificate
 
 PATH = "/api/meters/aggregates"
 PASSWORD = "bench-password"
@@ -101,34 +101,9 @@ def _serve(cert: str, key: str) -> None:
 
 
 def _make_cert(directory: Path) -> tuple[Path, Path, str]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "teg")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path, cert.fingerprint(hashes.SHA256()).hex()
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    generate_certificate(cert, key)
+    return cert, key, fingerprint_sha256(cert.read_bytes())
 
 
 def _cpu_us(count: int, step: Callable[[], object]) -> float:

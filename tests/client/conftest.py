@@ -9,8 +9,6 @@ every request, and plays scripted faults (status, delay, dropped connection) per
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import ipaddress
 import json
 import secrets
 import socket
@@ -23,12 +21,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tegkit import catalog
+from tegkit.sim.certs import fingerprint_sha256, generate_certificate
 
 SNI_NAMES = ("teg", "powerwall", "powerpack", "localhost")
 PASSWORD = "hunter2-secret"
@@ -202,35 +197,9 @@ class CertFiles:
 
 def make_cert(directory: Path, name: str) -> CertFiles:
     """A self-signed certificate with the gateway's names plus localhost and 127.0.0.1."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "teg")])
-    now = dt.datetime.now(dt.UTC)
-    alt_names: list[x509.GeneralName] = [x509.DNSName(n) for n in SNI_NAMES]
-    alt_names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path = directory / f"{name}.pem"
-    key_path = directory / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    fingerprint = cert.fingerprint(hashes.SHA256()).hex()
-    return CertFiles(cert_path, key_path, fingerprint)
+    cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
+    generate_certificate(cert_path, key_path)
+    return CertFiles(cert_path, key_path, fingerprint_sha256(cert_path.read_bytes()))
 
 
 def server_ssl_context(cert: CertFiles) -> ssl.SSLContext:

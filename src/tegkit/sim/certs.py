@@ -75,7 +75,8 @@ def generate_certificate(cert_path: Path, key_path: Path, common_name: str = "te
         serialization.NoEncryption(),
     )
     # Write to temporary names first so a reader never sees a half-written pair.
-    tmp_key, tmp_cert = key_path.with_suffix(".tmp"), cert_path.with_suffix(".tmp")
+    tmp_key = key_path.with_name(key_path.name + ".tmp")
+    tmp_cert = cert_path.with_name(cert_path.name + ".tmp")
     fd = os.open(tmp_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(key_pem)
