@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -23,6 +23,9 @@ import platformdirs
 
 from tegkit.monitor.poller import PollerConfig
 from tegkit.monitor.service import DEFAULT_LISTEN, GatewayTarget, Monitor
+
+if TYPE_CHECKING:
+    from tegkit.sim import Simulator
 
 log = logging.getLogger(__name__)
 
@@ -256,11 +259,15 @@ def demo(
 
     host_port = parse_listen(listen)
 
-    def ready(mon: Monitor, sim: object) -> None:
+    def ready(mon: Monitor, sim: Simulator) -> None:
+        # The simulator's own test password is printed on purpose: it is how to query it.
         click.echo(
-            f"teg demo: scenario {scenario} at {speed:g}x; simulated gateway at "
-            f"{getattr(sim, 'url', '?')}\n\n    dashboard: {mon.url}\n    metrics:   "
-            f"{mon.url}metrics\n\nCtrl-C stops.",
+            f"teg demo: scenario {scenario} at {speed:g}x; simulated gateway at {sim.url}\n\n"
+            f"    dashboard: {mon.url}\n"
+            f"    metrics:   {mon.url}metrics\n"
+            f"    query the gateway: TEG_HOST={sim.url} TEG_PIN={sim.fingerprint_sha256} "
+            f"TEG_PASSWORD={sim.password} teg status\n\n"
+            "Ctrl-C stops.",
             err=True,
         )
 

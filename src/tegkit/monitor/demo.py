@@ -16,17 +16,15 @@ from pathlib import Path
 
 from tegkit.monitor.poller import Poller, PollerConfig
 from tegkit.monitor.service import GatewayTarget, Monitor
+from tegkit.sim import Simulator
 from tegkit.tariff import builtin_tariff
 
 SCENARIOS = ("sunny-day", "evening-outage", "cloudy-day", "tou-peak")
 BACKFILL_STEP_S = 60.0  # one reading a minute: the day chart's buckets are full
 
 
-async def backfill(monitor: Monitor, sim: object, hours: float) -> int:
+async def backfill(monitor: Monitor, sim: Simulator, hours: float) -> int:
     """Record `hours` of the simulator (at speed 0) in steps; returns readings written."""
-    from tegkit.sim import Simulator
-
-    assert isinstance(sim, Simulator)
     name = monitor.targets[0].name
     live_poller = monitor.pollers[name]
 
@@ -68,11 +66,9 @@ async def run_demo(
     db: str | Path | None = None,
     backfill_h: float = 24.0,
     control_token: str | None = None,
-    on_ready: Callable[[Monitor, object], None] | None = None,
+    on_ready: Callable[[Monitor, Simulator], None] | None = None,
 ) -> None:
     """Run the demo until cancelled; `on_ready(monitor, sim)` is called once it serves."""
-    from tegkit.sim import Simulator
-
     with tempfile.TemporaryDirectory(prefix="tegkit-demo-") as tmp:
         path = Path(db) if db is not None else Path(tmp) / "demo.db"
         async with Simulator(
