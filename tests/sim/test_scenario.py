@@ -8,8 +8,15 @@ from pathlib import Path
 import pytest
 
 from tegkit.errors import InvalidInputError
-from tegkit.sim.physics import GRID_CONNECTED, GRID_ISLANDED
-from tegkit.sim.scenario import BUILTIN_SCENARIOS, Scenario, apply_event, load_scenario
+from tegkit.sim.physics import GRID_CONNECTED, GRID_ISLANDED, GRID_TRANSITION
+from tegkit.sim.scenario import (
+    BUILTIN_SCENARIOS,
+    Event,
+    Scenario,
+    Timeline,
+    apply_event,
+    load_scenario,
+)
 
 MINIMAL = """
 start = "2024-06-21T05:00:00-07:00"
@@ -26,35 +33,51 @@ def test_builtin_scenarios_load_and_run_a_day(name: str) -> None:
     site = scenario.build_site()
     assert site.now == scenario.start
     assert site.mode == scenario.mode
-    for_server = []
+    timeline = scenario.timeline()
+    applied: list[Event] = []
+
+    def apply(event: Event) -> None:
+        assert site.now == event.at  # at its exact time, not at the end of a step
+        applied.append(event)
+        apply_event(site, event)
+
     for _ in range(24 * 4):
-        for_server += scenario.advance(site, 900.0)
+        timeline.advance(site, 900.0, apply)
         assert site.load_w == pytest.approx(site.site_w + site.battery_w + site.solar_w)
     assert site.now == scenario.start + timedelta(days=1)
-    expected = [
-        e for e in scenario.events if e.action in ("firmware", "sitemaster_stop", "sitemaster_run")
-    ]
-    assert for_server == expected
+    assert applied == [e for e in scenario.events if e.at <= site.now]
+    assert timeline.pending == tuple(e for e in scenario.events if e.at > site.now)
 
 
 def test_evening_outage_islands_at_its_time_and_restores() -> None:
     scenario = load_scenario("evening-outage")
     site = scenario.build_site()
+    timeline = scenario.timeline()
     outage = next(e for e in scenario.events if e.action == "outage")
     restore = next(e for e in scenario.events if e.action == "restore")
     assert restore.at - outage.at == timedelta(minutes=180)
     assert outage.at.hour == 18 and outage.at.minute == 30
-    scenario.advance(site, (outage.at - scenario.start).total_seconds() + 60.0)
+    # Step in whole minutes so that one step ends exactly on 18:30:00.
+    while site.now < outage.at:
+        assert site.grid_status == GRID_CONNECTED
+        timeline.advance(site, 60.0, lambda e: apply_event(site, e))
+    assert site.now == outage.at
     assert site.grid_status == GRID_ISLANDED and site.site_w == 0.0
-    scenario.advance(site, (restore.at - site.now).total_seconds() + 120.0)
+    timeline.advance(site, (restore.at - site.now).total_seconds(), lambda e: apply_event(site, e))
+    assert site.now == restore.at
+    assert site.grid_status == GRID_TRANSITION
+    timeline.advance(site, 120.0, lambda e: apply_event(site, e))
     assert site.grid_status == GRID_CONNECTED
 
 
-def test_due_events_is_half_open() -> None:
+def test_events_before_the_start_are_history_and_added_events_keep_their_order() -> None:
     scenario = load_scenario("cloudy-day")
-    first = scenario.events[0]
-    assert scenario.due_events(first.at, first.at + timedelta(seconds=1)) == [first]
-    assert first not in scenario.due_events(first.at - timedelta(hours=1), first.at)
+    first, second = scenario.events[0], scenario.events[1]
+    later = Timeline(scenario.events, second.at)
+    assert first not in later.pending and later.pending[0] == second
+    extra = Event(at=second.at, action="restore")
+    later.add(extra)
+    assert later.pending[:2] == (second, extra)
 
 
 def test_cloud_cover_event_reverts_after_its_minutes() -> None:
@@ -112,6 +135,8 @@ minutes = 60
         ('[[events]]\nat = "+1h"\naction = "cloud_cover"\nvalue = 2.0', "events[0].value"),
         ('[[events]]\nat = "2020-01-01T00:00:00+00:00"\naction = "restore"', "events[0].at"),
         ('[tariff]\ncurrency = "USD"\nbuy_per_kwh = "lots"', "tariff.buy_per_kwh"),
+        ('firmware = "99.1"', "firmware"),
+        ('[[events]]\nat = "+1h"\naction = "firmware"\nversion = "2.0"', "events[0].version"),
     ],
 )
 def test_bad_scenarios_name_the_field(extra: str, field: str) -> None:

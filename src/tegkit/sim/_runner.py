@@ -2,8 +2,8 @@
 
 `async with Simulator(...) as sim:` starts the local API (HTTPS), the Owner API (HTTPS, same
 certificate), an optional plain-HTTP redirect port and a background task that moves the
-physics with the clock (speed x real time, in steps of at most 60 simulated seconds,
-applying scenario events when due). With speed=0 the clock only moves by `advance()`.
+physics with the clock (speed x real time; scenario events are applied at their exact
+times). With speed=0 the clock only moves by `advance()`.
 """
 
 from __future__ import annotations
@@ -30,11 +30,10 @@ from tegkit.sim.gateway import Gateway
 from tegkit.sim.owner_api import CloudTokens, make_owner_api_app
 from tegkit.sim.physics import Site, SiteConfig
 from tegkit.sim.profiles import get_profile
-from tegkit.sim.scenario import Scenario, load_scenario
+from tegkit.sim.scenario import Event, Scenario, Timeline, apply_event, load_scenario
 from tegkit.sim.server import make_gateway_app, make_redirect_app
 
 _TICK_S = 0.5  # real seconds between clock steps of the background task
-_MAX_STEP_S = 60.0
 
 
 class Simulator:
@@ -90,6 +89,8 @@ class Simulator:
             login_max_failures=login_max_failures,
             login_lockout_s=login_lockout_s,
         )
+        self.timeline = Timeline(sc.events if sc else (), site.now)
+        self._step(0.0)  # events at the very start are in effect before the first request
         self.host = host
         self._want_port, self._want_cloud_port, self._want_http_port = port, cloud_port, http_port
         self._own_state_dir = state_dir is None
@@ -216,23 +217,21 @@ class Simulator:
         return self._anchor_epoch_s + self.speed * (time.monotonic() - self._anchor_mono)
 
     def _step(self, dt_s: float) -> None:
-        """Move physics on by dt_s in steps of at most 60 s, applying scenario events."""
+        """Move physics on by dt_s, applying timed events at their exact times."""
+        self.timeline.advance(self.gateway.site, dt_s, self._apply)
+        self.gateway.touch()
+
+    def _apply(self, event: Event) -> None:
         gw = self.gateway
-        remaining = dt_s
-        while remaining > 1e-9:
-            h = min(_MAX_STEP_S, remaining)
-            if self.scenario is not None:
-                running_before = gw.running
-                for event in self.scenario.advance(gw.site, h):
-                    if event.action == "firmware" and event.version:
-                        gw.profile = get_profile(event.version)
-                        gw.reboot()
-                if gw.running != running_before:
-                    gw.sitemaster_since = gw.now
-            else:
-                gw.site.advance(h)
-            remaining -= h
-        gw.touch()
+        if event.action == "firmware" and event.version:
+            gw.profile = get_profile(event.version)
+            gw.reboot()
+        elif event.action == "sitemaster_stop":
+            gw.stop_sitemaster()
+        elif event.action == "sitemaster_run":
+            gw.run_sitemaster()
+        else:
+            apply_event(gw.site, event)
 
     async def _run_clock(self) -> None:
         while True:
@@ -308,29 +307,7 @@ class Simulator:
         self.gateway.touch()
         if minutes is not None:
             ends = self.gateway.now + dt.timedelta(minutes=minutes)
-            self._schedule_restore(ends)
-
-    def _schedule_restore(self, ends: dt.datetime) -> None:
-        from tegkit.sim.scenario import Event
-
-        event = Event(at=ends, action="restore")
-        if self.scenario is None:
-            self.scenario = Scenario(
-                name="manual",
-                description="",
-                config=self.gateway.site.config,
-                start=self.gateway.now,
-                speed=self.speed,
-                seed=self.seed,
-                mode=self.gateway.mode,
-                backup_reserve_raw_percent=self.gateway.backup_reserve_raw_percent,
-                cloud_cover=self.gateway.site.cloud_cover,
-                firmware=None,
-                events=(event,),
-            )
-        else:
-            events = tuple(sorted((*self.scenario.events, event), key=lambda e: e.at))
-            self.scenario = _replace_events(self.scenario, events)
+            self.timeline.add(Event(at=ends, action="restore"))
 
     def end_outage(self) -> None:
         self.gateway.site.end_outage()
@@ -400,12 +377,6 @@ class Simulator:
             await come_back()
         else:
             self._reboot_task = asyncio.create_task(come_back(), name="tegkit-sim-reboot")
-
-
-def _replace_events(scenario: Scenario, events: tuple[Any, ...]) -> Scenario:
-    import dataclasses
-
-    return dataclasses.replace(scenario, events=events)
 
 
 __all__ = ["Simulator"]

@@ -32,13 +32,16 @@ Actions and their fields: outage (minutes, optional: without it the grid stays d
 restore), restore, cloud_cover (value 0..1, minutes optional: then back to the scenario's
 cloud_cover), load_spike (power_w, minutes), firmware (version), sitemaster_stop,
 sitemaster_run. Timed ends are expanded into their own events, so `events` lists every change.
-Events are due in the half-open window [from, to): consecutive windows never repeat one.
+A `Timeline` plays the events: each one is applied at its exact time, so the state read at or
+after an event's time reflects it.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import tomllib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from importlib import resources
@@ -48,6 +51,7 @@ from zoneinfo import ZoneInfo
 
 from tegkit.errors import InvalidInputError
 from tegkit.sim.physics import DEFAULT_RESERVE_RAW_PERCENT, MODES, Site
+from tegkit.sim.profiles import PROFILES, get_profile
 from tegkit.sim.siteconfig import SiteConfig, check_range
 from tegkit.tariff import Tariff, builtin_tariff
 
@@ -60,7 +64,6 @@ ACTIONS: Final = (
     "sitemaster_stop",
     "sitemaster_run",
 )
-SERVER_ACTIONS: Final = ("firmware", "sitemaster_stop", "sitemaster_run")
 BUILTIN_SCENARIOS: Final = ("sunny-day", "cloudy-day", "evening-outage", "tou-peak")
 
 # scenario [site] key -> SiteConfig field
@@ -152,35 +155,48 @@ class Scenario:
         site.cloud_cover = self.cloud_cover
         return site
 
-    def due_events(self, from_dt: datetime, to_dt: datetime) -> list[Event]:
-        """Events with from_dt <= at < to_dt, in time order."""
-        return [event for event in self.events if from_dt <= event.at < to_dt]
+    def timeline(self) -> Timeline:
+        """The scenario's events, ready to be played from its start."""
+        return Timeline(self.events, self.start)
 
-    def advance(self, site: Site, dt_s: float) -> list[Event]:
-        """Advance `site` by `dt_s`, applying physics events at their exact times.
 
-        Returns the events due in the window that the server must act on too (firmware,
-        sitemaster_*), in time order.
+class Timeline:
+    """The events still to come, played against a site as its clock moves."""
+
+    def __init__(self, events: Iterable[Event], start: datetime) -> None:
+        # Events before the start are history: a site started later never sees them.
+        self._pending = sorted((e for e in events if e.at >= start), key=_event_time)
+
+    @property
+    def pending(self) -> tuple[Event, ...]:
+        """The events not yet applied, in time order."""
+        return tuple(self._pending)
+
+    def add(self, event: Event) -> None:
+        """Schedule one more event (after those already pending at the same time)."""
+        bisect.insort_right(self._pending, event, key=_event_time)
+
+    def advance(self, site: Site, dt_s: float, apply: Callable[[Event], None]) -> None:
+        """Advance `site` by `dt_s`, calling `apply` for each due event at its exact time.
+
+        An event is due when its time is at or before the end of the step: a reading taken
+        at the event's time must already show it (an outage at 18:30:00 is islanded then).
         """
         check_range("dt_s", dt_s, 0.0, 1e12)
-        start_s = site.epoch_s
-        end_s = start_s + dt_s
-        for_server = []
-        for event in self.events:
-            at_s = event.at.timestamp()
-            if start_s <= at_s < end_s:
-                site.advance(max(0.0, at_s - site.epoch_s))
-                if not apply_event(site, event):
-                    for_server.append(event)
+        end_s = site.epoch_s + dt_s
+        while self._pending and _event_time(self._pending[0]) <= end_s:
+            event = self._pending.pop(0)
+            site.advance(max(0.0, _event_time(event) - site.epoch_s))
+            apply(event)
         site.advance(max(0.0, end_s - site.epoch_s))
-        return for_server
 
 
-def apply_event(site: Site, event: Event) -> bool:
-    """Apply an event's physics to `site`; False when the server has more to do.
+def _event_time(event: Event) -> float:
+    return event.at.timestamp()
 
-    sitemaster_stop / sitemaster_run also set `site.running`; firmware changes nothing here.
-    """
+
+def apply_event(site: Site, event: Event) -> None:
+    """Apply an event's physics to `site` (a firmware change has none: the server's part)."""
     action = event.action
     if action == "outage":
         site.start_outage()
@@ -196,7 +212,6 @@ def apply_event(site: Site, event: Event) -> bool:
         site.running = False
     elif action == "sitemaster_run":
         site.running = True
-    return action not in SERVER_ACTIONS
 
 
 def builtin_scenario_text(name: str) -> str:
@@ -244,7 +259,7 @@ def _parse(data: dict[str, Any], default_name: str) -> Scenario:
     cloud_cover = _number(data.get("cloud_cover", 0.0), "cloud_cover", 0.0, 1.0)
     firmware = data.get("firmware")
     if firmware is not None:
-        firmware = _text(firmware, "firmware")
+        firmware = _firmware(firmware, "firmware")
     events = _events(data.get("events", []), start, ZoneInfo(config.timezone), cloud_cover)
     return Scenario(
         name, description, config, start, speed, seed, mode, reserve, cloud_cover, firmware, events
@@ -307,7 +322,7 @@ def _events(raw: object, start: datetime, zone: ZoneInfo, base_cloud: float) -> 
         elif action == "load_spike":
             event = replace(event, power_w=_number(item["power_w"], f"{p}.power_w", 0.0, 1e6))
         elif action == "firmware":
-            event = replace(event, version=_text(item["version"], f"{p}.version"))
+            event = replace(event, version=_firmware(item["version"], f"{p}.version"))
         events.append(event)
         if minutes is not None and action == "outage":
             events.append(Event(at + timedelta(minutes=minutes), "restore"))
@@ -375,6 +390,16 @@ def _text(raw: object, field: str, allow_empty: bool = False) -> str:
     return raw
 
 
+def _firmware(raw: object, field: str) -> str:
+    # Checked here, so a bad version fails when the file is read, not when its event fires.
+    if not isinstance(raw, str):
+        raise InvalidInputError(field, f"one of {list(PROFILES)}", raw)
+    try:
+        return get_profile(raw).name
+    except ValueError as exc:
+        raise InvalidInputError(field, f"one of {list(PROFILES)}", raw) from exc
+
+
 def _reject_unknown(data: dict[str, Any], known: set[str], prefix: str) -> None:
     for key in data:
         if key not in known:
@@ -384,9 +409,9 @@ def _reject_unknown(data: dict[str, Any], known: set[str], prefix: str) -> None:
 __all__ = [
     "ACTIONS",
     "BUILTIN_SCENARIOS",
-    "SERVER_ACTIONS",
     "Event",
     "Scenario",
+    "Timeline",
     "apply_event",
     "builtin_scenario_text",
     "load_scenario",
