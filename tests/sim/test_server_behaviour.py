@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from gateway_sim_helpers import client, simulator
+from gateway_sim_helpers import Client, client, simulator
 
+from tegkit.sim import Simulator
+
+NO_ACCESS = {
+    "code": 401,
+    "error": "Unable to GET to resource",
+    "message": "User does not have adequate access rights",
+}
 LIMIT = {
     "code": 429,
     "error": "Api Limit reached for this endpoint",
@@ -37,8 +44,7 @@ async def test_wrong_password_then_lockout_then_unlock_after_simulated_time() ->
 
 async def test_login_sets_cookies_and_bearer_token_works_until_the_session_expires() -> None:
     async with simulator(session_lifetime_s=600) as sim, client(sim) as c:
-        status, _, _ = await c.get("/api/meters/aggregates")
-        assert status == 401
+        assert (await c.get("/api/meters/aggregates"))[:2] == (401, NO_ACCESS)
         body = await c.login()
         assert body["roles"] == ["Home_Owner"] and body["provider"] == "Basic"
         cookies = {cookie.key for cookie in c.session.cookie_jar}
@@ -48,7 +54,7 @@ async def test_login_sets_cookies_and_bearer_token_works_until_the_session_expir
         bearer = {"Authorization": f"Bearer {body['token']}"}
         assert (await c.get("/api/meters/aggregates", headers=bearer))[0] == 200
         await sim.advance(601)
-        assert (await c.get("/api/meters/aggregates", headers=bearer))[0] == 401
+        assert (await c.get("/api/meters/aggregates", headers=bearer))[:2] == (401, NO_ACCESS)
 
 
 async def test_aggregates_are_consistent_and_counters_only_grow() -> None:
@@ -99,7 +105,7 @@ async def test_operation_is_installer_only_unless_allowed_and_staged_until_commi
                 403,
                 {
                     "code": 403,
-                    "error": "User does not have adequate access rights",
+                    "error": "Unable to POST to resource",
                     "message": "User does not have adequate access rights",
                 },
             )
@@ -228,15 +234,18 @@ async def test_conn_tests_testing_and_update_move_with_simulated_time() -> None:
         assert (await c.get("/api/system/update/status"))[1]["state"] == "/update_succeeded"
 
 
-async def test_legacy_firmware_open_reads_engineer_token_and_login_stops_sitemaster() -> None:
+@pytest.mark.parametrize("force_sm_off", [False, True])
+async def test_legacy_firmware_open_reads_engineer_token_and_login_stops_sitemaster(
+    force_sm_off: bool,
+) -> None:
     async with simulator(firmware="1.40") as sim, client(sim) as c:
         assert sim.password == "S" + sim.gateway.gateway_serial
         status, agg, _ = await c.get("/api/meters/aggregates")
         assert status == 200 and {"busway", "frequency", "generator"} <= set(agg)
-        status, body, _ = await c.post(
-            "/api/login/Basic", {"username": "", "password": sim.password, "force_sm_off": False}
-        )
+        login = {"username": "", "password": sim.password, "force_sm_off": force_sm_off}
+        status, body, _ = await c.post("/api/login/Basic", login)
         assert status == 200 and body["roles"] == ["Provider_Engineer"]
+        assert body["email"] is None and "loginTime" not in body
         assert not list(c.session.cookie_jar)
         assert set((await c.get("/api/sitemaster"))[1]) == {
             "running",
@@ -246,7 +255,9 @@ async def test_legacy_firmware_open_reads_engineer_token_and_login_stops_sitemas
         assert (await c.get("/api/sitemaster"))[1]["running"] is False
         assert (await c.get("/api/meters/aggregates"))[0] == 502
         auth = {"Authorization": f"Bearer {body['token']}"}
+        assert (await c.get("/api/sitemaster/run"))[0] == 401  # the token is needed
         assert (await c.get("/api/sitemaster/run", headers=auth))[0] == 202
+        assert (await c.get("/api/sitemaster"))[1]["running"] is True
         status, _, _ = await c.post("/api/operation", {"mode": "backup"}, headers=auth)
         assert status == 200
         assert (await c.get("/api/config/completed", headers=auth))[0] == 202
@@ -254,10 +265,31 @@ async def test_legacy_firmware_open_reads_engineer_token_and_login_stops_sitemas
         assert isinstance((await c.get("/api/site_info"))[1]["grid_code"], str)
 
 
-async def test_23_44_has_no_vitals() -> None:
-    async with simulator(firmware="23.44") as sim, client(sim) as c:
+async def test_evening_outage_is_served_from_its_exact_time_and_restores() -> None:
+    outage_sim = Simulator(scenario="evening-outage", speed=0, session_lifetime_s=86400)
+    async with outage_sim as sim, client(sim) as c:
+        assert sim.scenario is not None
+        outage = next(e for e in sim.scenario.events if e.action == "outage")
+        restore = next(e for e in sim.scenario.events if e.action == "restore")
         await c.login()
-        assert (await c.get("/api/devices/vitals"))[0] == 404
-    async with simulator(firmware="21.44") as sim, client(sim) as c:
-        await c.login()
-        assert (await c.get("/api/devices/vitals"))[0] == 200
+        await sim.advance((outage.at - sim.now).total_seconds() - 1)
+        assert await grid(c) == "SystemGridConnected"
+        await sim.advance(1)
+        assert sim.now == outage.at
+        assert await grid(c) == "SystemIslandedActive"
+        agg = (await c.get("/api/meters/aggregates"))[1]
+        assert agg["site"]["instant_power"] == 0
+        assert agg["battery"]["instant_power"] > 0  # the Powerwalls carry the home
+        assert agg["load"]["instant_power"] == pytest.approx(
+            agg["battery"]["instant_power"] + agg["solar"]["instant_power"], abs=0.05
+        )
+        await sim.advance((restore.at - sim.now).total_seconds())
+        assert await grid(c) == "SystemTransitionToGrid"
+        await sim.advance(30)
+        assert await grid(c) == "SystemGridConnected"
+
+
+async def grid(c: Client) -> str:
+    status, body, _ = await c.get("/api/system_status/grid_status")
+    assert status == 200
+    return str(body["grid_status"])

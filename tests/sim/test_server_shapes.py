@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from gateway_sim_helpers import CAPTURES, capture, client, same_shape, simulator
 
@@ -53,57 +56,65 @@ async def test_every_running_capture_has_the_same_shape() -> None:
         assert problems == {}, problems
 
 
-@pytest.mark.parametrize(
-    ("path", "status", "error"),
-    [
-        ("/api/powerwalls/phase_usages", 500, "no phase information"),
-        (
-            "/api/synchrometer/ct_voltage_references/options",
-            400,
-            "run sitemanager flag enabled, sitemanager process is running",
-        ),
-    ],
+ERRORS = sorted(
+    f"{firmware}/{state}/{e.name}"
+    for firmware in ("21.39.1-foogod", "21.44-foogod")
+    for state in ("running", "stopped")
+    for e in (CAPTURES / firmware / state).glob("*.err")
 )
-async def test_captured_errors(path: str, status: int, error: str) -> None:
-    async with simulator() as sim, client(sim) as c:
+
+
+@pytest.mark.parametrize("name", ERRORS)
+async def test_every_captured_error_is_answered_the_same(name: str) -> None:
+    firmware, state, file = name.split("/")
+    head, _, body_text = (CAPTURES / name).read_text().partition("\n\n")
+    async with simulator(firmware=firmware.split("-")[0]) as sim, client(sim) as c:
         await c.login()
-        got, body, resp = await c.get(path)
-        assert (got, body["code"], body["error"]) == (status, status, error)
+        path = _path(file.removesuffix(".err"))
+        for kind, serial in sim.gateway.meter_serials.items():
+            path = path.replace(f"METER_SERIAL{kind}/", f"{serial}/")
+        if state == "stopped":
+            assert (await c.get("/api/sitemaster/stop"))[0] == 202
+        status, body, resp = await c.get(path)
+        assert status == int(head.split()[1])
+        assert body == (json.loads(body_text) if body_text.strip() else b"")
         assert resp.headers["Cache-Control"] == "no-cache, no-store"
+        assert ("content-type: application/json" in head) == ("Content-Type" in resp.headers)
 
 
-async def test_ct_config_is_500_for_a_synchrometer() -> None:
+LIVE = sorted(e.path for e in catalog.endpoints("local") if e.live)
+
+
+def _status_line(path: Path) -> int:
+    return int(path.read_text().split()[1])
+
+
+def test_the_live_endpoints_are_those_a_stopped_gateway_answered_502() -> None:
+    for firmware in ("21.39.1-foogod", "21.44-foogod"):
+        errors = (CAPTURES / firmware / "stopped").glob("*.err")
+        bad_gateway = sorted(
+            _path(e.name.removesuffix(".err")) for e in errors if _status_line(e) == 502
+        )
+        assert bad_gateway == LIVE, firmware
+
+
+@pytest.mark.parametrize("how", ["POST force", "GET"])
+async def test_stopped_system_matches_the_stopped_captures(how: str) -> None:
     async with simulator() as sim, client(sim) as c:
         await c.login()
-        serial = sim.gateway.meter_serials["synchrometerX"]
-        status, body, _ = await c.get(f"/api/meters/{serial}/ct_config")
-        assert status == 500
-        assert body == {
-            "code": 500,
-            "error": "meter type must be Neurio (synchrometerX)",
-            "message": "Unable to get Amp configuration",
-        }
-
-
-async def test_stopped_system_matches_the_stopped_captures() -> None:
-    async with simulator() as sim, client(sim) as c:
-        await c.login()
-        status, _, _ = await c.post("/api/sitemaster/stop", {"force": True})
+        if how == "GET":
+            status, _, _ = await c.get("/api/sitemaster/stop")
+        else:
+            status, _, _ = await c.post("/api/sitemaster/stop", {"force": True})
         assert status == 202
-        for name in (
-            "system_status",
-            "system_status.soe",
-            "system_status.grid_status",
-            "system_status.grid_faults",
-            "meters.aggregates",
-        ):
-            status, body, resp = await c.get(_path(name))
-            assert (status, body) == (502, b""), name
+        for path in LIVE:
+            status, body, resp = await c.get(path)
+            assert (status, body) == (502, b""), path
             assert "Content-Type" not in resp.headers
             assert resp.headers["Cache-Control"] == "no-cache, no-store"
+        for name in ("sitemaster.json", "auth.toggle.supported.json"):
+            assert (await c.get(_path(name)))[1] == capture(f"21.44-foogod/stopped/{name}")
         for name in (
-            "sitemaster.json",
-            "auth.toggle.supported.json",
             "site_info.json",
             "synchrometer.ct_voltage_references.options.json",
             "installer.json",
@@ -111,11 +122,12 @@ async def test_stopped_system_matches_the_stopped_captures() -> None:
             status, body, _ = await c.get(_path(name))
             assert status == 200
             assert same_shape(body, capture(f"21.44-foogod/stopped/{name}")) == []
-            assert body == capture(f"21.44-foogod/stopped/{name}") or name != "sitemaster.json"
         status, _, _ = await c.get("/api/sitemaster/run")
         assert status == 202
-        status, _, _ = await c.get("/api/meters/aggregates")
-        assert status == 200
+        for name in ("sitemaster.json", "auth.toggle.supported.json"):
+            assert (await c.get(_path(name)))[1] == capture(f"21.44-foogod/running/{name}")
+        for path in LIVE:
+            assert (await c.get(path))[0] == 200, path
 
 
 async def test_unknown_path_404_and_wrong_method_405() -> None:

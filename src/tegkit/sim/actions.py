@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tegkit.sim import responses
+from tegkit.sim import responses, templates
 from tegkit.sim.gateway import Gateway, Refusal, bad_request
 
 Reply = tuple[int, Any]
@@ -137,8 +137,6 @@ def skip(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
 
 def conn_tests_start(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
     gw.start_job(gw.conn_tests)
-    from tegkit.sim import templates
-
     return 200, templates.CONN_TESTS_POST
 
 

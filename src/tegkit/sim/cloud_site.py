@@ -9,10 +9,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from tegkit.ownerapi import OPERATION_MODES
 from tegkit.percent import HIDDEN_BOTTOM_PERCENT, app_to_raw, raw_to_app
 from tegkit.sim.gateway import Gateway
-
-_CLOUD_MODES = {"self_consumption", "backup", "autonomous"}
 
 
 class GatewayCloudSite:
@@ -63,7 +62,7 @@ class GatewayCloudSite:
     def site_info(self) -> dict[str, Any]:
         gw = self.gateway
         config = gw.site.config
-        mode = gw.mode if gw.mode in _CLOUD_MODES else "self_consumption"
+        mode = gw.mode if gw.mode in OPERATION_MODES else "self_consumption"
         return {
             "id": self._battery_id,
             "site_name": gw.settings.site_name,

@@ -23,11 +23,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from tegkit.sim import templates
-from tegkit.sim.physics import Site
+from tegkit.sim.physics import MODES, Site
 from tegkit.sim.profiles import FirmwareProfile
 from tegkit.sim.siteconfig import SiteSnapshot
 
-OPERATION_MODES = ("self_consumption", "backup", "autonomous", "scheduler")
 ROLE_CUSTOMER = "Home_Owner"
 ROLE_ENGINEER = "Provider_Engineer"
 
@@ -46,6 +45,17 @@ class Refusal(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"code": self.status, "error": self.error, "message": self.message}
+
+
+def rate_limited(retry_after_s: float) -> Refusal:
+    """429 with the gateway's body (the same for login lockouts and request limits)."""
+    message = "Api Limit reached for this endpoint"
+    return Refusal(429, message, message, {"Retry-After": str(max(1, math.ceil(retry_after_s)))})
+
+
+def not_found(path: str) -> Refusal:
+    """404 for a path the gateway does not serve (unknown, or gone in this firmware)."""
+    return Refusal(404, "Not Found", f"{path} not found")
 
 
 def bad_request(field_name: str, allowed: str) -> Refusal:
@@ -136,8 +146,7 @@ class Gateway:
             self.password = "S" + self.gateway_serial
         else:
             self.password = self.gateway_serial[-5:]
-        tz = getattr(site.config, "timezone", "America/Los_Angeles")
-        self.settings = GatewaySettings(timezone=tz)
+        self.settings = GatewaySettings(timezone=site.config.timezone)
         self.settings.networks = copy.deepcopy(templates.NETWORKS)
         self.settings.registration = dict(templates.REGISTRATION)
         self.settings.client_protocols = dict(templates.CLIENT_PROTOCOLS)
@@ -186,12 +195,6 @@ class Gateway:
             self._snap_version = self.version
         return self._snap
 
-    def advance(self, dt_s: float) -> None:
-        """Move the physics on by `dt_s` simulated seconds."""
-        if dt_s > 0:
-            self.site.advance(dt_s)
-            self.touch()
-
     def reboot(self) -> None:
         """Uptime starts again; sessions do not survive a reboot."""
         self.boot_time = self.now
@@ -225,13 +228,8 @@ class Gateway:
         """Check credentials; a new session, or Refusal 401 (bad password) / 429 (locked out)."""
         now = self.now
         if self._locked_until is not None and now < self._locked_until:
-            retry_s = max(1, math.ceil((self._locked_until - now).total_seconds()))
-            raise Refusal(
-                429,
-                "Api Limit reached for this endpoint",
-                "Api Limit reached for this endpoint",
-                {"Retry-After": str(retry_s)},
-            )
+            retry_s = (self._locked_until - now).total_seconds()
+            raise rate_limited(retry_s)
         ok = isinstance(password, str) and secrets.compare_digest(
             password.encode(), self.password.encode()
         )
@@ -248,8 +246,9 @@ class Gateway:
             raise Refusal(401, "bad credentials", "Login Error")
         self._login_failures.clear()
         role = ROLE_ENGINEER if self.profile.legacy else ROLE_CUSTOMER
-        if self.profile.legacy and force_sm_off is not True:
-            # Spec 001: getting a token on old firmware stops the Powerwall.
+        if self.profile.legacy:
+            # Spec 001: getting a token on old firmware stops the Powerwall, even when the
+            # login says force_sm_off false (its own example does).
             self.stop_sitemaster()
         token = base64.b64encode(self._rng.randbytes(48)).decode()
         session = Session(
@@ -325,8 +324,8 @@ class Gateway:
         staged: dict[str, Any] = {}
         if "mode" in body:
             mode = body["mode"]
-            if mode not in OPERATION_MODES:
-                raise bad_request("mode", "one of " + ", ".join(OPERATION_MODES))
+            if mode not in MODES:
+                raise bad_request("mode", "one of " + ", ".join(MODES))
             staged["mode"] = mode
         if "backup_reserve_percent" in body:
             reserve = body["backup_reserve_percent"]
@@ -364,8 +363,8 @@ class Gateway:
     ) -> None:
         """Apply at once (the cloud's path: the app's changes skip the wizard's staging)."""
         if mode is not None:
-            if mode not in OPERATION_MODES:
-                raise bad_request("mode", "one of " + ", ".join(OPERATION_MODES))
+            if mode not in MODES:
+                raise bad_request("mode", "one of " + ", ".join(MODES))
             self.site.mode = mode
         if backup_reserve_raw_percent is not None:
             self.site.backup_reserve_raw_percent = float(backup_reserve_raw_percent)
@@ -527,7 +526,6 @@ class Gateway:
 
 
 __all__ = [
-    "OPERATION_MODES",
     "ROLE_CUSTOMER",
     "ROLE_ENGINEER",
     "Gateway",
@@ -535,4 +533,6 @@ __all__ = [
     "Refusal",
     "Session",
     "bad_request",
+    "not_found",
+    "rate_limited",
 ]

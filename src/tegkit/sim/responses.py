@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tegkit.sim import templates as T
-from tegkit.sim.gateway import Gateway, Refusal
+from tegkit.sim.gateway import Gateway, Refusal, not_found
 
 Reply = tuple[int, Any]
 Builder = Callable[[Gateway, dict[str, str]], Reply]
@@ -234,8 +234,8 @@ def operation(gw: Gateway, params: dict[str, str]) -> Reply:
 
 def _system_size(gw: Gateway) -> tuple[float, float]:
     config = gw.site.config
-    energy_kwh = float(getattr(config, "usable_kwh_per_powerwall", 13.5)) * gw.powerwall_count
-    power_kw = float(getattr(config, "powerwall_power_kw", 5.0)) * gw.powerwall_count
+    energy_kwh = config.usable_kwh_per_powerwall * gw.powerwall_count
+    power_kw = config.powerwall_power_kw * gw.powerwall_count
     return _r(energy_kwh, 3), _r(power_kw, 3)
 
 
@@ -454,7 +454,7 @@ def client_protocols(gw: Gateway, params: dict[str, str]) -> Reply:
 
 def vitals(gw: Gateway, params: dict[str, str]) -> Reply:
     if not gw.profile.has_vitals:
-        raise Refusal(404, "Not Found", "Not Found")
+        raise not_found("/api/devices/vitals")
     return 200, b""  # protobuf; an empty message is a valid one
 
 

@@ -23,7 +23,7 @@ from tegkit import catalog
 from tegkit.catalog import Auth, Endpoint
 from tegkit.sim.actions import ACTIONS, accepted
 from tegkit.sim.faults import FaultInjector
-from tegkit.sim.gateway import ROLE_CUSTOMER, Gateway, Refusal
+from tegkit.sim.gateway import ROLE_CUSTOMER, Gateway, Refusal, not_found, rate_limited
 from tegkit.sim.responses import READS
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,6 @@ _JSON_HEADERS = {
 _EMPTY_HEADERS = {"Cache-Control": "no-cache, no-store"}
 _GENERIC = "GET /api/{resource}"
 _MAX_BODY_BYTES = 64 * 1024
-_LIMIT = ("Api Limit reached for this endpoint", "Api Limit reached for this endpoint")
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
 FAULTS: web.AppKey[FaultInjector] = web.AppKey("faults", FaultInjector)
@@ -60,6 +59,15 @@ def error_response(
     status: int, error: str, message: str, headers: Mapping[str, str] | None = None
 ) -> web.Response:
     return json_response(status, {"code": status, "error": error, "message": message}, headers)
+
+
+def _refused(refusal: Refusal) -> web.Response:
+    return error_response(refusal.status, refusal.error, refusal.message, refusal.headers)
+
+
+def _no_access(method: str) -> tuple[str, str]:
+    """The error and message of the gateway's 401 / 403 for a request it will not serve."""
+    return f"Unable to {method} to resource", "User does not have adequate access rights"
 
 
 def stopped_response() -> web.Response:
@@ -230,7 +238,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 request.transport.abort()
             raise asyncio.CancelledError  # nothing is written to a dropped connection
         if verdict.status == 429:
-            return error_response(429, *_LIMIT, {"Retry-After": "1"})
+            return _refused(rate_limited(1))
         if verdict.status == 502:
             return stopped_response()
         if verdict.status is not None:
@@ -240,7 +248,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     try:
         return await _route(request, gw)
     except Refusal as refusal:
-        return error_response(refusal.status, refusal.error, refusal.message, refusal.headers)
+        return _refused(refusal)
     except asyncio.CancelledError:
         raise
     except Exception:  # a bug of ours must still answer like a gateway, and be logged
@@ -264,7 +272,7 @@ async def _route(request: web.Request, gw: Gateway) -> web.Response:
             return error_response(
                 405, "Method Not Allowed", f"{method} is not allowed on {path}", {"Allow": allow}
             )
-        return error_response(404, "Not Found", f"{path} not found")
+        raise not_found(path)
     endpoint, params = found
     family = gw.profile.family
     if endpoint.auth.needs_login(family) or endpoint.key == "GET /api/logout":
@@ -272,27 +280,18 @@ async def _route(request: web.Request, gw: Gateway) -> web.Response:
         if session is None:
             if endpoint.key == "GET /api/logout":
                 return _logout(gw, request)
-            return error_response(
-                401,
-                "Unable to GET to resource"
-                if method == "GET"
-                else f"Unable to {method} to resource",
-                "User does not have adequate access rights",
-            )
+            return error_response(401, *_no_access(method))
         if (
             endpoint.auth is Auth.INSTALLER
             and family == "modern"
             and session.role == ROLE_CUSTOMER
             and not gw.allow_customer_operation
         ):
-            return error_response(
-                403,
-                "User does not have adequate access rights",
-                "User does not have adequate access rights",
-            )
+            # As a 21.x gateway answers a customer's POST /api/operation.
+            return error_response(403, *_no_access(method))
     wait_s = request.app[RATE_LIMITER].check(endpoint.key)
     if wait_s is not None:
-        return error_response(429, *_LIMIT, {"Retry-After": str(max(1, round(wait_s + 0.5)))})
+        raise rate_limited(wait_s)
     if endpoint.live and not gw.running:
         return stopped_response()
     return await _dispatch(request, gw, endpoint, params)
