@@ -74,6 +74,8 @@ class Site:
             config.initial_soe_raw_percent,
         )
         self._below_reserve_charge_w = BELOW_RESERVE_CHARGE_W_PER_POWERWALL * config.powerwalls
+        # Off grid the pack may go below the reserve but never into its hidden 5% (app 0%).
+        self._bottom_wh = self._battery.raw_to_wh(HIDDEN_BOTTOM_PERCENT)
         self._mode = "self_consumption"
         self._reserve_raw = DEFAULT_RESERVE_RAW_PERCENT
         self._floor_wh = 0.0
@@ -311,8 +313,8 @@ class Site:
 
     @property
     def max_discharge_power_w(self) -> float:
-        """Discharge power the pack can give now (rated; 0 when empty or stopped)."""
-        return self._battery.max_discharge_w(0.0) if self._running else 0.0
+        """Discharge power the pack can give now (rated; 0 at the hidden bottom or stopped)."""
+        return self._battery.max_discharge_w(self._bottom_wh) if self._running else 0.0
 
     @property
     def grid_status(self) -> str:
@@ -466,14 +468,14 @@ class Site:
             self._battery_w = -charge
             self._target_wh = battery.full_pack_wh
         else:
-            discharge = min(-surplus, battery.max_discharge_w(0.0))
+            discharge = min(-surplus, battery.max_discharge_w(self._bottom_wh))
             if discharge <= 0.0:
                 self._set_dark()
                 return
             self._solar_w = solar
             self._load_w = solar + discharge
             self._battery_w = discharge
-            self._target_wh = 0.0
+            self._target_wh = self._bottom_wh
         self._site_w = 0.0
 
     def _set_dark(self) -> None:
