@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import ssl
 
 import aiohttp
 import pytest
 from gateway_sim_helpers import client, simulator
+
+LIMIT = "Api Limit reached for this endpoint"
 
 
 async def test_control_needs_the_token() -> None:
@@ -107,3 +111,58 @@ async def test_plain_http_redirects_to_https() -> None:
         async with s.get(url, allow_redirects=False) as r:
             assert r.status == 301
             assert r.headers["Location"] == f"{sim.url}/api/status"
+
+
+async def test_per_endpoint_rate_limit_answers_429_for_that_endpoint_only() -> None:
+    limits = {"GET /api/status": (2, 3600.0), "*": (3, 3600.0)}
+    async with simulator(rate_limits=limits) as sim, client(sim) as c:
+        assert [(await c.get("/api/status"))[0] for _ in range(2)] == [200, 200]
+        status, body, resp = await c.get("/api/status")
+        assert (status, body) == (429, {"code": 429, **dict.fromkeys(["error", "message"], LIMIT)})
+        assert int(resp.headers["Retry-After"]) >= 3599
+        # Every other endpoint has its own window under the "*" rule.
+        for path in ("/api/sitemaster", "/api/site_info/site_name"):
+            assert [(await c.get(path))[0] for _ in range(4)] == [200, 200, 200, 429]
+
+
+async def _fault_statuses(seed: int) -> list[int]:
+    async with simulator(seed=seed) as sim, client(sim) as c:
+        await c.control("POST", "/faults", {"kind": "status", "status": 503, "probability": 0.5})
+        return [(await c.get("/api/status"))[0] for _ in range(24)]
+
+
+async def test_probabilistic_faults_repeat_under_the_same_seed() -> None:
+    first, again, other = (
+        await _fault_statuses(11),
+        await _fault_statuses(11),
+        await _fault_statuses(12),
+    )
+    assert first == again
+    assert set(first) == {200, 503}
+    assert other != first
+
+
+async def test_control_api_refuses_a_client_that_is_not_on_loopback() -> None:
+    address = _own_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to call from")
+    async with simulator(host="0.0.0.0") as sim, aiohttp.ClientSession() as s:
+        url = f"https://{address}:{sim.port}"
+        token = {"Authorization": f"Bearer {sim.control_token}"}
+        async with s.get(f"{url}/sim/state", headers=token, ssl=False) as r:
+            assert r.status == 403
+            assert "loopback" in (await r.json())["error"]
+        async with s.get(f"https://127.0.0.1:{sim.port}/sim/state", headers=token, ssl=False) as r:
+            assert r.status == 200
+
+
+def _own_address() -> str | None:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
+        address = str(probe.getsockname()[0])
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return None if ipaddress.ip_address(address).is_loopback else address
