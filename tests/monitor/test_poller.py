@@ -225,3 +225,46 @@ async def test_unreachable_gateway_is_a_gap_with_its_reason(tmp_path: Path) -> N
         ]
     finally:
         store.close()
+
+
+async def test_a_restart_takes_over_the_gap_the_last_run_left_open(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    async with Simulator(port=0, scenario="sunny-day", speed=0) as sim:
+        async with stepped_poller(sim, db=db) as poller:
+            await poller.poll_due()
+            await sim.advance(60)
+            sim.stop_sitemaster()
+            stopped_at = sim.gateway.site.epoch_s
+            await poller.poll_due()  # the gap opens; then the monitor stops
+        await sim.advance(600)
+        sim.run_sitemaster()
+        async with stepped_poller(sim, db=db) as poller:
+            await poller.start()
+            await poller.poll_due()
+            back_at = sim.gateway.site.epoch_s
+            assert poller.gateway.problem is None
+    store = open_store(db)
+    try:
+        gaps = store.gaps("home", 0, 2e10)
+    finally:
+        store.close()
+    assert [(g.start, g.end, g.reason) for g in gaps] == [(stopped_at, back_at, "system stopped")]
+
+
+async def test_a_restart_after_a_quiet_spell_records_monitor_not_running(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    async with Simulator(port=0, scenario="sunny-day", speed=0) as sim:
+        async with stepped_poller(sim, db=db) as poller:
+            await poller.poll_due()
+            last_at = sim.gateway.site.epoch_s
+        await sim.advance(3600)
+        async with stepped_poller(sim, db=db) as poller:
+            await poller.start()
+            await poller.poll_due()
+            back_at = sim.gateway.site.epoch_s
+    store = open_store(db)
+    try:
+        gaps = store.gaps("home", 0, 2e10)
+    finally:
+        store.close()
+    assert [(g.start, g.end, g.reason) for g in gaps] == [(last_at, back_at, "monitor not running")]

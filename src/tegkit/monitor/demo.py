@@ -48,6 +48,7 @@ async def backfill(monitor: Monitor, sim: Simulator, hours: float) -> int:
         monotonic=sim_clock,
     )
     sim.set_speed(0)
+    await stepper.start()  # takes over a gap an earlier backfill left open
     written = 0
     for _ in range(int(hours * 3600 / BACKFILL_STEP_S)):
         await stepper.poll_due()

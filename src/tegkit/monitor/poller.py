@@ -462,15 +462,26 @@ class Poller:
         return len(batch)
 
     async def start(self) -> None:
-        """Before the first poll: mark the time the monitor was not running as a gap."""
+        """Before the first poll: mark the time the monitor was not running as a gap.
+
+        A gap the previous run left open (it stopped while the gateway was unreachable or
+        the system stopped) is taken over and closed by the next reading: there has been
+        no reading since its start, and when that run ended is not known.
+        """
         if self.store is None:
             return
         latest = await self.store.latest(self.name)
+        now = self.clock()
+        since = latest.taken_at if latest is not None else 0.0
+        gaps = await self.store.gaps(self.name, since, max(now, since) + 1.0)
+        left_open = [g for g in gaps if g.end is None]
+        if left_open:
+            self._open_gap = left_open[-1]
         if latest is None:
             return
         if self.gateway.reading is None:
             self.gateway.reading = latest  # shown as stale until the first poll
-        if self.clock() - latest.taken_at > self.live.stale_after_s:
+        if not left_open and now - latest.taken_at > self.live.stale_after_s:
             self._open_gap = Gap(self.name, latest.taken_at, None, "monitor not running")
             await self._write_gap(self._open_gap)
 
