@@ -29,6 +29,24 @@ ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
+# Mean colour (r, g, b, alpha; 0-255) of one pixel column of a chart's plot area at time t.
+COLUMN_RGBA = """([chart, t]) => {
+  const u = state.charts[chart];
+  const x = Math.round(u.valToPos(t, "x", true));
+  const px = u.ctx.getImageData(x, Math.round(u.bbox.top), 1, Math.round(u.bbox.height)).data;
+  const sum = [0, 0, 0, 0];
+  for (let i = 0; i < px.length; i += 4) for (let c = 0; c < 4; c++) sum[c] += px[i + c];
+  return sum.map((v) => v / (px.length / 4));
+}"""
+
+
+def _duration(s: float) -> str:
+    """As the dashboard's outage list writes a length (app.js duration())."""
+    s = round(s)
+    h, m, r = s // 3600, s % 3600 // 60, s % 60
+    return (f"{h} h " if h else "") + (f"{m} min " if h or m else "") + f"{r} s"
+
+
 def _kw(watts: float | None) -> str:
     if watts is None:
         return "–"
@@ -52,10 +70,26 @@ async def test_dashboard_shows_the_live_state_and_history(tmp_path: Path) -> Non
         )
         await monitor.start(poll=False)  # the state stays as the backfill left it
         try:
-            written = await backfill(monitor, sim, hours=30)
+            # a day and a half with the outage, and an hour of stopped system: a gap
+            written = await backfill(monitor, sim, hours=26)
+            stopped_at = sim.gateway.site.epoch_s
+            sim.stop_sitemaster()
+            await backfill(monitor, sim, hours=1)
+            running_at = sim.gateway.site.epoch_s
+            sim.run_sitemaster()
+            written += await backfill(monitor, sim, hours=3)
             assert written > 300
-            async with aiohttp.ClientSession() as http, http.get(monitor.url + "api/live") as r:
-                live = (await r.json())["gateways"][0]
+            async with aiohttp.ClientSession() as http:
+                async with http.get(monitor.url + "api/live") as r:
+                    live = (await r.json())["gateways"][0]
+                async with http.get(monitor.url + "api/gaps") as r:
+                    gaps = (await r.json())["gaps"]
+                since = str(running_at - 3 * 86400)
+                async with http.get(monitor.url + "api/outages", params={"from": since}) as r:
+                    [outage] = (await r.json())["outages"]
+            assert [(g["start"], g["end"], g["reason"]) for g in gaps] == [
+                (stopped_at, running_at, "system stopped")
+            ]
             reading = live["reading"]
             errors: list[str] = []
             async with async_playwright() as pw:
@@ -90,8 +124,24 @@ async def test_dashboard_shows_the_live_state_and_history(tmp_path: Path) -> Non
                     assert charts["soe"][0] > 0 and charts["daily"][0] > 0
                     for chart in ("#chart-power", "#chart-soe", "#chart-daily"):
                         assert await page.locator(f"{chart} canvas").count() == 1
+                    # today: the stopped hour is shaded grey, the evening after the data is not
+                    gap_mid = (stopped_at + running_at) / 2
+                    for chart in ("power", "soe"):
+                        gap = await page.evaluate(COLUMN_RGBA, [chart, gap_mid])
+                        # 22:30, after the last reading and off the 2-hour grid lines
+                        empty = await page.evaluate(COLUMN_RGBA, [chart, running_at + 16200])
+                        assert gap[3] > empty[3] + 20, (chart, gap, empty)
+                        assert gap[2] >= gap[0], (chart, gap)  # grey-blue, not the outage red
+                    await expect(page.locator("#gap-note")).to_contain_text("system stopped")
+                    assert await page.is_visible("#shade-legend")
                     await page.click("#prev")  # the day before held the 3 h outage
-                    await expect(page.locator("#outage-rows")).to_contain_text("3 h 0 min")
+                    await expect(page.locator("#outage-rows")).to_contain_text(
+                        _duration(outage["duration_s"])
+                    )
+                    quarter = outage["start"] + outage["duration_s"] / 4  # off the grid lines
+                    red = await page.evaluate(COLUMN_RGBA, ["power", quarter])
+                    assert red[3] > 20 and red[0] > red[1] + 60, red  # shaded red
+                    await expect(page.locator("#gap-note")).to_be_empty()
                     assert await page.is_visible("#login-open")  # a token: the login exists
                     await page.click("#next")
                     await expect(page.locator("#outage-rows")).not_to_contain_text("3 h")

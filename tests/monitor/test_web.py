@@ -62,10 +62,24 @@ async def test_live_history_outages_and_health(tmp_path: Path) -> None:
             body = await r.json()
         assert body["gateways"][0]["status"] == "stopped"
         assert "stopped" in body["gateways"][0]["reason"]
+        stopped_since = monitor.live.gateways()[0].problem_since
+        assert stopped_since is not None
+        # a simulated half minute stopped (the simulator's clock moves in ticks)
+        await _wait(lambda: sim.gateway.site.epoch_s > stopped_since + 30)
         sim.run_sitemaster()
         await _wait(lambda: monitor.live.gateways()[0].problem is None, polls=600)
         async with http.get(monitor.url + "healthz") as r:
             assert r.status == 200
+        # the stopped spell is a gap with its reason, in /api/gaps and in the history
+        async with http.get(monitor.url + "api/gaps") as r:
+            [gap] = (await r.json())["gaps"]
+        assert gap["reason"] == "system stopped"
+        assert gap["start"] == pytest.approx(stopped_since, abs=0.001)  # stored to 1 ms
+        assert gap["end"] > stopped_since + 30
+        assert gap["duration_s"] == pytest.approx(gap["end"] - gap["start"])
+        async with http.get(monitor.url + "api/history") as r:
+            hist = await r.json()
+        assert hist["gaps"] == [{k: gap[k] for k in ("start", "end", "reason")}]
 
         await sim.close()  # the gateway is gone
         await _wait(lambda: monitor.live.gateways()[0].problem == "unreachable", polls=600)
@@ -86,6 +100,7 @@ async def test_live_history_outages_and_health(tmp_path: Path) -> None:
         ("api/daily?from=2024-13-01", "from"),
         ("api/daily?from=2024-02-01&to=2024-01-01", "from"),
         ("api/outages?to=nan", "to"),
+        ("api/gaps?from=2024-05-01T00:00:00Z&to=2024-04-01T00:00:00Z", "from"),
     ],
 )
 async def test_bad_parameters_get_400_naming_them(

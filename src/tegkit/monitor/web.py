@@ -1,10 +1,10 @@
 """The monitor's HTTP server: dashboard, JSON API, event stream, health, metrics, controls.
 
-Every live answer comes from the poller's `LiveState`; history, daily energy and outages
-come from the store. Nothing here sends a request to a gateway except the control
-endpoints, which exist only when the monitor was started with a control token (otherwise
-they answer 404 like any unknown path). Query parameters are checked at the edge: a bad
-one gets a 400 that names the parameter and what is allowed.
+Every live answer comes from the poller's `LiveState`; history, daily energy, outages,
+gaps and events come from the store. Nothing here sends a request to a gateway except
+the control endpoints, which exist only when the monitor was started with a control
+token (otherwise they answer 404 like any unknown path). Query parameters and bodies are
+checked at the edge: a bad one gets a 400 that names the field and what is allowed.
 """
 
 from __future__ import annotations
@@ -212,6 +212,7 @@ async def api_history(request: web.Request) -> web.Response:
     store = _store(request)
     history = await store.history(gateway, start, end, step_s, MAX_POINTS)
     outages = await store.outages(gateway, start, end)
+    gaps = await store.gaps(gateway, start, end)
     points = history.points
     soe_raw = [p.soe_raw_percent for p in points]
     return _json(
@@ -230,7 +231,9 @@ async def api_history(request: web.Request) -> web.Response:
             "soe_app_percent": [
                 None if s is None else round(percent.raw_to_app(s), 2) for s in soe_raw
             ],
+            # what the charts shade: grid outages, and gaps (no readings, with the reason)
             "outages": [{"start": o.start, "end": o.end} for o in outages],
+            "gaps": [{"start": g.start, "end": g.end, "reason": g.reason} for g in gaps],
         }
     )
 
@@ -277,21 +280,23 @@ async def api_outages(request: web.Request) -> web.Response:
     start, end = _range(request, 365 * 86400.0)
     outages = await _store(request).outages(gateway, start, end)
     now = request.app[CTX].live.clock()
-    return _json(
-        {
-            "gateway": gateway,
-            "from": start,
-            "to": end,
-            "outages": [
-                {
-                    "start": o.start,
-                    "end": o.end,
-                    "duration_s": (o.end if o.end is not None else now) - o.start,
-                }
-                for o in outages
-            ],
-        }
-    )
+    periods = [_period(o.start, o.end, now) for o in outages]
+    return _json({"gateway": gateway, "from": start, "to": end, "outages": periods})
+
+
+async def api_gaps(request: web.Request) -> web.Response:
+    """Periods without readings (monitor stopped, gateway unreachable, system stopped)."""
+    gateway = _gateway(request)
+    start, end = _range(request, 30 * 86400.0)
+    gaps = await _store(request).gaps(gateway, start, end)
+    now = request.app[CTX].live.clock()
+    periods = [_period(g.start, g.end, now) | {"reason": g.reason} for g in gaps]
+    return _json({"gateway": gateway, "from": start, "to": end, "gaps": periods})
+
+
+def _period(start: float, end: float | None, now: float) -> dict[str, Any]:
+    """A period as the API shows it; an open one (end None) has lasted until now."""
+    return {"start": start, "end": end, "duration_s": (end if end is not None else now) - start}
 
 
 async def api_events(request: web.Request) -> web.Response:
@@ -416,6 +421,7 @@ def create_app(ctx: WebContext) -> web.Application:
     app.router.add_get("/api/history", api_history)
     app.router.add_get("/api/daily", api_daily)
     app.router.add_get("/api/outages", api_outages)
+    app.router.add_get("/api/gaps", api_gaps)
     app.router.add_get("/api/events", api_events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

@@ -18,7 +18,7 @@ const state = {
   csrf: null,
   control: false,
   charts: {},
-  outages: [],
+  shade: { outages: [], gaps: [] }, // periods the history charts shade
 };
 
 // ---- formatting -------------------------------------------------------------------------
@@ -236,23 +236,53 @@ function rangeLabel(range) {
 
 const axisStyle = { stroke: "#8b95a5", grid: { stroke: "#232935", width: 1 }, ticks: { stroke: "#2a303b" } };
 
-function outagePlugin() {
+// The history charts shade grid outages (red) and gaps without readings (hatched grey:
+// monitor stopped, gateway unreachable, system stopped) so a missing line is explained.
+const OUTAGE_FILL = "rgba(255, 93, 93, 0.16)";
+let gapFill = null;
+
+function gapPattern(ctx) {
+  if (gapFill) return gapFill;
+  const tile = document.createElement("canvas");
+  tile.width = tile.height = 8;
+  const t = tile.getContext("2d");
+  t.fillStyle = "rgba(163, 173, 187, 0.10)";
+  t.fillRect(0, 0, 8, 8);
+  t.strokeStyle = "rgba(163, 173, 187, 0.45)";
+  t.lineWidth = 2;
+  t.beginPath(); t.moveTo(-2, 10); t.lineTo(10, -2); t.moveTo(6, 10); t.lineTo(10, 6); t.moveTo(-2, 2); t.lineTo(2, -2); t.stroke();
+  gapFill = ctx.createPattern(tile, "repeat");
+  return gapFill;
+}
+
+function shadePlugin() {
+  const shade = (u, periods, fill) => {
+    u.ctx.fillStyle = fill;
+    for (const p of periods) {
+      // an open period lasts until now, never into the future
+      const end = p.end === null ? Math.min(u.scales.x.max, state.serverNow || u.scales.x.max) : p.end;
+      const x0 = Math.max(u.bbox.left, u.valToPos(p.start, "x", true));
+      const x1 = Math.min(u.bbox.left + u.bbox.width, u.valToPos(end, "x", true));
+      if (x1 > x0) u.ctx.fillRect(x0, u.bbox.top, Math.max(1, x1 - x0), u.bbox.height);
+    }
+  };
   return {
     hooks: {
       drawClear: (u) => {
-        const ctx = u.ctx;
-        ctx.save();
-        ctx.fillStyle = "rgba(255, 93, 93, 0.13)";
-        for (const o of state.outages) {
-          const end = o.end === null ? u.scales.x.max : o.end;
-          const x0 = Math.max(u.bbox.left, u.valToPos(o.start, "x", true));
-          const x1 = Math.min(u.bbox.left + u.bbox.width, u.valToPos(end, "x", true));
-          if (x1 > x0) ctx.fillRect(x0, u.bbox.top, Math.max(1, x1 - x0), u.bbox.height);
-        }
-        ctx.restore();
+        u.ctx.save();
+        shade(u, state.shade.outages, OUTAGE_FILL);
+        shade(u, state.shade.gaps, gapPattern(u.ctx));
+        u.ctx.restore();
       },
     },
   };
+}
+
+function renderGapNote(gaps) {
+  const parts = gaps.slice(-3).map((g) => g.reason + " (" + dateTime(g.start) + ", " +
+    (g.end === null ? "ongoing" : duration(g.end - g.start)) + ")");
+  const more = gaps.length > 3 ? " and " + (gaps.length - 3) + " earlier" : "";
+  $("gap-note").textContent = gaps.length ? "No readings: " + parts.join("; ") + more : "";
 }
 
 function chartWidth(el) { return Math.max(280, el.clientWidth); }
@@ -275,7 +305,7 @@ function renderHistory(h, range) {
   const sync = uPlot.sync("hist");
   const cursor = { sync: { key: sync.key } };
   makeChart("power", $("chart-power"), {
-    height: 260, cursor, plugins: [outagePlugin()],
+    height: 260, cursor, plugins: [shadePlugin()],
     scales: { x: { time: true, range: [range.start, range.end] } },
     axes: [axisStyle, { ...axisStyle, size: 52, values: (u, v) => v.map((x) => x + " kW") }],
     series: [
@@ -287,7 +317,7 @@ function renderHistory(h, range) {
     ],
   }, [t, toKw(h.solar_w), toKw(h.site_w), toKw(h.load_w), toKw(h.battery_w)]);
   makeChart("soe", $("chart-soe"), {
-    height: 150, cursor, plugins: [outagePlugin()], legend: { show: true },
+    height: 150, cursor, plugins: [shadePlugin()], legend: { show: true },
     scales: { x: { time: true, range: [range.start, range.end] }, y: { range: [0, 100] } },
     axes: [axisStyle, { ...axisStyle, size: 52, values: (u, v) => v.map((x) => x + " %") }],
     series: [
@@ -359,8 +389,9 @@ async function refreshRange() {
   const [hist, outages, daily] = await Promise.all([
     getJSON("api/history?" + q), getJSON("api/outages?" + q), getJSON("api/daily?" + dq),
   ]);
-  state.outages = outages.outages;
+  state.shade = { outages: hist.outages, gaps: hist.gaps };
   renderHistory(hist, range);
+  renderGapNote(hist.gaps);
   renderDaily(daily, firstDay, lastDay);
   renderOutages(outages.outages);
 }
