@@ -23,6 +23,7 @@ CSRF_HEADER = "X-CSRF-Token"
 FAILURES_BEFORE_LOCKOUT = 5
 LOCKOUT_BASE_S = 2.0
 LOCKOUT_MAX_S = 300.0
+MIN_TOKEN_CHARS = 8
 
 
 @dataclass(slots=True)
@@ -47,8 +48,8 @@ class ControlAuth:
         secure_cookie: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if len(token) < 8:
-            raise ValueError("control token: use at least 8 characters")
+        if len(token) < MIN_TOKEN_CHARS:
+            raise ValueError(f"control token: use at least {MIN_TOKEN_CHARS} characters")
         self._token = token.encode()
         self._ttl_s = session_ttl_s
         self._secure = secure_cookie

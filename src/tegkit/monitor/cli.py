@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 import platformdirs
 
+from tegkit.monitor.auth import MIN_TOKEN_CHARS
 from tegkit.monitor.poller import PollerConfig
 from tegkit.monitor.service import DEFAULT_LISTEN, GatewayTarget, Monitor
 
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from tegkit.sim import Simulator
 
 log = logging.getLogger(__name__)
+
+#: the control token's variable: a value in the environment stays out of `ps` output.
+CONTROL_TOKEN_ENV = "TEG_MONITOR_CONTROL_TOKEN"
 
 
 def default_db() -> Path:
@@ -166,8 +170,17 @@ _MONITOR_EPILOG = (
     "\b\nExample:\n"
     "  teg monitor --gateway home                       # a profile from `teg setup`\n"
     "  TEG_PASSWORD=... teg monitor --gateway garage=https://192.168.1.60 --pin <sha256>\n"
-    '  teg monitor --gateway home --tariff tou.toml --control-token "$(openssl rand -hex 16)"'
+    "  export TEG_MONITOR_CONTROL_TOKEN=$(openssl rand -hex 16)   # not in the process list\n"
+    "  teg monitor --gateway home --tariff tou.toml      # controls behind a login"
 )
+
+
+def _check_token(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and len(value) < MIN_TOKEN_CHARS:
+        raise click.BadParameter(f"use at least {MIN_TOKEN_CHARS} characters", ctx, param)
+    return value or None
+
+
 _DEMO_EPILOG = "\b\nExample:\n  teg demo --scenario evening-outage --speed 120"
 
 
@@ -184,14 +197,27 @@ _DEMO_EPILOG = "\b\nExample:\n  teg demo --scenario evening-outage --speed 120"
 @click.option("--pin", envvar="TEG_PIN", help="SHA-256 fingerprint of the gateway certificate.")
 @click.option("--cafile", envvar="TEG_CAFILE", type=click.Path(dir_okay=False))
 @click.option("--insecure", is_flag=True, envvar="TEG_INSECURE", help="Skip certificate checks.")
-@click.option("--db", envvar="TEG_MONITOR_DB", help="SQLite path or postgresql:// URL.")
-@click.option("--listen", default="127.0.0.1:8675", envvar="TEG_MONITOR_LISTEN", show_default=True)
+@click.option(
+    "--db", envvar="TEG_MONITOR_DB", show_envvar=True, help="SQLite path or postgresql:// URL."
+)
+@click.option(
+    "--listen",
+    default="127.0.0.1:8675",
+    envvar="TEG_MONITOR_LISTEN",
+    show_envvar=True,
+    show_default=True,
+    help="HOST:PORT to serve on; loopback unless you choose otherwise.",
+)
 @click.option("--tariff", type=click.Path(exists=True, dir_okay=False), help="Tariff TOML file.")
 @click.option("--tz", help="Time zone of the site's days (default: this machine's).")
 @click.option(
     "--control-token",
-    envvar="TEG_CONTROL_TOKEN",
-    help="Enables reserve and mode controls on the dashboard, behind a login with this token.",
+    envvar=CONTROL_TOKEN_ENV,
+    show_envvar=True,
+    callback=_check_token,
+    help="Enables reserve and mode controls on the dashboard, behind a login with this token "
+    f"(at least {MIN_TOKEN_CHARS} characters). Prefer {CONTROL_TOKEN_ENV}: an option's value "
+    "shows in the process list.",
 )
 @click.option("--fast-interval", default=5.0, show_default=True, help="Seconds between readings.")
 @click.option("--slow-interval", default=60.0, show_default=True, help="Seconds between settings.")
@@ -245,7 +271,13 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
 @click.option("--listen", default="127.0.0.1:8675", show_default=True)
 @click.option("--db", help="Keep the demo's history here (default: a temporary file).")
 @click.option("--backfill-hours", default=24.0, show_default=True)
-@click.option("--control-token", envvar="TEG_CONTROL_TOKEN", help="Enable the controls.")
+@click.option(
+    "--control-token",
+    envvar=CONTROL_TOKEN_ENV,
+    show_envvar=True,
+    callback=_check_token,
+    help=f"Enables the controls behind a login with this token (prefer {CONTROL_TOKEN_ENV}).",
+)
 def demo(
     scenario: str,
     speed: float,

@@ -1,0 +1,48 @@
+"""`teg monitor` options: the control token from the environment, checked before any start."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from tegkit.monitor.cli import CONTROL_TOKEN_ENV, demo, monitor, parse_listen
+
+GATEWAY = ["--gateway", "home=https://192.0.2.10"]
+
+
+@pytest.mark.parametrize("command", [monitor, demo])
+def test_the_control_token_comes_from_the_environment(
+    command: click.Command, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CONTROL_TOKEN_ENV, "from-the-environment")
+    args = GATEWAY if command is monitor else []
+    ctx = command.make_context(command.name, list(args))
+    assert ctx.params["control_token"] == "from-the-environment"
+    monkeypatch.delenv(CONTROL_TOKEN_ENV)
+    assert command.make_context(command.name, list(args)).params["control_token"] is None
+
+
+@pytest.mark.parametrize("command", [monitor, demo])
+def test_a_short_control_token_is_refused_before_anything_starts(
+    command: click.Command, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CONTROL_TOKEN_ENV, "short")
+    args = GATEWAY if command is monitor else []
+    with pytest.raises(click.BadParameter, match="at least 8 characters"):
+        command.make_context(command.name, list(args))
+
+
+def test_the_help_names_the_variable_and_the_loopback_default() -> None:
+    result = CliRunner().invoke(monitor, ["--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert CONTROL_TOKEN_ENV in result.output
+    assert "127.0.0.1:8675" in result.output
+
+
+def test_listen_defaults_to_loopback_and_names_what_it_expects() -> None:
+    assert parse_listen(":9000") == ("127.0.0.1", 9000)
+    assert parse_listen("[::1]:8675") == ("::1", 8675)
+    for bad in ("8675", "host:port", "127.0.0.1:70000"):
+        with pytest.raises(click.BadParameter, match="HOST:PORT"):
+            parse_listen(bad)
