@@ -268,3 +268,59 @@ async def test_a_restart_after_a_quiet_spell_records_monitor_not_running(tmp_pat
     finally:
         store.close()
     assert [(g.start, g.end, g.reason) for g in gaps] == [(last_at, back_at, "monitor not running")]
+
+
+async def test_a_failing_endpoint_backs_off_doubling_to_the_cap() -> None:
+    config = PollerConfig(
+        fast_interval_s=60.0,
+        slow_interval_s=3600.0,
+        jitter_ratio=0.0,
+        budget_per_minute=100,
+        max_backoff_s=240.0,
+    )
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0) as sim,
+        stepped_poller(sim, config=config) as poller,
+    ):
+        await poller.poll_due()
+        await sim.inject_fault("status", status=503, path_prefix="/api/meters/aggregates")
+        asked_at: list[float] = []
+        for _ in range(10):  # t = 60 .. 600 in steps of the fast interval
+            await sim.advance(60)
+            if "meters_aggregates" in await poller.poll_due():
+                asked_at.append(sim.gateway.site.epoch_s)
+        start = asked_at[0]
+        # waits of 60, 120, 240 and then 240 (the cap) seconds between attempts
+        assert [t - start for t in asked_at] == [0, 60, 180, 420]
+        counters = poller.gateway.counters
+        assert counters.errors_total[("meters_aggregates", "http_503")] == 4
+        assert counters.requests_total["soe"] == 11  # the other endpoints kept their pace
+        sim.clear_faults()
+        await sim.advance(240)
+        assert "meters_aggregates" in await poller.poll_due()
+        await sim.advance(60)
+        assert "meters_aggregates" in await poller.poll_due()  # success ends the back-off
+
+
+async def test_a_long_retry_after_holds_the_endpoint_back_that_long() -> None:
+    # the simulated gateway allows one soe request per 600 s and says so in Retry-After
+    async with (
+        Simulator(
+            port=0,
+            scenario="sunny-day",
+            speed=0,
+            rate_limits={"GET /api/system_status/soe": (1, 600.0)},
+        ) as sim,
+        stepped_poller(sim) as poller,
+    ):
+        assert "soe" in await poller.poll_due()
+        await sim.advance(60)
+        assert "soe" in await poller.poll_due()
+        limited_at = sim.gateway.site.epoch_s
+        error = poller.gateway.counters.errors_total
+        assert error == {("soe", "rate_limited"): 1}
+        while sim.gateway.site.epoch_s < limited_at + 600 - 60:
+            await sim.advance(60)
+            assert "soe" not in await poller.poll_due()
+        await sim.advance(60)
+        assert "soe" in await poller.poll_due()
