@@ -21,7 +21,6 @@ other users never read it. A password is stored only when the user asks for it
 from __future__ import annotations
 
 import os
-import secrets
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -30,9 +29,9 @@ from typing import Any, Final, cast
 import platformdirs
 import tomli_w
 
+from tegkit._private_file import write_private
 from tegkit.errors import InvalidInputError
 
-FILE_MODE: Final = 0o600
 DEFAULT_PROFILE: Final = "default"
 
 
@@ -84,7 +83,7 @@ class Config:
         return self.profiles.get(name) or Profile()
 
     def save(self) -> None:
-        write_atomic(self.path, tomli_w.dumps(self.to_toml()).encode())
+        write_private(self.path, tomli_w.dumps(self.to_toml()).encode())
 
     def to_toml(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -164,23 +163,6 @@ def load(path: Path | None = None) -> Config:
     return Config(path, default, profiles)
 
 
-def write_atomic(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
-    """Write `data` to a `mode` file beside `path`, fsync, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.fchmod(fd, mode)  # the umask must not change it
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 __all__ = [
     "DEFAULT_PROFILE",
     "CloudProfile",
@@ -188,5 +170,4 @@ __all__ = [
     "Profile",
     "config_path",
     "load",
-    "write_atomic",
 ]

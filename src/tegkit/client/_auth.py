@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import msgspec
 
+from tegkit._private_file import write_private
 from tegkit.client._transport import DEFAULT_COOL_DOWN_S, Reply, Transport, error_for
 from tegkit.errors import ApiError, AuthenticationError, ParseError, RateLimitedError
 
@@ -64,24 +64,6 @@ class _LoginBody(msgspec.Struct):
     token: str | None = None
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` readable by the owner only, replacing it atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # an existing temp file keeps its old mode otherwise
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            fd = -1
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    os.replace(tmp, path)
-
-
 class SessionFile:
     """A session (token and cookies) persisted as JSON, mode 0600, for one gateway URL."""
 
@@ -107,7 +89,7 @@ class SessionFile:
 
     def save(self, state: SessionState) -> None:
         data = {"url": self.url, "token": state.token, "cookies": state.cookies}
-        _write_private(self.path, jsonlib.dumps(data, indent=2))
+        write_private(self.path, jsonlib.dumps(data, indent=2).encode())
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -225,7 +207,8 @@ class Auth:
         cookies = {k: v for k, v in reply.cookies.items() if k in _SESSION_COOKIES}
         self.state = SessionState(token=token or None, cookies=cookies)
         self.generation += 1
-        self._failures = 0
+        # `_failures` stays until a request with the session succeeds: a session that is
+        # refused at once must not reset the back-off (see `send`).
         self._blocked_until = 0.0
         self._block_error = None
         _LOG.debug("logged in to %s", self._transport.url)
@@ -245,7 +228,9 @@ class Auth:
             )
             self._blocked_until = self._clock() + wait_s
         self._block_error = error
-        _LOG.warning("login to %s failed (HTTP %s)", self._transport.url, error.status)
+        _LOG.warning(
+            "login to %s failed (HTTP %s): %s", self._transport.url, error.status, error.message
+        )
 
     async def logout(self) -> None:
         """End the session on the gateway and forget it here (and in the session file)."""
@@ -285,11 +270,22 @@ class Auth:
             reply.status == 403 and (relogin_on_403 or not had_session)
         )
         if not denied or not self.can_login:
+            if self._failures and reply.status != 401:
+                self._failures = 0  # the session works: back-off starts afresh
             return reply
         if self.generation == generation:
             # Nobody renewed the session while we waited: this caller logs in (shared).
             await self.login()
-        return await send(self.state.headers())
+        retried = await send(self.state.headers())
+        if retried.status != 401:
+            self._failures = 0
+        elif self._clock() >= self._blocked_until:
+            # A session fresh from a login was refused as well: another login would not
+            # help, and the gateway locks out repeated logins, so later ones back off.
+            self._note_failure(
+                AuthenticationError(401, "POST", LOGIN_PATH, message="the new session was refused")
+            )
+        return retried
 
 
 __all__ = ["LOGIN_PATH", "LOGOUT_PATH", "Auth", "Credentials", "SessionFile", "SessionState"]

@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import secrets
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ from typing import Any
 import aiohttp
 
 from tegkit._headers import retry_after_s
+from tegkit._private_file import write_private
 from tegkit.cloud._envelope import error_for_status, redact
 from tegkit.errors import (
     AuthenticationError,
@@ -34,7 +33,6 @@ _log = logging.getLogger("tegkit.cloud")
 # Refresh a little before the stated expiry: the clock of the auth host and ours differ and a
 # request takes time to arrive.
 EXPIRY_MARGIN_S = 30.0
-TOKEN_FILE_MODE = 0o600
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,25 +75,14 @@ def read_token_file(path: Path) -> Tokens:
 
 
 def write_token_file(path: Path, tokens: Tokens) -> None:
-    """Write tokens atomically: a 0600 temporary file beside `path`, then os.replace."""
+    """Write tokens to `path` (mode 0600), replacing it atomically."""
     path = Path(path)
     data = {
         "access_token": tokens.access_token,
         "refresh_token": tokens.refresh_token,
         "expires_at": tokens.expires_at_s,
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, TOKEN_FILE_MODE)
-    try:
-        os.fchmod(fd, TOKEN_FILE_MODE)  # the umask must not widen or narrow it
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_private(path, json.dumps(data).encode())
 
 
 def tokens_from_grant(body: Any, previous: Tokens, now_s: float | None = None) -> Tokens:
