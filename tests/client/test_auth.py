@@ -66,9 +66,31 @@ async def test_second_401_is_an_error_without_more_logins(
         await gw.login()
         with pytest.raises(AuthenticationError) as caught:
             await gw.operation()
-    assert caught.value.status == 401
-    assert fake.logins == 2  # the first login and exactly one re-login
-    assert fake.hits["GET /api/operation"] == 2
+        assert caught.value.status == 401
+        assert fake.logins == 2  # the first login and exactly one re-login
+        assert fake.hits["GET /api/operation"] == 2
+        # A fresh session was refused: the next 401 backs off instead of logging in again.
+        fake.fault("GET /api/operation", unauthorised)
+        with pytest.raises(AuthenticationError, match="next try allowed"):
+            await gw.operation()
+    assert fake.logins == 2
+    assert fake.hits["GET /api/operation"] == 3
+
+
+async def test_a_403_that_a_fresh_session_meets_is_not_logged_in_for_again(
+    fake: Any, address: str, pinned: Any, fault: Any
+) -> None:
+    forbidden = fault(status=403, body=b'{"code":403,"error":"forbidden","message":"role"}')
+    fake.fault("GET /api/customer", forbidden, forbidden, forbidden)
+    async with Gateway(address, password=PASSWORD, tls=pinned) as gw:
+        await gw.login()
+        for _ in range(2):
+            with pytest.raises(PermissionDeniedError):
+                await gw.customer()
+        assert fake.logins == 2  # one re-login on the first 403, none on the second
+        assert fake.hits["GET /api/customer"] == 3
+        assert (await gw.operation()).mode  # the session itself is fine
+    assert fake.logins == 2
 
 
 async def test_installer_only_403_does_not_log_in_again(

@@ -94,6 +94,11 @@ def test_fingerprints_are_normalised() -> None:
     colons = ":".join(["AB"] * 32)
     assert normalise_fingerprint(colons) == hex_digits
     assert PinnedCertificate(colons) == PinnedCertificate(hex_digits)
+    # As `teg sim` and openssl print them, label included.
+    assert normalise_fingerprint(f"sha256:{hex_digits}") == hex_digits
+    assert normalise_fingerprint(f"SHA256 Fingerprint={colons}") == hex_digits
+    with pytest.raises(InvalidInputError):
+        normalise_fingerprint(f"md5:{hex_digits}")
     with pytest.raises(InvalidInputError, match="sha256_hex"):
         PinnedCertificate("abcd")
     with pytest.raises(InvalidInputError):

@@ -58,7 +58,7 @@ async def test_timeout_is_also_an_asyncio_timeout(
 
 async def test_connection_refused(closed_port: int, pinned: Any) -> None:
     async with Gateway(f"127.0.0.1:{closed_port}", tls=pinned) as gw:
-        with pytest.raises(ConnectionFailedError, match="cannot connect"):
+        with pytest.raises(ConnectionFailedError, match="cannot connect: Connection refused"):
             await gw.sitemaster()
 
 
@@ -111,6 +111,16 @@ async def test_dropped_post_is_never_retried(fake: Any, gw: Any, fault: Any) -> 
         await gw.set_operation(mode="backup", backup_reserve_percent=20, scale="app")
     assert fake.hits["POST /api/operation"] == 1
     assert fake.hits["GET /api/config/completed"] == 0
+
+
+async def test_dropped_get_with_a_side_effect_is_never_retried(
+    fake: Any, gw: Any, fault: Any
+) -> None:
+    # GET /api/config/completed commits staged settings: it may have been applied.
+    fake.fault("GET /api/config/completed", fault(drop=True))
+    with pytest.raises(ConnectionFailedError):
+        await gw.config_completed()
+    assert fake.hits["GET /api/config/completed"] == 1
 
 
 async def test_busy_gateway(fake: Any, gw: Any, fault: Any) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from tegkit import models
 from tegkit.client import Gateway, SyncGateway
-from tegkit.errors import ApiError, EndpointNotSupportedError, SystemStoppedError
+from tegkit.errors import ApiError, EndpointNotSupportedError, ParseError, SystemStoppedError
 
 PASSWORD = "hunter2-secret"
 
@@ -117,6 +117,17 @@ async def test_requests_outside_the_catalog(fake: Any, address: str, pinned: Any
         with pytest.raises(EndpointNotSupportedError):
             await gw.request("GET", "/api/nothing/here", allow_unknown=True)
     assert fake.hits["GET /api/nothing/here"] == 1
+
+
+async def test_a_body_that_is_not_json_is_a_parse_error_naming_the_endpoint(
+    fake: Any, address: str, pinned: Any, fault: Any
+) -> None:
+    page = fault(status=200, body=b"<html>login</html>")
+    fake.fault("GET /api/other/thing", page, page)
+    async with Gateway(address, tls=pinned) as gw:
+        for read in (gw.request, gw.request_typed):
+            with pytest.raises(ParseError, match="GET /api/other/thing"):
+                await read("GET", "/api/other/thing", allow_unknown=True)
 
 
 def test_sync_gateway_from_plain_code(fake: Any, address: str, pinned: Any) -> None:

@@ -32,11 +32,12 @@ from tegkit.client._transport import (
     error_for,
 )
 from tegkit.errors import ApiError, EndpointNotSupportedError, InvalidInputError, ParseError
+from tegkit.ownerapi import OPERATION_MODES, check_site_name
 
 T = TypeVar("T")
 
-MODES = ("self_consumption", "backup", "autonomous")
-SITE_NAME_MAX_CHARS = 64
+# The same modes and site-name rule as the Owner API: the app offers one set of settings.
+MODES = OPERATION_MODES
 
 
 class Gateway:
@@ -130,12 +131,7 @@ class Gateway:
         Raises KeyError for a request outside the catalog unless `allow_unknown`.
         """
         reply = await self._fetch(method, path, json, allow_unknown=allow_unknown)
-        if not reply.body.strip():
-            return None
-        try:
-            return msgspec.json.decode(reply.body)
-        except msgspec.DecodeError as exc:
-            raise ParseError(f"{method.upper()} {path}", str(exc)) from None
+        return _json(method, path, reply.body)
 
     async def request_raw(
         self, method: str, path: str, json: object = None, *, allow_unknown: bool = False
@@ -148,10 +144,8 @@ class Gateway:
     ) -> Any:
         """Like `request`, but decoded to the catalog entry's model where it has one."""
         reply = await self._fetch(method, path, json, allow_unknown=allow_unknown)
-        if not reply.body.strip():
-            return None
-        if catalog.match(method, path) is None:
-            return msgspec.json.decode(reply.body)
+        if catalog.match(method, path) is None or not reply.body.strip():
+            return _json(method, path, reply.body)
         return models.parse_response(method, path, reply.body)
 
     def forget(self, method: str, path: str) -> None:
@@ -193,8 +187,11 @@ class Gateway:
             and self.firmware is not None
             and endpoint.auth.needs_login(self.firmware)
         )
-        # A 403 from an installer-only endpoint is about the role, not a stale session.
-        relogin_on_403 = endpoint is None or endpoint.auth is not AuthRule.INSTALLER
+        # A 403 from an installer-only endpoint, or one that a fresh session already met, is
+        # about the role, not a stale session.
+        relogin_on_403 = (
+            endpoint is None or endpoint.auth is not AuthRule.INSTALLER
+        ) and self._guard.relogin_helps(key)
 
         def send(headers: Mapping[str, str]) -> Awaitable[Reply]:
             return self._transport.round_trip(
@@ -303,16 +300,8 @@ class Gateway:
         return await self._get("/api/site_info/site_name", models.SiteName)
 
     async def set_site_name(self, name: str) -> Any:
-        """POST /api/site_info/site_name: rename the site (1 to 64 printable characters)."""
-        if (
-            not isinstance(name, str)
-            or not name.strip()
-            or len(name) > SITE_NAME_MAX_CHARS
-            or not name.isprintable()
-        ):
-            raise InvalidInputError(
-                "name", f"1 to {SITE_NAME_MAX_CHARS} printable characters, not blank", name
-            )
+        """POST /api/site_info/site_name: rename the site (1 to 64 characters, not blank)."""
+        check_site_name(name)
         self._cache.clear()
         return await self.request("POST", "/api/site_info/site_name", {"site_name": name})
 
@@ -434,6 +423,16 @@ class Gateway:
         body = {"old_password": old_password, "new_password": new_password, "toggled_pw": False}
         await self._fetch("POST", "/api/password/change", body)
         self._auth.change_password(new_password)
+
+
+def _json(method: str, path: str, body: bytes) -> Any:
+    """The decoded JSON of a body (None when empty); ParseError names the endpoint."""
+    if not body.strip():
+        return None
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ParseError(f"{method.upper()} {path}", str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)

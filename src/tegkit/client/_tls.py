@@ -40,9 +40,23 @@ class InsecureTlsWarning(UserWarning):
     """Certificate checks were switched off: the gateway is not authenticated."""
 
 
+# Labels people copy along with a fingerprint: `teg sim` prints "sha256:..", openssl
+# "sha256 Fingerprint=..".
+_FINGERPRINT_LABELS = ("sha256 fingerprint=", "sha256:", "sha-256:")
+
+
 def normalise_fingerprint(fingerprint: str) -> str:
-    """A SHA-256 fingerprint as 64 lower-case hex digits ("AA:BB:.." and "aabb.." accepted)."""
-    digits = "".join(ch for ch in fingerprint.strip() if ch not in ": -")
+    """A SHA-256 fingerprint as 64 lower-case hex digits.
+
+    Accepts "AA:BB:..", "aabb..", and either with a "sha256:" or openssl's
+    "sha256 Fingerprint=" label in front.
+    """
+    text = fingerprint.strip()
+    for label in _FINGERPRINT_LABELS:
+        if text.lower().startswith(label):
+            text = text[len(label) :]
+            break
+    digits = "".join(ch for ch in text if ch not in ": -")
     if len(digits) != 64 or not set(digits) <= _HEX:
         raise InvalidInputError(
             "sha256_hex", "a SHA-256 fingerprint: 64 hex digits, colons allowed", fingerprint
@@ -152,7 +166,8 @@ def certificate_info(der: bytes) -> CertificateInfo:
     )
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
+    """True for an IPv4 or IPv6 address (brackets allowed), False for a name."""
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -171,7 +186,7 @@ async def fetch_certificate(
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    server_hostname = sni if sni is not None else (None if _is_ip(host) else host)
+    server_hostname = sni if sni is not None else (None if is_ip(host) else host)
     # Without SNI asyncio still wants server_hostname="" for an SSL connection by IP.
     try:
         _reader, writer = await asyncio.wait_for(
@@ -208,5 +223,6 @@ __all__ = [
     "VerifyCertificate",
     "certificate_info",
     "fetch_certificate",
+    "is_ip",
     "normalise_fingerprint",
 ]

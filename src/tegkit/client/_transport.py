@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import random
 import ssl
 import time
@@ -22,7 +23,7 @@ import msgspec
 from yarl import URL
 
 from tegkit._headers import retry_after_s
-from tegkit.client._tls import TlsPolicy, describe_verify_failure, ssl_argument
+from tegkit.client._tls import TlsPolicy, describe_verify_failure, is_ip, ssl_argument
 from tegkit.errors import (
     ApiError,
     AuthenticationError,
@@ -72,14 +73,6 @@ def base_url(host: str) -> URL:
     return url.with_path("/")
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 @dataclass(frozen=True, slots=True)
 class Reply:
     """One HTTP answer: status, headers and the whole body."""
@@ -124,12 +117,17 @@ def error_for(method: str, path: str, reply: Reply) -> ApiError:
 
 
 class EndpointGuard:
-    """Remembers 404s and 429 cool-downs per endpoint so that polls do not hammer them."""
+    """Remembers per endpoint what polls must not repeat: 404s, 429 cool-downs, role 403s."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._unsupported: dict[str, EndpointNotSupportedError] = {}
         self._cool_until: dict[str, tuple[float, RateLimitedError]] = {}
+        self._role_denied: set[str] = set()
+
+    def relogin_helps(self, key: str) -> bool:
+        """False once `key` answered 403 to a good session: the role, not the session, is wrong."""
+        return key not in self._role_denied
 
     def check(self, key: str) -> None:
         """Raise at once, without a request, if `key` is known missing or cooling down."""
@@ -158,6 +156,8 @@ class EndpointGuard:
         """Record what an error teaches about this endpoint."""
         if isinstance(error, EndpointNotSupportedError):
             self._unsupported[key] = error
+        elif isinstance(error, PermissionDeniedError):
+            self._role_denied.add(key)
         elif isinstance(error, RateLimitedError):
             wait_s = error.retry_after_s
             if wait_s is None:
@@ -168,6 +168,7 @@ class EndpointGuard:
         """Try this endpoint again (after a firmware update, for example)."""
         self._unsupported.pop(key, None)
         self._cool_until.pop(key, None)
+        self._role_denied.discard(key)
 
 
 class _Flight:
@@ -308,6 +309,11 @@ class Transport:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 connector=aiohttp.TCPConnector(limit_per_host=4, keepalive_timeout=30),
             )
+            # aiohttp (3.10 on) sends every GET again once when a kept-alive connection drops,
+            # GET /api/config/completed (a commit) included. Retries are `round_trip`'s call:
+            # reads only. A borrowed session keeps its owner's setting.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
         return self._session
 
     @property
@@ -393,11 +399,16 @@ class Transport:
             )
         if isinstance(exc, aiohttp.ClientConnectorError):
             os_error = exc.os_error
-            reason = str(os_error) or os_error.__class__.__name__
+            # "Connection refused" says more than "[Errno 111] Connect call failed (...)".
+            reason = (
+                os.strerror(os_error.errno)
+                if os_error.errno
+                else str(os_error) or os_error.__class__.__name__
+            )
             if isinstance(os_error, ConnectionResetError | ConnectionAbortedError):
                 # Reset while connecting over TLS: the handshake was refused.
                 name = self.sni if self.sni is not None else (self.url.host or "")
-                sent = "none (IP address)" if _is_ip(name) else repr(name)
+                sent = "none (IP address)" if is_ip(name) else repr(name)
                 reason += (
                     f" during the TLS handshake; the gateway drops connections whose SNI name "
                     f"it does not know (teg, powerwall, powerpack); SNI sent: {sent}"
