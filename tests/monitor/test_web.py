@@ -186,3 +186,46 @@ async def test_controls_need_login_cookie_and_csrf_then_act_through_the_gateway(
         assert after["backup_reserve"]["app_percent"] == pytest.approx(50, abs=0.01)
         async with http.get(monitor.url + "api/live") as r:
             assert (await r.json())["gateways"][0]["mode"] == "backup"
+
+
+async def test_bad_login_and_control_bodies_get_400_naming_the_field() -> None:
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0) as sim,
+        live_monitor(sim, None, control_token=TOKEN) as monitor,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+    ):
+        login = monitor.url + "login"
+        for kwargs, field in [
+            ({"json": {"token": 5}}, "token"),
+            ({"json": ["correct-horse-battery"]}, "token"),
+            ({"data": b"{not json", "headers": {"Content-Type": "application/json"}}, "body"),
+            ({"data": {"password": TOKEN}}, "token"),
+        ]:
+            async with http.post(login, **kwargs) as r:  # type: ignore[arg-type]
+                assert r.status == 400, kwargs
+                assert (await r.json())["parameter"] == field
+        async with http.post(login, json={"token": TOKEN}) as r:
+            assert r.status == 200  # malformed attempts are not failed logins: no lockout
+            headers = {"X-CSRF-Token": (await r.json())["csrf_token"]}
+        url = monitor.url + "api/control/operation"
+        long_list = list(range(10_000))
+        for body, field in [
+            (long_list, "body"),
+            ({"mode": "turbo"}, "mode"),
+            ({"mode": ["backup"]}, "mode"),
+            ({"gateway": "nope", "mode": "backup"}, "gateway"),
+            ({"gateway": 7, "mode": "backup"}, "gateway"),
+            ({"backup_reserve_percent": "50", "scale": "app"}, "backup_reserve_percent"),
+            ({"backup_reserve_percent": True, "scale": "app"}, "backup_reserve_percent"),
+            ({"backup_reserve_percent": 150, "scale": "app"}, "backup_reserve_percent"),
+            ({"backup_reserve_percent": 50}, "scale"),
+            ({}, "mode"),
+        ]:
+            async with http.post(url, json=body, headers=headers) as r:
+                assert r.status == 400, body
+                doc = await r.json()
+            assert doc["parameter"] == field and doc["allowed"], body
+            assert len(doc["error"]) < 300  # a refused value is not echoed whole
+        async with http.post(url, data=b"{", headers=headers) as r:
+            assert r.status == 400 and (await r.json())["parameter"] == "body"
+        assert sim.state()["mode"] == "self_consumption"  # nothing reached the gateway

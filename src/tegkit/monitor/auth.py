@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from tegkit.monitor.edge import BadParameter
+
 COOKIE_NAME = "tegkit_session"
 CSRF_HEADER = "X-CSRF-Token"
 FAILURES_BEFORE_LOCKOUT = 5
@@ -76,7 +78,7 @@ class ControlAuth:
                 content_type="application/json",
             )
         token = await _token_from(request)
-        if token is None or not hmac.compare_digest(token.encode(), self._token):
+        if not hmac.compare_digest(token.encode(), self._token):
             self._fail(peer, now)
             raise web.HTTPUnauthorized(
                 text=_json_error("wrong control token"), content_type="application/json"
@@ -171,17 +173,20 @@ class ControlAuth:
             del self._sessions[session_id]
 
 
-async def _token_from(request: web.Request) -> str | None:
+async def _token_from(request: web.Request) -> str:
+    """The token of a login body: JSON {"token": ...} or a form field; 400 otherwise."""
+    allowed = 'the control token as a string: JSON {"token": "..."} or a form field'
     if request.content_type == "application/json":
         try:
             body = await request.json()
         except ValueError:
-            return None
+            raise BadParameter("body", "a JSON object") from None
         token = body.get("token") if isinstance(body, dict) else None
     else:
-        form = await request.post()
-        token = form.get("token")
-    return token if isinstance(token, str) else None
+        token = (await request.post()).get("token")
+    if not isinstance(token, str) or not token:
+        raise BadParameter("token", allowed, token)
+    return token
 
 
 def _json_error(message: str) -> str:

@@ -30,6 +30,7 @@ from tegkit.errors import (
 )
 from tegkit.monitor.auth import ControlAuth
 from tegkit.monitor.costs import daily_costs
+from tegkit.monitor.edge import BadParameter
 from tegkit.monitor.live import LiveState
 from tegkit.monitor.metrics import CONTENT_TYPE, MetricsPage
 from tegkit.monitor.poller import Poller
@@ -59,15 +60,6 @@ class WebContext:
 CTX = web.AppKey("tegkit_ctx", WebContext)
 METRICS = web.AppKey("tegkit_metrics", MetricsPage)
 CLOSING = web.AppKey("tegkit_closing", asyncio.Event)
-
-
-class BadParameter(web.HTTPBadRequest):
-    """400 naming the parameter and what it accepts."""
-
-    def __init__(self, name: str, allowed: str, value: object = None) -> None:
-        body = {"error": f"{name}: {value!r} is not allowed; expected {allowed}"}
-        body |= {"parameter": name, "allowed": allowed}
-        super().__init__(text=msgspec.json.encode(body).decode(), content_type=_JSON)
 
 
 def _json(doc: Any, status: int = 200) -> web.Response:
