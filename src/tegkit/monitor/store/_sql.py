@@ -473,27 +473,26 @@ class SqlStore(ABC):
 
     def outages(self, gateway: str, start: float, end: float) -> list[Outage]:
         """Outages that overlap [start, end), oldest first; an open one has end None."""
-        gid = self._lookup_gateway(gateway)
-        if gid is None:
-            return []
-        rows = self._read(
-            "SELECT start_ms, end_ms FROM outages WHERE gateway_id = ? AND start_ms < ? "
-            "AND (end_ms IS NULL OR end_ms > ?) ORDER BY start_ms",
-            (gid, _ms(end), _ms(start)),
-        )
+        rows = self._overlapping("outages", "", gateway, start, end)
         return [Outage(gateway, s / 1000, None if e is None else e / 1000) for s, e in rows]
 
     def gaps(self, gateway: str, start: float, end: float) -> list[Gap]:
-        """Gaps that overlap [start, end), oldest first."""
+        """Gaps that overlap [start, end), oldest first; an open one has end None."""
+        rows = self._overlapping("gaps", ", reason", gateway, start, end)
+        return [Gap(gateway, s / 1000, None if e is None else e / 1000, r) for s, e, r in rows]
+
+    def _overlapping(
+        self, table: str, more_columns: str, gateway: str, start: float, end: float
+    ) -> list[tuple[Any, ...]]:
+        """(start_ms, end_ms, ...) of the periods in `table` that overlap [start, end)."""
         gid = self._lookup_gateway(gateway)
         if gid is None:
             return []
-        rows = self._read(
-            "SELECT start_ms, end_ms, reason FROM gaps WHERE gateway_id = ? AND start_ms < ? "
-            "AND (end_ms IS NULL OR end_ms > ?) ORDER BY start_ms",
+        return self._read(
+            f"SELECT start_ms, end_ms{more_columns} FROM {table} WHERE gateway_id = ? "
+            "AND start_ms < ? AND (end_ms IS NULL OR end_ms > ?) ORDER BY start_ms",
             (gid, _ms(end), _ms(start)),
         )
-        return [Gap(gateway, s / 1000, None if e is None else e / 1000, r) for s, e, r in rows]
 
     def events(
         self, gateway: str, start: float, end: float, kinds: Iterable[str] | None = None
