@@ -52,6 +52,14 @@ async def test_live_history_outages_and_health(tmp_path: Path) -> None:
             hist = await r.json()
         assert len(hist["t"]) <= 2000 and len(hist["t"]) == len(hist["load_w"])
         assert any(v is not None for v in hist["load_w"])
+        for days in (7, 31, 366, 3 * 366):  # the dashboard's week, month, year, and more
+            since = str(live["now"] - days * 86400)
+            async with http.get(monitor.url + "api/history", params={"from": since}) as r:
+                longer = await r.json()
+            series = [longer[k] for k in ("t", "site_w", "load_w", "soe_app_percent")]
+            assert 0 < len(longer["t"]) <= 2000 and len({len(s) for s in series}) == 1, days
+            assert longer["source"] != "raw", days  # long ranges come from rollups
+            assert any(v is not None for v in longer["load_w"]), days
         async with http.get(monitor.url + "api/outages") as r:
             assert (await r.json())["outages"] == []
 
