@@ -12,6 +12,8 @@ import pytest
 from monitor_helpers import first_reading, live_monitor
 
 from tegkit import percent
+from tegkit.monitor.readings import Reading, RetentionPolicy
+from tegkit.monitor.store import open_store
 from tegkit.sim import Simulator
 
 TOKEN = "correct-horse-battery"
@@ -237,3 +239,24 @@ async def test_bad_login_and_control_bodies_get_400_naming_the_field() -> None:
         async with http.post(url, data=b"{", headers=headers) as r:
             assert r.status == 400 and (await r.json())["parameter"] == "body"
         assert sim.state()["mode"] == "self_consumption"  # nothing reached the gateway
+
+
+async def test_the_running_monitor_applies_its_retention_policy(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    async with Simulator(port=0, scenario="sunny-day", speed=0) as sim:
+        now = sim.gateway.site.epoch_s
+        store = open_store(db)
+        try:  # a reading from five days ago, another from yesterday
+            store.write_readings(
+                [Reading(gateway="home", taken_at=now - d * 86400, load_w=500.0) for d in (5, 1)]
+            )
+        finally:
+            store.close()
+        keep_two_days = RetentionPolicy(raw_days=2, minute_days=3)
+        async with live_monitor(sim, db, retention=keep_two_days) as monitor:
+            assert monitor.store is not None
+            old = monitor.store.store
+            await _wait(lambda: not old.readings("home", now - 6 * 86400, now - 4 * 86400))
+            assert [r.taken_at for r in old.readings("home", now - 2 * 86400, now - 3600)] == [
+                now - 86400
+            ]

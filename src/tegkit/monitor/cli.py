@@ -23,6 +23,7 @@ import platformdirs
 
 from tegkit.monitor.auth import MIN_TOKEN_CHARS
 from tegkit.monitor.poller import PollerConfig
+from tegkit.monitor.readings import RetentionPolicy
 from tegkit.monitor.service import DEFAULT_LISTEN, GatewayTarget, Monitor
 
 if TYPE_CHECKING:
@@ -224,6 +225,20 @@ _DEMO_EPILOG = "\b\nExample:\n  teg demo --scenario evening-outage --speed 120"
 @click.option(
     "--budget", default=90, show_default=True, help="Most gateway requests a minute, per gateway."
 )
+@click.option(
+    "--keep-raw-days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=400.0,
+    show_default=True,
+    help="Days of full-resolution readings to keep.",
+)
+@click.option(
+    "--keep-minute-days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=800.0,
+    show_default=True,
+    help="Days of minute rollups to keep (quarter-hour, hour and day rollups stay).",
+)
 @click.pass_context
 def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> None:
     """Record one or more gateways, serve the dashboard, the JSON API and /metrics."""
@@ -255,6 +270,7 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
         tz=_tz(opts["tz"]),
         control_token=opts["control_token"],
         config=config,
+        retention=RetentionPolicy(opts["keep_raw_days"], opts["keep_minute_days"]),
     )
     names = ", ".join(t.name for t in targets)
     asyncio.run(_serve_until_signal(mon, f"teg monitor: watching {names}; dashboard {{url}}"))

@@ -26,6 +26,7 @@ from tegkit.client import Gateway, Insecure, PinnedCertificate, TlsPolicy, Verif
 from tegkit.monitor.auth import ControlAuth
 from tegkit.monitor.live import LiveState
 from tegkit.monitor.poller import Poller, PollerConfig
+from tegkit.monitor.readings import RetentionPolicy
 from tegkit.monitor.store import AsyncStore, open_store
 from tegkit.monitor.web import WebContext, create_app
 from tegkit.tariff import Tariff
@@ -33,6 +34,8 @@ from tegkit.tariff import Tariff
 log = logging.getLogger(__name__)
 
 DEFAULT_LISTEN = ("127.0.0.1", 8675)
+#: how often (real seconds) the store drops what the retention policy no longer keeps.
+RETENTION_EVERY_S = 6 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,7 @@ class Monitor:
         config: PollerConfig | None = None,
         clock: Callable[[], float] = time.time,
         stale_after_s: float | None = None,
+        retention: RetentionPolicy | None = RetentionPolicy(),  # noqa: B008 (frozen)
     ) -> None:
         if not targets:
             raise ValueError("watch at least one gateway")
@@ -89,6 +93,7 @@ class Monitor:
         self.db = db
         self.listen = listen
         self.tariff = tariff
+        self.retention = retention
         self.tz = tz or _local_tz()
         self.config = config or PollerConfig()
         stale = stale_after_s or max(15.0, 3 * self.config.fast_interval_s)
@@ -152,8 +157,22 @@ class Monitor:
         server = site._server
         sockets: list[socket.socket] = list(getattr(server, "sockets", []))
         self.port = int(sockets[0].getsockname()[1]) if sockets else self.listen[1]
+        if self.store is not None and self.retention is not None:
+            self._tasks.append(asyncio.create_task(self._keep_retention(), name="retention"))
         if poll:
             self.start_polling()
+
+    async def _keep_retention(self) -> None:
+        """Apply the retention policy at start and then every few hours, until cancelled."""
+        assert self.store is not None and self.retention is not None
+        while True:
+            try:
+                deleted = await self.store.retention(self.retention, self.clock())
+                if any(deleted.values()):
+                    log.info("retention: deleted %s", deleted)
+            except Exception:  # a failed clean-up must not stop the recording
+                log.exception("retention failed; trying again later")
+            await asyncio.sleep(RETENTION_EVERY_S)
 
     def start_polling(self) -> None:
         """Start one polling task per gateway (after `start(poll=False)`)."""

@@ -133,6 +133,9 @@ class AsyncStore:
     async def gaps(self, gateway: str, start: float, end: float) -> list[Gap]:
         return await asyncio.to_thread(self.store.gaps, gateway, start, end)
 
+    async def retention(self, policy: RetentionPolicy, now: float) -> dict[str, int]:
+        return await self._write(self.store.retention, policy, now)
+
     async def aclose(self) -> None:
         """Finish queued writes, then close the store."""
         await self._write(lambda: None)
