@@ -15,7 +15,12 @@ from typing import Any, Self
 import aiohttp
 
 from tegkit.catalog import find
-from tegkit.cloud._envelope import CommandResult, parse_command_result, unwrap
+from tegkit.cloud._envelope import (
+    CommandResult,
+    connection_problem,
+    parse_command_result,
+    unwrap,
+)
 from tegkit.cloud._models import EnergySite, LiveStatus, SiteInfo
 from tegkit.cloud._tokens import TokenKeeper, Tokens, read_token_file
 from tegkit.errors import (
@@ -139,7 +144,7 @@ class CloudClient:
         except TimeoutError as exc:
             raise GatewayTimeoutError(f"{method} {path}: no answer in time") from exc
         except aiohttp.ClientError as exc:
-            raise ConnectionFailedError(f"{method} {path}: {exc}") from exc
+            raise ConnectionFailedError(f"{method} {path}: {connection_problem(exc)}") from exc
 
     async def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """The unwrapped `response` of one call; one token refresh and retry on a 401."""

@@ -1,6 +1,7 @@
 """Unwrap Owner API answers: the {"response": ...} envelope, its error shape, command results.
 
-Pure functions, no I/O: the client feeds them status, headers and body bytes.
+Pure functions, no I/O: the client feeds them status, headers and body bytes (or the
+aiohttp error of a request that got no answer).
 
 >>> unwrap(200, b'{"response": {"code": 201, "message": "Updated"}}', method="POST", path="/x")
 {'code': 201, 'message': 'Updated'}
@@ -11,9 +12,12 @@ CommandResult(code=None, message=None)
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import aiohttp
 
 from tegkit._headers import retry_after_s
 from tegkit.errors import (
@@ -70,6 +74,17 @@ def error_for_status(
     if status == 503:
         return GatewayBusyError(status, method, path, error=error, message=message)
     return ApiError(status, method, path, error=error, message=message)
+
+
+def connection_problem(exc: aiohttp.ClientError) -> str:
+    """Why a request got no answer, without aiohttp's repr of the SSL context."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"cannot connect to {exc.host}:{exc.port}: certificate not trusted"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        os_error = exc.os_error
+        reason = os.strerror(os_error.errno) if os_error.errno else str(os_error)
+        return f"cannot connect to {exc.host}:{exc.port}: {reason}"
+    return f"{exc.__class__.__name__}: {exc}"
 
 
 def _text(value: object) -> str | None:
@@ -160,6 +175,7 @@ def parse_command_result(response: Any, *, method: str, path: str) -> CommandRes
 
 __all__ = [
     "CommandResult",
+    "connection_problem",
     "error_for_status",
     "parse_command_result",
     "redact",

@@ -18,7 +18,7 @@ import aiohttp
 
 from tegkit._headers import retry_after_s
 from tegkit._private_file import write_private
-from tegkit.cloud._envelope import error_for_status, redact
+from tegkit.cloud._envelope import connection_problem, error_for_status, redact
 from tegkit.errors import (
     AuthenticationError,
     ConnectionFailedError,
@@ -183,7 +183,7 @@ class TokenKeeper:
         except TimeoutError as exc:
             raise GatewayTimeoutError(f"POST {TOKEN_PATH}: no answer in time") from exc
         except aiohttp.ClientError as exc:
-            raise ConnectionFailedError(f"POST {TOKEN_PATH}: {exc}") from exc
+            raise ConnectionFailedError(f"POST {TOKEN_PATH}: {connection_problem(exc)}") from exc
         try:
             payload: Any = json.loads(raw)
         except ValueError:
