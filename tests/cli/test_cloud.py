@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import stat
 import tomllib
 from pathlib import Path
@@ -122,6 +123,34 @@ def test_a_bad_token_is_exit_3(cteg: Teg) -> None:
     result = cteg("cloud", "products")
     assert result.exit_code == 3
     assert "nope" not in result.stderr
+    # The advice is about the cloud's tokens, not the gateway's password.
+    assert "Owner API" in result.stderr and "teg cloud token import" in result.stderr
+    assert "TEG_PASSWORD" not in result.stderr
+
+
+def test_an_unreachable_cloud_is_exit_4_and_named(cteg: Teg, sim: Simulator) -> None:
+    assert cteg("cloud", "token", "import", "--access-token", "x").exit_code == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = cteg("cloud", "products", TEG_CLOUD_URL=f"https://127.0.0.1:{port}")
+    assert result.exit_code == 4
+    assert f"cannot reach the Owner API at https://127.0.0.1:{port}" in result.stderr
+    assert "Connection refused" in result.stderr
+    assert "gateway" not in result.stderr and "SSLContext" not in result.stderr
+
+
+def test_site_and_battery_ids_may_follow_the_command(
+    cteg: Teg, sim: Simulator, tmp_path: Path
+) -> None:
+    _import(cteg, sim, tmp_path)
+    site = str(sim.cloud_site.energy_site_id)
+    assert cteg.json("cloud", "status", "--site-id", site)["site_id"] == int(site)
+    wrong = cteg("cloud", "status", "--site-id", "999")
+    assert wrong.exit_code == 10  # the id after the command is the one used
+    named = cteg.json("cloud", "set", "site-name", sim.cloud_site.site_name,
+                      "--battery-id", sim.cloud_site.battery_id)  # fmt: skip
+    assert named["site_id"] == int(site)
 
 
 def test_cloud_options_given_at_import_are_kept_in_the_profile(

@@ -21,9 +21,52 @@ def test_wrong_password_is_exit_3_and_says_what_to_check(teg: Teg, sim: Simulato
     result = teg("login", TEG_PASSWORD="not-the-password")
     assert result.exit_code == 3
     assert "authentication failed" in result.stderr
-    assert "TEG_PASSWORD" in result.stderr and "teg login" in result.stderr
+    assert "TEG_PASSWORD" in result.stderr and "TEG_EMAIL" in result.stderr
     assert "not-the-password" not in result.stdout + result.stderr  # never echo a secret
     _no_traceback(result)
+
+
+def test_no_password_and_no_kept_session_says_how_to_give_one(teg: Teg) -> None:
+    result = teg("status", TEG_PASSWORD="")
+    assert result.exit_code == 3
+    assert "no password was given" in result.stderr
+    assert "teg login" in result.stderr and "TEG_PASSWORD" in result.stderr
+    assert "Grid" not in result.stdout  # no screen of dashes before the error
+    _no_traceback(result)
+
+
+def test_an_unpinned_self_signed_gateway_is_exit_7_and_says_to_pin_it(teg: Teg) -> None:
+    result = teg("status", TEG_PIN="")
+    assert result.exit_code == 7
+    assert "does not trust" in result.stderr and "teg cert fetch" in result.stderr
+    assert "PinnedCertificate" not in result.stderr  # library advice is not for the CLI
+    _no_traceback(result)
+
+
+def test_a_malformed_pin_is_a_usage_error_naming_the_option(teg: Teg) -> None:
+    result = teg("status", TEG_PIN="abc")
+    assert result.exit_code == 2
+    assert "--pin" in result.stderr and "64 hex digits" in result.stderr
+
+
+def test_the_fingerprint_as_teg_sim_prints_it_is_accepted(teg: Teg, sim: Simulator) -> None:
+    result = teg("status", TEG_PIN=f"sha256:{sim.fingerprint_sha256}")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_insecure_warns_once_in_one_line(teg: Teg) -> None:
+    result = teg("--insecure", "status", TEG_PIN="")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("certificate checks are off") == 1
+    assert "teg cert fetch" in result.stderr
+    assert "InsecureTlsWarning" not in result.stderr
+
+
+def test_a_failed_login_is_said_once_without_log_lines(teg: Teg) -> None:
+    result = teg("login", TEG_PASSWORD="not-the-password")
+    assert result.exit_code == 3
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("teg: "), result.stderr
 
 
 def test_closed_port_is_exit_4(teg: Teg) -> None:

@@ -67,7 +67,7 @@ def test_status_screen_uses_kw_direction_words_and_both_scales(teg: Teg) -> None
         "Solar", "5.31 kW", "producing", "Battery", "4.15 kW", "charging", "Home",
         "1.15 kW", "consuming", "Grid", "idle", "47.4%", "50.0% raw", "Reserve", "20.0%",
         "24.0% raw", "self_consumption", "connected", "21.44 223a56cd", "up 9d 14h 55m",
-        "2024-06-01T12:00:00",
+        "2024-06-01 12:00:00 -0700", "Grid link",
     ):  # fmt: skip
         assert text in out, text
 

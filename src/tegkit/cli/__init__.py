@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+import warnings
 from typing import Any
 
 import click
@@ -18,6 +19,7 @@ import click
 from tegkit import errors
 from tegkit.cli import app, exit_codes, output
 from tegkit.cli.endpoints import endpoints
+from tegkit.client import InsecureTlsWarning
 
 _EPILOG = (
     "\b\nExample:\n"
@@ -44,6 +46,19 @@ def _log_to_stderr() -> None:
     logger.setLevel(logging.DEBUG)
 
 
+def _quiet_library() -> None:
+    # Without a handler Python prints tegkit's warnings ("login failed") beside our own
+    # message; the message says it once. --verbose shows the log.
+    logger = logging.getLogger("tegkit")
+    for handler in [h for h in logger.handlers if isinstance(h, _TegLogHandler)]:
+        logger.removeHandler(handler)  # left by an earlier --verbose run in this process
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+    logger.setLevel(logging.NOTSET)
+    # Settings.tls_policy says it in one line instead of the warning with a source line.
+    warnings.filterwarnings("ignore", category=InsecureTlsWarning)
+
+
 class TegGroup(click.Group):
     """The root group: turns tegkit errors into a message and a documented exit code."""
 
@@ -54,8 +69,11 @@ class TegGroup(click.Group):
             settings = ctx.find_object(app.Settings)
             if settings is not None and settings.verbose:
                 traceback.print_exc()
-            host = settings.host if settings is not None else None
-            click.echo(f"teg: {exit_codes.message(exc, host=host)}", err=True)
+            context = ctx.meta.get(exit_codes.CONTEXT_KEY) or exit_codes.Context(
+                where=settings.host if settings is not None else None,
+                password_given=settings is None or settings.password is not None,
+            )
+            click.echo(f"teg: {exit_codes.message(exc, context)}", err=True)
             ctx.exit(exit_codes.exit_code(exc))
 
 
@@ -135,6 +153,8 @@ def main(ctx: click.Context, /, **params: Any) -> None:
         ctx.meta[output.JSON_KEY] = True
     if params["verbose"]:
         _log_to_stderr()
+    else:
+        _quiet_library()
     try:
         ctx.obj = app.build(ctx, params)
     except errors.InvalidInputError as exc:

@@ -18,6 +18,8 @@ from click.core import ParameterSource
 
 from tegkit.cli import config as configfile
 from tegkit.client import Gateway, Insecure, PinnedCertificate, TlsPolicy, VerifyCertificate
+from tegkit.client._auth import SessionFile
+from tegkit.client._transport import base_url
 from tegkit.errors import InvalidInputError
 
 T = TypeVar("T")
@@ -64,9 +66,19 @@ class Settings:
     def tls_policy(self) -> TlsPolicy:
         """The certificate rule: a pin, a CA file, insecure (opt-in), or the system CAs."""
         if self.insecure:
+            click.echo(
+                "teg: warning: certificate checks are off (--insecure); "
+                "pin the certificate with `teg cert fetch` instead.",
+                err=True,
+            )
             return Insecure()
         if self.pin:
-            return PinnedCertificate(self.pin)
+            try:
+                return PinnedCertificate(self.pin)
+            except InvalidInputError as exc:
+                raise click.BadParameter(
+                    f"{exc.allowed}, as `teg cert show` prints it", param_hint="--pin / TEG_PIN"
+                ) from None
         if self.cafile:
             return VerifyCertificate(Path(self.cafile).expanduser())
         return VerifyCertificate()
@@ -77,16 +89,22 @@ class Settings:
             self.password = click.prompt("Gateway password", hide_input=True, err=True)
         return self.password
 
+    def has_session(self, host: str) -> bool:
+        """True when `teg login` kept a session for this very gateway (not another host)."""
+        kept = SessionFile(self.session_file, str(base_url(host))).load()
+        return kept is not None and kept.active
+
     def gateway(self, *, password: bool = True) -> Gateway:
         """A Gateway for this profile (use with `async with`); logs in lazily when needed.
 
         The session is kept in `session_file`, so a login serves later runs; without a kept
         session and a password, a terminal is asked for one.
         """
-        if password and not self.session_file.exists():
+        host = self.require_host()
+        if password and not self.has_session(host):
             self.ask_password()
         return Gateway(
-            self.require_host(),
+            host,
             password=self.password if password else None,
             email=self.email,
             tls=self.tls_policy(),

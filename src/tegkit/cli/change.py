@@ -7,6 +7,7 @@ gateway is read again, so what is printed is what the gateway now says, not what
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -50,8 +51,11 @@ def reserve_fields(raw: float | None) -> dict[str, float | None]:
 def _render_dry(console: Console, data: dict[str, Any]) -> None:
     console.print("Dry run: nothing was sent. These requests would be:")
     for request in data["requests"]:
-        body = f" {request['body']}" if request.get("body") is not None else ""
-        console.print(f"  {request['method']} {request['path']}{body}")
+        body = request.get("body")
+        shown = "" if body is None else " " + json.dumps(body)  # as it goes on the wire
+        console.print(f"  {request['method']} {request['path']}{shown}", markup=False)
+    if any("backup_reserve_percent" in (r.get("body") or {}) for r in data["requests"]):
+        console.print("(the gateway takes backup_reserve_percent on its raw scale)")
 
 
 def _render_operation(console: Console, data: dict[str, Any]) -> None:

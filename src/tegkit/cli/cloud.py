@@ -11,22 +11,25 @@ from __future__ import annotations
 import json
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from tegkit import percent
-from tegkit.cli import app
+from tegkit.cli import app, exit_codes
 from tegkit.cli.change import SCALE_HELP, check_reserve, wire_number
 from tegkit.cli.config import Profile
 from tegkit.cli.output import Output, json_option
 from tegkit.cloud import CloudClient, Tokens, read_token_file, write_token_file
 from tegkit.errors import AuthenticationError, InvalidInputError
 from tegkit.ownerapi import AUTH_URL, OPERATION_MODES, OWNER_API_URL, check_site_name
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(slots=True)
@@ -78,6 +81,32 @@ def cloud_settings(ctx: click.Context) -> CloudSettings:
     found = ctx.find_object(CloudSettings)
     assert found is not None, "the cloud group callback builds CloudSettings"
     return found
+
+
+def _set_target(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value is not None:
+        setattr(cloud_settings(ctx), str(param.name), value)
+
+
+def target_options(func: F) -> F:
+    """--site-id / --battery-id after the command as well (`teg cloud status --site-id N`)."""
+    for option in (
+        click.option(
+            "--battery-id",
+            expose_value=False,
+            callback=_set_target,
+            help="Battery id (STE...); as `teg cloud --battery-id`.",
+        ),
+        click.option(
+            "--site-id",
+            type=int,
+            expose_value=False,
+            callback=_set_target,
+            help="Energy site id; as `teg cloud --site-id`.",
+        ),
+    ):
+        func = option(func)
+    return func
 
 
 @click.group()
@@ -134,6 +163,7 @@ def cloud(
         site_id=site_id if site_id is not None else _int(stored.site_id),
         battery_id=battery_id or stored.battery_id,
     )
+    ctx.meta[exit_codes.CONTEXT_KEY] = exit_codes.Context(service="cloud", where=ctx.obj.base_url)
     ctx.meta["teg.cloud.given"] = {
         "base_url": cloud_url,
         "auth_url": auth_url,
@@ -334,6 +364,7 @@ def _render_live(console: Console, data: dict[str, Any]) -> None:
 
 
 @cloud.command(name="status")
+@target_options
 @json_option
 @click.pass_context
 def live(ctx: click.Context) -> Output:
@@ -410,6 +441,7 @@ def cloud_set() -> None:
 
 
 @cloud_set.command(name="reserve")
+@target_options
 @click.argument("n", type=float, metavar="N")
 @click.option(
     "--scale", type=click.Choice(percent.SCALES), default="app", show_default=True, help=SCALE_HELP
@@ -429,6 +461,7 @@ def cloud_reserve(ctx: click.Context, n: float, scale: percent.Scale) -> Output:
 
 
 @cloud_set.command(name="mode")
+@target_options
 @click.argument("mode", type=click.Choice(OPERATION_MODES), metavar="MODE")
 @json_option
 @click.pass_context
@@ -443,6 +476,7 @@ def cloud_mode(ctx: click.Context, mode: str) -> Output:
 
 
 @cloud_set.command(name="site-name")
+@target_options
 @click.argument("name")
 @json_option
 @click.pass_context

@@ -9,7 +9,7 @@
 | 4 | the gateway is unreachable or did not answer in time |
 | 5 | rate limited: the gateway or the Owner API asks us to slow down |
 | 6 | the system is stopped (sitemaster not running): live data is unavailable |
-| 7 | certificate mismatch: the gateway presented a certificate other than the pinned one |
+| 7 | certificate not trusted: other than the pinned one, or (nothing pinned) self-signed |
 | 8 | rejected input: a value tegkit refused before sending, or a 400 from the gateway |
 | 9 | permission denied: this account's role may not do that |
 | 10 | the firmware does not have this endpoint |
@@ -19,7 +19,10 @@ Scripts can rely on these numbers; `teg --help` shows the same table.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
+
+import aiohttp
 
 from tegkit import errors
 
@@ -56,15 +59,40 @@ TABLE: Final = (
     (UNREACHABLE, "gateway unreachable or timed out"),
     (RATE_LIMITED, "rate limited"),
     (SYSTEM_STOPPED, "system stopped (sitemaster not running)"),
-    (CERTIFICATE_MISMATCH, "certificate does not match the pinned one"),
+    (CERTIFICATE_MISMATCH, "certificate not trusted (not the pinned one)"),
     (REJECTED_INPUT, "rejected input (checked locally or HTTP 400)"),
     (PERMISSION_DENIED, "permission denied for this account"),
     (NOT_SUPPORTED, "endpoint not supported by this firmware"),
 )
 
 
+def untrusted_certificate(exc: BaseException) -> bool:
+    """True when the handshake failed because the certificate is not trusted (no pin yet)."""
+    return isinstance(exc, errors.ConnectionFailedError) and isinstance(
+        exc.__cause__, aiohttp.ClientConnectorCertificateError
+    )
+
+
+CONTEXT_KEY: Final = "teg.error_context"  # ctx.meta: a Context set by a command group
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the failed command was talking to, so the advice fits it.
+
+    `service` is "gateway" or "cloud" (the Owner API); `password_given` tells a refused
+    password from a missing one.
+    """
+
+    service: str = "gateway"
+    where: str | None = None
+    password_given: bool = True
+
+
 def exit_code(exc: BaseException) -> int:
     """The exit code for an error tegkit raised on purpose (1 for any other gateway error)."""
+    if untrusted_certificate(exc):
+        return CERTIFICATE_MISMATCH
     for cls, code in _BY_CLASS:
         if isinstance(exc, cls):
             return code
@@ -73,9 +101,26 @@ def exit_code(exc: BaseException) -> int:
     return GATEWAY_ERROR
 
 
-def message(exc: BaseException, *, host: str | None = None) -> str:
+def message(exc: BaseException, context: Context | None = None) -> str:
     """One or two sentences: what happened, then what to do next. Never contains a secret."""
-    where = f" at {host}" if host else ""
+    context = context or Context()
+    if context.service == "cloud":
+        cloud = _cloud_message(exc, context.where)
+        if cloud is not None:
+            return cloud
+    where = f" at {context.where}" if context.where else ""
+    if untrusted_certificate(exc):
+        return (
+            f"the gateway{where} presents a certificate this computer does not trust (it is "
+            "self-signed). Pin it with `teg cert fetch` (or `teg setup`), or give its file "
+            "with --cafile."
+        )
+    if isinstance(exc, errors.AuthenticationError) and not context.password_given:
+        return (
+            f"the gateway{where} wants a login and no password was given, or the kept session "
+            f"ended ({_detail(exc)}). Give the password with --password or TEG_PASSWORD, or "
+            "run `teg login` to keep a session."
+        )
     if isinstance(exc, errors.CertificateMismatchError):
         return (
             f"certificate changed: pinned SHA-256 {exc.expected_sha256}, the gateway{where} "
@@ -85,8 +130,7 @@ def message(exc: BaseException, *, host: str | None = None) -> str:
     if isinstance(exc, errors.AuthenticationError):
         return (
             f"authentication failed{where} ({_detail(exc)}). Check the password "
-            "(--password or TEG_PASSWORD) and the email (--email or TEG_EMAIL), "
-            "then run `teg login`."
+            "(--password or TEG_PASSWORD) and the email (--email or TEG_EMAIL)."
         )
     if isinstance(exc, errors.PermissionDeniedError):
         return (
@@ -128,6 +172,29 @@ def message(exc: BaseException, *, host: str | None = None) -> str:
     return f"gateway error: {exc}"
 
 
+def _cloud_message(exc: BaseException, url: str | None) -> str | None:
+    """The advice for an Owner API failure, where it differs from the gateway's."""
+    where = f" at {url}" if url else ""
+    if isinstance(exc, errors.AuthenticationError):
+        return (
+            f"the Owner API{where} refused the tokens ({_detail(exc)}). Import fresh ones "
+            "with `teg cloud token import FILE`."
+        )
+    if isinstance(exc, errors.PermissionDeniedError):
+        return (
+            f"permission denied: the Owner API refused {exc.method} {exc.path} for this "
+            f"account ({_detail(exc)}). Check --site-id / --battery-id with `teg cloud products`."
+        )
+    if isinstance(exc, errors.GatewayTimeoutError):
+        return f"the Owner API{where} did not answer in time ({exc}). Try again later."
+    if isinstance(exc, errors.RequestError):
+        return (
+            f"cannot reach the Owner API{where} ({exc}). Check the network, and "
+            "--cloud-url / TEG_CLOUD_URL if you set it."
+        )
+    return None
+
+
 def _detail(exc: errors.ApiError) -> str:
     parts = dict.fromkeys(p for p in (exc.error, exc.message) if p)  # often the same text
     return "; ".join(parts) or f"HTTP {exc.status}"
@@ -139,4 +206,4 @@ def epilog() -> str:
     return f"\b\nExit codes:\n{rows}"
 
 
-__all__ = ["TABLE", "epilog", "exit_code", "message"]
+__all__ = ["TABLE", "Context", "epilog", "exit_code", "message", "untrusted_certificate"]

@@ -35,6 +35,7 @@ def login(ctx: click.Context) -> Output:
       TEG_PASSWORD=... teg login
     """
     settings = app.settings(ctx)
+    settings.ask_password()  # a kept session is what this replaces, so always ask
 
     async def go() -> bool:
         async with settings.gateway() as gw:

@@ -17,13 +17,16 @@ from tegkit.cli import app, cert
 from tegkit.cli.config import Profile
 from tegkit.cli.output import Output, json_option
 from tegkit.client import Gateway, PinnedCertificate
+from tegkit.errors import AuthenticationError
+
+PASSWORD_TRIES = 3  # the gateway locks logins out after a few failures
 
 
 def _ask(text: str, default: str | None = None, *, hide: bool = False) -> str | None:
     if not sys.stdin.isatty():
         return default
     value: str = click.prompt(
-        text, default=default or "", hide_input=hide, err=True, show_default=not hide
+        text, default=default or "", hide_input=hide, err=True, show_default=bool(default)
     )
     return value or None
 
@@ -101,9 +104,20 @@ def setup(
     cert.trust(info, expect or settings.pin, yes)
     if not settings.email:
         settings.email = _ask("Email (optional)", "") or ""
-    if settings.password is None:
+    asked = settings.password is None
+    if asked:
         settings.password = _ask("Customer password", hide=True)
-    found = app.run(_test_login(settings, host, info.sha256_hex))
+    for attempt in range(1, PASSWORD_TRIES + 1):
+        try:
+            found = app.run(_test_login(settings, host, info.sha256_hex))
+            break
+        except AuthenticationError:
+            # A typo should not cost the host and certificate steps; a password given by
+            # option or environment is not asked again.
+            if not asked or attempt == PASSWORD_TRIES or not sys.stdin.isatty():
+                raise
+            click.echo("The gateway refused that password; try again.", err=True)
+            settings.password = _ask("Customer password", hide=True)
 
     config = settings.config
     profile = config.profiles.setdefault(settings.profile_name, Profile())

@@ -13,14 +13,14 @@ from collections.abc import Awaitable
 from typing import Any, Final, TypeVar
 
 import click
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
 from tegkit.cli import app, exit_codes
 from tegkit.cli.output import Output, json_option
 from tegkit.client import Gateway
-from tegkit.errors import GatewayError
+from tegkit.errors import AuthenticationError, GatewayError, RequestError
 
 T = TypeVar("T")
 PARTS: Final = 5  # requests behind one status screen
@@ -69,6 +69,11 @@ async def read_status(gw: Gateway) -> tuple[dict[str, Any], list[GatewayError]]:
     )
     if len(failures) == PARTS:
         raise failures[0]  # nothing could be read: that error alone says it best
+    for failure in failures:
+        # A refused login or a lost connection leaves nothing worth a half-empty screen;
+        # a stopped system or a missing endpoint still leaves the rest worth showing.
+        if isinstance(failure, AuthenticationError | RequestError):
+            raise failure
     data: dict[str, Any] = {"reading_time": None}
     for name in METERS:
         meter = getattr(meters, name) if meters is not None else None
@@ -138,11 +143,36 @@ def grid_text(grid_status: str | None) -> str:
     }.get(grid_status, grid_status or "—")
 
 
-def table(data: dict[str, Any], sparklines: dict[str, str] | None = None) -> Table:
-    """The status screen as a rich table (also the body of `teg watch`)."""
+def reading_text(iso: str | None) -> str:
+    """The gateway's time of the reading, to the second, with its UTC offset."""
+    if iso is None:
+        return "—"
+    try:
+        when = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return when.strftime("%Y-%m-%d %H:%M:%S %z").strip()
+
+
+# Wide enough for every label, so the two grids below line up.
+_LABEL_CHARS: Final = 9
+
+
+def _grid(columns: int) -> Table:
     grid = Table.grid(padding=(0, 2))
-    for _ in range(3 if sparklines is None else 4):
+    grid.add_column(min_width=_LABEL_CHARS)
+    for _ in range(columns - 1):
         grid.add_column()
+    return grid
+
+
+def table(data: dict[str, Any], sparklines: dict[str, str] | None = None) -> Group:
+    """The status screen (also the body of `teg watch`): power and charge, then the rest.
+
+    Numbers sit in a right-aligned column of their own; text values get a grid of their
+    own, so a long firmware version does not push the numbers away from their labels.
+    """
+    flow = _grid(3 if sparklines is None else 4)
     for name in METERS:
         word = data[f"{name}_direction"]
         row = [
@@ -152,27 +182,27 @@ def table(data: dict[str, Any], sparklines: dict[str, str] | None = None) -> Tab
         ]
         if sparklines is not None:
             row.append(Text(sparklines.get(name, ""), style="blue"))
-        grid.add_row(*row)
-    grid.add_row("", "", "")
-    grid.add_row(
+        flow.add_row(*row)
+    flow.add_row("", "", "")
+    flow.add_row(
         Text("Charge", style="bold"),
         Text(pct(data["soe_app_percent"]), justify="right"),
         f"app scale ({pct(data['soe_raw_percent'])} raw)",
     )
-    grid.add_row(
+    flow.add_row(
         Text("Reserve", style="bold"),
         Text(pct(data["backup_reserve_app_percent"]), justify="right"),
         f"app scale ({pct(data['backup_reserve_raw_percent'])} raw)",
     )
-    grid.add_row(Text("Mode", style="bold"), data["mode"] or "—", "")
-    grid.add_row(Text("Grid", style="bold"), grid_text(data["grid_status"]), "")
-    grid.add_row(
+    facts = _grid(2)
+    facts.add_row(Text("Mode", style="bold"), data["mode"] or "—")
+    facts.add_row(Text("Grid link", style="bold"), grid_text(data["grid_status"]))
+    facts.add_row(
         Text("Firmware", style="bold"),
-        data["firmware_version"] or "—",
-        f"up {uptime_text(data['uptime_s'])}",
+        f"{data['firmware_version'] or '—'}, up {uptime_text(data['uptime_s'])}",
     )
-    grid.add_row(Text("Reading", style="bold"), data["reading_time"] or "—", "")
-    return grid
+    facts.add_row(Text("Reading", style="bold"), reading_text(data["reading_time"]))
+    return Group(flow, Text(""), facts)
 
 
 def render(console: Console, data: dict[str, Any]) -> None:
