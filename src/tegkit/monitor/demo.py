@@ -82,7 +82,7 @@ async def run_demo(
                 email=sim.email,
                 pin=sim.fingerprint_sha256,
             )
-            scenario_tariff = getattr(sim.scenario, "tariff", None)
+            scenario_tariff = sim.scenario.config.tariff if sim.scenario is not None else None
             tariff = scenario_tariff or builtin_tariff("california-tou")
             fast_s = 2.0
             monitor = Monitor(

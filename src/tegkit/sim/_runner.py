@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import secrets
 import shutil
 import socket
@@ -34,6 +35,8 @@ from tegkit.sim.scenario import Event, Scenario, Timeline, apply_event, load_sce
 from tegkit.sim.server import make_gateway_app, make_redirect_app
 
 _TICK_S = 0.5  # real seconds between clock steps of the background task
+
+_LOG = logging.getLogger("tegkit.sim")
 
 
 class Simulator:
@@ -239,7 +242,11 @@ class Simulator:
             if self.speed > 0:
                 behind_s = self._target_epoch_s() - self.gateway.site.epoch_s
                 if behind_s > 0:
-                    self._step(behind_s)
+                    try:
+                        self._step(behind_s)
+                    except Exception:
+                        # A clock that stops silently looks like a frozen site: say so, retry.
+                        _LOG.exception("simulator clock step failed; the clock is not advancing")
 
     # --- control: the Python API (the control API calls the same methods) ------------------
 

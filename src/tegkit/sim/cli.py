@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 from pathlib import Path
 
 import click
 
+from tegkit._private_file import write_private
+from tegkit.sim._runner import Simulator
+
+
+def _write_cloud_tokens(sim: Simulator) -> Path:
+    """The simulated Owner API's tokens in the file format `teg cloud token import` reads."""
+    tokens = sim.cloud_tokens
+    path = sim.state_dir / "cloud-tokens.json"
+    body = {
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "expires_at": tokens.access_expires_at_s,
+    }
+    write_private(path, json.dumps(body).encode())
+    return path
+
 
 async def _serve(**options: object) -> None:
-    from tegkit.sim._runner import Simulator
-
     sim = Simulator(**options)  # type: ignore[arg-type]
     await sim.start()
     try:
@@ -25,6 +40,7 @@ async def _serve(**options: object) -> None:
         click.echo(f"certificate: {sim.cafile}")
         click.echo(f"login:       email={sim.email} password={sim.password}")
         click.echo(f"control:     {sim.url}/sim (Authorization: Bearer {sim.control_token})")
+        click.echo(f"cloud tokens: {_write_cloud_tokens(sim)} (teg cloud token import FILE)")
         click.echo(f"firmware:    {sim.gateway.profile.name}  speed: {sim.speed:g}x")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

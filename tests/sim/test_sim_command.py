@@ -1,0 +1,49 @@
+"""`teg sim` as a person runs it: a process that prints how to reach it and stops on SIGINT."""
+
+from __future__ import annotations
+
+import os
+import signal
+import ssl
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from tegkit.cloud import CloudClient
+
+
+def _start(state_dir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tegkit.sim", "--port", "0", "--state-dir", str(state_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines: dict[str, str] = {}
+    while "firmware" not in lines:
+        line = process.stdout.readline()
+        assert line, "the simulator exited before printing how to reach it"
+        key, _, value = line.partition(":")
+        lines[key.strip()] = value.strip()
+    return process, lines
+
+
+async def test_printed_cloud_tokens_open_the_simulated_owner_api(tmp_path: Path) -> None:
+    process, lines = _start(tmp_path)
+    try:
+        token_file = Path(lines["cloud tokens"].split()[0])
+        assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
+        context = ssl.create_default_context(cafile=lines["certificate"])
+        async with CloudClient.from_token_file(
+            token_file, base_url=lines["cloud API"], auth_url=lines["cloud API"], ssl=context
+        ) as cloud:
+            sites = await cloud.energy_sites()
+            assert len(sites) == 1
+            live = await cloud.live_status(sites[0].energy_site_id)
+            assert live.percentage_charged_app_percent is not None
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert "simulator stopped" in out
