@@ -94,6 +94,7 @@ def test_a_non_empty_folder_needs_force(teg: Teg, tmp_path: Path) -> None:
 
 
 def test_redactor_replaces_addresses_in_text_and_keeps_types() -> None:
+    # Gateway LAN addresses as a dump would contain them: redacted, never contacted.
     r = Redactor()
     data = {
         "serial": "TG123456789",

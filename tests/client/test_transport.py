@@ -131,7 +131,7 @@ async def test_busy_gateway(fake: Any, gw: Any, fault: Any) -> None:
 
 
 def test_base_url_forms() -> None:
-    assert str(base_url("192.168.91.1")) == "https://192.168.91.1/"
+    assert str(base_url("192.0.2.7")) == "https://192.0.2.7/"  # parsed only, never contacted
     assert str(base_url("teg:8443")) == "https://teg:8443/"
     assert str(base_url("::1")) == "https://[::1]/"
     assert str(base_url("https://powerwall/")) == "https://powerwall/"
