@@ -94,15 +94,15 @@ def test_a_non_empty_folder_needs_force(teg: Teg, tmp_path: Path) -> None:
 
 
 def test_redactor_replaces_addresses_in_text_and_keeps_types() -> None:
-    # Gateway LAN addresses as a dump would contain them: redacted, never contacted.
+    # Addresses as a dump would contain them (documentation ranges): redacted, never contacted.
     r = Redactor()
     data = {
         "serial": "TG123456789",
-        "ip": "192.168.1.20",
-        "gateway": "10.0.0.1",
+        "ip": "192.0.2.20",
+        "gateway": "198.51.100.1",
         "mask": "255.255.255.0",
         "hw_address": "aa:bb:cc:dd:ee:ff",
-        "note": "reach me at owner@example.com from 192.168.1.20 (dev 1232100-00-E--TG12345)",
+        "note": "reach me at owner@example.com from 192.0.2.20 (dev 1232100-00-E--TG12345)",
         "email": "x@y.z",
         "count": 3,
         "ok": True,
