@@ -282,20 +282,9 @@ class PowerwallsStatus(Model, kw_only=True):
     phase_detection_not_available: bool | None = None
 
 
-class Powerwalls(Model, kw_only=True):
-    """GET /api/powerwalls: the status flags, each Powerwall and the synchronizer."""
+class Powerwalls(PowerwallsStatus, kw_only=True):
+    """GET /api/powerwalls: the status flags of /api/powerwalls/status, each Powerwall, more."""
 
-    enumerating: bool | None = None
-    updating: bool | None = None
-    checking_if_offgrid: bool | None = None
-    is_on_grid: bool | None = None
-    running_phase_detection: bool | None = None
-    phase_detection_last_error: str | None = None
-    bubble_shedding: bool | None = None
-    on_grid_check_error: str | None = None
-    grid_qualifying: bool | None = None
-    grid_code_validating: bool | None = None
-    phase_detection_not_available: bool | None = None
     powerwalls: list[Powerwall] | None = None
     gateway_din: str | None = None
     has_sync: bool | None = None
