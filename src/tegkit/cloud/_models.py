@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tegkit.errors import ParseError
+
+T = TypeVar("T")
 
 
 class _Reader:
@@ -25,37 +27,29 @@ class _Reader:
     def _bad(self, key: str, expected: str) -> ParseError:
         return ParseError(self.endpoint, f"{key}: expected {expected}, got {self.data[key]!r}")
 
+    def _get(self, key: str, kind: type[T], expected: str) -> T | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        # bool is an int to Python, but a JSON true is never a count.
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise self._bad(key, expected)
+        return value
+
     def number(self, key: str) -> float | None:
         value = self.data.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self._bad(key, "a number")
-        return float(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return self._get(key, float, "a number")
 
     def integer(self, key: str) -> int | None:
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self._bad(key, "an integer")
-        return value
+        return self._get(key, int, "an integer")
 
     def text(self, key: str) -> str | None:
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise self._bad(key, "a string")
-        return value
+        return self._get(key, str, "a string")
 
     def flag(self, key: str) -> bool | None:
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, bool):
-            raise self._bad(key, "true or false")
-        return value
+        return self._get(key, bool, "true or false")
 
     def time(self, key: str) -> datetime | None:
         text = self.text(key)
