@@ -28,6 +28,24 @@ class ParseError(GatewayError):
         super().__init__(f"{endpoint}: unexpected response: {detail}")
 
 
+class ResponseTooLargeError(ParseError):
+    """An answer was larger than the client's limit; reading stopped at the limit.
+
+    `limit_bytes` is the limit (Gateway(max_response_bytes=...)); `size_bytes` is the size
+    the gateway announced in Content-Length, or None when it streamed past the limit.
+    """
+
+    def __init__(self, endpoint: str, limit_bytes: int, size_bytes: int | None = None) -> None:
+        self.limit_bytes = limit_bytes
+        self.size_bytes = size_bytes
+        told = "" if size_bytes is None else f" (Content-Length {size_bytes})"
+        super().__init__(
+            endpoint,
+            f"the body is larger than the limit of {limit_bytes} bytes{told}; "
+            "raise max_response_bytes if this answer is genuine",
+        )
+
+
 # --- request errors: the request did not get an HTTP answer -------------------------------
 
 
@@ -43,8 +61,31 @@ class GatewayTimeoutError(RequestError, asyncio.TimeoutError):
     """The gateway did not answer in time. Also an asyncio.TimeoutError for existing handlers."""
 
 
+CERTIFICATE_REASONS = ("untrusted", "name_mismatch", "expired", "changed")
+
+
+class CertificateError(ConnectionFailedError):
+    """The TLS handshake failed on the certificate check; `reason` says which check.
+
+    - "untrusted": the certificate does not chain to the given file or the system CAs
+      (a self-signed gateway with no cafile, or a cafile of another certificate);
+    - "name_mismatch": it is trusted but does not name the host or the SNI name sent;
+    - "expired": it is trusted but outside its validity period (expired or not yet valid).
+
+    A pinned certificate that changed is `CertificateMismatchError` (reason "changed").
+    `detail` is OpenSSL's own words for the failure.
+    """
+
+    def __init__(self, message: str, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(message)
+
+
 class CertificateMismatchError(RequestError):
     """The gateway presented a certificate other than the pinned or trusted one."""
+
+    reason = "changed"
 
     def __init__(self, expected_sha256: str, actual_sha256: str) -> None:
         self.expected_sha256 = expected_sha256
@@ -109,8 +150,10 @@ class GatewayBusyError(ApiError):
 
 
 __all__ = [
+    "CERTIFICATE_REASONS",
     "ApiError",
     "AuthenticationError",
+    "CertificateError",
     "CertificateMismatchError",
     "ConnectionFailedError",
     "EndpointNotSupportedError",
@@ -122,5 +165,6 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitedError",
     "RequestError",
+    "ResponseTooLargeError",
     "SystemStoppedError",
 ]

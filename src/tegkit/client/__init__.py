@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from tegkit.client._gateway import MODES, Gateway, PlannedRequest
+from tegkit.client._gateway import MODES, Gateway, PlannedRequest, SitemasterRestart
 from tegkit.client._sync import SyncGateway
 from tegkit.client._tls import (
     CertificateInfo,
@@ -31,6 +31,7 @@ __all__ = [
     "PinnedCertificate",
     "PlannedRequest",
     "Reply",
+    "SitemasterRestart",
     "SyncGateway",
     "TlsPolicy",
     "VerifyCertificate",

@@ -28,6 +28,36 @@ _LOG = logging.getLogger("tegkit.client")
 LOGIN_PATH = "/api/login/Basic"
 LOGOUT_PATH = "/api/logout"
 _SESSION_COOKIES = ("AuthCookie", "UserRecord")
+# A session value goes back to the gateway in a header: only visible ASCII, bounded. The real
+# ones are base64 of a few hundred bytes; CR/LF or controls would break (or forge) headers.
+MAX_SESSION_VALUE_CHARS = 4096
+_TOKEN_CHARS = frozenset(chr(code) for code in range(0x21, 0x7F))
+# A cookie value also may not carry the separators of the Cookie header (RFC 6265 cookie-octet).
+_COOKIE_CHARS = _TOKEN_CHARS - frozenset('",;\\')
+
+
+def check_token(token: object) -> str | None:
+    """Why `token` cannot be sent as a Bearer token, or None when it can (never echoes it)."""
+    if not isinstance(token, str):
+        return "the token is not a string"
+    if not token or len(token) > MAX_SESSION_VALUE_CHARS:
+        return f"the token is empty or longer than {MAX_SESSION_VALUE_CHARS} characters"
+    if not set(token) <= _TOKEN_CHARS:
+        return "the token holds characters a header may not carry (spaces, CR/LF, controls)"
+    return None
+
+
+def check_cookie(name: object, value: object) -> str | None:
+    """Why a session cookie cannot be sent back, or None when it can (never echoes it)."""
+    if not isinstance(name, str) or name not in _SESSION_COOKIES:
+        return f"unexpected session cookie name (expected {' or '.join(_SESSION_COOKIES)})"
+    if not isinstance(value, str):
+        return f"the {name} cookie is not a string"
+    if not value or len(value) > MAX_SESSION_VALUE_CHARS:
+        return f"the {name} cookie is empty or longer than {MAX_SESSION_VALUE_CHARS} characters"
+    if not set(value) <= _COOKIE_CHARS:
+        return f"the {name} cookie holds characters a Cookie header may not carry"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,27 +102,52 @@ class SessionFile:
         self.url = url
 
     def load(self) -> SessionState | None:
+        """The kept session for this URL, or None.
+
+        A file that does not parse, or whose token or cookies could not be sent back, is
+        removed with a warning: it would fail every later request (logout included).
+        """
         try:
-            data = jsonlib.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
             return None
-        if not isinstance(data, dict) or data.get("url") != self.url:
-            return None
-        cookies = data.get("cookies")
+        except (OSError, ValueError) as exc:
+            return self._discard(f"cannot be read ({exc.__class__.__name__})")
+        try:
+            data = jsonlib.loads(text)
+        except ValueError:
+            return self._discard("is not JSON")
+        if not isinstance(data, dict):
+            return self._discard("is not a JSON object")
+        if data.get("url") != self.url:
+            return None  # another gateway's session: not ours to judge or remove
         token = data.get("token")
-        return SessionState(
-            token=token if isinstance(token, str) else None,
-            cookies={str(k): str(v) for k, v in cookies.items()}
-            if isinstance(cookies, dict)
-            else {},
-        )
+        cookies = data.get("cookies")
+        if cookies is None:
+            cookies = {}
+        if not isinstance(cookies, dict):
+            return self._discard("has cookies that are not an object")
+        problem = None if token is None else check_token(token)
+        for name, value in cookies.items():
+            problem = problem or check_cookie(name, value)
+        if problem is not None:
+            return self._discard(problem)
+        return SessionState(token=token, cookies=dict(cookies))
+
+    def _discard(self, problem: str) -> SessionState | None:
+        _LOG.warning("session file %s %s; removed it, the next request logs in", self.path, problem)
+        self.remove()
+        return None
 
     def save(self, state: SessionState) -> None:
         data = {"url": self.url, "token": state.token, "cookies": state.cookies}
         write_private(self.path, jsonlib.dumps(data, indent=2).encode())
 
     def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
+        try:
+            self.path.unlink(missing_ok=True)
+        except IsADirectoryError:
+            _LOG.warning("session file %s is a folder; left as it is", self.path)
 
 
 class Auth:
@@ -123,6 +178,10 @@ class Auth:
         self._blocked_until = 0.0
         self._block_error: ApiError | None = None
         self._login_task: asyncio.Task[None] | None = None
+        # Run around every login, inside the shared login task: the first reads what the
+        # login may change (whether the system runs), the second repairs it afterwards.
+        self.before_login: Callable[[], Awaitable[bool]] | None = None
+        self.after_login: Callable[[bool], Awaitable[None]] | None = None
 
     def __repr__(self) -> str:
         return f"<Auth {self._transport.url} session={'yes' if self.state.active else 'no'}>"
@@ -194,6 +253,7 @@ class Auth:
             "password": self._credentials.password,
             "force_sm_off": False,
         }
+        noted = False if self.before_login is None else await self.before_login()
         self.logins_sent += 1
         reply = await self._transport.round_trip("POST", LOGIN_PATH, json=body)
         if not 200 <= reply.status < 300:
@@ -205,6 +265,16 @@ class Auth:
         except msgspec.DecodeError as exc:
             raise ParseError(f"POST {LOGIN_PATH}", str(exc)) from None
         cookies = {k: v for k, v in reply.cookies.items() if k in _SESSION_COOKIES}
+        problem = None if not token else check_token(token)
+        for name, value in cookies.items():
+            problem = problem or check_cookie(name, value)
+        if problem is not None:
+            # Never sent back, never saved: the gateway (or whatever answers) is broken.
+            error = AuthenticationError(
+                reply.status, "POST", LOGIN_PATH, message=f"unusable login answer: {problem}"
+            )
+            self._note_failure(error)
+            raise error
         self.state = SessionState(token=token or None, cookies=cookies)
         self.generation += 1
         # `_failures` stays until a request with the session succeeds: a session that is
@@ -214,6 +284,8 @@ class Auth:
         _LOG.debug("logged in to %s", self._transport.url)
         if self._file is not None:
             await asyncio.to_thread(self._file.save, self.state)
+        if self.after_login is not None:
+            await self.after_login(noted)
 
     def _note_failure(self, error: ApiError) -> None:
         if isinstance(error, RateLimitedError):
@@ -288,4 +360,14 @@ class Auth:
         return retried
 
 
-__all__ = ["LOGIN_PATH", "LOGOUT_PATH", "Auth", "Credentials", "SessionFile", "SessionState"]
+__all__ = [
+    "LOGIN_PATH",
+    "LOGOUT_PATH",
+    "MAX_SESSION_VALUE_CHARS",
+    "Auth",
+    "Credentials",
+    "SessionFile",
+    "SessionState",
+    "check_cookie",
+    "check_token",
+]

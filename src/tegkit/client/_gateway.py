@@ -7,8 +7,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import logging
 import math
+import re
+import time
+import urllib.parse
 import warnings
+from collections import deque
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +30,7 @@ from tegkit.catalog import Effect, Endpoint, Firmware
 from tegkit.client._auth import Auth, Credentials
 from tegkit.client._tls import TlsPolicy, VerifyCertificate
 from tegkit.client._transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
     EndpointGuard,
     Reply,
     SingleFlight,
@@ -31,10 +39,52 @@ from tegkit.client._transport import (
     base_url,
     error_for,
 )
-from tegkit.errors import ApiError, EndpointNotSupportedError, InvalidInputError, ParseError
+from tegkit.errors import (
+    ApiError,
+    EndpointNotSupportedError,
+    GatewayError,
+    InvalidInputError,
+    ParseError,
+)
 from tegkit.ownerapi import OPERATION_MODES, check_site_name
 
 T = TypeVar("T")
+_LOG = logging.getLogger("tegkit.client")
+
+# POST /api/operation's max_pv_export_power_kW: no residential site exports more than this.
+MAX_PV_EXPORT_POWER_KW = 1000.0
+_SITEMASTER_PATH = "/api/sitemaster"
+_SITEMASTER_RUN_PATH = "/api/sitemaster/run"
+# How often the restarted sitemaster is read back until it runs (or the timeout passes).
+_SITEMASTER_POLL_S = 0.5
+_VERSION = re.compile(r"\s*(\d+)\.(\d+)")
+
+
+def firmware_family(version: str | None) -> Firmware | None:
+    """ "legacy" before 20.49 (1.x and 20.x before 20.49), "modern" from 20.49; None if unknown.
+
+    >>> firmware_family("1.40.2"), firmware_family("21.44 223a56cd"), firmware_family("?")
+    ('legacy', 'modern', None)
+    """
+    found = _VERSION.match(version or "")
+    if found is None:
+        return None
+    major, minor = int(found.group(1)), int(found.group(2))
+    return "legacy" if (major, minor) < (20, 49) else "modern"
+
+
+@dataclass(frozen=True, slots=True)
+class SitemasterRestart:
+    """The client started the sitemaster again after its own login stopped it (firmware 1.x).
+
+    `running` is what GET /api/sitemaster said afterwards; `error` says why the restart
+    could not be done or confirmed (None when it was).
+    """
+
+    at: dt.datetime
+    running: bool
+    error: str | None = None
+
 
 # The same modes and site-name rule as the Owner API: the app offers one set of settings.
 MODES = OPERATION_MODES
@@ -67,6 +117,8 @@ class Gateway:
         cache_ttl_s: dict[str, float] | float = 0.0,
         firmware: Firmware | None = None,
         retries: int = 2,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        restart_sitemaster_after_login: bool = True,
     ) -> None:
         self.url = base_url(host)
         self.firmware: Firmware | None = firmware
@@ -77,6 +129,7 @@ class Gateway:
             session=session,
             timeout_s=timeout_s,
             retries=retries,
+            max_response_bytes=max_response_bytes,
         )
         self._auth = Auth(
             self._transport,
@@ -86,6 +139,12 @@ class Gateway:
         self._guard = EndpointGuard()
         self._flight = SingleFlight()
         self._cache = TtlCache(cache_ttl_s)
+        self.restart_sitemaster_after_login = restart_sitemaster_after_login
+        # The family found from /api/status when `firmware` was not given (asked once).
+        self._family: Firmware | None = firmware
+        self._restarts: deque[SitemasterRestart] = deque(maxlen=16)
+        self._auth.before_login = self._before_login
+        self._auth.after_login = self._after_login
 
     def __repr__(self) -> str:
         return f"<Gateway {self.url}>"
@@ -109,6 +168,78 @@ class Gateway:
     def logged_in(self) -> bool:
         """True while a session (cookies or token) is held."""
         return self._auth.state.active
+
+    @property
+    def max_response_bytes(self) -> int:
+        """The largest answer body read; a larger one is ResponseTooLargeError."""
+        return self._transport.max_response_bytes
+
+    @property
+    def sitemaster_restarts(self) -> list[SitemasterRestart]:
+        """Restarts of the sitemaster after this client's own logins (the last 16), oldest
+        first. Only firmware before 20.49 stops the system on login; see
+        `restart_sitemaster_after_login`."""
+        return list(self._restarts)
+
+    # --- firmware 1.x: a login stops the system -----------------------------------------
+
+    async def _before_login(self) -> bool:
+        """Whether the sitemaster must be started again after this login (read before it).
+
+        Spec 001, "Login": on firmware 1.x getting a token stops the Powerwalls. Only a
+        system that was running before our login is started again; one the owner stopped
+        stays stopped.
+        """
+        if not self.restart_sitemaster_after_login:
+            return False
+        try:
+            if self._family is None:
+                status = await self._transport.round_trip("GET", "/api/status", idempotent=True)
+                if 200 <= status.status < 300:
+                    version = models.decode(models.GatewayStatus, status.body, "GET /api/status")
+                    self._family = firmware_family(version.version)
+            if self._family != "legacy":
+                return False
+            return await self._sitemaster_running() is True
+        except GatewayError as exc:
+            _LOG.debug("cannot tell whether the login stops the system: %s", exc)
+            return False
+
+    async def _sitemaster_running(self) -> bool | None:
+        reply = await self._transport.round_trip("GET", _SITEMASTER_PATH, idempotent=True)
+        if not 200 <= reply.status < 300:
+            return None
+        return models.decode(models.Sitemaster, reply.body, f"GET {_SITEMASTER_PATH}").running
+
+    async def _after_login(self, was_running: bool) -> None:
+        """Start the sitemaster again if our login stopped it, and read back that it runs."""
+        if not was_running:
+            return
+        error: str | None = None
+        running = False
+        try:
+            running = await self._sitemaster_running() is True
+            if not running:
+                reply = await self._transport.round_trip(
+                    "GET", _SITEMASTER_RUN_PATH, headers=self._auth.state.headers()
+                )
+                if not 200 <= reply.status < 300:
+                    raise error_for("GET", _SITEMASTER_RUN_PATH, reply)
+                deadline = time.monotonic() + self._transport.timeout_s
+                while not (running := await self._sitemaster_running() is True):
+                    if time.monotonic() >= deadline:
+                        error = "the sitemaster did not report running after /api/sitemaster/run"
+                        break
+                    await asyncio.sleep(_SITEMASTER_POLL_S)
+            else:
+                return  # the login left it running: nothing to do, nothing to report
+        except GatewayError as exc:
+            error = f"could not start the sitemaster again: {exc}"
+        self._restarts.append(SitemasterRestart(dt.datetime.now(dt.UTC), running, error))
+        if error is None:
+            _LOG.info("the login stopped the system (firmware 1.x); started it again")
+        else:
+            _LOG.warning("the login stopped the system (firmware 1.x) and %s", error)
 
     # --- session ------------------------------------------------------------------------
 
@@ -325,6 +456,24 @@ class Gateway:
         """GET /api/solars/brands: solar inverter brands."""
         return await self._get("/api/solars/brands", models.SolarBrands)
 
+    async def solar_brand_models(self, brand: str) -> models.SolarModels:
+        """GET /api/solars/brands/{brand}: the inverter models of one brand.
+
+        `brand` is a name as /api/solars or /api/solars/brands gives it ("SolarEdge
+        Technologies"); it is percent-encoded into the path.
+        """
+        if (
+            not isinstance(brand, str)
+            or not brand.strip()
+            or len(brand) > 200
+            or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in brand)
+        ):
+            raise InvalidInputError(
+                "brand", "a brand name of 1 to 200 characters without control characters", brand
+            )
+        path = "/api/solars/brands/" + urllib.parse.quote(brand, safe="")
+        return await self._get(path, models.SolarModels)
+
     async def generators(self) -> models.Generators:
         """GET /api/generators: configured generators."""
         return await self._get("/api/generators", models.Generators)
@@ -341,17 +490,22 @@ class Gateway:
         mode: str | None = None,
         backup_reserve_percent: float | None = None,
         scale: Literal["raw", "app"] | None = None,
+        max_pv_export_power_kw: float | None = None,
         commit: bool = True,
     ) -> models.Operation:
-        """Set the operation mode and/or backup reserve; everything is checked before sending.
+        """Set the operation mode, backup reserve and/or PV export limit in one staged change.
 
-        `scale` says whether `backup_reserve_percent` is on the gateway's raw scale or the
-        app's (required with a reserve); the gateway is sent raw percent. A value left out is
-        kept as the gateway has it. With `commit` the change is applied by GET
-        /api/config/completed; otherwise it stays staged.
+        Everything is checked before sending. `scale` says whether `backup_reserve_percent`
+        is on the gateway's raw scale or the app's (required with a reserve); the gateway is
+        sent raw percent. `max_pv_export_power_kw` is the documented max_pv_export_power_kW
+        field (kW, 0 to 1000). A value left out is kept as the gateway has it. With `commit`
+        the change is applied by GET /api/config/completed; otherwise it stays staged.
         """
         post, *_ = await self.operation_requests(
-            mode=mode, backup_reserve_percent=backup_reserve_percent, scale=scale
+            mode=mode,
+            backup_reserve_percent=backup_reserve_percent,
+            scale=scale,
+            max_pv_export_power_kw=max_pv_export_power_kw,
         )
         body = post.body or {}
         self._cache.clear()
@@ -360,7 +514,9 @@ class Gateway:
             models.decode(models.Operation, reply.body, "POST /api/operation")
             if reply.body.strip()
             else models.Operation(
-                legacy_mode=body["mode"], backup_reserve_raw_percent=body["backup_reserve_percent"]
+                legacy_mode=body["mode"],
+                backup_reserve_raw_percent=body["backup_reserve_percent"],
+                max_pv_export_power_kw=body.get("max_pv_export_power_kW", msgspec.UNSET),
             )
         )
         if commit:
@@ -373,6 +529,7 @@ class Gateway:
         mode: str | None = None,
         backup_reserve_percent: float | None = None,
         scale: Literal["raw", "app"] | None = None,
+        max_pv_export_power_kw: float | None = None,
         commit: bool = True,
     ) -> list[PlannedRequest]:
         """The requests `set_operation` would send, checked and completed; nothing changes.
@@ -380,7 +537,7 @@ class Gateway:
         The gateway wants mode and reserve together, so a value left out is read from GET
         /api/operation (the only request this sends). Useful for a dry run.
         """
-        body = _operation_body(mode, backup_reserve_percent, scale)
+        body = _operation_body(mode, backup_reserve_percent, scale, max_pv_export_power_kw)
         if "mode" not in body or "backup_reserve_percent" not in body:
             current = await self.operation()
             body.setdefault("mode", current.mode)
@@ -445,11 +602,16 @@ class PlannedRequest:
 
 
 def _operation_body(
-    mode: str | None, reserve: float | None, scale: Literal["raw", "app"] | None
+    mode: str | None,
+    reserve: float | None,
+    scale: Literal["raw", "app"] | None,
+    max_pv_export_kw: float | None = None,
 ) -> dict[str, Any]:
     """The POST /api/operation body for these arguments, or InvalidInputError."""
-    if mode is None and reserve is None:
-        raise InvalidInputError("mode", "a mode and/or backup_reserve_percent", None)
+    if mode is None and reserve is None and max_pv_export_kw is None:
+        raise InvalidInputError(
+            "mode", "a mode, backup_reserve_percent and/or max_pv_export_power_kw", None
+        )
     body: dict[str, Any] = {}
     if mode is not None:
         if mode == "scheduler":
@@ -479,7 +641,28 @@ def _operation_body(
         body["backup_reserve_percent"] = int(raw) if raw.is_integer() else raw
     elif scale is not None and scale not in percent.SCALES:
         raise InvalidInputError("scale", "'raw' or 'app'", scale)
+    if max_pv_export_kw is not None:
+        if (
+            isinstance(max_pv_export_kw, bool)
+            or not isinstance(max_pv_export_kw, int | float)
+            or not math.isfinite(max_pv_export_kw)
+            or not 0 <= max_pv_export_kw <= MAX_PV_EXPORT_POWER_KW
+        ):
+            raise InvalidInputError(
+                "max_pv_export_power_kw",
+                f"a number of kW from 0 to {MAX_PV_EXPORT_POWER_KW:g}",
+                max_pv_export_kw,
+            )
+        kw = round(float(max_pv_export_kw), 3)
+        body["max_pv_export_power_kW"] = int(kw) if kw.is_integer() else kw
     return body
 
 
-__all__ = ["MODES", "Gateway", "PlannedRequest"]
+__all__ = [
+    "MAX_PV_EXPORT_POWER_KW",
+    "MODES",
+    "Gateway",
+    "PlannedRequest",
+    "SitemasterRestart",
+    "firmware_family",
+]

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from tegkit.catalog import Firmware
-from tegkit.client._gateway import Gateway
+from tegkit.client._gateway import Gateway, SitemasterRestart
 from tegkit.client._tls import TlsPolicy
+from tegkit.client._transport import DEFAULT_MAX_RESPONSE_BYTES
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -70,6 +71,8 @@ class SyncGateway:
         cache_ttl_s: dict[str, float] | float = 0.0,
         firmware: Firmware | None = None,
         retries: int = 2,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        restart_sitemaster_after_login: bool = True,
     ) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -91,6 +94,8 @@ class SyncGateway:
                 cache_ttl_s=cache_ttl_s,
                 firmware=firmware,
                 retries=retries,
+                max_response_bytes=max_response_bytes,
+                restart_sitemaster_after_login=restart_sitemaster_after_login,
             )
 
         try:
@@ -134,6 +139,10 @@ class SyncGateway:
     def requests_sent(self) -> int:
         return self.gateway.requests_sent
 
+    @property
+    def sitemaster_restarts(self) -> list[SitemasterRestart]:
+        return self.gateway.sitemaster_restarts
+
     login = _Blocking(Gateway.login)
     logout = _Blocking(Gateway.logout)
     request = _Blocking(Gateway.request)
@@ -164,6 +173,7 @@ class SyncGateway:
     powerwalls_status = _Blocking(Gateway.powerwalls_status)
     solars = _Blocking(Gateway.solars)
     solar_brands = _Blocking(Gateway.solar_brands)
+    solar_brand_models = _Blocking(Gateway.solar_brand_models)
     generators = _Blocking(Gateway.generators)
     operation = _Blocking(Gateway.operation)
     set_operation = _Blocking(Gateway.set_operation)

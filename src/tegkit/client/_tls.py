@@ -119,15 +119,55 @@ def ssl_argument(policy: TlsPolicy) -> ssl.SSLContext | aiohttp.Fingerprint | bo
     return context
 
 
-def describe_verify_failure(policy: TlsPolicy) -> str:
-    """The hint attached to a failed certificate check."""
+# OpenSSL's verify codes (X509_V_ERR_*) for the checks that are not about trust.
+_NAME_CODES = frozenset({62, 63, 64})  # host name, email, IP address mismatch
+_TIME_CODES = frozenset({9, 10})  # not yet valid, expired
+
+
+def certificate_failure(error: BaseException) -> tuple[str, str]:
+    """Why a certificate check failed: ("untrusted" | "name_mismatch" | "expired", detail).
+
+    `error` is the ssl error of the handshake; its verify code tells a name or validity
+    failure (the chain was trusted) from a chain that is not trusted at all.
+    """
+    code = getattr(error, "verify_code", None)
+    detail = str(getattr(error, "verify_message", "") or error)
+    if code in _NAME_CODES:
+        return "name_mismatch", detail
+    if code in _TIME_CODES:
+        return "expired", detail
+    if code is None and isinstance(error, ssl.CertificateError) and "match" in detail:
+        return "name_mismatch", detail  # the pre-OpenSSL-check form of a name mismatch
+    return "untrusted", detail
+
+
+def describe_verify_failure(
+    policy: TlsPolicy, reason: str = "untrusted", name: str | None = None
+) -> str:
+    """The hint attached to a failed certificate check, by the reason it failed."""
+    if reason == "name_mismatch":
+        sent = "an IP address (no SNI)" if name and is_ip(name) else repr(name)
+        return (
+            f"certificate name mismatch: the certificate is trusted but does not name {sent}; "
+            "connect with sni= set to a name it carries (the gateway's are teg, powerwall "
+            "and powerpack)"
+        )
+    if reason == "expired":
+        return (
+            "certificate expired or not yet valid: the certificate is trusted but outside its "
+            "validity period; check this computer's clock, or fetch and pin the gateway's "
+            "current certificate"
+        )
     if isinstance(policy, VerifyCertificate) and policy.cafile is None:
         return (
-            "the gateway's certificate is self-signed and not trusted by the system CAs; "
-            "pin it (tegkit.client.fetch_certificate, then PinnedCertificate(sha256_hex)) "
-            "or pass its file as VerifyCertificate(cafile)"
+            "certificate not trusted: the gateway's certificate is self-signed and not "
+            "trusted by the system CAs; pin it (tegkit.client.fetch_certificate, then "
+            "PinnedCertificate(sha256_hex)) or pass its file as VerifyCertificate(cafile)"
         )
-    return "the certificate did not verify against the given file or the SNI name"
+    return (
+        "certificate not trusted: the gateway's certificate was not issued by the given CA "
+        "file; give the gateway's own certificate as cafile, or pin it"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +261,9 @@ __all__ = [
     "PinnedCertificate",
     "TlsPolicy",
     "VerifyCertificate",
+    "certificate_failure",
     "certificate_info",
+    "describe_verify_failure",
     "fetch_certificate",
     "is_ip",
     "normalise_fingerprint",

@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import os
 import random
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -23,10 +24,17 @@ import msgspec
 from yarl import URL
 
 from tegkit._headers import retry_after_s
-from tegkit.client._tls import TlsPolicy, describe_verify_failure, is_ip, ssl_argument
+from tegkit.client._tls import (
+    TlsPolicy,
+    certificate_failure,
+    describe_verify_failure,
+    is_ip,
+    ssl_argument,
+)
 from tegkit.errors import (
     ApiError,
     AuthenticationError,
+    CertificateError,
     CertificateMismatchError,
     ConnectionFailedError,
     EndpointNotSupportedError,
@@ -35,6 +43,7 @@ from tegkit.errors import (
     InvalidInputError,
     PermissionDeniedError,
     RateLimitedError,
+    ResponseTooLargeError,
     SystemStoppedError,
 )
 
@@ -43,6 +52,48 @@ T = TypeVar("T")
 
 # Without a Retry-After header a 429 still cools the endpoint down for this long.
 DEFAULT_COOL_DOWN_S = 30.0
+# The largest documented answer (the solar brands list) is a few tens of KiB; a body past
+# this limit is a broken or hostile peer, and reading it whole would use memory without bound.
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+_CHUNK_BYTES = 64 * 1024
+
+# What a path segment may carry unencoded (RFC 3986 pchar); anything else is percent-encoded,
+# and a %XX that is already there is kept (encoding it again would change the path).
+_PCHAR = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@"
+)
+_ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def quote_segment(text: str) -> str:
+    """One path segment percent-encoded: '/' too, valid %XX escapes kept as they are.
+
+    >>> quote_segment("SolarEdge Technologies")
+    'SolarEdge%20Technologies'
+    """
+    out: list[str] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "%" and _ENCODED.match(text, index):
+            out.append(text[index : index + 3])
+            index += 3
+            continue
+        if char in _PCHAR:
+            out.append(char)
+        else:
+            out.extend(f"%{byte:02X}" for byte in char.encode("utf-8"))
+        index += 1
+    return "".join(out)
+
+
+def quote_path(path: str) -> str:
+    """A path with every segment percent-encoded; the '/' between segments are kept.
+
+    >>> quote_path("/api/solars/brands/SolarEdge Technologies")
+    '/api/solars/brands/SolarEdge%20Technologies'
+    """
+    return "/".join(quote_segment(segment) for segment in path.split("/"))
 
 
 def base_url(host: str) -> URL:
@@ -284,8 +335,18 @@ class Transport:
         timeout_s: float = 10.0,
         retries: int = 2,
         retry_backoff_s: float = 0.05,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        if (
+            isinstance(max_response_bytes, bool)
+            or not isinstance(max_response_bytes, int)
+            or max_response_bytes < 1
+        ):
+            raise InvalidInputError(
+                "max_response_bytes", "a whole number of bytes >= 1", max_response_bytes
+            )
         self.url = url
+        self.max_response_bytes = max_response_bytes
         self.tls = tls
         self.sni = sni
         self.timeout_s = timeout_s
@@ -365,22 +426,58 @@ class Transport:
             if len(self._urls) > 256:  # arbitrary paths through request(): stay bounded
                 self._urls.clear()
             bare, _, query = path.partition("?")
-            url = self._urls[path] = self.url.with_path(bare, encoded=True).with_query(
+            url = self._urls[path] = self.url.with_path(quote_path(bare), encoded=True).with_query(
                 query or None
             )
-        async with self.session.request(
+        started = time.perf_counter()
+        try:
+            async with self.session.request(
+                method,
+                url,
+                json=json,
+                headers=headers,
+                ssl=self._ssl,
+                server_hostname=self.sni,
+                timeout=self._timeout,
+                allow_redirects=False,
+            ) as response:
+                body = await self._read_capped(response, method, path)
+                cookies = {name: morsel.value for name, morsel in response.cookies.items()}
+                reply = Reply(response.status, response.headers, body, cookies)
+        except BaseException as exc:
+            # Method, path and what went wrong; never headers or bodies (sessions, passwords).
+            _LOG.debug(
+                "%s %s failed after %.0f ms: %s",
+                method,
+                path,
+                (time.perf_counter() - started) * 1000,
+                exc.__class__.__name__,
+            )
+            raise
+        _LOG.debug(
+            "%s %s -> %d in %.0f ms (%d bytes)",
             method,
-            url,
-            json=json,
-            headers=headers,
-            ssl=self._ssl,
-            server_hostname=self.sni,
-            timeout=self._timeout,
-            allow_redirects=False,
-        ) as response:
-            body = await response.read()
-            cookies = {name: morsel.value for name, morsel in response.cookies.items()}
-            return Reply(response.status, response.headers, body, cookies)
+            path,
+            reply.status,
+            (time.perf_counter() - started) * 1000,
+            len(body),
+        )
+        return reply
+
+    async def _read_capped(self, response: aiohttp.ClientResponse, method: str, path: str) -> bytes:
+        """The whole body, or ResponseTooLargeError as soon as it passes the limit."""
+        limit = self.max_response_bytes
+        announced = response.content_length
+        if announced is not None and announced > limit:
+            response.close()  # the connection still holds the unread body: never reuse it
+            raise ResponseTooLargeError(f"{method} {path}", limit, announced)
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
+            body += chunk
+            if len(body) > limit:
+                response.close()
+                raise ResponseTooLargeError(f"{method} {path}", limit)
+        return bytes(body)
 
     def _map(self, exc: BaseException, method: str, path: str) -> Exception:
         where = f"{method} {path} to {self.url.host}:{self.url.port}"
@@ -389,8 +486,10 @@ class Transport:
         if isinstance(exc, TimeoutError):
             return GatewayTimeoutError(f"{where}: no answer within {self.timeout_s} s")
         if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-            return ConnectionFailedError(
-                f"{where}: certificate not trusted: {describe_verify_failure(self.tls)}"
+            name = self.sni if self.sni is not None else (self.url.host or "")
+            reason, detail = certificate_failure(exc.certificate_error)
+            return CertificateError(
+                f"{where}: {describe_verify_failure(self.tls, reason, name)}", reason, detail
             )
         if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
             return ConnectionFailedError(
@@ -419,6 +518,7 @@ class Transport:
 
 __all__ = [
     "DEFAULT_COOL_DOWN_S",
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "EndpointGuard",
     "Reply",
     "SingleFlight",
@@ -426,4 +526,6 @@ __all__ = [
     "TtlCache",
     "base_url",
     "error_for",
+    "quote_path",
+    "quote_segment",
 ]
