@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
+import math
 import signal
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,8 +24,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 import platformdirs
 
+from tegkit import logs
+from tegkit.errors import AuthenticationError, GatewayError
 from tegkit.monitor.auth import MIN_TOKEN_CHARS
-from tegkit.monitor.poller import PollerConfig
+from tegkit.monitor.poller import REQUESTS_PER_CALL_MAX, Poller, PollerConfig
 from tegkit.monitor.readings import RetentionPolicy
 from tegkit.monitor.service import DEFAULT_LISTEN, GatewayTarget, Monitor
 
@@ -69,55 +74,34 @@ def resolve_targets(
         return value
 
     if not gateways:
-        host = settings.host if settings is not None else None
-        if not host:
+        if settings is None or not settings.host:
             raise click.UsageError(
                 "no gateway: pass --gateway URL_OR_PROFILE (repeatable) or set TEG_HOST"
             )
-        name = settings.profile_name if settings is not None else "gateway"
-        gateways_named: list[tuple[str, str | None, Any]] = [(name, host, None)]
-    else:
-        gateways_named = []
-        config = None
-        for value in gateways:
-            label, eq, rest = value.partition("=")
-            if eq and "://" not in label and label:  # NAME=URL names the gateway
-                gateways_named.append((label, rest, None))
-                continue
-            if _is_url(value):
-                gateways_named.append((_name_for(value), value, None))
-                continue
-            if config is None:
-                from tegkit.cli import config as configfile
-
-                config = configfile.load()
-            if value not in config.profiles:
-                known = ", ".join(sorted(config.profiles)) or "none yet"
-                raise click.BadParameter(
-                    f"{value!r} is neither a URL nor a profile (profiles: {known})",
-                    param_hint="--gateway",
-                )
-            gateways_named.append((value, None, config.profiles[value]))
+        # the group's gateway: its settings and kept session, as every other command
+        target = GatewayTarget(
+            name=settings.profile_name,
+            url=settings.host,
+            password=opts.get("password") or settings.password,
+            email=opts.get("email") or settings.email,
+            pin=settings.pin,
+            cafile=settings.cafile,
+            sni=settings.sni,
+            insecure=settings.insecure,
+            timeout_s=settings.timeout_s,
+            session_file=settings.session_file,
+        )
+        return [_ask_password(target)]
     targets = []
-    for name, url, profile in gateways_named:
-        if profile is not None:
-            if not profile.host:
-                raise click.BadParameter(f"profile {name!r} has no host", param_hint="--gateway")
-            targets.append(
-                GatewayTarget(
-                    name=name,
-                    url=profile.host,
-                    password=opts.get("password") or profile.password,
-                    email=profile.email or opts.get("email") or "",
-                    pin=profile.pin,
-                    cafile=profile.cafile,
-                    sni=profile.sni,
-                    insecure=bool(profile.insecure),
-                    timeout_s=profile.timeout_s or 10.0,
-                )
-            )
-        else:
-            assert url is not None
+    config = None
+    for value in gateways:
+        label, eq, rest = value.partition("=")
+        url: str | None = None
+        if eq and "://" not in label and label:  # NAME=URL names the gateway
+            name, url = label, rest
+        elif _is_url(value):
+            name, url = _name_for(value), value
+        if url is not None:
             targets.append(
                 GatewayTarget(
                     name=name,
@@ -130,17 +114,81 @@ def resolve_targets(
                     insecure=bool(fallback("insecure")),
                 )
             )
+            continue
+        if config is None:
+            from tegkit.cli import config as configfile
+
+            try:
+                config = configfile.load()
+            except ValueError as exc:  # InvalidInputError names the key
+                raise click.UsageError(f"config file: {exc}") from None
+        if value not in config.profiles:
+            known = ", ".join(sorted(config.profiles)) or "none yet"
+            raise click.BadParameter(
+                f"{value!r} is neither a URL nor a profile (profiles: {known})",
+                param_hint="--gateway",
+            )
+        targets.append(_ask_password(_profile_target(value, config, opts, settings)))
     seen: dict[str, int] = {}
     unique = []
     for t in targets:  # two URLs on one host: home, home-2
         n = seen.get(t.name, 0) + 1
         seen[t.name] = n
-        unique.append(t if n == 1 else GatewayTarget(**{**_fields(t), "name": f"{t.name}-{n}"}))
+        unique.append(t if n == 1 else dataclasses.replace(t, name=f"{t.name}-{n}"))
     return unique
 
 
-def _fields(t: GatewayTarget) -> dict[str, Any]:
-    return {f: getattr(t, f) for f in GatewayTarget.__slots__}
+def _profile_target(name: str, config: Any, opts: dict[str, Any], settings: Any) -> GatewayTarget:
+    """A profile's gateway exactly as `teg --profile NAME ...` reaches it: its host, pin or
+    CA, email, timeout and kept session; the password from --password / TEG_PASSWORD, else
+    the profile's saved one."""
+    from tegkit.cli.app import DEFAULT_TIMEOUT_S, Settings
+
+    profile = config.profiles[name]
+    if not profile.host:
+        raise click.BadParameter(f"profile {name!r} has no host", param_hint="--gateway")
+    password = opts.get("password") or profile.password
+    if password is None and settings is not None and settings.profile_name == name:
+        password = settings.password  # `teg --profile home --password ... monitor`
+    resolved = Settings(
+        config=config,
+        profile_name=name,
+        host=profile.host,
+        password=password,
+        email=profile.email or opts.get("email") or "",
+        cafile=profile.cafile,
+        pin=profile.pin,
+        insecure=bool(profile.insecure),
+        sni=profile.sni,
+        timeout_s=profile.timeout_s or DEFAULT_TIMEOUT_S,
+        verbose=False,
+    )
+    return GatewayTarget(
+        name=name,
+        url=profile.host,
+        password=password,
+        email=resolved.email,
+        pin=resolved.pin,
+        cafile=str(Path(resolved.cafile).expanduser()) if resolved.cafile else None,
+        sni=resolved.sni,
+        insecure=resolved.insecure,
+        timeout_s=resolved.timeout_s,
+        session_file=resolved.session_file,
+    )
+
+
+def _ask_password(target: GatewayTarget) -> GatewayTarget:
+    """As the other commands: without a password or a kept session, ask on a terminal."""
+    if target.password is not None or target.session_file is None or not sys.stdin.isatty():
+        return target
+    from tegkit.client._auth import SessionFile
+    from tegkit.client._transport import base_url
+
+    kept = SessionFile(target.session_file, str(base_url(target.url))).load()
+    if kept is not None and kept.active:
+        return target
+    password = click.prompt(f"Password of gateway {target.name}", hide_input=True, err=True)
+    return dataclasses.replace(target, password=password or None)
 
 
 def _name_for(url: str) -> str:
@@ -148,23 +196,144 @@ def _name_for(url: str) -> str:
     return host.replace("[", "").replace("]", "")
 
 
-def _tz(value: str | None) -> dt.tzinfo | None:
-    if value is None:
-        return None
+def _zone(value: str) -> dt.tzinfo:
     try:
         return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise click.BadParameter(f"{value!r}: not a time zone name", param_hint="--tz") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise click.BadParameter(
+            f"{value!r}: not a time zone name such as Europe/Berlin", param_hint="--tz"
+        ) from None
 
 
-async def _serve_until_signal(monitor: Monitor, announce: str) -> None:
+def apply_tz(targets: list[GatewayTarget], values: tuple[str, ...]) -> list[GatewayTarget]:
+    """--tz ZONE sets every gateway's site zone, --tz NAME=ZONE one gateway's (it wins);
+    a gateway without either follows the zone it reports itself."""
+    every: dt.tzinfo | None = None
+    named: dict[str, dt.tzinfo] = {}
+    names = [t.name for t in targets]
+    for value in values:
+        name, eq, zone = value.rpartition("=")
+        if not eq:
+            every = _zone(zone)
+            continue
+        if name not in names:
+            raise click.BadParameter(
+                f"{value!r}: no gateway named {name!r} (gateways: {', '.join(names)})",
+                param_hint="--tz",
+            )
+        named[name] = _zone(zone)
+    return [
+        dataclasses.replace(t, tz=named.get(t.name, every)) if t.name in named or every else t
+        for t in targets
+    ]
+
+
+class _Positive(click.ParamType):  # type: ignore[type-arg]
+    """A finite number above 0 and at most `most` (inf and nan are refused, not obeyed)."""
+
+    def __init__(
+        self, unit: str, most: float, *, forever: bool = False, zero: bool = False
+    ) -> None:
+        self.name = unit
+        self.most = most
+        self.forever = forever
+        self.zero = zero  # 0 is allowed too
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or (self.forever and str(value).strip().lower() == "forever"):
+            return None
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        low_ok = number >= 0 if self.zero else number > 0
+        if not math.isfinite(number) or not low_ok or number > self.most:
+            also = ", or 'forever'" if self.forever else ""
+            low = "0 or more" if self.zero else "above 0"
+            self.fail(
+                f"{value!r}: expected a number of {self.name.lower()}, {low} and at most "
+                f"{self.most:g}{also}",
+                param,
+                ctx,
+            )
+        return number
+
+
+#: a retention longer than a century is a typo
+_MAX_KEEP_DAYS = 36_500.0
+_MAX_INTERVAL_S = 86_400.0
+
+
+def _verbose(ctx: click.Context) -> bool:
+    """--verbose of the `teg` group, when the command runs under it."""
+    root = ctx.find_root()
+    return root is not ctx and bool(root.params.get("verbose"))
+
+
+async def _refused(monitor: Monitor) -> dict[str, AuthenticationError]:
+    """The gateways that refuse the credentials: one live read each, inside its budget.
+
+    Only a refusal counts; an unreachable or busy gateway is the poller's to retry.
+    """
+
+    async def check(poller: Poller) -> AuthenticationError | None:
+        try:
+            await poller.control(poller.client.meters_aggregates)
+        except AuthenticationError as exc:
+            return exc
+        except (GatewayError, TimeoutError):
+            return None
+        return None
+
+    pollers = list(monitor.pollers.values())
+    found = await asyncio.gather(*(check(p) for p in pollers))
+    return {p.name: exc for p, exc in zip(pollers, found, strict=True) if exc is not None}
+
+
+async def _serve_until_signal(
+    monitor: Monitor, announce: str
+) -> dict[str, AuthenticationError] | None:
+    """Serve until SIGINT/SIGTERM; the refusals when every gateway refuses at start-up."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, monitor.stop)
-    async with monitor:
+    await monitor.start(poll=False)
+    try:
+        refused = await _refused(monitor)
+        if len(refused) == len(monitor.targets):
+            return refused
+        for name, exc in refused.items():
+            log.error("%s: the gateway refused the credentials: %s", name, _detail(exc))
+        monitor.start_polling()
         click.echo(announce.format(url=monitor.url), err=True)
         await monitor.wait()
+    finally:
+        await monitor.close()
+    return None
+
+
+def _detail(exc: AuthenticationError) -> str:
+    parts = dict.fromkeys(p for p in (exc.error, exc.message) if p)
+    return "; ".join(parts) or f"HTTP {exc.status}"
+
+
+def _refused_message(targets: list[GatewayTarget], refused: dict[str, AuthenticationError]) -> str:
+    """What happened to each gateway and what to do about it."""
+    lines = ["teg monitor: every gateway refused the credentials; nothing was recorded."]
+    for t in targets:
+        exc = refused[t.name]
+        how = "the password given was refused" if t.password else "no password was given"
+        if t.session_file is not None and not t.password:
+            how += " and no kept session is valid"
+        lines.append(f"  {t.name} ({t.url}): {how} ({_detail(exc)})")
+        if t.session_file is not None:
+            lines.append(
+                f"    keep a session: teg --profile {t.name} login   "
+                f"(or: teg --profile {t.name} setup --save-password)"
+            )
+    lines.append("Give the password with --password or TEG_PASSWORD, then start again.")
+    return "\n".join(lines)
 
 
 _MONITOR_EPILOG = (
@@ -181,6 +350,17 @@ def _check_token(ctx: click.Context, param: click.Parameter, value: str | None) 
         raise click.BadParameter(f"use at least {MIN_TOKEN_CHARS} characters", ctx, param)
     return value or None
 
+
+_log_format_option = click.option(
+    "--log-format",
+    type=click.Choice(logs.FORMATS),
+    default="text",
+    envvar="TEG_LOG_FORMAT",
+    show_envvar=True,
+    show_default=True,
+    help="How log lines on stderr look: text, or json (one object a line, for journald "
+    "and containers).",
+)
 
 _DEMO_EPILOG = "\b\nExample:\n  teg demo --scenario evening-outage --speed 120"
 
@@ -210,7 +390,14 @@ _DEMO_EPILOG = "\b\nExample:\n  teg demo --scenario evening-outage --speed 120"
     help="HOST:PORT to serve on; loopback unless you choose otherwise.",
 )
 @click.option("--tariff", type=click.Path(exists=True, dir_okay=False), help="Tariff TOML file.")
-@click.option("--tz", help="Time zone of the site's days (default: this machine's).")
+@click.option(
+    "--tz",
+    multiple=True,
+    metavar="[NAME=]ZONE",
+    help="The site's time zone for days, tariff periods and daily history, e.g. "
+    "America/Los_Angeles (every gateway) or home=Europe/Berlin (one); repeatable. "
+    "Default: the zone each gateway reports, else this machine's.",
+)
 @click.option(
     "--control-token",
     envvar=CONTROL_TOKEN_ENV,
@@ -220,34 +407,58 @@ _DEMO_EPILOG = "\b\nExample:\n  teg demo --scenario evening-outage --speed 120"
     f"(at least {MIN_TOKEN_CHARS} characters). Prefer {CONTROL_TOKEN_ENV}: an option's value "
     "shows in the process list.",
 )
-@click.option("--fast-interval", default=5.0, show_default=True, help="Seconds between readings.")
-@click.option("--slow-interval", default=60.0, show_default=True, help="Seconds between settings.")
 @click.option(
-    "--budget", default=90, show_default=True, help="Most gateway requests a minute, per gateway."
+    "--fast-interval",
+    type=_Positive("SECONDS", _MAX_INTERVAL_S),
+    default=5.0,
+    show_default=True,
+    help="Seconds between readings.",
+)
+@click.option(
+    "--slow-interval",
+    type=_Positive("SECONDS", _MAX_INTERVAL_S),
+    default=60.0,
+    show_default=True,
+    help="Seconds between settings.",
+)
+@click.option(
+    "--budget",
+    type=click.IntRange(min=REQUESTS_PER_CALL_MAX),
+    default=90,
+    show_default=True,
+    help="Most gateway requests a minute, per gateway.",
 )
 @click.option(
     "--keep-raw-days",
-    type=click.FloatRange(min=0, min_open=True),
+    type=_Positive("DAYS", _MAX_KEEP_DAYS, forever=True),
     default=400.0,
     show_default=True,
-    help="Days of full-resolution readings to keep.",
+    help="Days of full-resolution readings to keep ('forever' keeps them all).",
 )
 @click.option(
     "--keep-minute-days",
-    type=click.FloatRange(min=0, min_open=True),
+    type=_Positive("DAYS", _MAX_KEEP_DAYS, forever=True),
     default=800.0,
     show_default=True,
     help="Days of minute rollups to keep (quarter-hour, hour and day rollups stay).",
 )
+@_log_format_option
 @click.pass_context
 def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> None:
-    """Record one or more gateways, serve the dashboard, the JSON API and /metrics."""
-    targets = resolve_targets(gateways, opts, ctx)
+    """Record one or more gateways, serve the dashboard, the JSON API and /metrics.
+
+    Warnings and errors (an unreachable gateway, a refused password, a failed clean-up)
+    are written to stderr, one line each, the same cause at most once a minute.
+    """
+    targets = apply_tz(resolve_targets(gateways, opts, ctx), opts["tz"])
     tariff = None
     if opts["tariff"]:
         from tegkit.tariff import load_tariff
 
-        tariff = load_tariff(Path(opts["tariff"]))
+        try:
+            tariff = load_tariff(Path(opts["tariff"]))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--tariff") from None
     try:
         config = PollerConfig(
             fast_interval_s=opts["fast_interval"],
@@ -267,13 +478,19 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
         db=db,
         listen=parse_listen(opts["listen"]),
         tariff=tariff,
-        tz=_tz(opts["tz"]),
         control_token=opts["control_token"],
         config=config,
         retention=RetentionPolicy(opts["keep_raw_days"], opts["keep_minute_days"]),
     )
     names = ", ".join(t.name for t in targets)
-    asyncio.run(_serve_until_signal(mon, f"teg monitor: watching {names}; dashboard {{url}}"))
+    announce = f"teg monitor: watching {names}; dashboard {{url}}"
+    with logs.to_stderr(opts["log_format"], verbose=_verbose(ctx)):
+        refused = asyncio.run(_serve_until_signal(mon, announce))
+    if refused:
+        from tegkit.cli.exit_codes import AUTHENTICATION
+
+        click.echo(_refused_message(targets, refused), err=True)
+        ctx.exit(AUTHENTICATION)
 
 
 @click.command("demo", epilog=_DEMO_EPILOG)
@@ -283,10 +500,21 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
     default="sunny-day",
     show_default=True,
 )
-@click.option("--speed", default=60.0, show_default=True, help="Simulated seconds per second.")
+@click.option(
+    "--speed",
+    type=_Positive("TIMES", 1e6),
+    default=60.0,
+    show_default=True,
+    help="Simulated seconds per second.",
+)
 @click.option("--listen", default="127.0.0.1:8675", show_default=True)
 @click.option("--db", help="Keep the demo's history here (default: a temporary file).")
-@click.option("--backfill-hours", default=24.0, show_default=True)
+@click.option(
+    "--backfill-hours",
+    type=_Positive("HOURS", 24 * 366.0, zero=True),
+    default=24.0,
+    show_default=True,
+)
 @click.option(
     "--control-token",
     envvar=CONTROL_TOKEN_ENV,
@@ -294,13 +522,17 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
     callback=_check_token,
     help=f"Enables the controls behind a login with this token (prefer {CONTROL_TOKEN_ENV}).",
 )
+@_log_format_option
+@click.pass_context
 def demo(
+    ctx: click.Context,
     scenario: str,
     speed: float,
     listen: str,
     db: str | None,
     backfill_hours: float,
     control_token: str | None,
+    log_format: logs.LogFormat,
 ) -> None:
     """Run the simulator and the monitor together: a populated dashboard in seconds."""
     from tegkit.monitor.demo import run_demo
@@ -338,7 +570,8 @@ def demo(
                 on_ready=ready,
             )
 
-    asyncio.run(main())
+    with logs.to_stderr(log_format, verbose=_verbose(ctx)):
+        asyncio.run(main())
 
 
 __all__ = ["demo", "monitor", "parse_listen", "resolve_targets"]

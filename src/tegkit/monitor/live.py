@@ -9,6 +9,7 @@ the server-sent event stream.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -81,6 +82,8 @@ class GatewayLive:
     backup_reserve_raw_percent: float | None = None
     version: str | None = None
     site_name: str | None = None
+    site_tz: str | None = None  # the site's IANA time zone, as the gateway reports it
+    tz_override: dt.tzinfo | None = None  # the zone the owner chose instead (--tz)
     sitemaster_running: bool | None = None
     full_pack_energy_wh: float | None = None  # from /api/system_status
     energy_remaining_wh: float | None = None

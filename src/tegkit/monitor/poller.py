@@ -37,6 +37,7 @@ from tegkit.errors import (
     RateLimitedError,
     SystemStoppedError,
 )
+from tegkit.logs import set_gateway as set_log_gateway
 from tegkit.monitor.live import DurationHistogram, GatewayLive, LiveState, Problem
 from tegkit.monitor.readings import Event, Gap, Reading
 from tegkit.monitor.store import AsyncStore
@@ -428,6 +429,7 @@ class Poller:
             g.sitemaster_running = value.running
         elif isinstance(value, models.SiteInfo):
             g.site_name = value.site_name or g.site_name
+            g.site_tz = value.timezone or g.site_tz
         elif isinstance(value, models.SystemStatus):
             g.full_pack_energy_wh = value.nominal_full_pack_energy_wh
             g.energy_remaining_wh = value.nominal_energy_remaining_wh
@@ -487,6 +489,7 @@ class Poller:
 
     async def run(self) -> None:
         """Poll until cancelled; buffered readings are written on the way out."""
+        set_log_gateway(self.name)  # log lines of this task (the client's too) name it
         await self.start()
         try:
             while True:

@@ -51,6 +51,8 @@ class GatewayTarget:
     sni: str | None = None
     insecure: bool = False
     timeout_s: float = 10.0
+    session_file: Path | None = None  # a profile's kept session (`teg login`, `teg setup`)
+    tz: dt.tzinfo | None = None  # the site's time zone, when it overrides the gateway's own
 
     def __repr__(self) -> str:  # the password never reaches a log
         return f"GatewayTarget(name={self.name!r}, url={self.url!r})"
@@ -134,10 +136,12 @@ class Monitor:
                 tls=target.tls(),
                 sni=target.sni,
                 timeout_s=target.timeout_s,
+                session_file=target.session_file,
                 retries=0,  # the poller backs off itself; client retries would break the budget
             )
             self.clients.append(client)
             gateway = self.live.add(target.name, target.url)
+            gateway.tz_override = target.tz
             self.pollers[target.name] = Poller(
                 gateway, client, self.live, self.store, self.config, clock=self.clock
             )

@@ -34,6 +34,7 @@ from tegkit.monitor.edge import BadParameter
 from tegkit.monitor.live import LiveState
 from tegkit.monitor.metrics import CONTENT_TYPE, MetricsPage
 from tegkit.monitor.poller import Poller
+from tegkit.monitor.sitetz import gateway_tz, tz_name
 from tegkit.monitor.store import AsyncStore
 from tegkit.tariff import Tariff
 
@@ -55,6 +56,13 @@ class WebContext:
     tariff: Tariff | None = None
     pollers: Mapping[str, Poller] = field(default_factory=dict)
     control: ControlAuth | None = None
+
+    def tz_for(self, gateway: str | None) -> dt.tzinfo:
+        """The site time zone of `gateway` (of the only one when None); `tz` by default."""
+        names = self.live.names()
+        if gateway is None and len(names) == 1:
+            gateway = names[0]
+        return gateway_tz(self.live.get(gateway) if gateway else None, self.tz)
 
 
 CTX = web.AppKey("tegkit_ctx", WebContext)
@@ -96,7 +104,7 @@ def _time(request: web.Request, name: str, default: float) -> float:
         except ValueError:
             raise BadParameter(name, allowed, text) from None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=request.app[CTX].tz)
+            when = when.replace(tzinfo=request.app[CTX].tz_for(request.query.get("gateway")))
         return when.timestamp()
     if not math.isfinite(value) or not 0 <= value < 1e11:
         raise BadParameter(name, allowed, text)
@@ -157,7 +165,10 @@ async def api_live(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     doc = ctx.live.to_json()
     doc["control"] = ctx.control is not None
-    doc["tz"] = getattr(ctx.tz, "key", None)  # an IANA name the browser can use, if known
+    for entry in doc["gateways"]:
+        entry["tz"] = tz_name(ctx.tz_for(entry["gateway"]))
+    # an IANA name the browser can use: the first gateway's site
+    doc["tz"] = getattr(ctx.tz_for(next(iter(ctx.live.names()), None)), "key", None)
     return _json(doc)
 
 
@@ -233,7 +244,8 @@ async def api_history(request: web.Request) -> web.Response:
 async def api_daily(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     gateway = _gateway(request)
-    today = dt.datetime.fromtimestamp(ctx.live.clock(), ctx.tz).date()
+    tz = ctx.tz_for(gateway)  # the site's days, not this machine's
+    today = dt.datetime.fromtimestamp(ctx.live.clock(), tz).date()
     end_day = _day(request, "to", today)
     start_day = _day(request, "from", end_day - dt.timedelta(days=29))
     if start_day > end_day:
@@ -241,12 +253,12 @@ async def api_daily(request: web.Request) -> web.Response:
     if (end_day - start_day).days >= MAX_DAYS:
         raise BadParameter("to", f"at most {MAX_DAYS} days after 'from'", request.query.get("to"))
     store = _store(request)
-    days = await store.daily(gateway, start_day, end_day, ctx.tz)
+    days = await store.daily(gateway, start_day, end_day, tz)
     costs: dict[dt.date, Any] = {}
     tariff = ctx.tariff
     if tariff is not None:
         found = await asyncio.to_thread(
-            daily_costs, store.store, gateway, start_day, end_day, tariff, ctx.tz
+            daily_costs, store.store, gateway, start_day, end_day, tariff, tz
         )
         costs = {c.day: c for c in found}
     rows = []
@@ -260,7 +272,7 @@ async def api_daily(request: web.Request) -> web.Response:
     return _json(
         {
             "gateway": gateway,
-            "tz": str(ctx.tz),
+            "tz": tz_name(tz),
             "currency": tariff.currency if tariff is not None else None,
             "days": rows,
         }

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from tegkit import logs
 from tegkit._private_file import write_private
 from tegkit.sim._runner import Simulator
 
@@ -93,6 +94,15 @@ async def _serve(**options: object) -> None:
     is_flag=True,
     help="Let the customer role POST /api/operation (installer-only by default).",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(logs.FORMATS),
+    default="text",
+    envvar="TEG_LOG_FORMAT",
+    show_envvar=True,
+    show_default=True,
+    help="Warnings and errors on stderr as text, or json (one object a line).",
+)
 def sim(
     host: str,
     port: int,
@@ -107,6 +117,7 @@ def sim(
     scenario: str | None,
     state_dir: Path | None,
     allow_customer_operation: bool,
+    log_format: logs.LogFormat,
 ) -> None:
     """Run a simulated Tesla Energy Gateway (local API, Owner API, control API).
 
@@ -119,23 +130,27 @@ def sim(
       teg sim --port 8443 --scenario evening-outage --speed 60
       TEG_HOST=https://127.0.0.1:8443 TEG_PIN=<fingerprint> TEG_PASSWORD=<password> teg status
     """
-    asyncio.run(
-        _serve(
-            host=host,
-            port=port,
-            cloud_port=cloud_port,
-            http_port=http_port,
-            password=password,
-            email=email,
-            firmware=firmware,
-            powerwalls=powerwalls,
-            speed=speed,
-            seed=seed,
-            scenario=scenario,
-            state_dir=state_dir,
-            allow_customer_operation=allow_customer_operation,
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    verbose = root is not ctx and bool(root.params.get("verbose"))
+    with logs.to_stderr(log_format, verbose=verbose):
+        asyncio.run(
+            _serve(
+                host=host,
+                port=port,
+                cloud_port=cloud_port,
+                http_port=http_port,
+                password=password,
+                email=email,
+                firmware=firmware,
+                powerwalls=powerwalls,
+                speed=speed,
+                seed=seed,
+                scenario=scenario,
+                state_dir=state_dir,
+                allow_customer_operation=allow_customer_operation,
+            )
         )
-    )
 
 
 __all__ = ["sim"]
