@@ -81,7 +81,7 @@ async def read_status(gw: Gateway) -> tuple[dict[str, Any], list[GatewayError]]:
         data[f"{name}_power_w"] = power
         data[f"{name}_direction"] = direction(name, power)
     site = meters.site if meters is not None else None
-    if site is not None:
+    if site is not None and site.last_communication_time is not None:
         data["reading_time"] = site.last_communication_time.isoformat()
     data["soe_raw_percent"] = _round(soe.raw_percent) if soe is not None else None
     data["soe_app_percent"] = _round(soe.app_percent) if soe is not None else None

@@ -10,6 +10,11 @@ Conventions shared by all models:
   "not sent" stay distinct and a model encodes back to the keys it was parsed from. UNSET is
   falsy, like None.
 - Enumerations are plain strings, so values a newer firmware adds are kept.
+- Only the fields an endpoint's purpose depends on are required (a reading's power, a state
+  of energy's percentage); every other field is optional and accepts null.
+- Unknown keys are forbidden on the fast path only: an exact body decodes at msgspec speed,
+  and a body with unknown or re-cased keys gets the lenient second reading described in
+  `tegkit.models._lenient` (unknown keys stay in `.raw`).
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ _RAW_BYTES = "_tegkit_raw_bytes"
 _RAW_JSON = "_tegkit_raw_json"
 
 
-class Part(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Part(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """A nested object of a response."""
 
 
-class Model(msgspec.Struct, kw_only=True, omit_defaults=True, dict=True):
+class Model(
+    msgspec.Struct, kw_only=True, omit_defaults=True, dict=True, forbid_unknown_fields=True
+):
     """A top-level response object; `.raw` gives the JSON it was parsed from, unknown keys too."""
 
     @property

@@ -8,7 +8,7 @@ import msgspec
 
 from tegkit import catalog
 from tegkit.errors import ParseError
-from tegkit.models import diagnostics, live, setup, site
+from tegkit.models import _lenient, diagnostics, live, setup, site
 from tegkit.models._base import keep_raw_bytes, keep_raw_json
 
 __all__ = ["MODELS", "decode", "model_for", "parse_response"]
@@ -45,6 +45,8 @@ def decode(model_type: Any, body: object, endpoint: str | None = None) -> Any: .
 def decode(model_type: Any, body: object, endpoint: str | None = None) -> Any:
     """`body` (JSON bytes or text, or already-decoded JSON) as `model_type`.
 
+    A body that fits exactly takes msgspec's fast path; anything else (keys re-cased, unknown
+    keys, null for a list) gets the lenient second reading of `tegkit.models._lenient`.
     Raises ParseError naming `endpoint` (or the type) and the field path when it does not fit.
     Top-level models keep the body for a lazy `.raw`.
     """
@@ -52,10 +54,17 @@ def decode(model_type: Any, body: object, endpoint: str | None = None) -> Any:
         body = bytes(body)  # the caller may reuse its buffer
     try:
         if isinstance(body, _TEXT):
-            result = _decoder(model_type).decode(body)
+            try:
+                result = _decoder(model_type).decode(body)
+            except msgspec.ValidationError:
+                # Valid JSON of another shape (a newer firmware?): the lenient second reading.
+                result = _lenient.convert(msgspec.json.decode(body), model_type)
             keep_raw_bytes(result, body)
         else:
-            result = msgspec.convert(body, model_type)
+            try:
+                result = msgspec.convert(body, model_type)
+            except msgspec.ValidationError:
+                result = _lenient.convert(body, model_type)
             keep_raw_json(result, body)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
         raise ParseError(endpoint or _label(model_type), str(exc)) from exc

@@ -32,8 +32,8 @@ class CheckStatus:
 class DiagnosticCheck(Part, kw_only=True):
     """One check of a diagnostic; checks may nest."""
 
-    name: str
-    status: str  # CheckStatus
+    name: str | None = None
+    status: str | None = None  # CheckStatus
     start_time: dt.datetime | UnsetType | None = UNSET
     end_time: dt.datetime | UnsetType | None = UNSET
     message: str | None = None
@@ -46,7 +46,7 @@ class DiagnosticCheck(Part, kw_only=True):
 class DiagnosticPart(Part, kw_only=True):
     """A diagnostic nested in another response (a Powerwall's commissioning or update report)."""
 
-    name: str
+    name: str | None = None
     category: str | None = None
     disruptive: bool | None = None
     inputs: Any | UnsetType = UNSET  # null in every capture; shape unknown
@@ -62,7 +62,7 @@ class DiagnosticPart(Part, kw_only=True):
 class Diagnostic(Model, kw_only=True):
     """GET /api/system/networks/conn_tests: the network connection diagnostic."""
 
-    name: str
+    name: str | None = None
     category: str | None = None
     disruptive: bool | None = None
     inputs: Any | UnsetType = UNSET

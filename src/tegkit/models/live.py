@@ -13,6 +13,7 @@ from typing import Any, Final
 import msgspec
 
 from tegkit import percent
+from tegkit.models import _lenient
 from tegkit.models._base import Model, Part, field, has_source
 
 __all__ = [
@@ -40,16 +41,17 @@ class GridStatusValue:
 class MeterAggregate(Part, kw_only=True):
     """One meter of /api/meters/aggregates (also the cached readings of /api/meters/site)."""
 
-    last_communication_time: dt.datetime
+    # Only the power is required: a reading without it is no reading; the rest may go.
     instant_power_w: float = field(name="instant_power")
-    instant_reactive_power_var: float = field(name="instant_reactive_power")
-    instant_apparent_power_va: float = field(name="instant_apparent_power")
-    frequency_hz: float = field(name="frequency")
-    energy_exported_wh: float = field(name="energy_exported")
-    energy_imported_wh: float = field(name="energy_imported")
-    instant_average_voltage_v: float = field(name="instant_average_voltage")
+    last_communication_time: dt.datetime | None = None
+    instant_reactive_power_var: float | None = field(default=None, name="instant_reactive_power")
+    instant_apparent_power_va: float | None = field(default=None, name="instant_apparent_power")
+    frequency_hz: float | None = field(default=None, name="frequency")
+    energy_exported_wh: float | None = field(default=None, name="energy_exported")
+    energy_imported_wh: float | None = field(default=None, name="energy_imported")
+    instant_average_voltage_v: float | None = field(default=None, name="instant_average_voltage")
     instant_average_current_a: float | None = field(default=None, name="instant_average_current")
-    instant_total_current_a: float = field(name="instant_total_current")
+    instant_total_current_a: float | None = field(default=None, name="instant_total_current")
     i_a_current_a: float | None = field(default=None, name="i_a_current")
     i_b_current_a: float | None = field(default=None, name="i_b_current")
     i_c_current_a: float | None = field(default=None, name="i_c_current")
@@ -78,9 +80,10 @@ class MeterAggregate(Part, kw_only=True):
     num_meters_aggregated: int | None = None
 
     @property
-    def communicated(self) -> bool:
-        """False when the gateway never heard from this meter (Go zero time)."""
-        return self.last_communication_time.year > 1
+    def communicated(self) -> bool | None:
+        """False when the gateway never heard from this meter (Go zero time); None: not sent."""
+        when = self.last_communication_time
+        return None if when is None else when.year > 1
 
 
 _METER_NAMES: Final = ("site", "battery", "load", "solar", "busway", "frequency", "generator")
@@ -110,7 +113,7 @@ class MetersAggregates(Model, kw_only=True):
             value = self.raw[name]
             if isinstance(value, dict):
                 try:
-                    yield name, msgspec.convert(value, MeterAggregate)
+                    yield name, _lenient.convert(value, MeterAggregate)
                 except msgspec.ValidationError:
                     continue  # not a meter reading; still reachable through .raw
 
@@ -144,8 +147,8 @@ class GridStatus(Model, kw_only=True):
 class GridFault(Part, kw_only=True):
     """One alert of /api/system_status/grid_faults."""
 
-    timestamp_ms: int = field(name="timestamp")  # Unix epoch, milliseconds
     alert_name: str
+    timestamp_ms: int | None = field(default=None, name="timestamp")  # Unix epoch, milliseconds
     alert_is_fault: bool | None = None
     decoded_alert: str | None = None  # a JSON array, as text
     alert_raw: int | None = None
@@ -156,7 +159,10 @@ class GridFault(Part, kw_only=True):
     ecu_package_serial_number: str | None = None
 
     @property
-    def time(self) -> dt.datetime:
+    def time(self) -> dt.datetime | None:
+        """When the alert was raised; None when the gateway did not say."""
+        if self.timestamp_ms is None:
+            return None
         return dt.datetime.fromtimestamp(self.timestamp_ms / 1000, tz=dt.UTC)
 
     def decoded(self) -> list[dict[str, Any]]:
@@ -208,8 +214,8 @@ def _f(name: str) -> Any:
 class SystemStatus(Model, kw_only=True):
     """GET /api/system_status: pack energy, power limits and the battery blocks."""
 
-    nominal_full_pack_energy_wh: float = field(name="nominal_full_pack_energy")
-    nominal_energy_remaining_wh: float = field(name="nominal_energy_remaining")
+    nominal_full_pack_energy_wh: float | None = _f("nominal_full_pack_energy")
+    nominal_energy_remaining_wh: float | None = _f("nominal_energy_remaining")
     command_source: str | None = None
     battery_target_power_w: float | None = _f("battery_target_power")
     battery_target_reactive_power_var: float | None = _f("battery_target_reactive_power")
@@ -245,6 +251,7 @@ class SystemStatus(Model, kw_only=True):
     @property
     def energy_raw_percent(self) -> float | None:
         """Remaining over full-pack energy, in percent (the raw scale); None without a pack."""
-        if self.nominal_full_pack_energy_wh <= 0:
+        full, remaining = self.nominal_full_pack_energy_wh, self.nominal_energy_remaining_wh
+        if full is None or remaining is None or full <= 0:
             return None
-        return 100.0 * self.nominal_energy_remaining_wh / self.nominal_full_pack_energy_wh
+        return 100.0 * remaining / full

@@ -89,7 +89,7 @@ class LoginResponse(Model, kw_only=True):
 class PasswordChange(Model, kw_only=True):
     """POST /api/password/change: the new password, echoed (never shown in repr)."""
 
-    password: str
+    password: str | None = None
 
     def __repr__(self) -> str:
         return f"PasswordChange(password={_HIDDEN})"
@@ -285,12 +285,12 @@ class CtVoltageReferenceOptions(Model, kw_only=True):
 
 
 class ExtraIp(Part, kw_only=True):
-    ip: str
+    ip: str | None = None
     netmask: int | None = None  # prefix length
 
 
 class IpNetwork(Part, kw_only=True):
-    ip: str
+    ip: str | None = None
     mask: str | None = None
 
 

@@ -34,7 +34,7 @@ __all__ = [
 class GridPoint(Part, kw_only=True):
     """One adjustable setting of a grid code (limits, trip times), in the units it names."""
 
-    name: str
+    name: str | None = None
     units: str | None = None  # "V_pu", "Hz", "s", ...
     min: float | None = None
     max: float | None = None
@@ -46,7 +46,7 @@ class GridPoint(Part, kw_only=True):
 class GridCode(Part, kw_only=True):
     """A grid code: the interconnection standard, voltage, frequency and phases of a site."""
 
-    grid_code: str
+    grid_code: str | None = None
     grid_voltage_setting_v: float | None = field(default=None, name="grid_voltage_setting")
     grid_freq_setting_hz: float | None = field(default=None, name="grid_freq_setting")
     grid_phase_setting: str | None = None  # "Single", "Split", ...
