@@ -7,15 +7,36 @@ import secrets
 from pathlib import Path
 
 PRIVATE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+
+def make_private_dir(folder: Path) -> None:
+    """Create `folder` and each missing folder above it, 0700 whatever the umask.
+
+    `Path.mkdir(parents=True, mode=...)` gives the mode to the last folder only and leaves
+    its parents (say ~/.config/tegkit above sessions/) readable by everyone. Folders that
+    exist already keep their mode: they may be shared ones such as ~/.config.
+    """
+    missing: list[Path] = []
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    for created in reversed(missing):
+        try:
+            os.mkdir(created, PRIVATE_DIR_MODE)
+        except FileExistsError:
+            continue  # another writer made it first; its mode is that writer's choice
+        os.chmod(created, PRIVATE_DIR_MODE)
 
 
 def write_private(path: Path, data: bytes) -> None:
     """Write `data` to a 0600 file beside `path`, fsync, then rename it into place.
 
     The temporary name is unique per call, so concurrent writers never share one; a reader
-    sees the old file or the new one, never half of either.
+    sees the old file or the new one, never half of either. Folders it creates are 0700.
     """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
     try:
@@ -30,4 +51,4 @@ def write_private(path: Path, data: bytes) -> None:
         raise
 
 
-__all__ = ["PRIVATE_MODE", "write_private"]
+__all__ = ["PRIVATE_DIR_MODE", "PRIVATE_MODE", "make_private_dir", "write_private"]

@@ -22,7 +22,12 @@ SHAPES: dict[str, tuple[list[str], dict[str, Any]]] = {
         ["set", "reserve", "20", "--dry-run"],
         {"dry_run": bool, "requests": list},
     ),
-    "login": (["login"], {"host": str, "profile": str, "logged_in": bool}),
+    "login": (["login"], {"host": str, "profile": str, "logged_in": bool, "session_file": str}),
+    "logout": (
+        ["logout"],
+        {"host": str, "profile": str, "logged_in": bool, "ended_on_gateway": bool,
+         "forgotten": list},
+    ),
     "dump": (
         ["dump", "{tmp}/dump"],
         {"directory": str, "files": int, "errors": int, "skipped": int, "firmware_version": str},

@@ -136,12 +136,19 @@ def test_cert_show_check_detects_a_replaced_certificate(
 
 
 def test_login_keeps_a_0600_session_and_logout_ends_it(teg: Teg, env: dict[str, str]) -> None:
-    assert teg.json("login") == {"host": env["TEG_HOST"], "profile": "default", "logged_in": True}
     session = _config(env).parent / "sessions" / "default.json"
+    assert teg.json("login") == {
+        "host": env["TEG_HOST"],
+        "profile": "default",
+        "logged_in": True,
+        "session_file": str(session),
+    }
     assert _mode(session) == 0o600
     # The kept session serves later commands without a password.
     assert teg("status", TEG_PASSWORD="").exit_code == 0
-    assert teg.json("logout")["logged_in"] is False
+    out = teg.json("logout")
+    assert out["logged_in"] is False and out["ended_on_gateway"] is True
+    assert out["forgotten"] == [str(session)]
     assert not session.exists()
     assert teg("status", TEG_PASSWORD="").exit_code == 3
 

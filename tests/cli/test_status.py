@@ -24,6 +24,7 @@ GOLDEN: dict[str, Any] = {
     "mode": "self_consumption",
     "backup_reserve_raw_percent": 24.0,
     "backup_reserve_app_percent": 20.0,
+    "site_name": "Home Energy Gateway",
     "firmware_version": "21.44 223a56cd",
     "uptime_s": 831300.0,
     "read_at": str,
@@ -67,7 +68,7 @@ def test_status_screen_uses_kw_direction_words_and_both_scales(teg: Teg) -> None
         "Solar", "5.31 kW", "producing", "Battery", "4.15 kW", "charging", "Home",
         "1.15 kW", "consuming", "Grid", "idle", "47.4%", "50.0% raw", "Reserve", "20.0%",
         "24.0% raw", "self_consumption", "connected", "21.44 223a56cd", "up 9d 14h 55m",
-        "2024-06-01 12:00:00 -0700", "Grid link",
+        "2024-06-01 12:00:00 -0700", "Grid link", "Home Energy Gateway",
     ):  # fmt: skip
         assert text in out, text
 

@@ -65,16 +65,33 @@ class TegGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click prints these itself
         except errors.GatewayError as exc:
             settings = ctx.find_object(app.Settings)
             if settings is not None and settings.verbose:
                 traceback.print_exc()
-            context = ctx.meta.get(exit_codes.CONTEXT_KEY) or exit_codes.Context(
-                where=settings.host if settings is not None else None,
-                password_given=settings is None or settings.password is not None,
+            context = ctx.meta.get(exit_codes.CONTEXT_KEY) or (
+                settings.error_context() if settings is not None else exit_codes.Context()
             )
             click.echo(f"teg: {exit_codes.message(exc, context)}", err=True)
             ctx.exit(exit_codes.exit_code(exc))
+        except Exception as exc:
+            # A bug, not a gateway's doing: one line instead of a traceback (--verbose shows
+            # it). The exception's text is left out: it may quote a header or a token.
+            settings = ctx.find_object(app.Settings)
+            if settings is not None and settings.verbose:
+                traceback.print_exc()
+            click.echo(
+                f"teg: unexpected {type(exc).__name__}: this is a bug in tegkit. "
+                "Run the command again with --verbose to see where, and report it.",
+                err=True,
+            )
+            ctx.exit(exit_codes.GATEWAY_ERROR)
+        finally:
+            settings = ctx.find_object(app.Settings)
+            for note in settings.restart_notes() if settings is not None else ():
+                click.echo(f"teg: {note}", err=True)
 
 
 @click.group(
@@ -157,8 +174,17 @@ def main(ctx: click.Context, /, **params: Any) -> None:
         _quiet_library()
     try:
         ctx.obj = app.build(ctx, params)
-    except errors.InvalidInputError as exc:
-        raise click.UsageError(f"config file: {exc}") from None
+    except (errors.InvalidInputError, click.BadParameter) as exc:
+        if isinstance(exc, click.BadParameter):
+            problem = f"{exc.param_hint or 'option'}: {exc.format_message()}"
+        else:
+            problem = f"config file: {exc}"
+        if ctx.invoked_subcommand == "logout":  # forgetting a session must always work
+            ctx.obj = app.build_for_logout(ctx, params, problem)
+        elif isinstance(exc, click.BadParameter):
+            raise
+        else:
+            raise click.UsageError(problem) from None
 
 
 @main.result_callback()

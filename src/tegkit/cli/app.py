@@ -7,9 +7,10 @@ active profile; commands ask it for a connected `Gateway`, the TLS policy or the
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ import click
 from click.core import ParameterSource
 
 from tegkit.cli import config as configfile
+from tegkit.cli import exit_codes
 from tegkit.client import Gateway, Insecure, PinnedCertificate, TlsPolicy, VerifyCertificate
 from tegkit.client._auth import SessionFile
 from tegkit.client._transport import base_url
@@ -25,6 +27,32 @@ from tegkit.errors import InvalidInputError
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 10.0
+
+_AUTHORITY_END = re.compile(r"[/?#\\]")
+
+
+def has_user_info(url: str) -> bool:
+    """True when a host or URL carries a user name or password (`https://admin:pw@host`).
+
+    >>> has_user_info("https://admin:secret@192.168.1.5"), has_user_info("[::1]:8443")
+    (True, False)
+    """
+    rest = url.strip().split("://", 1)[-1]
+    return "@" in _AUTHORITY_END.split(rest, 1)[0]
+
+
+def check_no_user_info(url: str | None, name: str) -> None:
+    """Refuse credentials inside a URL, without repeating them (they would end in logs).
+
+    The message names where the URL came from (`name`), never the URL itself.
+    """
+    if url is not None and has_user_info(url):
+        raise click.BadParameter(
+            "a user name or password inside the URL is not allowed (the URL is not shown "
+            "here, as it holds a secret). Give the host alone, and the password with "
+            "--password or TEG_PASSWORD.",
+            param_hint=name,
+        )
 
 
 @dataclass(slots=True)
@@ -42,6 +70,13 @@ class Settings:
     sni: str | None
     timeout_s: float
     verbose: bool
+    # Every Gateway this run made, so the group can say what the client did on its own
+    # (started the sitemaster again after a login on firmware 1.x).
+    gateways: list[Gateway] = field(default_factory=list)
+    # Why the config file (or an option) could not be used; only `teg logout` runs then.
+    config_problem: str | None = None
+    # `teg logout` with an unreadable config and no --profile: every kept session goes.
+    all_profiles: bool = False
 
     @property
     def profile(self) -> configfile.Profile:
@@ -55,6 +90,33 @@ class Settings:
     def session_file(self) -> Path:
         """Where `teg login` keeps the session cookies of this profile (0600)."""
         return self.config_dir / "sessions" / f"{self.profile_name}.json"
+
+    def session_files(self) -> list[Path]:
+        """The kept sessions `teg logout` forgets: this profile's, or all of them."""
+        if self.all_profiles:
+            return sorted((self.config_dir / "sessions").glob("*.json"))
+        return [self.session_file]
+
+    @property
+    def tls_name(self) -> str | None:
+        """The name the certificate must carry: --sni, else the host's name or address."""
+        if self.sni:
+            return self.sni
+        if not self.host:
+            return None
+        try:
+            return base_url(self.host).host
+        except InvalidInputError:
+            return None
+
+    def error_context(self) -> exit_codes.Context:
+        """What a failure's message needs to give advice that fits this run."""
+        return exit_codes.Context(
+            where=self.host,
+            password_given=self.password is not None,
+            cafile=None if self.pin or self.insecure else self.cafile,
+            tls_name=self.tls_name,
+        )
 
     def require_host(self) -> str:
         if not self.host:
@@ -90,8 +152,20 @@ class Settings:
         return self.password
 
     def has_session(self, host: str) -> bool:
-        """True when `teg login` kept a session for this very gateway (not another host)."""
-        kept = SessionFile(self.session_file, str(base_url(host))).load()
+        """True when `teg login` kept a session for this very gateway (not another host).
+
+        A kept session that cannot be used (not JSON, a token no header may carry) is
+        removed by the client; the user hears it here, as the next request logs in again.
+        """
+        path = self.session_file
+        existed = path.is_file()
+        kept = SessionFile(path, str(base_url(host))).load()
+        if existed and not path.exists():
+            click.echo(
+                f"teg: warning: the kept session in {path} was unusable and has been removed "
+                "(run with --verbose to see why).",
+                err=True,
+            )
         return kept is not None and kept.active
 
     def gateway(self, *, password: bool = True) -> Gateway:
@@ -103,15 +177,43 @@ class Settings:
         host = self.require_host()
         if password and not self.has_session(host):
             self.ask_password()
-        return Gateway(
-            host,
-            password=self.password if password else None,
-            email=self.email,
-            tls=self.tls_policy(),
-            sni=self.sni,
-            timeout_s=self.timeout_s,
-            session_file=self.session_file,
+        return self.track(
+            Gateway(
+                host,
+                password=self.password if password else None,
+                email=self.email,
+                tls=self.tls_policy(),
+                sni=self.sni,
+                timeout_s=self.timeout_s,
+                session_file=self.session_file,
+            )
         )
+
+    def track(self, gateway: Gateway) -> Gateway:
+        """Remember a Gateway made for this run (see `restart_notes`)."""
+        self.gateways.append(gateway)
+        return gateway
+
+    def restart_notes(self) -> list[str]:
+        """What the client did to the system on its own: on firmware before 20.49 a login
+        stops the Powerwalls, and the client starts them again (or says why it could not)."""
+        notes = []
+        for gateway in self.gateways:
+            for restart in gateway.sitemaster_restarts:
+                if restart.error is None and restart.running:
+                    notes.append(
+                        "note: on this firmware (before 20.49) a login stops the Powerwalls; "
+                        "teg started the system again (/api/sitemaster/run) and the gateway "
+                        "reports it running."
+                    )
+                else:
+                    notes.append(
+                        "warning: on this firmware (before 20.49) a login stops the "
+                        "Powerwalls, and teg could not start the system again "
+                        f"({restart.error or 'it does not report running'}). "
+                        "Run `teg sitemaster run`."
+                    )
+        return notes
 
 
 def settings(ctx: click.Context | None = None) -> Settings:
@@ -138,13 +240,8 @@ def build(ctx: click.Context, params: dict[str, Any]) -> Settings:
     """Apply precedence: command line > environment > profile > defaults."""
     config = configfile.load()
     name = params["profile"] or config.default_profile or configfile.DEFAULT_PROFILE
-    if params["profile"] and name not in config.profiles and _needs_profile(ctx):
-        known = ", ".join(sorted(config.profiles)) or "none yet"
-        raise click.BadParameter(
-            f"no profile named {name!r} in {config.path} (profiles: {known}); "
-            "create it with `teg --profile NAME setup`",
-            param_hint="--profile",
-        )
+    if params["profile"] and _needs_profile(ctx):
+        require_profile(config, name)
     profile = config.profile(name)
 
     # An empty value (TEG_HOST= in a script) means "not given", not "empty".
@@ -168,13 +265,18 @@ def build(ctx: click.Context, params: dict[str, Any]) -> Settings:
         tls = {o: (params[o] if o == given[0] else None) for o in tls_options}
     else:
         tls = {"cafile": profile.cafile, "pin": profile.pin, "insecure": profile.insecure}
+    host = pick("host", "host")
+    from_profile = not (_given(ctx, "host") and params["host"] is not None)
+    check_no_user_info(
+        host, f"profiles.{name}.host in {config.path}" if from_profile else "--host / TEG_HOST"
+    )
     timeout = pick("timeout", "timeout_s")
     if timeout is not None and timeout <= 0:
         raise click.BadParameter("must be more than 0 seconds", param_hint="--timeout")
     return Settings(
         config=config,
         profile_name=name,
-        host=pick("host", "host"),
+        host=host,
         password=pick("password", "password"),
         email=pick("email", "email") or "",
         cafile=tls["cafile"],
@@ -186,10 +288,47 @@ def build(ctx: click.Context, params: dict[str, Any]) -> Settings:
     )
 
 
+def build_for_logout(ctx: click.Context, params: dict[str, Any], problem: str) -> Settings:
+    """Settings for `teg logout` when the config file or an option cannot be used.
+
+    Logging out must always work: the kept sessions are forgotten here, the gateway is not
+    contacted (how to trust it came from the unusable settings), and the problem is said.
+    """
+    name = params["profile"] or None
+    return Settings(
+        config=configfile.Config(configfile.config_path()),
+        profile_name=name or configfile.DEFAULT_PROFILE,
+        host=None,
+        password=None,
+        email="",
+        cafile=None,
+        pin=None,
+        insecure=False,
+        sni=None,
+        timeout_s=DEFAULT_TIMEOUT_S,
+        verbose=bool(params["verbose"]),
+        config_problem=problem,
+        all_profiles=name is None,
+    )
+
+
+def require_profile(config: configfile.Config, name: str) -> None:
+    """A usage error naming the profiles there are, unless `name` is one of them."""
+    if name in config.profiles:
+        return
+    known = ", ".join(sorted(config.profiles)) or "none yet"
+    raise click.BadParameter(
+        f"no profile named {name!r} in {config.path} (profiles: {known}); "
+        "create it with `teg --profile NAME setup` (or `teg cloud token import`)",
+        param_hint="--profile",
+    )
+
+
 def _needs_profile(ctx: click.Context) -> bool:
-    # `teg setup` creates the profile it is given; every other command needs it to exist.
+    # `teg setup` creates the profile it is given, and so does `teg cloud token import`
+    # (the cloud group checks the rest of its commands); the others need it to exist.
     sub = ctx.invoked_subcommand
-    return sub not in ("setup", "cert", "completion", "endpoints", "sim", None)
+    return sub not in ("setup", "cert", "completion", "endpoints", "sim", "logout", "cloud", None)
 
 
 __all__ = ["InvalidInputError", "Settings", "build", "run", "settings"]

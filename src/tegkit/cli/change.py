@@ -61,7 +61,7 @@ def _render_dry(console: Console, data: dict[str, Any]) -> None:
 def _render_operation(console: Console, data: dict[str, Any]) -> None:
     app_pct = data["backup_reserve_app_percent"]
     raw_pct = data["backup_reserve_raw_percent"]
-    reserve = "—" if app_pct is None else f"{app_pct:g}% on the app scale ({raw_pct:g}% raw)"
+    reserve = "—" if app_pct is None else f"{app_pct:zg}% on the app scale ({raw_pct:zg}% raw)"
     console.print(f"The gateway now reports: mode {data['mode'] or '—'}, backup reserve {reserve}.")
 
 

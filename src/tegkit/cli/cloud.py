@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tegkit import percent
+from tegkit._private_file import make_private_dir
 from tegkit.cli import app, exit_codes
 from tegkit.cli.change import SCALE_HELP, check_reserve, wire_number
 from tegkit.cli.config import Profile
@@ -51,6 +52,17 @@ class CloudSettings:
         context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # a self-signed test cloud
         return context
 
+    def _elsewhere(self) -> str:
+        """Which other profiles keep tokens, so none are silently out of reach."""
+        others = sorted(
+            path.stem
+            for path in (self.app.config_dir / "cloud").glob("*.json")
+            if path != self.token_file
+        )
+        if not others:
+            return ""
+        return f", or choose the profile that has them with --profile ({', '.join(others)})"
+
     def client(self) -> CloudClient:
         try:
             tokens = read_token_file(self.token_file)
@@ -61,7 +73,9 @@ class CloudSettings:
                     "GET",
                     "/api/1/products",
                     message=(
-                        f"no Owner API token in {self.token_file}: run `teg cloud token import`"
+                        f"no Owner API token in {self.token_file} for profile "
+                        f"{self.app.profile_name!r}: run `teg cloud token import`"
+                        f"{self._elsewhere()}"
                     ),
                 ) from None
             raise
@@ -149,7 +163,16 @@ def cloud(
       teg cloud --site-id 1234567 set reserve 30
     """
     settings = app.settings(ctx)
+    if ctx.find_root().params.get("profile") and ctx.invoked_subcommand != "token":
+        app.require_profile(settings.config, settings.profile_name)
     stored = settings.profile.cloud
+    for url, name in (
+        (cloud_url, "--cloud-url / TEG_CLOUD_URL"),
+        (auth_url, "--auth-url / TEG_CLOUD_AUTH_URL"),
+        (stored.base_url, f"profiles.{settings.profile_name}.cloud.base_url"),
+        (stored.auth_url, f"profiles.{settings.profile_name}.cloud.auth_url"),
+    ):
+        app.check_no_user_info(url, name)
     ctx.obj = CloudSettings(
         app=settings,
         token_file=(
@@ -260,21 +283,29 @@ def import_(
         tokens = _tokens_from_json(data, getattr(file, "name", "FILE"))
     else:
         tokens = Tokens(str(access_token), refresh_token or None, None)
-    cs.token_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(cs.token_file.parent)
     write_token_file(cs.token_file, tokens)
     _remember(ctx, cs)
     return Output(_token_data(cs, tokens), _render_token)
 
 
 def _remember(ctx: click.Context, cs: CloudSettings) -> None:
-    """Save the cloud options given on this run in the profile."""
+    """Save the profile the tokens belong to, with the cloud options given on this run.
+
+    The profile is written even when no option was given, and becomes the default when
+    there is none yet: tokens kept for a profile the config file does not name would be
+    lost as soon as another command (`teg setup`) made some other profile the default.
+    """
     given = {k: v for k, v in ctx.meta.get("teg.cloud.given", {}).items() if v is not None}
-    if not given:
-        return
     config = cs.app.config
+    known = cs.app.profile_name in config.profiles
+    if known and not given and config.default_profile is not None:
+        return
     profile = config.profiles.setdefault(cs.app.profile_name, Profile())
     for key, value in given.items():
         setattr(profile.cloud, key, value)
+    if config.default_profile is None:
+        config.default_profile = cs.app.profile_name
     config.save()
 
 
@@ -358,7 +389,7 @@ def _render_live(console: Console, data: dict[str, Any]) -> None:
         word = direction("site" if meter == "grid" else meter, power) or "—"
         console.print(f"{label:<8} {kw(power):>10}  {word}")
     charge = data["soe_app_percent"]
-    console.print(f"{'Charge':<8} {'—' if charge is None else f'{charge:.1f}%':>10}  app scale")
+    console.print(f"{'Charge':<8} {'—' if charge is None else f'{charge:z.1f}%':>10}  app scale")
     console.print(f"{'Grid':<8} {data['grid_status'] or '—':>10}")
     console.print(f"{'Reading':<8} {data['timestamp'] or '—'}")
 
@@ -403,7 +434,7 @@ def _render_site(console: Console, data: dict[str, Any]) -> None:
     console.print(
         f"The cloud now reports for site {data['site_id']}: name {data['site_name']!r}, "
         f"mode {data['mode'] or '—'}, backup reserve "
-        f"{'—' if reserve is None else f'{reserve:g}% (app scale)'}."
+        f"{'—' if reserve is None else f'{reserve:zg}% (app scale)'}."
     )
 
 

@@ -26,6 +26,7 @@ import click
 from rich.console import Console
 
 from tegkit import catalog
+from tegkit._private_file import make_private_dir
 from tegkit.catalog import Effect
 from tegkit.cli import app
 from tegkit.cli.output import Output, json_option
@@ -194,5 +195,5 @@ def dump(ctx: click.Context, directory: Path | None, force: bool) -> Output:
         directory = Path(f"teg-dump-{dt.datetime.now():%Y%m%d-%H%M%S}")
     if directory.exists() and any(directory.iterdir()) and not force:
         raise click.UsageError(f"{directory} is not empty; choose another folder or pass --force")
-    directory.mkdir(parents=True, exist_ok=True)
+    make_private_dir(directory)  # the dump describes the site: for its owner to share
     return Output(app.run(_dump(app.settings(ctx), directory)), _render)

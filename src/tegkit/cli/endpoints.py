@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tegkit import catalog
+from tegkit.cli import output
 from tegkit.cli.output import Output, json_option
 
 
@@ -38,7 +39,7 @@ def _render(console: Console, rows: list[dict[str, Any]]) -> None:
             e["method"], e["path"], e["auth"], e["effect"], e["model"] or "-", e["summary"]
         )
     if not console.is_terminal:  # piped: do not fold rows at 80 columns
-        console = Console(file=console.file, width=200, no_color=True, highlight=False)
+        console = output.console(width=200)
     console.print(table)
     console.print(f"{len(rows)} endpoints")
 

@@ -9,7 +9,7 @@
 | 4 | the gateway is unreachable or did not answer in time |
 | 5 | rate limited: the gateway or the Owner API asks us to slow down |
 | 6 | the system is stopped (sitemaster not running): live data is unavailable |
-| 7 | certificate not trusted: other than the pinned one, or (nothing pinned) self-signed |
+| 7 | certificate refused: not trusted, not for this name, expired, or not the pinned one |
 | 8 | rejected input: a value tegkit refused before sending, or a 400 from the gateway |
 | 9 | permission denied: this account's role may not do that |
 | 10 | the firmware does not have this endpoint |
@@ -19,6 +19,7 @@ Scripts can rely on these numbers; `teg --help` shows the same table.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Final
 
@@ -42,6 +43,7 @@ NOT_SUPPORTED: Final = 10
 # RequestError, every status error is an ApiError).
 _BY_CLASS: Final[tuple[tuple[type[BaseException], int], ...]] = (
     (errors.CertificateMismatchError, CERTIFICATE_MISMATCH),
+    (errors.CertificateError, CERTIFICATE_MISMATCH),
     (errors.AuthenticationError, AUTHENTICATION),
     (errors.PermissionDeniedError, PERMISSION_DENIED),
     (errors.RateLimitedError, RATE_LIMITED),
@@ -59,7 +61,7 @@ TABLE: Final = (
     (UNREACHABLE, "gateway unreachable or timed out"),
     (RATE_LIMITED, "rate limited"),
     (SYSTEM_STOPPED, "system stopped (sitemaster not running)"),
-    (CERTIFICATE_MISMATCH, "certificate not trusted (not the pinned one)"),
+    (CERTIFICATE_MISMATCH, "certificate refused (untrusted, wrong name, expired, changed)"),
     (REJECTED_INPUT, "rejected input (checked locally or HTTP 400)"),
     (PERMISSION_DENIED, "permission denied for this account"),
     (NOT_SUPPORTED, "endpoint not supported by this firmware"),
@@ -67,10 +69,21 @@ TABLE: Final = (
 
 
 def untrusted_certificate(exc: BaseException) -> bool:
-    """True when the handshake failed because the certificate is not trusted (no pin yet)."""
-    return isinstance(exc, errors.ConnectionFailedError) and isinstance(
-        exc.__cause__, aiohttp.ClientConnectorCertificateError
+    """True when the handshake failed on the certificate check (not a changed pin)."""
+    return isinstance(exc, errors.CertificateError) or (
+        isinstance(exc, errors.ConnectionFailedError)
+        and isinstance(exc.__cause__, aiohttp.ClientConnectorCertificateError)
     )
+
+
+def certificate_reason(exc: BaseException) -> str | None:
+    """Why a certificate was refused: "untrusted", "name_mismatch", "expired" or "changed"
+    (a pinned fingerprint that no longer matches); None when `exc` is about something else."""
+    if isinstance(exc, errors.CertificateMismatchError):
+        return "changed"
+    if isinstance(exc, errors.CertificateError):
+        return exc.reason
+    return "untrusted" if untrusted_certificate(exc) else None
 
 
 CONTEXT_KEY: Final = "teg.error_context"  # ctx.meta: a Context set by a command group
@@ -81,12 +94,15 @@ class Context:
     """What the failed command was talking to, so the advice fits it.
 
     `service` is "gateway" or "cloud" (the Owner API); `password_given` tells a refused
-    password from a missing one.
+    password from a missing one. `cafile` is the CA file the certificate was checked
+    against, `tls_name` the name it had to carry (--sni, else the host).
     """
 
     service: str = "gateway"
     where: str | None = None
     password_given: bool = True
+    cafile: str | None = None
+    tls_name: str | None = None
 
 
 def exit_code(exc: BaseException) -> int:
@@ -109,23 +125,14 @@ def message(exc: BaseException, context: Context | None = None) -> str:
         if cloud is not None:
             return cloud
     where = f" at {context.where}" if context.where else ""
-    if untrusted_certificate(exc):
-        return (
-            f"the gateway{where} presents a certificate this computer does not trust (it is "
-            "self-signed). Pin it with `teg cert fetch` (or `teg setup`), or give its file "
-            "with --cafile."
-        )
+    refused = _certificate_message(exc, context, where)
+    if refused is not None:
+        return refused
     if isinstance(exc, errors.AuthenticationError) and not context.password_given:
         return (
             f"the gateway{where} wants a login and no password was given, or the kept session "
             f"ended ({_detail(exc)}). Give the password with --password or TEG_PASSWORD, or "
             "run `teg login` to keep a session."
-        )
-    if isinstance(exc, errors.CertificateMismatchError):
-        return (
-            f"certificate changed: pinned SHA-256 {exc.expected_sha256}, the gateway{where} "
-            f"presents {exc.actual_sha256}. Run `teg cert fetch` if you replaced the gateway; "
-            "otherwise something may be intercepting the connection."
         )
     if isinstance(exc, errors.AuthenticationError):
         return (
@@ -172,6 +179,61 @@ def message(exc: BaseException, context: Context | None = None) -> str:
     return f"gateway error: {exc}"
 
 
+def _certificate_message(exc: BaseException, context: Context, where: str) -> str | None:
+    """The real cause of a refused certificate, and the way out that fits it."""
+    reason = certificate_reason(exc)
+    if reason is None:
+        return None
+    if isinstance(exc, errors.CertificateMismatchError):
+        return (
+            f"certificate changed: pinned SHA-256 {exc.expected_sha256}, the gateway{where} "
+            f"presents {exc.actual_sha256}. Run `teg cert fetch` if you replaced the gateway; "
+            "otherwise something may be intercepting the connection."
+        )
+    detail = exc.detail if isinstance(exc, errors.CertificateError) and exc.detail else ""
+    said = f" (OpenSSL: {detail})" if detail else ""
+    trusted_by = f" by {context.cafile}" if context.cafile else ""
+    if reason == "name_mismatch":
+        name = context.tls_name
+        if name is None:
+            checked = "the name it was checked against"
+        elif _is_ip(name):
+            checked = f"the address {name} (no --sni given)"
+        else:
+            checked = f"the name {name!r}"
+        return (
+            f"certificate name mismatch: the certificate of the gateway{where} is trusted"
+            f"{trusted_by} but does not carry {checked}{said}. Give --sni a name it carries "
+            "(a gateway's certificate names teg, powerwall and powerpack), or pin it with "
+            "`teg cert fetch` instead."
+        )
+    if reason == "expired":
+        return (
+            f"certificate expired: the certificate of the gateway{where} is trusted{trusted_by} "
+            f"but outside its validity period{said}. Check this computer's date and time, or "
+            "pin the certificate with `teg cert fetch` (a pin does not depend on dates)."
+        )
+    if context.cafile:
+        return (
+            f"certificate not trusted: the gateway{where} presents a certificate that the CA "
+            f"file {context.cafile} does not vouch for{said}. Check that the file holds this "
+            "gateway's own certificate, or pin it with `teg cert fetch` instead."
+        )
+    return (
+        f"certificate not trusted: the gateway{where} presents a certificate this computer "
+        "does not trust (it is self-signed). Pin it with `teg cert fetch` (or `teg setup`), "
+        "or give its file with --cafile."
+    )
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def _cloud_message(exc: BaseException, url: str | None) -> str | None:
     """The advice for an Owner API failure, where it differs from the gateway's."""
     where = f" at {url}" if url else ""
@@ -206,4 +268,12 @@ def epilog() -> str:
     return f"\b\nExit codes:\n{rows}"
 
 
-__all__ = ["TABLE", "Context", "epilog", "exit_code", "message", "untrusted_certificate"]
+__all__ = [
+    "TABLE",
+    "Context",
+    "certificate_reason",
+    "epilog",
+    "exit_code",
+    "message",
+    "untrusted_certificate",
+]

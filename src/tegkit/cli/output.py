@@ -3,6 +3,10 @@
 A command returns an `Output`: its data (plain JSON types, keys with units and scales in
 their names) and a function that draws the same data for people. `emit` prints one or the
 other; colour comes from rich only when stdout is a terminal.
+
+Text comes from gateways and users (site names, fingerprints, error messages), so rich never
+reads markup or emoji codes in it: `[bold]` and `:AB:` print as they are. Negative zero is
+printed as 0 in both forms.
 """
 
 from __future__ import annotations
@@ -42,24 +46,46 @@ def _default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def normalise(data: Any) -> Any:
+    """`data` with every negative zero (-0.0, from a meter or from rounding) made 0.0.
+
+    >>> normalise({"site_power_w": -0.0, "list": [-0.0, -1.5]})
+    {'site_power_w': 0.0, 'list': [0.0, -1.5]}
+    """
+    if isinstance(data, float):
+        return 0.0 if data == 0 else data
+    if isinstance(data, dict):
+        return {key: normalise(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [normalise(value) for value in data]
+    return data
+
+
 def to_json(data: Any) -> str:
     """Indented JSON with keys in the order the command built them (stable per command)."""
-    return json.dumps(data, indent=2, default=_default, ensure_ascii=False)
+    return json.dumps(normalise(data), indent=2, default=_default, ensure_ascii=False)
 
 
 def emit_line(data: Any) -> None:
     """One JSON object on one line, flushed (streams such as `teg watch --json`)."""
-    click.echo(json.dumps(data, default=_default, ensure_ascii=False, separators=(",", ":")))
+    line = json.dumps(normalise(data), default=_default, ensure_ascii=False, separators=(",", ":"))
+    click.echo(line)
     sys.stdout.flush()
 
 
-def console(*, stderr: bool = False) -> Console:
-    """A rich console: colour on a terminal, plain text when piped (rich decides)."""
+def console(*, stderr: bool = False, width: int = 120) -> Console:
+    """A rich console: colour on a terminal, plain text when piped (rich decides).
+
+    Markup and emoji codes are off: what a gateway or a user wrote is printed as written
+    (styles come from `rich.text.Text`, never from brackets in a string).
+    """
     stream = sys.stderr if stderr else sys.stdout
     if not stream.isatty():
         # Piped or captured: no colour, and wide enough not to fold rows.
-        return Console(file=stream, width=120, no_color=True, highlight=False)
-    return Console(file=stream, highlight=False)
+        return Console(
+            file=stream, width=width, no_color=True, highlight=False, markup=False, emoji=False
+        )
+    return Console(file=stream, highlight=False, markup=False, emoji=False)
 
 
 def json_mode(ctx: click.Context | None = None) -> bool:
@@ -94,9 +120,18 @@ def emit(ctx: click.Context, result: object) -> None:
         if result.data is not None:
             click.echo(to_json(result.data))
     else:
-        result.render(console(), result.data)
+        result.render(console(), normalise(result.data))
     if result.error is not None:
         raise result.error
 
 
-__all__ = ["Output", "console", "emit", "emit_line", "json_mode", "json_option", "to_json"]
+__all__ = [
+    "Output",
+    "console",
+    "emit",
+    "emit_line",
+    "json_mode",
+    "json_option",
+    "normalise",
+    "to_json",
+]

@@ -3,6 +3,7 @@
 Every question can be answered ahead by an option or environment variable, so scripts run
 it without a terminal: `teg --host H --password P setup --yes`. The password is written to
 the config file only with --save-password; otherwise it comes from TEG_PASSWORD or a prompt.
+The test login's session is kept (0600, like `teg login`) until it ends or `teg logout`.
 """
 
 from __future__ import annotations
@@ -56,8 +57,16 @@ def _render(console: Console, data: dict[str, Any]) -> None:
     )
     if data["password_saved"]:
         console.print("The password is stored in the config file (mode 0600).")
-    elif data["logged_in"]:
-        console.print("The password was not stored; give it with TEG_PASSWORD or when asked.")
+    if data["session_file"]:
+        console.print(
+            f"A login session is kept in {data['session_file']} (mode 0600) until the gateway "
+            "ends it or you run `teg logout`; commands use it instead of the password."
+        )
+    if data["logged_in"] and not data["password_saved"]:
+        console.print(
+            "The password was not stored: once the session ends, give it with TEG_PASSWORD "
+            "or when asked."
+        )
     console.print("Next: teg status")
 
 
@@ -98,6 +107,7 @@ def setup(
     host = settings.host or _ask("Gateway host or IP address")
     if not host:
         raise click.UsageError("no gateway host: pass --host or set TEG_HOST")
+    app.check_no_user_info(host, "host")
     settings.host = host
     info = app.run(cert.fetch(settings, host))
     # A pin given on the command line or already in the profile must match; else ask.
@@ -141,6 +151,8 @@ def setup(
         "default_profile": config.default_profile,
         "logged_in": settings.password is not None,
         "password_saved": profile.password is not None,
+        # the test login's session, kept for later commands (None: no login was needed)
+        "session_file": str(settings.session_file) if settings.session_file.exists() else None,
         **found,
     }
     return Output(data, _render)

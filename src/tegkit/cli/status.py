@@ -23,7 +23,7 @@ from tegkit.client import Gateway
 from tegkit.errors import AuthenticationError, GatewayError, RequestError
 
 T = TypeVar("T")
-PARTS: Final = 5  # requests behind one status screen
+PARTS: Final = 6  # requests behind one status screen
 
 # Below this a meter reads "idle": meter noise of a few watts is no power flow.
 IDLE_W: Final = 10.0
@@ -61,11 +61,12 @@ async def read_status(gw: Gateway) -> tuple[dict[str, Any], list[GatewayError]]:
     # /api/status first and alone: it needs no login, and the client loads a kept session
     # (`teg login`) on its first request; concurrent first requests would not all see it.
     status = await part(gw.status())
-    meters, soe, grid, operation = await asyncio.gather(
+    meters, soe, grid, operation, site_name = await asyncio.gather(
         part(gw.meters_aggregates()),
         part(gw.state_of_energy()),
         part(gw.grid_status()),
         part(gw.operation()),
+        part(gw.site_name()),
     )
     if len(failures) == PARTS:
         raise failures[0]  # nothing could be read: that error alone says it best
@@ -93,6 +94,7 @@ async def read_status(gw: Gateway) -> tuple[dict[str, Any], list[GatewayError]]:
     data["backup_reserve_app_percent"] = (
         _round(operation.backup_reserve_app_percent) if operation is not None else None
     )
+    data["site_name"] = site_name.site_name if site_name is not None else None
     data["firmware_version"] = status.version if status is not None else None
     data["uptime_s"] = status.uptime_s if status is not None else None
     data["read_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -111,7 +113,7 @@ def kw(power_w: float | None) -> str:
 
 
 def pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f}%"
+    return "—" if value is None else f"{value:z.1f}%"
 
 
 _STYLE: Final = {
@@ -187,21 +189,24 @@ def table(data: dict[str, Any], sparklines: dict[str, str] | None = None) -> Gro
     flow.add_row(
         Text("Charge", style="bold"),
         Text(pct(data["soe_app_percent"]), justify="right"),
-        f"app scale ({pct(data['soe_raw_percent'])} raw)",
+        Text(f"app scale ({pct(data['soe_raw_percent'])} raw)"),
     )
     flow.add_row(
         Text("Reserve", style="bold"),
         Text(pct(data["backup_reserve_app_percent"]), justify="right"),
-        f"app scale ({pct(data['backup_reserve_raw_percent'])} raw)",
+        Text(f"app scale ({pct(data['backup_reserve_raw_percent'])} raw)"),
     )
     facts = _grid(2)
-    facts.add_row(Text("Mode", style="bold"), data["mode"] or "—")
-    facts.add_row(Text("Grid link", style="bold"), grid_text(data["grid_status"]))
+    # Values from the gateway go in as Text (never as markup): a site named "[b]x[/b]" or
+    # ":AB:" prints as named.
+    facts.add_row(Text("Site", style="bold"), Text(data["site_name"] or "—"))
+    facts.add_row(Text("Mode", style="bold"), Text(data["mode"] or "—"))
+    facts.add_row(Text("Grid link", style="bold"), Text(grid_text(data["grid_status"])))
     facts.add_row(
         Text("Firmware", style="bold"),
-        f"{data['firmware_version'] or '—'}, up {uptime_text(data['uptime_s'])}",
+        Text(f"{data['firmware_version'] or '—'}, up {uptime_text(data['uptime_s'])}"),
     )
-    facts.add_row(Text("Reading", style="bold"), reading_text(data["reading_time"]))
+    facts.add_row(Text("Reading", style="bold"), Text(reading_text(data["reading_time"])))
     return Group(flow, Text(""), facts)
 
 

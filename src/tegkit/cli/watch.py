@@ -81,7 +81,7 @@ class View:
 
     def good(self, data: dict[str, Any], failure: errors.GatewayError | None) -> None:
         self.readings += 1
-        self.data = data
+        self.data = data = output.normalise(data)
         for meter in status.METERS:
             self.history[meter].append(data[f"{meter}_power_w"])
         if failure is None:
