@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import deque
 from pathlib import Path
 
@@ -303,7 +304,9 @@ async def test_a_failing_endpoint_backs_off_doubling_to_the_cap() -> None:
 
 
 async def test_a_long_retry_after_holds_the_endpoint_back_that_long() -> None:
-    # the simulated gateway allows one soe request per 600 s and says so in Retry-After
+    # the simulated gateway allows one soe request per 600 s and says so in Retry-After;
+    # below the probe cap (here 900 s) the poller waits all of it
+    config = dataclasses.replace(STEPPED, max_probe_interval_s=900.0)
     async with (
         Simulator(
             port=0,
@@ -311,7 +314,7 @@ async def test_a_long_retry_after_holds_the_endpoint_back_that_long() -> None:
             speed=0,
             rate_limits={"GET /api/system_status/soe": (1, 600.0)},
         ) as sim,
-        stepped_poller(sim) as poller,
+        stepped_poller(sim, config=config) as poller,
     ):
         assert "soe" in await poller.poll_due()
         await sim.advance(60)

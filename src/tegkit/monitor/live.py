@@ -19,9 +19,10 @@ from typing import Any, Literal
 from tegkit import percent
 from tegkit.monitor.readings import Reading
 
-Status = Literal["ok", "stale", "stopped", "unreachable"]
-#: why the last fast poll failed, if it did: the sitemaster is stopped (502) or no answer.
-Problem = Literal["stopped", "unreachable", "error"]
+Status = Literal["ok", "stale", "stopped", "unreachable", "unauthorized"]
+#: why the last fast poll failed, if it did: the sitemaster is stopped (502), no answer,
+#: the login refused, or anything else (an error status, an implausible value, a crash).
+Problem = Literal["stopped", "unreachable", "auth", "error"]
 
 #: request duration histogram buckets (seconds), as Prometheus' defaults minus the tail.
 DURATION_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -63,6 +64,7 @@ class PollerCounters:
     errors_total: dict[tuple[str, str], int] = field(default_factory=dict)  # (endpoint, kind)
     durations: dict[str, DurationHistogram] = field(default_factory=dict)
     budget_deferrals_total: int = 0  # polls put off because the minute's budget was spent
+    restarts_total: int = 0  # times the supervisor restarted the poller after a failure
 
     def total_requests(self) -> int:
         return sum(self.requests_total.values())
@@ -94,7 +96,9 @@ class GatewayLive:
         return None if self.reading is None else max(0.0, now - self.reading.taken_at)
 
     def status(self, now: float, stale_after_s: float) -> tuple[Status, str | None]:
-        """ok / stale / stopped / unreachable, and the reason when it is not ok."""
+        """ok / stale / stopped / unreachable / unauthorized, and the reason when not ok."""
+        if self.problem == "auth":  # nothing will come until the credentials change
+            return "unauthorized", self.problem_reason or "authentication failed"
         if self.problem == "stopped":
             return "stopped", self.problem_reason or "the system is stopped"
         if self.problem == "unreachable":

@@ -5,9 +5,9 @@ ratios 0..1. ``powerwall_state_of_energy_ratio`` and ``powerwall_backup_reserve_
 on the gateway's raw scale (raw percent / 100, as /api/system_status/soe reports it); the
 ``*_app_ratio`` gauges carry the same values on the Tesla app's scale (raw = 5 + 0.95 x app).
 
-While a gateway's data is not fresh (stopped, unreachable, stale) only ``powerwall_up`` (0),
-``powerwall_info`` and the poller's own metrics are exported: a missing value is missing,
-never a stale or zero one.
+While a gateway's data is not fresh (stopped, unreachable, unauthorized, stale) only
+``powerwall_up`` (0), ``powerwall_info`` and the poller's own metrics are exported: a missing
+value is missing, never a stale or zero one.
 """
 
 from __future__ import annotations
@@ -198,6 +198,11 @@ def _poller(gateways: list[GatewayLive]) -> Iterator[Metric]:
         "Polls put off because the gateway's request budget for the minute was spent",
         labels=["gateway"],
     )
+    restarts = CounterMetricFamily(
+        "tegkit_poller_restarts",
+        "Times the poller failed and was restarted by its supervisor",
+        labels=["gateway"],
+    )
     durations = HistogramMetricFamily(
         "tegkit_poller_request_duration_seconds",
         "Time from sending a poller request to its answer",
@@ -210,9 +215,10 @@ def _poller(gateways: list[GatewayLive]) -> Iterator[Metric]:
         for (endpoint, kind), n in sorted(c.errors_total.items()):
             errors.add_metric([g.name, endpoint, kind], float(n))
         deferred.add_metric([g.name], float(c.budget_deferrals_total))
+        restarts.add_metric([g.name], float(c.restarts_total))
         for endpoint, hist in sorted(c.durations.items()):
             durations.add_metric([g.name, endpoint], hist.cumulative(), hist.sum_s)
-    yield from (requests, errors, deferred, durations)
+    yield from (requests, errors, deferred, restarts, durations)
 
 
 def _value(reading: Reading, name: str) -> float | None:

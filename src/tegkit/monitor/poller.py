@@ -6,15 +6,29 @@ sitemaster) refreshes settings and identity about once a minute. Each group runs
 jittered schedule; an endpoint that fails backs off on its own (its 429 Retry-After wins)
 and never has more than one request in flight. Every request first takes room in the
 gateway's `RequestBudget`, so the gateway never sees more than the budget in any minute.
+No back-off outlasts `max_probe_interval_s` (five minutes by default): whatever a
+Retry-After asked for, the endpoint is asked again within that time, so a gateway that has
+recovered is seen to recover.
 
-A stopped system (502) or an unreachable gateway opens a `Gap` with its reason, never a
-zero reading; the gap closes at the next reading. Readings are batched to the store.
+A reading is checked against physical ranges (`tegkit.monitor.plausible`) before it is
+shown or stored. A stopped system (502), an unreachable gateway, a refused login or a value
+out of range opens a `Gap` with its reason, never a zero reading; the gap closes at the next
+reading. Any other span without readings longer than `stale_after_s` (the monitor was not
+running, the process was paused or its event loop blocked, the host clock stepped forward)
+becomes a gap with its reason when the next reading arrives.
+
+Durability: each poll's reading is committed to the store before the next poll starts
+(`batch_size` 1, the default), so a kill -9 loses at most the reading of the poll in
+progress: one fast interval of data. A larger `batch_size` trades that window for fewer
+commits. Readings are stamped by a `ReadingClock` (never backwards within a run) unless the
+caller passes its own clock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections import deque
@@ -38,6 +52,8 @@ from tegkit.errors import (
     SystemStoppedError,
 )
 from tegkit.logs import set_gateway as set_log_gateway
+from tegkit.monitor import plausible
+from tegkit.monitor.clock import ReadingClock
 from tegkit.monitor.live import DurationHistogram, GatewayLive, LiveState, Problem
 from tegkit.monitor.readings import Event, Gap, Reading
 from tegkit.monitor.store import AsyncStore
@@ -47,12 +63,27 @@ log = logging.getLogger(__name__)
 FAST: Final[tuple[str, ...]] = ("meters_aggregates", "soe", "grid_status")
 SLOW: Final[tuple[str, ...]] = ("system_status", "operation", "site_info", "status", "sitemaster")
 ENDPOINTS: Final[tuple[str, ...]] = FAST + SLOW
+#: the path of each polled endpoint (to clear the client's memory of a 429 or 404).
+PATHS: Final[dict[str, str]] = {
+    "meters_aggregates": "/api/meters/aggregates",
+    "soe": "/api/system_status/soe",
+    "grid_status": "/api/system_status/grid_status",
+    "system_status": "/api/system_status",
+    "operation": "/api/operation",
+    "site_info": "/api/site_info",
+    "status": "/api/status",
+    "sitemaster": "/api/sitemaster",
+}
 
 #: gateway requests one poll can cause at most: the request, a login, the request again.
 REQUESTS_PER_CALL_MAX = 3
 #: an endpoint the firmware lacks (404) is asked again only after this long.
 UNSUPPORTED_RETRY_S = 6 * 3600.0
 RESERVE_TOLERANCE_PERCENT = 0.01
+#: readings kept in memory while the store refuses them; older ones are dropped (and said so).
+MAX_UNSAVED_READINGS = 720
+#: pack energies above this (Wh) are not believed: a thousand Powerwalls.
+PACK_ENERGY_MAX_WH = 1.4e7
 _UNREACHABLE: Final = frozenset({"unreachable", "timeout", "certificate"})
 
 
@@ -65,12 +96,18 @@ class PollerConfig:
     jitter_ratio: float = 0.1  # each group's interval varies by this fraction either way
     budget_per_minute: int = 90
     max_backoff_s: float = 120.0
-    batch_size: int = 12  # readings per store commit
+    #: no back-off and no Retry-After keeps an endpoint unasked for longer than this
+    max_probe_interval_s: float = 300.0
+    batch_size: int = 1  # readings per store commit; 1 keeps a kill -9's loss to one poll
     flush_interval_s: float = 15.0  # ... or after this long, whichever comes first
 
     def __post_init__(self) -> None:
-        if self.fast_interval_s <= 0 or self.slow_interval_s <= 0:
-            raise ValueError("poll intervals must be positive")
+        for name in ("fast_interval_s", "slow_interval_s", "max_probe_interval_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number of seconds")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
         if not 0 <= self.jitter_ratio < 1:
             raise ValueError("jitter_ratio must be in [0, 1)")
         if self.budget_per_minute < REQUESTS_PER_CALL_MAX:
@@ -147,6 +184,7 @@ def error_kind(exc: BaseException) -> str:
         (PermissionDeniedError, "forbidden"),
         (EndpointNotSupportedError, "not_supported"),
         (ParseError, "parse"),
+        (plausible.Implausible, "implausible"),
     )
     for cls, kind in kinds:
         if isinstance(exc, cls):
@@ -166,8 +204,9 @@ class _Outcome:
 class Poller:
     """Polls one gateway into `live` and `store`; `run()` forever or `poll_due()` by step.
 
-    `clock` stamps readings, gaps and events (epoch s); `monotonic` drives the schedule and
-    the budget. Tests on a simulated gateway pass the simulator's clock for both.
+    `clock` stamps readings, gaps and events (epoch s; a `ReadingClock` by default);
+    `monotonic` drives the schedule and the budget. Tests on a simulated gateway pass the
+    simulator's clock for both.
     """
 
     def __init__(
@@ -178,7 +217,7 @@ class Poller:
         store: AsyncStore | None,
         config: PollerConfig | None = None,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
@@ -187,7 +226,7 @@ class Poller:
         self.live = live
         self.store = store
         self.config = config or PollerConfig()
-        self.clock = clock
+        self.clock: Callable[[], float] = clock if clock is not None else ReadingClock()
         self.monotonic = monotonic
         self.budget = RequestBudget(self.config.budget_per_minute, monotonic)
         self._rng = rng or random.Random()
@@ -199,6 +238,17 @@ class Poller:
         self._batch: list[Reading] = []
         self._last_flush = now
         self._open_gap: Gap | None = None
+        self._started = False
+        # Silence: the time up to which every span without readings is accounted for (the
+        # last reading, or where the last gap began), and why the span since may be silent.
+        self._covered_until: float | None = None
+        self._silence_cause: str | None = None
+        self._expected_at: float | None = None  # when the next poll_due should come
+        self._steps_seen = self.clock.step_count if isinstance(self.clock, ReadingClock) else 0
+        self._forget_before_asking: set[str] = set()  # 429 / 404 remembered by the client
+        self._auth_error: AuthenticationError | None = None
+        self._logged_cause: tuple[str, str] | None = None
+        self._store_error: str | None = None
         self._calls: dict[str, Callable[[], Awaitable[Any]]] = {
             "meters_aggregates": client.meters_aggregates,
             "soe": client.state_of_energy,
@@ -218,6 +268,15 @@ class Poller:
     def pending(self) -> int:
         """Readings buffered for the next store commit."""
         return len(self._batch)
+
+    @property
+    def auth_error(self) -> AuthenticationError | None:
+        """The refusal that failed the last fast poll, if a refused login failed it.
+
+        None once a reading arrives. The gateway's live state then has problem "auth" and
+        status "unauthorized"; a gap "authentication failed: ..." is open.
+        """
+        return self._auth_error
 
     # --- scheduling -----------------------------------------------------------------------
 
@@ -252,18 +311,50 @@ class Poller:
     def _back_off(self, endpoint: str, exc: BaseException, now: float) -> None:
         n = self._failures.get(endpoint, 0) + 1
         self._failures[endpoint] = n
+        cap_s = self.config.max_probe_interval_s
+        retry_s = exc.retry_after_s if isinstance(exc, RateLimitedError) else None
         if isinstance(exc, EndpointNotSupportedError):
-            wait_s = UNSUPPORTED_RETRY_S
-        elif isinstance(exc, RateLimitedError) and exc.retry_after_s is not None:
-            wait_s = max(exc.retry_after_s, self._interval(endpoint))
+            wait_s = UNSUPPORTED_RETRY_S  # the firmware lacks it: no Retry-After to doubt
+        elif retry_s is not None and math.isfinite(retry_s) and retry_s >= 0:
+            # obeyed up to the cap: a gateway asking for a day is asked again in minutes
+            wait_s = min(cap_s, max(retry_s, self._interval(endpoint)))
         else:
-            wait_s = min(self.config.max_backoff_s, self._interval(endpoint) * 2.0 ** (n - 1))
+            doubling = self._interval(endpoint) * 2.0 ** min(n - 1, 32)
+            wait_s = min(cap_s, self.config.max_backoff_s, doubling)
+        if isinstance(exc, RateLimitedError | EndpointNotSupportedError):
+            # the client remembers these itself (up to an hour, or for good): the next
+            # probe must really reach the gateway
+            self._forget_before_asking.add(endpoint)
         self._blocked_until[endpoint] = now + wait_s
+
+    def _notice_pause(self, now: float) -> None:
+        """A poll that comes much later than scheduled: the process or its loop was stalled."""
+        if self._expected_at is None:
+            return
+        late_s = now - self._expected_at
+        if late_s > self.live.stale_after_s:
+            log.warning(
+                "%s: polling was held up for %.0f s (the process was paused or its event loop "
+                "blocked)",
+                self.name,
+                late_s,
+            )
+            self._silence_cause = self._silence_cause or "monitor paused"
 
     # --- one step -------------------------------------------------------------------------
 
     async def poll_due(self) -> list[str]:
-        """Poll every endpoint that is due now, concurrently; returns the endpoints asked."""
+        """Poll every endpoint that is due now, concurrently; returns the endpoints asked.
+
+        The reading this makes is committed before it returns (with `batch_size` 1).
+        """
+        self._notice_pause(self.monotonic())
+        try:
+            return await self._poll_due()
+        finally:
+            self._expected_at = self.monotonic() + self.next_due_in_s()
+
+    async def _poll_due(self) -> list[str]:
         now = self.monotonic()
         due = self._due(now)
         for group in ("fast", "slow"):
@@ -281,6 +372,10 @@ class Poller:
             if due:
                 self.live.changed(self.gateway)
             return []
+        for endpoint in asked:
+            if endpoint in self._forget_before_asking:
+                self._forget_before_asking.discard(endpoint)
+                self.client.forget("GET", PATHS[endpoint])
         sent_before = self.client.requests_sent
         try:
             outcomes = await asyncio.gather(*(self._call(e) for e in asked))
@@ -346,65 +441,146 @@ class Poller:
 
     # --- what the answers mean ------------------------------------------------------------
 
+    async def _stamp(self) -> float:
+        """The time now on the poller's clock; a step the clock saw becomes an event."""
+        now = self.clock()
+        clock = self.clock
+        if isinstance(clock, ReadingClock) and clock.step_count != self._steps_seen:
+            for step in clock.new_steps(self._steps_seen):
+                if step.jump_s > 0:
+                    self._silence_cause = self._silence_cause or "host clock stepped forward"
+                log.warning("%s: %s", self.name, step.describe())
+                await self._event(step.at, "clock_step", step.describe(), quiet=True)
+            self._steps_seen = clock.step_count
+        return now
+
     async def _fast_done(self, results: dict[str, _Outcome]) -> None:
         ok = {e: o.value for e, o in results.items() if o.error is None}
         g = self.gateway
-        now = self.clock()
-        if not ok:
-            errors = [o.error for o in results.values() if o.error is not None]
-            await self._failed(errors, now)
+        now = await self._stamp()
+        errors = [o.error for o in results.values() if o.error is not None]
+        refused: list[BaseException] = [e for e in errors if isinstance(e, AuthenticationError)]
+        if not ok or refused:
+            # a refused login is a failure even when an open endpoint (grid status) answered
+            await self._failed(refused or errors, now)
             return
         reading = _reading(g.name, now, ok)
+        try:
+            plausible.check_reading(reading)
+        except plausible.Implausible as exc:
+            key = (_FIELD_SOURCE.get(exc.field, "meters_aggregates"), "implausible")
+            g.counters.errors_total[key] = g.counters.errors_total.get(key, 0) + 1
+            await self._failed([exc], now)
+            return
+        self._auth_error = None
         if g.problem == "stopped" and g.sitemaster_running is not True:
             await self._event(now, "sitemaster_run", "live data is back")
             g.sitemaster_running = True
+        if g.problem is not None or self._logged_cause is not None:
+            log.info("%s: readings again", g.name)
         g.reading = reading
         g.problem = g.problem_reason = g.problem_since = None
+        self._logged_cause = None
         if self._open_gap is not None:
             await self._write_gap(Gap(g.name, self._open_gap.start, now, self._open_gap.reason))
             self._open_gap = None
+            self._silence_cause = None
+        else:
+            await self._cover_silence(now)
+        self._covered_until = now
         self._batch.append(reading)
         self.live.changed(g, push=True)
 
+    async def _cover_silence(self, until: float) -> None:
+        """The span since the last reading, if longer than stale_after_s, is a gap."""
+        start = self._covered_until
+        if start is not None and until - start > self.live.stale_after_s:
+            reason = self._silence_cause or "no readings"
+            await self._write_gap(Gap(self.name, start, until, reason))
+        self._silence_cause = None
+
     async def _failed(self, errors: list[BaseException], now: float) -> None:
         g = self.gateway
-        kinds = {error_kind(e) for e in errors}
-        problem: Problem
-        if "stopped" in kinds:
-            problem, reason = "stopped", "the system is stopped (live data answers 502)"
-        elif kinds & _UNREACHABLE:
-            first = next(e for e in errors if error_kind(e) in _UNREACHABLE)
-            problem, reason = "unreachable", f"gateway unreachable: {_short(first)}"
-        else:
-            first = errors[0]
-            problem, reason = "error", f"{error_kind(first)}: {_short(first)}"
-        if g.problem != problem or g.problem_reason != reason:
-            log.warning("%s: %s", g.name, reason)
+        problem, reason, gap_reason = self._diagnose(errors)
+        if (problem, gap_reason) != self._logged_cause:
+            log.warning("%s: %s", g.name, reason)  # once per cause, not once per poll
+            self._logged_cause = (problem, gap_reason)
         if problem == "stopped" and g.sitemaster_running is not False:
             g.sitemaster_running = False
             await self._event(now, "sitemaster_stop", "live data answers 502")
         if g.problem != problem:
             g.problem_since = now
         g.problem, g.problem_reason = problem, reason
-        gap_reason = {"stopped": "system stopped", "unreachable": "gateway unreachable"}.get(
-            problem, reason
-        )
-        if self._open_gap is None or self._open_gap.reason != gap_reason:
-            if self._open_gap is not None:
-                await self._write_gap(Gap(g.name, self._open_gap.start, now, self._open_gap.reason))
-            self._open_gap = Gap(g.name, now, None, gap_reason)
-            await self._write_gap(self._open_gap)
+        await self._open(gap_reason, now)
         self.live.changed(g, push=True)
+
+    def _diagnose(self, errors: list[BaseException]) -> tuple[Problem, str, str]:
+        """(problem, reason shown live, gap reason) of a failed fast poll.
+
+        The gap reason stays the same while the cause does (a new gap per changing detail
+        would split one outage into hundreds), the live reason carries the detail.
+        """
+        kinds = {error_kind(e) for e in errors}
+        first = errors[0]
+        if isinstance(first, AuthenticationError):
+            self._auth_error = first
+            g = self.gateway
+            if g.problem == "auth" and g.problem_reason:  # keep the first words of a spell
+                return "auth", g.problem_reason, g.problem_reason
+            reason = f"authentication failed: {_auth_detail(first)}"
+            return "auth", reason, reason
+        if "stopped" in kinds:
+            return "stopped", "the system is stopped (live data answers 502)", "system stopped"
+        if kinds & _UNREACHABLE:
+            found = next(e for e in errors if error_kind(e) in _UNREACHABLE)
+            return "unreachable", f"gateway unreachable: {_short(found)}", "gateway unreachable"
+        if isinstance(first, plausible.Implausible):
+            return "error", str(first), first.reason
+        kind = error_kind(first)
+        if kind == "rate_limited":
+            return "error", f"rate limited: {_short(first)}", "rate limited"
+        return "error", f"{kind}: {_short(first)}", f"gateway error: {kind}"
+
+    async def _open(self, reason: str, now: float) -> None:
+        """Make sure a gap with `reason` is open from now (or from before, if it already is)."""
+        if self._open_gap is not None and self._open_gap.reason == reason:
+            return
+        if self._open_gap is not None:
+            await self._write_gap(Gap(self.name, self._open_gap.start, now, self._open_gap.reason))
+        else:
+            await self._cover_silence(now)
+        self._open_gap = Gap(self.name, now, None, reason)
+        await self._write_gap(self._open_gap)
+
+    async def crashed(self, exc: BaseException) -> None:
+        """Told by the supervisor that `run()` failed with `exc`: a gap opens until a reading.
+
+        Never raises: it runs on the way to a restart.
+        """
+        g = self.gateway
+        g.counters.restarts_total += 1
+        self._in_flight.clear()
+        try:
+            now = self.clock()
+            reason = f"poller failed: {type(exc).__name__}"
+            if g.problem != "error":
+                g.problem_since = now
+            g.problem, g.problem_reason = "error", f"{reason}: {_short(exc)}"
+            self._logged_cause = ("error", reason)
+            await self._open(reason, now)
+            self.live.changed(g, push=True)
+        except Exception:  # the store may be why it failed; the restart goes on regardless
+            log.debug("%s: could not record the poller's failure", self.name, exc_info=True)
 
     async def _slow_done(self, outcome: _Outcome) -> None:
         if outcome.error is not None:
             return
         g = self.gateway
-        now = self.clock()
+        now = await self._stamp()
         value = outcome.value
         if isinstance(value, models.Operation):
-            mode = value.mode
-            reserve = value.backup_reserve_raw_percent
+            mode = plausible.text(value.mode)
+            reserve = plausible.number(value.backup_reserve_raw_percent, 0.0, 100.0)
             if g.mode is not None and mode is not None and mode != g.mode:
                 await self._event(now, "operation_mode", f"{g.mode} -> {mode}")
             if (
@@ -419,60 +595,96 @@ class Poller:
                 reserve if reserve is not None else g.backup_reserve_raw_percent
             )
         elif isinstance(value, models.GatewayStatus):
-            if g.version is not None and value.version is not None and value.version != g.version:
-                await self._event(now, "firmware", f"{g.version} -> {value.version}")
-            g.version = value.version or g.version
+            version = plausible.text(value.version)
+            if g.version is not None and version is not None and version != g.version:
+                await self._event(now, "firmware", f"{g.version} -> {version}")
+            g.version = version or g.version
         elif isinstance(value, models.Sitemaster):
             if g.sitemaster_running is not None and value.running != g.sitemaster_running:
                 kind = "sitemaster_run" if value.running else "sitemaster_stop"
                 await self._event(now, kind, f"sitemaster reports running={value.running}")
             g.sitemaster_running = value.running
         elif isinstance(value, models.SiteInfo):
-            g.site_name = value.site_name or g.site_name
-            g.site_tz = value.timezone or g.site_tz
+            g.site_name = plausible.text(value.site_name) or g.site_name
+            g.site_tz = plausible.text(value.timezone) or g.site_tz
         elif isinstance(value, models.SystemStatus):
-            g.full_pack_energy_wh = value.nominal_full_pack_energy_wh
-            g.energy_remaining_wh = value.nominal_energy_remaining_wh
+            g.full_pack_energy_wh = plausible.number(
+                value.nominal_full_pack_energy_wh, 0.0, PACK_ENERGY_MAX_WH
+            )
+            g.energy_remaining_wh = plausible.number(
+                value.nominal_energy_remaining_wh, 0.0, PACK_ENERGY_MAX_WH
+            )
         self.live.changed(g)
 
     def apply_operation(self, operation: models.Operation) -> None:
         """Take an operation the gateway reported after a control request as current."""
         g = self.gateway
-        g.mode = operation.mode or g.mode
-        if operation.backup_reserve_raw_percent is not None:
-            g.backup_reserve_raw_percent = operation.backup_reserve_raw_percent
+        g.mode = plausible.text(operation.mode) or g.mode
+        reserve = plausible.number(operation.backup_reserve_raw_percent, 0.0, 100.0)
+        if reserve is not None:
+            g.backup_reserve_raw_percent = reserve
         self.live.changed(g, push=True)
 
     # --- store ----------------------------------------------------------------------------
 
-    async def _event(self, at: float, kind: str, detail: str) -> None:
-        log.info("%s: %s: %s", self.name, kind, detail)
+    async def _event(self, at: float, kind: str, detail: str, quiet: bool = False) -> None:
+        if not quiet:
+            log.info("%s: %s: %s", self.name, kind, detail)
         if self.store is not None:
-            await self.store.write_event(Event(self.name, at, kind, detail))
+            await self._store_call(self.store.write_event(Event(self.name, at, kind, detail)))
 
     async def _write_gap(self, gap: Gap) -> None:
         if self.store is not None:
-            await self.store.write_gap(gap)
+            await self._store_call(self.store.write_gap(gap))
+
+    async def _store_call(self, write: Awaitable[object]) -> bool:
+        """Await a store write; a failure is logged once per cause, never raised."""
+        try:
+            await write
+        except Exception as exc:
+            text = _short(exc)
+            if text != self._store_error:
+                log.error("%s: the store refused a write: %s", self.name, text)
+                self._store_error = text
+            return False
+        if self._store_error is not None:
+            log.warning("%s: the store accepts writes again", self.name)
+            self._store_error = None
+        return True
 
     async def flush(self) -> int:
-        """Write the buffered readings in one commit; returns how many."""
+        """Write the buffered readings in one commit; returns how many.
+
+        Readings the store refuses are kept (at most MAX_UNSAVED_READINGS, the oldest are
+        dropped first) and offered again with the next flush.
+        """
         batch, self._batch = self._batch, []
         self._last_flush = self.monotonic()
         if not batch or self.store is None:
             return 0
-        await self.store.write_readings(batch)
-        return len(batch)
+        if await self._store_call(self.store.write_readings(batch)):
+            return len(batch)
+        kept = (batch + self._batch)[-MAX_UNSAVED_READINGS:]
+        dropped = len(batch) + len(self._batch) - len(kept)
+        if dropped:
+            log.error("%s: %d reading(s) the store refused are dropped", self.name, dropped)
+        self._batch = kept
+        return 0
 
     async def start(self) -> None:
         """Before the first poll: mark the time the monitor was not running as a gap.
 
         A gap the previous run left open (it stopped while the gateway was unreachable or
         the system stopped) is taken over and closed by the next reading: there has been
-        no reading since its start, and when that run ended is not known.
+        no reading since its start, and when that run ended is not known. Otherwise the
+        span from the last stored reading to the first new one is a gap "monitor not
+        running" if it is longer than stale_after_s (opened now if it already is).
         """
         if self.store is None:
             return
         latest = await self.store.latest(self.name)
+        if latest is not None and isinstance(self.clock, ReadingClock):
+            self.clock.not_before(latest.taken_at)  # a clock set back meanwhile
         now = self.clock()
         since = latest.taken_at if latest is not None else 0.0
         gaps = await self.store.gaps(self.name, since, max(now, since) + 1.0)
@@ -481,6 +693,8 @@ class Poller:
             self._open_gap = left_open[-1]
         if latest is None:
             return
+        self._covered_until = latest.taken_at
+        self._silence_cause = "monitor not running"
         if self.gateway.reading is None:
             self.gateway.reading = latest  # shown as stale until the first poll
         if not left_open and now - latest.taken_at > self.live.stale_after_s:
@@ -488,9 +702,14 @@ class Poller:
             await self._write_gap(self._open_gap)
 
     async def run(self) -> None:
-        """Poll until cancelled; buffered readings are written on the way out."""
+        """Poll until cancelled; buffered readings are written on the way out.
+
+        Run again after a failure (the supervisor does), it goes on where it stopped.
+        """
         set_log_gateway(self.name)  # log lines of this task (the client's too) name it
-        await self.start()
+        if not self._started:
+            await self.start()
+            self._started = True
         try:
             while True:
                 await self.poll_due()
@@ -502,6 +721,22 @@ class Poller:
 def _short(exc: BaseException | None) -> str:
     text = str(exc) if exc is not None else "unknown error"
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _auth_detail(exc: AuthenticationError) -> str:
+    """What the gateway said about a refused login, without the client's retry counts."""
+    parts = dict.fromkeys(p for p in (exc.error, exc.message) if p)
+    if exc.error:  # a login blocked after failures repeats the first error's `error`
+        parts = {exc.error: None}
+    return _short(Exception("; ".join(parts) or f"HTTP {exc.status}"))
+
+
+#: the endpoint a reading's field comes from (for the error counters).
+_FIELD_SOURCE: Final[dict[str, str]] = {
+    "soe_raw_percent": "soe",
+    "grid_status": "grid_status",
+    "taken_at": "clock",
+}
 
 
 def _reading(gateway: str, taken_at: float, ok: dict[str, Any]) -> Reading:
