@@ -220,6 +220,7 @@ def to_stderr(
     verbose: bool = False,
     interval_s: float = DEFAULT_INTERVAL_S,
     stream: TextIO | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[logging.Handler]:
     """Show warnings and errors (with `verbose`, debug lines and tracebacks too) until the
     block ends; then the loggers are as they were."""
@@ -229,7 +230,7 @@ def to_stderr(
     handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
     handler.setFormatter(_Formatter(fmt, tracebacks=verbose))
     handler.addFilter(_GatewayFilter())
-    handler.addFilter(RateLimit(interval_s))
+    handler.addFilter(RateLimit(interval_s, clock=clock))
     saved: list[tuple[logging.Logger, list[logging.Handler], int]] = []
     for name in LOGGERS:
         logger = logging.getLogger(name)

@@ -73,6 +73,15 @@ def daily_costs(
         acc = [0.0] * 5
         hours = store.energy(gateway, start, end, "hour")
         minutes: dict[float, EnergyBucket] | None = None
+        # a zone whose midnight is not on a whole UTC hour (India, Adelaide): the day's
+        # edges cut hours, so the day is priced minute by minute where minutes are kept
+        in_day = store.energy(gateway, start, end, "minute") if start % 3600 else []
+        if in_day:
+            for minute in in_day:
+                _add(acc, minute, _price(tariff, minute.start, tz))
+            out.append(_day_cost(day, acc, tariff))
+            day += dt.timedelta(1)
+            continue
         for hour in hours:
             prices = [_price(tariff, hour.start + 60 * m, tz) for m in _PROBE_MINUTES]
             if all(p == prices[0] for p in prices):
@@ -87,14 +96,15 @@ def daily_costs(
             else:
                 for m in range(60):
                     _add(acc, hour, _price(tariff, hour.start + 60 * m, tz), 1 / 60)
-        if hours:
-            cost, baseline = acc[0], acc[1]
-            out.append(
-                DailyCost(
-                    day, cost, baseline, baseline - cost, tariff.currency, acc[2], acc[3], acc[4]
-                )
-            )
-        else:
-            out.append(DailyCost(day, None, None, None, tariff.currency))
+        out.append(_day_cost(day, acc, tariff) if hours else _no_cost(day, tariff))
         day += dt.timedelta(1)
     return out
+
+
+def _day_cost(day: dt.date, acc: list[float], tariff: Tariff) -> DailyCost:
+    cost, baseline = acc[0], acc[1]
+    return DailyCost(day, cost, baseline, baseline - cost, tariff.currency, acc[2], acc[3], acc[4])
+
+
+def _no_cost(day: dt.date, tariff: Tariff) -> DailyCost:
+    return DailyCost(day, None, None, None, tariff.currency)
