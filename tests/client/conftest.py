@@ -9,6 +9,9 @@ every request, and plays scripted faults (status, delay, dropped connection) per
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import hashlib
+import ipaddress
 import json
 import secrets
 import socket
@@ -21,11 +24,15 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tegkit import catalog
-from tegkit.sim.certs import fingerprint_sha256, generate_certificate
 
 SNI_NAMES = ("teg", "powerwall", "powerpack", "localhost")
+JSON = "application/json"
 PASSWORD = "hunter2-secret"
 CAPTURES = Path(__file__).resolve().parents[3] / "shared/reference/vloschiavo-powerwall2/samples"
 FIRMWARE = "21.44-foogod"
@@ -34,6 +41,8 @@ FALLBACKS = {
     "/api/meters/site": "meters.site.json",
     "/api/meters/solar": "meters.solar.json",
     "/api/site_info/grid_codes": "api_site_info_grid_codes.json",
+    "/api/solars/brands": "api_solars_brands.json",
+    "/api/solars/brands/SolarEdge Technologies": "solar_edge_models.json",
 }
 
 
@@ -76,6 +85,15 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     drop: bool = False  # close the connection without answering
+    endless: bool = False  # 200 and a body that never ends (chunked, as fast as it is read)
+
+
+@dataclass
+class Streamed:
+    """What an endless answer managed to send before the client hung up."""
+
+    sent_bytes: int = 0
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 def _error(status: int, error: str, message: str) -> web.Response:
@@ -96,6 +114,10 @@ class FakeGateway:
         self.faults: dict[str, list[Fault]] = {}
         self.tokens: set[str] = set()
         self.cookies: set[str] = set()
+        self.streamed = Streamed()
+        # What the next logins answer instead of fresh random values (hostile gateways).
+        self.login_tokens: list[str] = []
+        self.login_cookies: list[str] = []
 
     @property
     def logins(self) -> int:
@@ -136,10 +158,17 @@ class FakeGateway:
                 assert request.transport is not None
                 request.transport.abort()
                 raise asyncio.CancelledError
+            if fault.endless:
+                return await self._endless(request)
             if fault.status is not None:
                 return web.Response(status=fault.status, body=fault.body, headers=fault.headers)
         if key == "POST /api/login/Basic":
             return self._login(request)
+        brand = request.raw_path.removeprefix("/api/solars/brands/")
+        if brand != request.raw_path and "/" not in brand and self._has_session(request):
+            # One segment, whatever the decoded brand holds ("A/B" arrives as A%2FB).
+            canned = self.captures[self.state].get(request.path)
+            return web.Response(body=canned.body if canned else b"[]", content_type=JSON)
         found = catalog.match(request.method, request.path)
         if found is None:
             return _error(404, "not found", f"{key} does not exist")
@@ -147,12 +176,30 @@ class FakeGateway:
             return _error(401, "bad credentials", "Login Error")
         return self._answer(request, key)
 
+    async def _endless(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        chunk = b"[" + b"0," * 32767
+        try:
+            await response.prepare(request)
+            # Writes to a lost connection neither fail nor wait: yield to the loop after each
+            # one, so that the loss is noticed, and look before the next.
+            while request.transport is not None and not request.transport.is_closing():
+                await response.write(chunk)
+                self.streamed.sent_bytes += len(chunk)
+                await asyncio.sleep(0)
+        except ConnectionError:
+            pass
+        finally:
+            self.streamed.done.set()
+        raise asyncio.CancelledError  # the client hung up: no answer to finish
+
     def _login(self, request: web.Request) -> web.Response:
         body = self.bodies[-1][1] if self.bodies else {}
         if not isinstance(body, dict) or body.get("password") != self.password:
             return _error(401, "bad credentials", "Login Error")
-        token = secrets.token_urlsafe(16)
-        cookie = secrets.token_urlsafe(16)
+        token = self.login_tokens.pop(0) if self.login_tokens else secrets.token_urlsafe(16)
+        cookie = self.login_cookies.pop(0) if self.login_cookies else secrets.token_urlsafe(16)
         self.tokens.add(token)
         self.cookies.add(cookie)
         reply = {
@@ -195,11 +242,47 @@ class CertFiles:
     sha256_hex: str
 
 
-def make_cert(directory: Path, name: str) -> CertFiles:
-    """A self-signed certificate with the gateway's names plus localhost and 127.0.0.1."""
+def make_cert(
+    directory: Path,
+    name: str,
+    dns_names: tuple[str, ...] = ("teg", "powerwall", "powerpack"),
+    ip_addresses: tuple[str, ...] = ("127.0.0.1",),
+    valid_days: tuple[float, float] = (-1, 3650),
+) -> CertFiles:
+    """A self-signed certificate like the gateway's (teg, powerwall, powerpack), plus the
+    loopback address the tests dial; `valid_days` is its validity from/to, in days from now.
+
+    "localhost" is not named: the double accepts it as SNI, so it is the name that the
+    certificate does not carry (a name mismatch with a trusted certificate).
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "teg")])
+    now = dt.datetime.now(dt.UTC)
+    alt_names: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+    alt_names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now + dt.timedelta(days=valid_days[0]))
+        .not_valid_after(now + dt.timedelta(days=valid_days[1]))
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
-    generate_certificate(cert_path, key_path)
-    return CertFiles(cert_path, key_path, fingerprint_sha256(cert_path.read_bytes()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    return CertFiles(cert_path, key_path, hashlib.sha256(der).hexdigest())
 
 
 def server_ssl_context(cert: CertFiles) -> ssl.SSLContext:
