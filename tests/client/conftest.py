@@ -355,6 +355,31 @@ def server(fake: FakeGateway, cert: CertFiles) -> Any:
 
 
 @pytest.fixture
+def new_cert(tmp_path: Path) -> Any:
+    """Makes a certificate: new_cert("name", valid_days=(-30, -1)) (see make_cert)."""
+
+    def make(name: str, **options: Any) -> CertFiles:
+        return make_cert(tmp_path, name, **options)
+
+    return make
+
+
+@pytest.fixture
+def serve() -> Any:
+    """Starts another double with a given certificate: serve(cert) -> (server, fake)."""
+    started: list[ServerThread] = []
+
+    def start(cert: CertFiles) -> tuple[ServerThread, FakeGateway]:
+        fake = FakeGateway()
+        started.append(ServerThread(fake, server_ssl_context(cert)))
+        return started[-1], fake
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture
 def address(server: ServerThread) -> str:
     return f"127.0.0.1:{server.port}"
 
