@@ -24,6 +24,7 @@ from aiohttp import web
 
 from tegkit.client import Gateway, Insecure, PinnedCertificate, TlsPolicy, VerifyCertificate
 from tegkit.monitor.auth import ControlAuth
+from tegkit.monitor.clock import ReadingClock
 from tegkit.monitor.live import LiveState
 from tegkit.monitor.poller import Poller, PollerConfig
 from tegkit.monitor.readings import RetentionPolicy
@@ -34,6 +35,8 @@ from tegkit.tariff import Tariff
 log = logging.getLogger(__name__)
 
 DEFAULT_LISTEN = ("127.0.0.1", 8675)
+#: a failed poller is restarted after this many seconds, doubling up to the second figure.
+RESTART_BACKOFF_S = (1.0, 60.0)
 #: how often (real seconds) the store drops what the retention policy no longer keeps.
 RETENTION_EVERY_S = 6 * 3600.0
 
@@ -68,8 +71,10 @@ class GatewayTarget:
 class Monitor:
     """Starts pollers, store and web server on `start()`; `close()` flushes and stops them.
 
-    `clock` stamps readings (epoch s); `stale_after_s` defaults to three fast intervals
-    (at least 15 s) on that clock.
+    `clock` stamps readings (epoch s; by default a `ReadingClock`, which never runs
+    backwards); `stale_after_s` defaults to three fast intervals (at least 15 s) on that
+    clock. A poller that fails is restarted by its supervisor after `restart_backoff_s`
+    (first, most) seconds, doubling; the time it was down is a gap.
     """
 
     def __init__(
@@ -82,8 +87,9 @@ class Monitor:
         tz: dt.tzinfo | None = None,
         control_token: str | None = None,
         config: PollerConfig | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         stale_after_s: float | None = None,
+        restart_backoff_s: tuple[float, float] = RESTART_BACKOFF_S,
         retention: RetentionPolicy | None = RetentionPolicy(),  # noqa: B008 (frozen)
     ) -> None:
         if not targets:
@@ -99,9 +105,11 @@ class Monitor:
         self.tz = tz or _local_tz()
         self.config = config or PollerConfig()
         stale = stale_after_s or max(15.0, 3 * self.config.fast_interval_s)
+        clock = clock if clock is not None else ReadingClock()
         self.live = LiveState(clock=clock, stale_after_s=stale)
         self.control = ControlAuth(control_token) if control_token else None
         self.clock = clock
+        self.restart_backoff_s = restart_backoff_s
         self.store: AsyncStore | None = None
         self.pollers: dict[str, Poller] = {}
         self.clients: list[Gateway] = []
@@ -181,7 +189,38 @@ class Monitor:
     def start_polling(self) -> None:
         """Start one polling task per gateway (after `start(poll=False)`)."""
         for poller in self.pollers.values():
-            self._tasks.append(asyncio.create_task(poller.run(), name=f"poll-{poller.name}"))
+            task = asyncio.create_task(self._supervise(poller), name=f"poll-{poller.name}")
+            self._tasks.append(task)
+
+    async def _supervise(self, poller: Poller) -> None:
+        """Run `poller` until cancelled; restart it after a failure, backing off.
+
+        One gateway's failing poller never stops the others or the process: its failure is
+        logged, recorded as a gap ("poller failed: ...") and the poller restarted after a
+        wait that doubles from `restart_backoff_s[0]` to `restart_backoff_s[1]` (reset once
+        it has run for that long without failing).
+        """
+        first_s, most_s = self.restart_backoff_s
+        wait_s = first_s
+        while True:
+            started = time.monotonic()
+            try:
+                await poller.run()
+                return
+            except Exception as exc:  # any failure of one poller is contained
+                if time.monotonic() - started >= most_s:
+                    wait_s = first_s
+                log.error(
+                    "%s: the poller failed (%s: %s); restarting it in %.1f s",
+                    poller.name,
+                    type(exc).__name__,
+                    str(exc)[:200],
+                    wait_s,
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
+                await poller.crashed(exc)
+            await asyncio.sleep(wait_s)
+            wait_s = min(most_s, wait_s * 2)
 
     async def wait(self) -> None:
         """Until `stop()` is called or a poller task dies."""
