@@ -37,6 +37,7 @@ from tegkit.tariff import load_tariff
 HOST_TZ = ZoneInfo("Etc/UTC")
 LA = "America/Los_Angeles"
 SYDNEY = "Australia/Sydney"
+ADELAIDE = "Australia/Adelaide"
 LOAD_W = 1200.0  # the home draws this all the time, all of it from the grid
 STEP_S = 300  # one reading every five minutes, on whole UTC minutes
 
@@ -46,6 +47,8 @@ TRANSITIONS = [
     ("la", LA, dt.date(2024, 11, 3), 25),
     ("syd", SYDNEY, dt.date(2024, 4, 7), 25),
     ("syd", SYDNEY, dt.date(2024, 10, 6), 23),
+    # midnight on a half hour of UTC: the day's edges cut the hour rollups
+    ("adl", ADELAIDE, dt.date(2024, 10, 6), 23),
 ]
 
 TOU = """
@@ -105,7 +108,7 @@ async def _served(tmp_path: Path, overrides: dict[str, str] | None = None) -> As
     for gateway, zone, day, _hours in TRANSITIONS:
         await store.write_readings(_readings(gateway, zone, day))
     live = LiveState(clock=lambda: _midnight(dt.date(2024, 12, 1), LA))
-    for gateway, zone in (("la", LA), ("syd", SYDNEY)):
+    for gateway, zone in (("la", LA), ("syd", SYDNEY), ("adl", ADELAIDE)):
         g = live.add(gateway, f"https://{gateway}.invalid")
         g.site_tz = zone  # what the slow group's site_info brought
         if overrides and gateway in overrides:
@@ -190,6 +193,7 @@ async def test_an_owners_zone_overrides_the_gateways(tmp_path: Path) -> None:
         assert [(g["gateway"], g["tz"]) for g in live["gateways"]] == [
             ("la", "Europe/Berlin"),
             ("syd", SYDNEY),
+            ("adl", ADELAIDE),
         ]
         # a naive time in a query is the gateway's own local time
         hist = await _get(
