@@ -167,3 +167,54 @@ def test_cloud_options_given_at_import_are_kept_in_the_profile(
     # Later runs need neither the URL nor the site id.
     bare = Teg({"TEG_CONFIG": env["TEG_CONFIG"]})
     assert bare.json("cloud", "status")["site_id"] == int(site)
+
+
+# --- profiles and their tokens never orphan each other ---------------------------------------
+
+
+def _products_work(teg: Teg, *args: str) -> None:
+    result = teg(*args, "--json", "cloud", "products")
+    assert result.exit_code == 0, (args, result.stderr)
+
+
+@pytest.mark.parametrize("setup_args", [["setup"], ["--profile", "home", "setup"]])
+def test_tokens_imported_before_any_profile_survive_a_later_setup(
+    cteg: Teg, sim: Simulator, tmp_path: Path, env: dict[str, str], setup_args: list[str]
+) -> None:
+    _import(cteg, sim, tmp_path)  # no config file yet, no --profile
+    saved = tomllib.loads(Path(env["TEG_CONFIG"]).read_text())
+    assert saved["default_profile"] == "default"  # the tokens' profile is named and the default
+    assert cteg(*setup_args, "--yes", TEG_PIN="").exit_code == 0
+    _products_work(cteg)
+
+
+def test_tokens_imported_after_setup_belong_to_the_default_profile(
+    cteg: Teg, sim: Simulator, tmp_path: Path, env: dict[str, str]
+) -> None:
+    assert cteg("--profile", "home", "setup", "--yes", TEG_PIN="").exit_code == 0
+    data = _import(cteg, sim, tmp_path)
+    assert Path(data["token_file"]).name == "home.json"
+    _products_work(cteg)
+    # Another profile made the default later: the tokens stay with "home", and the
+    # message for the new default says where they are.
+    assert cteg("--profile", "cabin", "setup", "--yes", "--default", TEG_PIN="").exit_code == 0
+    missing = cteg("cloud", "products")
+    assert missing.exit_code == 3
+    assert "'cabin'" in missing.stderr and "--profile (home)" in missing.stderr
+    _products_work(cteg, "--profile", "home")
+
+
+def test_tokens_can_be_imported_into_a_new_named_profile(
+    cteg: Teg, sim: Simulator, tmp_path: Path, env: dict[str, str]
+) -> None:
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps({"access_token": sim.cloud_tokens.access_token}))
+    result = cteg("--profile", "lake", "cloud", "token", "import", str(tokens))
+    assert result.exit_code == 0, result.stderr
+    saved = tomllib.loads(Path(env["TEG_CONFIG"]).read_text())
+    assert "lake" in saved["profiles"] and saved["default_profile"] == "lake"
+    _products_work(cteg, "--profile", "lake")
+    _products_work(cteg)  # the default now
+    # A profile that does not exist is still an error for the other cloud commands.
+    unknown = cteg("--profile", "nowhere", "cloud", "products")
+    assert unknown.exit_code == 2 and "lake" in unknown.stderr

@@ -115,7 +115,8 @@ def cert() -> None:
 def _render_fetch(console: Console, data: dict[str, Any]) -> None:
     console.print(
         f"Pinned {fingerprint_text(data['sha256'])} for {data['host']} "
-        f"in profile {data['profile']!r} ({data['config_file']})."
+        f"in profile {data['profile']!r} ({data['config_file']}).",
+        soft_wrap=True,  # neither the fingerprint nor the path may fold
     )
 
 
@@ -154,7 +155,7 @@ def _render_show(console: Console, data: dict[str, Any]) -> None:
     if data["pin_sha256"]:
         console.print(f"Pinned: {fingerprint_text(data['pin_sha256'])}")
     elif data["cafile"]:
-        console.print(f"Verified against the CA file {data['cafile']}")
+        console.print(f"Verified against the CA file {data['cafile']}", soft_wrap=True)
     elif data["insecure"]:
         console.print("Not verified (insecure): run `teg cert fetch` to pin the certificate.")
     else:

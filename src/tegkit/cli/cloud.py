@@ -230,7 +230,10 @@ def _render_token(console: Console, data: dict[str, Any]) -> None:
         else time.strftime("expires %Y-%m-%d %H:%M", time.localtime(data["expires_at_s"]))
     )
     refresh = "with" if data["has_refresh_token"] else "without"
-    console.print(f"Tokens saved in {data['token_file']} ({expiry}, {refresh} a refresh token).")
+    console.print(
+        f"Tokens saved in {data['token_file']} ({expiry}, {refresh} a refresh token).",
+        soft_wrap=True,
+    )
 
 
 def _tokens_from_json(data: Any, source: str) -> Tokens:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import urllib.parse
 from pathlib import Path
 from typing import Any, Final
 
@@ -30,7 +31,7 @@ from tegkit._private_file import make_private_dir
 from tegkit.catalog import Effect
 from tegkit.cli import app
 from tegkit.cli.output import Output, json_option
-from tegkit.cli.redact import Redactor
+from tegkit.cli.redact import Redactor, kind_of_key
 from tegkit.client import Gateway
 from tegkit.errors import (
     ApiError,
@@ -79,35 +80,45 @@ async def _known_parameters(gw: Gateway) -> dict[str, list[str]]:
 
 
 class _Writer:
+    """Collects every answer, redacted by meaning (pass 1), and writes the files only when all
+    are in: then every value redacted anywhere is taken out of every file (pass 2)."""
+
     def __init__(self, folder: Path, redactor: Redactor) -> None:
         self.folder = folder
         self.redactor = redactor
         self.files: list[dict[str, Any]] = []
+        self._bodies: list[tuple[dict[str, str], Any, bool]] = []
 
     def write(
         self, template: str, path: str, params: dict[str, str], status: int, body: Any, error: bool
     ) -> None:
-        # Path parameters are serials: the same placeholder as the serial in the bodies.
-        safe_path = path
-        for value in params.values():
-            safe_path = safe_path.replace(value, self.redactor.placeholder("SERIAL", value))
-        stem = file_stem(safe_path)
-        name = f"{stem}.err" if error else f"{stem}.json"
-        redacted = self.redactor.value(body)
-        text = "" if redacted is None else json.dumps(redacted, indent=2, ensure_ascii=False)
-        if error:
-            content_type = "application/json" if text else "text/plain"
-            text = f"HTTP/1.1 {status}\ncontent-type: {content_type}\n\n{text}"
-        (self.folder / name).write_text(text + ("\n" if text else ""), encoding="utf-8")
-        self.files.append(
-            {
-                "file": name,
-                "method": "GET",
-                "path": safe_path,
-                "template": template,
-                "status": status,
-            }
-        )
+        for name, value in params.items():
+            kind = kind_of_key(name)  # a serial in a path gets the placeholder of its body
+            if kind is not None:
+                self.redactor.placeholder(kind, value)
+        redacted = self.redactor.document(path, body)
+        self.files.append({"method": "GET", "path": path, "template": template, "status": status})
+        self._bodies.append((params, redacted, error))
+
+    def flush(self) -> None:
+        """Write every collected answer, scrubbed of every value redacted in any of them."""
+        written: list[dict[str, Any]] = []
+        for entry, (params, body, error) in zip(self.files, self._bodies, strict=True):
+            path = entry["path"]
+            for value in params.values():
+                for form in {value, urllib.parse.quote(value, safe="")}:
+                    path = path.replace(form, self.redactor.scrub_text(value))
+            stem = file_stem(path)
+            name = f"{stem}.err" if error else f"{stem}.json"
+            scrubbed = self.redactor.scrub(body)
+            text = "" if scrubbed is None else json.dumps(scrubbed, indent=2, ensure_ascii=False)
+            if error:
+                content_type = "application/json" if text else "text/plain"
+                text = f"HTTP/1.1 {entry['status']}\ncontent-type: {content_type}\n\n{text}"
+            (self.folder / name).write_text(text + ("\n" if text else ""), encoding="utf-8")
+            written.append({"file": name, **entry, "path": path})
+        self.files = written
+        self._bodies.clear()
 
 
 def _error_body(exc: ApiError) -> dict[str, Any] | None:
@@ -149,6 +160,7 @@ async def _dump(settings: app.Settings, folder: Path) -> dict[str, Any]:
                 writer.write(endpoint.path, path, params, reply.status, body, error=False)
                 if path == "/api/status" and isinstance(body, dict):
                     firmware = body.get("version")
+    writer.flush()
     index = {
         "format": FORMAT,
         "taken_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -171,7 +183,8 @@ def _render(console: Console, data: dict[str, Any]) -> None:
     console.print(
         f"Wrote {data['files']} endpoints to {data['directory']} "
         f"({data['errors']} error answers, {data['skipped']} skipped); see index.json. "
-        "Serials, names and addresses are redacted."
+        "Serials, names and addresses are redacted.",
+        soft_wrap=True,
     )
 
 

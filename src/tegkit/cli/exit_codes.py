@@ -190,7 +190,7 @@ def _certificate_message(exc: BaseException, context: Context, where: str) -> st
             f"presents {exc.actual_sha256}. Run `teg cert fetch` if you replaced the gateway; "
             "otherwise something may be intercepting the connection."
         )
-    detail = exc.detail if isinstance(exc, errors.CertificateError) and exc.detail else ""
+    detail = exc.detail.rstrip(".") if isinstance(exc, errors.CertificateError) else ""
     said = f" (OpenSSL: {detail})" if detail else ""
     trusted_by = f" by {context.cafile}" if context.cafile else ""
     if reason == "name_mismatch":

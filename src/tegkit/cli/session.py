@@ -24,16 +24,18 @@ def _render(console: Console, data: dict[str, Any]) -> None:
         console.print(
             f"Logged in to {data['host']}; the session is kept for profile {data['profile']!r} "
             f"in {data['session_file']} (mode 0600) until the gateway ends it or you run "
-            "`teg logout`."
+            "`teg logout`.",
+            soft_wrap=True,  # a path folded over two lines cannot be copied
         )
         return
     forgotten = ", ".join(data["forgotten"])
     if data["ended_on_gateway"]:
-        console.print(f"Logged out of {data['host']}; removed {forgotten}.")
+        console.print(f"Logged out of {data['host']}; removed {forgotten}.", soft_wrap=True)
     elif forgotten:
         console.print(
             f"Removed the kept session {forgotten}. The gateway was not told, so the session "
-            "stays valid there until it expires."
+            "stays valid there until it expires.",
+            soft_wrap=True,
         )
     else:
         console.print(f"No session is kept for profile {data['profile']!r}; nothing to do.")

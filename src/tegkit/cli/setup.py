@@ -53,14 +53,16 @@ async def _test_login(settings: app.Settings, host: str, pin: str) -> dict[str, 
 def _render(console: Console, data: dict[str, Any]) -> None:
     console.print(
         f"Saved profile {data['profile']!r} for {data['site_name']!r} at {data['host']} "
-        f"(firmware {data['firmware_version']}) in {data['config_file']}."
+        f"(firmware {data['firmware_version']}) in {data['config_file']}.",
+        soft_wrap=True,  # a path folded over two lines cannot be copied
     )
     if data["password_saved"]:
         console.print("The password is stored in the config file (mode 0600).")
     if data["session_file"]:
         console.print(
             f"A login session is kept in {data['session_file']} (mode 0600) until the gateway "
-            "ends it or you run `teg logout`; commands use it instead of the password."
+            "ends it or you run `teg logout`; commands use it instead of the password.",
+            soft_wrap=True,
         )
     if data["logged_in"] and not data["password_saved"]:
         console.print(

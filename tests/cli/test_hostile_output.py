@@ -1,0 +1,167 @@
+"""What a gateway or a user wrote prints as written: no markup, no emoji, no negative zero."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from canned_gateway import CannedGateway
+from teg_helpers import SimThread, Teg
+
+# Rich markup, an emoji code, and a fingerprint-like group: each must come out literally.
+HOSTILE = "[bold]x[/bold] :smile: :AB: :cd: [link=x]y[/link]"
+
+
+@pytest.fixture()
+def hostile_site(simthread: SimThread, teg: Teg) -> Iterator[str]:
+    before = teg.json("status")["site_name"]
+    result = teg("set", "site-name", HOSTILE)
+    assert result.exit_code == 0, result.stderr
+    assert HOSTILE in result.stdout  # `teg set site-name` echoes what the gateway reports
+    yield HOSTILE
+    assert teg("set", "site-name", before).exit_code == 0
+
+
+def test_status_prints_a_site_name_with_markup_literally(hostile_site: str, teg: Teg) -> None:
+    result = teg("status")
+    assert result.exit_code == 0, result.stderr
+    assert hostile_site in result.stdout
+    assert teg.json("status")["site_name"] == hostile_site
+
+
+def test_watch_prints_a_site_name_with_markup_literally(hostile_site: str, teg: Teg) -> None:
+    result = teg("watch", "--count", "1", "--interval", "0.1")
+    assert result.exit_code == 0, result.stderr
+    assert hostile_site in result.stdout
+
+
+def test_setup_prints_a_site_name_with_markup_literally(hostile_site: str, teg: Teg) -> None:
+    result = teg("setup", "--yes", TEG_PIN="")
+    assert result.exit_code == 0, result.stderr
+    assert hostile_site in result.stdout
+
+
+def test_fingerprints_never_turn_into_emoji(teg: Teg) -> None:
+    # ":CD:" is rich's emoji code for a compact disc; a pin may hold that group anywhere.
+    pin = "0006abcdef" + "12" * 27
+    result = teg("cert", "show", TEG_PIN=pin)
+    assert result.exit_code == 0, result.stderr
+    assert "Pinned: 00:06:AB:CD:EF:12:12" in result.stdout
+
+
+def test_cert_fetch_and_check_print_the_whole_fingerprint(teg: Teg, sim: Any) -> None:
+    groups = ":".join(
+        sim.fingerprint_sha256[i : i + 2].upper() for i in range(0, 64, 2)
+    )  # as users compare it
+    fetched = teg("cert", "fetch", "--yes", TEG_PIN="")
+    assert fetched.exit_code == 0, fetched.stderr
+    assert groups in fetched.stderr and groups in fetched.stdout
+    checked = teg("cert", "show", "--check", TEG_PIN="")
+    assert checked.stdout.count(groups) == 2  # pinned and presented
+
+
+def test_a_profile_name_with_markup_prints_literally(teg: Teg) -> None:
+    name = "[red]cabin[/red]:AB:"
+    result = teg("--profile", name, "setup", "--yes", TEG_PIN="")
+    assert result.exit_code == 0, result.stderr
+    assert repr(name) in result.stdout
+
+
+def test_cloud_output_prints_a_site_name_with_markup_literally(
+    simthread: SimThread, env: dict[str, str], tmp_path: Path
+) -> None:
+    sim = simthread.sim
+    cteg = Teg(
+        {
+            **env,
+            "TEG_CLOUD_URL": sim.cloud_url,
+            "TEG_CLOUD_AUTH_URL": sim.cloud_url,
+            "TEG_CLOUD_CAFILE": str(sim.cafile),
+        }
+    )
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps({"access_token": sim.cloud_tokens.access_token}))
+    assert cteg("cloud", "token", "import", str(tokens)).exit_code == 0
+    before = cteg.json("cloud", "products")
+    old = next(p["site_name"] for p in before if "energy_site_id" in p)
+    try:
+        named = cteg("cloud", "set", "site-name", HOSTILE)
+        assert named.exit_code == 0, named.stderr
+        assert HOSTILE in named.stdout
+        listed = cteg("cloud", "products")
+        assert HOSTILE in listed.stdout
+    finally:
+        assert cteg("cloud", "set", "site-name", old).exit_code == 0
+
+
+# --- negative zero ---------------------------------------------------------------------------
+
+
+def _negative_zeros(value: Any) -> list[Any]:
+    if isinstance(value, float):
+        return [value] if value == 0 and math.copysign(1.0, value) < 0 else []
+    if isinstance(value, dict):
+        return [z for v in value.values() for z in _negative_zeros(v)]
+    if isinstance(value, list):
+        return [z for v in value for z in _negative_zeros(v)]
+    return []
+
+
+@pytest.fixture()
+def zero_gateway(tmp_path: Path) -> Iterator[Teg]:
+    gateway = CannedGateway(tmp_path / "gw")
+    meters = gateway.bodies["/api/meters/aggregates"]
+    for meter in ("site", "battery", "solar"):
+        meters[meter]["instant_power"] = -0.0
+    gateway.bodies["/api/operation"]["backup_reserve_percent"] = -0.0
+    try:
+        yield Teg(
+            {
+                "TEG_HOST": gateway.url,
+                "TEG_PIN": gateway.sha256,
+                "TEG_PASSWORD": "unused",
+                "TEG_CONFIG": str(tmp_path / "config" / "config.toml"),
+            }
+        )
+    finally:
+        gateway.close()
+
+
+def test_json_output_has_no_negative_zero(zero_gateway: Teg) -> None:
+    raw = zero_gateway("get", "meters/aggregates")
+    assert raw.exit_code == 0, raw.stderr
+    assert "-0.0" not in raw.stdout
+    status = zero_gateway("--json", "status")
+    assert status.exit_code == 0, status.stderr
+    assert "-0.0" not in status.stdout
+    data = json.loads(status.stdout)
+    assert data["site_power_w"] == 0 and data["backup_reserve_raw_percent"] == 0
+    watch = zero_gateway("--json", "watch", "--count", "2", "--interval", "0.1")
+    assert watch.exit_code == 0, watch.stderr
+    lines = watch.stdout.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        assert "-0.0" not in line and _negative_zeros(json.loads(line)) == []
+
+
+def test_text_output_has_no_negative_zero(zero_gateway: Teg) -> None:
+    for args in (["status"], ["watch", "--count", "1", "--interval", "0.1"]):
+        result = zero_gateway(*args)
+        assert result.exit_code == 0, result.stderr
+        # -0, -0.0, -0.00 as a number of its own ("-0700", a UTC offset, is not one)
+        assert not re.search(r"-0(\.0+)?(?![\d])", result.stdout), result.stdout
+        assert "0.0% raw" in result.stdout  # the reserve, on the gateway's scale
+
+
+def test_normalise_makes_every_negative_zero_positive() -> None:
+    from tegkit.cli.output import normalise
+
+    data = {"a": -0.0, "b": [-0.0, {"c": -0.0}], "d": -1.5, "e": "-0.0", "f": None, "g": 0}
+    out = normalise(data)
+    assert _negative_zeros(out) == []
+    assert out == {"a": 0.0, "b": [0.0, {"c": 0.0}], "d": -1.5, "e": "-0.0", "f": None, "g": 0}
