@@ -89,6 +89,7 @@ class GatewaySettings:
     timezone: str = "America/Los_Angeles"
     commission_count: int = 11
     staged_operation: dict[str, Any] = field(default_factory=dict)
+    max_pv_export_power_kw: float | None = None  # POST /api/operation's max_pv_export_power_kW
     networks: list[dict[str, Any]] = field(default_factory=list)
     registration: dict[str, Any] = field(default_factory=dict)
     cts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -337,15 +338,30 @@ class Gateway:
             ):
                 raise bad_request("backup_reserve_percent", "a number from 0 to 100")
             staged["backup_reserve_percent"] = reserve
+        if "max_pv_export_power_kW" in body:  # spec 001: optional, null when not set
+            export_kw = body["max_pv_export_power_kW"]
+            if export_kw is not None and (
+                isinstance(export_kw, bool)
+                or not isinstance(export_kw, int | float)
+                or not math.isfinite(export_kw)
+                or not 0 <= export_kw <= 1000
+            ):
+                raise bad_request("max_pv_export_power_kW", "null or a number of kW from 0 to 1000")
+            staged["max_pv_export_power_kW"] = export_kw
         if not staged:
             raise bad_request("mode", "mode and/or backup_reserve_percent must be given")
         self.settings.staged_operation.update(staged)
-        return {
+        answer = {
             "mode": self.settings.staged_operation.get("mode", self.mode),
             "backup_reserve_percent": self.settings.staged_operation.get(
                 "backup_reserve_percent", self.backup_reserve_raw_percent
             ),
         }
+        if "max_pv_export_power_kW" in self.settings.staged_operation:
+            answer["max_pv_export_power_kW"] = self.settings.staged_operation[
+                "max_pv_export_power_kW"
+            ]
+        return answer
 
     def commit(self) -> None:
         """config/completed: staged settings take effect, commission_count grows by one."""
@@ -354,6 +370,8 @@ class Gateway:
             self.site.mode = staged["mode"]
         if "backup_reserve_percent" in staged:
             self.site.backup_reserve_raw_percent = float(staged["backup_reserve_percent"])
+        if "max_pv_export_power_kW" in staged:
+            self.settings.max_pv_export_power_kw = staged["max_pv_export_power_kW"]
         staged.clear()
         self.settings.commission_count += 1
         self.touch()

@@ -226,9 +226,12 @@ def sitemaster(gw: Gateway, params: dict[str, str]) -> Reply:
 
 def operation(gw: Gateway, params: dict[str, str]) -> Reply:
     if gw.profile.legacy:
-        return 200, {"mode": gw.mode, "backup_reserve_percent": gw.backup_reserve_raw_percent}
-    body = dict(T.OPERATION)
-    body.update(real_mode=gw.mode, backup_reserve_percent=gw.backup_reserve_raw_percent)
+        body = {"mode": gw.mode, "backup_reserve_percent": gw.backup_reserve_raw_percent}
+    else:
+        body = dict(T.OPERATION)
+        body.update(real_mode=gw.mode, backup_reserve_percent=gw.backup_reserve_raw_percent)
+    if gw.settings.max_pv_export_power_kw is not None:  # the captures have no such key
+        body["max_pv_export_power_kW"] = gw.settings.max_pv_export_power_kw
     return 200, body
 
 
