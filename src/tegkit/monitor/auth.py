@@ -3,28 +3,39 @@
 Only exists when the monitor is started with a control token. POST /login with the token
 sets an HttpOnly, SameSite=Strict session cookie and answers the session's CSRF token; a
 control request must carry both the cookie and the CSRF token in the ``X-CSRF-Token``
-header, and, when the browser sends one, an ``Origin`` of this very host. Failed logins are
-slowed down per client address. Tokens and session ids never reach a log.
+header, and, when the browser sends one, an ``Origin`` of this very host. Tokens and
+session ids never reach a log.
+
+Failed logins lock out per client: a browser that logged in before carries a device
+cookie (signed with the token) and keeps a count of its own; any other client is counted
+by its address. So a local process guessing tokens locks out only clients without that
+cookie, and for a minute at most.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-import json
 import secrets
 import time
+import urllib.parse
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from tegkit.monitor.edge import BadParameter
+from tegkit.monitor.edge import BadParameter, decode_json, error_text
 
 COOKIE_NAME = "tegkit_session"
+DEVICE_COOKIE = "tegkit_device"
+DEVICE_TTL_S = 400 * 86400
 CSRF_HEADER = "X-CSRF-Token"
 FAILURES_BEFORE_LOCKOUT = 5
 LOCKOUT_BASE_S = 2.0
-LOCKOUT_MAX_S = 300.0
+LOCKOUT_MAX_S = 60.0
+#: clients whose failures are remembered; the least recent is forgotten first
+MAX_CLIENTS = 4096
 MIN_TOKEN_CHARS = 8
 
 
@@ -57,7 +68,7 @@ class ControlAuth:
         self._secure = secure_cookie
         self._clock = clock
         self._sessions: dict[str, _Session] = {}
-        self._failures: dict[str, _Failures] = {}
+        self._failures: OrderedDict[str, _Failures] = OrderedDict()
 
     def __repr__(self) -> str:  # never show the token
         return f"ControlAuth(sessions={len(self._sessions)})"
@@ -67,7 +78,8 @@ class ControlAuth:
     async def login(self, request: web.Request) -> web.Response:
         """POST /login: {"token": ...} (JSON or form) -> session cookie and CSRF token."""
         self._check_origin(request)
-        peer = request.remote or "?"
+        device = self._device_of(request)
+        peer = f"device {device}" if device is not None else f"address {request.remote or '?'}"
         now = self._clock()
         failures = self._failures.get(peer)
         if failures is not None and failures.locked_until > now:
@@ -78,7 +90,7 @@ class ControlAuth:
                 content_type="application/json",
             )
         token = await _token_from(request)
-        if not hmac.compare_digest(token.encode(), self._token):
+        if not hmac.compare_digest(token.encode(errors="surrogatepass"), self._token):
             self._fail(peer, now)
             raise web.HTTPUnauthorized(
                 text=_json_error("wrong control token"), content_type="application/json"
@@ -98,6 +110,17 @@ class ControlAuth:
             secure=self._secure,
             path="/",
         )
+        if device is None:  # this browser's own failure count from now on
+            device = secrets.token_urlsafe(16)
+            response.set_cookie(
+                DEVICE_COOKIE,
+                f"{device}.{self._device_mac(device)}",
+                max_age=DEVICE_TTL_S,
+                httponly=True,
+                samesite="Strict",
+                secure=self._secure,
+                path="/",
+            )
         return response
 
     async def logout(self, request: web.Request) -> web.Response:
@@ -160,8 +183,23 @@ class ControlAuth:
                 content_type="application/json",
             )
 
+    def _device_mac(self, device: str) -> str:
+        return hmac.new(self._token, b"device:" + device.encode(), hashlib.sha256).hexdigest()
+
+    def _device_of(self, request: web.Request) -> str | None:
+        """The device id of a browser that logged in before (its cookie signed by us)."""
+        device, _, mac = request.cookies.get(DEVICE_COOKIE, "").partition(".")
+        if not device or len(device) > 64:
+            return None
+        if not hmac.compare_digest(mac.encode(), self._device_mac(device).encode()):
+            return None
+        return device
+
     def _fail(self, peer: str, now: float) -> None:
         failures = self._failures.setdefault(peer, _Failures())
+        self._failures.move_to_end(peer)
+        while len(self._failures) > MAX_CLIENTS:
+            self._failures.popitem(last=False)
         failures.count += 1
         if failures.count >= FAILURES_BEFORE_LOCKOUT:
             doublings = failures.count - FAILURES_BEFORE_LOCKOUT
@@ -176,18 +214,21 @@ class ControlAuth:
 async def _token_from(request: web.Request) -> str:
     """The token of a login body: JSON {"token": ...} or a form field; 400 otherwise."""
     allowed = 'the control token as a string: JSON {"token": "..."} or a form field'
+    body = await request.read()
+    token: object = None
     if request.content_type == "application/json":
+        doc = decode_json(body)
+        token = doc.get("token") if isinstance(doc, dict) else None
+    elif request.content_type == "application/x-www-form-urlencoded":
         try:
-            body = await request.json()
-        except ValueError:
-            raise BadParameter("body", "a JSON object") from None
-        token = body.get("token") if isinstance(body, dict) else None
-    else:
-        token = (await request.post()).get("token")
+            fields = urllib.parse.parse_qs(body.decode(), max_num_fields=20)
+        except (UnicodeDecodeError, ValueError):
+            raise BadParameter("body", "a form with a token field") from None
+        token = fields.get("token", [None])[0]
     if not isinstance(token, str) or not token:
         raise BadParameter("token", allowed, token)
     return token
 
 
 def _json_error(message: str) -> str:
-    return json.dumps({"error": message})
+    return error_text(message)

@@ -389,6 +389,14 @@ _DEMO_EPILOG = "\b\nExample:\n  teg demo --scenario evening-outage --speed 120"
     show_default=True,
     help="HOST:PORT to serve on; loopback unless you choose otherwise.",
 )
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Another name the dashboard is reached by (the Host header); repeatable. "
+    "Loopback names and the --listen address are always answered.",
+)
 @click.option("--tariff", type=click.Path(exists=True, dir_okay=False), help="Tariff TOML file.")
 @click.option(
     "--tz",
@@ -481,6 +489,7 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
         control_token=opts["control_token"],
         config=config,
         retention=RetentionPolicy(opts["keep_raw_days"], opts["keep_minute_days"]),
+        allowed_hosts=opts["allowed_hosts"],
     )
     names = ", ".join(t.name for t in targets)
     announce = f"teg monitor: watching {names}; dashboard {{url}}"

@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,11 +24,12 @@ from aiohttp import web
 from tegkit.client import Gateway, Insecure, PinnedCertificate, TlsPolicy, VerifyCertificate
 from tegkit.monitor.auth import ControlAuth
 from tegkit.monitor.clock import ReadingClock
+from tegkit.monitor.edge import EdgeSite, HostCheck, ServerLimits
 from tegkit.monitor.live import LiveState
 from tegkit.monitor.poller import Poller, PollerConfig
 from tegkit.monitor.readings import RetentionPolicy
 from tegkit.monitor.store import AsyncStore, open_store
-from tegkit.monitor.web import WebContext, create_app
+from tegkit.monitor.web import EDGE, WebContext, create_app
 from tegkit.tariff import Tariff
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,8 @@ class Monitor:
         stale_after_s: float | None = None,
         restart_backoff_s: tuple[float, float] = RESTART_BACKOFF_S,
         retention: RetentionPolicy | None = RetentionPolicy(),  # noqa: B008 (frozen)
+        allowed_hosts: Sequence[str] = (),
+        limits: ServerLimits | None = None,
     ) -> None:
         if not targets:
             raise ValueError("watch at least one gateway")
@@ -100,6 +102,8 @@ class Monitor:
         self.targets = list(targets)
         self.db = db
         self.listen = listen
+        self.hosts = HostCheck.for_listen(listen[0], allowed_hosts)
+        self.limits = limits or ServerLimits()
         self.tariff = tariff
         self.retention = retention
         self.tz = tz or _local_tz()
@@ -116,6 +120,7 @@ class Monitor:
         self.app: web.Application | None = None
         self.port = 0
         self._runner: web.AppRunner | None = None
+        self.site: EdgeSite | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
 
@@ -160,15 +165,17 @@ class Monitor:
             tariff=self.tariff,
             pollers=self.pollers,
             control=self.control,
+            hosts=self.hosts,
+            limits=self.limits,
         )
         self.app = create_app(ctx)
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.listen[0], self.listen[1], backlog=512)
-        await site.start()
-        server = site._server
-        sockets: list[socket.socket] = list(getattr(server, "sockets", []))
-        self.port = int(sockets[0].getsockname()[1]) if sockets else self.listen[1]
+        # timeouts and a cap on connections: see tegkit.monitor.edge
+        self.site = EdgeSite(self._runner, self.listen[0], self.listen[1], self.limits, backlog=512)
+        await self.site.start()
+        self.app[EDGE].connections = self.site.connections
+        self.port = self.site.port
         if self.store is not None and self.retention is not None:
             self._tasks.append(asyncio.create_task(self._keep_retention(), name="retention"))
         if poll:

@@ -10,6 +10,7 @@ checked at the edge: a bad one gets a 400 that names the field and what is allow
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import math
 from collections.abc import Mapping
@@ -30,7 +31,16 @@ from tegkit.errors import (
 )
 from tegkit.monitor.auth import ControlAuth
 from tegkit.monitor.costs import daily_costs
-from tegkit.monitor.edge import BadParameter
+from tegkit.monitor.edge import (
+    SECURITY_HEADERS,
+    SERVER_NAME,
+    BadParameter,
+    Connections,
+    HostCheck,
+    ServerLimits,
+    decode_json,
+    error_text,
+)
 from tegkit.monitor.live import LiveState
 from tegkit.monitor.metrics import CONTENT_TYPE, MetricsPage
 from tegkit.monitor.poller import Poller
@@ -42,6 +52,14 @@ STATIC_DIR = Path(__file__).with_name("static")
 MAX_POINTS = 2000
 MAX_RANGE_S = 20 * 366 * 86400.0
 MAX_DAYS = 3660
+#: the times the API accepts: 1970-01-01T00:00:00Z .. 9999-12-30T00:00:00Z
+MIN_TIME_S = 0.0
+MAX_TIME_S = 253_402_128_000.0
+MIN_DAY = dt.date(1970, 1, 1)
+MAX_DAY = dt.date(9999, 12, 30)
+#: a history step: whole seconds at least (the store snaps it up to one of its buckets)
+MIN_STEP_S = 1.0
+MAX_STEP_S = 366 * 86400.0
 SSE_HEARTBEAT_S = 15.0
 _JSON = "application/json"
 
@@ -56,6 +74,8 @@ class WebContext:
     tariff: Tariff | None = None
     pollers: Mapping[str, Poller] = field(default_factory=dict)
     control: ControlAuth | None = None
+    hosts: HostCheck = field(default_factory=HostCheck)
+    limits: ServerLimits = field(default_factory=ServerLimits)
 
     def tz_for(self, gateway: str | None) -> dt.tzinfo:
         """The site time zone of `gateway` (of the only one when None); `tz` by default."""
@@ -68,6 +88,17 @@ class WebContext:
 CTX = web.AppKey("tegkit_ctx", WebContext)
 METRICS = web.AppKey("tegkit_metrics", MetricsPage)
 CLOSING = web.AppKey("tegkit_closing", asyncio.Event)
+
+
+@dataclass
+class EdgeState:
+    """The server's side of the app: its connections (set once serving) and open streams."""
+
+    connections: Connections | None = None
+    streams: int = 0
+
+
+EDGE = web.AppKey("tegkit_edge", EdgeState)
 
 
 def _json(doc: Any, status: int = 200) -> web.Response:
@@ -90,48 +121,63 @@ def _gateway(request: web.Request) -> str:
     return name
 
 
+_TIMES = (
+    f"epoch seconds from {MIN_TIME_S:.0f} to {MAX_TIME_S:.0f}, or an ISO 8601 time from "
+    "1970-01-01 to 9999-12-30 such as 2024-05-01T00:00:00Z"
+)
+
+
 def _time(request: web.Request, name: str, default: float) -> float:
-    """Epoch seconds or an ISO 8601 time (naive times are in the monitor's time zone)."""
+    """Epoch seconds or an ISO 8601 time (naive times are in the site's time zone)."""
     text = request.query.get(name)
     if text is None or text == "":
         return default
-    allowed = "epoch seconds or an ISO 8601 time such as 2024-05-01T00:00:00Z"
     try:
         value = float(text)
     except ValueError:
         try:
             when = dt.datetime.fromisoformat(text)
-        except ValueError:
-            raise BadParameter(name, allowed, text) from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=request.app[CTX].tz_for(request.query.get("gateway")))
-        return when.timestamp()
-    if not math.isfinite(value) or not 0 <= value < 1e11:
-        raise BadParameter(name, allowed, text)
+            if when.tzinfo is None:
+                tz = request.app[CTX].tz_for(request.query.get("gateway"))
+                when = when.replace(tzinfo=tz)
+            value = when.timestamp()
+        except (ValueError, OverflowError, OSError):
+            raise BadParameter(name, _TIMES, text) from None
+    if not (math.isfinite(value) and MIN_TIME_S <= value <= MAX_TIME_S):
+        raise BadParameter(name, _TIMES, text)
     return value
 
 
 def _range(request: web.Request, default_span_s: float) -> tuple[float, float]:
     now = request.app[CTX].live.clock()
     end = _time(request, "to", now)
-    start = _time(request, "from", end - default_span_s)
+    if end <= MIN_TIME_S:
+        raise BadParameter("to", "a time after 1970-01-01T00:00:00Z", request.query.get("to"))
+    start = _time(request, "from", max(MIN_TIME_S, end - default_span_s))
     if start >= end:
         raise BadParameter("from", "a time before 'to'", request.query.get("from"))
     if end - start > MAX_RANGE_S:
-        raise BadParameter("to", "at most 20 years after 'from'", request.query.get("to"))
+        if request.query.get("to"):
+            raise BadParameter("to", "at most 20 years after 'from'", request.query.get("to"))
+        raise BadParameter("from", "at most 20 years before 'to'", request.query.get("from"))
     return start, end
 
 
-def _positive(request: web.Request, name: str, limit: float) -> float | None:
-    text = request.query.get(name)
+def _step(request: web.Request) -> float | None:
+    """The step asked for, in seconds: whole seconds at least, a leap year at most."""
+    text = request.query.get("step")
     if text is None or text == "":
         return None
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or not 0 < value <= limit:
-        raise BadParameter(name, f"a number of seconds, above 0 and at most {limit:g}", text)
+    if not (math.isfinite(value) and MIN_STEP_S <= value <= MAX_STEP_S):
+        allowed = (
+            f"a number of seconds from {MIN_STEP_S:g} to {MAX_STEP_S:.0f} (366 days); "
+            "the answer uses the store's bucket at or above it"
+        )
+        raise BadParameter("step", allowed, text)
     return value
 
 
@@ -139,17 +185,21 @@ def _day(request: web.Request, name: str, default: dt.date) -> dt.date:
     text = request.query.get(name)
     if text is None or text == "":
         return default
+    allowed = f"a date YYYY-MM-DD from {MIN_DAY} to {MAX_DAY}"
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
-        raise BadParameter(name, "a date YYYY-MM-DD", text) from None
+        raise BadParameter(name, allowed, text) from None
+    if not MIN_DAY <= day <= MAX_DAY:
+        raise BadParameter(name, allowed, text)
+    return day
 
 
 def _store(request: web.Request) -> AsyncStore:
     store = request.app[CTX].store
     if store is None:
         raise web.HTTPServiceUnavailable(
-            text='{"error": "this monitor keeps no history"}', content_type=_JSON
+            text=error_text("this monitor keeps no history"), content_type=_JSON
         )
     return store
 
@@ -175,7 +225,28 @@ async def api_live(request: web.Request) -> web.Response:
 async def api_live_stream(request: web.Request) -> web.StreamResponse:
     """Server-sent events: every gateway's entry at once, then each new reading."""
     ctx = request.app[CTX]
+    edge = request.app[EDGE]
+    if edge.streams >= ctx.limits.max_streams:
+        raise web.HTTPServiceUnavailable(
+            text=error_text(f"at most {ctx.limits.max_streams} event streams at once"),
+            headers={"Retry-After": "10"},
+            content_type=_JSON,
+        )
+    edge.streams += 1
+    try:
+        return await _stream(request, ctx)
+    finally:
+        edge.streams -= 1
+
+
+async def _stream(request: web.Request, ctx: WebContext) -> web.StreamResponse:
     closing = request.app[CLOSING]
+    write_timeout_s = ctx.limits.write_timeout_s
+
+    async def send(data: bytes) -> None:
+        async with asyncio.timeout(write_timeout_s):  # a reader that stops reading is dropped
+            await response.write(data)
+
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -185,22 +256,25 @@ async def api_live_stream(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     async with ctx.live.subscribe() as queue:
-        await response.write(b"retry: 3000\n\n")
-        for entry in ctx.live.to_json()["gateways"]:
-            await response.write(b"data: " + msgspec.json.encode(entry) + b"\n\n")
         closed = asyncio.ensure_future(closing.wait())
         try:
+            await send(b"retry: 3000\n\n")
+            for entry in ctx.live.to_json()["gateways"]:
+                await send(b"data: " + msgspec.json.encode(entry) + b"\n\n")
             while not closing.is_set():
                 getter = asyncio.ensure_future(queue.get())
                 done, _ = await asyncio.wait(
                     {getter, closed}, timeout=SSE_HEARTBEAT_S, return_when=asyncio.FIRST_COMPLETED
                 )
                 if getter in done:
-                    await response.write(b"data: " + msgspec.json.encode(getter.result()) + b"\n\n")
+                    await send(b"data: " + msgspec.json.encode(getter.result()) + b"\n\n")
                 else:
                     getter.cancel()
                     if not closing.is_set():
-                        await response.write(b": keep-alive\n\n")
+                        await send(b": keep-alive\n\n")
+        except TimeoutError:
+            if request.transport is not None:
+                request.transport.abort()  # finishing the answer would wait on it again
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -211,9 +285,14 @@ async def api_live_stream(request: web.Request) -> web.StreamResponse:
 async def api_history(request: web.Request) -> web.Response:
     gateway = _gateway(request)
     start, end = _range(request, 86400.0)
-    step_s = _positive(request, "step", 366 * 86400.0)
+    step_s = _step(request)
     store = _store(request)
-    history = await store.history(gateway, start, end, step_s, MAX_POINTS)
+    try:
+        # day-or-longer buckets start at the site's midnights
+        tz = request.app[CTX].tz_for(gateway)
+        history = await store.history(gateway, start, end, step_s, MAX_POINTS, tz=tz)
+    except ValueError as exc:  # the store's own bounds (checked here first; belt and braces)
+        raise BadParameter("from", str(exc), request.query.get("from")) from None
     outages = await store.outages(gateway, start, end)
     gaps = await store.gaps(gateway, start, end)
     points = history.points
@@ -225,7 +304,8 @@ async def api_history(request: web.Request) -> web.Response:
             "to": end,
             "step_s": history.step_s,
             "source": history.source,
-            "t": [p.t for p in points],
+            # the first bucket may begin before 'from': it is shown at 'from'
+            "t": [min(max(p.t, start), end) for p in points],
             "site_w": [p.site_w for p in points],
             "battery_w": [p.battery_w for p in points],
             "load_w": [p.load_w for p in points],
@@ -247,11 +327,15 @@ async def api_daily(request: web.Request) -> web.Response:
     tz = ctx.tz_for(gateway)  # the site's days, not this machine's
     today = dt.datetime.fromtimestamp(ctx.live.clock(), tz).date()
     end_day = _day(request, "to", today)
-    start_day = _day(request, "from", end_day - dt.timedelta(days=29))
+    start_day = _day(request, "from", max(MIN_DAY, end_day - dt.timedelta(days=29)))
     if start_day > end_day:
         raise BadParameter("from", "a date not after 'to'", request.query.get("from"))
     if (end_day - start_day).days >= MAX_DAYS:
-        raise BadParameter("to", f"at most {MAX_DAYS} days after 'from'", request.query.get("to"))
+        if request.query.get("to"):
+            allowed = f"at most {MAX_DAYS} days after 'from'"
+            raise BadParameter("to", allowed, request.query.get("to"))
+        allowed = f"at most {MAX_DAYS} days before 'to'"
+        raise BadParameter("from", allowed, request.query.get("from"))
     store = _store(request)
     days = await store.daily(gateway, start_day, end_day, tz)
     costs: dict[dt.date, Any] = {}
@@ -336,10 +420,7 @@ async def control_operation(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     assert ctx.control is not None  # the route exists only with a control token
     ctx.control.require(request)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadParameter("body", "a JSON object") from None
+    body = decode_json(await request.read())
     if not isinstance(body, dict):
         raise BadParameter("body", "a JSON object", body)
     name = body.get("gateway") or (ctx.live.names()[0] if len(ctx.live.names()) == 1 else None)
@@ -392,34 +473,93 @@ async def control_operation(request: web.Request) -> web.Response:
 
 # --- the app ----------------------------------------------------------------------------
 
+_CSP_PAGE = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "frame-ancestors 'none'"
+)
+_CSP_DATA = "default-src 'none'; frame-ancestors 'none'"
+
 
 @web.middleware
-async def _security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
-    response: web.StreamResponse = await handler(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    if request.path == "/":
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-            "frame-ancestors 'none'",
+async def _edge(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The checks every request passes first: its Host, then its body (in time, in size)."""
+    ctx = request.app[CTX]
+    host = request.headers.get("Host")
+    if host is None:
+        if request.version >= (1, 1):
+            raise web.HTTPBadRequest(
+                text=error_text("a Host header is required"), content_type=_JSON
+            )
+    elif not ctx.hosts.allows(host):
+        shown = host if len(host) <= 80 else host[:77] + "..."
+        message = (
+            f"this monitor does not answer for host {shown!r}; it answers for "
+            f"{ctx.hosts.describe()} (more with teg monitor --allowed-host NAME)"
         )
-    return response
+        raise web.HTTPMisdirectedRequest(text=error_text(message), content_type=_JSON)
+    connections = request.app[EDGE].connections
+    with connections.busy(request) if connections is not None else contextlib.nullcontext():
+        if request.body_exists:
+            try:
+                async with asyncio.timeout(ctx.limits.body_timeout_s):
+                    await request.read()
+            except TimeoutError:
+                message = f"the body did not arrive within {ctx.limits.body_timeout_s:g} s"
+                raise web.HTTPRequestTimeout(
+                    text=error_text(message), content_type=_JSON, headers={"Connection": "close"}
+                ) from None
+            except web.HTTPRequestEntityTooLarge:
+                message = f"a body of at most {ctx.limits.max_body_bytes} bytes"
+                raise web.HTTPRequestEntityTooLarge(
+                    max_size=ctx.limits.max_body_bytes,
+                    actual_size=request.content_length or 0,
+                    text=error_text(message),
+                    content_type=_JSON,
+                ) from None
+        response: web.StreamResponse = await handler(request)
+        return response
+
+
+async def _headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The same headers on every answer, errors included; a Server header without versions."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers["Server"] = SERVER_NAME
+    page = request.path == "/"
+    response.headers.setdefault("Content-Security-Policy", _CSP_PAGE if page else _CSP_DATA)
+
+
+def _static_files() -> dict[str, Path]:
+    """The dashboard's files by URL path: nothing else under /static is ever opened."""
+    return {
+        "/static/" + p.relative_to(STATIC_DIR).as_posix(): p
+        for p in sorted(STATIC_DIR.rglob("*"))
+        if p.is_file()
+    }
 
 
 def create_app(ctx: WebContext) -> web.Application:
     """The aiohttp application for `ctx`; run it with aiohttp's AppRunner."""
-    app = web.Application(middlewares=[_security_headers])
+    app = web.Application(middlewares=[_edge], client_max_size=ctx.limits.max_body_bytes)
     app[CTX] = ctx
     app[METRICS] = MetricsPage(ctx.live)
     app[CLOSING] = asyncio.Event()
+    app[EDGE] = EdgeState()
+    app.on_response_prepare.append(_headers)
+    static = _static_files()
+
+    async def static_file(request: web.Request) -> web.FileResponse:
+        path = static.get(request.path)
+        if path is None:
+            raise web.HTTPNotFound(text=error_text("no such file"), content_type=_JSON)
+        return web.FileResponse(path)
 
     async def on_shutdown(app: web.Application) -> None:
         app[CLOSING].set()  # end the event streams so shutdown does not wait on them
 
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/", index)
-    app.router.add_static("/static", STATIC_DIR, append_version=False)
+    app.router.add_get("/static/{name:.+}", static_file)
     app.router.add_get("/api/live", api_live)
     app.router.add_get("/api/live/stream", api_live_stream)
     app.router.add_get("/api/history", api_history)
