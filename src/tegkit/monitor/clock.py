@@ -90,7 +90,8 @@ class ReadingClock:
 
     def __call__(self) -> float:
         m = self.mono()
-        wall_offset = self.wall() - m
+        w = self.wall()
+        wall_offset = w - m
         jump_s = wall_offset - self._wall_offset
         self._wall_offset = wall_offset
         elapsed_s = max(0.0, m - self._last_mono)
@@ -99,7 +100,8 @@ class ReadingClock:
             self._offset = wall_offset
         else:  # behind the wall clock's wish: shed at most a share of the time that passed
             self._offset = max(wall_offset, self._offset - elapsed_s * self.slew_ratio)
-        now = max(self._last, m + self._offset)
+        # in step with the wall clock (nearly always), its own value: no rounding on the way
+        now = max(self._last, w if self._offset == wall_offset else m + self._offset)
         if abs(jump_s) > self.step_threshold_s:
             self.steps.append(ClockStep(now, jump_s))
             self.step_count += 1
