@@ -21,6 +21,7 @@ import datetime as dt
 import logging
 import re
 import sys
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -113,11 +114,17 @@ class RateLimit(logging.Filter):
         self._clock = clock
         # cause -> [time the last line passed, lines held back since]
         self._seen: OrderedDict[tuple[Any, ...], list[float]] = OrderedDict()
+        # filters run outside the handler's lock, and store threads log too
+        self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < self.min_level:
             return True
         key = _cause(record)
+        with self._lock:
+            return self._admit(key, record)
+
+    def _admit(self, key: tuple[Any, ...], record: logging.LogRecord) -> bool:
         now = self._clock()
         state = self._seen.get(key)
         if state is not None and now - state[0] < self.interval_s:

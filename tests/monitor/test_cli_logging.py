@@ -244,3 +244,28 @@ def test_the_rate_limit_forgets_the_oldest_causes_first() -> None:
         )
         limit.filter(record)
     assert len(limit._seen) == 10
+
+
+def test_threads_logging_the_same_cause_at_once_give_one_line_and_an_exact_count() -> None:
+    import threading
+
+    out, clock = io.StringIO(), _Clock()
+    log = logging.getLogger("tegkit.monitor.store")
+    start = threading.Barrier(8)
+
+    def hammer() -> None:
+        start.wait()
+        for _ in range(500):
+            log.error("read failed: database is locked")
+
+    with logs.to_stderr(stream=out, clock=clock):
+        threads = [threading.Thread(target=hammer) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        clock.now += 60.0
+        log.error("read failed: database is locked")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[1].endswith("read failed: database is locked (3999 more suppressed)")
