@@ -18,13 +18,23 @@ HOSTILE = "[bold]x[/bold] :smile: :AB: :cd: [link=x]y[/link]"
 
 
 @pytest.fixture()
-def hostile_site(simthread: SimThread, teg: Teg) -> Iterator[str]:
-    before = teg.json("status")["site_name"]
-    result = teg("set", "site-name", HOSTILE)
-    assert result.exit_code == 0, result.stderr
-    assert HOSTILE in result.stdout  # `teg set site-name` echoes what the gateway reports
+def hostile_site(simthread: SimThread) -> Iterator[str]:
+    gateway = simthread.sim.gateway
+    before = gateway.settings.site_name
+    simthread.call(gateway.set_site_name, HOSTILE)
     yield HOSTILE
-    assert teg("set", "site-name", before).exit_code == 0
+    simthread.call(gateway.set_site_name, before)
+
+
+def test_set_site_name_echoes_a_name_with_markup_literally(simthread: SimThread, teg: Teg) -> None:
+    gateway = simthread.sim.gateway
+    before = gateway.settings.site_name
+    try:
+        result = teg("set", "site-name", HOSTILE)
+        assert result.exit_code == 0, result.stderr
+        assert HOSTILE in result.stdout  # what the gateway now reports, as it reports it
+    finally:
+        simthread.call(gateway.set_site_name, before)
 
 
 def test_status_prints_a_site_name_with_markup_literally(hostile_site: str, teg: Teg) -> None:
