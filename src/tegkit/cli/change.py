@@ -91,6 +91,7 @@ def set_() -> None:
     Example:
       teg set reserve 20              # app scale, as in Tesla's app
       teg set mode self_consumption
+      teg set operation --mode backup --reserve 30 --max-pv-export-kw 5
       teg set site-name "Home" --dry-run
     """
 
@@ -144,6 +145,78 @@ def mode(ctx: click.Context, mode: str, dry_run: bool) -> Output:
     if dry_run:
         return _dry(app.run(_planned(settings, mode=mode)))
     return Output(app.run(_operation_now(settings, mode=mode)), _render_operation)
+
+
+def _render_full_operation(console: Console, data: dict[str, Any]) -> None:
+    _render_operation(console, data)
+    export_kw = data["max_pv_export_power_kw"]
+    shown = "not set" if export_kw is None else f"{export_kw:zg} kW"
+    console.print(f"Maximum PV export: {shown}.", markup=False)
+
+
+@set_.command(name="operation")
+@click.option("--mode", "mode_", type=click.Choice(OPERATION_MODES), help="Operation mode.")
+@click.option("--reserve", type=float, metavar="N", help="Backup reserve in percent.")
+@click.option(
+    "--scale",
+    type=click.Choice(percent.SCALES),
+    default="app",
+    show_default=True,
+    help=SCALE_HELP,
+)
+@click.option(
+    "--max-pv-export-kw",
+    type=float,
+    metavar="KW",
+    help="Maximum PV export power in kW (max_pv_export_power_kW, 0 to 1000).",
+)
+@click.option("--dry-run", is_flag=True, help="Show the requests without sending them.")
+@json_option
+@click.pass_context
+def operation(
+    ctx: click.Context,
+    mode_: str | None,
+    reserve: float | None,
+    scale: percent.Scale,
+    max_pv_export_kw: float | None,
+    dry_run: bool,
+) -> Output:
+    """Change mode, reserve and PV export limit together, in one staged commit.
+
+    Values not given are kept as the gateway has them. The change is staged with one
+    POST /api/operation and applied with one GET /api/config/completed.
+
+    \b
+    Example:
+      teg set operation --mode self_consumption --reserve 20
+      teg set operation --max-pv-export-kw 5 --dry-run
+    """
+    if mode_ is None and reserve is None and max_pv_export_kw is None:
+        raise click.UsageError("give at least one of --mode, --reserve, --max-pv-export-kw")
+    if reserve is not None:
+        check_reserve(reserve, scale)
+    change: dict[str, Any] = {
+        "mode": mode_,
+        "backup_reserve_percent": reserve,
+        "scale": scale if reserve is not None else None,
+        "max_pv_export_power_kw": max_pv_export_kw,
+    }
+    settings = app.settings(ctx)
+    if dry_run:
+        return _dry(app.run(_planned(settings, **change)))
+
+    async def go() -> dict[str, Any]:
+        async with settings.gateway() as gw:
+            await gw.set_operation(**change)
+            now = await gw.operation()
+        export_kw = now.max_pv_export_power_kw
+        return {
+            "mode": now.mode,
+            **reserve_fields(now.backup_reserve_raw_percent),
+            "max_pv_export_power_kw": export_kw if isinstance(export_kw, int | float) else None,
+        }
+
+    return Output(app.run(go()), _render_full_operation)
 
 
 def _render_name(console: Console, data: dict[str, Any]) -> None:
