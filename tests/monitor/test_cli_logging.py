@@ -269,3 +269,34 @@ def test_threads_logging_the_same_cause_at_once_give_one_line_and_an_exact_count
     lines = out.getvalue().splitlines()
     assert len(lines) == 2, lines
     assert lines[1].endswith("read failed: database is locked (3999 more suppressed)")
+
+
+def test_an_address_in_use_is_one_clear_line_not_a_traceback(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        gateway = f"edge=https://127.0.0.1:{_closed_port()}"
+        db = str(tmp_path / "m.db")
+        done = subprocess.run(
+            [
+                TEG,
+                "monitor",
+                "--gateway",
+                gateway,
+                "--pin",
+                PIN,
+                "--db",
+                db,
+                "--listen",
+                f":{port}",
+            ],
+            env=clean_env(TEG_CONFIG=str(tmp_path / "config.toml")),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1, done.stderr
+    assert "cannot start:" in done.stderr and str(port) in done.stderr
+    assert "Traceback" not in done.stderr

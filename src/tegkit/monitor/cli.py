@@ -1,10 +1,16 @@
 """`teg monitor` and `teg demo`: click commands that run the monitor (and the simulator).
 
 Each `--gateway` is a profile name from `teg setup`, an https:// URL, or NAME=URL to name
-it in the dashboard and the metrics' `gateway` label; a URL takes its
-password, certificate pin or CA file from the options here, from TEG_PASSWORD / TEG_PIN /
-TEG_CAFILE, or from the `teg` group's own options. Without `--gateway` the group's
-profile (or TEG_HOST) is watched.
+it in the dashboard and the metrics' `gateway` label. A profile is used as every other
+`teg` command uses it: its host, certificate pin, email and kept session (`teg setup` and
+`teg login` keep one), the password from --password / TEG_PASSWORD or the profile, else a
+prompt on a terminal. A URL takes its password, certificate pin or CA file from the
+options here, from TEG_PASSWORD / TEG_PIN / TEG_CAFILE, or from the `teg` group's own
+options. Without `--gateway` the group's profile (or TEG_HOST) is watched.
+
+At start-up each gateway is read once: when every one refuses the credentials the
+monitor ends with exit code 3 and says how to log in. Warnings and errors go to stderr
+(`tegkit.logs`); each site's days follow its own time zone (`tegkit.monitor.sitetz`).
 """
 
 from __future__ import annotations
@@ -298,8 +304,11 @@ async def _serve_until_signal(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, monitor.stop)
-    await monitor.start(poll=False)
     try:
+        try:
+            await monitor.start(poll=False)
+        except OSError as exc:  # the address is taken, the database folder is not writable
+            raise click.ClickException(f"cannot start: {exc}") from None
         refused = await _refused(monitor)
         if len(refused) == len(monitor.targets):
             return refused
