@@ -11,8 +11,9 @@ after its path: /api/meters/aggregates -> `meters.aggregates.json`):
   `path` is the concrete path as requested, with serials redacted the same way as bodies.
 
 Parameterised endpoints are read only where the parameters are known: meter serials from
-/api/meters. Serials, DIN, emails, names, IP and MAC addresses and tokens are replaced with
-numbered placeholders (see `tegkit.cli.redact`).
+/api/meters, inverter brands from /api/solars (percent-encoded into the path). Serials,
+DIN, emails, names, IP and MAC addresses and tokens are replaced with numbered placeholders
+(see `tegkit.cli.redact`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from tegkit.errors import (
 
 FORMAT: Final = "tegkit-dump/1"
 # Paths whose parameters we can learn, and the list endpoint that names them.
-_PARAMETER_SOURCES: Final = {"serial": "/api/meters"}
+_PARAMETER_SOURCES: Final = {"serial": "/api/meters", "brand": "/api/solars"}
 
 
 def file_stem(path: str) -> str:
@@ -65,17 +66,18 @@ def readable() -> list[catalog.Endpoint]:
 
 
 async def _known_parameters(gw: Gateway) -> dict[str, list[str]]:
+    """Parameter name -> the values its list endpoint names (meter serials, inverter brands)."""
     known: dict[str, list[str]] = {}
-    try:
-        meters = await gw.request("GET", _PARAMETER_SOURCES["serial"])
-    except ApiError as exc:
-        if isinstance(exc, AuthenticationError):
-            raise
-        return known
-    if isinstance(meters, list):
-        known["serial"] = [
-            m["serial"] for m in meters if isinstance(m, dict) and isinstance(m.get("serial"), str)
-        ]
+    for name, source in _PARAMETER_SOURCES.items():
+        try:
+            items = await gw.request("GET", source)
+        except ApiError as exc:
+            if isinstance(exc, AuthenticationError):
+                raise
+            continue
+        if isinstance(items, list):
+            values = [i.get(name) for i in items if isinstance(i, dict)]
+            known[name] = list(dict.fromkeys(v for v in values if isinstance(v, str) and v))
     return known
 
 
