@@ -168,3 +168,17 @@ async def test_brand_models_from_the_simulator(modern: Simulator) -> None:
     assert typed and all(isinstance(item, models.Solar) for item in typed)
     assert [item.model for item in typed] == [item["model"] for item in plain]
     assert isinstance(other, list)
+
+
+async def test_a_restart_that_fails_is_reported_and_the_login_still_counts(
+    legacy: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    await legacy.inject_fault("status", status=503, path_prefix="/api/sitemaster/run")
+    async with client(legacy) as gw:
+        await gw.login()  # the login itself worked
+        assert gw.logged_in
+        [restart] = gw.sitemaster_restarts
+    assert not restart.running
+    assert restart.error is not None and "503" in restart.error
+    assert "could not start the sitemaster again" in caplog.text
+    assert legacy.password not in caplog.text

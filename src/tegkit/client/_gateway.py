@@ -215,31 +215,32 @@ class Gateway:
         """Start the sitemaster again if our login stopped it, and read back that it runs."""
         if not was_running:
             return
-        error: str | None = None
-        running = False
         try:
-            running = await self._sitemaster_running() is True
-            if not running:
-                reply = await self._transport.round_trip(
-                    "GET", _SITEMASTER_RUN_PATH, headers=self._auth.state.headers()
-                )
-                if not 200 <= reply.status < 300:
-                    raise error_for("GET", _SITEMASTER_RUN_PATH, reply)
-                deadline = time.monotonic() + self._transport.timeout_s
-                while not (running := await self._sitemaster_running() is True):
-                    if time.monotonic() >= deadline:
-                        error = "the sitemaster did not report running after /api/sitemaster/run"
-                        break
-                    await asyncio.sleep(_SITEMASTER_POLL_S)
-            else:
-                return  # the login left it running: nothing to do, nothing to report
+            if await self._sitemaster_running() is True:
+                return  # the login left it running: nothing to repair, nothing to report
+            error = await self._run_sitemaster()
         except GatewayError as exc:
             error = f"could not start the sitemaster again: {exc}"
-        self._restarts.append(SitemasterRestart(dt.datetime.now(dt.UTC), running, error))
+        self._restarts.append(SitemasterRestart(dt.datetime.now(dt.UTC), error is None, error))
         if error is None:
             _LOG.info("the login stopped the system (firmware 1.x); started it again")
         else:
             _LOG.warning("the login stopped the system (firmware 1.x) and %s", error)
+
+    async def _run_sitemaster(self) -> str | None:
+        """GET /api/sitemaster/run, then read until it runs: None, or why it does not."""
+        reply = await self._transport.round_trip(
+            "GET", _SITEMASTER_RUN_PATH, headers=self._auth.state.headers()
+        )
+        if not 200 <= reply.status < 300:
+            raise error_for("GET", _SITEMASTER_RUN_PATH, reply)
+        # The gateway answers 202 and starts within moments; read back until it says so.
+        deadline = time.monotonic() + self._transport.timeout_s
+        while await self._sitemaster_running() is not True:
+            if time.monotonic() >= deadline:
+                return "the sitemaster did not report running after GET /api/sitemaster/run"
+            await asyncio.sleep(_SITEMASTER_POLL_S)
+        return None
 
     # --- session ------------------------------------------------------------------------
 
