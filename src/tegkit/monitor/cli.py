@@ -312,8 +312,8 @@ async def _serve_until_signal(
         refused = await _refused(monitor)
         if len(refused) == len(monitor.targets):
             return refused
-        for name, exc in refused.items():
-            log.error("%s: the gateway refused the credentials: %s", name, _detail(exc))
+        for name, refusal in refused.items():
+            log.error("%s: the gateway refused the credentials: %s", name, _detail(refusal))
         monitor.start_polling()
         click.echo(announce.format(url=monitor.url), err=True)
         await monitor.wait()
