@@ -10,7 +10,7 @@ import pytest
 from teg_helpers import SimThread, Teg, sim_env
 
 from tegkit import catalog, parse_response
-from tegkit.cli.dump import readable
+from tegkit.cli.dump import _Writer, readable
 from tegkit.cli.redact import Redactor
 from tegkit.sim import Simulator
 
@@ -84,6 +84,36 @@ def test_identifying_values_are_redacted(dumped: Dumped, sim: Simulator) -> None
     # A serial has one placeholder, in the body of /api/meters and in the file of its CTs.
     for meter in json.loads((folder / "meters.json").read_text()):
         assert (folder / f"meters.{meter['serial'].strip('<>')}.cts.json").exists()
+
+
+def test_a_value_redacted_anywhere_is_gone_everywhere(dumped: Dumped, teg: Teg) -> None:
+    folder, _ = dumped
+    everything = "\n".join(p.read_text() for p in folder.iterdir())
+    # Read unredacted from the same simulator: the installer's customer_id and the meters'.
+    result = teg("--json", "get", "/api/installer")
+    assert result.exit_code == 0, result.stderr
+    customer_id = json.loads(result.stdout)["customer_id"]
+    assert customer_id and customer_id not in everything
+    installer = json.loads((folder / "installer.json").read_text())
+    assert installer["customer_id"].startswith("<<ID_")
+
+
+def test_the_writer_scrubs_every_file_of_values_redacted_in_any(tmp_path: Path) -> None:
+    writer = _Writer(tmp_path, Redactor())
+    # The serial is named as a serial only in the second answer; the first holds it in text.
+    writer.write("/api/a", "/api/a", {}, 200, {"ip_address": "Neurio-TG4242", "n": 1}, False)
+    writer.write("/api/b", "/api/b", {}, 200, {"serial": "TG4242", "note": "TG4242 ok"}, False)
+    writer.write(
+        "/api/meters/{serial}/cts", "/api/meters/TG4242/cts", {"serial": "TG4242"}, 404,
+        {"code": 404, "error": "no meter TG4242", "message": None}, True,
+    )  # fmt: skip
+    writer.flush()
+    text = "\n".join(p.read_text() for p in tmp_path.iterdir())
+    assert "TG4242" not in text and "TG4242" not in json.dumps(writer.files)
+    assert [f["file"] for f in writer.files] == ["a.json", "b.json", "meters.SERIAL_1.cts.err"]
+    assert json.loads((tmp_path / "a.json").read_text())["n"] == 1
+    b = json.loads((tmp_path / "b.json").read_text())
+    assert b == {"serial": "<<SERIAL_1>>", "note": "<<SERIAL_1>> ok"}
 
 
 def test_a_non_empty_folder_needs_force(teg: Teg, tmp_path: Path) -> None:
