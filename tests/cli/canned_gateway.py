@@ -15,6 +15,7 @@ import ipaddress
 import json
 import ssl
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +86,16 @@ def make_certificate(
     return cert_path, key_path, sha256
 
 
+@dataclass(frozen=True)
+class Answer:
+    """An answer with a status other than 200 (put it in `CannedGateway.bodies`)."""
+
+    status: int
+    body: Any
+
+
 class CannedGateway:
-    """Serves `bodies` (path -> JSON) over HTTPS on 127.0.0.1 until `close()`."""
+    """Serves `bodies` (path -> JSON, or an Answer) over HTTPS on 127.0.0.1 until `close()`."""
 
     def __init__(self, folder: Path, *, expired: bool = False) -> None:
         self.cert_path, key_path, self.sha256 = make_certificate(folder, expired=expired)
@@ -123,7 +132,10 @@ class CannedGateway:
         body = self.bodies.get(request.path)
         if body is None:
             return web.json_response({"code": 404, "error": "Not Found"}, status=404)
-        return web.Response(text=json.dumps(body), content_type="application/json")
+        status = 200
+        if isinstance(body, Answer):
+            status, body = body.status, body.body
+        return web.Response(status=status, text=json.dumps(body), content_type="application/json")
 
     def close(self) -> None:
         if self._runner is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from canned_gateway import CannedGateway
+from canned_gateway import Answer, CannedGateway
 from teg_helpers import SimThread, Teg
 
 # Rich markup, an emoji code, and a fingerprint-like group: each must come out literally.
@@ -175,3 +175,74 @@ def test_normalise_makes_every_negative_zero_positive() -> None:
     out = normalise(data)
     assert _negative_zeros(out) == []
     assert out == {"a": 0.0, "b": [0.0, {"c": 0.0}], "d": -1.5, "e": "-0.0", "f": None, "g": 0}
+
+
+# --- control characters -----------------------------------------------------------------------
+
+# Clear the screen, set the window title, a one-byte CSI, a right-to-left override.
+ESCAPES = "Home\x1b[2J\x1b]0;owned\x07\x9b31m\u202ex"
+RAW = ("\x1b", "\x07", "\x9b", "\u202e")
+STATUS_READS = (
+    "/api/meters/aggregates",
+    "/api/system_status/soe",
+    "/api/system_status/grid_status",
+    "/api/operation",
+    "/api/site_info/site_name",
+)
+
+
+@pytest.fixture()
+def escape_gateway(tmp_path: Path) -> Iterator[tuple[CannedGateway, Teg]]:
+    gateway = CannedGateway(tmp_path / "gw")
+    gateway.bodies["/api/site_info/site_name"]["site_name"] = ESCAPES
+    try:
+        yield (
+            gateway,
+            Teg(
+                {
+                    "TEG_HOST": gateway.url,
+                    "TEG_PIN": gateway.sha256,
+                    "TEG_PASSWORD": "unused",
+                    "TEG_CONFIG": str(tmp_path / "config" / "config.toml"),
+                }
+            ),
+        )
+    finally:
+        gateway.close()
+
+
+def _no_raw_controls(text: str) -> None:
+    for char in RAW:
+        assert char not in text, (char, text)
+
+
+def test_control_characters_from_the_gateway_never_reach_the_terminal(
+    escape_gateway: tuple[CannedGateway, Teg],
+) -> None:
+    _gateway, teg = escape_gateway
+    for args in (["status"], ["watch", "--count", "1", "--interval", "0.1"]):
+        result = teg(*args)
+        assert result.exit_code == 0, result.stderr
+        _no_raw_controls(result.stdout)
+        assert "Home\\x1b[2J" in result.stdout  # shown, escaped, not acted on
+    for args in (["--json", "status"], ["get", "site_info/site_name"]):
+        result = teg(*args)
+        assert result.exit_code == 0, result.stderr
+        _no_raw_controls(result.stdout)
+        assert ESCAPES in result.stdout or json.loads(result.stdout)["site_name"] == ESCAPES
+    lines = teg("--json", "watch", "--count", "1").stdout
+    _no_raw_controls(lines)
+    assert json.loads(lines)["site_name"] == ESCAPES  # JSON readers get the value itself
+
+
+def test_control_characters_in_a_gateway_error_never_reach_the_terminal(
+    escape_gateway: tuple[CannedGateway, Teg],
+) -> None:
+    gateway, teg = escape_gateway
+    gateway.bodies["/api/status"] = Answer(503, {"code": 503, "error": ESCAPES, "message": ESCAPES})
+    for path in STATUS_READS:
+        gateway.bodies[path] = Answer(503, {"code": 503, "error": ESCAPES})
+    result = teg("status")
+    assert result.exit_code != 0
+    assert "Home\\x1b[2J" in result.stderr
+    _no_raw_controls(result.stdout + result.stderr)

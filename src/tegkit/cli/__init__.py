@@ -74,7 +74,7 @@ class TegGroup(click.Group):
             context = ctx.meta.get(exit_codes.CONTEXT_KEY) or (
                 settings.error_context() if settings is not None else exit_codes.Context()
             )
-            click.echo(f"teg: {exit_codes.message(exc, context)}", err=True)
+            output.say(exit_codes.message(exc, context))
             ctx.exit(exit_codes.exit_code(exc))
         except Exception as exc:
             # A bug, not a gateway's doing: one line instead of a traceback (--verbose shows
@@ -91,7 +91,7 @@ class TegGroup(click.Group):
         finally:
             settings = ctx.find_object(app.Settings)
             for note in settings.restart_notes() if settings is not None else ():
-                click.echo(f"teg: {note}", err=True)
+                output.say(note)
 
 
 @click.group(

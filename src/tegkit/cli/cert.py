@@ -19,7 +19,7 @@ from yarl import URL
 
 from tegkit.cli import app
 from tegkit.cli.config import Profile
-from tegkit.cli.output import Output, json_option
+from tegkit.cli.output import Output, json_option, printable
 from tegkit.client import CertificateInfo, fetch_certificate, normalise_fingerprint
 from tegkit.errors import CertificateMismatchError, InvalidInputError
 
@@ -76,7 +76,8 @@ def trust(info: CertificateInfo, expected: str | None, yes: bool) -> None:
             raise CertificateMismatchError(expected, info.sha256_hex)
         return
     click.echo(f"SHA-256 fingerprint: {fingerprint_text(info.sha256_hex)}", err=True)
-    click.echo(f"Names: {', '.join(info.subject_names) or '-'}", err=True)
+    # The names come from the certificate, which anyone can write: no control characters.
+    click.echo(f"Names: {printable(', '.join(info.subject_names)) or '-'}", err=True)
     click.echo(f"Valid until: {info.not_after:%Y-%m-%d}", err=True)
     if yes:
         return

@@ -16,7 +16,7 @@ import click
 from tegkit import catalog
 from tegkit.catalog import Effect
 from tegkit.cli import app
-from tegkit.cli.output import Output, json_option, to_json
+from tegkit.cli.output import Output, json_option
 
 METHODS = ("GET", "POST", "DELETE", "PUT", "PATCH")
 
@@ -67,10 +67,6 @@ def confirm_effect(endpoint: catalog.Endpoint | None, method: str, path: str, ye
     click.confirm(f"{method} {path} {effect}. Send it?", abort=True, err=True)
 
 
-def _render(console: Any, data: Any) -> None:
-    console.out(to_json(data), highlight=False)
-
-
 @click.command()
 @click.argument("path")
 @click.option(
@@ -118,4 +114,4 @@ def get(
         async with settings.gateway() as gw:
             return await gw.request(method, path, body, allow_unknown=force)
 
-    return Output(app.run(go()), _render)
+    return Output(app.run(go()))  # JSON in both modes

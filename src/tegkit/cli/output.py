@@ -5,14 +5,16 @@ their names) and a function that draws the same data for people. `emit` prints o
 other; colour comes from rich only when stdout is a terminal.
 
 Text comes from gateways and users (site names, fingerprints, error messages), so rich never
-reads markup or emoji codes in it: `[bold]` and `:AB:` print as they are. Negative zero is
-printed as 0 in both forms.
+reads markup or emoji codes in it: `[bold]` and `:AB:` print as they are, and control
+characters (a terminal escape sequence in a site name) print as visible `\x1b` escapes.
+Negative zero is printed as 0 in both forms.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,16 +63,57 @@ def normalise(data: Any) -> Any:
     return data
 
 
+# C0 and C1 controls (ESC starts terminal escape sequences; 0x9b is a one-byte CSI) and the
+# bidirectional overrides that can make text read differently from what it holds.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(found: re.Match[str]) -> str:
+    code = ord(found.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def printable(data: Any) -> Any:
+    r"""`data` with every control character in its strings shown as an escape, for a terminal.
+
+    >>> printable({"site_name": "Home\x1b[2J"})
+    {'site_name': 'Home\\x1b[2J'}
+    """
+    if isinstance(data, str):
+        return _UNPRINTABLE.sub(_escape, data)
+    if isinstance(data, dict):
+        return {key: printable(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [printable(value) for value in data]
+    return data
+
+
+# What json.dumps leaves raw with ensure_ascii=False: it escapes only controls below 0x20.
+_RAW_IN_JSON = re.compile("[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _json_text(data: Any, **options: Any) -> str:
+    text = json.dumps(normalise(data), default=_default, ensure_ascii=False, **options)
+    # These can only sit inside strings: \uXXXX is the same value to a JSON reader, and
+    # nothing a terminal acts on.
+    return _RAW_IN_JSON.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
 def to_json(data: Any) -> str:
     """Indented JSON with keys in the order the command built them (stable per command)."""
-    return json.dumps(normalise(data), indent=2, default=_default, ensure_ascii=False)
+    return _json_text(data, indent=2)
 
 
 def emit_line(data: Any) -> None:
     """One JSON object on one line, flushed (streams such as `teg watch --json`)."""
-    line = json.dumps(normalise(data), default=_default, ensure_ascii=False, separators=(",", ":"))
-    click.echo(line)
+    click.echo(_json_text(data, separators=(",", ":")))
     sys.stdout.flush()
+
+
+def say(text: str) -> None:
+    """One `teg: ...` line on stderr (errors, warnings), its control characters escaped:
+    an error message may quote what a gateway sent."""
+    click.echo(f"teg: {printable(text)}", err=True)
 
 
 def console(*, stderr: bool = False, width: int = 120) -> Console:
@@ -120,7 +163,7 @@ def emit(ctx: click.Context, result: object) -> None:
         if result.data is not None:
             click.echo(to_json(result.data))
     else:
-        result.render(console(), normalise(result.data))
+        result.render(console(), printable(normalise(result.data)))
     if result.error is not None:
         raise result.error
 
@@ -133,5 +176,7 @@ __all__ = [
     "json_mode",
     "json_option",
     "normalise",
+    "printable",
+    "say",
     "to_json",
 ]

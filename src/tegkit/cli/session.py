@@ -14,7 +14,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from tegkit.cli import app, exit_codes
+from tegkit.cli import app, exit_codes, output
 from tegkit.cli.output import Output, json_option
 from tegkit.errors import GatewayError
 
@@ -130,7 +130,7 @@ def logout(ctx: click.Context) -> Output:
     removed_by_client = [str(path) for path in kept if str(path) not in forgotten]
     forgotten += removed_by_client  # the client removes the file when it ends the session
     if problem is not None:
-        click.echo(f"teg: warning: the gateway was not told of the logout: {problem}", err=True)
+        output.say(f"warning: the gateway was not told of the logout: {problem}")
     data = {
         "host": settings.host,
         "profile": None if settings.all_profiles else settings.profile_name,

@@ -81,7 +81,7 @@ class View:
 
     def good(self, data: dict[str, Any], failure: errors.GatewayError | None) -> None:
         self.readings += 1
-        self.data = data = output.normalise(data)
+        self.data = data = output.printable(output.normalise(data))
         for meter in status.METERS:
             self.history[meter].append(data[f"{meter}_power_w"])
         if failure is None:
@@ -94,7 +94,7 @@ class View:
         if self.failing_since is None:
             self.failing_since = dt.datetime.now().astimezone()
         since = self.failing_since.strftime("%H:%M:%S")
-        self.banner = f"since {since}: {exit_codes.message(failure)}"
+        self.banner = output.printable(f"since {since}: {exit_codes.message(failure)}")
 
     def renderable(self) -> Group:
         parts: list[Any] = []
@@ -173,7 +173,7 @@ def watch(ctx: click.Context, interval: float, count: int | None) -> None:
                 if data is not None:
                     output.emit_line(data)
                 elif failure is not None:
-                    click.echo(f"teg: {exit_codes.message(failure)}", err=True)
+                    output.say(exit_codes.message(failure))
 
             app.run(_loop(settings, interval, count, line))
             return
