@@ -108,8 +108,11 @@ class _Writer:
         for entry, (params, body, error) in zip(self.files, self._bodies, strict=True):
             path = entry["path"]
             for value in params.values():
-                for form in {value, urllib.parse.quote(value, safe="")}:
-                    path = path.replace(form, self.redactor.scrub_text(value))
+                safe = self.redactor.scrub_text(value)  # a serial's placeholder; a brand as is
+                quoted = urllib.parse.quote(value, safe="")
+                if quoted != value:  # sent percent-encoded: keep it encoded
+                    path = path.replace(quoted, urllib.parse.quote(safe, safe=""))
+                path = path.replace(value, safe)
             stem = file_stem(path)
             name = f"{stem}.err" if error else f"{stem}.json"
             scrubbed = self.redactor.scrub(body)
