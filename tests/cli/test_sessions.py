@@ -73,20 +73,30 @@ def test_logout_works_with_a_hostile_session_file(
 @pytest.mark.parametrize(
     "config",
     [
-        "not toml [",
-        '[profiles.default]\nhost = "https://a:b@127.0.0.1"\n',
-        "[profiles.x]\nhost = 3",
+        b"not toml [",
+        b'[profiles.default]\nhost = "https://a:b@127.0.0.1"\n',
+        b"[profiles.x]\nhost = 3",
+        b"\xff\xfe\x00 not text",
+        None,  # a folder where the file should be
     ],
 )
-def test_logout_works_with_a_broken_config_file(teg: Teg, env: dict[str, str], config: str) -> None:
+def test_logout_works_with_a_broken_config_file(
+    teg: Teg, env: dict[str, str], config: bytes | None
+) -> None:
     config_path = Path(env["TEG_CONFIG"])
     sessions = config_path.parent / "sessions"
     sessions.mkdir(parents=True)
-    config_path.write_text(config)
+    if config is None:
+        config_path.mkdir()
+    else:
+        config_path.write_bytes(config)
     for name in ("default", "cabin"):
         (sessions / f"{name}.json").write_text('{"url": "https://x/", "token": "t"}')
-    # Other commands refuse the config; logout forgets every kept session and says so.
-    assert teg("status", TEG_HOST="").exit_code == 2
+    # Other commands refuse the config, naming it; logout forgets every kept session and
+    # says so.
+    refused = teg("status", TEG_HOST="")
+    assert refused.exit_code == 2 and "config" in refused.stderr
+    _no_traceback(refused)
     result = teg("--json", "logout", TEG_HOST="")
     assert result.exit_code == 0, (result.stdout, result.stderr)
     _no_traceback(result)

@@ -60,3 +60,10 @@ def test_a_failed_restart_on_firmware_1x_says_what_to_run(legacy: SimThread, lte
     said = " ".join(result.stderr.split())
     assert "could not start the system again" in said and "teg sitemaster run" in said
     assert "Traceback" not in result.stderr
+
+
+def test_setup_on_firmware_1x_says_it_restarted_the_system(legacy: SimThread, lteg: Teg) -> None:
+    result = lteg("setup", "--yes", TEG_PIN="")
+    assert result.exit_code == 0, result.stderr
+    assert "started the system again" in " ".join(result.stderr.split())
+    assert legacy.call(legacy.sim.state)["running"] is True

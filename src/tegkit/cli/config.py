@@ -142,6 +142,10 @@ def load(path: Path | None = None) -> Config:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return Config(path)
+    except (OSError, UnicodeDecodeError) as exc:  # a folder, no permission, not UTF-8 text
+        raise InvalidInputError(
+            str(path), "a readable UTF-8 TOML file", type(exc).__name__
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

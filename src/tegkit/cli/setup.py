@@ -34,7 +34,7 @@ def _ask(text: str, default: str | None = None, *, hide: bool = False) -> str | 
 
 async def _test_login(settings: app.Settings, host: str, pin: str) -> dict[str, Any]:
     """Log in with the new settings and read who the gateway is."""
-    async with Gateway(
+    gateway = Gateway(
         host,
         password=settings.password,
         email=settings.email,
@@ -42,7 +42,8 @@ async def _test_login(settings: app.Settings, host: str, pin: str) -> dict[str, 
         sni=settings.sni,
         timeout_s=settings.timeout_s,
         session_file=settings.session_file,
-    ) as gw:
+    )
+    async with settings.track(gateway) as gw:  # a 1.x restart after the login is reported
         if settings.password is not None:
             await gw.login()
         status = await gw.status()
