@@ -3,10 +3,15 @@
 The gateway keeps a hidden 5% at the bottom of the pack. `/api/system_status/soe` and the
 `backup_reserve_percent` of `/api/operation` are on the raw scale; Tesla's app and the Owner
 API show the app scale. Every tegkit API that takes or returns a percent says which one.
+
+The conversion is exact both ways; only the app rounds, to the whole percent it displays
+(`app_percent_shown`). docs/reserve.md sets this rule beside the spec's table of tested
+values: six of its seven pairs fit, and why the seventh and the spec's 20 -> 24.6 do not.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 Scale = Literal["raw", "app"]
@@ -38,3 +43,12 @@ def to_raw(percent: float, scale: Scale) -> float:
 def to_app(percent: float, scale: Scale) -> float:
     """A percent on `scale` expressed on the app scale."""
     return percent if scale == "app" else raw_to_app(percent)
+
+
+def app_percent_shown(raw_percent: float) -> int:
+    """The whole percent Tesla's app displays for a raw percent: the app value rounded half up.
+
+    >>> app_percent_shown(24.6), app_percent_shown(24.0), app_percent_shown(10)
+    (21, 20, 5)
+    """
+    return math.floor(raw_to_app(raw_percent) + 0.5)
