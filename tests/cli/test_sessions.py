@@ -175,3 +175,18 @@ def test_every_folder_teg_creates_is_0700(teg: Teg, tmp_path: Path, sim: Simulat
     for secret in (config, config.parent / "sessions" / "default.json",
                    config.parent / "cloud" / "default.json"):  # fmt: skip
         assert _mode(secret) == 0o600, secret
+
+
+def test_tegkits_own_config_folder_is_made_0700_when_wider(teg: Teg, tmp_path: Path) -> None:
+    xdg = tmp_path / "xdg"
+    own = xdg / "tegkit"
+    own.mkdir(parents=True)
+    os.chmod(own, 0o755)  # as an older tegkit left it
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o755)
+    assert teg("status", TEG_CONFIG="", XDG_CONFIG_HOME=str(xdg)).exit_code == 0
+    assert _mode(own) == 0o700
+    # A folder named by TEG_CONFIG may be shared on purpose: its mode is left alone.
+    assert teg("status", TEG_CONFIG=str(shared / "config.toml")).exit_code == 0
+    assert _mode(shared) == 0o755

@@ -21,6 +21,7 @@ other users never read it. A password is stored only when the user asks for it
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Any, Final, cast
 import platformdirs
 import tomli_w
 
-from tegkit._private_file import write_private
+from tegkit._private_file import PRIVATE_DIR_MODE, write_private
 from tegkit.errors import InvalidInputError
 
 DEFAULT_PROFILE: Final = "default"
@@ -40,7 +41,27 @@ def config_path() -> Path:
     override = os.environ.get("TEG_CONFIG")
     if override:
         return Path(override).expanduser()
-    return Path(platformdirs.user_config_dir("tegkit")) / "config.toml"
+    return _own_folder() / "config.toml"
+
+
+def _own_folder() -> Path:
+    return Path(platformdirs.user_config_dir("tegkit"))
+
+
+def tighten_own_folder(folder: Path) -> None:
+    """Make tegkit's own config folder 0700 when something made it wider.
+
+    It holds the session and token files; an older tegkit created it with the umask's mode.
+    Only the default folder is changed: one named by TEG_CONFIG may be shared on purpose.
+    """
+    if folder != _own_folder():
+        return
+    try:
+        mode = stat.S_IMODE(folder.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(folder, PRIVATE_DIR_MODE)
+    except OSError:
+        return  # not there yet (it is created 0700), or not ours to change
 
 
 @dataclass(slots=True)
@@ -84,6 +105,7 @@ class Config:
 
     def save(self) -> None:
         write_private(self.path, tomli_w.dumps(self.to_toml()).encode())
+        tighten_own_folder(self.path.parent)
 
     def to_toml(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -138,6 +160,7 @@ def load(path: Path | None = None) -> Config:
     """Read the config file; a missing file is an empty config. Bad content raises
     InvalidInputError naming the key (never its value when it is the password)."""
     path = config_path() if path is None else path
+    tighten_own_folder(path.parent)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
