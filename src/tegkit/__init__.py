@@ -26,6 +26,7 @@ from tegkit.client import (
 from tegkit.errors import (
     ApiError,
     AuthenticationError,
+    CertificateError,
     CertificateMismatchError,
     ConnectionFailedError,
     EndpointNotSupportedError,
@@ -37,6 +38,7 @@ from tegkit.errors import (
     PermissionDeniedError,
     RateLimitedError,
     RequestError,
+    ResponseTooLargeError,
     SystemStoppedError,
 )
 from tegkit.models import parse_response
@@ -45,6 +47,7 @@ from tegkit.percent import Scale, app_to_raw, raw_to_app
 __all__ = [
     "ApiError",
     "AuthenticationError",
+    "CertificateError",
     "CertificateInfo",
     "CertificateMismatchError",
     "ConnectionFailedError",
@@ -60,6 +63,7 @@ __all__ = [
     "PinnedCertificate",
     "RateLimitedError",
     "RequestError",
+    "ResponseTooLargeError",
     "Scale",
     "SyncGateway",
     "SystemStoppedError",

@@ -150,7 +150,6 @@ class GatewayBusyError(ApiError):
 
 
 __all__ = [
-    "CERTIFICATE_REASONS",
     "ApiError",
     "AuthenticationError",
     "CertificateError",
