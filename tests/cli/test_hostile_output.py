@@ -76,7 +76,7 @@ def test_cert_fetch_and_check_print_the_whole_fingerprint(teg: Teg, sim: Any) ->
 
 
 def test_a_profile_name_with_markup_prints_literally(teg: Teg) -> None:
-    name = "[red]cabin[/red]:AB:"
+    name = "[red]cabin :cd: [bold]"
     result = teg("--profile", name, "setup", "--yes", TEG_PIN="")
     assert result.exit_code == 0, result.stderr
     assert repr(name) in result.stdout

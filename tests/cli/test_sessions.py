@@ -190,3 +190,17 @@ def test_tegkits_own_config_folder_is_made_0700_when_wider(teg: Teg, tmp_path: P
     # A folder named by TEG_CONFIG may be shared on purpose: its mode is left alone.
     assert teg("status", TEG_CONFIG=str(shared / "config.toml")).exit_code == 0
     assert _mode(shared) == 0o755
+
+
+@pytest.mark.parametrize("name", ["../outside", "a/b", ".hidden", " "])
+def test_a_profile_name_cannot_reach_outside_the_config_folder(
+    teg: Teg, env: dict[str, str], name: str
+) -> None:
+    result = teg("--profile", name, "setup", "--yes", TEG_PIN="")
+    assert result.exit_code == 2
+    assert "profile name" in result.stderr
+    assert not Path(env["TEG_CONFIG"]).parent.exists()  # nothing written anywhere
+    outside = Path(env["TEG_CONFIG"]).parent.parent / "outside.json"
+    outside.write_text("{}")
+    refused = teg("--profile", "../../outside", "logout")
+    assert refused.exit_code == 2 and outside.exists()  # logout removes no file outside

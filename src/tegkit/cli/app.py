@@ -240,6 +240,7 @@ def build(ctx: click.Context, params: dict[str, Any]) -> Settings:
     """Apply precedence: command line > environment > profile > defaults."""
     config = configfile.load()
     name = params["profile"] or config.default_profile or configfile.DEFAULT_PROFILE
+    check_profile_name(name)
     if params["profile"] and _needs_profile(ctx):
         require_profile(config, name)
     profile = config.profile(name)
@@ -295,6 +296,8 @@ def build_for_logout(ctx: click.Context, params: dict[str, Any], problem: str) -
     contacted (how to trust it came from the unusable settings), and the problem is said.
     """
     name = params["profile"] or None
+    if name is not None:
+        check_profile_name(name)  # it names the file to remove
     return Settings(
         config=configfile.Config(configfile.config_path()),
         profile_name=name or configfile.DEFAULT_PROFILE,
@@ -310,6 +313,15 @@ def build_for_logout(ctx: click.Context, params: dict[str, Any], problem: str) -
         config_problem=problem,
         all_profiles=name is None,
     )
+
+
+def check_profile_name(name: str) -> None:
+    """A profile name names files too (sessions/NAME.json): no folders, no hidden names."""
+    if not name.strip() or name.startswith(".") or any(c in name for c in "/\\\0"):
+        raise click.BadParameter(
+            "a profile name may not be empty, start with '.', or hold '/', '\\' or NUL",
+            param_hint="--profile / TEG_PROFILE / default_profile",
+        )
 
 
 def require_profile(config: configfile.Config, name: str) -> None:
