@@ -170,6 +170,7 @@ async def test_a_good_login_after_a_bad_token(fake: Any, address: str, pinned: A
         json.dumps({"url": "URL", "token": None, "cookies": ["AuthCookie"]}),
         json.dumps({"url": "URL", "token": 42, "cookies": {}}),
         "\udcff",
+        "{" + " " * 70_000 + "}",
     ],
 )
 async def test_a_broken_session_file_is_discarded_with_a_warning(

@@ -34,6 +34,7 @@ MAX_SESSION_VALUE_CHARS = 4096
 _TOKEN_CHARS = frozenset(chr(code) for code in range(0x21, 0x7F))
 # A cookie value also may not carry the separators of the Cookie header (RFC 6265 cookie-octet).
 _COOKIE_CHARS = _TOKEN_CHARS - frozenset('",;\\')
+_MAX_SESSION_FILE_BYTES = 64 * 1024  # a kept session is a few hundred bytes
 
 
 def check_token(token: object) -> str | None:
@@ -108,11 +109,18 @@ class SessionFile:
         removed with a warning: it would fail every later request (logout included).
         """
         try:
-            text = self.path.read_text(encoding="utf-8")
+            with self.path.open("rb") as file:
+                raw = file.read(_MAX_SESSION_FILE_BYTES + 1)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             return self._discard(f"cannot be read ({exc.__class__.__name__})")
+        if len(raw) > _MAX_SESSION_FILE_BYTES:
+            return self._discard(f"is larger than {_MAX_SESSION_FILE_BYTES} bytes")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return self._discard("is not UTF-8 text")
         try:
             data = jsonlib.loads(text)
         except ValueError:
@@ -135,8 +143,16 @@ class SessionFile:
         return SessionState(token=token, cookies=dict(cookies))
 
     def _discard(self, problem: str) -> SessionState | None:
-        _LOG.warning("session file %s %s; removed it, the next request logs in", self.path, problem)
-        self.remove()
+        try:
+            self.remove()
+        except OSError as exc:  # not ours to fix here: ignoring the file is enough
+            _LOG.warning(
+                "session file %s %s; ignored (cannot remove it: %s)", self.path, problem, exc
+            )
+        else:
+            _LOG.warning(
+                "session file %s %s; removed it, the next login makes a new one", self.path, problem
+            )
         return None
 
     def save(self, state: SessionState) -> None:
