@@ -6,13 +6,18 @@ The test modules import these functions and define the ``backend`` fixture.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import logging
 import random
+import threading
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tegkit.monitor.readings import COUNTER_NAMES, Event, Gap, Reading, RetentionPolicy
-from tegkit.monitor.store import Store
+from tegkit.monitor.store import Store, StoreClosedError
 from tegkit.monitor.store.migrations import LATEST_VERSION
 
 T0 = 1_704_067_200.0  # 2024-01-01T00:00:00Z
@@ -263,3 +268,206 @@ def test_an_older_schema_is_upgraded_on_open(make_store: object) -> None:
     assert h.source == "day" and [p.site_w for p in h.points] == [100.0, 100.0]
     quarters = new.energy(GW, T0, T0 + 3600, "quarter")
     assert [(b.start, b.site_imported_wh) for b in quarters] == [(T0, 0.02), (T0 + 900, 0.01)]
+
+
+def _read_until_closed(store: Store, ready: threading.Barrier, outcomes: list[str]) -> None:
+    try:
+        store.latest(GW)  # this thread's connection exists before the close
+        ready.wait()
+        for n in itertools.count():
+            step = (5.0, 60.0, 3600.0)[n % 3]  # raw blocks, then rollups
+            assert len(store.history(GW, T0, T0 + 3600, step_s=step).points) >= 1
+            assert store.latest(GW) is not None
+    except StoreClosedError:
+        outcomes.append("closed")
+    except BaseException as exc:  # anything else is the defect under test
+        outcomes.append(repr(exc))
+
+
+def test_close_while_reading_waits_for_reads_and_refuses_later_ones(make_store: object) -> None:
+    first = make_store()  # type: ignore[operator]
+    first.write_readings([reading(T0 + 5 * i, load_imported_wh=float(i)) for i in range(720)])
+    first.close()
+    for trial in range(200):
+        store = make_store()  # type: ignore[operator]
+        ready = threading.Barrier(5)
+        outcomes: list[str] = []
+        threads = [
+            threading.Thread(target=_read_until_closed, args=(store, ready, outcomes))
+            for _ in range(4)
+        ]
+        for t in threads:
+            t.start()
+        ready.wait()
+        # odd trials give no grace: reads still running are interrupted, not torn down
+        store.close(**({"grace_s": 0.0} if trial % 2 else {}))
+        for t in threads:
+            t.join()
+        assert outcomes == ["closed"] * 4, (trial, outcomes)
+    with pytest.raises(StoreClosedError, match="closed"):
+        store.history(GW, T0, T0 + 60)
+    with pytest.raises(StoreClosedError, match="closed"):
+        store.write_readings([reading(T0 + 1)])
+    with pytest.raises(StoreClosedError, match="closed"):
+        store.write_gap(Gap(GW, T0, None, "x"))
+    store.close()  # a second close is harmless
+
+
+def test_one_unstorable_value_never_costs_the_batch(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = [reading(T0 + 5 * i, load_imported_wh=float(i)) for i in range(4)]
+    bad = [
+        reading(T0 + 1, site_w=1e20),  # a gateway's instant_power of 1e20
+        reading(T0 + 2, battery_w=float("-inf")),
+        reading(T0 + 3, soe_raw_percent=float("nan")),
+        reading(T0 + 4, load_imported_wh=1e300),
+        reading(float("inf")),
+    ]
+    caplog.set_level(logging.WARNING, logger="tegkit.monitor.store")
+    batch = [good[0], bad[0], good[1], *bad[1:], good[2]]
+    assert store.write_readings(batch) == 3
+    assert store.readings(GW, 0, 2e10) == good[:3]
+    warned = [r.getMessage() for r in caplog.records]
+    fields = ("site_w", "battery_w", "soe_raw_percent", "load_imported_wh", "taken_at")
+    assert len(warned) == len(fields)
+    for field, message in zip(fields, warned, strict=True):
+        assert GW in message and field in message, message
+    # said once per gateway and field; the next good reading still counts its energy
+    caplog.clear()
+    assert store.write_readings([reading(T0 + 12, site_w=-1e20), good[3]]) == 1
+    assert caplog.records == []
+    assert sum(b.load_imported_wh for b in store.energy(GW, T0, T0 + 60, "minute")) == 3.0
+
+
+HOUR_S = 3600.0
+
+
+@pytest.mark.parametrize(
+    ("step", "want_step"),
+    [(1e-5, 60.0), (0.5001, 60.0), (1.0001, 60.0), (1e-300, 60.0), (61.0, 120.0), (86401, 172800)],
+)
+def test_a_fractional_or_tiny_step_snaps_to_the_stores_buckets(
+    store: Store, step: float, want_step: float
+) -> None:
+    store.write_readings([reading(T0 + 60 * i) for i in range(3 * 1440)])
+    start, end = T0 + 1234.5678, T0 + 86400 + 1234.5678  # a day, not on any bucket edge
+    h = store.history(GW, start, end, step_s=step)
+    assert h.step_s == want_step
+    ts = [p.t for p in h.points]
+    assert 1 <= len(ts) <= 2000 and ts == sorted(set(ts))
+    assert all(start <= t < end for t in ts), (ts[:2], ts[-2:])
+    assert all(p.load_w == 1500.0 for p in h.points[1:-1])
+
+
+_SPECIAL = [0.0, -1.0, float("nan"), float("inf"), float("-inf"), 1e-300, 1e300, -1e300]
+_YEAR_1 = dt.datetime(1, 1, 1, tzinfo=dt.UTC).timestamp()
+_YEAR_9999 = dt.datetime(9999, 12, 31, 23, 59, tzinfo=dt.UTC).timestamp()
+_times = st.one_of(
+    st.sampled_from([*_SPECIAL, _YEAR_1, _YEAR_1 + 1, _YEAR_9999, T0]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(_YEAR_1 - 1e6, _YEAR_9999 + 1e6),
+    st.floats(T0 - 3 * 86400, T0 + 3 * 86400),
+)
+_steps = st.one_of(
+    st.none(),
+    st.sampled_from([*_SPECIAL, 1e-5, 0.5001, 1.0001, 5.0, 86400.0, 7 * 86400.0]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(0, 10 * 86400),
+)
+_zones = st.sampled_from(
+    [None, dt.UTC, "America/Los_Angeles", "Australia/Sydney", "Asia/Kathmandu"]
+)
+_ARGUMENTS = ("start", "end", "step_s", "max_points")
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # the store is only read
+)
+@given(
+    start=_times,
+    span=st.one_of(_times, st.floats(1e-9, 400 * 86400)),
+    relative=st.booleans(),
+    step=_steps,
+    max_points=st.sampled_from([1, 2, 7, 2000]),
+    zone=_zones,
+)
+def test_history_answers_any_floats_bounded_or_refuses_by_name(
+    history_store: Store,
+    start: float,
+    span: float,
+    relative: bool,
+    step: float | None,
+    max_points: int,
+    zone: object,
+) -> None:
+    end = start + span if relative else span
+    tz = ZoneInfo(zone) if isinstance(zone, str) else zone
+    try:
+        h = history_store.history(GW, start, end, step_s=step, max_points=max_points, tz=tz)
+    except ValueError as exc:
+        assert any(name in str(exc) for name in _ARGUMENTS), exc
+        return
+    ts = [p.t for p in h.points]
+    assert 1 <= len(ts) <= max_points
+    assert all(start <= t < end for t in ts)
+    assert ts == sorted(set(ts))
+    assert h.step_s >= 5 and h.step_s == int(h.step_s)
+    if step is not None:
+        assert h.step_s >= min(step, end - start)
+
+
+@pytest.fixture
+def history_store(store: Store) -> Store:
+    """Two days of readings every five minutes around T0."""
+    store.write_readings([reading(T0 - 86400 + 300 * i) for i in range(2 * 288)])
+    return store
+
+
+def _local_day_means(rows: list[Reading], tz: dt.tzinfo, first: dt.date, n: int) -> list[float]:
+    out = []
+    for k in range(n):
+        lo = dt.datetime.combine(first + dt.timedelta(k), dt.time(), tzinfo=tz).timestamp()
+        hi = dt.datetime.combine(first + dt.timedelta(k + 1), dt.time(), tzinfo=tz).timestamp()
+        inside = [r.load_w or 0.0 for r in rows if lo <= r.taken_at < hi]
+        out.append(sum(inside) / len(inside))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("zone", "first", "hours"),
+    [
+        ("America/Los_Angeles", dt.date(2024, 3, 9), [24, 23, 24, 24]),  # spring forward
+        ("America/Los_Angeles", dt.date(2024, 11, 2), [24, 25, 24, 24]),  # fall back
+        ("Australia/Sydney", dt.date(2024, 4, 6), [24, 25, 24, 24]),  # autumn there
+        ("Australia/Sydney", dt.date(2024, 10, 5), [24, 23, 24, 24]),
+        ("Asia/Kolkata", dt.date(2024, 3, 9), [24, 24, 24, 24]),  # half an hour off UTC
+        ("America/Phoenix", dt.date(2024, 3, 9), [24, 24, 24, 24]),
+    ],
+)
+def test_day_buckets_start_at_local_midnight_in_the_zone_given(
+    store: Store, zone: str, first: dt.date, hours: list[int]
+) -> None:
+    tz = ZoneInfo(zone)
+    lo = dt.datetime.combine(first, dt.time(), tzinfo=tz).timestamp()
+    rng = random.Random(zone)
+    rows = [
+        reading(lo - 86400 + 600 * i, load_w=float(rng.randrange(0, 5000)))
+        for i in range(6 * 24 * 6)
+    ]
+    store.write_readings(rows)
+    edges = [dt.datetime.combine(first + dt.timedelta(k), dt.time(), tzinfo=tz) for k in range(5)]
+    start, end = lo + 3 * HOUR_S, edges[4].timestamp()  # from mid-morning of the first day
+    h = store.history(GW, start, end, step_s=86400, tz=tz)
+    assert h.step_s == 86400 and len(h.points) == 4
+    assert [p.t for p in h.points] == [start] + [e.timestamp() for e in edges[1:4]]
+    lengths = [b.timestamp() - a.timestamp() for a, b in itertools.pairwise(edges)]
+    assert [round(s / 3600) for s in lengths] == hours
+    want = _local_day_means(rows, tz, first, 4)
+    assert [p.load_w for p in h.points] == pytest.approx(want)
+    # without a zone the days are UTC days, answered by the day rollups as before
+    utc = store.history(GW, start, end, step_s=86400)
+    assert utc.source == "day"
+    assert all(p.t % 86400 == 0 for p in utc.points[1:])

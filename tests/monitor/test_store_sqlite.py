@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -14,7 +15,7 @@ import pytest
 from _store_contract import *  # noqa: F403 - the shared contract tests run here too
 
 from tegkit.monitor.readings import Reading
-from tegkit.monitor.store import AsyncStore, open_store
+from tegkit.monitor.store import AsyncStore, StoreClosedError, open_store
 from tegkit.monitor.store.sqlite import SqliteStore
 
 
@@ -106,10 +107,61 @@ async def test_async_store_writes_in_order_and_reads(tmp_path: Path) -> None:
 def test_a_failed_batch_leaves_nothing_behind(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "m.db")
     store.write_readings([Reading(gateway="g", taken_at=1.0, load_imported_wh=1.0)])
-    bad = Reading(gateway="g", taken_at=float("nan"))
-    with pytest.raises(ValueError):
-        store.write_readings([Reading(gateway="g", taken_at=2.0, load_imported_wh=2.0), bad])
+    # a real failure half-way through the transaction: blocks and rollups are written
+    # by then, and the writer's position is refused by a trigger
+    other = sqlite3.connect(tmp_path / "m.db")
+    for when in ("INSERT", "UPDATE"):
+        other.execute(
+            f"CREATE TRIGGER refuse_{when.lower()} BEFORE {when} ON gateway_state "
+            "WHEN NEW.last_ms = 2000 BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+    other.commit()
+    with pytest.raises(sqlite3.IntegrityError, match="refused"):
+        store.write_readings([Reading(gateway="g", taken_at=2.0, load_imported_wh=2.0)])
     assert [r.taken_at for r in store.readings("g", 0, 10)] == [1.0]
     store.write_readings([Reading(gateway="g", taken_at=3.0, load_imported_wh=5.0)])
     assert sum(b.load_imported_wh for b in store.energy("g", 0, 10, "minute")) == 4.0
+    other.close()
     store.close()
+
+
+def test_the_database_is_created_0600_in_folders_created_0700(tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)  # a usual umask, which would make them 0644 and 0755
+    try:
+        store = open_store(tmp_path / "a" / "b" / "monitor.db")
+        store.write_readings([Reading(gateway="g", taken_at=1.0, load_w=5.0)])
+        files = [tmp_path / "a" / "b" / f"monitor.db{suffix}" for suffix in ("", "-wal", "-shm")]
+        modes = {p.name: p.stat().st_mode & 0o777 for p in files}
+        store.close()
+    finally:
+        os.umask(old_umask)
+    assert modes == dict.fromkeys(("monitor.db", "monitor.db-wal", "monitor.db-shm"), 0o600)
+    for folder in (tmp_path / "a", tmp_path / "a" / "b"):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+
+
+async def test_aclose_waits_for_reads_in_flight_then_refuses(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    seed = open_store(db)
+    seed.write_readings([Reading(gateway="g", taken_at=5.0 * i, load_w=1.0) for i in range(1440)])
+    seed.close()
+    for _trial in range(25):
+        store = AsyncStore(open_store(db))
+        first_done = asyncio.Event()
+
+        async def read(store: AsyncStore = store, first_done: asyncio.Event = first_done) -> str:
+            try:
+                while True:
+                    await store.history("g", 0, 7200, step_s=5)
+                    first_done.set()
+            except StoreClosedError:
+                return "closed"
+
+        readers = [asyncio.create_task(read()) for _ in range(12)]
+        await first_done.wait()
+        await store.aclose()
+        assert await asyncio.gather(*readers) == ["closed"] * 12
+        with pytest.raises(StoreClosedError, match="closed"):
+            await store.latest("g")
+        with pytest.raises(StoreClosedError, match="closed"):
+            store.store.history("g", 0, 60)

@@ -2,9 +2,11 @@
 
 The store is synchronous and thread-safe: writes are serialised on one writer connection,
 one transaction per call (so a batch is all or nothing); reads use a connection per
-thread and never wait for writes. The poller runs on asyncio, so :class:`AsyncStore`
-sends writes, in order, to one dedicated writer thread, and reads to the default
-executor. A batch passed to ``write_readings`` is one commit: the poller batches.
+thread and never wait for writes. ``close()`` waits for the reads in flight before it
+closes a connection; any call after it raises :class:`StoreClosedError`. The poller runs
+on asyncio, so :class:`AsyncStore` sends writes, in order, to one dedicated writer
+thread, and reads to a few reader threads of its own. A batch passed to
+``write_readings`` is one commit: the poller batches.
 
     store = open_store("~/.local/share/tegkit/monitor.db")      # SQLite
     store = open_store("postgresql://user@host/tegkit")          # PostgreSQL
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,8 +33,11 @@ from tegkit.monitor.readings import (
     Reading,
     RetentionPolicy,
 )
+from tegkit.monitor.store.errors import StoreClosedError
 
-__all__ = ["AsyncStore", "Store", "open_store"]
+__all__ = ["AsyncStore", "Store", "StoreClosedError", "open_store"]
+#: reader threads of an AsyncStore: each holds one database connection
+READER_THREADS = 4
 
 T = TypeVar("T")
 
@@ -52,6 +58,7 @@ class Store(Protocol):
         end: float,
         step_s: float | None = None,
         max_points: int = 2000,
+        tz: dt.tzinfo | None = None,
     ) -> History: ...
     def energy(
         self, gateway: str, start: float, end: float, resolution: str = "hour"
@@ -82,20 +89,52 @@ def open_store(url_or_path: str | Path) -> Store:
     if text.startswith("sqlite:///"):
         text = text[len("sqlite:///") :]
     path = Path(text).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_private_dirs(path.parent)
     return SqliteStore(path)
 
 
-class AsyncStore:
-    """A store for asyncio code: writes in order on one thread, reads in the executor."""
+def _make_private_dirs(folder: Path) -> None:
+    """Create the missing folders of ``folder``, each 0700 (mkdir -p would use the umask)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # made meanwhile by someone else: theirs to keep as it is
+        os.chmod(d, 0o700)  # mkdir's mode is masked by the umask; 0700 is what we promise
 
-    def __init__(self, store: Store) -> None:
+
+class AsyncStore:
+    """A store for asyncio code: writes in order on one thread, reads on a few of its own.
+
+    ``aclose`` finishes the queued writes and waits for the reads in flight before the
+    store closes; a call after it raises :class:`StoreClosedError`.
+    """
+
+    def __init__(self, store: Store, reader_threads: int = READER_THREADS) -> None:
         self.store = store
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tegkit-store")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tegkit-store-w")
+        self._readers = ThreadPoolExecutor(
+            max_workers=reader_threads, thread_name_prefix="tegkit-store-r"
+        )
+        self._closing = False
+
+    async def _run(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: object) -> T:
+        if self._closing:
+            raise StoreClosedError("use")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool, functools.partial(fn, *args))
 
     async def _write(self, fn: Callable[..., T], *args: object) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, functools.partial(fn, *args))
+        return await self._run(self._writer, fn, *args)
+
+    async def _read(self, fn: Callable[..., T], *args: object) -> T:
+        return await self._run(self._readers, fn, *args)
 
     async def write_readings(self, batch: Iterable[Reading]) -> int:
         return await self._write(self.store.write_readings, list(batch))
@@ -113,31 +152,40 @@ class AsyncStore:
         end: float,
         step_s: float | None = None,
         max_points: int = 2000,
+        tz: dt.tzinfo | None = None,
     ) -> History:
-        return await asyncio.to_thread(self.store.history, gateway, start, end, step_s, max_points)
+        return await self._read(self.store.history, gateway, start, end, step_s, max_points, tz)
 
     async def daily(
         self, gateway: str, start_day: dt.date, end_day: dt.date, tz: dt.tzinfo
     ) -> list[DailyEnergy]:
-        return await asyncio.to_thread(self.store.daily, gateway, start_day, end_day, tz)
+        return await self._read(self.store.daily, gateway, start_day, end_day, tz)
 
     async def latest(self, gateway: str) -> Reading | None:
-        return await asyncio.to_thread(self.store.latest, gateway)
+        return await self._read(self.store.latest, gateway)
 
     async def outages(self, gateway: str, start: float, end: float) -> list[Outage]:
-        return await asyncio.to_thread(self.store.outages, gateway, start, end)
+        return await self._read(self.store.outages, gateway, start, end)
 
     async def events(self, gateway: str, start: float, end: float) -> list[Event]:
-        return await asyncio.to_thread(self.store.events, gateway, start, end)
+        return await self._read(self.store.events, gateway, start, end)
 
     async def gaps(self, gateway: str, start: float, end: float) -> list[Gap]:
-        return await asyncio.to_thread(self.store.gaps, gateway, start, end)
+        return await self._read(self.store.gaps, gateway, start, end)
 
     async def retention(self, policy: RetentionPolicy, now: float) -> dict[str, int]:
         return await self._write(self.store.retention, policy, now)
 
     async def aclose(self) -> None:
-        """Finish queued writes, then close the store."""
-        await self._write(lambda: None)
-        self._writer.shutdown(wait=True)
+        """Finish queued writes, wait for reads in flight, then close the store. A read
+        cancelled on the asyncio side still runs to its end in its thread: the store's
+        own close() waits for it."""
+        if self._closing:
+            return
+        self._closing = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, lambda: None)
+        # close() refuses reads not yet started and waits for those running
         await asyncio.to_thread(self.store.close)
+        await asyncio.to_thread(self._readers.shutdown, wait=True)
+        await asyncio.to_thread(self._writer.shutdown, wait=True)

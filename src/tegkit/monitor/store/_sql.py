@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
+import logging
 import math
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, ParamSpec, TypeVar
 
 from tegkit.monitor.readings import (
     OFF_GRID_STATUSES,
@@ -26,12 +28,19 @@ from tegkit.monitor.readings import (
     Event,
     Gap,
     History,
-    HistoryPoint,
     Outage,
     Reading,
     RetentionPolicy,
 )
+from tegkit.monitor.store import buckets as bk
 from tegkit.monitor.store import rollups as ru
+from tegkit.monitor.store.errors import StoreClosedError
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+#: how long close() lets reads in flight finish before it interrupts them
+CLOSE_GRACE_S = 5.0
 
 _ROLLUP_TABLES = {
     "minute": "rollup_minute",
@@ -48,6 +57,26 @@ _ENERGY = (
 
 def _ms(t: float) -> int:
     return round(t * 1000)
+
+
+def _query_ms(name: str, t: float) -> int:
+    """A range bound in ms, clamped to years 1 .. 9999 (nothing is stored outside)."""
+    if not isinstance(t, int | float) or math.isnan(t):
+        raise ValueError(f"{name} must be a time in epoch seconds, not {t!r}")
+    return round(min(max(t, bk.MIN_TIME_S), bk.MAX_TIME_S) * 1000)
+
+
+def _reads(fn: Callable[P, R]) -> Callable[P, R]:
+    """A public read: counted in flight from start to end, so close() waits for it."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        self = args[0]
+        assert isinstance(self, SqlStore)
+        with self._reading():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def _upsert_rollup(table: str) -> str:
@@ -99,6 +128,11 @@ class SqlStore(ABC):
         self._status_texts: dict[int, str] = {}
         self._states: dict[int, _State] = {}
         self._closed = False
+        # reads in flight, counted so close() closes no connection a thread is still using
+        self._flight = threading.Condition()
+        self._in_flight = 0
+        self._busy: set[Any] = set()  # reader connections running a statement now
+        self._warned: set[tuple[str, str]] = set()
 
     # --- what a backend provides -------------------------------------------------------
     @abstractmethod
@@ -125,17 +159,59 @@ class SqlStore(ABC):
     def _close_connections(self) -> None:
         """Close the writer connection."""
 
+    @abstractmethod
+    def _interrupt(self, conn: Any) -> None:
+        """Make a statement running on a reader connection stop soon (from another thread)."""
+
     # --- helpers -----------------------------------------------------------------------
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Count this thread's read as in flight; refuse it once the store is closing."""
+        depth = getattr(self._local, "depth", 0)
+        if depth == 0:
+            with self._flight:
+                if self._closed:
+                    raise StoreClosedError("read")
+                self._in_flight += 1
+        self._local.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._local.depth = depth
+            if depth == 0:
+                with self._flight:
+                    self._in_flight -= 1
+                    if self._in_flight == 0:
+                        self._flight.notify_all()
+
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        if self._closed:
-            raise RuntimeError("the store is closed")
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._new_reader()
-            self._local.conn = conn
-            with self._readers_lock:
-                self._readers.append(conn)
-        return self._rexec(conn, sql, params)
+        with self._reading():
+            conn = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = self._new_reader()
+                self._local.conn = conn
+                with self._readers_lock:
+                    self._readers.append(conn)
+            with self._flight:
+                self._busy.add(conn)
+            try:
+                return self._rexec(conn, sql, params)
+            except Exception:
+                if self._closed:  # interrupted by close()
+                    raise StoreClosedError("read") from None
+                raise
+            finally:
+                with self._flight:
+                    self._busy.discard(conn)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The write lock and a transaction; refused once the store is closed."""
+        with self._write_lock:
+            if self._closed:
+                raise StoreClosedError("write")
+            with self._write_tx():
+                yield
 
     def _lookup_gateway(self, name: str) -> int | None:
         gid = self._gateway_ids.get(name)
@@ -169,29 +245,40 @@ class SqlStore(ABC):
             self._status_texts[int(code)] = text
 
     def _state(self, gid: int) -> _State:
+        """A copy of where the writer stands: kept only if the transaction commits."""
         state = self._states.get(gid)
-        if state is None:
-            rows = self._wexec(
-                "SELECT last_ms, c1, c2, c3, c4, c5, c6, outage_start_ms FROM gateway_state "
-                "WHERE gateway_id = ?",
-                (gid,),
-            )
-            if rows:
-                r = rows[0]
-                counters = [ru.MISSING if c is None else int(c) for c in r[1:7]]
-                state = _State(int(r[0]), counters, r[7])
-            else:
-                state = _State(-(2**62), [ru.MISSING] * 6, None)
-        return state
+        if state is not None:
+            return _State(state.last_ms, list(state.counters), state.outage_start_ms)
+        rows = self._wexec(
+            "SELECT last_ms, c1, c2, c3, c4, c5, c6, outage_start_ms FROM gateway_state "
+            "WHERE gateway_id = ?",
+            (gid,),
+        )
+        if not rows:
+            return _State(-(2**62), [ru.MISSING] * 6, None)
+        r = rows[0]
+        counters = [ru.MISSING if c is None else int(c) for c in r[1:7]]
+        return _State(int(r[0]), counters, r[7])
 
     # --- writing -----------------------------------------------------------------------
     def write_readings(self, batch: Iterable[Reading]) -> int:
-        """Store readings (any gateways, any order) in one transaction; return the count."""
+        """Store readings (any gateways, any order) in one transaction; return the count stored.
+
+        A reading with a value the store cannot keep (not finite, or outside
+        ``rollups.STORABLE``) is left out, and said once per gateway and field: one bad
+        row never costs the batch.
+        """
         by_gateway: dict[str, list[Reading]] = {}
         for r in batch:
+            bad = ru.unstorable_field(r)
+            if bad is not None:
+                self._warn_unstorable(r, bad)
+                continue
             by_gateway.setdefault(r.gateway, []).append(r)
         count = 0
         with self._write_lock:
+            if self._closed:
+                raise StoreClosedError("write")
             names, codes = dict(self._gateway_ids), dict(self._status_codes)
             states = dict(self._states)
             try:
@@ -205,6 +292,23 @@ class SqlStore(ABC):
                 self._status_texts = {v: k for k, v in codes.items()}
                 raise
         return count
+
+    def _warn_unstorable(self, r: Reading, field: str) -> None:
+        key = (r.gateway, field)
+        if key in self._warned:
+            return
+        if len(self._warned) < 1000:  # bounded, whatever names a batch brings
+            self._warned.add(key)
+        lo, hi = ru.STORABLE[field]
+        log.warning(
+            "gateway %s: a reading with %s=%r was not stored (the store keeps %g .. %g); "
+            "later ones are dropped without a word",
+            r.gateway,
+            field,
+            getattr(r, field),
+            lo,
+            hi,
+        )
 
     def _write_gateway(self, name: str, readings: list[Reading]) -> int:
         gid = self._gateway_id(name)
@@ -287,7 +391,7 @@ class SqlStore(ABC):
 
     def write_gap(self, gap: Gap) -> None:
         """Record a gap; writing the same (gateway, start) again updates its end and reason."""
-        with self._write_lock, self._write_tx():
+        with self._writing():
             gid = self._gateway_id(gap.gateway)
             self._wexec(
                 "INSERT INTO gaps VALUES (?, ?, ?, ?) ON CONFLICT (gateway_id, start_ms) "
@@ -298,7 +402,7 @@ class SqlStore(ABC):
 
     def write_event(self, event: Event) -> None:
         """Record an event (mode or reserve change, firmware change, sitemaster stop/run)."""
-        with self._write_lock, self._write_tx():
+        with self._writing():
             gid = self._gateway_id(event.gateway)
             self._wexec(
                 "INSERT INTO events (gateway_id, at_ms, kind, detail) VALUES (?, ?, ?, ?)",
@@ -316,13 +420,14 @@ class SqlStore(ABC):
         for (data,) in rows:
             yield ru.decode_block(bytes(data))
 
+    @_reads
     def readings(self, gateway: str, start: float, end: float) -> list[Reading]:
         """Full-resolution readings with start <= taken_at < end, in time order."""
         gid = self._lookup_gateway(gateway)
         if gid is None:
             return []
         self._load_statuses()
-        lo, hi = _ms(start), _ms(end)
+        lo, hi = _query_ms("start", start), _query_ms("end", end)
         out: list[Reading] = []
         for cols in self._blocks(gid, lo, hi):
             i, j = bisect.bisect_left(cols[0], lo), bisect.bisect_left(cols[0], hi)
@@ -331,6 +436,7 @@ class SqlStore(ABC):
             )
         return out
 
+    @_reads
     def latest(self, gateway: str) -> Reading | None:
         """The newest reading stored for a gateway, or None."""
         gid = self._lookup_gateway(gateway)
@@ -346,6 +452,7 @@ class SqlStore(ABC):
         last = ru.slice_columns(cols, len(cols[0]) - 1, len(cols[0]))
         return ru.readings_from_columns(gateway, last, self._status_texts)[0]
 
+    @_reads
     def history(
         self,
         gateway: str,
@@ -353,69 +460,55 @@ class SqlStore(ABC):
         end: float,
         step_s: float | None = None,
         max_points: int = 2000,
+        tz: dt.tzinfo | None = None,
     ) -> History:
         """Mean power per meter and last state of energy per bucket, at most max_points.
 
-        The bucket is chosen from a ladder (5 s .. 12 h, then whole days) so that the
-        range fits; buckets of 1 minute and more come from rollups, never a raw scan.
-        Buckets without data hold None.
+        The step asked for is snapped up to one of the store's buckets (see ``buckets``):
+        the ladder from 5 s to 12 h, then whole days, coarser still if the range needs it.
+        Buckets of a day or more start at midnight in ``tz`` (UTC when None), so a local
+        day across a DST change is 23 or 25 hours. Buckets of 1 minute and more come from
+        rollups, never a raw scan. Every point lies in [start, end); buckets without data
+        hold None. Raises ValueError naming the argument for inputs it cannot answer.
         """
-        step = ru.choose_step(start, end, max_points, step_s)
-        source, _size = ru.source_for(step)
-        step_ms = round(step * 1000)
-        origin_ms = math.floor(start / step) * step_ms
-        n_points = math.ceil((end - origin_ms / 1000) / step)
-        stop_ms = origin_ms + n_points * step_ms
-        sums: dict[int, list[Any]] = {}
+        p = bk.plan(start, end, step_s, max_points, tz)
+        sums: dict[int, bk.Sums] = {}
         gid = self._lookup_gateway(gateway)
-        if gid is not None and source == "raw":
-            for cols in self._blocks(gid, origin_ms, stop_ms):
-                i = bisect.bisect_left(cols[0], origin_ms)
-                j = bisect.bisect_left(cols[0], stop_ms)
-                for k in range(i, j):
-                    acc = sums.setdefault((cols[0][k] - origin_ms) // step_ms, [0] * 10)
-                    for p in range(4):
-                        v = cols[1 + p][k]
-                        if v != ru.MISSING:
-                            acc[2 * p] += v
-                            acc[2 * p + 1] += 1
-                    if cols[5][k] != ru.MISSING:
-                        acc[9] = cols[5][k]
-                        acc[8] = 1
-        elif gid is not None:
+        lo, hi = p.bounds_ms[0], p.bounds_ms[-1]
+        if gid is None:
+            pass
+        elif p.source == "raw":
+            sums = bk.bucket_readings(self._blocks(gid, lo, hi), p)
+        elif p.uniform:
             rows = self._read(
                 f"SELECT (bucket_ms - ?) / ?, SUM(site_sum), SUM(site_n), SUM(battery_sum), "
                 f"SUM(battery_n), SUM(load_sum), SUM(load_n), SUM(solar_sum), SUM(solar_n), "
-                f"MAX(soe_key) FROM {_ROLLUP_TABLES[source]} WHERE gateway_id = ? "
+                f"MAX(soe_key) FROM {_ROLLUP_TABLES[p.source]} WHERE gateway_id = ? "
                 f"AND bucket_ms >= ? AND bucket_ms < ? GROUP BY 1",
-                (origin_ms, step_ms, gid, origin_ms, stop_ms),
+                (lo, p.step_ms, gid, lo, hi),
             )
-            for k, *vals in rows:
-                soe = ru.soe_from_key(None if vals[8] is None else int(vals[8]))
-                # PostgreSQL sums bigints into numerics: back to Python ints
-                sums[int(k)] = [
-                    *(int(v) for v in vals[:8]),
-                    0 if soe is None else 1,
-                    None if soe is None else round(soe * 100),
-                ]
-        points = []
-        for k in range(n_points):
-            got = sums.get(k)
-            t = (origin_ms + k * step_ms) / 1000
-            if got is None:
-                points.append(HistoryPoint(t, None, None, None, None, None))
-                continue
-            site, battery, load, solar = (
-                got[2 * p] / got[2 * p + 1] if got[2 * p + 1] else None for p in range(4)
+            # PostgreSQL sums bigints into numerics: back to Python ints
+            sums = {
+                int(k): [*(int(v) for v in vals[:8]), ru.MISSING if soe is None else int(soe)]
+                for k, *vals, soe in rows
+            }
+        else:  # local days of 23 or 25 hours: finer rollups, summed here
+            rows = self._read(
+                f"SELECT bucket_ms, site_sum, site_n, battery_sum, battery_n, load_sum, load_n, "
+                f"solar_sum, solar_n, soe_key FROM {_ROLLUP_TABLES[p.source]} "
+                f"WHERE gateway_id = ? AND bucket_ms >= ? AND bucket_ms < ?",
+                (gid, lo, hi),
             )
-            soe_v = got[9] / 100 if got[8] else None
-            points.append(HistoryPoint(t, site, battery, load, solar, soe_v))
-        return History(gateway, start, end, step, source, points)
+            sums = bk.bucket_rollup_rows(rows, p)
+        return History(gateway, start, end, p.step_ms / 1000, p.source, bk.points(p, sums, start))
 
+    @_reads
     def energy(
         self, gateway: str, start: float, end: float, resolution: str = "hour"
     ) -> list[EnergyBucket]:
         """Energy per rollup bucket (minute, quarter, hour, day) starting in [start, end)."""
+        if resolution not in _ROLLUP_TABLES:
+            raise ValueError(f"resolution must be one of {', '.join(_ROLLUP_TABLES)}")
         gid = self._lookup_gateway(gateway)
         if gid is None:
             return []
@@ -423,21 +516,20 @@ class SqlStore(ABC):
         rows = self._read(
             f"SELECT bucket_ms, {_ENERGY} FROM {_ROLLUP_TABLES[resolution]} "
             "WHERE gateway_id = ? AND bucket_ms >= ? AND bucket_ms < ? ORDER BY bucket_ms",
-            (gid, _ms(start), _ms(end)),
+            (gid, _query_ms("start", start), _query_ms("end", end)),
         )
         return [
             EnergyBucket(b / 1000, size_s, *(int(e) / 1000 for e in energies))
             for b, *energies in rows
         ]
 
+    @_reads
     def daily(
         self, gateway: str, start_day: dt.date, end_day: dt.date, tz: dt.tzinfo
     ) -> list[DailyEnergy]:
         """Energy per local day from start_day to end_day inclusive, from counter rollups."""
         days = [start_day + dt.timedelta(d) for d in range((end_day - start_day).days + 1)]
-        bounds = [dt.datetime.combine(d, dt.time(), tzinfo=tz).timestamp() for d in days] + [
-            dt.datetime.combine(end_day + dt.timedelta(1), dt.time(), tzinfo=tz).timestamp()
-        ]
+        bounds = [_local_midnight(d, tz) for d in days] + [_local_midnight(end_day, tz, 1)]
         # local midnights on whole UTC hours (nearly every zone) are answered from hours
         resolution = "hour" if all(b % 3600 == 0 for b in bounds) else "minute"
         totals: list[list[float] | None] = [None] * len(days)
@@ -471,11 +563,13 @@ class SqlStore(ABC):
             )
         return out
 
+    @_reads
     def outages(self, gateway: str, start: float, end: float) -> list[Outage]:
         """Outages that overlap [start, end), oldest first; an open one has end None."""
         rows = self._overlapping("outages", "", gateway, start, end)
         return [Outage(gateway, s / 1000, None if e is None else e / 1000) for s, e in rows]
 
+    @_reads
     def gaps(self, gateway: str, start: float, end: float) -> list[Gap]:
         """Gaps that overlap [start, end), oldest first; an open one has end None."""
         rows = self._overlapping("gaps", ", reason", gateway, start, end)
@@ -491,9 +585,10 @@ class SqlStore(ABC):
         return self._read(
             f"SELECT start_ms, end_ms{more_columns} FROM {table} WHERE gateway_id = ? "
             "AND start_ms < ? AND (end_ms IS NULL OR end_ms > ?) ORDER BY start_ms",
-            (gid, _ms(end), _ms(start)),
+            (gid, _query_ms("end", end), _query_ms("start", start)),
         )
 
+    @_reads
     def events(
         self, gateway: str, start: float, end: float, kinds: Iterable[str] | None = None
     ) -> list[Event]:
@@ -504,7 +599,7 @@ class SqlStore(ABC):
         rows = self._read(
             "SELECT at_ms, kind, detail FROM events WHERE gateway_id = ? AND at_ms >= ? "
             "AND at_ms < ? ORDER BY at_ms, id",
-            (gid, _ms(start), _ms(end)),
+            (gid, _query_ms("start", start), _query_ms("end", end)),
         )
         wanted = None if kinds is None else set(kinds)
         return [Event(gateway, a / 1000, k, d) for a, k, d in rows if wanted is None or k in wanted]
@@ -515,15 +610,21 @@ class SqlStore(ABC):
         A raw block goes only when its whole hour is older than the cutoff.
         """
         now = time.time() if now is None else now
+        for name in ("raw_days", "minute_days"):
+            days = getattr(policy, name)
+            if days is not None and not (math.isfinite(days) and days >= 0):
+                raise ValueError(f"{name} must be a number of days >= 0 or None, not {days!r}")
+        if not math.isfinite(now):
+            raise ValueError(f"now must be a finite time in epoch seconds, not {now!r}")
         deleted = {"blocks": 0, "rollup_minute": 0}
-        with self._write_lock, self._write_tx():
+        with self._writing():
             if policy.raw_days is not None:
-                cutoff = _ms(now - policy.raw_days * 86400)
+                cutoff = _query_ms("cutoff", now - policy.raw_days * 86400)
                 deleted["blocks"] = self._count_delete(
                     "blocks", "block_ms + ? <= ?", (ru.BLOCK_MS, cutoff)
                 )
             if policy.minute_days is not None:
-                cutoff = _ms(now - policy.minute_days * 86400)
+                cutoff = _query_ms("cutoff", now - policy.minute_days * 86400)
                 deleted["rollup_minute"] = self._count_delete(
                     "rollup_minute", "bucket_ms + ? <= ?", (ru.MINUTE_MS, cutoff)
                 )
@@ -534,18 +635,46 @@ class SqlStore(ABC):
         self._wexec(f"DELETE FROM {table} WHERE {where}", params)
         return n
 
+    @_reads
     def schema_version(self) -> int:
         """The newest migration applied to this database."""
         return int(self._read("SELECT MAX(version) FROM schema_migrations")[0][0])
 
-    def close(self) -> None:
-        """Close every connection; the store cannot be used afterwards."""
-        if self._closed:
-            return
-        self._closed = True
+    def close(self, grace_s: float = CLOSE_GRACE_S) -> None:
+        """Close every connection; the store cannot be used afterwards.
+
+        New reads and writes are refused with StoreClosedError from the start; reads in
+        flight may finish (after ``grace_s`` seconds their statements are interrupted),
+        the write in progress commits, and only then are the connections closed, when no
+        thread uses them any more. Safe to call twice and from any thread.
+        """
+        if getattr(self._local, "depth", 0):
+            raise RuntimeError("close() called from inside a read of this store")
+        with self._flight:
+            if self._closed:
+                return
+            self._closed = True
+            deadline = time.monotonic() + grace_s
+            while self._in_flight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    for conn in self._busy:
+                        self._interrupt(conn)
+                    left = 1.0  # interrupted reads end at once; keep waking to re-interrupt
+                self._flight.wait(left)
         with self._write_lock:
             self._close_connections()
         with self._readers_lock:
-            for conn in self._readers:
-                conn.close()
-            self._readers.clear()
+            readers, self._readers = self._readers, []
+        for conn in readers:  # every read is over: nobody uses these connections now
+            conn.close()
+
+
+def _local_midnight(day: dt.date, tz: dt.tzinfo, later_days: int = 0) -> float:
+    """Epoch seconds of midnight starting ``day + later_days`` in tz; past 9999-12-31, the
+    end of that day."""
+    try:
+        day = day + dt.timedelta(later_days)
+    except OverflowError:
+        return dt.datetime.combine(day, dt.time(), tzinfo=tz).timestamp() + 86400 * later_days
+    return dt.datetime.combine(day, dt.time(), tzinfo=tz).timestamp()

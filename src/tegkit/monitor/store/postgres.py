@@ -60,6 +60,11 @@ class PostgresStore(SqlStore):
     def _close_connections(self) -> None:
         self._conn.close()
 
+    def _interrupt(self, conn: Any) -> None:
+        # the server cancels the running query; cancel_safe is psycopg 3.2's non-blocking form
+        cancel = getattr(conn, "cancel_safe", None) or conn.cancel
+        cancel()
+
     def size_bytes(self) -> int:
         """Bytes the store's tables and indexes take in the database."""
         rows = self._wexec(

@@ -1,4 +1,4 @@
-"""Pure storage logic shared by the backends: block encoding, rollups from counters, steps.
+"""Pure storage logic shared by the backends: block encoding, rollups from counters.
 
 Full-resolution readings are stored per gateway in hour blocks: 13 integer columns
 (time in ms, powers in W, state of energy in 0.01 %, grid status code, counters in mWh),
@@ -15,7 +15,6 @@ is a counter reset: the counter restarted from zero, so the increase is the new 
 
 from __future__ import annotations
 
-import math
 import zlib
 from array import array
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from itertools import accumulate, pairwise
 
 import msgspec
 
-from tegkit.monitor.readings import Reading
+from tegkit.monitor.readings import COUNTER_NAMES, Reading
 
 MISSING = -(2**62)  # stands for None inside integer columns
 BLOCK_MS = 3_600_000
@@ -44,11 +43,31 @@ ROLLUP_WIDTH = 1 + 8 + 1 + 6
 #: soe_key = bucket_ms * SOE_KEY_SCALE + soe (0.01 %); its max over buckets is the last soe
 SOE_KEY_SCALE = 100_000
 
-STEP_LADDER_S = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
+#: what a stored value may be: its integer (ms, W, 0.01 %, mWh) fits the block's 64-bit
+#: deltas next to MISSING, a day of rollup sums stays far inside 64 bits, the soe key's
+#: arithmetic holds (0 <= soe < 1000 %), and times fit the soe key (1970 .. 3000).
+#: These are the store's limits, far wider than physics: the poller judges plausibility.
+STORABLE: dict[str, tuple[float, float]] = {
+    "taken_at": (0.0, 32_503_680_000.0),
+    **dict.fromkeys(("site_w", "battery_w", "load_w", "solar_w"), (-1e9, 1e9)),
+    "soe_raw_percent": (0.0, 999.99),
+    **dict.fromkeys(COUNTER_NAMES, (-1e10, 1e10)),
+}
 
 
 def _to_int(v: float | None, scale: float) -> int:
     return MISSING if v is None else round(v * scale)
+
+
+def unstorable_field(reading: Reading) -> str | None:
+    """The first field of a reading the store cannot keep (not finite, out of range), or None."""
+    for name, (lo, hi) in STORABLE.items():
+        v = getattr(reading, name)
+        if v is None:
+            continue
+        if not (isinstance(v, int | float) and lo <= v <= hi):  # NaN fails both comparisons
+            return name
+    return None
 
 
 def columns_from_readings(readings: Sequence[Reading], status_code: dict[str, int]) -> Columns:
@@ -229,43 +248,3 @@ def soe_from_key(key: int | None) -> float | None:
     if key is None or key == MISSING:
         return None
     return (key % SOE_KEY_SCALE) / 100
-
-
-def choose_step(start: float, end: float, max_points: int, step_s: float | None) -> float:
-    """The smallest bucket (seconds) of the ladder that answers start..end in max_points.
-
-    A requested ``step_s`` is honoured unless it would give more than ``max_points``.
-    """
-    if max_points < 1:
-        raise ValueError("max_points must be at least 1")
-    if end <= start:
-        raise ValueError("end must be after start")
-
-    def points(step: float) -> int:
-        first = math.floor(start / step) * step
-        return math.ceil((end - first) / step)
-
-    candidates: list[float] = [float(s) for s in STEP_LADDER_S]
-    if step_s is not None:
-        candidates = [float(step_s)] + [s for s in candidates if s > step_s]
-    for step in candidates:
-        if points(step) <= max_points:
-            return step
-    days = max(1, math.ceil((end - start) / max_points / 86400))
-    while points(days * 86400.0) > max_points:
-        days += 1
-    return days * 86400.0
-
-
-def source_for(step_s: float) -> tuple[str, int]:
-    """Which table answers buckets of ``step_s``: the coarsest whose bucket divides it."""
-    step_ms = round(step_s * 1000)
-    for name, size in (
-        ("day", DAY_MS),
-        ("hour", HOUR_MS),
-        ("quarter", QUARTER_MS),
-        ("minute", MINUTE_MS),
-    ):
-        if step_ms % size == 0:
-            return name, size
-    return "raw", 0

@@ -10,6 +10,7 @@ fsync on every commit.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -35,12 +36,25 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+def _create_private(path: str) -> None:
+    """Create the database file readable by its owner only, before SQLite creates it with
+    the umask's mode; its -wal and -shm files take the same mode from it."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # an existing file keeps the mode its owner gave it
+    os.close(fd)
+
+
 class SqliteStore(SqlStore):
-    """The store in the SQLite database at ``path`` (created and migrated on open)."""
+    """The store in the SQLite database at ``path`` (created 0600 and migrated on open)."""
 
     def __init__(self, path: str | Path, *, migrate_upto: int | None = None) -> None:
         super().__init__()
         self.path = str(path)
+        _create_private(self.path)
         self._conn = _connect(self.path)
         with self._write_lock, self._write_tx():
             self.version = migrate(self._wexec, SQLITE_TYPES, migrate_upto)
@@ -72,6 +86,9 @@ class SqliteStore(SqlStore):
 
     def _close_connections(self) -> None:
         self._conn.close()
+
+    def _interrupt(self, conn: Any) -> None:
+        conn.interrupt()  # thread-safe: the running statement fails with "interrupted"
 
     def size_bytes(self) -> int:
         """Bytes on disk: the database file and its WAL."""
