@@ -80,11 +80,14 @@ class Client:
         assert status == 200, body
         return dict(body)
 
-    async def control(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async def control(
+        self, method: str, path: str, body: Any = None, *, raw: bytes | None = None
+    ) -> tuple[int, Any]:
         status, parsed, _ = await self.request(
             method,
             "/sim" + path,
             body=body,
+            raw=raw,
             headers={"Authorization": f"Bearer {self.sim.control_token}"},
         )
         return status, parsed

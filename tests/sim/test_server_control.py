@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import socket
 import ssl
@@ -166,3 +167,26 @@ def _own_address() -> str | None:
     finally:
         probe.close()
     return None if ipaddress.ip_address(address).is_loopback else address
+
+
+async def test_clock_jumps_are_bounded_per_call() -> None:
+    async with simulator() as sim, client(sim) as c:
+        before = sim.now
+        ten_years = before + dt.timedelta(days=3653)
+        status, body = await c.control("POST", "/time", {"at": ten_years.isoformat()})
+        assert status == 400 and body["error"].startswith("at:") and "31 days" in body["error"]
+        assert set(body) == {"code", "error", "message"} and body["code"] == 400
+        status, body = await c.control("POST", "/advance", {"seconds": 3653 * 86400})
+        assert status == 400 and body["error"].startswith("seconds:"), body
+        assert sim.now == before  # nothing moved
+        with pytest.raises(ValueError, match="seconds"):
+            await sim.advance(32 * 86400)
+        with pytest.raises(ValueError, match="at:"):
+            sim.set_time(ten_years)
+        # The largest allowed jump still works, and in steps a long gap is reachable.
+        month = before + dt.timedelta(days=31)
+        status, state = await c.control("POST", "/time", {"at": month.isoformat()})
+        assert status == 200 and dt.datetime.fromisoformat(state["now"]) == month
+        status, _ = await c.control("POST", "/advance", {"seconds": 31 * 86400})
+        assert status == 200
+        assert abs((sim.now - month).total_seconds() - 31 * 86400) < 1e-3

@@ -102,13 +102,42 @@ def _mutants(value: Any) -> st.SearchStrategy[Any]:
     return _scalar
 
 
+def _nested(depth: int, inner: bytes = b"1") -> bytes:
+    """`depth` lists, or objects keyed by a real field name, around `inner`: valid JSON."""
+    if depth % 2:
+        return b"[" * depth + inner + b"]" * depth
+    return b'{"mode":' * depth + inner + b"}" * depth
+
+
+# Deep enough for any recursive decoder or handler, and within the 64 KiB body limit.
+_deep = st.integers(1, 30_000).map(_nested)
+# Long strings built from a repeated piece: cheap to draw, unlike a drawn 5,000-character text.
+_long_text = st.builds(
+    lambda piece, n: piece * n,
+    st.sampled_from(["x", "../", "\u00e9", "\x00", "Europe/", "%20"]),
+    st.integers(65, 2_000),
+)
+
+
+def _with_long_strings(value: Any, text: str) -> Any:
+    """`value` with every string in it (keys kept) replaced by `text`."""
+    if isinstance(value, dict):
+        return {k: _with_long_strings(v, text) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_long_strings(v, text) for v in value]
+    return text if isinstance(value, str) else value
+
+
 def _body(key: str) -> st.SearchStrategy[bytes | None]:
     valid = _VALID.get(key, {})
-    as_json = (st.just(valid) | _mutants(valid) | _json).map(lambda v: json.dumps(v).encode())
+    long = _long_text.map(lambda t: _with_long_strings(valid, t))
+    as_json = (st.just(valid) | _mutants(valid) | _json | long).map(
+        lambda v: json.dumps(v).encode()
+    )
     junk = st.binary(max_size=16) | st.sampled_from(
         [b"{", b"[1,", b'{"mode": NaN}', b"\xff\xfe", b'{"a":' * 50]
     )
-    return st.none() | as_json | as_json | junk
+    return st.none() | as_json | as_json | junk | _deep
 
 
 @settings(
@@ -182,3 +211,98 @@ async def test_every_single_mutation_of_a_valid_body_is_refused_or_accepted() ->
                     assert set(reply) == {"code", "error", "message"}, where
                 tried += 1
         assert tried > 300
+
+
+def _gateway_error(status: int, body: Any) -> bool:
+    return (
+        isinstance(body, dict)
+        and set(body) == {"code", "error", "message"}
+        and (body["code"] == status)
+    )
+
+
+CONTROL_POSTS = ["/time", "/advance", "/outage", "/override", "/faults", "/sitemaster"]
+# Nested lists and objects, bare and under a real field; the deepest fit the body limit.
+DEEP_BODIES = [
+    _nested(depth, inner) for depth in (33, 1_000, 20_000, 30_000) for inner in (b"1", b'"x"')
+] + [b'{"seconds":' + _nested(5_000) + b"}", b'{"cts":[' + _nested(3_001) + b"]}"]
+
+
+async def test_deeply_nested_bodies_are_400_on_every_write_and_control_endpoint(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR)
+    async with simulator(allow_customer_operation=True) as sim, client(sim) as c:
+        await c.login()
+        params = {"serial": sim.gateway.meter_serials["synchrometerY"], "network": "HomeWifi"}
+        targets = [(e.method, e.format(**{p: params[p] for p in e.params})) for e in WRITES]
+        targets.append(("POST", "/api/login/Basic"))
+        for raw in DEEP_BODIES:
+            for method, path in targets:
+                status, body, _ = await c.request(method, path, raw=raw)
+                assert status == 400 and _gateway_error(status, body), (path, raw[:20], body)
+                assert "nested" in body["error"] or "body" in body["error"], body
+            for path in CONTROL_POSTS:
+                status, body = await c.control("POST", path, raw=raw)
+                assert status == 400 and _gateway_error(status, body), (path, raw[:20], body)
+        state = (await c.control("GET", "/state"))[1]
+        assert state["running"] is True  # nothing was half applied
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+
+
+async def test_long_strings_in_every_field_are_refused_or_kept_bounded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR)
+    options = {"allow_customer_operation": True, "login_max_failures": 10**6}
+    async with simulator(**options) as sim, client(sim) as c:
+        await c.login()
+        params = {"serial": sim.gateway.meter_serials["synchrometerY"], "network": "HomeWifi"}
+        for text in ("x" * 5_000, "../" * 2_000, "\u00e9" * 5_000, "A/" + "b" * 4_998):
+            for key, valid in _VALID.items():
+                endpoint = catalog.find(*key.split(" ", 1))
+                path = endpoint.format(**{p: params[p] for p in endpoint.params})
+                body = _with_long_strings(valid, text)
+                status, reply, _ = await c.request(endpoint.method, path, body=body)
+                assert status < 500 or reply["error"] in _CAPTURED_5XX_ERRORS, (key, reply)
+                if 400 <= status < 500:
+                    assert _gateway_error(status, reply), (key, reply)
+                if status == 401:
+                    await c.login()
+            status, reply = await c.control("POST", "/time", {"at": text})
+            assert status == 400 and reply["error"].startswith("at:"), reply
+        # The time zone reached the file system and answered 500 before.
+        status, reply, _ = await c.post("/api/site_info/timezone", {"timezone": "x" * 5_000})
+        assert status == 400 and reply["error"].startswith("timezone:"), reply
+        assert sim.gateway.settings.timezone == "America/Los_Angeles"
+        # Nothing kept grew with the strings.
+        assert all(len(n["network_name"]) <= 64 for n in sim.gateway.settings.networks)
+        assert len(sim.gateway.password) <= 128
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+
+
+async def test_what_a_peer_can_make_the_gateway_keep_is_bounded() -> None:
+    from tegkit.sim.faults import MAX_FAULTS
+    from tegkit.sim.gateway import MAX_NETWORKS, MAX_SESSIONS
+
+    async with simulator() as sim, client(sim) as c:
+        await c.login()
+        refused = None
+        for i in range(MAX_NETWORKS + 2):
+            status, reply, _ = await c.post("/api/networks", {"network_name": f"net{i}"})
+            if status != 200:
+                refused = (status, reply)
+                break
+        assert refused is not None and refused[0] == 400
+        assert refused[1]["error"].startswith("network_name:"), refused
+        assert len(sim.gateway.settings.networks) == MAX_NETWORKS
+        for _ in range(MAX_SESSIONS + 5):
+            await c.login()
+        assert len(sim.gateway.sessions) == MAX_SESSIONS
+        assert (await c.get("/api/operation"))[0] == 200  # the newest session still works
+        for _ in range(MAX_FAULTS):
+            assert (await c.control("POST", "/faults", {"kind": "latency", "count": 1000}))[
+                0
+            ] == 200
+        status, reply = await c.control("POST", "/faults", {"kind": "latency"})
+        assert status == 400 and "at most" in reply["error"], reply

@@ -35,6 +35,10 @@ from tegkit.sim.scenario import Event, Scenario, Timeline, apply_event, load_sce
 from tegkit.sim.server import make_gateway_app, make_redirect_app
 
 _TICK_S = 0.5  # real seconds between clock steps of the background task
+# The largest clock jump one control call may ask for: the physics runs through the gap in
+# steps of at most a minute (31 days take a few tenths of a second), so a bigger jump
+# would hold up every request the simulator is serving.
+MAX_JUMP_S = 31 * 86400.0
 
 _LOG = logging.getLogger("tegkit.sim")
 
@@ -291,6 +295,11 @@ class Simulator:
         gap_s = at.timestamp() - self.gateway.site.epoch_s
         if gap_s < 0:
             raise ValueError("at: the clock only moves forward (energy counters only grow)")
+        if gap_s > MAX_JUMP_S:
+            raise ValueError(
+                f"at: at most {MAX_JUMP_S / 86400:g} days ahead of the simulated clock "
+                f"({self.gateway.now.isoformat()}) per call"
+            )
         self._step(gap_s)
         self._reanchor()
 
@@ -303,8 +312,8 @@ class Simulator:
 
     async def advance(self, seconds: float) -> None:
         """Move the simulated clock by exactly `seconds` (deterministic stepping for tests)."""
-        if not seconds >= 0:
-            raise ValueError("seconds: a number >= 0")
+        if not 0 <= seconds <= MAX_JUMP_S:
+            raise ValueError(f"seconds: a number from 0 to {MAX_JUMP_S:g} (31 days) per call")
         self._step(seconds)
         self._reanchor()
 
@@ -386,4 +395,4 @@ class Simulator:
             self._reboot_task = asyncio.create_task(come_back(), name="tegkit-sim-reboot")
 
 
-__all__ = ["Simulator"]
+__all__ = ["MAX_JUMP_S", "Simulator"]

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import msgspec
 from aiohttp import web
 
+from tegkit.sim.bodies import MAX_BODY_BYTES, decode_json
 from tegkit.sim.faults import FAULT_KINDS
 
 
@@ -36,6 +37,11 @@ class Controller(Protocol):
     def stop_sitemaster(self) -> None: ...
     def run_sitemaster(self) -> None: ...
 
+
+# As Simulator.MAX_JUMP_S (control does not import the runner): one call moves the clock by
+# at most 31 days, so no request holds the server up for long.
+_MAX_JUMP_S = 31 * 86400
+_MAX_TEXT_CHARS = 100  # an ISO date-time has at most ~32
 
 CONTROLLER: web.AppKey[Controller] = web.AppKey("controller", Controller)
 TOKEN: web.AppKey[str] = web.AppKey("control_token", str)
@@ -85,13 +91,10 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    if not raw.strip():
+    raw = await request.content.read(MAX_BODY_BYTES + 1)
+    body = decode_json(raw)  # BodyError (a ValueError) becomes 400
+    if body is None:
         return {}
-    try:
-        body = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise BadInput(f"malformed JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise BadInput("the body must be a JSON object")
     return body
@@ -119,8 +122,11 @@ async def get_state(request: web.Request) -> web.Response:
 async def post_time(request: web.Request) -> web.Response:
     ctl, body = request.app[CONTROLLER], await _body(request)
     if "at" in body:
+        text = body["at"]
+        if not isinstance(text, str) or len(text) > _MAX_TEXT_CHARS:
+            raise BadInput("at: an ISO 8601 date-time with offset")
         try:
-            at = dt.datetime.fromisoformat(str(body["at"]))
+            at = dt.datetime.fromisoformat(text)
         except ValueError as exc:
             raise BadInput("at: an ISO 8601 date-time with offset") from exc
         if at.tzinfo is None:
@@ -134,7 +140,7 @@ async def post_time(request: web.Request) -> web.Response:
 
 async def post_advance(request: web.Request) -> web.Response:
     ctl, body = request.app[CONTROLLER], await _body(request)
-    seconds = _number(body, "seconds", low=0, high=366 * 86400, optional=False)
+    seconds = _number(body, "seconds", low=0, high=_MAX_JUMP_S, optional=False)
     assert seconds is not None
     await ctl.advance(seconds)
     return _reply(200, ctl.state())

@@ -24,6 +24,8 @@ FAULT_KINDS: tuple[str, ...] = (
     "rotate_cert",
     "reboot",
 )
+MAX_FAULTS = 64  # armed at once: each request is checked against every one
+_MAX_PREFIX_CHARS = 200
 
 
 @dataclass(slots=True)
@@ -91,8 +93,14 @@ class FaultInjector:
             raise ValueError("latency_ms: a number from 0 to 60000")
         if kind == "status" and status not in (500, 502, 503, 504):
             raise ValueError("status: 500, 502, 503 or 504")
-        if not isinstance(path_prefix, str) or not path_prefix.startswith("/"):
-            raise ValueError("path_prefix: a path starting with /")
+        if (
+            not isinstance(path_prefix, str)
+            or not path_prefix.startswith("/")
+            or len(path_prefix) > _MAX_PREFIX_CHARS
+        ):
+            raise ValueError(f"path_prefix: a path starting with / of at most {_MAX_PREFIX_CHARS}")
+        if len(self.faults) >= MAX_FAULTS:
+            raise ValueError(f"kind: at most {MAX_FAULTS} faults armed at once; clear some first")
         if kind == "drop" and count is None and probability == 1.0:
             count = 1  # dropping every request forever would only hang tests
         fault = RequestFault(

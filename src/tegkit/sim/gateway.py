@@ -29,6 +29,14 @@ from tegkit.sim.siteconfig import SiteSnapshot
 
 ROLE_CUSTOMER = "Home_Owner"
 ROLE_ENGINEER = "Provider_Engineer"
+_MAX_TZ_CHARS = 64
+# Bounds on what a peer can make the gateway keep (a real one has little memory either).
+MAX_SESSIONS = 100
+MAX_NETWORKS = 16
+_MAX_NAME_CHARS = 64  # network names (an SSID has at most 32 bytes), security types
+_MAX_PASSWORD_CHARS = 128
+_MAX_EMAIL_CHARS = 254
+_MAX_CTS = 8
 
 
 class Refusal(Exception):
@@ -179,7 +187,7 @@ class Gateway:
     def tz(self) -> ZoneInfo:
         try:
             return ZoneInfo(self.settings.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             return ZoneInfo("UTC")
 
     def local_now(self) -> dt.datetime:
@@ -246,6 +254,8 @@ class Gateway:
                 self._login_failures.clear()
             raise Refusal(401, "bad credentials", "Login Error")
         self._login_failures.clear()
+        if isinstance(email, str) and len(email) > _MAX_EMAIL_CHARS:
+            raise bad_request("email", f"at most {_MAX_EMAIL_CHARS} characters")
         role = ROLE_ENGINEER if self.profile.legacy else ROLE_CUSTOMER
         if self.profile.legacy:
             # Spec 001: getting a token on old firmware stops the Powerwall, even when the
@@ -260,6 +270,8 @@ class Gateway:
             expires=now + dt.timedelta(seconds=self.session_lifetime_s),
         )
         self.sessions[token] = session
+        while len(self.sessions) > MAX_SESSIONS:  # the oldest login is forgotten first
+            del self.sessions[next(iter(self.sessions))]
         return session
 
     def session_for(self, token: str | None) -> Session | None:
@@ -397,12 +409,14 @@ class Gateway:
         self.touch()
 
     def set_timezone(self, tz_name: object) -> None:
-        if not isinstance(tz_name, str) or not tz_name:
-            raise bad_request("timezone", "an IANA timezone name such as America/Los_Angeles")
+        allowed = "an IANA timezone name such as America/Los_Angeles"
+        # The longest IANA name has 32 characters; a long one would reach the file system.
+        if not isinstance(tz_name, str) or not 0 < len(tz_name) <= _MAX_TZ_CHARS:
+            raise bad_request("timezone", allowed)
         try:
             ZoneInfo(tz_name)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise bad_request("timezone", "an IANA timezone name") from exc
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+            raise bad_request("timezone", allowed) from exc
         self.settings.timezone = tz_name
         self.touch()
 
@@ -410,8 +424,8 @@ class Gateway:
         if not isinstance(body, dict):
             raise bad_request("body", "{old_password, new_password}")
         old, new = body.get("old_password"), body.get("new_password")
-        if not isinstance(new, str) or len(new) < 1:
-            raise bad_request("new_password", "a non-empty string")
+        if not isinstance(new, str) or not 0 < len(new) <= _MAX_PASSWORD_CHARS:
+            raise bad_request("new_password", f"a string of 1 to {_MAX_PASSWORD_CHARS} characters")
         if not isinstance(old, str) or not secrets.compare_digest(
             old.encode(), self.password.encode()
         ):
@@ -427,11 +441,11 @@ class Gateway:
         name = body.get("network_name")
         interface = body.get("interface", "WifiType")
         security = body.get("security_type", "WPA2_Personal")
-        if not isinstance(name, str) or not name:
-            raise bad_request("network_name", "a non-empty string")
+        if not isinstance(name, str) or not 0 < len(name) <= _MAX_NAME_CHARS:
+            raise bad_request("network_name", f"a string of 1 to {_MAX_NAME_CHARS} characters")
         if interface not in ("WifiType", "EthType", "GsmType"):
             raise bad_request("interface", "WifiType, EthType or GsmType")
-        if not isinstance(security, str):
+        if not isinstance(security, str) or len(security) > _MAX_NAME_CHARS:
             raise bad_request("security_type", "a string such as WPA2_Personal")
         network = {
             "network_name": name,
@@ -445,9 +459,10 @@ class Gateway:
             "lastTeslaConnected": False,
             "lastInternetConnected": False,
         }
-        self.settings.networks = [
-            n for n in self.settings.networks if n.get("network_name") != name
-        ] + [network]
+        kept = [n for n in self.settings.networks if n.get("network_name") != name]
+        if len(kept) >= MAX_NETWORKS:
+            raise bad_request("network_name", f"at most {MAX_NETWORKS} networks; remove one first")
+        self.settings.networks = [*kept, network]
         self.touch()
         return network
 
@@ -471,8 +486,8 @@ class Gateway:
     def set_cts(self, serial: str, body: object) -> list[dict[str, Any]]:
         self.meter_kind(serial)
         cts = body.get("cts") if isinstance(body, dict) else body
-        if not isinstance(cts, list) or not cts:
-            raise bad_request("cts", "a list of {type, valid[4], inverted[4]}")
+        if not isinstance(cts, list) or not 0 < len(cts) <= _MAX_CTS:
+            raise bad_request("cts", f"a list of 1 to {_MAX_CTS} {{type, valid[4], inverted[4]}}")
         clean: list[dict[str, Any]] = []
         for ct in cts:
             if not isinstance(ct, dict) or ct.get("type") not in ("site", "solar", "battery"):

@@ -22,6 +22,7 @@ from aiohttp import web
 from tegkit import catalog
 from tegkit.catalog import Auth, Endpoint
 from tegkit.sim.actions import ACTIONS, accepted
+from tegkit.sim.bodies import MAX_BODY_BYTES, BodyError, decode_json
 from tegkit.sim.faults import FaultInjector
 from tegkit.sim.gateway import ROLE_CUSTOMER, Gateway, Refusal, not_found, rate_limited
 from tegkit.sim.responses import READS
@@ -35,12 +36,10 @@ _JSON_HEADERS = {
 }
 _EMPTY_HEADERS = {"Cache-Control": "no-cache, no-store"}
 _GENERIC = "GET /api/{resource}"
-_MAX_BODY_BYTES = 64 * 1024
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
 FAULTS: web.AppKey[FaultInjector] = web.AppKey("faults", FaultInjector)
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder()
 
 
 def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -109,20 +108,17 @@ def _token(request: web.Request) -> str | None:
 
 
 async def _json_body(request: web.Request) -> Any:
-    """The decoded JSON body, None when there is none; Refusal 400 when it is not JSON."""
+    """The decoded JSON body, None when there is none; Refusal 400 when it is too large, not
+    JSON or nested too deeply (see `bodies`)."""
     if not request.body_exists:
         return None
-    if request.content_length is not None and request.content_length > _MAX_BODY_BYTES:
-        raise Refusal(400, "request body too large", "Invalid request body")
-    raw = await request.content.read(_MAX_BODY_BYTES + 1)
-    if len(raw) > _MAX_BODY_BYTES:
-        raise Refusal(400, "request body too large", "Invalid request body")
-    if not raw.strip():
-        return None
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise Refusal(400, f"body: at most {MAX_BODY_BYTES} bytes", "Invalid request body")
+    raw = await request.content.read(MAX_BODY_BYTES + 1)
     try:
-        return _decoder.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise Refusal(400, f"malformed JSON: {exc}", "Invalid request body") from exc
+        return decode_json(raw)
+    except BodyError as exc:
+        raise Refusal(400, str(exc), "Invalid request body") from exc
 
 
 def _login(gw: Gateway, body: Any) -> web.Response:
@@ -305,7 +301,7 @@ def make_gateway_app(
     control: web.Application | None = None,
 ) -> web.Application:
     """The local API app for `gateway`; `control` (the /sim app) is mounted under /sim."""
-    app = web.Application(client_max_size=_MAX_BODY_BYTES * 2)
+    app = web.Application(client_max_size=MAX_BODY_BYTES * 2)
     app[GATEWAY] = gateway
     app[FAULTS] = faults or FaultInjector(seed=gateway.seed)
     app[RATE_LIMITER] = RateLimiter(rate_limits)
