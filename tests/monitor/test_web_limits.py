@@ -59,7 +59,9 @@ async def _trickle(writer: asyncio.StreamWriter, stop: asyncio.Event, every_s: f
 
 
 @contextlib.asynccontextmanager
-async def _slow_clients(monitor: Monitor, n: int, every_s: float) -> AsyncIterator[list[int]]:
+async def _slow_clients(
+    monitor: Monitor, n: int, every_s: float, reconnect_s: float = 1.0
+) -> AsyncIterator[list[int]]:
     """`n` connections trickling headers, reopened when the server closes one; yields a
     one-item list counting the reopenings."""
     stop = asyncio.Event()
@@ -80,6 +82,11 @@ async def _slow_clients(monitor: Monitor, n: int, every_s: float) -> AsyncIterat
             writer.close()
             if not stop.is_set():
                 reopened[0] += 1
+                # an attacker comes back, but not thousands of times a second: that would
+                # exhaust loopback's ports (TIME_WAIT) for every client, the test's included
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(reconnect_s):
+                        await stop.wait()
 
     tasks = [asyncio.create_task(one()) for _ in range(n)]
     try:
@@ -343,3 +350,69 @@ async def test_a_guessing_process_does_not_lock_out_a_browser_that_logged_in_bef
         forged = {"Cookie": "tegkit_device=abc.0123456789abcdef"}
         async with guesser.post(login, json={"token": TOKEN}, headers=forged) as r:
             assert r.status == 429  # a made-up device cookie counts as no cookie
+
+
+_MONITOR_SCRIPT = """
+import asyncio, logging, resource, signal, sys
+from tegkit.monitor.poller import PollerConfig
+from tegkit.monitor.service import GatewayTarget, Monitor
+
+resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+logging.basicConfig(level=logging.WARNING)  # every line, tracebacks included
+url, pin, password, email, db = sys.argv[1:6]
+
+async def main():
+    config = PollerConfig(fast_interval_s=0.2, slow_interval_s=1.0, budget_per_minute=1000,
+                          flush_interval_s=0.5, batch_size=5)
+    target = GatewayTarget("home", url, password=password, email=email, pin=pin)
+    monitor = Monitor([target], db=db, listen=("127.0.0.1", 0), config=config)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, monitor.stop)
+    async with monitor:
+        print(monitor.port, flush=True)
+        await monitor.wait()
+
+asyncio.run(main())
+"""
+
+
+async def test_with_few_file_descriptors_it_keeps_answering_and_logs_little(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    log_path = tmp_path / "monitor.log"
+    async with Simulator(port=0, scenario="sunny-day", speed=60) as sim:
+        args = [sim.url, sim.fingerprint_sha256, sim.password, sim.email, str(tmp_path / "m.db")]
+        with log_path.open("wb") as log_file:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", _MONITOR_SCRIPT, *args,
+                stdout=subprocess.PIPE, stderr=log_file,
+            )  # fmt: skip
+            try:
+                assert proc.stdout is not None
+                async with asyncio.timeout(DEADLINE_S):
+                    port = int(await proc.stdout.readline())
+                monitor = Monitor.__new__(Monitor)
+                monitor.port = port
+                async with (
+                    aiohttp.ClientSession() as http,
+                    _slow_clients(monitor, 200, every_s=0.5) as reopened,
+                ):
+                    seen: set[float] = set()
+                    while len(seen) < 6:  # new readings keep coming, and are answered
+                        async with http.get(f"http://127.0.0.1:{port}/api/live") as r:
+                            assert r.status == 200
+                            taken = (await r.json())["gateways"][0]["taken_at"]
+                        if taken is not None:
+                            seen.add(taken)
+                    slow_reopened = reopened[0]
+            finally:
+                proc.terminate()
+                await proc.wait()
+    text = log_path.read_text(errors="replace")
+    assert len(text) < 20_000, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    assert "Too many open files" not in text
+    assert slow_reopened > 0  # the cap (half of 128 descriptors) was reached

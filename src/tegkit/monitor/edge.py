@@ -15,8 +15,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import ipaddress
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -42,6 +45,9 @@ SECURITY_HEADERS = {
 #: the names a monitor always answers for (it listens on loopback by default)
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})
+#: accept() failures that mean "no descriptors or memory now", not "that peer left"
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+ACCEPT_RETRY_S = 0.5
 _JSON = "application/json"
 
 
@@ -221,6 +227,7 @@ class _Guard(asyncio.Protocol):
         self.inner = inner
         self.transport: asyncio.Transport | None = None
         self.busy = 0
+        self.answered = 0  # requests answered on this connection
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -373,16 +380,23 @@ class Connections:
         return _Guard(self, inner)
 
     def _make_room(self) -> bool:
-        for guard in self._open.values():  # the oldest idle connection goes first
-            if guard.busy == 0 and guard.transport is not None:
-                self.evicted += 1
-                self.throttle.warn(
-                    "evicted", "%d connections open: closing the oldest idle ones", self.open
-                )
-                self._open.pop(guard.transport, None)
-                guard.drop()
-                return True
-        return False
+        """Close one idle connection: the oldest that never sent a whole request (idle or
+        trickling), else the oldest idle one. False when every connection is busy."""
+        fallback = None
+        for guard in self._open.values():
+            if guard.busy or guard.transport is None:
+                continue
+            if guard.answered == 0:
+                fallback = guard
+                break
+            fallback = fallback or guard
+        if fallback is None or fallback.transport is None:
+            return False
+        self.evicted += 1
+        self.throttle.warn("evicted", "%d connections open: closing idle ones", self.open)
+        self._open.pop(fallback.transport, None)
+        fallback.drop()
+        return True
 
     def _opened(self, guard: _Guard) -> None:
         assert guard.transport is not None
@@ -412,12 +426,19 @@ class _Busy:
         guard = self._guard
         if guard is not None:
             guard.busy -= 1
+            guard.answered += 1
             if guard.busy == 0 and guard.transport is not None:
                 guard.arm()
 
 
 class EdgeSite(web.BaseSite):
-    """A TCP site whose connections go through `Connections` (start after runner.setup)."""
+    """A TCP site that accepts one connection at a time through `Connections`.
+
+    The accept loop is ours, not asyncio's: asyncio accepts up to `backlog` sockets per
+    wake-up before any protocol exists, which can spend every file descriptor at once
+    (then each failed accept() logged a traceback). Here a socket is accepted only when
+    the cap allows it, and accept() failures back off with one throttled line.
+    """
 
     def __init__(
         self,
@@ -435,6 +456,8 @@ class EdgeSite(web.BaseSite):
         self._limits = limits
         self._fd_limit = fd_limit
         self._backlog_n = backlog
+        self._sock: socket.socket | None = None
+        self._accepting: asyncio.Task[None] | None = None
         self.connections: Connections | None = None
 
     @property
@@ -444,9 +467,7 @@ class EdgeSite(web.BaseSite):
 
     @property
     def port(self) -> int:
-        server = self._server
-        sockets = list(getattr(server, "sockets", None) or [])
-        return int(sockets[0].getsockname()[1]) if sockets else self._port
+        return int(self._sock.getsockname()[1]) if self._sock is not None else self._port
 
     async def start(self) -> None:
         await super().start()
@@ -454,6 +475,51 @@ class EdgeSite(web.BaseSite):
         assert server is not None, "call runner.setup() first"
         self.connections = Connections(server, self._limits, fd_limit=self._fd_limit)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self.connections, self._host, self._port, backlog=self._backlog_n
+        infos = await loop.getaddrinfo(
+            self._host or None, self._port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
+        family, _, _, _, address = infos[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(self._backlog_n)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+        self._accepting = asyncio.create_task(self._accept(sock, self.connections))
+
+    async def stop(self) -> None:
+        if self._accepting is not None:
+            self._accepting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._accepting
+            self._accepting = None
+        if self._sock is not None:
+            self._sock.close()
+        await super().stop()
+
+    async def _accept(self, sock: socket.socket, connections: Connections) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, _ = await loop.sock_accept(sock)
+            except OSError as exc:
+                if exc.errno in (errno.EBADF, errno.EINVAL, errno.ENOTSOCK):
+                    raise  # the listening socket itself is gone
+                if exc.errno not in _OUT_OF_RESOURCES:
+                    continue  # the peer gave up before we accepted: nothing to do
+                connections.throttle.warn(
+                    f"accept:{exc.errno}", "cannot accept connections: %s; retrying", exc
+                )
+                await asyncio.sleep(ACCEPT_RETRY_S)  # wait for descriptors to come back
+                continue
+            try:
+                conn.setblocking(False)
+                await loop.connect_accepted_socket(connections, conn)
+            except OSError:
+                conn.close()
