@@ -22,6 +22,7 @@ from tegkit.sim.actions import ACTIONS
 LOCAL = [e for e in catalog.endpoints("local")]
 WRITES = [e for e in LOCAL if e.key in ACTIONS]  # where a body is read and checked
 _CAPTURED_5XX_ERRORS = {
+    "Cannot Start Wizard",  # spec 001: a stop refused (here: while off grid)
     "no phase information",
     "meter type must be Neurio (synchrometerX)",
     "meter type must be Neurio (synchrometerY)",

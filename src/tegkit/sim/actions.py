@@ -36,6 +36,9 @@ def config_completed(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
 def sitemaster_stop(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
     if body is not None and not isinstance(body, dict):
         raise bad_request("body", 'a JSON object such as {"force": true}')
+    if gw.running and not gw.can_stop():
+        # Spec 001: "HTTP Status 500 if powerwall cannot be stopped at this moment".
+        raise Refusal(500, "Cannot Start Wizard", "Unable to stop sitemaster")
     gw.stop_sitemaster()
     return 202, None
 

@@ -223,6 +223,11 @@ class Gateway:
             self.sitemaster_since = self.now
             self.touch()
 
+    def can_stop(self) -> bool:
+        """Whether a stop request may stop the system now: not while the Powerwalls carry
+        the home off grid (stopping would black it out)."""
+        return str(self.snap().grid_status) == "SystemGridConnected"
+
     def run_sitemaster(self) -> None:
         if not self.running:
             self.site.running = True

@@ -37,6 +37,12 @@ class FirmwareProfile:
     measured_frequency: MeasuredFrequency = "stopped"
     # /api/devices/vitals answers 404 from 23.44 on
     has_vitals: bool = True
+    # spec 001 (1.x): GET /api/powerwalls/status answers 409 "Sitemaster is current running"
+    # while the system runs; the 21.x captures show a 200 body running and stopped
+    powerwalls_status_409_running: bool = False
+    # spec 001: /api/site_info/grid_codes "returns 404" (noted on 20.49); the capture of its
+    # long answer is from 1.x firmware, and the 21.x captures have grid_regions instead
+    has_grid_codes: bool = False
 
     @property
     def legacy(self) -> bool:
@@ -57,6 +63,8 @@ PROFILES: dict[str, FirmwareProfile] = {
             extra_meters=True,
             phase_energy_time=False,
             measured_frequency="never",
+            powerwalls_status_409_running=True,
+            has_grid_codes=True,
         ),
         FirmwareProfile(
             "20.49",

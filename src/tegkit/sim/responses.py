@@ -292,6 +292,11 @@ def powerwalls(gw: Gateway, params: dict[str, str]) -> Reply:
 
 
 def powerwalls_status(gw: Gateway, params: dict[str, str]) -> Reply:
+    if gw.profile.powerwalls_status_409_running:
+        if gw.running:  # spec 001's answer, "current" as the gateway spells it
+            message = "Sitemaster is current running"
+            raise Refusal(409, message, message)
+        return 200, dict(T.POWERWALLS_STATUS_LEGACY)
     body = dict(T.POWERWALLS_STATUS)
     if not gw.running:
         body["on_grid_check_error"] = "run sitemanager flag enabled, sitemanager process is running"
@@ -434,6 +439,12 @@ def update_status(gw: Gateway, params: dict[str, str]) -> Reply:
     return 200, body
 
 
+def grid_codes(gw: Gateway, params: dict[str, str]) -> Reply:
+    if not gw.profile.has_grid_codes:
+        raise not_found("/api/site_info/grid_codes")
+    return 200, T.GRID_CODES
+
+
 def config(gw: Gateway, params: dict[str, str]) -> Reply:
     return 200, {"vin": gw.din}
 
@@ -506,7 +517,7 @@ READS: dict[str, Builder] = {
     "GET /api/generators/disconnect_types": _static(T.DISCONNECT_TYPES),
     "GET /api/installer/companies": _static(T.INSTALLER_COMPANIES),
     "GET /api/meters/status": _static(T.METERS_STATUS),
-    "GET /api/site_info/grid_codes": _static(T.GRID_CODES),
+    "GET /api/site_info/grid_codes": grid_codes,
     "GET /api/site_info/grid_regions": _static(T.GRID_REGIONS),
     "GET /api/solars": _static(T.SOLARS),
     "GET /api/solars/brands": _static(T.SOLAR_BRANDS),

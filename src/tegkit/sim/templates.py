@@ -406,6 +406,21 @@ POWERWALLS_STATUS: Any = {
 }
 
 
+# samples/powerwalls.status.non-offgrid-capable.json: the older answer, no off-grid support.
+POWERWALLS_STATUS_LEGACY: Any = {
+    "enumerating": False,
+    "updating": False,
+    "checking_if_offgrid": False,
+    "running_phase_detection": False,
+    "phase_detection_last_error": "phase detection not run",
+    "bubble_shedding": False,
+    "on_grid_check_error": "on grid check not run",
+    "grid_qualifying": False,
+    "grid_code_validating": False,
+    "phase_detection_not_available": True,
+}
+
+
 GRID_REGIONS: Any = {
     "regions": "grid_code,country,state,distributor,utility,retailer,standard\n"
     "60Hz_240V_s_IEEE1547_2003,Antigua and Barbuda,*,*,*,*,IEEE1547:2003\n"
