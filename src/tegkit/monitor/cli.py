@@ -308,7 +308,9 @@ async def _serve_until_signal(
         try:
             await monitor.start(poll=False)
         except OSError as exc:  # the address is taken, the database folder is not writable
-            raise click.ClickException(f"cannot start: {exc}") from None
+            host, port = monitor.listen
+            what = exc.filename if exc.filename is not None else f"listening on {host}:{port}"
+            raise click.ClickException(f"cannot start: {what}: {exc.strerror or exc}") from None
         refused = await _refused(monitor)
         if len(refused) == len(monitor.targets):
             return refused
