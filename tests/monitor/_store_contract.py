@@ -382,14 +382,14 @@ _ARGUMENTS = ("start", "end", "step_s", "max_points")
 
 
 @settings(
-    max_examples=150,
+    max_examples=200,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],  # the store is only read
 )
 @given(
-    start=_times,
-    span=st.one_of(_times, st.floats(1e-9, 400 * 86400)),
-    relative=st.booleans(),
+    start=st.one_of(st.floats(T0 - 3 * 86400, T0 + 3 * 86400), _times),
+    span=st.one_of(st.floats(1e-9, 3 * 86400), st.floats(1e-9, 4e11), _times),
+    relative=st.sampled_from([True, True, True, False]),  # mostly end = start + span
     step=_steps,
     max_points=st.sampled_from([1, 2, 7, 2000]),
     zone=_zones,

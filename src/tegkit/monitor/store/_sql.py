@@ -55,6 +55,16 @@ _ENERGY = (
 )
 
 
+# PostgreSQL sums bigints into numerics: cast back, so both hand Python ints
+_SUMS = ", ".join(
+    f"CAST(SUM({c}) AS BIGINT)"
+    for c in (
+        "site_sum", "site_n", "battery_sum", "battery_n", "load_sum", "load_n",
+        "solar_sum", "solar_n",
+    )
+)  # fmt: skip
+
+
 def _ms(t: float) -> int:
     return round(t * 1000)
 
@@ -481,17 +491,12 @@ class SqlStore(ABC):
             sums = bk.bucket_readings(self._blocks(gid, lo, hi), p)
         elif p.uniform:
             rows = self._read(
-                f"SELECT (bucket_ms - ?) / ?, SUM(site_sum), SUM(site_n), SUM(battery_sum), "
-                f"SUM(battery_n), SUM(load_sum), SUM(load_n), SUM(solar_sum), SUM(solar_n), "
-                f"MAX(soe_key) FROM {_ROLLUP_TABLES[p.source]} WHERE gateway_id = ? "
+                f"SELECT (bucket_ms - ?) / ?, {_SUMS}, COALESCE(MAX(soe_key), {ru.MISSING}) "
+                f"FROM {_ROLLUP_TABLES[p.source]} WHERE gateway_id = ? "
                 f"AND bucket_ms >= ? AND bucket_ms < ? GROUP BY 1",
                 (lo, p.step_ms, gid, lo, hi),
             )
-            # PostgreSQL sums bigints into numerics: back to Python ints
-            sums = {
-                int(k): [*(int(v) for v in vals[:8]), ru.MISSING if soe is None else int(soe)]
-                for k, *vals, soe in rows
-            }
+            sums = {k: vals for k, *vals in rows}
         else:  # local days of 23 or 25 hours: finer rollups, summed here
             rows = self._read(
                 f"SELECT bucket_ms, site_sum, site_n, battery_sum, battery_n, load_sum, load_n, "

@@ -217,15 +217,24 @@ def points(p: Plan, sums: dict[int, Sums], start: float) -> list[HistoryPoint]:
     """One point per bucket, None where it holds no value. The first bucket may begin
     before ``start``; its point is placed at ``start``, so every point lies in the range."""
     out = []
-    for k in range(len(p.bounds_ms) - 1):
-        t = max(p.bounds_ms[k] / 1000, start)
+    bounds = p.bounds_ms
+    for k in range(len(bounds) - 1):
+        t = bounds[k] / 1000
+        if t < start:
+            t = start
         acc = sums.get(k)
         if acc is None:
             out.append(HistoryPoint(t, None, None, None, None, None))
             continue
-        site, battery, load, solar = (
-            acc[2 * c] / acc[2 * c + 1] if acc[2 * c + 1] else None for c in range(4)
+        s_sum, s_n, b_sum, b_n, l_sum, l_n, p_sum, p_n, soe_key = acc
+        out.append(
+            HistoryPoint(
+                t,
+                s_sum / s_n if s_n else None,
+                b_sum / b_n if b_n else None,
+                l_sum / l_n if l_n else None,
+                p_sum / p_n if p_n else None,
+                None if soe_key == MISSING else (soe_key % SOE_KEY_SCALE) / 100,
+            )
         )
-        soe = None if acc[8] == MISSING else (acc[8] % SOE_KEY_SCALE) / 100
-        out.append(HistoryPoint(t, site, battery, load, solar, soe))
     return out
