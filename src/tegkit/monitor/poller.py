@@ -234,6 +234,7 @@ class Poller:
         self._group_next = {"fast": now, "slow": now}
         self._blocked_until: dict[str, float] = {}
         self._failures: dict[str, int] = {}
+        self._last_error: dict[str, BaseException] = {}  # of endpoints that failed last time
         self._in_flight: set[str] = set()
         self._batch: list[Reading] = []
         self._last_flush = now
@@ -416,9 +417,11 @@ class Poller:
             key = (endpoint, error_kind(outcome.error))
             counters.errors_total[key] = counters.errors_total.get(key, 0) + 1
             self._back_off(endpoint, outcome.error, self.monotonic())
+            self._last_error[endpoint] = outcome.error
         else:
             self._failures.pop(endpoint, None)
             self._blocked_until.pop(endpoint, None)
+            self._last_error.pop(endpoint, None)
         return outcome
 
     async def control(self, call: Callable[[], Awaitable[Any]]) -> Any:
@@ -459,9 +462,12 @@ class Poller:
         g = self.gateway
         now = await self._stamp()
         errors = [o.error for o in results.values() if o.error is not None]
-        refused: list[BaseException] = [e for e in errors if isinstance(e, AuthenticationError)]
+        # a refused login is a failure even when an open endpoint (grid status) answered,
+        # also while the refused endpoints wait out their back-off
+        refused: list[BaseException] = [
+            e for name in FAST if isinstance(e := self._last_error.get(name), AuthenticationError)
+        ]
         if not ok or refused:
-            # a refused login is a failure even when an open endpoint (grid status) answered
             await self._failed(refused or errors, now)
             return
         reading = _reading(g.name, now, ok)
@@ -478,9 +484,7 @@ class Poller:
             g.sitemaster_running = True
         if g.problem is not None or self._logged_cause is not None:
             log.info("%s: readings again", g.name)
-        g.reading = reading
-        g.problem = g.problem_reason = g.problem_since = None
-        self._logged_cause = None
+        # the gap is closed in the store before the reading shows: what is seen is recorded
         if self._open_gap is not None:
             await self._write_gap(Gap(g.name, self._open_gap.start, now, self._open_gap.reason))
             self._open_gap = None
@@ -488,6 +492,9 @@ class Poller:
         else:
             await self._cover_silence(now)
         self._covered_until = now
+        g.reading = reading
+        g.problem = g.problem_reason = g.problem_since = None
+        self._logged_cause = None
         self._batch.append(reading)
         self.live.changed(g, push=True)
 
