@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ipaddress
 import logging
 import socket
@@ -195,6 +196,7 @@ def _normal_host(name: str) -> str:
     return name.strip().strip("[]").rstrip(".").lower()
 
 
+@functools.lru_cache(maxsize=256)  # a handful of distinct headers, each request
 def _host_name(header: str) -> str | None:
     """The host of a Host header ("name", "name:port", "[v6]", "[v6]:port"); None if bad."""
     header = header.strip()
