@@ -393,3 +393,17 @@ def test_missing_optional_values_read_as_none_never_zero() -> None:
     assert faults[0].time is None
     # Encoding writes back only what was read.
     assert json.loads(msgspec.json.encode(agg)) == {"site": {"instant_power": 12}}
+
+
+@pytest.mark.parametrize("depth", [600, 100_000])
+def test_a_body_nested_too_deeply_is_a_parse_error(depth: int) -> None:
+    checks = b'[{"name":"c","status":"pass","checks":' * depth + b"null" + b"}]" * depth
+    arrays = b"[" * depth + b"]" * depth
+    cases = [
+        ("/api/system/networks/conn_tests", b'{"name":"x","checks":' + checks + b"}"),
+        ("/api/meters/aggregates", b'{"site":' + arrays + b"}"),  # the lenient reading too
+        ("/api/logout", b"[" * 100_000 + b"]" * 100_000),  # no model: plain JSON
+    ]
+    for path, body in cases:
+        with pytest.raises(ParseError, match=f"GET {path}"):
+            parse_response("GET", path, body)

@@ -68,6 +68,8 @@ def decode(model_type: Any, body: object, endpoint: str | None = None) -> Any:
             keep_raw_json(result, body)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
         raise ParseError(endpoint or _label(model_type), str(exc)) from exc
+    except RecursionError as exc:  # a body nested deeper than any answer: a peer's mischief
+        raise ParseError(endpoint or _label(model_type), "JSON nested too deeply") from exc
     return result
 
 
@@ -100,4 +102,6 @@ def parse_response(method: str, path: str, body: bytes | str | object) -> object
             return msgspec.json.decode(body)
         except msgspec.DecodeError as exc:
             raise ParseError(endpoint, str(exc)) from exc
+        except RecursionError as exc:
+            raise ParseError(endpoint, "JSON nested too deeply") from exc
     return decode(model_type, body, endpoint)
