@@ -84,7 +84,7 @@ def test_retry_after_as_http_date() -> None:
     now = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
     later = format_datetime(datetime(2024, 5, 1, 12, 0, 30, tzinfo=UTC), usegmt=True)
     assert retry_after_s(later, now_s=now.timestamp()) == 30.0
-    assert retry_after_s("-5") == 0.0
+    assert retry_after_s("-5") is None  # negative: ignored, the caller's default wait applies
     assert retry_after_s("") is None
 
 
