@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from tegkit import parse_response
-from tegkit.cli.redact import MIN_INNER_LENGTH, Redactor, _field_names, kind_of_key
+from tegkit.cli.redact import (
+    MAX_DEPTH,
+    MIN_INNER_LENGTH,
+    TOO_DEEP,
+    Redactor,
+    _field_names,
+    kind_of_key,
+)
 
 SAMPLES = (
     Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "vloschiavo-powerwall2"
@@ -189,3 +196,16 @@ def test_many_redacted_values_and_long_tokens_stay_fast_enough_to_finish() -> No
     r.placeholder("TOKEN", token)
     text = "x 00004999-aaaa-bbbb y " + token + " z"
     assert r.scrub_text(text) == "x <<ID_5000>> y <<TOKEN_1>> z"
+
+
+def test_data_nested_deeper_than_any_answer_is_left_out_not_recursed_into() -> None:
+    deep: Any = {"serial": "TG5555"}
+    for _ in range(5000):
+        deep = [{"a": deep}]
+    r = Redactor()
+    out = r.scrub(r.document("/api/x", {"din": "1232100-00-E--TG5555", "deep": deep}))
+    assert "TG5555" not in json.dumps(out)
+    node = out["deep"]
+    for _ in range((MAX_DEPTH - 1) // 2):
+        node = node[0]["a"]
+    assert TOO_DEEP in json.dumps(node) and len(json.dumps(out)) < 2000

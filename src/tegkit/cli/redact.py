@@ -30,10 +30,13 @@ import msgspec.inspect as mi
 
 from tegkit import catalog, models
 
-__all__ = ["MIN_INNER_LENGTH", "Redactor", "kind_of_key"]
+__all__ = ["MAX_DEPTH", "MIN_INNER_LENGTH", "TOO_DEEP", "Redactor", "kind_of_key"]
 
 # Below this length a value is replaced only where it is a whole string or key.
 MIN_INNER_LENGTH: Final = 4
+# Real answers nest a few levels; deeper data (a hostile peer) is left out, not recursed into.
+MAX_DEPTH: Final = 64
+TOO_DEEP: Final = "<<NESTED_TOO_DEEPLY>>"
 
 # By the words of a key ("PackageSerialNumber" -> package, serial, number), first match wins.
 _SECRET_WORDS: Final = frozenset(
@@ -212,12 +215,14 @@ class Redactor:
             return found.group(0)
         return found.group(0).replace(host, self.placeholder("IP_ADDR", host))
 
-    def value(self, data: Any, key: str | None = None) -> Any:
+    def value(self, data: Any, key: str | None = None, depth: int = 0) -> Any:
         """Pass 1 over a decoded JSON value: identifying strings replaced, and remembered."""
+        if isinstance(data, dict | list) and depth >= MAX_DEPTH:
+            return TOO_DEEP
         if isinstance(data, dict):
-            return {self._key(k): self.value(v, k) for k, v in data.items()}
+            return {self._key(k): self.value(v, k, depth + 1) for k, v in data.items()}
         if isinstance(data, list):
-            return [self.value(v, key) for v in data]
+            return [self.value(v, key, depth + 1) for v in data]
         kind = kind_of_key(key) if key is not None else None
         if kind == "LOCATION" and isinstance(data, int | float) and not isinstance(data, bool):
             return self.placeholder(kind, repr(data))
@@ -236,7 +241,7 @@ class Redactor:
     def document(self, path: str, body: Any) -> Any:
         """Pass 1 over the body of `path`: maps keyed by meter serial have their keys redacted."""
         if path.rstrip("/") == "/api/meters/readings" and isinstance(body, dict):
-            return {self.placeholder("SERIAL", k): self.value(v) for k, v in body.items()}
+            return {self.placeholder("SERIAL", k): self.value(v, None, 1) for k, v in body.items()}
         return self.value(body)
 
     # --- pass 2: every remembered value, everywhere ------------------------------------
@@ -263,15 +268,18 @@ class Redactor:
                 parts[index] = pattern.sub(lambda m: self._by_value[m.group(0)], parts[index])
         return "".join(parts)
 
-    def scrub(self, data: Any) -> Any:
+    def scrub(self, data: Any, depth: int = 0) -> Any:
         """Pass 2 over a document from pass 1: no remembered value is left in it anywhere."""
+        if isinstance(data, dict | list) and depth >= MAX_DEPTH:
+            return TOO_DEEP
         if isinstance(data, dict):
             names = _field_names()
             return {
-                (k if k in names else self.scrub_text(k)): self.scrub(v) for k, v in data.items()
+                (k if k in names else self.scrub_text(k)): self.scrub(v, depth + 1)
+                for k, v in data.items()
             }
         if isinstance(data, list):
-            return [self.scrub(v) for v in data]
+            return [self.scrub(v, depth + 1) for v in data]
         if isinstance(data, str):
             return self.scrub_text(data)
         return data
