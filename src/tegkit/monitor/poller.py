@@ -498,10 +498,17 @@ class Poller:
         self._batch.append(reading)
         self.live.changed(g, push=True)
 
+    @property
+    def silence_s(self) -> float:
+        """A span without readings longer than this is a gap: stale_after_s, or two fast
+        intervals where the poller is slower than that (its own cadence is no silence)."""
+        cadence_s = self.config.fast_interval_s * (1 + self.config.jitter_ratio)
+        return max(self.live.stale_after_s, 2 * cadence_s)
+
     async def _cover_silence(self, until: float) -> None:
-        """The span since the last reading, if longer than stale_after_s, is a gap."""
+        """The span since the last reading, if longer than `silence_s`, is a gap."""
         start = self._covered_until
-        if start is not None and until - start > self.live.stale_after_s:
+        if start is not None and until - start > self.silence_s:
             reason = self._silence_cause or "no readings"
             await self._write_gap(Gap(self.name, start, until, reason))
         self._silence_cause = None
