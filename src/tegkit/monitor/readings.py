@@ -38,7 +38,13 @@ COUNTER_NAMES = (
 POWER_NAMES = ("site_w", "battery_w", "load_w", "solar_w")
 
 EventKind = Literal[
-    "operation_mode", "backup_reserve", "firmware", "sitemaster_stop", "sitemaster_run", "other"
+    "operation_mode",
+    "backup_reserve",
+    "firmware",
+    "sitemaster_stop",
+    "sitemaster_run",
+    "clock_step",  # the host's wall clock was stepped (see monitor.clock)
+    "other",
 ]
 
 

@@ -157,7 +157,7 @@ function renderLive(entry) {
 
 function renderBanner(entry) {
   const banner = $("banner");
-  const titles = { unreachable: "Gateway unreachable.", stopped: "System stopped.", stale: "No fresh data." };
+  const titles = { unreachable: "Gateway unreachable.", stopped: "System stopped.", unauthorized: "Login refused.", stale: "No fresh data." };
   if (entry.status === "ok") { banner.hidden = true; return; }
   banner.hidden = false;
   banner.className = "banner" + (entry.status === "stale" ? " warn" : "");
