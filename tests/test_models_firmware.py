@@ -342,6 +342,10 @@ def test_recased_keys_rule() -> None:
     assert agg.site.instant_power_w == 5
     assert agg.site.energy_exported_wh == 7 and agg.site.energy_imported_wh == 8
     assert agg.raw["site"]["instant_power_v2"] == 9  # still reachable
+    recased = parse_response(
+        "GET", "/api/meters/aggregates", b'{"Site": {"instant_power": 1}, "Pool": {"Power": 1}}'
+    )
+    assert [name for name, _ in recased.meters()] == ["site"]  # read once, under its name
     exact = parse_response(
         "GET", "/api/meters/aggregates", b'{"site": {"INSTANT_POWER": 1, "instant_power": 2}}'
     )

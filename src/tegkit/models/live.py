@@ -109,7 +109,8 @@ class MetersAggregates(Model, kw_only=True):
                 yield name, meter
         if not has_source(self):
             return  # built in code: nothing beyond the fields
-        for name in [key for key in self.raw if key not in _METER_NAMES]:
+        # A re-cased known name ("Site") was read as that meter already.
+        for name in [key for key in self.raw if _lenient.fold(key) not in _METER_NAMES]:
             value = self.raw[name]
             if isinstance(value, dict):
                 try:
