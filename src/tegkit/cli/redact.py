@@ -13,6 +13,10 @@ Two passes, so that a value redacted in one place cannot survive in another:
    only where they are a whole string or key (inside text they would hit unrelated digits).
    Model field names ("instant_power") are never rewritten, so a redacted body still parses.
 
+Kept on purpose: a bare `name` (checks, grid settings and devices are named, people are not),
+installer `company` names (businesses, the same list on every gateway), the gateway's own
+network names (`*_tesla_internal_default`), part numbers, firmware versions and git hashes.
+
 Only strings (and latitude/longitude numbers) are replaced, so a redacted body parses with
 the same models. The same value always gets the same placeholder (`<<SERIAL_1>>`,
 `<<IP_ADDR_2>>` ...), so what links one file to another stays visible.
