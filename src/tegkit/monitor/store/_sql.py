@@ -21,8 +21,10 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from tegkit.monitor.readings import (
+    COUNTER_NAMES,
     OFF_GRID_STATUSES,
     ON_GRID_STATUS,
+    POWER_NAMES,
     DailyEnergy,
     EnergyBucket,
     Event,
@@ -49,20 +51,11 @@ _ROLLUP_TABLES = {
     "day": "rollup_day",
 }
 _BUCKET_S = {"minute": 60.0, "quarter": 900.0, "hour": 3600.0, "day": 86400.0}
-_ENERGY = (
-    "site_imported_mwh, site_exported_mwh, battery_imported_mwh, battery_exported_mwh, "
-    "load_imported_mwh, solar_exported_mwh"
-)
-
-
+_ENERGY = ", ".join(ru.energy_column(c) for c in COUNTER_NAMES)
+#: the rollup columns that hold (sum, count) of each power, in buckets.Sums order
+_POWER_SUMS = [c for p in POWER_NAMES for c in ru.power_sum_columns(p)]
 # PostgreSQL sums bigints into numerics: cast back, so both hand Python ints
-_SUMS = ", ".join(
-    f"CAST(SUM({c}) AS BIGINT)"
-    for c in (
-        "site_sum", "site_n", "battery_sum", "battery_n", "load_sum", "load_n",
-        "solar_sum", "solar_n",
-    )
-)  # fmt: skip
+_SUMS = ", ".join(f"CAST(SUM({c}) AS BIGINT)" for c in _POWER_SUMS)
 
 
 def _ms(t: float) -> int:
@@ -90,25 +83,14 @@ def _reads(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def _upsert_rollup(table: str) -> str:
+    """Add a rollup row to its bucket: counts, sums and energies add, the soe key is the
+    newer one."""
     adds = ", ".join(
-        f"{c} = {table}.{c} + excluded.{c}"
-        for c in (
-            [
-                "n",
-                "site_sum",
-                "site_n",
-                "battery_sum",
-                "battery_n",
-                "load_sum",
-                "load_n",
-                "solar_sum",
-                "solar_n",
-                *_ENERGY.split(", "),
-            ]
-        )
+        f"{c} = {table}.{c} + excluded.{c}" for c in ru.ROLLUP_COLUMNS if c != "soe_key"
     )
     return (
-        f"INSERT INTO {table} VALUES ({', '.join('?' * 18)}) "
+        f"INSERT INTO {table} (gateway_id, bucket_ms, {', '.join(ru.ROLLUP_COLUMNS)}) "
+        f"VALUES ({', '.join('?' * (2 + ru.ROLLUP_WIDTH))}) "
         f"ON CONFLICT (gateway_id, bucket_ms) DO UPDATE SET {adds}, "
         f"soe_key = COALESCE(excluded.soe_key, {table}.soe_key)"
     )
@@ -329,7 +311,7 @@ class SqlStore(ABC):
             self._status_codes[text] = code
             self._status_texts[code] = text
         cols = ru.columns_from_readings(readings, self._status_codes)
-        ts = cols[0]
+        ts = cols[ru.TS]
         for block_ms, i, j in ru.split_by(ts, ru.BLOCK_MS):
             part = ru.slice_columns(cols, i, j)
             old = self._wexec(
@@ -362,7 +344,7 @@ class SqlStore(ABC):
                 self._wmany(
                     _upsert_rollup(table),
                     [
-                        (gid, b, *row[:9], None if row[9] == ru.MISSING else row[9], *row[10:])
+                        (gid, b, *(None if v == ru.MISSING else v for v in row))
                         for b, row in rows.items()
                     ],
                 )
@@ -386,7 +368,7 @@ class SqlStore(ABC):
     def _derive_outages(self, gid: int, state: _State, cols: ru.Columns) -> None:
         off = {self._status_codes[s] for s in OFF_GRID_STATUSES if s in self._status_codes}
         on = self._status_codes.get(ON_GRID_STATUS)
-        for t, code in zip(cols[0], cols[6], strict=True):
+        for t, code in zip(cols[ru.TS], cols[ru.GRID], strict=True):
             if code in off and state.outage_start_ms is None:
                 state.outage_start_ms = t
                 self._wexec(
@@ -440,7 +422,8 @@ class SqlStore(ABC):
         lo, hi = _query_ms("start", start), _query_ms("end", end)
         out: list[Reading] = []
         for cols in self._blocks(gid, lo, hi):
-            i, j = bisect.bisect_left(cols[0], lo), bisect.bisect_left(cols[0], hi)
+            ts = cols[ru.TS]
+            i, j = bisect.bisect_left(ts, lo), bisect.bisect_left(ts, hi)
             out += ru.readings_from_columns(
                 gateway, ru.slice_columns(cols, i, j), self._status_texts
             )
@@ -459,7 +442,8 @@ class SqlStore(ABC):
             return None
         self._load_statuses()
         cols = ru.decode_block(bytes(rows[0][0]))
-        last = ru.slice_columns(cols, len(cols[0]) - 1, len(cols[0]))
+        n = len(cols[ru.TS])
+        last = ru.slice_columns(cols, n - 1, n)
         return ru.readings_from_columns(gateway, last, self._status_texts)[0]
 
     @_reads
@@ -499,8 +483,8 @@ class SqlStore(ABC):
             sums = {k: vals for k, *vals in rows}
         else:  # local days of 23 or 25 hours: finer rollups, summed here
             rows = self._read(
-                f"SELECT bucket_ms, site_sum, site_n, battery_sum, battery_n, load_sum, load_n, "
-                f"solar_sum, solar_n, soe_key FROM {_ROLLUP_TABLES[p.source]} "
+                f"SELECT bucket_ms, {', '.join(_POWER_SUMS)}, soe_key "
+                f"FROM {_ROLLUP_TABLES[p.source]} "
                 f"WHERE gateway_id = ? AND bucket_ms >= ? AND bucket_ms < ?",
                 (gid, lo, hi),
             )

@@ -19,14 +19,17 @@ from collections.abc import Iterable, Sequence
 from itertools import pairwise
 from typing import NamedTuple
 
-from tegkit.monitor.readings import HistoryPoint
+from tegkit.monitor.readings import POWER_NAMES, HistoryPoint
 from tegkit.monitor.store.rollups import (
     DAY_MS,
     HOUR_MS,
     MINUTE_MS,
     MISSING,
+    POWER_COLUMNS,
     QUARTER_MS,
+    SOE,
     SOE_KEY_SCALE,
+    TS,
     Columns,
 )
 
@@ -44,10 +47,13 @@ ROLLUP_SIZES_MS = (
 )
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
-#: one bucket's sums: (sum, count) for site, battery, load, solar, then the soe key
+#: one bucket's sums: (sum, count) for each power of POWER_NAMES, then the soe key
 #: (time * SOE_KEY_SCALE + soe in 0.01 %: the largest is the last state of energy)
 Sums = list[int]
-SUMS_WIDTH = 9
+SUMS_WIDTH = 2 * len(POWER_NAMES) + 1
+# a point holds the mean of each power, in the same order, then the state of energy
+if HistoryPoint.__struct_fields__ != ("t", *POWER_NAMES, "soe_raw_percent"):
+    raise ImportError("HistoryPoint's fields must follow readings.POWER_NAMES")
 
 
 class Plan(NamedTuple):
@@ -165,7 +171,7 @@ def _midnight_ms(day: int, tz: dt.tzinfo | None) -> int:
 
 
 def _new_sums() -> Sums:
-    return [0, 0, 0, 0, 0, 0, 0, 0, MISSING]
+    return [0] * (SUMS_WIDTH - 1) + [MISSING]
 
 
 def bucket_readings(blocks: Iterable[Columns], p: Plan) -> dict[int, Sums]:
@@ -174,7 +180,8 @@ def bucket_readings(blocks: Iterable[Columns], p: Plan) -> dict[int, Sums]:
     lo, hi = bounds[0], bounds[-1]
     out: dict[int, Sums] = {}
     for cols in blocks:
-        ts = cols[0]
+        ts, soes = cols[TS], cols[SOE]
+        powers = [(2 * n, cols[c]) for n, c in enumerate(POWER_COLUMNS)]
         i, j = bisect.bisect_left(ts, lo), bisect.bisect_left(ts, hi)
         for x in range(i, j):
             t = ts[x]
@@ -182,19 +189,18 @@ def bucket_readings(blocks: Iterable[Columns], p: Plan) -> dict[int, Sums]:
             acc = out.get(k)
             if acc is None:
                 acc = out[k] = _new_sums()
-            for c in range(4):
-                v = cols[1 + c][x]
+            for at, col in powers:
+                v = col[x]
                 if v != MISSING:
-                    acc[2 * c] += v
-                    acc[2 * c + 1] += 1
-            soe = cols[5][x]
-            if soe != MISSING:
-                acc[8] = t * SOE_KEY_SCALE + soe  # readings come in time order: the last wins
+                    acc[at] += v
+                    acc[at + 1] += 1
+            if soes[x] != MISSING:  # readings come in time order: the last one wins
+                acc[-1] = t * SOE_KEY_SCALE + soes[x]
     return out
 
 
 def bucket_rollup_rows(rows: Iterable[Sequence[int | None]], p: Plan) -> dict[int, Sums]:
-    """Sums per bucket index of rollup rows ``(bucket_ms, 8 sums and counts, soe_key)``."""
+    """Sums per bucket index of rollup rows ``(bucket_ms, sums and counts, soe_key)``."""
     bounds = p.bounds_ms
     out: dict[int, Sums] = {}
     for bucket_ms, *vals in rows:
@@ -205,11 +211,11 @@ def bucket_rollup_rows(rows: Iterable[Sequence[int | None]], p: Plan) -> dict[in
         acc = out.get(k)
         if acc is None:
             acc = out[k] = _new_sums()
-        for x in range(8):
+        for x in range(SUMS_WIDTH - 1):
             acc[x] += int(vals[x] or 0)
-        soe_key = vals[8]
-        if soe_key is not None and int(soe_key) > acc[8]:
-            acc[8] = int(soe_key)
+        soe_key = vals[-1]
+        if soe_key is not None and int(soe_key) > acc[-1]:
+            acc[-1] = int(soe_key)
     return out
 
 
@@ -218,23 +224,18 @@ def points(p: Plan, sums: dict[int, Sums], start: float) -> list[HistoryPoint]:
     before ``start``; its point is placed at ``start``, so every point lies in the range."""
     out = []
     bounds = p.bounds_ms
+    empty = (None,) * (len(POWER_NAMES) + 1)
+    means = range(0, SUMS_WIDTH - 1, 2)
     for k in range(len(bounds) - 1):
         t = bounds[k] / 1000
         if t < start:
             t = start
         acc = sums.get(k)
         if acc is None:
-            out.append(HistoryPoint(t, None, None, None, None, None))
+            out.append(HistoryPoint(t, *empty))
             continue
-        s_sum, s_n, b_sum, b_n, l_sum, l_n, p_sum, p_n, soe_key = acc
-        out.append(
-            HistoryPoint(
-                t,
-                s_sum / s_n if s_n else None,
-                b_sum / b_n if b_n else None,
-                l_sum / l_n if l_n else None,
-                p_sum / p_n if p_n else None,
-                None if soe_key == MISSING else (soe_key % SOE_KEY_SCALE) / 100,
-            )
-        )
+        soe_key = acc[-1]
+        values: list[float | None] = [acc[x] / acc[x + 1] if acc[x + 1] else None for x in means]
+        values.append(None if soe_key == MISSING else (soe_key % SOE_KEY_SCALE) / 100)
+        out.append(HistoryPoint(t, *values))
     return out

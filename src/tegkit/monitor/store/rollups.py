@@ -1,9 +1,15 @@
-"""Pure storage logic shared by the backends: block encoding, rollups from counters.
+"""Pure storage logic shared by the backends: the column layout, blocks, rollups.
 
-Full-resolution readings are stored per gateway in hour blocks: 13 integer columns
-(time in ms, powers in W, state of energy in 0.01 %, grid status code, counters in mWh),
-each delta-encoded and the whole zlib-compressed. A year of 5-second readings is then
-tens of megabytes where one row per reading costs hundreds.
+Everything the store keeps of a reading is laid out by name once, in ``BLOCK_COLUMNS``:
+the field of :class:`Reading`, and the integer it is kept as (time in ms, powers in W,
+state of energy in 0.01 %, grid status as a code, counters in mWh). Block encoding, the
+rollups and the SQL find their columns there by name, never by a position of their own.
+
+Full-resolution readings are stored per gateway in hour blocks: the columns of the
+layout, each delta-encoded and the whole zlib-compressed, behind a format byte. A year of
+5-second readings is then tens of megabytes where one row per reading costs hundreds.
+``BLOCK_LAYOUTS`` keeps every format ever written: a new field is a new format (and a
+test fails until it is), so old blocks keep their meaning.
 
 Rollups (minute, quarter hour, hour, day) hold per bucket: the count of readings, the sum
 and count of each power (mean = sum / count, so a missing value never becomes zero), the
@@ -19,10 +25,9 @@ import zlib
 from array import array
 from collections.abc import Sequence
 from itertools import accumulate, pairwise
+from typing import NamedTuple
 
-import msgspec
-
-from tegkit.monitor.readings import COUNTER_NAMES, Reading
+from tegkit.monitor.readings import COUNTER_NAMES, POWER_NAMES, Reading
 
 MISSING = -(2**62)  # stands for None inside integer columns
 BLOCK_MS = 3_600_000
@@ -30,16 +35,60 @@ MINUTE_MS = 60_000
 QUARTER_MS = 900_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
-N_COLUMNS = 13  # ts, 4 powers, soe, grid code, 6 counters
-COUNTER_COLUMNS = range(7, 13)
-POWER_COLUMNS = range(1, 5)
-_FORMAT = 1
+
+
+class Column(NamedTuple):
+    """A stored field of Reading: kept as round(value * scale); scale 0 is a text code."""
+
+    name: str
+    scale: int
+
+
+#: block format 1, in stored order. Never edit a layout that has been written: add a new
+#: format to BLOCK_LAYOUTS instead, and decode the old ones into the new.
+BLOCK_COLUMNS_V1 = (
+    Column("taken_at", 1000),
+    *(Column(name, 1) for name in POWER_NAMES),
+    Column("soe_raw_percent", 100),
+    Column("grid_status", 0),
+    *(Column(name, 1000) for name in COUNTER_NAMES),
+)
+BLOCK_LAYOUTS = {1: BLOCK_COLUMNS_V1}
+BLOCK_FORMAT = 1  # what encode_block writes
+BLOCK_COLUMNS = BLOCK_LAYOUTS[BLOCK_FORMAT]
+#: where each field sits in decoded columns
+INDEX = {c.name: i for i, c in enumerate(BLOCK_COLUMNS)}
+TS = INDEX["taken_at"]
+SOE = INDEX["soe_raw_percent"]
+GRID = INDEX["grid_status"]
+POWER_COLUMNS = tuple(INDEX[name] for name in POWER_NAMES)
+COUNTER_COLUMNS = tuple(INDEX[name] for name in COUNTER_NAMES)
 
 Columns = list[list[int]]
-#: one rollup row after the (gateway_id, bucket_ms) key:
-#: n, (sum, count) x 4 powers, soe_key, 6 energies in mWh
+
+
+def power_sum_columns(power: str) -> tuple[str, str]:
+    """The rollup columns of a power: its sum and its count (``site_w`` -> ``site_sum``...)."""
+    base = power.removesuffix("_w")
+    return f"{base}_sum", f"{base}_n"
+
+
+def energy_column(counter: str) -> str:
+    """The rollup column of a counter's energy (``site_imported_wh`` -> ``..._mwh``)."""
+    return counter.removesuffix("_wh") + "_mwh"
+
+
+#: one rollup row after the (gateway_id, bucket_ms) key, in table order:
+#: n, (sum, count) per power, soe_key, energy per counter in mWh
+ROLLUP_COLUMNS = (
+    "n",
+    *(c for power in POWER_NAMES for c in power_sum_columns(power)),
+    "soe_key",
+    *(energy_column(counter) for counter in COUNTER_NAMES),
+)
 RollupRow = list[int]
-ROLLUP_WIDTH = 1 + 8 + 1 + 6
+ROLLUP_WIDTH = len(ROLLUP_COLUMNS)
+ROLLUP_SOE = ROLLUP_COLUMNS.index("soe_key")
 #: soe_key = bucket_ms * SOE_KEY_SCALE + soe (0.01 %); its max over buckets is the last soe
 SOE_KEY_SCALE = 100_000
 
@@ -49,14 +98,10 @@ SOE_KEY_SCALE = 100_000
 #: These are the store's limits, far wider than physics: the poller judges plausibility.
 STORABLE: dict[str, tuple[float, float]] = {
     "taken_at": (0.0, 32_503_680_000.0),
-    **dict.fromkeys(("site_w", "battery_w", "load_w", "solar_w"), (-1e9, 1e9)),
+    **dict.fromkeys(POWER_NAMES, (-1e9, 1e9)),
     "soe_raw_percent": (0.0, 999.99),
     **dict.fromkeys(COUNTER_NAMES, (-1e10, 1e10)),
 }
-
-
-def _to_int(v: float | None, scale: float) -> int:
-    return MISSING if v is None else round(v * scale)
 
 
 def unstorable_field(reading: Reading) -> str | None:
@@ -71,19 +116,17 @@ def unstorable_field(reading: Reading) -> str | None:
 
 
 def columns_from_readings(readings: Sequence[Reading], status_code: dict[str, int]) -> Columns:
-    """Columns of integers for readings of one gateway sorted by time.
-
-    ``status_code`` maps grid_status text to a code; unknown texts must already be in it.
-    """
-    rows = [msgspec.structs.astuple(r) for r in readings]
-    cols = list(zip(*rows, strict=True)) if rows else [() for _ in range(14)]
-    out: Columns = [[round(t * 1000) for t in cols[1]]]
-    for i in range(2, 6):  # powers, 1 W
-        out.append([MISSING if v is None else round(v) for v in cols[i]])
-    out.append([MISSING if v is None else round(v * 100) for v in cols[6]])
-    out.append([MISSING if v is None else status_code[v] for v in cols[7]])
-    for i in range(8, 14):  # counters, 1 mWh
-        out.append([MISSING if v is None else round(v * 1000) for v in cols[i]])
+    """Columns of integers, laid out as BLOCK_COLUMNS, for readings of one gateway sorted
+    by time. ``status_code`` maps grid_status text to a code; every text must be in it."""
+    out: Columns = []
+    for col in BLOCK_COLUMNS:
+        values = [getattr(r, col.name) for r in readings]
+        if col.scale == 0:
+            out.append([MISSING if v is None else status_code[v] for v in values])
+        elif col.scale == 1:
+            out.append([MISSING if v is None else round(v) for v in values])
+        else:
+            out.append([MISSING if v is None else round(v * col.scale) for v in values])
     return out
 
 
@@ -91,51 +134,45 @@ def readings_from_columns(
     gateway: str, cols: Columns, status_text: dict[int, str]
 ) -> list[Reading]:
     """The readings held in decoded columns."""
-
-    def f(v: int, scale: float) -> float | None:
-        return None if v == MISSING else v / scale
-
+    names = [c.name for c in BLOCK_COLUMNS]
+    scales = [c.scale for c in BLOCK_COLUMNS]
     out = []
     for row in zip(*cols, strict=True):
-        out.append(
-            Reading(
-                gateway=gateway,
-                taken_at=row[0] / 1000,
-                site_w=f(row[1], 1),
-                battery_w=f(row[2], 1),
-                load_w=f(row[3], 1),
-                solar_w=f(row[4], 1),
-                soe_raw_percent=f(row[5], 100),
-                grid_status=None if row[6] == MISSING else status_text[row[6]],
-                site_imported_wh=f(row[7], 1000),
-                site_exported_wh=f(row[8], 1000),
-                battery_imported_wh=f(row[9], 1000),
-                battery_exported_wh=f(row[10], 1000),
-                load_imported_wh=f(row[11], 1000),
-                solar_exported_wh=f(row[12], 1000),
-            )
-        )
+        fields: dict[str, object] = {}
+        for name, scale, v in zip(names, scales, row, strict=True):
+            if v == MISSING:
+                fields[name] = None
+            elif scale == 0:
+                fields[name] = status_text[v]
+            else:
+                fields[name] = v / scale
+        out.append(Reading(gateway=gateway, **fields))  # type: ignore[arg-type]
     return out
 
 
 def encode_block(cols: Columns) -> bytes:
-    """Delta-encode and compress the columns of one block."""
+    """Delta-encode and compress the columns of one block (format BLOCK_FORMAT)."""
+    if len(cols) != len(BLOCK_COLUMNS):
+        raise ValueError(f"a block has {len(BLOCK_COLUMNS)} columns, not {len(cols)}")
     n = len(cols[0])
     buf = array("q")
     for col in cols:
         buf.append(col[0])
         buf.extend([b - a for a, b in pairwise(col)])
-    return bytes([_FORMAT]) + n.to_bytes(4, "little") + zlib.compress(buf.tobytes(), 1)
+    return bytes([BLOCK_FORMAT]) + n.to_bytes(4, "little") + zlib.compress(buf.tobytes(), 1)
 
 
 def decode_block(data: bytes) -> Columns:
-    """The columns of a block made by :func:`encode_block`."""
-    if data[0] != _FORMAT:
-        raise ValueError(f"unknown block format {data[0]}")
+    """The columns of a block made by :func:`encode_block`, laid out as BLOCK_COLUMNS."""
+    layout = BLOCK_LAYOUTS.get(data[0])
+    if layout is None:
+        raise ValueError(f"unknown block format {data[0]} (this version reads {BLOCK_FORMAT})")
     n = int.from_bytes(data[1:5], "little")
     buf = array("q")
     buf.frombytes(zlib.decompress(data[5:]))
-    return [list(accumulate(buf[i * n : (i + 1) * n])) for i in range(N_COLUMNS)]
+    if len(buf) != n * len(layout):
+        raise ValueError(f"a block of format {data[0]} with {len(buf)} values for {n} readings")
+    return [list(accumulate(buf[i * n : (i + 1) * n])) for i in range(len(layout))]
 
 
 def merge_columns(old: Columns, new: Columns) -> Columns:
@@ -191,7 +228,7 @@ def minute_rollups(cols: Columns, prev: list[int]) -> tuple[dict[int, RollupRow]
 
     ``prev`` holds the last counter value (mWh or MISSING) of each of the six counters.
     """
-    ts = cols[0]
+    ts = cols[TS]
     segments = split_by(ts, MINUTE_MS)
     energy_parts: list[list[int]] = []
     new_prev = []
@@ -215,7 +252,7 @@ def minute_rollups(cols: Columns, prev: list[int]) -> tuple[dict[int, RollupRow]
                 seg = [v for v in seg if v != MISSING]
             row += (sum(seg), len(seg))
         soe = MISSING
-        for v in reversed(cols[5][i:j]):
+        for v in reversed(cols[SOE][i:j]):
             if v != MISSING:
                 soe = v
                 break
@@ -236,9 +273,9 @@ def coarsen(rows: dict[int, RollupRow], size_ms: int) -> dict[int, RollupRow]:
             out[key] = list(row)
             continue
         for x in range(ROLLUP_WIDTH):
-            if x == 9:
-                if row[9] != MISSING:
-                    acc[9] = row[9]
+            if x == ROLLUP_SOE:
+                if row[x] != MISSING:
+                    acc[x] = row[x]
             else:
                 acc[x] += row[x]
     return out
