@@ -12,8 +12,10 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -157,14 +159,16 @@ from tegkit.monitor.poller import PollerConfig
 from tegkit.monitor.service import GatewayTarget, Monitor
 
 async def main():
-    url, pin, db = sys.argv[1:4]
+    url, pin, db, stale_after_s = sys.argv[1:5]
     target = GatewayTarget(
         "home", url, password=os.environ["SIM_PASSWORD"], email=os.environ["SIM_EMAIL"], pin=pin
     )
     config = PollerConfig(
         fast_interval_s=0.2, slow_interval_s=5.0, jitter_ratio=0.0, budget_per_minute=2000
     )
-    monitor = Monitor([target], db=db, listen=("127.0.0.1", 0), config=config)
+    monitor = Monitor(
+        [target], db=db, listen=("127.0.0.1", 0), config=config, stale_after_s=float(stale_after_s)
+    )
     async with monitor:
         print(monitor.url, flush=True)
         await monitor.wait()
@@ -173,18 +177,30 @@ asyncio.run(main())
 """
 
 
+def _start_monitor(sim: Simulator, db: Path, stale_after_s: float) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SIM_PASSWORD": sim.password, "SIM_EMAIL": sim.email}
+    args = [sim.url, sim.fingerprint_sha256, str(db), str(stale_after_s)]
+    return subprocess.Popen(
+        [sys.executable, "-c", _MONITOR_SCRIPT, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def _url_of(proc: subprocess.Popen[bytes]) -> str:
+    assert proc.stdout is not None
+    url = (await asyncio.to_thread(proc.stdout.readline)).decode().strip()
+    assert url.startswith("http://127.0.0.1:"), url
+    return url
+
+
 async def test_kill_9_loses_at_most_the_poll_in_progress(tmp_path: Path) -> None:
     db = tmp_path / "kill.db"
     async with Simulator(port=0, scenario="sunny-day", speed=1) as sim:
-        env = {**os.environ, "SIM_PASSWORD": sim.password, "SIM_EMAIL": sim.email}
-        cmd = [sys.executable, "-c", _MONITOR_SCRIPT, sim.url, sim.fingerprint_sha256, str(db)]
-        proc = subprocess.Popen(  # noqa: ASYNC220
-            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-        )
+        proc = _start_monitor(sim, db, stale_after_s=15.0)
         try:
-            assert proc.stdout is not None
-            url = (await asyncio.to_thread(proc.stdout.readline)).decode().strip()
-            assert url.startswith("http://127.0.0.1:"), url
+            url = await _url_of(proc)
             shown: list[float] = []  # reading times /api/live showed, in order
             async with aiohttp.ClientSession() as http:
                 loop = asyncio.get_running_loop()
@@ -212,3 +228,49 @@ async def test_kill_9_loses_at_most_the_poll_in_progress(tmp_path: Path) -> None
     # only the one shown last may be lost
     missing = [t for t in shown[:-1] if round(t, 3) not in stored]
     assert not missing
+
+
+async def test_a_stopped_process_leaves_a_gap_monitor_paused(tmp_path: Path) -> None:
+    stale_s = 1.0
+    async with Simulator(port=0, scenario="sunny-day", speed=1) as sim:
+        proc = _start_monitor(sim, tmp_path / "pause.db", stale_after_s=stale_s)
+        try:
+            url = await _url_of(proc)
+            async with aiohttp.ClientSession() as http:
+
+                async def live_taken_at() -> float | None:
+                    async with http.get(url + "api/live") as r:
+                        [entry] = (await r.json())["gateways"]
+                    return entry["taken_at"]  # type: ignore[no-any-return]
+
+                first = None
+                loop = asyncio.get_running_loop()
+                ends = loop.time() + 60
+                while first is None or await live_taken_at() == first:  # two readings seen
+                    assert loop.time() < ends, "the monitor showed no readings"
+                    first = first or await live_taken_at()
+                    await asyncio.sleep(0.02)
+                stopped_at = time.time()
+                proc.send_signal(signal.SIGSTOP)
+                paused = time.monotonic()
+                await until(lambda: time.monotonic() - paused > 3 * stale_s, "the pause")
+                proc.send_signal(signal.SIGCONT)
+                resumed_at = time.time()
+
+                async def paused_gaps() -> list[dict[str, Any]]:
+                    async with http.get(url + "api/gaps?gateway=home") as r:
+                        gaps = (await r.json())["gaps"]
+                    return [g for g in gaps if g["reason"] == "monitor paused"]
+
+                found: list[dict[str, Any]] = []
+                ends = loop.time() + 60
+                while not found:
+                    assert loop.time() < ends, "no gap for the pause"
+                    found = await paused_gaps()
+                    await asyncio.sleep(0.02)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    [gap] = [g for g in found if g["start"] <= stopped_at and g["end"] >= resumed_at]
+    assert gap["end"] - gap["start"] > 3 * stale_s
