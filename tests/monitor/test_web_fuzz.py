@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,8 +26,25 @@ from tegkit.monitor.edge import SECURITY_HEADERS
 from tegkit.monitor.readings import Reading
 from tegkit.monitor.store import open_store
 from tegkit.sim import Simulator
+from tegkit.tariff import Tariff
 
 TOKEN = "correct-horse-battery"
+TARIFF = """
+name = "fuzz"
+currency = "EUR"
+[[periods]]
+name = "day"
+start = "00:00"
+end = "16:00"
+buy_per_kwh = 0.20
+sell_per_kwh = 0.05
+[[periods]]
+name = "evening"
+start = "16:00"
+end = "24:00"
+buy_per_kwh = 0.50
+sell_per_kwh = 0.10
+"""
 ROUTES = [
     "/",
     "/api/live",
@@ -95,7 +113,13 @@ class Served:
     async def _main(self) -> None:
         async with (
             Simulator(port=0, scenario="sunny-day", speed=0) as sim,
-            live_monitor(sim, self.db, control_token=TOKEN) as monitor,
+            live_monitor(
+                sim,
+                self.db,
+                control_token=TOKEN,
+                tariff=Tariff.from_toml(TARIFF),  # /api/daily prices its days too
+                tz=ZoneInfo("Australia/Sydney"),  # a day of 1970-01-01 starts before the epoch
+            ) as monitor,
         ):
             self.port = monitor.port
             self._stop = asyncio.Event()
@@ -209,6 +233,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         ("POST", "/login", None, '{"token": ' + "[" * 20_000 + "]" * 20_000 + "}", 400, "body"),
         ("POST", "/api/control/operation", None, "[" * 50_000 + "]" * 50_000, 413, None),
         ("POST", "/api/control/operation", None, "{}" + " " * 40_000, 400, "mode"),
+        # deep, but shallow enough to decode: the refusal does not walk all of it
+        ("POST", "/api/control/operation", None, "[" * 900 + "]" * 900, 400, "body"),
+        ("POST", "/login", None, '{"token": ' + "[" * 800 + "]" * 800 + "}", 400, "token"),
         (
             "POST",
             "/api/control/operation",

@@ -20,6 +20,7 @@ import errno
 import functools
 import ipaddress
 import logging
+import reprlib
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -52,11 +53,17 @@ ACCEPT_RETRY_S = 0.5
 _JSON = "application/json"
 
 
+_ECHO = reprlib.Repr()
+_ECHO.maxlevel = 3
+_ECHO.maxstring = ECHO_MAX_CHARS
+_ECHO.maxother = ECHO_MAX_CHARS
+
+
 class BadParameter(web.HTTPBadRequest):
     """400 with {"error", "parameter", "allowed"}: the field, and what it accepts."""
 
     def __init__(self, name: str, allowed: str, value: object = None) -> None:
-        shown = repr(value)
+        shown = _ECHO.repr(value)  # shallow: a value nested 900 deep is not walked
         if len(shown) > ECHO_MAX_CHARS:
             shown = shown[: ECHO_MAX_CHARS - 3] + "..."
         body = {"error": f"{name}: {shown} is not allowed; expected {allowed}"}
