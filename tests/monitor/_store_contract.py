@@ -471,3 +471,16 @@ def test_day_buckets_start_at_local_midnight_in_the_zone_given(
     utc = store.history(GW, start, end, step_s=86400)
     assert utc.source == "day"
     assert all(p.t % 86400 == 0 for p in utc.points[1:])
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/Los_Angeles", "Asia/Tokyo"])
+def test_daily_answers_the_first_and_last_days_of_the_calendar(store: Store, zone: str) -> None:
+    tz = ZoneInfo(zone)
+    store.write_readings([reading(T0 + 60 * i, load_imported_wh=float(i)) for i in range(3)])
+    week = dt.timedelta(days=6)
+    for first in (dt.date(1, 1, 2), dt.date.max - week):
+        days = store.daily(GW, first, first + week, tz)
+        assert [d.day for d in days] == [first + dt.timedelta(k) for k in range(7)]
+        assert all(d.home_wh is None for d in days)
+    with pytest.raises(ValueError, match="end_day"):
+        store.daily(GW, dt.date(1, 1, 2), dt.date.max, tz)

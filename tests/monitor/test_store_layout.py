@@ -104,3 +104,18 @@ def test_rollup_columns_are_the_tables_columns(tmp_path: Path) -> None:
 def test_a_history_point_has_a_mean_per_stored_power() -> None:
     powers = [ru.BLOCK_COLUMNS[i].name for i in ru.POWER_COLUMNS]
     assert HistoryPoint.__struct_fields__ == ("t", *powers, "soe_raw_percent")
+
+
+def test_history_columns_are_its_points_by_name(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "m.db")
+    try:
+        store.write_readings(FORMAT_1_READINGS)
+        h = store.history("g", 1704067200.0, 1704067215.0, step_s=5)
+    finally:
+        store.close()
+    cols = h.columns()
+    assert list(cols) == ["t", "site_w", "battery_w", "load_w", "solar_w", "soe_raw_percent"]
+    assert cols["t"] == [1704067200.0, 1704067205.0, 1704067210.0]
+    assert cols["load_w"] == [1500.0, -7.0, None] and cols["soe_raw_percent"] == [62.5, None, None]
+    for name, values in cols.items():
+        assert values == [getattr(p, name) for p in h.points]

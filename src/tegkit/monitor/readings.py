@@ -117,14 +117,25 @@ class HistoryPoint(msgspec.Struct, frozen=True):
 
 
 class History(msgspec.Struct, frozen=True):
-    """A downsampled series: buckets of ``step_s`` seconds starting at ``points[i].t``."""
+    """A downsampled series: buckets of ``step_s`` seconds starting at ``points[i].t``
+    (the first bucket may begin before ``start``: its point sits at ``start``). Local days
+    are 23 to 25 hours long whatever ``step_s`` says."""
 
     gateway: str
     start: float
     end: float
     step_s: float
-    source: str  # "raw", "minute", "hour" or "day": which table answered
+    source: str  # "raw", "minute", "quarter", "hour" or "day": which table answered
     points: list[HistoryPoint]
+
+    def columns(self) -> dict[str, list[float | None]]:
+        """The series by name ("t", each power, "soe_raw_percent"), one list each: what a
+        JSON answer sends, without a dict per point."""
+        names = HistoryPoint.__struct_fields__
+        rows = [msgspec.structs.astuple(p) for p in self.points]
+        if not rows:
+            return {name: [] for name in names}
+        return {name: list(col) for name, col in zip(names, zip(*rows, strict=True), strict=True)}
 
 
 class EnergyBucket(msgspec.Struct, frozen=True):

@@ -43,6 +43,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 #: how long close() lets reads in flight finish before it interrupts them
 CLOSE_GRACE_S = 5.0
+#: the most days one daily() call answers (a century)
+MAX_DAYS = 36_525
 
 _ROLLUP_TABLES = {
     "minute": "rollup_minute",
@@ -517,6 +519,8 @@ class SqlStore(ABC):
         self, gateway: str, start_day: dt.date, end_day: dt.date, tz: dt.tzinfo
     ) -> list[DailyEnergy]:
         """Energy per local day from start_day to end_day inclusive, from counter rollups."""
+        if (end_day - start_day).days >= MAX_DAYS:
+            raise ValueError(f"end_day must be less than {MAX_DAYS} days after start_day")
         days = [start_day + dt.timedelta(d) for d in range((end_day - start_day).days + 1)]
         bounds = [_local_midnight(d, tz) for d in days] + [_local_midnight(end_day, tz, 1)]
         # local midnights on whole UTC hours (nearly every zone) are answered from hours
