@@ -141,6 +141,14 @@ def test_base_url_forms() -> None:
             base_url(bad)
 
 
+def test_base_url_never_repeats_credentials() -> None:
+    for given in ("https://admin:s3cret@teg", "https://s3cret@teg", "https://:s3cret@teg/api"):
+        with pytest.raises(InvalidInputError, match="user or password") as caught:
+            base_url(given)
+        assert "s3cret" not in str(caught.value)
+        assert "s3cret" not in repr(caught.value.value)
+
+
 def test_retry_after_forms() -> None:
     assert retry_after_s("30") == 30
     assert retry_after_s(None) is None

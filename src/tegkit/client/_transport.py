@@ -119,7 +119,12 @@ def base_url(host: str) -> URL:
         url = url.with_scheme("https")
     if url.scheme != "https" or not url.host:
         raise InvalidInputError("host", "a host name, IP address or https:// URL", host)
-    if url.path not in ("", "/") or url.query_string or url.user or url.password:
+    if url.user is not None or url.password is not None:
+        # never repeat what was given: the user info may be a password
+        raise InvalidInputError(
+            "host", "the gateway root without user or password", url.with_user(None).human_repr()
+        )
+    if url.path not in ("", "/") or url.query_string:
         raise InvalidInputError("host", "the gateway root only, without path or credentials", host)
     return url.with_path("/")
 
