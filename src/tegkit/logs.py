@@ -154,7 +154,7 @@ def _exception(record: logging.LogRecord) -> str | None:
     if not record.exc_info or record.exc_info[1] is None:
         return None
     exc = record.exc_info[1]
-    return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: {exc}"[:_MAX_MESSAGE_CHARS]
 
 
 class _Formatter(logging.Formatter):
