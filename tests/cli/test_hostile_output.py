@@ -246,3 +246,24 @@ def test_control_characters_in_a_gateway_error_never_reach_the_terminal(
     assert result.exit_code != 0
     assert "Home\\x1b[2J" in result.stderr
     _no_raw_controls(result.stdout + result.stderr)
+
+
+def test_an_oversized_answer_says_so_without_pointing_at_teg_get(tmp_path: Path) -> None:
+    gateway = CannedGateway(tmp_path / "gw")
+    gateway.bodies["/api/status"] = {"padding": "x" * (5 * 1024 * 1024)}  # past the 4 MiB cap
+    try:
+        teg = Teg(
+            {
+                "TEG_HOST": gateway.url,
+                "TEG_PIN": gateway.sha256,
+                "TEG_PASSWORD": "unused",
+                "TEG_CONFIG": str(tmp_path / "config" / "config.toml"),
+            }
+        )
+        result = teg("get", "status")
+    finally:
+        gateway.close()
+    assert result.exit_code != 0
+    assert "answer too large" in result.stderr
+    assert "teg get" not in result.stderr
+    assert "Traceback" not in result.stderr

@@ -174,6 +174,12 @@ def message(exc: BaseException, context: Context | None = None) -> str:
         return f"the gateway is busy (HTTP 503, {_detail(exc)}); try again in a minute."
     if isinstance(exc, errors.ApiError) and exc.status == 400:
         return f"the gateway rejected the request: {exc}. Check the value and try again."
+    if isinstance(exc, errors.ResponseTooLargeError):
+        # `teg get` reads through the same limit, so pointing at it would fail the same way
+        return (
+            f"answer too large: {exc}. Real gateway answers are far smaller: "
+            "check that --host names the gateway."
+        )
     if isinstance(exc, errors.ParseError):
         return f"unexpected answer: {exc}. Run `teg get` on the path to see the raw body."
     return f"gateway error: {exc}"
