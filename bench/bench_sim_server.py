@@ -137,6 +137,7 @@ def run() -> list[tuple[str, float, str]]:
             "1",
             "--seed",
             "1",
+            "--cert-loopback-names",  # the load generators dial 127.0.0.1 and verify the name
         ],
         stdout=subprocess.PIPE,
         text=True,

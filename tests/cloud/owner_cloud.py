@@ -144,5 +144,5 @@ def counting(seen: list[tuple[str, str, int]]) -> Any:
 def make_tls_pair(folder: Path) -> TlsPair:
     """A self-signed certificate for 127.0.0.1 and its key, written to `folder`."""
     pair = TlsPair(folder / "cert.pem", folder / "key.pem")
-    generate_certificate(pair.cert, pair.key, common_name="owner-api.test")
+    generate_certificate(pair.cert, pair.key, common_name="owner-api.test", loopback_names=True)
     return pair

@@ -67,6 +67,7 @@ class Simulator:
         rate_limits: dict[str, tuple[int, float]] | None = None,
         login_max_failures: int = 5,
         login_lockout_s: float = 300.0,
+        cert_loopback_names: bool = False,
     ) -> None:
         self.scenario: Scenario | None = load_scenario(scenario) if scenario else None
         sc = self.scenario
@@ -108,9 +109,15 @@ class Simulator:
         self.cloud_site = GatewayCloudSite(self.gateway)
         self.faults = FaultInjector(seed=self.seed)
         self._rate_limits = rate_limits
-        self._cert = certs.ensure_certificate(self.state_dir)
+        # The gateway's certificate names teg, powerwall and powerpack, as a real one: a
+        # client verifying it with the cafile sends one of those (SNI). The loopback names
+        # are added only when asked. The Owner API port has its own loopback certificate,
+        # issued by the gateway's, so the one cafile verifies both ports.
+        self.cert_loopback_names = cert_loopback_names
+        self._cert = certs.ensure_certificate(self.state_dir, loopback_names=cert_loopback_names)
         self._ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self._ssl.load_cert_chain(self._cert.cert_path, self._cert.key_path)
+        self._cloud_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._load_certificates()
         self._runners: list[web.AppRunner] = []
         self._local_runner: web.AppRunner | None = None
         self._local_site: web.TCPSite | None = None
@@ -177,7 +184,7 @@ class Simulator:
         if self._want_cloud_port is not None:
             cloud = make_owner_api_app(self.cloud_site, self.cloud_tokens)
             runner = await self._serve_app(cloud)
-            _, self.cloud_port = await self._bind(runner, self._want_cloud_port, self._ssl)
+            _, self.cloud_port = await self._bind(runner, self._want_cloud_port, self._cloud_ssl)
         if self._want_http_port is not None:
             runner = await self._serve_app(make_redirect_app(self.url))
             _, self.http_port = await self._bind(runner, self._want_http_port, None)
@@ -195,6 +202,11 @@ class Simulator:
         self._runners.clear()
         if self._own_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def _load_certificates(self) -> None:
+        self._ssl.load_cert_chain(self._cert.cert_path, self._cert.key_path)
+        cloud = certs.ensure_cloud_certificate(self.state_dir, self._cert)
+        self._cloud_ssl.load_cert_chain(cloud.cert_path, cloud.key_path)
 
     async def _serve_app(self, app: web.Application) -> web.AppRunner:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
@@ -354,8 +366,10 @@ class Simulator:
             self.gateway.expire_sessions()
             return {"kind": kind}
         if kind == "rotate_cert":
-            self._cert = certs.rotate_certificate(self.state_dir)
-            self._ssl.load_cert_chain(self._cert.cert_path, self._cert.key_path)
+            self._cert = certs.rotate_certificate(
+                self.state_dir, loopback_names=self.cert_loopback_names
+            )
+            self._load_certificates()
             return {"kind": kind, "fingerprint_sha256": self.fingerprint_sha256}
         if kind == "reboot":
             seconds = options.get("seconds", 2.0)

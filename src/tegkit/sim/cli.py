@@ -32,6 +32,12 @@ async def _serve(**options: object) -> None:
     sim = Simulator(**options)  # type: ignore[arg-type]
     await sim.start()
     try:
+        # Handlers first: whoever reads the lines below may stop us at once.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
         # A simulator's own test password is printed on purpose: it is how people log in.
         click.echo(f"local API:   {sim.url}")
         click.echo(f"cloud API:   {sim.cloud_url}")
@@ -43,11 +49,6 @@ async def _serve(**options: object) -> None:
         click.echo(f"control:     {sim.url}/sim (Authorization: Bearer {sim.control_token})")
         click.echo(f"cloud tokens: {_write_cloud_tokens(sim)} (teg cloud token import FILE)")
         click.echo(f"firmware:    {sim.gateway.profile.name}  speed: {sim.speed:g}x")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
         await sim.close()
@@ -90,6 +91,12 @@ async def _serve(**options: object) -> None:
     help="Keeps the certificate between runs (default: a temporary directory).",
 )
 @click.option(
+    "--cert-loopback-names",
+    is_flag=True,
+    help="Also name localhost, 127.0.0.1 and ::1 in the certificate (a real gateway's names "
+    "only teg, powerwall and powerpack: with --cafile, send one with --sni).",
+)
+@click.option(
     "--allow-customer-operation",
     is_flag=True,
     help="Let the customer role POST /api/operation (installer-only by default).",
@@ -116,6 +123,7 @@ def sim(
     seed: int | None,
     scenario: str | None,
     state_dir: Path | None,
+    cert_loopback_names: bool,
     allow_customer_operation: bool,
     log_format: logs.LogFormat,
 ) -> None:
@@ -149,6 +157,7 @@ def sim(
                 scenario=scenario,
                 state_dir=state_dir,
                 allow_customer_operation=allow_customer_operation,
+                cert_loopback_names=cert_loopback_names,
             )
         )
 
