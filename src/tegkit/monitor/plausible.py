@@ -9,10 +9,11 @@ stores nothing of it, so one bad answer can neither crash the store (its columns
 The bounds are generous on purpose: they reject what cannot be physical, not what is
 merely unusual for one house.
 
-- powers: within +-10 MW. A Powerwall site behind one gateway is at most a few hundred kW
-  (a 200 A service is 48 kW); ten megawatts leaves room for any commercial site.
+- powers: within +-1 MW. A Powerwall site behind one gateway is a home or a small
+  business: a 200 A service is 48 kW, so a megawatt is twenty times the largest of them.
 - state of energy: 0 to 100 on the gateway's raw scale.
-- energy counters: from 0 to 1 TWh (a 10 MW site running flat out for eleven years).
+- energy counters: from 0 to 10 GWh (the store's own limit; two centuries of a home that
+  imports 50 MWh a year, twenty years of a 48 kW service running flat out).
 - reading time: the years 2000 to 2199; a host clock outside them is broken.
 - grid status: a name of 1 to 64 letters, digits or underscores (it is stored as a code
   per distinct name, so an endless variety of names must not reach the store).
@@ -29,9 +30,9 @@ from typing import Final
 
 from tegkit.monitor.readings import COUNTER_NAMES, POWER_NAMES, Reading
 
-POWER_MAX_W: Final = 10_000_000.0
+POWER_MAX_W: Final = 1_000_000.0
 SOE_RAW_PERCENT_RANGE: Final = (0.0, 100.0)
-COUNTER_MAX_WH: Final = 1e12
+COUNTER_MAX_WH: Final = 1e10
 TAKEN_AT_RANGE_S: Final = (946_684_800.0, 7_258_118_400.0)  # 2000-01-01 .. 2200-01-01 UTC
 GRID_STATUS_PATTERN: Final = re.compile(r"[A-Za-z0-9_]{1,64}")
 #: free text the monitor keeps (mode, firmware version, site name) is at most this long.
