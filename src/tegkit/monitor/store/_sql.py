@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
+import itertools
 import logging
 import math
 import threading
@@ -483,14 +484,17 @@ class SqlStore(ABC):
                 (lo, p.step_ms, gid, lo, hi),
             )
             sums = {k: vals for k, *vals in rows}
-        else:  # local days of 23 or 25 hours: finer rollups, summed here
+        else:  # local days of 23 or 25 hours: finer rollups, joined to each day's edges
+            edges = [(k, a, b) for k, (a, b) in enumerate(itertools.pairwise(p.bounds_ms))]
+            values = ", ".join(["(?, ?, ?)"] * len(edges))
             rows = self._read(
-                f"SELECT bucket_ms, {', '.join(_POWER_SUMS)}, soe_key "
-                f"FROM {_ROLLUP_TABLES[p.source]} "
-                f"WHERE gateway_id = ? AND bucket_ms >= ? AND bucket_ms < ?",
-                (gid, lo, hi),
+                f"WITH edges (k, lo, hi) AS (VALUES {values}) "
+                f"SELECT edges.k, {_SUMS}, COALESCE(MAX(soe_key), {ru.MISSING}) "
+                f"FROM edges JOIN {_ROLLUP_TABLES[p.source]} r ON r.gateway_id = ? "
+                f"AND r.bucket_ms >= edges.lo AND r.bucket_ms < edges.hi GROUP BY edges.k",
+                [*itertools.chain.from_iterable(edges), gid],
             )
-            sums = bk.bucket_rollup_rows(rows, p)
+            sums = {k: vals for k, *vals in rows}
         return History(gateway, start, end, p.step_ms / 1000, p.source, bk.points(p, sums, start))
 
     @_reads

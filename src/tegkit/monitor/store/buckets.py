@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from itertools import pairwise
 from typing import NamedTuple
 
@@ -196,26 +196,6 @@ def bucket_readings(blocks: Iterable[Columns], p: Plan) -> dict[int, Sums]:
                     acc[at + 1] += 1
             if soes[x] != MISSING:  # readings come in time order: the last one wins
                 acc[-1] = t * SOE_KEY_SCALE + soes[x]
-    return out
-
-
-def bucket_rollup_rows(rows: Iterable[Sequence[int | None]], p: Plan) -> dict[int, Sums]:
-    """Sums per bucket index of rollup rows ``(bucket_ms, sums and counts, soe_key)``."""
-    bounds = p.bounds_ms
-    out: dict[int, Sums] = {}
-    for bucket_ms, *vals in rows:
-        assert bucket_ms is not None
-        k = bisect.bisect_right(bounds, int(bucket_ms)) - 1
-        if not 0 <= k < len(bounds) - 1:
-            continue
-        acc = out.get(k)
-        if acc is None:
-            acc = out[k] = _new_sums()
-        for x in range(SUMS_WIDTH - 1):
-            acc[x] += int(vals[x] or 0)
-        soe_key = vals[-1]
-        if soe_key is not None and int(soe_key) > acc[-1]:
-            acc[-1] = int(soe_key)
     return out
 
 
