@@ -211,21 +211,28 @@ class Monitor:
         wait_s = first_s
         while True:
             started = time.monotonic()
+            failure: BaseException
             try:
                 await poller.run()
                 return
+            except asyncio.CancelledError as exc:
+                task = asyncio.current_task()
+                if task is None or task.cancelling():
+                    raise
+                failure = exc  # a library's stray cancellation must not end the polling
             except Exception as exc:  # any failure of one poller is contained
-                if time.monotonic() - started >= most_s:
-                    wait_s = first_s
-                log.error(
-                    "%s: the poller failed (%s: %s); restarting it in %.1f s",
-                    poller.name,
-                    type(exc).__name__,
-                    str(exc)[:200],
-                    wait_s,
-                    exc_info=log.isEnabledFor(logging.DEBUG),
-                )
-                await poller.crashed(exc)
+                failure = exc
+            if time.monotonic() - started >= most_s:
+                wait_s = first_s
+            log.error(
+                "%s: the poller failed (%s: %s); restarting it in %.1f s",
+                poller.name,
+                type(failure).__name__,
+                str(failure)[:200],
+                wait_s,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+            await poller.crashed(failure)
             await asyncio.sleep(wait_s)
             wait_s = min(most_s, wait_s * 2)
 
