@@ -149,3 +149,32 @@ async def test_the_probe_cap_holds_while_the_gateway_keeps_refusing(tmp_path: Pa
         assert all(5 <= w <= PROBE_CAP_S for w in waits), waits
         assert double.hits[AGGREGATES] == 6
         assert poller.gateway.reading is not None and poller.gateway.problem is None
+
+
+async def test_a_store_that_refuses_writes_costs_no_reading_and_no_crash(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="tegkit.monitor.poller")
+    db = tmp_path / "m.db"
+    host = HostTime()
+    async with gateway_double(tmp_path) as double, double_poller(double, host, db) as poller:
+        await poller.poll_due()
+        assert poller.store is not None
+        await poller.store.aclose()  # every write now fails
+        for _ in range(4):
+            host.advance(5)
+            await poller.poll_due()
+        assert poller.pending == 4  # kept for the next flush
+        poller.store = AsyncStore(open_store(db))  # the store is back
+        host.advance(5)
+        await poller.poll_due()
+        assert poller.pending == 0
+        await poller.store.aclose()
+        poller.store = None
+    said = [r.getMessage() for r in caplog.records if "store refused" in r.getMessage()]
+    assert len(said) == 1
+    store = open_store(db)
+    try:
+        assert len(store.readings("home", 0, 2e10)) == 6
+    finally:
+        store.close()
