@@ -145,13 +145,16 @@ def _day_plan(
         bounds.append(max(end_ms, bounds[-1] + 1))  # past 9999-12-31: the range's end
     step_ms = days * DAY_MS
     uniform = all(b - a == step_ms for a, b in pairwise(bounds))
-    if uniform:
-        return Plan(step_ms, bounds, True, _source_for(bounds[0], step_ms))
+    source = _source_for(bounds[0], step_ms)
+    if uniform and source != "raw":
+        return Plan(step_ms, bounds, True, source)
     # local days of 23 or 25 hours: the coarsest rollup whose buckets fit in them
     for name, size in ROLLUP_SIZES_MS[1:]:
         if all(b % size == 0 for b in bounds[:-1]):
             return Plan(step_ms, bounds, False, name)
-    return Plan(step_ms, bounds, False, "minute")  # a zone off whole minutes: to the minute
+    # a zone off whole minutes (local mean time, before 1972 at the latest): to the minute,
+    # never a scan of raw blocks across days
+    return Plan(step_ms, bounds, False, "minute")
 
 
 def _day_number(t_ms: int, tz: dt.tzinfo | None) -> int:

@@ -67,9 +67,10 @@ class PostgresStore(SqlStore):
 
     def size_bytes(self) -> int:
         """Bytes the store's tables and indexes take in the database."""
-        rows = self._wexec(
-            "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
-        )
+        with self._writing():  # the writer connection is one thread's at a time
+            rows = self._wexec(
+                "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+            )
         return int(rows[0][0])

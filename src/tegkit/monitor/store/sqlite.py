@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tegkit.monitor.store._sql import SqlStore
+from tegkit.monitor.store.errors import StoreClosedError
 from tegkit.monitor.store.migrations import SQLITE_TYPES, migrate
 
 _PRAGMAS = (
@@ -102,4 +103,6 @@ class SqliteStore(SqlStore):
     def checkpoint(self) -> None:
         """Move the WAL into the database file and truncate it."""
         with self._write_lock:
+            if self._closed:
+                raise StoreClosedError("checkpoint")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
