@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tegkit.sim import responses, templates
+from tegkit.sim import responses
+from tegkit.sim.captures import captures
 from tegkit.sim.gateway import Gateway, Refusal, bad_request
 
 Reply = tuple[int, Any]
@@ -140,7 +141,7 @@ def skip(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
 
 def conn_tests_start(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
     gw.start_job(gw.conn_tests)
-    return 200, templates.CONN_TESTS_POST
+    return 200, captures(gw.profile.name).body("system.networks.conn_tests.post")
 
 
 def testing_start(gw: Gateway, params: dict[str, str], body: Any) -> Reply:

@@ -9,7 +9,6 @@ lockouts and the test / update state machines move with `advance()` and not with
 from __future__ import annotations
 
 import base64
-import copy
 import datetime as dt
 import hashlib
 import math
@@ -22,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from tegkit.sim import templates
+from tegkit.sim.captures import captures
 from tegkit.sim.physics import MODES, Site
 from tegkit.sim.profiles import FirmwareProfile
 from tegkit.sim.siteconfig import SiteSnapshot
@@ -156,11 +155,12 @@ class Gateway:
         else:
             self.password = self.gateway_serial[-5:]
         self.settings = GatewaySettings(timezone=site.config.timezone)
-        self.settings.networks = copy.deepcopy(templates.NETWORKS)
-        self.settings.registration = dict(templates.REGISTRATION)
-        self.settings.client_protocols = dict(templates.CLIENT_PROTOCOLS)
+        answers = captures(profile.name)  # fresh copies: the settings change them
+        self.settings.networks = answers.body("networks")
+        self.settings.registration = answers.body("customer.registration")
+        self.settings.client_protocols = answers.body("networks.client_protocols")
         self.settings.cts = {
-            serial: copy.deepcopy(templates.CTS[kind])
+            serial: answers.body(f"meters.{kind}.cts")
             for kind, serial in self.meter_serials.items()
         }
         self.sessions: dict[str, Session] = {}

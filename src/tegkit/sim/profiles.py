@@ -2,7 +2,9 @@
 
 A profile decides the auth family (legacy: live data open, Bearer token from the
 serial-derived password; modern: customer login with cookies) and the small shape
-differences the captures show between versions.
+differences the captures show between versions. The answer templates themselves are data:
+sim/captures/<name>/ holds what a firmware answers differently from 21.44 (for example
+1.x's site_info, and its grid_codes, which later firmware answers 404).
 """
 
 from __future__ import annotations
@@ -40,9 +42,6 @@ class FirmwareProfile:
     # spec 001 (1.x): GET /api/powerwalls/status answers 409 "Sitemaster is current running"
     # while the system runs; the 21.x captures show a 200 body running and stopped
     powerwalls_status_409_running: bool = False
-    # spec 001: /api/site_info/grid_codes "returns 404" (noted on 20.49); the capture of its
-    # long answer is from 1.x firmware, and the 21.x captures have grid_regions instead
-    has_grid_codes: bool = False
 
     @property
     def legacy(self) -> bool:
@@ -64,7 +63,6 @@ PROFILES: dict[str, FirmwareProfile] = {
             phase_energy_time=False,
             measured_frequency="never",
             powerwalls_status_409_running=True,
-            has_grid_codes=True,
         ),
         FirmwareProfile(
             "20.49",

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from tegkit.sim import templates as T
+from tegkit.sim.captures import captures
 from tegkit.sim.gateway import Gateway, Refusal, not_found
 
 Reply = tuple[int, Any]
@@ -21,6 +21,11 @@ Builder = Callable[[Gateway, dict[str, str]], Reply]
 _METERS = ("site", "battery", "load", "solar")
 # Reactive power each meter shows (VAR): the captures' orders of magnitude, kept constant.
 _REACTIVE_VAR = {"site": -329.0, "battery": 30.0, "load": -318.75, "solar": -14.0}
+
+
+def _t(gw: Gateway, name: str) -> Any:
+    """A fresh copy of the firmware's answer template `name` (sim/captures/<firmware>/)."""
+    return captures(gw.profile.name).body(name)
 
 
 def _r(value: float, digits: int = 2) -> float:
@@ -52,7 +57,7 @@ def _aggregate_meter(gw: Gateway, name: str, power_w: float, nanos: int) -> dict
     site = gw.snap()
     counter = site.counters[name]
     legacy = gw.profile.extra_meters
-    body = dict(T.AGGREGATE_METER_LEGACY if gw.profile.legacy else T.AGGREGATE_METER)
+    body: dict[str, Any] = _t(gw, "meters.aggregates.meter")  # 1.x: from its own folder
     voltage_v = float(site.voltage_v)
     reactive = _REACTIVE_VAR[name] if power_w else 0.0
     apparent = math.hypot(power_w, reactive)
@@ -88,7 +93,7 @@ def meters_aggregates(gw: Gateway, params: dict[str, str]) -> Reply:
     }
     if gw.profile.extra_meters:
         for name in ("busway", "frequency", "generator"):
-            body[name] = dict(T.AGGREGATE_METER_IDLE)
+            body[name] = _t(gw, "meters.aggregates.idle_meter")
     return 200, body
 
 
@@ -113,7 +118,8 @@ def system_status(gw: Gateway, params: dict[str, str]) -> Reply:
     charged = float(site.counters["battery"].imported_wh)
     discharged = float(site.counters["battery"].exported_wh)
     island = str(site.grid_status)
-    body = dict(T.SYSTEM_STATUS)
+    body = _t(gw, "system_status")
+    block_template = _t(gw, "system_status.battery_block")
     body.update(
         battery_target_power=_r(battery_w),
         nominal_full_pack_energy=round(full),
@@ -127,7 +133,7 @@ def system_status(gw: Gateway, params: dict[str, str]) -> Reply:
     )
     blocks = []
     for serial in gw.battery_serials:
-        block = dict(T.BATTERY_BLOCK)
+        block = dict(block_template)
         block.update(
             PackageSerialNumber=serial,
             nominal_energy_remaining=round(remaining / n),
@@ -194,7 +200,7 @@ def status(gw: Gateway, params: dict[str, str]) -> Reply:
             "version": gw.profile.version,
             "git_hash": gw.profile.git_hash,
         }
-    body = dict(T.STATUS)
+    body = _t(gw, "status")
     body.update(
         din=gw.din,
         start_time=start.strftime("%Y-%m-%d %H:%M:%S %z"),
@@ -228,7 +234,7 @@ def operation(gw: Gateway, params: dict[str, str]) -> Reply:
     if gw.profile.legacy:
         body = {"mode": gw.mode, "backup_reserve_percent": gw.backup_reserve_raw_percent}
     else:
-        body = dict(T.OPERATION)
+        body = _t(gw, "operation")
         body.update(real_mode=gw.mode, backup_reserve_percent=gw.backup_reserve_raw_percent)
     if gw.settings.max_pv_export_power_kw is not None:  # the captures have no such key
         body["max_pv_export_power_kW"] = gw.settings.max_pv_export_power_kw
@@ -245,7 +251,7 @@ def _system_size(gw: Gateway) -> tuple[float, float]:
 def site_info(gw: Gateway, params: dict[str, str]) -> Reply:
     energy_kwh, power_kw = _system_size(gw)
     if gw.profile.flat_grid_code:
-        legacy = dict(T.SITE_INFO_LEGACY)
+        legacy = _t(gw, "site_info")  # 1.x: a flat grid code, from its own folder
         legacy.update(
             nominal_system_energy_kWh=energy_kwh,
             nominal_system_power_kW=power_kw,
@@ -257,7 +263,7 @@ def site_info(gw: Gateway, params: dict[str, str]) -> Reply:
     shown = gw.profile.measured_frequency
     if (shown == "running" and gw.running) or (shown == "stopped" and not gw.running):
         body["measured_frequency"] = float(gw.snap().frequency_hz)
-    body.update(T.SITE_INFO)
+    body.update(_t(gw, "site_info"))
     body.update(
         max_system_energy_kWh=energy_kwh,
         max_system_power_kW=power_kw,
@@ -274,13 +280,14 @@ def site_name(gw: Gateway, params: dict[str, str]) -> Reply:
 
 
 def powerwalls(gw: Gateway, params: dict[str, str]) -> Reply:
-    body = dict(T.POWERWALLS_HEAD)
+    body = _t(gw, "powerwalls")
+    wall_template = _t(gw, "powerwalls.powerwall")
     if not gw.running:
         body["on_grid_check_error"] = "run sitemanager flag enabled, sitemanager process is running"
     island = str(gw.snap().grid_status) if gw.running else "SystemGridConnected"
     walls = []
     for serial in gw.battery_serials:
-        wall = dict(T.POWERWALL)
+        wall = dict(wall_template)
         wall.update(
             PackageSerialNumber=serial,
             grid_state="Grid_Compliant" if island == "SystemGridConnected" else "Grid_Uncompliant",
@@ -296,8 +303,8 @@ def powerwalls_status(gw: Gateway, params: dict[str, str]) -> Reply:
         if gw.running:  # spec 001's answer, "current" as the gateway spells it
             message = "Sitemaster is current running"
             raise Refusal(409, message, message)
-        return 200, dict(T.POWERWALLS_STATUS_LEGACY)
-    body = dict(T.POWERWALLS_STATUS)
+        return 200, _t(gw, "powerwalls.status")
+    body = _t(gw, "powerwalls.status")
     if not gw.running:
         body["on_grid_check_error"] = "run sitemanager flag enabled, sitemanager process is running"
     return 200, body
@@ -312,7 +319,7 @@ def auth_toggle_supported(gw: Gateway, params: dict[str, str]) -> Reply:
 
 
 def installer(gw: Gateway, params: dict[str, str]) -> Reply:
-    body = dict(T.INSTALLER)
+    body = _t(gw, "installer")
     if not gw.running:
         body.pop("run_sitemaster", None)
     return 200, body
@@ -338,10 +345,9 @@ def meter_ct_config(gw: Gateway, params: dict[str, str]) -> Reply:
 
 def meter_details(gw: Gateway, params: dict[str, str], *, solar: bool = False) -> Reply:
     """Legacy /api/meters/site and /solar: the old Neurio detail shape with live readings."""
-    template = T.METER_DETAILS_SOLAR if solar else T.METER_DETAILS
     name = "solar" if solar else "site"
     powers = live_powers_w(gw)
-    entry = dict(template[0])
+    entry = _t(gw, f"meters.{name}")[0]
     entry["Cached_readings"] = _aggregate_meter(gw, name, powers[name], 0)
     return 200, [entry]
 
@@ -354,19 +360,19 @@ def ct_voltage_reference_options(gw: Gateway, params: dict[str, str]) -> Reply:
             "Failed to read Synchrometer Y CT available pairings. Please try again or reboot "
             "Gateway",
         )
-    return 200, T.CT_VOLTAGE_REFERENCE_OPTIONS
+    return 200, _t(gw, "synchrometer.ct_voltage_references.options")
 
 
 def conn_tests(gw: Gateway, params: dict[str, str]) -> Reply:
     """Idle (not_run) until started; running for 2 s; partly done until 5 s; then all pass."""
     elapsed = gw.elapsed_s(gw.conn_tests)
     if elapsed is None:
-        return 200, T.CONN_TESTS_IDLE
+        return 200, _t(gw, "system.networks.conn_tests")
     started = gw.conn_tests.started
     assert started is not None
-    body = dict(T.CONN_TESTS_DONE)
+    body = _t(gw, "system.networks.conn_tests.done")
     checks = []
-    for i, check in enumerate(T.CONN_TESTS_DONE["checks"]):
+    for i, check in enumerate(body["checks"]):
         begin_s, end_s = (0.0, 2.0, 3.5)[i], (2.0, 3.5, 5.0)[i]
         entry = dict(check)
         if elapsed < begin_s:
@@ -386,7 +392,7 @@ def conn_tests(gw: Gateway, params: dict[str, str]) -> Reply:
 def system_testing(gw: Gateway, params: dict[str, str]) -> Reply:
     """TestNotRun; then running for 10 s; then TestPassed with the charge test steps."""
     elapsed = gw.elapsed_s(gw.testing)
-    body = dict(T.SYSTEM_TESTING)
+    body = _t(gw, "system.testing")
     if elapsed is None:
         return 200, body
     if elapsed < 10:
@@ -421,7 +427,7 @@ _UPDATE_STEPS = ((2.0, "/clear_update_status"), (10.0, "/download"), (15.0, "/up
 
 def update_status(gw: Gateway, params: dict[str, str]) -> Reply:
     """/update_succeeded at rest; after POST /api/system/update: check, download, install."""
-    body = dict(T.UPDATE_STATUS)
+    body = _t(gw, "system.update.status")
     now_ms = int(gw.now.timestamp() * 1000)
     state = "/update_succeeded"
     elapsed = gw.elapsed_s(gw.update)
@@ -440,9 +446,10 @@ def update_status(gw: Gateway, params: dict[str, str]) -> Reply:
 
 
 def grid_codes(gw: Gateway, params: dict[str, str]) -> Reply:
-    if not gw.profile.has_grid_codes:
+    # Served by the firmware whose folder has it (1.x); 404 from 20.49 on (spec 001).
+    if "site_info.grid_codes" not in captures(gw.profile.name).names:
         raise not_found("/api/site_info/grid_codes")
-    return 200, T.GRID_CODES
+    return 200, _t(gw, "site_info.grid_codes")
 
 
 def config(gw: Gateway, params: dict[str, str]) -> Reply:
@@ -455,7 +462,7 @@ def registration(gw: Gateway, params: dict[str, str]) -> Reply:
 
 def customer(gw: Gateway, params: dict[str, str]) -> Reply:
     reg = gw.settings.registration
-    return 200, {k: reg.get(k, v) for k, v in T.CUSTOMER.items()}
+    return 200, {k: reg.get(k, v) for k, v in _t(gw, "customer").items()}
 
 
 def networks(gw: Gateway, params: dict[str, str]) -> Reply:
@@ -477,6 +484,27 @@ def _static(body: Any) -> Builder:
         return 200, body
 
     return build
+
+
+def _template(name: str) -> Builder:
+    """An answer that is the firmware's template as captured, nothing filled in."""
+
+    def build(gw: Gateway, params: dict[str, str]) -> Reply:
+        return 200, _t(gw, name)
+
+    return build
+
+
+def system_networks(gw: Gateway, params: dict[str, str]) -> Reply:
+    return 200, [
+        {
+            "network_name": n["network_name"],
+            "interface": n["interface"],
+            "security_type": n.get("security_type", "NONE"),
+            "dhcp": n.get("dhcp"),
+        }
+        for n in _t(gw, "networks")
+    ]
 
 
 READS: dict[str, Builder] = {
@@ -512,34 +540,24 @@ READS: dict[str, Builder] = {
     "GET /api/networks": networks,
     "GET /api/networks/client_protocols": client_protocols,
     "GET /api/devices/vitals": vitals,
-    "GET /api/autoconfig/status": _static(T.AUTOCONFIG_STATUS),
-    "GET /api/generators": _static(T.GENERATORS),
-    "GET /api/generators/disconnect_types": _static(T.DISCONNECT_TYPES),
-    "GET /api/installer/companies": _static(T.INSTALLER_COMPANIES),
-    "GET /api/meters/status": _static(T.METERS_STATUS),
+    "GET /api/autoconfig/status": _template("autoconfig.status"),
+    "GET /api/generators": _template("generators"),
+    "GET /api/generators/disconnect_types": _template("generators.disconnect_types"),
+    "GET /api/installer/companies": _template("installer.companies"),
+    "GET /api/meters/status": _template("meters.status"),
     "GET /api/site_info/grid_codes": grid_codes,
-    "GET /api/site_info/grid_regions": _static(T.GRID_REGIONS),
-    "GET /api/solars": _static(T.SOLARS),
-    "GET /api/solars/brands": _static(T.SOLAR_BRANDS),
-    "GET /api/solars/brands/{brand}": _static(T.SOLAR_MODELS),
-    "GET /api/synchrometer/ct_voltage_references": _static(T.CT_VOLTAGE_REFERENCES),
-    "GET /api/system/networks/ping_test": _static(T.PING_TEST),
-    "GET /api/troubleshooting/problems": _static(T.PROBLEMS),
-    "GET /api/networks/access_points": _static(T.ACCESS_POINTS),
-    "GET /api/legal/radio": _static(T.LEGAL_RADIO),
-    "GET /api/powerwalls/pvi_sub_package_numbers": _static(T.PVI_SUB_PACKAGE_NUMBERS),
+    "GET /api/site_info/grid_regions": _template("site_info.grid_regions"),
+    "GET /api/solars": _template("solars"),
+    "GET /api/solars/brands": _template("solars.brands"),
+    "GET /api/solars/brands/{brand}": _template("solars.brands.brand"),
+    "GET /api/synchrometer/ct_voltage_references": _template("synchrometer.ct_voltage_references"),
+    "GET /api/system/networks/ping_test": _template("system.networks.ping_test"),
+    "GET /api/troubleshooting/problems": _template("troubleshooting.problems"),
+    "GET /api/networks/access_points": _template("networks.access_points"),
+    "GET /api/legal/radio": _template("legal.radio"),
+    "GET /api/powerwalls/pvi_sub_package_numbers": _template("powerwalls.pvi_sub_package_numbers"),
     "GET /api/networks/wifi_security_types": _static(["NONE", "WEP", "WPAorWPA2_Personal"]),
-    "GET /api/system/networks": _static(
-        [
-            {
-                "network_name": n["network_name"],
-                "interface": n["interface"],
-                "security_type": n.get("security_type", "NONE"),
-                "dhcp": n.get("dhcp"),
-            }
-            for n in T.NETWORKS
-        ]
-    ),
+    "GET /api/system/networks": system_networks,
     "GET /api/powerwalls/phase_detection": _static(
         {"running_phase_detection": False, "phase_detection_last_error": "no phase information"}
     ),
