@@ -219,19 +219,16 @@ async def test_conn_tests_testing_and_update_move_with_simulated_time() -> None:
         assert (result["running"], result["status"]) == (False, "TestPassed")
         assert result["charge_tests"] == [0, -1000, -2000, -1000, 0]
 
+        # No newer firmware offered: the check ends "update_failed / nonactionable" (spec 001:
+        # already up to date). tests/sim/test_server_update.py walks a real update.
         states = []
         assert (await c.post("/api/system/update"))[0] == 202
-        for _ in range(4):
+        for _ in range(2):
             states.append((await c.get("/api/system/update/status"))[1]["state"])
             await sim.advance(5)
-        assert states == [
-            "/clear_update_status",
-            "/download",
-            "/update_downloaded",
-            "/update_succeeded",
-        ]
-        await sim.advance(5)
-        assert (await c.get("/api/system/update/status"))[1]["state"] == "/update_succeeded"
+        assert states == ["/clear_update_status", "/update_failed"]
+        status = (await c.get("/api/system/update/status"))[1]
+        assert status["info"] == {"status": ["nonactionable"]}
 
 
 @pytest.mark.parametrize("force_sm_off", [False, True])

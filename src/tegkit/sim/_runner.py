@@ -27,7 +27,7 @@ from tegkit.sim import certs
 from tegkit.sim.cloud_site import GatewayCloudSite
 from tegkit.sim.control import make_control_app
 from tegkit.sim.faults import FaultInjector
-from tegkit.sim.gateway import Gateway
+from tegkit.sim.gateway import UPDATE_STEPS, Gateway
 from tegkit.sim.owner_api import CloudTokens, make_owner_api_app
 from tegkit.sim.physics import Site, SiteConfig
 from tegkit.sim.profiles import get_profile
@@ -98,6 +98,7 @@ class Simulator:
             login_lockout_s=login_lockout_s,
         )
         self.timeline = Timeline(sc.events if sc else (), site.now)
+        self.gateway.schedule = self._schedule_gateway_step
         self._step(0.0)  # events at the very start are in effect before the first request
         self.host = host
         self._want_port, self._want_cloud_port, self._want_http_port = port, cloud_port, http_port
@@ -249,8 +250,13 @@ class Simulator:
             gw.stop_sitemaster()
         elif event.action == "sitemaster_run":
             gw.run_sitemaster()
+        elif event.action in UPDATE_STEPS:
+            gw.update_step(event.action, event.version or "")
         else:
             apply_event(gw.site, event)
+
+    def _schedule_gateway_step(self, at: dt.datetime, step: str, generation: str) -> None:
+        self.timeline.add(Event(at=at, action=step, version=generation))
 
     async def _run_clock(self) -> None:
         while True:
@@ -297,6 +303,7 @@ class Simulator:
             },
             "sessions": len(gw.sessions),
             "faults": self.faults.describe(),
+            "update": gw.fw_update.describe(),
             "fingerprint_sha256": self.fingerprint_sha256,
         }
 
@@ -354,6 +361,19 @@ class Simulator:
 
     def run_sitemaster(self) -> None:
         self.gateway.run_sitemaster()
+
+    def offer_update(self, version: str | None, *, fail: bool = False) -> None:
+        """What the gateway's next update check finds: firmware `version` ("23.44"), or None
+        (up to date: the check ends /update_failed, nonactionable). With `fail` the update
+        fails once downloaded (/update_failed, error) and the firmware stays."""
+        self.gateway.offer_update(version, fail=fail)
+
+    def start_update(self) -> bool:
+        """Start an update as the gateway does by itself (or POST /api/system/update does):
+        check, download, then the install stops the Powerwalls for 15 simulated minutes
+        (live endpoints 502, the grid carries the home) and the new version is reported.
+        False when an update is already under way."""
+        return self.gateway.start_update()
 
     def clear_faults(self) -> None:
         self.faults.clear()

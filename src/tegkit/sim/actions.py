@@ -45,6 +45,9 @@ def sitemaster_stop(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
 
 
 def sitemaster_run(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+    if gw.fw_update.installing:
+        # The install holds the Powerwalls stopped until the gateway restarts on the new firmware.
+        raise Refusal(409, "firmware update installing", "Cannot run sitemaster during an update")
     gw.run_sitemaster()
     return 202, None
 
@@ -157,7 +160,7 @@ def testing_clear(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
 
 
 def update_start(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
-    gw.start_job(gw.update)
+    gw.start_update()  # an update already under way goes on; the request is still accepted
     return 202, None
 
 

@@ -36,6 +36,8 @@ class Controller(Protocol):
     def clear_faults(self) -> None: ...
     def stop_sitemaster(self) -> None: ...
     def run_sitemaster(self) -> None: ...
+    def offer_update(self, version: str | None, *, fail: bool = False) -> None: ...
+    def start_update(self) -> bool: ...
 
 
 # As Simulator.MAX_JUMP_S (control does not import the runner): one call moves the clock by
@@ -201,6 +203,28 @@ async def post_sitemaster(request: web.Request) -> web.Response:
     return _reply(200, ctl.state())
 
 
+async def post_update(request: web.Request) -> web.Response:
+    """{"version": "23.44" | null, "fail": bool, "start": bool}: what the next update check
+    finds, and (start) begin the update now, as a gateway does by itself."""
+    ctl, body = request.app[CONTROLLER], await _body(request)
+    unknown = set(body) - {"version", "fail", "start"}
+    if unknown:
+        raise BadInput(f"{sorted(unknown)[0]}: unknown; use version, fail and/or start")
+    fail, start = body.get("fail", False), body.get("start", False)
+    if not isinstance(fail, bool):
+        raise BadInput("fail: true or false")
+    if not isinstance(start, bool):
+        raise BadInput("start: true or false")
+    if "version" in body:
+        version = body["version"]
+        if version is not None and (not isinstance(version, str) or len(version) > 20):
+            raise BadInput("version: a firmware profile name such as 23.44, or null")
+        ctl.offer_update(version, fail=fail)  # ValueError (unknown firmware) becomes 400
+    if start:
+        ctl.start_update()
+    return _reply(200, ctl.state())
+
+
 def make_control_app(controller: Controller, token: str) -> web.Application:
     """The /sim sub-application (mount it with add_subapp("/sim", ...))."""
     app = web.Application(middlewares=[_guard])
@@ -215,6 +239,7 @@ def make_control_app(controller: Controller, token: str) -> web.Application:
     app.router.add_post("/faults", post_faults)
     app.router.add_delete("/faults", delete_faults)
     app.router.add_post("/sitemaster", post_sitemaster)
+    app.router.add_post("/update", post_update)
     return app
 
 

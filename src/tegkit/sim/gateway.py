@@ -15,6 +15,7 @@ import math
 import random
 import secrets
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,7 +24,7 @@ import msgspec
 
 from tegkit.sim.captures import captures
 from tegkit.sim.physics import MODES, Site
-from tegkit.sim.profiles import FirmwareProfile
+from tegkit.sim.profiles import FirmwareProfile, get_profile
 from tegkit.sim.siteconfig import SiteSnapshot
 
 ROLE_CUSTOMER = "Home_Owner"
@@ -86,6 +87,50 @@ class _Timed:
     """A wizard job started at a simulated time (conn tests, charge test, firmware update)."""
 
     started: dt.datetime | None = None
+
+
+# A firmware update in simulated seconds: a check, a download, a pause ready to install, then
+# the install, which stops the Powerwalls "around 15 minutes" (spec 001's user's complaint).
+UPDATE_CHECK_S = 2.0
+UPDATE_DOWNLOAD_S = 60.0
+UPDATE_READY_S = 5.0
+UPDATE_INSTALL_S = 15 * 60.0
+# The states spec 001 lists for GET /api/system/update/status, in the order an update walks.
+CHECKING, DOWNLOADING, DOWNLOADED = "/clear_update_status", "/download", "/update_downloaded"
+INSTALLING, SUCCEEDED, FAILED = "/update_staged", "/update_succeeded", "/update_failed"
+# Scheduled with the simulator's timeline so each step happens at its exact simulated time.
+UPDATE_STEPS = ("update_checked", "update_downloaded", "update_install", "update_finish")
+
+# (when, step, which update) -> runs gw.update_step(step, which) at that simulated time
+Scheduler = Callable[[dt.datetime, str, str], None]
+
+
+@dataclass(slots=True)
+class FirmwareUpdate:
+    """The update state machine: what a check finds, where it stands, since when."""
+
+    offered: str | None = None  # the profile a check finds; None: the firmware is current
+    fail: bool = False  # the offered update fails once downloaded
+    state: str = SUCCEEDED  # at rest, as the 21.44 capture
+    status: str = "nonactionable"  # info.status: nonactionable, error
+    since: dt.datetime | None = None  # last_status_time
+    generation: int = 0  # steps scheduled for an earlier update are ignored
+
+    @property
+    def busy(self) -> bool:
+        return self.state in (CHECKING, DOWNLOADING, DOWNLOADED, INSTALLING)
+
+    @property
+    def installing(self) -> bool:
+        return self.state == INSTALLING
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "status": self.status,
+            "offered": self.offered,
+            "fail": self.fail,
+        }
 
 
 @dataclass(slots=True)
@@ -171,7 +216,8 @@ class Gateway:
         self.sitemaster_since = self.boot_time
         self.conn_tests = _Timed()
         self.testing = _Timed()
-        self.update = _Timed()
+        self.fw_update = FirmwareUpdate()
+        self.schedule: Scheduler | None = None  # the Simulator hands its timeline in
         self.version = 0  # bumped on every change, so cached bodies can be reused
         self.network_up = True  # connected_to_tesla
         self._snap: SiteSnapshot | None = None
@@ -547,6 +593,67 @@ class Gateway:
         self.touch()
         return self.settings.registration
 
+    # --- firmware update ------------------------------------------------------------------
+
+    def offer_update(self, version: str | None, *, fail: bool = False) -> None:
+        """What the next update check finds: `version` (a profile name), or None for none."""
+        self.fw_update.offered = None if version is None else get_profile(version).name
+        self.fw_update.fail = bool(fail)
+
+    def start_update(self) -> bool:
+        """Check for an update and, if one is offered, download and install it; False when
+        an update is already under way (the request changes nothing then)."""
+        update = self.fw_update
+        if update.busy:
+            return False
+        if self.schedule is None:
+            raise RuntimeError("a firmware update needs the simulator's clock (Gateway.schedule)")
+        update.generation += 1
+        self._update_state(CHECKING, "nonactionable")
+        self._next_update_step(UPDATE_CHECK_S, "update_checked")
+        return True
+
+    def _update_state(self, state: str, status: str) -> None:
+        self.fw_update.state, self.fw_update.status = state, status
+        self.fw_update.since = self.now
+        self.touch()
+
+    def _next_update_step(self, after_s: float, step: str) -> None:
+        assert self.schedule is not None
+        when = self.now + dt.timedelta(seconds=after_s)
+        self.schedule(when, step, str(self.fw_update.generation))
+
+    def update_step(self, step: str, generation: str) -> None:
+        """One scheduled step of the update started as `generation` (stale ones are ignored)."""
+        update = self.fw_update
+        if generation != str(update.generation) or not update.busy:
+            return
+        if step == "update_checked":
+            if update.offered is None or update.offered == self.profile.name:
+                # Spec 001: "update_failed / status nonactionable" = already up to date.
+                self._update_state(FAILED, "nonactionable")
+                return
+            self._update_state(DOWNLOADING, "nonactionable")
+            self._next_update_step(UPDATE_DOWNLOAD_S, "update_downloaded")
+        elif step == "update_downloaded":
+            if update.fail:
+                self._update_state(FAILED, "error")
+                return
+            self._update_state(DOWNLOADED, "nonactionable")
+            self._next_update_step(UPDATE_READY_S, "update_install")
+        elif step == "update_install":
+            # The install stops the Powerwalls: live endpoints answer 502, the grid carries
+            # the home, until the gateway comes back on the new firmware.
+            self.stop_sitemaster()
+            self._update_state(INSTALLING, "nonactionable")
+            self._next_update_step(UPDATE_INSTALL_S, "update_finish")
+        elif step == "update_finish" and update.offered is not None:
+            self.profile = get_profile(update.offered)
+            update.offered = None
+            self.reboot()
+            self.run_sitemaster()
+            self._update_state(SUCCEEDED, "nonactionable")
+
     # --- wizard jobs ----------------------------------------------------------------------
 
     def elapsed_s(self, job: _Timed) -> float | None:
@@ -566,6 +673,8 @@ class Gateway:
 __all__ = [
     "ROLE_CUSTOMER",
     "ROLE_ENGINEER",
+    "UPDATE_INSTALL_S",
+    "FirmwareUpdate",
     "Gateway",
     "GatewaySettings",
     "Refusal",

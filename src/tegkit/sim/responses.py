@@ -422,27 +422,24 @@ def system_testing(gw: Gateway, params: dict[str, str]) -> Reply:
     return 200, body
 
 
-_UPDATE_STEPS = ((2.0, "/clear_update_status"), (10.0, "/download"), (15.0, "/update_downloaded"))
-
-
 def update_status(gw: Gateway, params: dict[str, str]) -> Reply:
-    """/update_succeeded at rest; after POST /api/system/update: check, download, install."""
+    """The update state machine (gateway.FirmwareUpdate): /update_succeeded at rest; after
+    POST /api/system/update a check, then /update_failed (nonactionable: nothing newer) or
+    the download, the install (/update_staged) and /update_succeeded on the new version."""
+    update = gw.fw_update
     body = _t(gw, "system.update.status")
     now_ms = int(gw.now.timestamp() * 1000)
-    state = "/update_succeeded"
-    elapsed = gw.elapsed_s(gw.update)
-    if elapsed is not None:
-        for limit_s, step in _UPDATE_STEPS:
-            if elapsed < limit_s:
-                state = step
-                break
-        started = gw.update.started
-        assert started is not None
-        body["last_status_time"] = int(started.timestamp() * 1000)
-    body.update(state=state, current_time=now_ms, version=gw.profile.version)
+    info = {"status": [update.status]}
+    if update.since is not None:
+        body["last_status_time"] = int(update.since.timestamp() * 1000)
+    body.update(state=update.state, info=info, current_time=now_ms, version=gw.profile.version)
     if gw.profile.legacy:
-        return 200, {"state": state, "info": body["info"], "current_time": now_ms}
+        return 200, {"state": update.state, "info": info, "current_time": now_ms}
     return 200, body
+
+
+def powerwalls_update(gw: Gateway, params: dict[str, str]) -> Reply:
+    return 200, {"updating": gw.fw_update.installing}
 
 
 def grid_codes(gw: Gateway, params: dict[str, str]) -> Reply:
@@ -561,7 +558,7 @@ READS: dict[str, Builder] = {
     "GET /api/powerwalls/phase_detection": _static(
         {"running_phase_detection": False, "phase_detection_last_error": "no phase information"}
     ),
-    "GET /api/powerwalls/update": _static({"updating": False}),
+    "GET /api/powerwalls/update": powerwalls_update,
     "GET /api/system/update/urgency": _static({"urgency": "none"}),
 }
 
