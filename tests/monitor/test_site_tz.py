@@ -248,3 +248,24 @@ async def test_the_zone_comes_from_each_simulated_gateway(tmp_path: Path) -> Non
                 assert doc["tz"] == zone
                 today = dt.datetime.fromtimestamp(sim_clock(la)(), ZoneInfo(zone)).date()
                 assert doc["days"][-1]["day"] == str(today)
+
+
+async def test_a_targets_zone_wins_over_what_its_gateway_says(tmp_path: Path) -> None:
+    """`--tz home=Europe/Berlin` reaches the monitor as the target's zone."""
+    config = PollerConfig(
+        fast_interval_s=0.2, slow_interval_s=1.0, budget_per_minute=1000, flush_interval_s=0.5
+    )
+    async with Simulator(port=0, speed=0) as sim, aiohttp.ClientSession() as http:
+        sim.gateway.set_timezone(LA)
+        [home] = apply_tz([target(sim, "home")], ("home=Europe/Berlin",))
+        monitor = Monitor(
+            [home], db=tmp_path / "m.db", listen=("127.0.0.1", 0), tz=HOST_TZ, config=config
+        )
+        async with monitor:
+            for _ in range(400):  # until the slow group has read site_info
+                if monitor.live.gateways()[0].site_tz:
+                    break
+                await asyncio.sleep(0.05)
+            assert monitor.live.gateways()[0].site_tz == LA
+            doc = await _get(http, monitor.url + "api/daily", gateway="home")
+            assert doc["tz"] == "Europe/Berlin"
