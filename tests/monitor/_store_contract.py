@@ -323,13 +323,17 @@ def test_one_unstorable_value_never_costs_the_batch(
         reading(T0 + 3, soe_raw_percent=float("nan")),
         reading(T0 + 4, load_imported_wh=1e300),
         reading(float("inf")),
+        reading(None),  # type: ignore[arg-type]
+        reading(T0 + 6, grid_status=5),
     ]
     caplog.set_level(logging.WARNING, logger="tegkit.monitor.store")
     batch = [good[0], bad[0], good[1], *bad[1:], good[2]]
     assert store.write_readings(batch) == 3
     assert store.readings(GW, 0, 2e10) == good[:3]
     warned = [r.getMessage() for r in caplog.records]
-    fields = ("site_w", "battery_w", "soe_raw_percent", "load_imported_wh", "taken_at")
+    fields = (
+        "site_w", "battery_w", "soe_raw_percent", "load_imported_wh", "taken_at", "grid_status"
+    )  # fmt: skip
     assert len(warned) == len(fields)
     for field, message in zip(fields, warned, strict=True):
         assert GW in message and field in message, message

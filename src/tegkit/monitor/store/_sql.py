@@ -265,10 +265,6 @@ class SqlStore(ABC):
         """
         by_gateway: dict[str, list[Reading]] = {}
         for r in batch:
-            bad = ru.unstorable_field(r)
-            if bad is not None:
-                self._warn_unstorable(r, bad)
-                continue
             by_gateway.setdefault(r.gateway, []).append(r)
         count = 0
         with self._write_lock:
@@ -279,7 +275,6 @@ class SqlStore(ABC):
             try:
                 with self._write_tx():
                     for name, readings in by_gateway.items():
-                        readings.sort(key=lambda r: r.taken_at)
                         count += self._write_gateway(name, readings)
             except BaseException:
                 # the transaction rolled back: forget ids and positions it created
@@ -294,27 +289,44 @@ class SqlStore(ABC):
             return
         if len(self._warned) < 1000:  # bounded, whatever names a batch brings
             self._warned.add(key)
-        lo, hi = ru.STORABLE[field]
+        lo, hi = ru.STORABLE.get(field, (None, None))
+        allowed = "text or nothing" if lo is None else f"{lo:g} .. {hi:g}"
         log.warning(
-            "gateway %s: a reading with %s=%r was not stored (the store keeps %g .. %g); "
+            "gateway %s: a reading with %s=%.40r was not stored (the store keeps %s); "
             "later ones are dropped without a word",
             r.gateway,
             field,
             getattr(r, field),
-            lo,
-            hi,
+            allowed,
         )
+
+    def _columns(self, readings: list[Reading]) -> ru.Columns:
+        """The readings as block columns in time order, without those the store cannot
+        keep (said once per gateway and field)."""
+        fields = ru.by_field(readings)
+        for text in set(fields["grid_status"]) - {None} - self._status_codes.keys():
+            if isinstance(text, str):  # anything else is refused with its reading below
+                code = self._status_code(text)
+                self._status_codes[text] = code
+                self._status_texts[code] = text
+        try:  # one pass over whole columns; only a batch with a bad value is looked into
+            cols = ru.columns_from_fields(fields, self._status_codes)
+            if ru.columns_in_range(cols):
+                return ru.sort_columns(cols)
+        except (ValueError, OverflowError, TypeError, KeyError):
+            pass
+        kept, dropped = ru.storable(readings)
+        for r, field in dropped:
+            self._warn_unstorable(r, field)
+        return ru.sort_columns(ru.columns_from_fields(ru.by_field(kept), self._status_codes))
 
     def _write_gateway(self, name: str, readings: list[Reading]) -> int:
         gid = self._gateway_id(name)
         self._gateway_ids[name] = gid
-        for text in {r.grid_status for r in readings} - {None} - self._status_codes.keys():
-            assert text is not None
-            code = self._status_code(text)
-            self._status_codes[text] = code
-            self._status_texts[code] = text
-        cols = ru.columns_from_readings(readings, self._status_codes)
+        cols = self._columns(readings)
         ts = cols[ru.TS]
+        if not ts:
+            return 0
         for block_ms, i, j in ru.split_by(ts, ru.BLOCK_MS):
             part = ru.slice_columns(cols, i, j)
             old = self._wexec(

@@ -25,7 +25,9 @@ import zlib
 from array import array
 from collections.abc import Sequence
 from itertools import accumulate, pairwise
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+import msgspec
 
 from tegkit.monitor.readings import COUNTER_NAMES, POWER_NAMES, Reading
 
@@ -106,21 +108,74 @@ STORABLE: dict[str, tuple[float, float]] = {
 
 def unstorable_field(reading: Reading) -> str | None:
     """The first field of a reading the store cannot keep (not finite, out of range), or None."""
+    if not isinstance(reading.grid_status, str | None):
+        return "grid_status"
     for name, (lo, hi) in STORABLE.items():
         v = getattr(reading, name)
-        if v is None:
+        if v is None and name != "taken_at":
             continue
         if not (isinstance(v, int | float) and lo <= v <= hi):  # NaN fails both comparisons
             return name
     return None
 
 
-def columns_from_readings(readings: Sequence[Reading], status_code: dict[str, int]) -> Columns:
-    """Columns of integers, laid out as BLOCK_COLUMNS, for readings of one gateway sorted
-    by time. ``status_code`` maps grid_status text to a code; every text must be in it."""
+#: a batch's values per Reading field name
+Fields = dict[str, tuple[Any, ...]]
+
+
+def by_field(readings: Sequence[Reading]) -> Fields:
+    """The readings' values per field name (one C-speed transpose, not a getattr each)."""
+    rows = [msgspec.structs.astuple(r) for r in readings]
+    names = Reading.__struct_fields__
+    if not rows:
+        return {name: () for name in names}
+    return dict(zip(names, zip(*rows, strict=True), strict=True))
+
+
+#: STORABLE in the integers of BLOCK_COLUMNS: (column index, lowest, highest)
+_INT_LIMITS = [
+    (INDEX[name], round(lo * BLOCK_COLUMNS[INDEX[name]].scale),
+     round(hi * BLOCK_COLUMNS[INDEX[name]].scale))
+    for name, (lo, hi) in STORABLE.items()
+]  # fmt: skip
+
+
+def columns_in_range(cols: Columns) -> bool:
+    """Whether every value of the columns is within STORABLE (C-speed min and max)."""
+    for i, lo, hi in _INT_LIMITS:
+        col = cols[i]
+        if not col:
+            continue
+        if max(col) > hi:
+            return False
+        low = min(col)
+        if low == MISSING and i != TS:  # a missing value is stored as such; a time is not
+            low = min((v for v in col if v != MISSING), default=lo)
+        if low < lo:
+            return False
+    return True
+
+
+def storable(readings: Sequence[Reading]) -> tuple[list[Reading], list[tuple[Reading, str]]]:
+    """The readings the store can keep, and the others with the first field it cannot."""
+    kept: list[Reading] = []
+    dropped: list[tuple[Reading, str]] = []
+    for r in readings:
+        bad = unstorable_field(r)
+        if bad is None:
+            kept.append(r)
+        else:
+            dropped.append((r, bad))
+    return kept, dropped
+
+
+def columns_from_fields(fields: Fields, status_code: dict[str, int]) -> Columns:
+    """Columns of integers, laid out as BLOCK_COLUMNS, from readings' fields (one gateway,
+    sorted by time). ``status_code`` maps grid_status text to a code; every text must be
+    in it."""
     out: Columns = []
     for col in BLOCK_COLUMNS:
-        values = [getattr(r, col.name) for r in readings]
+        values = fields[col.name]
         if col.scale == 0:
             out.append([MISSING if v is None else status_code[v] for v in values])
         elif col.scale == 1:
@@ -128,6 +183,12 @@ def columns_from_readings(readings: Sequence[Reading], status_code: dict[str, in
         else:
             out.append([MISSING if v is None else round(v * col.scale) for v in values])
     return out
+
+
+def columns_from_readings(readings: Sequence[Reading], status_code: dict[str, int]) -> Columns:
+    """Columns of integers, laid out as BLOCK_COLUMNS, for readings of one gateway sorted
+    by time (see :func:`columns_from_fields`)."""
+    return columns_from_fields(by_field(readings), status_code)
 
 
 def readings_from_columns(
@@ -175,14 +236,23 @@ def decode_block(data: bytes) -> Columns:
     return [list(accumulate(buf[i * n : (i + 1) * n])) for i in range(len(layout))]
 
 
+def sort_columns(cols: Columns) -> Columns:
+    """The columns in time order (a batch usually is already; ties keep their order)."""
+    ts = cols[TS]
+    if ts == sorted(ts):
+        return cols
+    order = sorted(range(len(ts)), key=ts.__getitem__)
+    return [[col[i] for i in order] for col in cols]
+
+
 def merge_columns(old: Columns, new: Columns) -> Columns:
     """Readings of both, sorted by time; a new reading replaces an old one at the same ms."""
-    if not old[0]:
+    if not old[TS]:
         return new
-    if new[0] and new[0][0] > old[0][-1]:
+    if new[TS] and new[TS][0] > old[TS][-1]:
         return [a + b for a, b in zip(old, new, strict=True)]
-    by_ts = {row[0]: row for row in zip(*old, strict=True)}
-    by_ts.update({row[0]: row for row in zip(*new, strict=True)})
+    by_ts = {row[TS]: row for row in zip(*old, strict=True)}
+    by_ts.update({row[TS]: row for row in zip(*new, strict=True)})
     rows = [by_ts[t] for t in sorted(by_ts)]
     return [list(c) for c in zip(*rows, strict=True)]
 
