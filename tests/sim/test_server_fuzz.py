@@ -222,7 +222,7 @@ def _gateway_error(status: int, body: Any) -> bool:
     )
 
 
-CONTROL_POSTS = ["/time", "/advance", "/outage", "/override", "/faults", "/sitemaster"]
+CONTROL_POSTS = ["/time", "/advance", "/outage", "/override", "/faults", "/sitemaster", "/update"]
 # Nested lists and objects, bare and under a real field; the deepest fit the body limit.
 DEEP_BODIES = [
     _nested(depth, inner) for depth in (33, 1_000, 20_000, 30_000) for inner in (b"1", b'"x"')
