@@ -16,7 +16,7 @@ from gateway_sim_helpers import simulator
 
 from tegkit.client import Gateway, VerifyCertificate
 from tegkit.errors import CertificateError
-from tegkit.sim.certs import certificate_names
+from tegkit.sim.certs import certificate_names, ensure_certificate
 
 GATEWAY_NAMES = {"teg", "powerwall", "powerpack"}
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
@@ -118,3 +118,12 @@ def test_teg_sim_cert_loopback_names_option(tmp_path: Path, flag: list[str]) -> 
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=20)
     assert process.returncode == 0
+
+
+def test_the_kept_key_is_0600_in_folders_made_0700(tmp_path: Path) -> None:
+    state = tmp_path / "a" / "sim-state"
+    files = ensure_certificate(state)
+    assert files.key_path.stat().st_mode & 0o777 == 0o600
+    for folder in (state, state.parent):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    assert certificate_names(files.cert_path) == GATEWAY_NAMES

@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tegkit._private_file import make_private_dir, write_private
+
 CERT_FILE = "gateway-cert.pem"
 KEY_FILE = "gateway-key.pem"
 CLOUD_CERT_FILE = "cloud-cert.pem"
@@ -85,20 +87,17 @@ def _names(loopback_names: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def _write_pair(
     cert: x509.Certificate, key: ec.EllipticCurvePrivateKey, files: CertificateFiles
 ) -> None:
-    files.key_path.parent.mkdir(parents=True, exist_ok=True)
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    # Write to temporary names first so a reader never sees a half-written pair.
-    tmp_key = files.key_path.with_name(files.key_path.name + ".tmp")
+    # Temporary names first so a reader never sees a half-written file; the key is 0600 in
+    # folders made 0700, like every secret tegkit keeps.
+    make_private_dir(files.cert_path.parent)
     tmp_cert = files.cert_path.with_name(files.cert_path.name + ".tmp")
-    fd = os.open(tmp_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key_pem)
     tmp_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    os.replace(tmp_key, files.key_path)
+    write_private(files.key_path, key_pem)
     os.replace(tmp_cert, files.cert_path)
 
 
