@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
 
+from tegkit._private_file import make_private_dir
 from tegkit.monitor.readings import (
     DailyEnergy,
     EnergyBucket,
@@ -89,24 +89,8 @@ def open_store(url_or_path: str | Path) -> Store:
     if text.startswith("sqlite:///"):
         text = text[len("sqlite:///") :]
     path = Path(text).expanduser()
-    _make_private_dirs(path.parent)
+    make_private_dir(path.parent)
     return SqliteStore(path)
-
-
-def _make_private_dirs(folder: Path) -> None:
-    """Create the missing folders of ``folder``, each 0700 (mkdir -p would use the umask)."""
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        if folder.parent == folder:
-            break
-        folder = folder.parent
-    for d in reversed(missing):
-        try:
-            d.mkdir(mode=0o700)
-        except FileExistsError:
-            continue  # made meanwhile by someone else: theirs to keep as it is
-        os.chmod(d, 0o700)  # mkdir's mode is masked by the umask; 0700 is what we promise
 
 
 class AsyncStore:
