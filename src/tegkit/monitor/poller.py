@@ -80,6 +80,8 @@ REQUESTS_PER_CALL_MAX = 3
 #: an endpoint the firmware lacks (404) is asked again only after this long.
 UNSUPPORTED_RETRY_S = 6 * 3600.0
 RESERVE_TOLERANCE_PERCENT = 0.01
+#: how often (s) the event loop watch ticks while polling; a late tick is a stalled process.
+WATCH_TICK_S = 0.5
 #: readings kept in memory while the store refuses them; older ones are dropped (and said so).
 MAX_UNSAVED_READINGS = 720
 #: pack energies above this (Wh) are not believed: a thousand Powerwalls.
@@ -245,6 +247,7 @@ class Poller:
         self._covered_until: float | None = None
         self._silence_cause: str | None = None
         self._expected_at: float | None = None  # when the next poll_due should come
+        self._last_tick: float | None = None  # the event loop watch's last tick (run())
         self._steps_seen = self.clock.step_count if isinstance(self.clock, ReadingClock) else 0
         self._forget_before_asking: set[str] = set()  # 429 / 404 remembered by the client
         self._auth_error: AuthenticationError | None = None
@@ -329,18 +332,25 @@ class Poller:
         self._blocked_until[endpoint] = now + wait_s
 
     def _notice_pause(self, now: float) -> None:
-        """A poll that comes much later than scheduled: the process or its loop was stalled."""
-        if self._expected_at is None:
-            return
-        late_s = now - self._expected_at
-        if late_s > self.live.stale_after_s:
-            log.warning(
-                "%s: polling was held up for %.0f s (the process was paused or its event loop "
-                "blocked)",
-                self.name,
-                late_s,
-            )
+        """A poll that comes much later than scheduled: the process or its loop stalled."""
+        if self._expected_at is not None and now - self._expected_at > self.live.stale_after_s:
             self._silence_cause = self._silence_cause or "monitor paused"
+
+    def _notice_stall(self, now: float) -> None:
+        """The event loop watch has not ticked for long: the process or its loop stalled
+        (seen also while a poll waited for its answer, when `_notice_pause` cannot)."""
+        if self._last_tick is not None and now - self._last_tick > self._stall_s():
+            self._silence_cause = self._silence_cause or "monitor paused"
+
+    def _stall_s(self) -> float:
+        return WATCH_TICK_S + self.live.stale_after_s
+
+    async def _watch_loop(self) -> None:
+        """Tick while polling; a tick that comes late means the process stood still."""
+        while True:
+            self._last_tick = self.monotonic()
+            await asyncio.sleep(WATCH_TICK_S)
+            self._notice_stall(self.monotonic())
 
     # --- one step -------------------------------------------------------------------------
 
@@ -508,8 +518,10 @@ class Poller:
     async def _cover_silence(self, until: float) -> None:
         """The span since the last reading, if longer than `silence_s`, is a gap."""
         start = self._covered_until
+        self._notice_stall(self.monotonic())  # the watch may not have run since
         if start is not None and until - start > self.silence_s:
             reason = self._silence_cause or "no readings"
+            log.warning("%s: no readings for %.0f s: %s", self.name, until - start, reason)
             await self._write_gap(Gap(self.name, start, until, reason))
         self._silence_cause = None
 
@@ -652,9 +664,13 @@ class Poller:
             await self._store_call(self.store.write_gap(gap))
 
     async def _store_call(self, write: Awaitable[object]) -> bool:
-        """Await a store write; a failure is logged once per cause, never raised."""
+        """Await a store write; a failure is logged once per cause, never raised.
+
+        The write is shielded: cancelling the poller (shutdown, a restart) must not cancel
+        a write still queued for the store's thread, or a reading already shown is lost.
+        """
         try:
-            await write
+            await asyncio.shield(write)
         except Exception as exc:
             text = _short(exc)
             if text != self._store_error:
@@ -724,11 +740,14 @@ class Poller:
         if not self._started:
             await self.start()
             self._started = True
+        watch = asyncio.create_task(self._watch_loop(), name=f"watch-{self.name}")
         try:
             while True:
                 await self.poll_due()
                 await asyncio.sleep(max(0.05, self.next_due_in_s()))
         finally:
+            watch.cancel()
+            self._last_tick = None
             await asyncio.shield(self.flush())
 
 
