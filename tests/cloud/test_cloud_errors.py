@@ -20,6 +20,7 @@ from tegkit.errors import (
     ParseError,
     PermissionDeniedError,
     RateLimitedError,
+    ResponseTooLargeError,
 )
 
 ACCESS = "access-token-that-must-never-leak"
@@ -127,6 +128,17 @@ async def test_unexpected_success_bodies_are_parse_errors(
     script.set(200, body)
     with pytest.raises(ParseError):
         await client.set_site_name("Home", site_id=SITE_ID)
+
+
+async def test_an_answer_past_the_size_limit_is_refused_while_reading(
+    scripted: tuple[Script, CloudClient],
+) -> None:
+    script, client = scripted
+    script.set(200, {"response": [{"padding": "x" * (5 * 1024 * 1024)}]})
+    with pytest.raises(ResponseTooLargeError) as caught:
+        await client.products()
+    assert caught.value.limit_bytes == 4 * 1024 * 1024
+    assert "/api/1/products" in str(caught.value)
 
 
 async def test_wrongly_typed_field_is_a_parse_error_naming_it(

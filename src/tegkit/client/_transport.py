@@ -23,6 +23,7 @@ import aiohttp
 import msgspec
 from yarl import URL
 
+from tegkit._body import DEFAULT_MAX_RESPONSE_BYTES, read_capped
 from tegkit._headers import retry_after_s
 from tegkit.client._tls import (
     TlsPolicy,
@@ -43,7 +44,6 @@ from tegkit.errors import (
     InvalidInputError,
     PermissionDeniedError,
     RateLimitedError,
-    ResponseTooLargeError,
     SystemStoppedError,
 )
 
@@ -52,10 +52,6 @@ T = TypeVar("T")
 
 # Without a Retry-After header a 429 still cools the endpoint down for this long.
 DEFAULT_COOL_DOWN_S = 30.0
-# The largest documented answer (the solar brands list) is a few tens of KiB; a body past
-# this limit is a broken or hostile peer, and reading it whole would use memory without bound.
-DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
-_CHUNK_BYTES = 64 * 1024
 
 # What a path segment may carry unencoded (RFC 3986 pchar); anything else is percent-encoded,
 # and a %XX that is already there is kept (encoding it again would change the path).
@@ -446,7 +442,7 @@ class Transport:
                 timeout=self._timeout,
                 allow_redirects=False,
             ) as response:
-                body = await self._read_capped(response, method, path)
+                body = await read_capped(response, self.max_response_bytes, f"{method} {path}")
                 cookies = {name: morsel.value for name, morsel in response.cookies.items()}
                 reply = Reply(response.status, response.headers, body, cookies)
         except BaseException as exc:
@@ -468,21 +464,6 @@ class Transport:
             len(body),
         )
         return reply
-
-    async def _read_capped(self, response: aiohttp.ClientResponse, method: str, path: str) -> bytes:
-        """The whole body, or ResponseTooLargeError as soon as it passes the limit."""
-        limit = self.max_response_bytes
-        announced = response.content_length
-        if announced is not None and announced > limit:
-            response.close()  # the connection still holds the unread body: never reuse it
-            raise ResponseTooLargeError(f"{method} {path}", limit, announced)
-        body = bytearray()
-        async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
-            body += chunk
-            if len(body) > limit:
-                response.close()
-                raise ResponseTooLargeError(f"{method} {path}", limit)
-        return bytes(body)
 
     def _map(self, exc: BaseException, method: str, path: str) -> Exception:
         where = f"{method} {path} to {self.url.host}:{self.url.port}"

@@ -14,6 +14,7 @@ from typing import Any, Self
 
 import aiohttp
 
+from tegkit._body import DEFAULT_MAX_RESPONSE_BYTES, read_capped
 from tegkit.catalog import find
 from tegkit.cloud._envelope import (
     CommandResult,
@@ -65,9 +66,19 @@ class CloudClient:
         ssl: SSLContext | bool | None = None,
         timeout_s: float = 20,
         expires_at_s: float | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if not isinstance(access_token, str) or not access_token:
             raise InvalidInputError("access_token", "a non-empty string")
+        if (
+            isinstance(max_response_bytes, bool)
+            or not isinstance(max_response_bytes, int)
+            or max_response_bytes < 1
+        ):
+            raise InvalidInputError(
+                "max_response_bytes", "a whole number of bytes >= 1", max_response_bytes
+            )
+        self.max_response_bytes = max_response_bytes
         self._base_url = base_url.rstrip("/")
         self._keeper = TokenKeeper(
             Tokens(access_token, refresh_token or None, expires_at_s),
@@ -140,7 +151,8 @@ class CloudClient:
                 ssl=self._ssl,
                 timeout=self._timeout,
             ) as resp:
-                return resp.status, await resp.read(), resp.headers.get("Retry-After")
+                raw = await read_capped(resp, self.max_response_bytes, f"{method} {path}")
+                return resp.status, raw, resp.headers.get("Retry-After")
         except TimeoutError as exc:
             raise GatewayTimeoutError(f"{method} {path}: no answer in time") from exc
         except aiohttp.ClientError as exc:

@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 
+from tegkit._body import DEFAULT_MAX_RESPONSE_BYTES, read_capped
 from tegkit._headers import retry_after_s
 from tegkit._private_file import write_private
 from tegkit.cloud._envelope import connection_problem, error_for_status, redact
@@ -179,7 +180,7 @@ class TokenKeeper:
             ) as resp:
                 status = resp.status
                 retry_after = resp.headers.get("Retry-After")
-                raw = await resp.read()
+                raw = await read_capped(resp, DEFAULT_MAX_RESPONSE_BYTES, f"POST {TOKEN_PATH}")
         except TimeoutError as exc:
             raise GatewayTimeoutError(f"POST {TOKEN_PATH}: no answer in time") from exc
         except aiohttp.ClientError as exc:
