@@ -178,3 +178,20 @@ async def test_a_store_that_refuses_writes_costs_no_reading_and_no_crash(
         assert len(store.readings("home", 0, 2e10)) == 6
     finally:
         store.close()
+
+
+async def test_a_live_endpoint_that_answered_404_once_is_asked_again_within_the_cap(
+    tmp_path: Path,
+) -> None:
+    host = HostTime()
+    async with gateway_double(tmp_path) as double, double_poller(double, host, None) as poller:
+        await poller.poll_due()
+        double.answers = [Answer(404)]  # e.g. during a firmware update
+        host.advance(5)
+        await poller.poll_due()
+        limited_at = host.mono_s
+        while "meters_aggregates" not in await poller.poll_due():
+            host.advance(5)
+            assert host.mono_s - limited_at <= PROBE_CAP_S, "not asked again within the cap"
+        assert double.hits[AGGREGATES] == 3  # the client's memory of the 404 was cleared
+        assert poller.gateway.problem is None and poller.gateway.reading is not None

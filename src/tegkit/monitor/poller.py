@@ -318,7 +318,9 @@ class Poller:
         cap_s = self.config.max_probe_interval_s
         retry_s = exc.retry_after_s if isinstance(exc, RateLimitedError) else None
         if isinstance(exc, EndpointNotSupportedError):
-            wait_s = UNSUPPORTED_RETRY_S  # the firmware lacks it: no Retry-After to doubt
+            # a settings endpoint the firmware lacks is asked again rarely; a live one every
+            # firmware has (a 404 during an update, say) as soon as the cap allows
+            wait_s = UNSUPPORTED_RETRY_S if endpoint in SLOW else cap_s
         elif retry_s is not None and math.isfinite(retry_s) and retry_s >= 0:
             # obeyed up to the cap: a gateway asking for a day is asked again in minutes
             wait_s = min(cap_s, max(retry_s, self._interval(endpoint)))
