@@ -10,7 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tegkit.cloud import CloudClient
+from tegkit.sim import Simulator
 
 
 def _start(state_dir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
@@ -47,3 +50,23 @@ async def test_printed_cloud_tokens_open_the_simulated_owner_api(tmp_path: Path)
         out, _ = process.communicate(timeout=20)
     assert process.returncode == 0
     assert "simulator stopped" in out
+
+
+def test_a_speed_that_is_no_number_of_seconds_is_a_usage_error(tmp_path: Path) -> None:
+    for speed in ("inf", "nan", "-1", "1e9"):
+        done = subprocess.run(
+            [sys.executable, "-m", "tegkit.sim", "--port", "0", "--speed", speed],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        assert done.returncode == 2, (speed, done.stderr)
+        assert "--speed" in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_the_simulator_refuses_a_speed_it_cannot_keep() -> None:
+    for speed in (float("inf"), float("nan"), -1.0):
+        with pytest.raises(ValueError, match="speed"):
+            Simulator(speed=speed)

@@ -72,9 +72,7 @@ class Simulator:
         self.scenario: Scenario | None = load_scenario(scenario) if scenario else None
         sc = self.scenario
         self.seed = seed if seed is not None else (sc.seed if sc else 0)
-        self.speed = float(speed if speed is not None else (sc.speed if sc else 1.0))
-        if self.speed < 0:
-            raise ValueError("speed: a number >= 0")
+        self.speed = _checked_speed(speed if speed is not None else (sc.speed if sc else 1.0))
         if sc is not None and start is None:
             site = sc.build_site()
         else:
@@ -323,8 +321,7 @@ class Simulator:
         self._reanchor()
 
     def set_speed(self, speed: float) -> None:
-        if not speed >= 0:
-            raise ValueError("speed: a number >= 0")
+        speed = _checked_speed(speed)
         self._step(max(0.0, self._target_epoch_s() - self.gateway.site.epoch_s))
         self.speed = float(speed)
         self._reanchor()
@@ -429,4 +426,16 @@ class Simulator:
             self._reboot_task = asyncio.create_task(come_back(), name="tegkit-sim-reboot")
 
 
-__all__ = ["MAX_JUMP_S", "Simulator"]
+#: simulated seconds per real second; past this a clock tick would jump days
+MAX_SPEED = 100_000.0
+
+
+def _checked_speed(speed: float) -> float:
+    """`speed` as a float, or ValueError: inf or nan would stop the clock making sense."""
+    value = float(speed)
+    if not 0 <= value <= MAX_SPEED:  # False for nan as well
+        raise ValueError(f"speed: a number from 0 to {MAX_SPEED:g}, got {speed!r}")
+    return value
+
+
+__all__ = ["MAX_JUMP_S", "MAX_SPEED", "Simulator"]

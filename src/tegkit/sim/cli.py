@@ -12,7 +12,14 @@ import click
 
 from tegkit import logs
 from tegkit._private_file import write_private
-from tegkit.sim._runner import Simulator
+from tegkit.sim._runner import MAX_SPEED, Simulator
+
+
+def _finite_speed(value: float | None) -> float | None:
+    # click's FloatRange lets nan through (every comparison with nan is false)
+    if value is not None and value != value:
+        raise click.BadParameter(f"nan: expected a number from 0 to {MAX_SPEED:g}")
+    return value
 
 
 def _write_cloud_tokens(sim: Simulator) -> Path:
@@ -79,7 +86,8 @@ async def _serve(**options: object) -> None:
     "--speed",
     default=None,
     show_default="1, or the scenario's",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=MAX_SPEED),
+    callback=lambda _ctx, _param, value: _finite_speed(value),
     help="Simulated seconds per real second (0: the clock stands still).",
 )
 @click.option("--seed", default=None, show_default="0, or the scenario's", type=int)
