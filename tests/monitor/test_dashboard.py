@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import os
 import shutil
 from pathlib import Path
@@ -160,3 +162,50 @@ async def test_dashboard_shows_the_live_state_and_history(tmp_path: Path) -> Non
             assert errors == []
         finally:
             await monitor.close()
+
+
+async def test_each_gateways_days_follow_its_own_zone(tmp_path: Path) -> None:
+    """Two sites, Los Angeles and Sydney, on a monitor whose own zone is UTC: the charts
+    and day labels follow the zone of the gateway chosen in the page."""
+    config = PollerConfig(
+        fast_interval_s=0.2, slow_interval_s=1.0, budget_per_minute=1000, flush_interval_s=0.5
+    )
+    zones = {"la": "America/Los_Angeles", "syd": "Australia/Sydney"}
+    async with (
+        Simulator(port=0, speed=0) as la,
+        Simulator(port=0, speed=0) as syd,
+    ):
+        la.gateway.set_timezone(zones["la"])
+        syd.gateway.set_timezone(zones["syd"])
+        monitor = Monitor(
+            [target(la, "la"), target(syd, "syd")],
+            db=tmp_path / "m.db",
+            listen=("127.0.0.1", 0),
+            tz=dt.UTC,
+            config=config,
+            clock=sim_clock(la),
+        )
+        async with monitor:
+            for _ in range(400):  # until both slow groups have read site_info (20 s at most)
+                if all(g.site_tz for g in monitor.live.gateways()):
+                    break
+                await asyncio.sleep(0.05)
+            assert {g.name: g.site_tz for g in monitor.live.gateways()} == zones
+            errors: list[str] = []
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                try:
+                    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+                    page.on("pageerror", lambda e: errors.append(str(e)))
+                    await page.goto(monitor.url)
+                    await page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+                    assert await page.evaluate("state.gateway") == "la"
+                    assert await page.evaluate("state.tz") == zones["la"]
+                    await page.select_option("#gateway", "syd")
+                    await page.wait_for_function(
+                        "tz => state.tz === tz", arg=zones["syd"], timeout=20_000
+                    )
+                    assert await page.evaluate("state.gateway") == "syd"
+                finally:
+                    await browser.close()
+            assert errors == []

@@ -178,7 +178,6 @@ function tickFreshness() {
 async function loadLive() {
   const live = await getJSON("api/live");
   state.serverNow = live.now;
-  state.tz = live.tz || null;
   const sel = $("gateway");
   const names = live.gateways.map((g) => g.gateway);
   if (sel.options.length !== names.length) {
@@ -188,6 +187,8 @@ async function loadLive() {
   if (!state.gateway || !names.includes(state.gateway)) state.gateway = names[0] || null;
   sel.value = state.gateway;
   const entry = live.gateways.find((g) => g.gateway === state.gateway);
+  // each site keeps its own days: the chosen gateway's zone, else the monitor's
+  state.tz = (entry && entry.tz) || live.tz || null;
   if (entry) renderLive(entry);
   return live;
 }
@@ -480,7 +481,11 @@ function showControl(loggedIn, csrf) {
 async function start() {
   await loadLive();
   state.anchor = state.serverNow || Date.now() / 1000;
-  $("gateway").onchange = () => { state.gateway = $("gateway").value; loadLive(); refreshRange(); refreshToday(); };
+  $("gateway").onchange = async () => {
+    state.gateway = $("gateway").value;
+    await loadLive(); // first: the charts' days follow this gateway's zone
+    refreshRange(); refreshToday();
+  };
   for (const b of document.querySelectorAll(".range button")) {
     b.onclick = () => { state.span = b.dataset.span; refreshRange(); };
   }
