@@ -47,3 +47,48 @@ def test_simulator_does_not_import_the_client() -> None:
                 if name.startswith(("tegkit.client", "tegkit.cloud", "tegkit.cli")):
                     offenders.append(f"{path.name}: {name}")
     assert offenders == []
+
+
+# Public names that two modules may both define, each with why. Keep this short: a second
+# meaning for a name makes readers (and imports) guess which one they hold.
+_SHARED_NAMES_ALLOWED: dict[str, str] = {
+    # The operation-mode vocabulary is being merged into one place (issue 10, item 1).
+    "OperationMode": "models.site.OperationMode (class) and ownerapi.OperationMode (Literal)",
+}
+
+
+def _public_definitions(tree: object) -> list[str]:
+    """Top-level class names and capitalised aliases (X = ..., X: TypeAlias = ...) of a module."""
+    import ast
+
+    assert isinstance(tree, ast.Module)
+    names: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.append(node.target.id)
+    # Constants (ALL_CAPS) and private names are not types; a class or alias starts upper-case.
+    return [n for n in names if n[0].isupper() and not n.isupper()]
+
+
+def test_each_public_type_name_has_one_meaning() -> None:
+    """No two modules of tegkit define the same public class or type alias name."""
+    import ast
+    from collections import defaultdict
+    from pathlib import Path
+
+    package = Path(tegkit.__file__).parent
+    where: defaultdict[str, list[str]] = defaultdict(list)
+    for path in sorted(package.rglob("*.py")):
+        module = path.relative_to(package).with_suffix("").as_posix().replace("/", ".")
+        for name in _public_definitions(ast.parse(path.read_text(encoding="utf-8"))):
+            where[name].append(module)
+    shared = {
+        name: modules
+        for name, modules in where.items()
+        if len(modules) > 1 and name not in _SHARED_NAMES_ALLOWED
+    }
+    assert shared == {}

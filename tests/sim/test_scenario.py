@@ -11,8 +11,8 @@ from tegkit.errors import InvalidInputError
 from tegkit.sim.physics import GRID_CONNECTED, GRID_ISLANDED, GRID_TRANSITION
 from tegkit.sim.scenario import (
     BUILTIN_SCENARIOS,
-    Event,
     Scenario,
+    ScenarioEvent,
     Timeline,
     apply_event,
     load_scenario,
@@ -34,9 +34,9 @@ def test_builtin_scenarios_load_and_run_a_day(name: str) -> None:
     assert site.now == scenario.start
     assert site.mode == scenario.mode
     timeline = scenario.timeline()
-    applied: list[Event] = []
+    applied: list[ScenarioEvent] = []
 
-    def apply(event: Event) -> None:
+    def apply(event: ScenarioEvent) -> None:
         assert site.now == event.at  # at its exact time, not at the end of a step
         applied.append(event)
         apply_event(site, event)
@@ -75,7 +75,7 @@ def test_events_before_the_start_are_history_and_added_events_keep_their_order()
     first, second = scenario.events[0], scenario.events[1]
     later = Timeline(scenario.events, second.at)
     assert first not in later.pending and later.pending[0] == second
-    extra = Event(at=second.at, action="restore")
+    extra = ScenarioEvent(at=second.at, action="restore")
     later.add(extra)
     assert later.pending[:2] == (second, extra)
 

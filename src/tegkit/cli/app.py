@@ -59,7 +59,7 @@ def check_no_user_info(url: str | None, name: str) -> None:
 class Settings:
     """Everything a command needs to reach a gateway, after precedence is applied."""
 
-    config: configfile.Config
+    config: configfile.CliConfig
     profile_name: str
     host: str | None
     password: str | None
@@ -299,7 +299,7 @@ def build_for_logout(ctx: click.Context, params: dict[str, Any], problem: str) -
     if name is not None:
         check_profile_name(name)  # it names the file to remove
     return Settings(
-        config=configfile.Config(configfile.config_path()),
+        config=configfile.CliConfig(configfile.config_path()),
         profile_name=name or configfile.DEFAULT_PROFILE,
         host=None,
         password=None,
@@ -324,7 +324,7 @@ def check_profile_name(name: str) -> None:
         )
 
 
-def require_profile(config: configfile.Config, name: str) -> None:
+def require_profile(config: configfile.CliConfig, name: str) -> None:
     """A usage error naming the profiles there are, unless `name` is one of them."""
     if name in config.profiles:
         return

@@ -92,7 +92,7 @@ class Profile:
 
 
 @dataclass(slots=True)
-class Config:
+class CliConfig:
     """The whole file: profiles by name and which one is used when none is named."""
 
     path: Path
@@ -156,7 +156,7 @@ def _typed(section: str, data: Any, cls: type) -> dict[str, Any]:
     return out
 
 
-def load(path: Path | None = None) -> Config:
+def load(path: Path | None = None) -> CliConfig:
     """Read the config file; a missing file is an empty config. Bad content raises
     InvalidInputError naming the key (never its value when it is the password)."""
     path = config_path() if path is None else path
@@ -164,7 +164,7 @@ def load(path: Path | None = None) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return Config(path)
+        return CliConfig(path)
     except (OSError, UnicodeDecodeError) as exc:  # a folder, no permission, not UTF-8 text
         raise InvalidInputError(
             str(path), "a readable UTF-8 TOML file", type(exc).__name__
@@ -187,13 +187,13 @@ def load(path: Path | None = None) -> Config:
             **_typed(f"{section}.cloud", raw.get("cloud", {}), CloudProfile)
         )
         profiles[name] = profile
-    return Config(path, default, profiles)
+    return CliConfig(path, default, profiles)
 
 
 __all__ = [
     "DEFAULT_PROFILE",
+    "CliConfig",
     "CloudProfile",
-    "Config",
     "Profile",
     "config_path",
     "load",

@@ -166,7 +166,7 @@ class SessionFile:
             _LOG.warning("session file %s is a folder; left as it is", self.path)
 
 
-class Auth:
+class Authenticator:
     """Logs in when needed and sends requests with the session attached."""
 
     def __init__(
@@ -200,7 +200,8 @@ class Auth:
         self.after_login: Callable[[bool], Awaitable[None]] | None = None
 
     def __repr__(self) -> str:
-        return f"<Auth {self._transport.url} session={'yes' if self.state.active else 'no'}>"
+        active = "yes" if self.state.active else "no"
+        return f"<Authenticator {self._transport.url} session={active}>"
 
     @property
     def can_login(self) -> bool:
@@ -380,7 +381,7 @@ __all__ = [
     "LOGIN_PATH",
     "LOGOUT_PATH",
     "MAX_SESSION_VALUE_CHARS",
-    "Auth",
+    "Authenticator",
     "Credentials",
     "SessionFile",
     "SessionState",

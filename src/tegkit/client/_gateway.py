@@ -27,7 +27,7 @@ import msgspec
 from tegkit import catalog, models, percent
 from tegkit.catalog import Auth as AuthRule
 from tegkit.catalog import Effect, Endpoint, Firmware
-from tegkit.client._auth import Auth, Credentials
+from tegkit.client._auth import Authenticator, Credentials
 from tegkit.client._tls import TlsPolicy, VerifyCertificate
 from tegkit.client._transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -131,7 +131,7 @@ class Gateway:
             retries=retries,
             max_response_bytes=max_response_bytes,
         )
-        self._auth = Auth(
+        self._auth = Authenticator(
             self._transport,
             Credentials(password=password, email=email, username=username),
             session_file=session_file,

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from tegkit.cloud._client import CloudClient
 from tegkit.cloud._envelope import CommandResult
-from tegkit.cloud._models import EnergySite, LiveStatus, SiteInfo
+from tegkit.cloud._models import CloudSiteInfo, EnergySite, LiveStatus
 from tegkit.cloud._tokens import Tokens, read_token_file, write_token_file
 
 __all__ = [
     "CloudClient",
+    "CloudSiteInfo",
     "CommandResult",
     "EnergySite",
     "LiveStatus",
-    "SiteInfo",
     "Tokens",
     "read_token_file",
     "write_token_file",

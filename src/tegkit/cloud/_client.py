@@ -22,7 +22,7 @@ from tegkit.cloud._envelope import (
     parse_command_result,
     unwrap,
 )
-from tegkit.cloud._models import EnergySite, LiveStatus, SiteInfo
+from tegkit.cloud._models import CloudSiteInfo, EnergySite, LiveStatus
 from tegkit.cloud._tokens import TokenKeeper, Tokens, read_token_file
 from tegkit.errors import (
     AuthenticationError,
@@ -211,10 +211,10 @@ class CloudClient:
         path = _path("GET", "/api/1/energy_sites/{site_id}/live_status", site_id=_site(site_id))
         return LiveStatus.from_json(await self._request("GET", path), f"GET {path}")
 
-    async def site_info(self, site_id: int) -> SiteInfo:
+    async def site_info(self, site_id: int) -> CloudSiteInfo:
         """Configuration of one energy site: name, mode, reserve (app percent), nameplate."""
         path = _path("GET", "/api/1/energy_sites/{site_id}/site_info", site_id=_site(site_id))
-        return SiteInfo.from_json(await self._request("GET", path), f"GET {path}")
+        return CloudSiteInfo.from_json(await self._request("GET", path), f"GET {path}")
 
     # --- commands -------------------------------------------------------------------------
 

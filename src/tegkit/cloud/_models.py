@@ -138,7 +138,7 @@ class LiveStatus:
 
 
 @dataclass(frozen=True, slots=True)
-class SiteInfo:
+class CloudSiteInfo:
     """Site configuration (GET /api/1/energy_sites/{id}/site_info). Reserve on the APP scale."""
 
     site_id: str | None  # the product "id" (STE...)
@@ -153,7 +153,7 @@ class SiteInfo:
     raw: dict[str, Any] = field(repr=False, compare=False)
 
     @classmethod
-    def from_json(cls, data: Any, endpoint: str = "GET site_info") -> SiteInfo:
+    def from_json(cls, data: Any, endpoint: str = "GET site_info") -> CloudSiteInfo:
         r = _Reader(data, endpoint)
         return cls(
             site_id=r.text("id"),
@@ -169,4 +169,4 @@ class SiteInfo:
         )
 
 
-__all__ = ["EnergySite", "LiveStatus", "SiteInfo"]
+__all__ = ["CloudSiteInfo", "EnergySite", "LiveStatus"]

@@ -27,11 +27,11 @@ from tegkit.sim import certs
 from tegkit.sim.cloud_site import GatewayCloudSite
 from tegkit.sim.control import make_control_app
 from tegkit.sim.faults import FaultInjector
-from tegkit.sim.gateway import UPDATE_STEPS, Gateway
+from tegkit.sim.gateway import UPDATE_STEPS, SimulatedGateway
 from tegkit.sim.owner_api import CloudTokens, make_owner_api_app
 from tegkit.sim.physics import Site, SiteConfig
 from tegkit.sim.profiles import get_profile
-from tegkit.sim.scenario import Event, Scenario, Timeline, apply_event, load_scenario
+from tegkit.sim.scenario import Scenario, ScenarioEvent, Timeline, apply_event, load_scenario
 from tegkit.sim.server import make_gateway_app, make_redirect_app
 
 _TICK_S = 0.5  # real seconds between clock steps of the background task
@@ -84,7 +84,7 @@ class Simulator:
                 site.backup_reserve_raw_percent = sc.backup_reserve_raw_percent
                 site.cloud_cover = sc.cloud_cover
         profile = get_profile(firmware or (sc.firmware if sc and sc.firmware else "21.44"))
-        self.gateway = Gateway(
+        self.gateway = SimulatedGateway(
             site,
             profile,
             password=password,
@@ -239,7 +239,7 @@ class Simulator:
         self.timeline.advance(self.gateway.site, dt_s, self._apply)
         self.gateway.touch()
 
-    def _apply(self, event: Event) -> None:
+    def _apply(self, event: ScenarioEvent) -> None:
         gw = self.gateway
         if event.action == "firmware" and event.version:
             gw.profile = get_profile(event.version)
@@ -254,7 +254,7 @@ class Simulator:
             apply_event(gw.site, event)
 
     def _schedule_gateway_step(self, at: dt.datetime, step: str, generation: str) -> None:
-        self.timeline.add(Event(at=at, action=step, version=generation))
+        self.timeline.add(ScenarioEvent(at=at, action=step, version=generation))
 
     async def _run_clock(self) -> None:
         while True:
@@ -339,7 +339,7 @@ class Simulator:
         self.gateway.touch()
         if minutes is not None:
             ends = self.gateway.now + dt.timedelta(minutes=minutes)
-            self.timeline.add(Event(at=ends, action="restore"))
+            self.timeline.add(ScenarioEvent(at=ends, action="restore"))
 
     def end_outage(self) -> None:
         self.gateway.site.end_outage()

@@ -12,10 +12,9 @@ from typing import Any
 
 from tegkit.sim import responses
 from tegkit.sim.captures import captures
-from tegkit.sim.gateway import Gateway, Refusal, bad_request
+from tegkit.sim.gateway import Answer, Refusal, SimulatedGateway, bad_request
 
-Reply = tuple[int, Any]
-Action = Callable[[Gateway, dict[str, str], Any], Reply]
+Action = Callable[[SimulatedGateway, dict[str, str], Any], Answer]
 
 
 def _object(body: Any, shape: str) -> dict[str, Any]:
@@ -24,17 +23,17 @@ def _object(body: Any, shape: str) -> dict[str, Any]:
     return body
 
 
-def stage_operation(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def stage_operation(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     return 200, gw.stage_operation(body)
 
 
-def config_completed(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def config_completed(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     gw.commit()
     # 21.39.1 capture: config/completed answers with the /api/status body.
     return 202, responses.status(gw, params)[1]
 
 
-def sitemaster_stop(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def sitemaster_stop(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     if body is not None and not isinstance(body, dict):
         raise bad_request("body", 'a JSON object such as {"force": true}')
     if gw.running and not gw.can_stop():
@@ -44,7 +43,7 @@ def sitemaster_stop(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
     return 202, None
 
 
-def sitemaster_run(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def sitemaster_run(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     if gw.fw_update.installing:
         # The install holds the Powerwalls stopped until the gateway restarts on the new firmware.
         raise Refusal(409, "firmware update installing", "Cannot run sitemaster during an update")
@@ -52,31 +51,31 @@ def sitemaster_run(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
     return 202, None
 
 
-def site_name(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def site_name(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     gw.set_site_name(_object(body, "{site_name}").get("site_name"))
     return 200, {"site_name": gw.settings.site_name, "timezone": gw.settings.timezone}
 
 
-def timezone(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def timezone(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     gw.set_timezone(_object(body, "{timezone}").get("timezone"))
     return 200, {"site_name": gw.settings.site_name, "timezone": gw.settings.timezone}
 
 
-def password_change(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def password_change(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     return 200, {"password": gw.change_password(body)}
 
 
-def add_network(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def add_network(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     return 200, gw.add_network(body)
 
 
-def remove_network(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def remove_network(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     name = _object(body, "{network_name}").get("network_name")
     gw.remove_network(name)
     return 200, gw.settings.networks
 
 
-def disconnect_network(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def disconnect_network(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     name = params["network"]
     for network in gw.settings.networks:
         if network.get("network_name") == name:
@@ -87,7 +86,7 @@ def disconnect_network(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
 
 
 def enable_network(enabled: bool) -> Action:
-    def act(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+    def act(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
         name = params["network"]
         for network in gw.settings.networks:
             if network.get("network_name") == name:
@@ -99,11 +98,11 @@ def enable_network(enabled: bool) -> Action:
     return act
 
 
-def connect_network(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def connect_network(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     return 200, gw.add_network(body)
 
 
-def client_protocols(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def client_protocols(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     changes = _object(body, "of protocol flags")
     for key, value in changes.items():
         if key not in gw.settings.client_protocols:
@@ -115,56 +114,56 @@ def client_protocols(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
     return 200, gw.settings.client_protocols
 
 
-def set_cts(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def set_cts(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     return 200, gw.set_cts(params["serial"], body)
 
 
-def clear_cts(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def clear_cts(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     gw.clear_cts(params["serial"])
     return 200, []
 
 
-def ct_config_post(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def ct_config_post(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     kind = gw.meter_kind(params["serial"])
     raise Refusal(500, f"meter type must be Neurio ({kind})", "Unable to set Amp configuration")
 
 
-def meter_exists(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def meter_exists(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     gw.meter_kind(params["serial"])
     return 200, {}
 
 
-def legal(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def legal(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     return 200, gw.register_legal(body)
 
 
-def skip(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def skip(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     return 200, gw.skip_registration()
 
 
-def conn_tests_start(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def conn_tests_start(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     gw.start_job(gw.conn_tests)
     return 200, captures(gw.profile.name).body("system.networks.conn_tests.post")
 
 
-def testing_start(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def testing_start(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     if not gw.running:
         raise Refusal(409, "sitemaster is not running", "Start the system to run the charge test")
     gw.start_job(gw.testing)
     return 202, None
 
 
-def testing_clear(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def testing_clear(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     gw.clear_job(gw.testing)
     return 200, responses.system_testing(gw, params)[1]
 
 
-def update_start(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def update_start(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     gw.start_update()  # an update already under way goes on; the request is still accepted
     return 202, None
 
 
-def island(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def island(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     mode = _object(body, "{island_mode}").get("island_mode")
     allowed = ("backup", "off_grid_intentional", "intentional_reconnect_failsafe")
     if mode not in allowed:
@@ -178,12 +177,12 @@ def island(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
     return 200, {"island_mode": mode}
 
 
-def logging(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def logging(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     _object(body, "{level, log}")
     return 200, {}
 
 
-def accepted(gw: Gateway, params: dict[str, str], body: Any) -> Reply:
+def accepted(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
     """Wizard steps whose effects are not documented: accept and change nothing."""
     return 202, None
 

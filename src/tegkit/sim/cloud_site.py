@@ -11,13 +11,13 @@ from typing import Any
 
 from tegkit.ownerapi import OPERATION_MODES
 from tegkit.percent import HIDDEN_BOTTOM_PERCENT, app_to_raw, raw_to_app
-from tegkit.sim.gateway import Gateway
+from tegkit.sim.gateway import SimulatedGateway
 
 
 class GatewayCloudSite:
-    """`tegkit.sim.owner_api.CloudSite` over a simulated `Gateway`."""
+    """`tegkit.sim.owner_api.CloudSite` over a `SimulatedGateway`."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: SimulatedGateway) -> None:
         self.gateway = gateway
         digest = hashlib.sha256(f"{gateway.seed}:cloud".encode()).hexdigest()
         self._energy_site_id = 100_000_000_000 + int(digest[:10], 16) % 900_000_000_000

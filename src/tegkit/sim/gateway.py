@@ -39,6 +39,10 @@ _MAX_EMAIL_CHARS = 254
 _MAX_CTS = 8
 
 
+# What a read builder or a write action answers: HTTP status and a JSON-able body (None: empty).
+Answer = tuple[int, Any]
+
+
 class Refusal(Exception):
     """A request the gateway refuses: HTTP status and the gateway error body fields."""
 
@@ -154,7 +158,7 @@ def _serial_digits(seed: int, salt: str, n: int) -> str:
     return str(int(digest, 16))[-n:].rjust(n, "0")
 
 
-class Gateway:
+class SimulatedGateway:
     """The gateway as a client sees it: identity, settings, sessions, and the physics site."""
 
     def __init__(
@@ -235,9 +239,6 @@ class Gateway:
             return ZoneInfo(self.settings.timezone)
         except (ZoneInfoNotFoundError, ValueError, OSError):
             return ZoneInfo("UTC")
-
-    def local_now(self) -> dt.datetime:
-        return self.now.astimezone(self.tz)
 
     def touch(self) -> None:
         """Record that state changed, so cached response bodies are rebuilt."""
@@ -607,7 +608,9 @@ class Gateway:
         if update.busy:
             return False
         if self.schedule is None:
-            raise RuntimeError("a firmware update needs the simulator's clock (Gateway.schedule)")
+            raise RuntimeError(
+                "a firmware update needs the simulator's clock (SimulatedGateway.schedule)"
+            )
         update.generation += 1
         self._update_state(CHECKING, "nonactionable")
         self._next_update_step(UPDATE_CHECK_S, "update_checked")
@@ -674,11 +677,12 @@ __all__ = [
     "ROLE_CUSTOMER",
     "ROLE_ENGINEER",
     "UPDATE_INSTALL_S",
+    "Answer",
     "FirmwareUpdate",
-    "Gateway",
     "GatewaySettings",
     "Refusal",
     "Session",
+    "SimulatedGateway",
     "bad_request",
     "not_found",
     "rate_limited",

@@ -13,17 +13,16 @@ from collections.abc import Callable
 from typing import Any
 
 from tegkit.sim.captures import captures
-from tegkit.sim.gateway import Gateway, Refusal, not_found
+from tegkit.sim.gateway import Answer, Refusal, SimulatedGateway, not_found
 
-Reply = tuple[int, Any]
-Builder = Callable[[Gateway, dict[str, str]], Reply]
+Builder = Callable[[SimulatedGateway, dict[str, str]], Answer]
 
 _METERS = ("site", "battery", "load", "solar")
 # Reactive power each meter shows (VAR): the captures' orders of magnitude, kept constant.
 _REACTIVE_VAR = {"site": -329.0, "battery": 30.0, "load": -318.75, "solar": -14.0}
 
 
-def _t(gw: Gateway, name: str) -> Any:
+def _t(gw: SimulatedGateway, name: str) -> Any:
     """A fresh copy of the firmware's answer template `name` (sim/captures/<firmware>/)."""
     return captures(gw.profile.name).body(name)
 
@@ -40,7 +39,7 @@ def _go_duration(seconds: float) -> str:
     return f"{int(hours)}h{int(minutes)}m{secs:.9f}s"
 
 
-def live_powers_w(gw: Gateway) -> dict[str, float]:
+def live_powers_w(gw: SimulatedGateway) -> dict[str, float]:
     """Instant power of the four meters; load is the sum, so load = site + battery + solar."""
     site = gw.snap()
     powers = {
@@ -53,7 +52,7 @@ def live_powers_w(gw: Gateway) -> dict[str, float]:
     return powers
 
 
-def _aggregate_meter(gw: Gateway, name: str, power_w: float, nanos: int) -> dict[str, Any]:
+def _aggregate_meter(gw: SimulatedGateway, name: str, power_w: float, nanos: int) -> dict[str, Any]:
     site = gw.snap()
     counter = site.counters[name]
     legacy = gw.profile.extra_meters
@@ -85,7 +84,7 @@ def _aggregate_meter(gw: Gateway, name: str, power_w: float, nanos: int) -> dict
     return body
 
 
-def meters_aggregates(gw: Gateway, params: dict[str, str]) -> Reply:
+def meters_aggregates(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     powers = live_powers_w(gw)
     body = {
         name: _aggregate_meter(gw, name, powers[name], 321056 + i * 67023)
@@ -97,20 +96,20 @@ def meters_aggregates(gw: Gateway, params: dict[str, str]) -> Reply:
     return 200, body
 
 
-def soe(gw: Gateway, params: dict[str, str]) -> Reply:
+def soe(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     full = float(gw.snap().full_pack_wh)
     return 200, {"percentage": float(gw.snap().energy_remaining_wh) / full * 100 if full else 0.0}
 
 
-def grid_status(gw: Gateway, params: dict[str, str]) -> Reply:
+def grid_status(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     return 200, {"grid_status": str(gw.snap().grid_status), "grid_services_active": False}
 
 
-def grid_faults(gw: Gateway, params: dict[str, str]) -> Reply:
+def grid_faults(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     return 200, []
 
 
-def system_status(gw: Gateway, params: dict[str, str]) -> Reply:
+def system_status(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     site = gw.snap()
     n = max(1, gw.powerwall_count)
     full, remaining = float(site.full_pack_wh), float(site.energy_remaining_wh)
@@ -151,7 +150,7 @@ def system_status(gw: Gateway, params: dict[str, str]) -> Reply:
     return 200, body
 
 
-def meter_readings(gw: Gateway, params: dict[str, str]) -> Reply:
+def meter_readings(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     """Raw CT readings that add up to the aggregates: site on X ct1+2 and Y ct1+2, solar on Y ct3.
 
     Energies are the aggregate counters in watt-seconds, split the same way.
@@ -189,7 +188,7 @@ def meter_readings(gw: Gateway, params: dict[str, str]) -> Reply:
     return 200, readings
 
 
-def status(gw: Gateway, params: dict[str, str]) -> Reply:
+def status(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     uptime_s = (gw.now - gw.boot_time).total_seconds()
     start = gw.boot_time.astimezone(dt.timezone(dt.timedelta(hours=8)))
     if gw.profile.legacy:
@@ -212,7 +211,7 @@ def status(gw: Gateway, params: dict[str, str]) -> Reply:
     return 200, body
 
 
-def sitemaster(gw: Gateway, params: dict[str, str]) -> Reply:
+def sitemaster(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     running = gw.running
     if gw.profile.legacy:
         since_s = int((gw.now - gw.sitemaster_since).total_seconds())
@@ -230,7 +229,7 @@ def sitemaster(gw: Gateway, params: dict[str, str]) -> Reply:
     }
 
 
-def operation(gw: Gateway, params: dict[str, str]) -> Reply:
+def operation(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     if gw.profile.legacy:
         body = {"mode": gw.mode, "backup_reserve_percent": gw.backup_reserve_raw_percent}
     else:
@@ -241,14 +240,14 @@ def operation(gw: Gateway, params: dict[str, str]) -> Reply:
     return 200, body
 
 
-def _system_size(gw: Gateway) -> tuple[float, float]:
+def _system_size(gw: SimulatedGateway) -> tuple[float, float]:
     config = gw.site.config
     energy_kwh = config.usable_kwh_per_powerwall * gw.powerwall_count
     power_kw = config.powerwall_power_kw * gw.powerwall_count
     return _r(energy_kwh, 3), _r(power_kw, 3)
 
 
-def site_info(gw: Gateway, params: dict[str, str]) -> Reply:
+def site_info(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     energy_kwh, power_kw = _system_size(gw)
     if gw.profile.flat_grid_code:
         legacy = _t(gw, "site_info")  # 1.x: a flat grid code, from its own folder
@@ -275,11 +274,11 @@ def site_info(gw: Gateway, params: dict[str, str]) -> Reply:
     return 200, body
 
 
-def site_name(gw: Gateway, params: dict[str, str]) -> Reply:
+def site_name(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     return 200, {"site_name": gw.settings.site_name, "timezone": gw.settings.timezone}
 
 
-def powerwalls(gw: Gateway, params: dict[str, str]) -> Reply:
+def powerwalls(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     body = _t(gw, "powerwalls")
     wall_template = _t(gw, "powerwalls.powerwall")
     if not gw.running:
@@ -298,7 +297,7 @@ def powerwalls(gw: Gateway, params: dict[str, str]) -> Reply:
     return 200, body
 
 
-def powerwalls_status(gw: Gateway, params: dict[str, str]) -> Reply:
+def powerwalls_status(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     if gw.profile.powerwalls_status_409_running:
         if gw.running:  # spec 001's answer, "current" as the gateway spells it
             message = "Sitemaster is current running"
@@ -310,40 +309,40 @@ def powerwalls_status(gw: Gateway, params: dict[str, str]) -> Reply:
     return 200, body
 
 
-def phase_usages(gw: Gateway, params: dict[str, str]) -> Reply:
+def phase_usages(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     raise Refusal(500, "no phase information", "Failed getting phase detection information")
 
 
-def auth_toggle_supported(gw: Gateway, params: dict[str, str]) -> Reply:
+def auth_toggle_supported(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     return 200, {"toggle_auth_supported": gw.running}
 
 
-def installer(gw: Gateway, params: dict[str, str]) -> Reply:
+def installer(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     body = _t(gw, "installer")
     if not gw.running:
         body.pop("run_sitemaster", None)
     return 200, body
 
 
-def meters(gw: Gateway, params: dict[str, str]) -> Reply:
+def meters(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     return 200, [
         {"serial": serial, "short_id": gw.din, "type": kind, "cts": gw.settings.cts[serial]}
         for kind, serial in gw.meter_serials.items()
     ]
 
 
-def meter_cts(gw: Gateway, params: dict[str, str]) -> Reply:
+def meter_cts(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     serial = params["serial"]
     gw.meter_kind(serial)
     return 200, gw.settings.cts[serial]
 
 
-def meter_ct_config(gw: Gateway, params: dict[str, str]) -> Reply:
+def meter_ct_config(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     kind = gw.meter_kind(params["serial"])
     raise Refusal(500, f"meter type must be Neurio ({kind})", "Unable to get Amp configuration")
 
 
-def meter_details(gw: Gateway, params: dict[str, str], *, solar: bool = False) -> Reply:
+def meter_details(gw: SimulatedGateway, params: dict[str, str], *, solar: bool = False) -> Answer:
     """Legacy /api/meters/site and /solar: the old Neurio detail shape with live readings."""
     name = "solar" if solar else "site"
     powers = live_powers_w(gw)
@@ -352,7 +351,7 @@ def meter_details(gw: Gateway, params: dict[str, str], *, solar: bool = False) -
     return 200, [entry]
 
 
-def ct_voltage_reference_options(gw: Gateway, params: dict[str, str]) -> Reply:
+def ct_voltage_reference_options(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     if gw.running:
         raise Refusal(
             400,
@@ -363,7 +362,7 @@ def ct_voltage_reference_options(gw: Gateway, params: dict[str, str]) -> Reply:
     return 200, _t(gw, "synchrometer.ct_voltage_references.options")
 
 
-def conn_tests(gw: Gateway, params: dict[str, str]) -> Reply:
+def conn_tests(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     """Idle (not_run) until started; running for 2 s; partly done until 5 s; then all pass."""
     elapsed = gw.elapsed_s(gw.conn_tests)
     if elapsed is None:
@@ -389,7 +388,7 @@ def conn_tests(gw: Gateway, params: dict[str, str]) -> Reply:
     return 200, body
 
 
-def system_testing(gw: Gateway, params: dict[str, str]) -> Reply:
+def system_testing(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     """TestNotRun; then running for 10 s; then TestPassed with the charge test steps."""
     elapsed = gw.elapsed_s(gw.testing)
     body = _t(gw, "system.testing")
@@ -422,7 +421,7 @@ def system_testing(gw: Gateway, params: dict[str, str]) -> Reply:
     return 200, body
 
 
-def update_status(gw: Gateway, params: dict[str, str]) -> Reply:
+def update_status(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     """The update state machine (gateway.FirmwareUpdate): /update_succeeded at rest; after
     POST /api/system/update a check, then /update_failed (nonactionable: nothing newer) or
     the download, the install (/update_staged) and /update_succeeded on the new version."""
@@ -438,46 +437,46 @@ def update_status(gw: Gateway, params: dict[str, str]) -> Reply:
     return 200, body
 
 
-def powerwalls_update(gw: Gateway, params: dict[str, str]) -> Reply:
+def powerwalls_update(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     return 200, {"updating": gw.fw_update.installing}
 
 
-def grid_codes(gw: Gateway, params: dict[str, str]) -> Reply:
+def grid_codes(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     # Served by the firmware whose folder has it (1.x); 404 from 20.49 on (spec 001).
     if "site_info.grid_codes" not in captures(gw.profile.name).names:
         raise not_found("/api/site_info/grid_codes")
     return 200, _t(gw, "site_info.grid_codes")
 
 
-def config(gw: Gateway, params: dict[str, str]) -> Reply:
+def config(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     return 200, {"vin": gw.din}
 
 
-def registration(gw: Gateway, params: dict[str, str]) -> Reply:
+def registration(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     return 200, gw.settings.registration
 
 
-def customer(gw: Gateway, params: dict[str, str]) -> Reply:
+def customer(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     reg = gw.settings.registration
     return 200, {k: reg.get(k, v) for k, v in _t(gw, "customer").items()}
 
 
-def networks(gw: Gateway, params: dict[str, str]) -> Reply:
+def networks(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     return 200, gw.settings.networks
 
 
-def client_protocols(gw: Gateway, params: dict[str, str]) -> Reply:
+def client_protocols(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     return 200, gw.settings.client_protocols
 
 
-def vitals(gw: Gateway, params: dict[str, str]) -> Reply:
+def vitals(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     if not gw.profile.has_vitals:
         raise not_found("/api/devices/vitals")
     return 200, b""  # protobuf; an empty message is a valid one
 
 
 def _static(body: Any) -> Builder:
-    def build(gw: Gateway, params: dict[str, str]) -> Reply:
+    def build(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
         return 200, body
 
     return build
@@ -486,13 +485,13 @@ def _static(body: Any) -> Builder:
 def _template(name: str) -> Builder:
     """An answer that is the firmware's template as captured, nothing filled in."""
 
-    def build(gw: Gateway, params: dict[str, str]) -> Reply:
+    def build(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
         return 200, _t(gw, name)
 
     return build
 
 
-def system_networks(gw: Gateway, params: dict[str, str]) -> Reply:
+def system_networks(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     return 200, [
         {
             "network_name": n["network_name"],
@@ -562,4 +561,4 @@ READS: dict[str, Builder] = {
     "GET /api/system/update/urgency": _static({"urgency": "none"}),
 }
 
-__all__ = ["READS", "Builder", "Reply", "live_powers_w"]
+__all__ = ["READS", "Builder", "live_powers_w"]

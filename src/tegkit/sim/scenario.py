@@ -111,7 +111,7 @@ _CLOCK_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
+class ScenarioEvent:
     """One change at one time; only the fields its action uses are set."""
 
     at: datetime
@@ -136,7 +136,7 @@ class Scenario:
     backup_reserve_raw_percent: float
     cloud_cover: float
     firmware: str | None
-    events: tuple[Event, ...]
+    events: tuple[ScenarioEvent, ...]
 
     @classmethod
     def from_toml(cls, text: str, default_name: str = "scenario") -> Scenario:
@@ -163,20 +163,20 @@ class Scenario:
 class Timeline:
     """The events still to come, played against a site as its clock moves."""
 
-    def __init__(self, events: Iterable[Event], start: datetime) -> None:
+    def __init__(self, events: Iterable[ScenarioEvent], start: datetime) -> None:
         # Events before the start are history: a site started later never sees them.
         self._pending = sorted((e for e in events if e.at >= start), key=_event_time)
 
     @property
-    def pending(self) -> tuple[Event, ...]:
+    def pending(self) -> tuple[ScenarioEvent, ...]:
         """The events not yet applied, in time order."""
         return tuple(self._pending)
 
-    def add(self, event: Event) -> None:
+    def add(self, event: ScenarioEvent) -> None:
         """Schedule one more event (after those already pending at the same time)."""
         bisect.insort_right(self._pending, event, key=_event_time)
 
-    def advance(self, site: Site, dt_s: float, apply: Callable[[Event], None]) -> None:
+    def advance(self, site: Site, dt_s: float, apply: Callable[[ScenarioEvent], None]) -> None:
         """Advance `site` by `dt_s`, calling `apply` for each due event at its exact time.
 
         An event is due when its time is at or before the end of the step: a reading taken
@@ -191,11 +191,11 @@ class Timeline:
         site.advance(max(0.0, end_s - site.epoch_s))
 
 
-def _event_time(event: Event) -> float:
+def _event_time(event: ScenarioEvent) -> float:
     return event.at.timestamp()
 
 
-def apply_event(site: Site, event: Event) -> None:
+def apply_event(site: Site, event: ScenarioEvent) -> None:
     """Apply an event's physics to `site` (a firmware change has none: the server's part)."""
     action = event.action
     if action == "outage":
@@ -296,10 +296,12 @@ def _tariff(raw: object) -> Tariff | None:
     raise InvalidInputError("tariff", "a built-in tariff name or a [tariff] table", raw)
 
 
-def _events(raw: object, start: datetime, zone: ZoneInfo, base_cloud: float) -> tuple[Event, ...]:
+def _events(
+    raw: object, start: datetime, zone: ZoneInfo, base_cloud: float
+) -> tuple[ScenarioEvent, ...]:
     if not isinstance(raw, list):
         raise InvalidInputError("events", "an array of [[events]] tables", raw)
-    events: list[Event] = []
+    events: list[ScenarioEvent] = []
     for index, item in enumerate(raw):
         p = f"events[{index}]"
         if not isinstance(item, dict):
@@ -316,7 +318,7 @@ def _events(raw: object, start: datetime, zone: ZoneInfo, base_cloud: float) -> 
         minutes = item.get("minutes")
         if minutes is not None:
             minutes = _number(minutes, f"{p}.minutes", 0.0, 525600.0)
-        event = Event(at, action, minutes=minutes)
+        event = ScenarioEvent(at, action, minutes=minutes)
         if action == "cloud_cover":
             event = replace(event, value=_number(item["value"], f"{p}.value", 0.0, 1.0))
         elif action == "load_spike":
@@ -325,9 +327,11 @@ def _events(raw: object, start: datetime, zone: ZoneInfo, base_cloud: float) -> 
             event = replace(event, version=_firmware(item["version"], f"{p}.version"))
         events.append(event)
         if minutes is not None and action == "outage":
-            events.append(Event(at + timedelta(minutes=minutes), "restore"))
+            events.append(ScenarioEvent(at + timedelta(minutes=minutes), "restore"))
         elif minutes is not None and action == "cloud_cover":
-            events.append(Event(at + timedelta(minutes=minutes), "cloud_cover", value=base_cloud))
+            events.append(
+                ScenarioEvent(at + timedelta(minutes=minutes), "cloud_cover", value=base_cloud)
+            )
     return tuple(sorted(events, key=lambda e: e.at))  # stable: same-time events keep file order
 
 
@@ -409,8 +413,8 @@ def _reject_unknown(data: dict[str, Any], known: set[str], prefix: str) -> None:
 __all__ = [
     "ACTIONS",
     "BUILTIN_SCENARIOS",
-    "Event",
     "Scenario",
+    "ScenarioEvent",
     "Timeline",
     "apply_event",
     "builtin_scenario_text",

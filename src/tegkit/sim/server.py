@@ -24,7 +24,7 @@ from tegkit.catalog import Auth, Endpoint
 from tegkit.sim.actions import ACTIONS, accepted
 from tegkit.sim.bodies import MAX_BODY_BYTES, BodyError, decode_json
 from tegkit.sim.faults import FaultInjector
-from tegkit.sim.gateway import ROLE_CUSTOMER, Gateway, Refusal, not_found, rate_limited
+from tegkit.sim.gateway import ROLE_CUSTOMER, Refusal, SimulatedGateway, not_found, rate_limited
 from tegkit.sim.responses import READS
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ _JSON_HEADERS = {
 _EMPTY_HEADERS = {"Cache-Control": "no-cache, no-store"}
 _GENERIC = "GET /api/{resource}"
 
-GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
+GATEWAY: web.AppKey[SimulatedGateway] = web.AppKey("gateway", SimulatedGateway)
 FAULTS: web.AppKey[FaultInjector] = web.AppKey("faults", FaultInjector)
 _encoder = msgspec.json.Encoder()
 
@@ -121,7 +121,7 @@ async def _json_body(request: web.Request) -> Any:
         raise Refusal(400, str(exc), "Invalid request body") from exc
 
 
-def _login(gw: Gateway, body: Any) -> web.Response:
+def _login(gw: SimulatedGateway, body: Any) -> web.Response:
     if body is not None and not isinstance(body, dict):
         raise Refusal(400, "body: a JSON object {username, email, password}", "Login Error")
     fields = body or {}
@@ -156,7 +156,7 @@ def _login(gw: Gateway, body: Any) -> web.Response:
     return response
 
 
-def _logout(gw: Gateway, request: web.Request) -> web.Response:
+def _logout(gw: SimulatedGateway, request: web.Request) -> web.Response:
     gw.logout(_token(request))
     response = web.Response(status=204, headers=_EMPTY_HEADERS)
     response.del_cookie("AuthCookie", path="/")
@@ -193,7 +193,7 @@ def _encoded(status: int, raw: bytes | None) -> web.Response:
 
 
 async def _dispatch(
-    request: web.Request, gw: Gateway, endpoint: Endpoint, params: dict[str, str]
+    request: web.Request, gw: SimulatedGateway, endpoint: Endpoint, params: dict[str, str]
 ) -> web.Response:
     key = endpoint.key
     if key == "POST /api/login/Basic":
@@ -252,7 +252,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return error_response(500, "internal error", "Internal Server Error")
 
 
-async def _route(request: web.Request, gw: Gateway) -> web.Response:
+async def _route(request: web.Request, gw: SimulatedGateway) -> web.Response:
     method, path = request.method, request.path
     found = catalog.match(method, path)
     if found is not None and (found[0].api != "local" or found[0].key == _GENERIC):
@@ -294,7 +294,7 @@ async def _route(request: web.Request, gw: Gateway) -> web.Response:
 
 
 def make_gateway_app(
-    gateway: Gateway,
+    gateway: SimulatedGateway,
     faults: FaultInjector | None = None,
     *,
     rate_limits: Mapping[str, tuple[int, float]] | None = None,
