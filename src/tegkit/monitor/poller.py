@@ -759,11 +759,9 @@ def _short(exc: BaseException | None) -> str:
 
 
 def _auth_detail(exc: AuthenticationError) -> str:
-    """What the gateway said about a refused login, without the client's retry counts."""
-    parts = dict.fromkeys(p for p in (exc.error, exc.message) if p)
-    if exc.error:  # a login blocked after failures repeats the first error's `error`
-        parts = {exc.error: None}
-    return _short(Exception("; ".join(parts) or f"HTTP {exc.status}"))
+    """What the gateway said about a refused login, without the client's retry counts
+    (a login blocked after failures repeats the first refusal's `error` field)."""
+    return _short(Exception(exc.error or exc.message or f"HTTP {exc.status}"))
 
 
 #: the endpoint a reading's field comes from (for the error counters).
