@@ -498,6 +498,9 @@ class SqlStore(ABC):
             sums = {k: vals for k, *vals in rows}
         else:  # local days of 23 or 25 hours: finer rollups, joined to each day's edges
             edges = [(k, a, b) for k, (a, b) in enumerate(itertools.pairwise(p.bounds_ms))]
+            # padded to a power of two with empty edges: the driver caches every distinct
+            # statement (hundreds of KB each), so a few shapes only, not one per length
+            edges += [(-1, 0, 0)] * ((1 << max(3, (len(edges) - 1).bit_length())) - len(edges))
             values = ", ".join(["(?, ?, ?)"] * len(edges))
             rows = self._read(
                 f"WITH edges (k, lo, hi) AS (VALUES {values}) "
