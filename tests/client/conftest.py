@@ -34,6 +34,7 @@ from tegkit import catalog
 SNI_NAMES = ("teg", "powerwall", "powerpack", "localhost")
 JSON = "application/json"
 PASSWORD = "hunter2-secret"
+HOLD_MAX_S = 10.0
 CAPTURES = Path(__file__).resolve().parents[3] / "shared/reference/vloschiavo-powerwall2/samples"
 FIRMWARE = "21.44-foogod"
 # Older single captures fill the endpoints the 21.44 set lacks.
@@ -86,6 +87,10 @@ class Fault:
     delay_s: float = 0.0
     drop: bool = False  # close the connection without answering
     endless: bool = False  # 200 and a body that never ends (chunked, as fast as it is read)
+    # Set when the request reaches the double, so a test knows it is in flight.
+    arrived: threading.Event | None = None
+    # The answer waits until the test sets this (at most HOLD_MAX_S, so a test cannot hang it).
+    hold: threading.Event | None = None
 
 
 @dataclass
@@ -152,6 +157,11 @@ class FakeGateway:
         scripted = self.faults.get(key)
         if scripted:
             fault = scripted.pop(0)
+            if fault.arrived is not None:
+                fault.arrived.set()
+            if fault.hold is not None:
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(None, fault.hold.wait, HOLD_MAX_S)
             if fault.delay_s:
                 await asyncio.sleep(fault.delay_s)
             if fault.drop:
@@ -411,5 +421,6 @@ def capture() -> Any:
 
 @pytest.fixture
 def fault() -> Any:
-    """Builds a Fault: fault(status=429, headers={...}), fault(drop=True), fault(delay_s=5)."""
+    """Builds a Fault: fault(status=429, headers={...}), fault(drop=True), fault(delay_s=5),
+    fault(arrived=threading.Event(), hold=threading.Event())."""
     return Fault

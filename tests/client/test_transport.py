@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -71,17 +73,36 @@ async def test_identical_reads_in_flight_share_one_request(fake: Any, gw: Any) -
     assert fake.hits[AGGREGATES] == before + 2
 
 
+def _joined(gw: Any, key: str) -> bool:
+    """Whether a second caller waits on the running read for key (the single-flight's state)."""
+    flight = gw._flight._running.get(key)
+    return flight is not None and flight.shared is not None
+
+
+async def _until(condition: Callable[[], bool], deadline_s: float = 5.0) -> None:
+    """Yields to the loop until condition holds; fails after deadline_s."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    while not condition():
+        assert loop.time() < end, "condition not met in time"
+        await asyncio.sleep(0)
+
+
 async def test_a_cancelled_leader_hands_the_read_to_a_waiter(
     fake: Any, gw: Any, fault: Any
 ) -> None:
-    fake.fault(AGGREGATES, fault(delay_s=0.3))
+    arrived, release = threading.Event(), threading.Event()
+    fake.fault(AGGREGATES, fault(arrived=arrived, hold=release))
     before = fake.hits[AGGREGATES]
     leader = asyncio.ensure_future(gw.meters_aggregates())
-    await asyncio.sleep(0.05)  # the leader's request is in flight
-    waiter = asyncio.ensure_future(gw.meters_aggregates())
-    await asyncio.sleep(0.05)
-    leader.cancel()
-    aggregates = await waiter  # not cancelled itself: it takes over and gets an answer
+    try:
+        assert await asyncio.to_thread(arrived.wait, 5.0)  # the leader's request is in flight
+        waiter = asyncio.ensure_future(gw.meters_aggregates())
+        await _until(lambda: _joined(gw, AGGREGATES))
+        leader.cancel()
+        aggregates = await waiter  # not cancelled itself: it takes over and gets an answer
+    finally:
+        release.set()  # the double stops holding the leader's abandoned request
     assert aggregates.site is not None
     assert leader.cancelled()
     assert fake.hits[AGGREGATES] == before + 2
