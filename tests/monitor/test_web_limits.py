@@ -419,3 +419,18 @@ async def test_with_few_file_descriptors_it_keeps_answering_and_logs_little(
     assert "Traceback" not in text, text[-3000:]
     assert "Too many open files" not in text
     assert slow_reopened > 0  # the cap (half of 128 descriptors) was reached
+
+
+async def test_logins_in_a_loop_keep_a_bounded_number_of_sessions() -> None:
+    from tegkit.monitor.auth import MAX_SESSIONS
+
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0) as sim,
+        live_monitor(sim, None, control_token=TOKEN) as monitor,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        assert monitor.control is not None
+        for _ in range(MAX_SESSIONS + 20):
+            async with http.post(monitor.url + "login", json={"token": TOKEN}) as r:
+                assert r.status == 200
+        assert len(monitor.control._sessions) == MAX_SESSIONS

@@ -36,6 +36,8 @@ LOCKOUT_BASE_S = 2.0
 LOCKOUT_MAX_S = 60.0
 #: clients whose failures are remembered; the least recent is forgotten first
 MAX_CLIENTS = 4096
+#: sessions kept at once; a new login past this ends the oldest session
+MAX_SESSIONS = 256
 MIN_TOKEN_CHARS = 8
 
 
@@ -100,6 +102,8 @@ class ControlAuth:
         session_id = secrets.token_urlsafe(32)
         session = _Session(csrf_token=secrets.token_urlsafe(32), expires_at=now + self._ttl_s)
         self._sessions[session_id] = session
+        while len(self._sessions) > MAX_SESSIONS:  # logins in a loop cannot grow memory
+            del self._sessions[next(iter(self._sessions))]
         response = web.json_response({"logged_in": True, "csrf_token": session.csrf_token})
         response.set_cookie(
             COOKIE_NAME,
