@@ -6,13 +6,16 @@ import asyncio
 import datetime as dt
 import os
 import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
 from monitor_helpers import sim_clock, target
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tegkit.monitor.demo import backfill
 from tegkit.monitor.poller import PollerConfig
@@ -31,34 +34,99 @@ ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
-# Mean colour (r, g, b, alpha; 0-255) of one pixel column of a chart's plot area at time t.
+# Mean colour (r, g, b, alpha; 0-255) of one pixel column of a chart's plot area at time t,
+# read from a copy (reading the chart's own canvas again and again warns in the console).
 COLUMN_RGBA = """([chart, t]) => {
   const u = state.charts[chart];
   const x = Math.round(u.valToPos(t, "x", true));
-  const px = u.ctx.getImageData(x, Math.round(u.bbox.top), 1, Math.round(u.bbox.height)).data;
+  const h = Math.round(u.bbox.height);
+  const copy = Object.assign(document.createElement("canvas"), { width: 1, height: h });
+  const ctx = copy.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(u.ctx.canvas, x, Math.round(u.bbox.top), 1, h, 0, 0, 1, h);
+  const px = ctx.getImageData(0, 0, 1, h).data;
   const sum = [0, 0, 0, 0];
   for (let i = 0; i < px.length; i += 4) for (let c = 0; c < 4; c++) sum[c] += px[i + c];
   return sum.map((v) => v / (px.length / 4));
 }"""
 
 
-def _duration(s: float) -> str:
-    """As the dashboard's outage list writes a length (app.js duration())."""
-    s = round(s)
-    h, m, r = s // 3600, s % 3600 // 60, s % 60
-    return (f"{h} h " if h else "") + (f"{m} min " if h or m else "") + f"{r} s"
+# Per chart: the y axis labels now shown, the widest one's width and the room the axis
+# leaves left of its ticks (CSS px). A label wider than its room is cut at the canvas edge.
+Y_LABELS_FIT = """() => Object.entries(state.charts).map(([chart, u]) => {
+  const axis = u.axes[1];
+  u.ctx.font = axis.font[0];
+  const labels = axis._values.filter((v) => v !== null);
+  const widths = labels.map((v) => u.ctx.measureText(v).width / devicePixelRatio);
+  const room = u.bbox.left / devicePixelRatio - axis.ticks.size - axis.gap;
+  return { chart, labels, widest: Math.max(...widths), room };
+})"""
 
 
-def _kw(watts: float | None) -> str:
-    if watts is None:
-        return "–"
-    v = abs(watts) / 1000
-    return (f"{v:.2f}" if v < 10 else f"{v:.1f}") + " kW"
+def watch(page: Page) -> list[str]:
+    """Everything a page complains about: console errors and warnings, uncaught errors,
+    failed requests and answers of 400 or more. A healthy dashboard leaves it empty."""
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(f"console {m.type}: {m.text}")
+            if m.type in ("error", "warning")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
+    page.on(
+        "response",
+        lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None,
+    )
+    return problems
+
+
+def _need_chromium() -> None:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian's chromium is needed: apt-get install -y chromium (make sysdeps)")
+
+
+@asynccontextmanager
+async def quiet_dashboard(tmp_path: Path, hours: float = 4) -> AsyncIterator[Browser]:
+    """A monitor without a control token, `hours` of a sunny day recorded, and a browser
+    (pages in en-US, so dates read the same on every machine)."""
+    _need_chromium()
+    async with Simulator(port=0, scenario="sunny-day", speed=0) as sim:
+        monitor = Monitor(
+            [target(sim)],
+            db=tmp_path / "m.db",
+            listen=("127.0.0.1", 0),
+            tz=sim.gateway.tz,
+            config=PollerConfig(),
+            clock=sim_clock(sim),
+            stale_after_s=3600.0,
+        )
+        await monitor.start(poll=False)
+        try:
+            assert await backfill(monitor, sim, hours=hours) > 0
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                try:
+                    browser.monitor_url = monitor.url  # type: ignore[attr-defined]
+                    yield browser
+                finally:
+                    await browser.close()
+        finally:
+            await monitor.close()
+
+
+async def open_page(browser: Browser, width: int, height: int) -> tuple[Page, list[str]]:
+    page = await browser.new_page(viewport={"width": width, "height": height}, locale="en-US")
+    problems = watch(page)
+    await page.goto(browser.monitor_url)  # type: ignore[attr-defined]
+    await page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+    return page, problems
 
 
 async def test_dashboard_shows_the_live_state_and_history(tmp_path: Path) -> None:
-    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240
-        pytest.fail("Debian's chromium is needed: apt-get install -y chromium (make sysdeps)")
+    _need_chromium()
     async with Simulator(port=0, scenario="evening-outage", speed=0) as sim:
         monitor = Monitor(
             [target(sim)],
@@ -93,28 +161,18 @@ async def test_dashboard_shows_the_live_state_and_history(tmp_path: Path) -> Non
                 (stopped_at, running_at, "system stopped")
             ]
             reading = live["reading"]
-            errors: list[str] = []
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 try:
                     page = await browser.new_page(viewport={"width": 1280, "height": 900})
-                    page.on(
-                        "console",
-                        lambda m: errors.append(m.text) if m.type == "error" else None,
-                    )
-                    page.on("pageerror", lambda e: errors.append(str(e)))
+                    errors = watch(page)
                     await page.goto(monitor.url)
                     await page.wait_for_selector("body[data-ready='1']", timeout=20_000)
-                    shown = {
-                        name: await page.text_content(f"#v-{name}")
-                        for name in ("solar", "grid", "home", "battery")
-                    }
-                    assert shown == {
-                        "solar": _kw(reading["solar_w"]),
-                        "grid": _kw(reading["site_w"]),
-                        "home": _kw(reading["load_w"]),
-                        "battery": _kw(reading["battery_w"]),
-                    }
+                    meters = {"solar": "solar_w", "grid": "site_w", "home": "load_w"}
+                    for name, field in {**meters, "battery": "battery_w"}.items():
+                        # each meter's reading in its place, written by the page's own kw()
+                        written = await page.evaluate("w => kw(w)", reading[field])
+                        assert await page.text_content(f"#v-{name}") == written, name
                     soe = await page.text_content("#v-soe")
                     assert soe == f"{round(live['soe']['app_percent'])}%"
                     charts: dict[str, Any] = await page.evaluate(
@@ -137,9 +195,9 @@ async def test_dashboard_shows_the_live_state_and_history(tmp_path: Path) -> Non
                     await expect(page.locator("#gap-note")).to_contain_text("system stopped")
                     assert await page.is_visible("#shade-legend")
                     await page.click("#prev")  # the day before held the 3 h outage
-                    await expect(page.locator("#outage-rows")).to_contain_text(
-                        _duration(outage["duration_s"])
-                    )
+                    # 3 h off grid, seen a reading (a minute) late
+                    assert outage["duration_s"] == 3 * 3600 + 60
+                    await expect(page.locator("#outage-rows")).to_contain_text("3 h 1 min 0 s")
                     quarter = outage["start"] + outage["duration_s"] / 4  # off the grid lines
                     red = await page.evaluate(COLUMN_RGBA, ["power", quarter])
                     assert red[3] > 20 and red[0] > red[1] + 60, red  # shaded red
@@ -150,6 +208,7 @@ async def test_dashboard_shows_the_live_state_and_history(tmp_path: Path) -> Non
                     ARTIFACTS.mkdir(exist_ok=True)
                     await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
                     phone = await browser.new_page(viewport={"width": 390, "height": 844})
+                    errors += watch(phone)
                     await phone.goto(monitor.url)
                     await phone.wait_for_selector("body[data-ready='1']", timeout=20_000)
                     width = await phone.evaluate("document.documentElement.scrollWidth")
@@ -157,9 +216,9 @@ async def test_dashboard_shows_the_live_state_and_history(tmp_path: Path) -> Non
                     await phone.screenshot(
                         path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True
                     )
+                    assert errors == []  # before closing: a closed page aborts its stream
                 finally:
                     await browser.close()
-            assert errors == []
         finally:
             await monitor.close()
 
@@ -191,12 +250,11 @@ async def test_each_gateways_days_follow_its_own_zone(tmp_path: Path) -> None:
                     break
                 await asyncio.sleep(0.05)
             assert {g.name: g.site_tz for g in monitor.live.gateways()} == zones
-            errors: list[str] = []
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 try:
                     page = await browser.new_page(viewport={"width": 1280, "height": 900})
-                    page.on("pageerror", lambda e: errors.append(str(e)))
+                    errors = watch(page)
                     await page.goto(monitor.url)
                     await page.wait_for_selector("body[data-ready='1']", timeout=20_000)
                     assert await page.evaluate("state.gateway") == "la"
@@ -206,6 +264,146 @@ async def test_each_gateways_days_follow_its_own_zone(tmp_path: Path) -> None:
                         "tz => state.tz === tz", arg=zones["syd"], timeout=20_000
                     )
                     assert await page.evaluate("state.gateway") == "syd"
+                    assert errors == []
                 finally:
                     await browser.close()
-            assert errors == []
+
+
+async def test_a_monitor_without_controls_loads_with_an_empty_console(tmp_path: Path) -> None:
+    """No control token: the page knows it from /api/live and never asks for the session
+    (a 404 in the console on every load before)."""
+    async with quiet_dashboard(tmp_path) as browser:
+        for width, height in ((1280, 900), (390, 844)):
+            page, problems = await open_page(browser, width, height)
+            await page.click("button[data-span='week']")
+            await page.click("#prev")
+            await page.click("#next")
+            await page.wait_for_function("document.querySelector('#range-label').textContent")
+            assert await page.is_hidden("#login-open")
+            assert await page.is_hidden("#control")
+            asked = await page.evaluate(
+                "performance.getEntriesByType('resource').map((e) => e.name)"
+            )
+            assert any("api/history" in u for u in asked), asked  # the list is the page's
+            assert not [u for u in asked if "session" in u or "login" in u], asked
+            assert problems == []
+            await page.close()
+
+
+async def test_the_page_formats_with_its_own_code(tmp_path: Path) -> None:
+    async with quiet_dashboard(tmp_path, hours=1) as browser:
+        page, problems = await open_page(browser, 1280, 900)
+        written = {
+            expr: await page.evaluate(expr)
+            for expr in (
+                "duration(0)", "duration(59.6)", "duration(125)", "duration(3600)",
+                "duration(10805)", "kw(null)", "kw(undefined)", "kw(0)", "kw(-400)",
+                "kw(9994)", "kw(12345)", "kwh(null)", "kwh(12345)", "kwh(123456)",
+                "pct(null)", "pct(42.4)", "pct(30.04, 1)", "ago(null)", "ago(5)", "ago(600)",
+                "ago(7200)", "money(null, 'USD')", "money(1.5, 'USD')", "money(1.5, 'bogus')",
+                "axis('kW').values(null, [0.4, -12.5])",
+            )
+        }  # fmt: skip
+        assert written == {
+            "duration(0)": "0 s",
+            "duration(59.6)": "1 min 0 s",
+            "duration(125)": "2 min 5 s",
+            "duration(3600)": "1 h 0 min 0 s",
+            "duration(10805)": "3 h 0 min 5 s",
+            "kw(null)": "–",
+            "kw(undefined)": "–",
+            "kw(0)": "0.00 kW",
+            "kw(-400)": "0.40 kW",  # the sign is the flow's direction, drawn on the line
+            "kw(9994)": "9.99 kW",
+            "kw(12345)": "12.3 kW",
+            "kwh(null)": "–",
+            "kwh(12345)": "12.3 kWh",
+            "kwh(123456)": "123 kWh",
+            "pct(null)": "–",
+            "pct(42.4)": "42 %",
+            "pct(30.04, 1)": "30.0 %",
+            "ago(null)": "no reading yet",
+            "ago(5)": "updated 5 s ago",
+            "ago(600)": "updated 10 min ago",
+            "ago(7200)": "updated 2.0 h ago",
+            "money(null, 'USD')": "–",
+            "money(1.5, 'USD')": "$1.50",
+            "money(1.5, 'bogus')": "1.50 bogus",
+            "axis('kW').values(null, [0.4, -12.5])": ["0.4 kW", "-12.5 kW"],
+        }
+        # Ranges in Los Angeles around the spring change (a 23-hour day), moved by steps.
+        ranges = await page.evaluate(
+            """() => {
+              const kept = state.tz;
+              state.tz = "America/Los_Angeles";
+              const at = Date.parse("2024-03-10T12:00:00-07:00") / 1000;
+              const iso = (r) => [r.start, r.end].map((t) => new Date(t * 1000).toISOString());
+              const out = {};
+              for (const span of ["day", "week", "month", "year"])
+                for (const steps of [-1, 0, 1])
+                  out[span + " " + steps] = iso(rangeOf(span, at, steps));
+              out.day = isoDay(at);
+              state.tz = kept;
+              return out;
+            }"""
+        )
+        assert ranges == {
+            "day": "2024-03-10",
+            "day -1": ["2024-03-09T08:00:00.000Z", "2024-03-10T08:00:00.000Z"],
+            "day 0": ["2024-03-10T08:00:00.000Z", "2024-03-11T07:00:00.000Z"],
+            "day 1": ["2024-03-11T07:00:00.000Z", "2024-03-12T07:00:00.000Z"],
+            "week -1": ["2024-02-26T08:00:00.000Z", "2024-03-04T08:00:00.000Z"],
+            "week 0": ["2024-03-04T08:00:00.000Z", "2024-03-11T07:00:00.000Z"],
+            "week 1": ["2024-03-11T07:00:00.000Z", "2024-03-18T07:00:00.000Z"],
+            "month -1": ["2024-02-01T08:00:00.000Z", "2024-03-01T08:00:00.000Z"],
+            "month 0": ["2024-03-01T08:00:00.000Z", "2024-04-01T07:00:00.000Z"],
+            "month 1": ["2024-04-01T07:00:00.000Z", "2024-05-01T07:00:00.000Z"],
+            "year -1": ["2023-01-01T08:00:00.000Z", "2024-01-01T08:00:00.000Z"],
+            "year 0": ["2024-01-01T08:00:00.000Z", "2025-01-01T08:00:00.000Z"],
+            "year 1": ["2025-01-01T08:00:00.000Z", "2026-01-01T08:00:00.000Z"],
+        }
+        # The arrows step whole ranges: back two months and forward one is last month.
+        today = dt.datetime.fromtimestamp(
+            await page.evaluate("state.serverNow"), ZoneInfo(await page.evaluate("state.tz"))
+        )
+        last_month = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%B %Y")
+        await page.click("button[data-span='month']")
+        for arrow in ("#prev", "#prev", "#next"):
+            await page.click(arrow)
+        await expect(page.locator("#range-label")).to_have_text(last_month)
+        await page.click("button[data-span='week']")
+        await page.click("#next")  # the week after the one that ends on the month's middle
+        label = await page.text_content("#range-label")
+        assert label is not None and " – " in label
+        assert problems == []
+
+
+async def test_y_axis_labels_fit_at_desktop_and_phone_widths(tmp_path: Path) -> None:
+    """Every chart's y axis is as wide as its labels, at the day's own scale and at the
+    scales that cut them before ("0.4 kW" showed as ".4 kW" on a quiet night)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with quiet_dashboard(tmp_path) as browser:
+        for width, height, name in ((1280, 900, "desktop"), (390, 844, "phone")):
+            page, problems = await open_page(browser, width, height)
+            fits = await page.evaluate(Y_LABELS_FIT)
+            assert {f["chart"] for f in fits} == {"power", "soe", "daily"}
+            for y_min, y_max in ((-0.45, 0.45), (-12.5, 12.5), (-1234.5, 0.5)):
+                await page.evaluate(
+                    """([lo, hi]) => { for (const k of ["power", "daily"])
+                         state.charts[k].setScale("y", { min: lo, max: hi }); }""",
+                    [y_min, y_max],
+                )
+                fits += await page.evaluate(Y_LABELS_FIT)
+                if y_max == 0.45:
+                    await page.locator("#chart-power").screenshot(
+                        path=str(ARTIFACTS / f"dashboard-axis-{name}.png")
+                    )
+            for fit in fits:
+                assert fit["labels"], fit
+                assert fit["widest"] <= fit["room"], (width, fit)
+            quiet = [
+                f["labels"] for f in fits if f["chart"] == "power" and "-0.4 kW" in f["labels"]
+            ]
+            assert quiet, fits  # the quiet scale was shown
+            assert problems == []
+            await page.close()

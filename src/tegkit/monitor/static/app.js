@@ -3,7 +3,6 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const COLORS = { solar: "#f7c948", grid: "#a3adbb", home: "#4fa8ff", battery: "#3ddc84" };
 const SPANS = ["day", "week", "month", "year"];
 const FLOW_MIN_W = 20; // below this a line shows no flow (meter noise)
 
@@ -91,6 +90,15 @@ function dayTime(iso) { // noon site time of a YYYY-MM-DD day
   const [y, m, d] = iso.split("-").map(Number);
   return siteMidnight(y, m - 1, d) + 43200;
 }
+// Colours are defined once, as variables in style.css; the charts read them from there.
+const rootStyle = getComputedStyle(document.documentElement);
+function color(name, alpha = 1) {
+  const hex = rootStyle.getPropertyValue("--" + name).trim(); // "#rrggbb"
+  if (alpha === 1) return hex;
+  const n = parseInt(hex.slice(1), 16);
+  return "rgba(" + [n >> 16, (n >> 8) & 255, n & 255, alpha].join(", ") + ")";
+}
+
 const MODES = { self_consumption: "Self-powered", autonomous: "Time-based control", backup: "Backup only" };
 
 async function getJSON(url) {
@@ -205,21 +213,22 @@ function openStream() {
 
 // ---- ranges ---------------------------------------------------------------------------
 
-function rangeOf(span, anchor) {
+// The range of `span` that holds `anchor`, moved by `steps` whole ranges (a week is the
+// seven days that end on the anchor's day).
+function rangeOf(span, anchor, steps = 0) {
   const [y, m, d] = tzParts(anchor);
-  if (span === "day") return { start: siteMidnight(y, m, d), end: siteMidnight(y, m, d + 1) };
-  if (span === "week") return { start: siteMidnight(y, m, d - 6), end: siteMidnight(y, m, d + 1) };
-  if (span === "month") return { start: siteMidnight(y, m, 1), end: siteMidnight(y, m + 1, 1) };
-  return { start: siteMidnight(y, 0, 1), end: siteMidnight(y + 1, 0, 1) };
+  const range = (start, end) => ({ start, end });
+  if (span === "day") return range(siteMidnight(y, m, d + steps), siteMidnight(y, m, d + steps + 1));
+  const w = 7 * steps;
+  if (span === "week") return range(siteMidnight(y, m, d + w - 6), siteMidnight(y, m, d + w + 1));
+  if (span === "month") return range(siteMidnight(y, m + steps, 1), siteMidnight(y, m + steps + 1, 1));
+  return range(siteMidnight(y + steps, 0, 1), siteMidnight(y + steps + 1, 0, 1));
 }
 
-function shift(dir) {
-  const [y, m, d] = tzParts(state.anchor);
-  const noon = 43200;
-  if (state.span === "day") state.anchor = siteMidnight(y, m, d + dir) + noon;
-  else if (state.span === "week") state.anchor = siteMidnight(y, m, d + 7 * dir) + noon;
-  else if (state.span === "month") state.anchor = siteMidnight(y, m + dir, 15);
-  else state.anchor = siteMidnight(y + dir, 6, 1);
+function shift(steps) {
+  const r = rangeOf(state.span, state.anchor, steps);
+  // a week ends on its anchor's day (noon of it); other ranges are anchored in their middle
+  state.anchor = state.span === "week" ? r.end - 43200 : (r.start + r.end) / 2;
   refreshRange();
 }
 
@@ -235,11 +244,27 @@ function rangeLabel(range) {
 
 // ---- charts ---------------------------------------------------------------------------
 
-const axisStyle = { stroke: "#8b95a5", grid: { stroke: "#232935", width: 1 }, ticks: { stroke: "#2a303b" } };
+const AXIS_PAD_PX = 4; // room left of the widest label
+
+// A y axis as wide as its widest label (a fixed width cut "-0.4 kW" to ".4 kW"). uPlot asks
+// first without labels (any width > 0 keeps the axis), then again whenever they change.
+function labelSize(u, values, i, cycle) {
+  const axis = u.axes[i];
+  if (!values) return 50;
+  if (cycle > 1) return axis._size; // settled: the labels no longer depend on the width
+  u.ctx.font = axis.font[0];
+  const widths = values.filter((v) => v !== null).map((v) => u.ctx.measureText(v).width);
+  const textPx = Math.max(0, ...widths) / devicePixelRatio;
+  return Math.ceil(axis.ticks.size + axis.gap + textPx + AXIS_PAD_PX);
+}
+
+function axis(unit) {
+  const style = { stroke: color("muted"), grid: { stroke: color("grid-line"), width: 1 }, ticks: { stroke: color("line") } };
+  return unit ? { ...style, size: labelSize, values: (u, v) => v.map((x) => x + " " + unit) } : style;
+}
 
 // The history charts shade grid outages (red) and gaps without readings (hatched grey:
 // monitor stopped, gateway unreachable, system stopped) so a missing line is explained.
-const OUTAGE_FILL = "rgba(255, 93, 93, 0.16)";
 let gapFill = null;
 
 function gapPattern(ctx) {
@@ -247,9 +272,9 @@ function gapPattern(ctx) {
   const tile = document.createElement("canvas");
   tile.width = tile.height = 8;
   const t = tile.getContext("2d");
-  t.fillStyle = "rgba(163, 173, 187, 0.10)";
+  t.fillStyle = color("grid", 0.1);
   t.fillRect(0, 0, 8, 8);
-  t.strokeStyle = "rgba(163, 173, 187, 0.45)";
+  t.strokeStyle = color("grid", 0.45);
   t.lineWidth = 2;
   t.beginPath(); t.moveTo(-2, 10); t.lineTo(10, -2); t.moveTo(6, 10); t.lineTo(10, 6); t.moveTo(-2, 2); t.lineTo(2, -2); t.stroke();
   gapFill = ctx.createPattern(tile, "repeat");
@@ -271,7 +296,7 @@ function shadePlugin() {
     hooks: {
       drawClear: (u) => {
         u.ctx.save();
-        shade(u, state.shade.outages, OUTAGE_FILL);
+        shade(u, state.shade.outages, color("danger", 0.16));
         shade(u, state.shade.gaps, gapPattern(u.ctx));
         u.ctx.restore();
       },
@@ -288,16 +313,22 @@ function renderGapNote(gaps) {
 
 function chartWidth(el) { return Math.max(280, el.clientWidth); }
 
-function makeChart(key, el, opts, data) {
+const chartEl = (key) => $("chart-" + key); // the chart "power" lives in #chart-power
+
+function makeChart(key, opts, data) {
   if (state.charts[key]) state.charts[key].destroy();
   const tzDate = state.tz ? { tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), state.tz) } : {};
+  const el = chartEl(key);
   const u = new uPlot({ width: chartWidth(el), ...tzDate, ...opts }, data, el);
   state.charts[key] = u;
   return u;
 }
 
-function kwSeries(label, color, fill) {
-  return { label, stroke: color, width: 1.6, fill, spanGaps: false, value: (u, v) => (v === null ? "–" : v.toFixed(2) + " kW") };
+function kwSeries(label, meter, fillAlpha) {
+  return {
+    label, stroke: color(meter), width: 1.6, fill: fillAlpha ? color(meter, fillAlpha) : undefined,
+    spanGaps: false, value: (u, v) => (v === null ? "–" : v.toFixed(2) + " kW"),
+  };
 }
 
 function renderHistory(h, range) {
@@ -305,25 +336,25 @@ function renderHistory(h, range) {
   const toKw = (a) => a.map((w) => (w === null ? null : w / 1000));
   const sync = uPlot.sync("hist");
   const cursor = { sync: { key: sync.key } };
-  makeChart("power", $("chart-power"), {
+  makeChart("power", {
     height: 260, cursor, plugins: [shadePlugin()],
     scales: { x: { time: true, range: [range.start, range.end] } },
-    axes: [axisStyle, { ...axisStyle, size: 52, values: (u, v) => v.map((x) => x + " kW") }],
+    axes: [axis(), axis("kW")],
     series: [
       {},
-      kwSeries("Solar", COLORS.solar, "rgba(247, 201, 72, 0.12)"),
-      kwSeries("Grid", COLORS.grid),
-      kwSeries("Home", COLORS.home),
-      kwSeries("Powerwall", COLORS.battery),
+      kwSeries("Solar", "solar", 0.12),
+      kwSeries("Grid", "grid"),
+      kwSeries("Home", "home"),
+      kwSeries("Powerwall", "battery"),
     ],
   }, [t, toKw(h.solar_w), toKw(h.site_w), toKw(h.load_w), toKw(h.battery_w)]);
-  makeChart("soe", $("chart-soe"), {
+  makeChart("soe", {
     height: 150, cursor, plugins: [shadePlugin()], legend: { show: true },
     scales: { x: { time: true, range: [range.start, range.end] }, y: { range: [0, 100] } },
-    axes: [axisStyle, { ...axisStyle, size: 52, values: (u, v) => v.map((x) => x + " %") }],
+    axes: [axis(), axis("%")],
     series: [
       {},
-      { label: "Powerwall charge (app %)", stroke: COLORS.battery, width: 1.6, fill: "rgba(61, 220, 132, 0.10)",
+      { label: "Powerwall charge (app %)", stroke: color("battery"), width: 1.6, fill: color("battery", 0.1),
         value: (u, v) => (v === null ? "–" : v.toFixed(1) + " %") },
     ],
   }, [t, h.soe_app_percent]);
@@ -335,23 +366,22 @@ function renderDaily(daily, firstDay, lastDay) {
   const bars = (align) => uPlot.paths.bars({ size: [0.38, 40], align });
   const val = (u, v) => (v === null ? "–" : v.toFixed(1) + " kWh");
   const k = (f) => days.map((d) => (d[f] === null ? null : d[f] / 1000));
-  const el = $("chart-daily");
-  const every = Math.max(1, Math.ceil(t.length / Math.max(1, chartWidth(el) / 70)));
+  const every = Math.max(1, Math.ceil(t.length / Math.max(1, chartWidth(chartEl("daily")) / 70)));
   const label = (v) => new Date(v * 1000).toLocaleDateString(undefined, {
     month: "short", day: "numeric", timeZone: state.tz || undefined,
   });
-  makeChart("daily", el, {
+  makeChart("daily", {
     height: 240,
     scales: { x: { time: true, range: [dayTime(firstDay) - 43200, dayTime(lastDay) + 43200] } },
     axes: [
-      { ...axisStyle, splits: () => t.filter((_, i) => i % every === 0), values: (u, v) => v.map(label) },
-      { ...axisStyle, size: 66, values: (u, v) => v.map((x) => x + " kWh") },
+      { ...axis(), splits: () => t.filter((_, i) => i % every === 0), values: (u, v) => v.map(label) },
+      axis("kWh"),
     ],
     series: [
       { value: (u, v) => (v === null ? "–" : isoDay(v)) },
-      { label: "Home", stroke: COLORS.home, fill: "rgba(79, 168, 255, 0.55)", paths: bars(-1), points: { show: false }, value: val },
-      { label: "Solar", stroke: COLORS.solar, fill: "rgba(247, 201, 72, 0.6)", paths: bars(1), points: { show: false }, value: val },
-      { label: "From grid", stroke: COLORS.grid, width: 1.5, dash: [4, 4], value: val },
+      { label: "Home", stroke: color("home"), fill: color("home", 0.55), paths: bars(-1), points: { show: false }, value: val },
+      { label: "Solar", stroke: color("solar"), fill: color("solar", 0.6), paths: bars(1), points: { show: false }, value: val },
+      { label: "From grid", stroke: color("grid"), width: 1.5, dash: [4, 4], value: val },
     ],
   }, [t, k("home_wh"), k("solar_wh"), k("grid_in_wh")]);
   const home = days.reduce((a, d) => a + (d.home_wh || 0), 0);
@@ -421,11 +451,12 @@ async function refreshToday() {
 
 // ---- control --------------------------------------------------------------------------
 
-async function initControl() {
-  const r = await fetch("api/session");
-  if (r.status === 404) return; // the monitor runs without a control token
+// Only a monitor started with a control token has controls (/api/live says so); without
+// one there is no /api/session to ask, and asking would leave a 404 in the console.
+async function initControl(available) {
+  if (!available) return;
   state.control = true;
-  const s = await r.json();
+  const s = await getJSON("api/session");
   showControl(s.logged_in, s.csrf_token);
   $("login-open").onclick = () => { $("login-error").textContent = ""; $("login").showModal(); };
   $("login-cancel").onclick = () => $("login").close();
@@ -479,7 +510,7 @@ function showControl(loggedIn, csrf) {
 // ---- start ----------------------------------------------------------------------------
 
 async function start() {
-  await loadLive();
+  const live = await loadLive();
   state.anchor = state.serverNow || Date.now() / 1000;
   $("gateway").onchange = async () => {
     state.gateway = $("gateway").value;
@@ -492,7 +523,7 @@ async function start() {
   $("prev").onclick = () => shift(-1);
   $("next").onclick = () => shift(1);
   openStream();
-  await Promise.all([refreshRange(), refreshToday(), initControl()]);
+  await Promise.all([refreshRange(), refreshToday(), initControl(live.control)]);
   document.body.dataset.ready = "1"; // tests wait for this
   setInterval(tickFreshness, 1000);
   setInterval(() => {
@@ -504,10 +535,8 @@ async function start() {
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(() => {
-      const map = { power: "chart-power", soe: "chart-soe", daily: "chart-daily" };
-      for (const [k, id] of Object.entries(map)) {
-        const u = state.charts[k];
-        if (u) u.setSize({ width: chartWidth($(id)), height: u.height });
+      for (const [key, u] of Object.entries(state.charts)) {
+        u.setSize({ width: chartWidth(chartEl(key)), height: u.height });
       }
     }, 150);
   });
