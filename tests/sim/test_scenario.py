@@ -179,3 +179,24 @@ def test_unknown_scenario_name_lists_the_builtins() -> None:
 def test_broken_toml_is_an_input_error() -> None:
     with pytest.raises(InvalidInputError, match="TOML"):
         Scenario.from_toml("start = [")
+
+
+def test_scenario_names_are_written_once() -> None:
+    """The built-in names come from the shipped files; no other module spells one out."""
+    import ast
+
+    import tegkit
+    from tegkit.sim.scenario import DEFAULT_SCENARIO
+
+    package = Path(tegkit.__file__).parent
+    shipped = sorted(p.stem for p in (package / "sim" / "scenarios").glob("*.toml"))
+    assert list(BUILTIN_SCENARIOS) == shipped
+    assert DEFAULT_SCENARIO in BUILTIN_SCENARIOS
+    spelled = []
+    for path in package.rglob("*.py"):
+        if path == package / "sim" / "scenario.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in BUILTIN_SCENARIOS:
+                spelled.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert spelled == []

@@ -36,6 +36,7 @@ from tegkit.monitor.auth import MIN_TOKEN_CHARS
 from tegkit.monitor.poller import REQUESTS_PER_CALL_MAX, Poller, PollerConfig
 from tegkit.monitor.readings import RetentionPolicy
 from tegkit.monitor.service import DEFAULT_LISTEN, GatewayTarget, Monitor
+from tegkit.sim.scenario import BUILTIN_SCENARIOS, DEFAULT_SCENARIO
 
 if TYPE_CHECKING:
     from tegkit.sim import Simulator
@@ -516,8 +517,8 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
 @click.command("demo", epilog=_DEMO_EPILOG)
 @click.option(
     "--scenario",
-    type=click.Choice(["sunny-day", "evening-outage", "cloudy-day", "tou-peak"]),
-    default="sunny-day",
+    type=click.Choice(BUILTIN_SCENARIOS),
+    default=DEFAULT_SCENARIO,
     show_default=True,
 )
 @click.option(

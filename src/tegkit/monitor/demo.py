@@ -17,9 +17,9 @@ from pathlib import Path
 from tegkit.monitor.poller import Poller, PollerConfig
 from tegkit.monitor.service import GatewayTarget, Monitor
 from tegkit.sim import Simulator
+from tegkit.sim.scenario import DEFAULT_SCENARIO
 from tegkit.tariff import builtin_tariff
 
-SCENARIOS = ("sunny-day", "evening-outage", "cloudy-day", "tou-peak")
 BACKFILL_STEP_S = 60.0  # one reading a minute: the day chart's buckets are full
 
 
@@ -61,7 +61,7 @@ async def backfill(monitor: Monitor, sim: Simulator, hours: float) -> int:
 
 
 async def run_demo(
-    scenario: str = "sunny-day",
+    scenario: str = DEFAULT_SCENARIO,
     speed: float = 60.0,
     listen: tuple[str, int] = ("127.0.0.1", 8675),
     db: str | Path | None = None,

@@ -13,6 +13,7 @@ import click
 from tegkit import logs
 from tegkit._private_file import write_private
 from tegkit.sim._runner import MAX_SPEED, Simulator
+from tegkit.sim.scenario import BUILTIN_SCENARIOS
 
 
 def _finite_speed(value: float | None) -> float | None:
@@ -91,7 +92,11 @@ async def _serve(**options: object) -> None:
     help="Simulated seconds per real second (0: the clock stands still).",
 )
 @click.option("--seed", default=None, show_default="0, or the scenario's", type=int)
-@click.option("--scenario", default=None, help="Built-in scenario name or a .toml path.")
+@click.option(
+    "--scenario",
+    default=None,
+    help=f"A built-in scenario ({', '.join(BUILTIN_SCENARIOS)}) or a .toml path.",
+)
 @click.option(
     "--state-dir",
     default=None,

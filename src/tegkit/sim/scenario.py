@@ -64,7 +64,18 @@ ACTIONS: Final = (
     "sitemaster_stop",
     "sitemaster_run",
 )
-BUILTIN_SCENARIOS: Final = ("sunny-day", "cloudy-day", "evening-outage", "tou-peak")
+
+
+def _shipped_scenarios() -> tuple[str, ...]:
+    folder = resources.files("tegkit.sim").joinpath("scenarios")
+    names = (f.name.removesuffix(".toml") for f in folder.iterdir() if f.name.endswith(".toml"))
+    return tuple(sorted(names))
+
+
+# The one list of built-in scenario names (the demo, the CLIs and the loader read it): the
+# TOML files shipped in sim/scenarios/, so adding a scenario is adding its file.
+BUILTIN_SCENARIOS: Final = _shipped_scenarios()
+DEFAULT_SCENARIO: Final = "sunny-day"
 
 # scenario [site] key -> SiteConfig field
 _SITE_FIELDS: Final = {
@@ -413,6 +424,7 @@ def _reject_unknown(data: dict[str, Any], known: set[str], prefix: str) -> None:
 __all__ = [
     "ACTIONS",
     "BUILTIN_SCENARIOS",
+    "DEFAULT_SCENARIO",
     "Scenario",
     "ScenarioEvent",
     "Timeline",
