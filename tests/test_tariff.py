@@ -78,7 +78,9 @@ def test_flat_tariff_and_cost_of() -> None:
     tariff = builtin_tariff("flat")
     at = datetime(2024, 3, 3, 12, 0)
     assert tariff.period_at(at) == "flat"
-    assert tariff.cost_of(buy_wh=10_000, sell_wh=4_000, at=at) == pytest.approx(3.0 - 0.2)
+    price = tariff.price_at(at)
+    assert price.cost_of(buy_wh=10_000, sell_wh=4_000) == pytest.approx(3.0 - 0.2)
+    assert price.cost_of(buy_wh=10_000) == pytest.approx(3.0)  # nothing sold: no credit
 
 
 def test_timezone_converts_aware_times() -> None:

@@ -55,6 +55,13 @@ class Price:
     sell_per_kwh: float
     period_name: str
 
+    def cost_of(self, buy_wh: float, sell_wh: float = 0.0) -> float:
+        """Net cost of importing `buy_wh` and exporting `sell_wh` (negative = credit).
+
+        The one cost formula: the monitor's daily costs and savings are priced with it.
+        """
+        return (buy_wh * self.buy_per_kwh - sell_wh * self.sell_per_kwh) / 1000.0
+
 
 @dataclass(frozen=True, slots=True)
 class Span:
@@ -189,11 +196,6 @@ class Tariff:
     def period_at(self, dt: datetime) -> str:
         """The name of the period in force at `dt`."""
         return self.price_at(dt).period_name
-
-    def cost_of(self, buy_wh: float, sell_wh: float, at: datetime) -> float:
-        """Net cost of importing `buy_wh` and exporting `sell_wh` at `at` (negative = credit)."""
-        price = self.price_at(at)
-        return (buy_wh * price.buy_per_kwh - sell_wh * price.sell_per_kwh) / 1000.0
 
     def period_names(self) -> tuple[str, ...]:
         """Every period name the tariff uses, in first-seen order."""
