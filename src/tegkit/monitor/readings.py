@@ -11,7 +11,6 @@ Missing data is ``None``, never zero. The store keeps powers to 1 W, state of en
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
 
 import msgspec
 
@@ -36,16 +35,6 @@ COUNTER_NAMES = (
     "solar_exported_wh",
 )
 POWER_NAMES = ("site_w", "battery_w", "load_w", "solar_w")
-
-EventKind = Literal[
-    "operation_mode",
-    "backup_reserve",
-    "firmware",
-    "sitemaster_stop",
-    "sitemaster_run",
-    "clock_step",  # the host's wall clock was stepped (see monitor.clock)
-    "other",
-]
 
 
 class Reading(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,6 +79,8 @@ class Event(msgspec.Struct, frozen=True):
 
     gateway: str
     at: float
+    # operation_mode, backup_reserve, firmware, sitemaster_stop, sitemaster_run, or
+    # clock_step (the host's wall clock was stepped, see monitor.clock)
     kind: str
     detail: str
 
