@@ -58,7 +58,7 @@ Y_LABELS_FIT = """() => Object.entries(state.charts).map(([chart, u]) => {
   const labels = axis._values.filter((v) => v !== null);
   const widths = labels.map((v) => u.ctx.measureText(v).width / devicePixelRatio);
   const room = u.bbox.left / devicePixelRatio - axis.ticks.size - axis.gap;
-  return { chart, labels, widest: Math.max(...widths), room };
+  return { chart, labels, widest: Math.max(...widths), room, left: u.bbox.left };
 })"""
 
 
@@ -387,6 +387,9 @@ async def test_y_axis_labels_fit_at_desktop_and_phone_widths(tmp_path: Path) -> 
             page, problems = await open_page(browser, width, height)
             fits = await page.evaluate(Y_LABELS_FIT)
             assert {f["chart"] for f in fits} == {"power", "soe", "daily"}
+            # the two history charts share one time axis: their plots start at the same x
+            [power_left] = [f["left"] for f in fits if f["chart"] == "power"]
+            assert [f["left"] for f in fits if f["chart"] == "soe"] == [power_left]
             for y_min, y_max in ((-0.45, 0.45), (-12.5, 12.5), (-1234.5, 0.5)):
                 await page.evaluate(
                     """([lo, hi]) => { for (const k of ["power", "daily"])

@@ -246,21 +246,38 @@ function rangeLabel(range) {
 
 const AXIS_PAD_PX = 4; // room left of the widest label
 
-// A y axis as wide as its widest label (a fixed width cut "-0.4 kW" to ".4 kW"). uPlot asks
-// first without labels (any width > 0 keeps the axis), then again whenever they change.
-function labelSize(u, values, i, cycle) {
+// A y axis as wide as its widest label (a fixed width cut "-0.4 kW" to ".4 kW"), or as the
+// widest axis of its group (`shared`, see alignedAxes). uPlot asks first without labels
+// (any width > 0 keeps the axis), then again whenever they change.
+function labelSize(u, values, i, cycle, shared) {
   const axis = u.axes[i];
   if (!values) return 50;
   if (cycle > 1) return axis._size; // settled: the labels no longer depend on the width
   u.ctx.font = axis.font[0];
   const widths = values.filter((v) => v !== null).map((v) => u.ctx.measureText(v).width);
   const textPx = Math.max(0, ...widths) / devicePixelRatio;
-  return Math.ceil(axis.ticks.size + axis.gap + textPx + AXIS_PAD_PX);
+  shared.px = Math.max(shared.px, Math.ceil(axis.ticks.size + axis.gap + textPx + AXIS_PAD_PX));
+  return shared.px;
 }
 
-function axis(unit) {
+// Charts stacked in time share one y-axis width, so their times line up under the cursor:
+// when one of them draws wider, the narrower ones are drawn again.
+function alignedAxes(group) {
+  const widen = () => {
+    for (const u of group.charts) if (u.axes[1]._size < group.px) u.redraw(false, true);
+  };
+  return { hooks: { draw: widen } };
+}
+
+// An axis in the page's colours; with a unit, a y axis whose labels carry it.
+function axis(unit, shared = { px: 0 }) {
   const style = { stroke: color("muted"), grid: { stroke: color("grid-line"), width: 1 }, ticks: { stroke: color("line") } };
-  return unit ? { ...style, size: labelSize, values: (u, v) => v.map((x) => x + " " + unit) } : style;
+  if (!unit) return style;
+  return {
+    ...style,
+    size: (u, values, i, cycle) => labelSize(u, values, i, cycle, shared),
+    values: (u, v) => v.map((x) => x + " " + unit),
+  };
 }
 
 // The history charts shade grid outages (red) and gaps without readings (hatched grey:
@@ -336,10 +353,12 @@ function renderHistory(h, range) {
   const toKw = (a) => a.map((w) => (w === null ? null : w / 1000));
   const sync = uPlot.sync("hist");
   const cursor = { sync: { key: sync.key } };
-  makeChart("power", {
-    height: 260, cursor, plugins: [shadePlugin()],
+  const yAxes = { px: 0, charts: [] };
+  const plugins = [shadePlugin(), alignedAxes(yAxes)];
+  yAxes.charts.push(makeChart("power", {
+    height: 260, cursor, plugins,
     scales: { x: { time: true, range: [range.start, range.end] } },
-    axes: [axis(), axis("kW")],
+    axes: [axis(), axis("kW", yAxes)],
     series: [
       {},
       kwSeries("Solar", "solar", 0.12),
@@ -347,17 +366,17 @@ function renderHistory(h, range) {
       kwSeries("Home", "home"),
       kwSeries("Powerwall", "battery"),
     ],
-  }, [t, toKw(h.solar_w), toKw(h.site_w), toKw(h.load_w), toKw(h.battery_w)]);
-  makeChart("soe", {
-    height: 150, cursor, plugins: [shadePlugin()], legend: { show: true },
+  }, [t, toKw(h.solar_w), toKw(h.site_w), toKw(h.load_w), toKw(h.battery_w)]));
+  yAxes.charts.push(makeChart("soe", {
+    height: 150, cursor, plugins, legend: { show: true },
     scales: { x: { time: true, range: [range.start, range.end] }, y: { range: [0, 100] } },
-    axes: [axis(), axis("%")],
+    axes: [axis(), axis("%", yAxes)],
     series: [
       {},
       { label: "Powerwall charge (app %)", stroke: color("battery"), width: 1.6, fill: color("battery", 0.1),
         value: (u, v) => (v === null ? "–" : v.toFixed(1) + " %") },
     ],
-  }, [t, h.soe_app_percent]);
+  }, [t, h.soe_app_percent]));
 }
 
 function renderDaily(daily, firstDay, lastDay) {
