@@ -3,8 +3,16 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const SPANS = ["day", "week", "month", "year"];
 const FLOW_MIN_W = 20; // below this a line shows no flow (meter noise)
+
+// Colours are defined once, as variables in style.css; the charts read them from there.
+const rootStyle = getComputedStyle(document.documentElement);
+function color(name, alpha = 1) {
+  const hex = rootStyle.getPropertyValue("--" + name).trim(); // "#rrggbb"
+  if (alpha === 1) return hex;
+  const n = parseInt(hex.slice(1), 16);
+  return "rgba(" + [n >> 16, (n >> 8) & 255, n & 255, alpha].join(", ") + ")";
+}
 
 const state = {
   gateway: null,
@@ -90,15 +98,6 @@ function dayTime(iso) { // noon site time of a YYYY-MM-DD day
   const [y, m, d] = iso.split("-").map(Number);
   return siteMidnight(y, m - 1, d) + 43200;
 }
-// Colours are defined once, as variables in style.css; the charts read them from there.
-const rootStyle = getComputedStyle(document.documentElement);
-function color(name, alpha = 1) {
-  const hex = rootStyle.getPropertyValue("--" + name).trim(); // "#rrggbb"
-  if (alpha === 1) return hex;
-  const n = parseInt(hex.slice(1), 16);
-  return "rgba(" + [n >> 16, (n >> 8) & 255, n & 255, alpha].join(", ") + ")";
-}
-
 const MODES = { self_consumption: "Self-powered", autonomous: "Time-based control", backup: "Backup only" };
 
 async function getJSON(url) {
