@@ -34,7 +34,6 @@ __all__ = [
     "FORMATS",
     "LogFormat",
     "RateLimit",
-    "current_gateway",
     "set_gateway",
     "to_stderr",
 ]
@@ -59,10 +58,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def set_gateway(name: str | None) -> None:
     """Name the gateway of every line logged from now on in this task (or thread)."""
     _gateway.set(name)
-
-
-def current_gateway() -> str | None:
-    return _gateway.get()
 
 
 def _gateway_of(record: logging.LogRecord) -> str | None:

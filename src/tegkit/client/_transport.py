@@ -248,10 +248,6 @@ class SingleFlight:
     def __init__(self) -> None:
         self._running: dict[str, _Flight] = {}
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._running)
-
     async def run(self, key: str, call: Callable[[], Awaitable[T]]) -> T:
         while True:
             flight = self._running.get(key)
@@ -377,10 +373,6 @@ class Transport:
             if hasattr(self._session, "_retry_connection"):
                 self._session._retry_connection = False
         return self._session
-
-    @property
-    def owns_session(self) -> bool:
-        return self._owns_session
 
     async def close(self) -> None:
         """Close the session if it is ours; a borrowed session is left to its owner."""

@@ -11,19 +11,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 RequestFaultKind = Literal["latency", "drop", "rate_limit", "status"]
 SiteFaultKind = Literal["expire_sessions", "rotate_cert", "reboot"]
-FAULT_KINDS: tuple[str, ...] = (
-    "latency",
-    "drop",
-    "rate_limit",
-    "status",
-    "expire_sessions",
-    "rotate_cert",
-    "reboot",
-)
+FAULT_KINDS: tuple[str, ...] = (*get_args(RequestFaultKind), *get_args(SiteFaultKind))
 MAX_FAULTS = 64  # armed at once: each request is checked against every one
 _MAX_PREFIX_CHARS = 200
 
