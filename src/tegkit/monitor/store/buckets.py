@@ -31,6 +31,7 @@ from tegkit.monitor.store.rollups import (
     SOE_KEY_SCALE,
     TS,
     Columns,
+    soe_from_key,
 )
 
 STEP_LADDER_S = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
@@ -217,8 +218,7 @@ def points(p: Plan, sums: dict[int, Sums], start: float) -> list[HistoryPoint]:
         if acc is None:
             out.append(HistoryPoint(t, *empty))
             continue
-        soe_key = acc[-1]
         values: list[float | None] = [acc[x] / acc[x + 1] if acc[x + 1] else None for x in means]
-        values.append(None if soe_key == MISSING else (soe_key % SOE_KEY_SCALE) / 100)
+        values.append(soe_from_key(acc[-1]))
         out.append(HistoryPoint(t, *values))
     return out

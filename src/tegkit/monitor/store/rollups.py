@@ -352,6 +352,7 @@ def coarsen(rows: dict[int, RollupRow], size_ms: int) -> dict[int, RollupRow]:
 
 
 def soe_from_key(key: int | None) -> float | None:
+    """The state of energy (raw percent) a soe key holds; None for a bucket without one."""
     if key is None or key == MISSING:
         return None
     return (key % SOE_KEY_SCALE) / 100
