@@ -89,9 +89,9 @@ def _need_chromium() -> None:
 
 
 @asynccontextmanager
-async def quiet_dashboard(tmp_path: Path, hours: float = 4) -> AsyncIterator[Browser]:
-    """A monitor without a control token, `hours` of a sunny day recorded, and a browser
-    (pages in en-US, so dates read the same on every machine)."""
+async def quiet_dashboard(tmp_path: Path, hours: float = 4) -> AsyncIterator[tuple[Browser, str]]:
+    """A monitor without a control token, `hours` of a sunny day recorded: a browser and
+    the dashboard's address."""
     _need_chromium()
     async with Simulator(port=0, scenario="sunny-day", speed=0) as sim:
         monitor = Monitor(
@@ -109,18 +109,25 @@ async def quiet_dashboard(tmp_path: Path, hours: float = 4) -> AsyncIterator[Bro
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 try:
-                    browser.monitor_url = monitor.url  # type: ignore[attr-defined]
-                    yield browser
+                    yield browser, monitor.url
                 finally:
                     await browser.close()
         finally:
             await monitor.close()
 
 
-async def open_page(browser: Browser, width: int, height: int) -> tuple[Page, list[str]]:
-    page = await browser.new_page(viewport={"width": width, "height": height}, locale="en-US")
+async def open_page(
+    browser: Browser, url: str, width: int, height: int, pixel_ratio: float = 1
+) -> tuple[Page, list[str]]:
+    """The dashboard, loaded, in en-US (dates read the same on every machine), and the
+    list its complaints go to."""
+    page = await browser.new_page(
+        viewport={"width": width, "height": height},
+        device_scale_factor=pixel_ratio,
+        locale="en-US",
+    )
     problems = watch(page)
-    await page.goto(browser.monitor_url)  # type: ignore[attr-defined]
+    await page.goto(url)
     await page.wait_for_selector("body[data-ready='1']", timeout=20_000)
     return page, problems
 
@@ -272,13 +279,18 @@ async def test_each_gateways_days_follow_its_own_zone(tmp_path: Path) -> None:
 async def test_a_monitor_without_controls_loads_with_an_empty_console(tmp_path: Path) -> None:
     """No control token: the page knows it from /api/live and never asks for the session
     (a 404 in the console on every load before)."""
-    async with quiet_dashboard(tmp_path) as browser:
+    async with quiet_dashboard(tmp_path) as (browser, url):
         for width, height in ((1280, 900), (390, 844)):
-            page, problems = await open_page(browser, width, height)
+            page, problems = await open_page(browser, url, width, height)
             await page.click("button[data-span='week']")
             await page.click("#prev")
             await page.click("#next")
-            await page.wait_for_function("document.querySelector('#range-label').textContent")
+            # every range asks three things: wait until the last range's answers are in
+            await page.wait_for_function(
+                """() => ["api/history", "api/outages", "api/daily"].every((path, i) =>
+                     performance.getEntriesByType("resource")
+                       .filter((e) => e.name.includes(path)).length >= [4, 5, 5][i])"""
+            )
             assert await page.is_hidden("#login-open")
             assert await page.is_hidden("#control")
             asked = await page.evaluate(
@@ -291,8 +303,8 @@ async def test_a_monitor_without_controls_loads_with_an_empty_console(tmp_path: 
 
 
 async def test_the_page_formats_with_its_own_code(tmp_path: Path) -> None:
-    async with quiet_dashboard(tmp_path, hours=1) as browser:
-        page, problems = await open_page(browser, 1280, 900)
+    async with quiet_dashboard(tmp_path, hours=1) as (browser, url):
+        page, problems = await open_page(browser, url, 1280, 900)
         written = {
             expr: await page.evaluate(expr)
             for expr in (
@@ -382,9 +394,11 @@ async def test_y_axis_labels_fit_at_desktop_and_phone_widths(tmp_path: Path) -> 
     """Every chart's y axis is as wide as its labels, at the day's own scale and at the
     scales that cut them before ("0.4 kW" showed as ".4 kW" on a quiet night)."""
     ARTIFACTS.mkdir(exist_ok=True)
-    async with quiet_dashboard(tmp_path) as browser:
-        for width, height, name in ((1280, 900, "desktop"), (390, 844, "phone")):
-            page, problems = await open_page(browser, width, height)
+    async with quiet_dashboard(tmp_path) as (browser, url):
+        # a phone's canvas has three device pixels to a CSS pixel
+        for width, height, ratio, name in ((1280, 900, 1, "desktop"), (390, 844, 3, "phone")):
+            page, problems = await open_page(browser, url, width, height, ratio)
+            assert await page.evaluate("devicePixelRatio") == ratio
             fits = await page.evaluate(Y_LABELS_FIT)
             assert {f["chart"] for f in fits} == {"power", "soe", "daily"}
             # the two history charts share one time axis: their plots start at the same x
