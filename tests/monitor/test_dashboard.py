@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -313,7 +314,8 @@ async def test_the_page_formats_with_its_own_code(tmp_path: Path) -> None:
                 "kw(9994)", "kw(12345)", "kwh(null)", "kwh(12345)", "kwh(123456)",
                 "pct(null)", "pct(42.4)", "pct(30.04, 1)", "ago(null)", "ago(5)", "ago(600)",
                 "ago(7200)", "money(null, 'USD')", "money(1.5, 'USD')", "money(1.5, 'bogus')",
-                "axis('kW').values(null, [0.4, -12.5])",
+                "axis('kW').values(null, [0.4, -12.5])", "color('solar')",
+                "color('danger', 0.16)",
             )
         }  # fmt: skip
         assert written == {
@@ -342,6 +344,19 @@ async def test_the_page_formats_with_its_own_code(tmp_path: Path) -> None:
             "money(1.5, 'USD')": "$1.50",
             "money(1.5, 'bogus')": "1.50 bogus",
             "axis('kW').values(null, [0.4, -12.5])": ["0.4 kW", "-12.5 kW"],
+            "color('solar')": "#f7c948",  # read from style.css
+            "color('danger', 0.16)": "rgba(255, 93, 93, 0.16)",
+        }
+        # each meter's node is drawn in its colour, by the one rule per meter
+        strokes = await page.evaluate(
+            """() => Object.fromEntries([...document.querySelectorAll(".node")].map((n) =>
+                 [n.dataset.meter, getComputedStyle(n.querySelector("circle, rect")).stroke]))"""
+        )
+        assert strokes == {
+            "solar": "rgb(247, 201, 72)",
+            "grid": "rgb(163, 173, 187)",
+            "home": "rgb(79, 168, 255)",
+            "battery": "rgb(61, 220, 132)",
         }
         # Ranges in Los Angeles around the spring change (a 23-hour day), moved by steps.
         ranges = await page.evaluate(
@@ -424,3 +439,16 @@ async def test_y_axis_labels_fit_at_desktop_and_phone_widths(tmp_path: Path) -> 
             assert quiet, fits  # the quiet scale was shown
             assert problems == []
             await page.close()
+
+
+def test_colours_are_written_once_in_the_stylesheet() -> None:
+    """The page's colours are variables in style.css's :root; the script and the page
+    read them from there instead of writing them again."""
+    static = Path(__file__).resolve().parents[2] / "src/tegkit/monitor/static"
+    literal = re.compile(r"#[0-9a-fA-F]{3,8}\b|rgba?\(\s*\d")
+    for name in ("app.js", "index.html"):
+        assert literal.findall((static / name).read_text(encoding="utf-8")) == [], name
+    css = (static / "style.css").read_text(encoding="utf-8")
+    root_end = css.index("}", css.index(":root {"))
+    assert literal.findall(css[root_end:]) == []
+    assert len(literal.findall(css[:root_end])) >= 10  # the palette itself
