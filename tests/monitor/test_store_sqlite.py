@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,30 @@ async def test_aclose_waits_for_reads_in_flight_then_refuses(tmp_path: Path) -> 
             await store.latest("g")
         with pytest.raises(StoreClosedError, match="closed"):
             store.store.history("g", 0, 60)
+
+
+async def test_a_queued_write_is_kept_when_its_caller_is_cancelled(tmp_path: Path) -> None:
+    store = AsyncStore(open_store(tmp_path / "m.db"))
+    writer_busy, release = threading.Event(), threading.Event()
+
+    def hold_the_writer() -> None:
+        writer_busy.set()
+        release.wait(timeout=30)
+
+    holding = asyncio.create_task(store._write(hold_the_writer))
+    await asyncio.to_thread(writer_busy.wait, 30)
+    # queued behind the held job, then its caller goes away (a poller restart, shutdown)
+    queued = asyncio.create_task(store.write_readings([Reading(gateway="g", taken_at=60.0)]))
+    await asyncio.sleep(0)  # one loop turn: the new task runs up to its await
+    assert store._writer._work_queue.qsize() == 1  # type: ignore[attr-defined]  # it is queued
+    queued.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    release.set()
+    await holding
+    await store.aclose()
+    reopened = open_store(tmp_path / "m.db")
+    try:
+        assert [r.taken_at for r in reopened.readings("g", 0, 120)] == [60.0]
+    finally:
+        reopened.close()

@@ -20,7 +20,7 @@ import functools
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from tegkit._private_file import make_private_dir
 from tegkit.monitor.readings import (
@@ -93,6 +93,11 @@ def open_store(url_or_path: str | Path) -> Store:
     return SqliteStore(path)
 
 
+def _consume_failure(job: asyncio.Future[Any]) -> None:
+    if not job.cancelled():
+        job.exception()  # marks it retrieved; the awaiting caller, if any, still gets it
+
+
 class AsyncStore:
     """A store for asyncio code: writes in order on one thread, reads on a few of its own.
 
@@ -115,7 +120,17 @@ class AsyncStore:
         return await loop.run_in_executor(pool, functools.partial(fn, *args))
 
     async def _write(self, fn: Callable[..., T], *args: object) -> T:
-        return await self._run(self._writer, fn, *args)
+        """Queue a write; once queued it runs, even if the caller is cancelled meanwhile.
+
+        A cancelled await would otherwise cancel the executor job still in the queue, and a
+        reading already shown live would never reach the store (shutdown, a poller restart).
+        """
+        if self._closing:
+            raise StoreClosedError("use")
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(self._writer, functools.partial(fn, *args))
+        job.add_done_callback(_consume_failure)  # the caller may be gone: nobody else looks
+        return await asyncio.shield(job)
 
     async def _read(self, fn: Callable[..., T], *args: object) -> T:
         return await self._run(self._readers, fn, *args)
