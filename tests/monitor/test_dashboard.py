@@ -299,6 +299,14 @@ async def test_a_monitor_without_controls_loads_with_an_empty_console(tmp_path: 
             )
             assert any("api/history" in u for u in asked), asked  # the list is the page's
             assert not [u for u in asked if "session" in u or "login" in u], asked
+            # turned to a narrow window, every chart follows its box
+            await page.set_viewport_size({"width": 360, "height": 800})
+            await page.wait_for_function(
+                """() => Object.entries(state.charts)
+                     .every(([key, u]) => u.width === chartEl(key).clientWidth)""",
+                timeout=10_000,
+            )
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 360
             assert problems == []
             await page.close()
 
