@@ -87,8 +87,6 @@ class GatewayLive:
     site_tz: str | None = None  # the site's IANA time zone, as the gateway reports it
     tz_override: dt.tzinfo | None = None  # the zone the owner chose instead (--tz)
     sitemaster_running: bool | None = None
-    full_pack_energy_wh: float | None = None  # from /api/system_status
-    energy_remaining_wh: float | None = None
     counters: PollerCounters = field(default_factory=PollerCounters)
 
     def freshness_s(self, now: float) -> float | None:
@@ -224,7 +222,3 @@ class LiveState:
             yield queue
         finally:
             self._queues.discard(queue)
-
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._queues)

@@ -1,14 +1,15 @@
 """Polls one gateway politely and turns its answers into readings, gaps and events.
 
 Two groups of endpoints: the fast group (meters, state of energy, grid status) makes a
-reading every few seconds; the slow group (system status, operation, site info, status,
-sitemaster) refreshes settings and identity about once a minute. Each group runs on its own
-jittered schedule; an endpoint that fails backs off on its own (its 429 Retry-After wins)
-and never has more than one request in flight. Every request first takes room in the
-gateway's `RequestBudget`, so the gateway never sees more than the budget in any minute.
-No back-off outlasts `max_probe_interval_s` (five minutes by default): whatever a
-Retry-After asked for, the endpoint is asked again within that time, so a gateway that has
-recovered is seen to recover.
+reading every few seconds; the slow group (operation, site info, status, sitemaster)
+refreshes settings and identity about once a minute. Nothing else is asked: each request
+costs the gateway, so an endpoint is polled only if something reads what it answers. Each
+group runs on its own jittered schedule; an endpoint that fails backs off on its own (its
+429 Retry-After wins) and never has more than one request in flight. Every request first
+takes room in the gateway's `RequestBudget`, so the gateway never sees more than the
+budget in any minute. No back-off outlasts `max_probe_interval_s` (five minutes by
+default): whatever a Retry-After asked for, the endpoint is asked again within that time,
+so a gateway that has recovered is seen to recover.
 
 A reading is checked against physical ranges (`tegkit.monitor.plausible`) before it is
 shown or stored. A stopped system (502), an unreachable gateway, a refused login or a value
@@ -61,14 +62,13 @@ from tegkit.monitor.store import AsyncStore
 log = logging.getLogger(__name__)
 
 FAST: Final[tuple[str, ...]] = ("meters_aggregates", "soe", "grid_status")
-SLOW: Final[tuple[str, ...]] = ("system_status", "operation", "site_info", "status", "sitemaster")
+SLOW: Final[tuple[str, ...]] = ("operation", "site_info", "status", "sitemaster")
 ENDPOINTS: Final[tuple[str, ...]] = FAST + SLOW
 #: the path of each polled endpoint (to clear the client's memory of a 429 or 404).
 PATHS: Final[dict[str, str]] = {
     "meters_aggregates": "/api/meters/aggregates",
     "soe": "/api/system_status/soe",
     "grid_status": "/api/system_status/grid_status",
-    "system_status": "/api/system_status",
     "operation": "/api/operation",
     "site_info": "/api/site_info",
     "status": "/api/status",
@@ -84,8 +84,6 @@ RESERVE_TOLERANCE_PERCENT = 0.01
 WATCH_TICK_S = 0.5
 #: readings kept in memory while the store refuses them; older ones are dropped (and said so).
 MAX_UNSAVED_READINGS = 720
-#: pack energies above this (Wh) are not believed: a thousand Powerwalls.
-PACK_ENERGY_MAX_WH = 1.4e7
 _UNREACHABLE: Final = frozenset({"unreachable", "timeout", "certificate"})
 
 
@@ -257,7 +255,6 @@ class Poller:
             "meters_aggregates": client.meters_aggregates,
             "soe": client.state_of_energy,
             "grid_status": client.grid_status,
-            "system_status": client.system_status,
             "operation": client.operation,
             "site_info": client.site_info,
             "status": client.status,
@@ -635,13 +632,6 @@ class Poller:
         elif isinstance(value, models.SiteInfo):
             g.site_name = plausible.text(value.site_name) or g.site_name
             g.site_tz = plausible.text(value.timezone) or g.site_tz
-        elif isinstance(value, models.SystemStatus):
-            g.full_pack_energy_wh = plausible.number(
-                value.nominal_full_pack_energy_wh, 0.0, PACK_ENERGY_MAX_WH
-            )
-            g.energy_remaining_wh = plausible.number(
-                value.nominal_energy_remaining_wh, 0.0, PACK_ENERGY_MAX_WH
-            )
         self.live.changed(g)
 
     def apply_operation(self, operation: models.Operation) -> None:
