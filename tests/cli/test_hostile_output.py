@@ -122,6 +122,18 @@ def _negative_zeros(value: Any) -> list[Any]:
     return []
 
 
+def _teg_for(gateway: CannedGateway, tmp_path: Path) -> Teg:
+    """`teg` pinned to the canned gateway, with a config of its own."""
+    return Teg(
+        {
+            "TEG_HOST": gateway.url,
+            "TEG_PIN": gateway.sha256,
+            "TEG_PASSWORD": "unused",
+            "TEG_CONFIG": str(tmp_path / "config" / "config.toml"),
+        }
+    )
+
+
 @pytest.fixture()
 def zero_gateway(tmp_path: Path) -> Iterator[Teg]:
     gateway = CannedGateway(tmp_path / "gw")
@@ -130,14 +142,7 @@ def zero_gateway(tmp_path: Path) -> Iterator[Teg]:
         meters[meter]["instant_power"] = -0.0
     gateway.bodies["/api/operation"]["backup_reserve_percent"] = -0.0
     try:
-        yield Teg(
-            {
-                "TEG_HOST": gateway.url,
-                "TEG_PIN": gateway.sha256,
-                "TEG_PASSWORD": "unused",
-                "TEG_CONFIG": str(tmp_path / "config" / "config.toml"),
-            }
-        )
+        yield _teg_for(gateway, tmp_path)
     finally:
         gateway.close()
 
@@ -198,14 +203,7 @@ def escape_gateway(tmp_path: Path) -> Iterator[tuple[CannedGateway, Teg]]:
     try:
         yield (
             gateway,
-            Teg(
-                {
-                    "TEG_HOST": gateway.url,
-                    "TEG_PIN": gateway.sha256,
-                    "TEG_PASSWORD": "unused",
-                    "TEG_CONFIG": str(tmp_path / "config" / "config.toml"),
-                }
-            ),
+            _teg_for(gateway, tmp_path),
         )
     finally:
         gateway.close()
@@ -252,14 +250,7 @@ def test_an_oversized_answer_says_so_without_pointing_at_teg_get(tmp_path: Path)
     gateway = CannedGateway(tmp_path / "gw")
     gateway.bodies["/api/status"] = {"padding": "x" * (5 * 1024 * 1024)}  # past the 4 MiB cap
     try:
-        teg = Teg(
-            {
-                "TEG_HOST": gateway.url,
-                "TEG_PIN": gateway.sha256,
-                "TEG_PASSWORD": "unused",
-                "TEG_CONFIG": str(tmp_path / "config" / "config.toml"),
-            }
-        )
+        teg = _teg_for(gateway, tmp_path)
         result = teg("get", "status")
     finally:
         gateway.close()
