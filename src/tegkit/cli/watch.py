@@ -9,7 +9,9 @@ it with 0. With --json each reading is printed as one JSON line instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import signal
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -124,21 +126,42 @@ async def _loop(
     count: int | None,
     show: Callable[[dict[str, Any] | None, errors.GatewayError | None], None],
 ) -> None:
-    async with settings.gateway() as gw:
-        done = 0
-        while count is None or done < count:
-            try:
-                data, failures = await status.read_status(gw)
-            except TRANSIENT as exc:
-                show(None, exc)
-            else:
-                failure = failures[0] if failures else None
-                if failure is not None and not isinstance(failure, TRANSIENT):
-                    raise failure
-                show(data, failure)
-            done += 1
-            if count is None or done < count:
-                await asyncio.sleep(interval_s)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    reading: asyncio.Future[Any] | None = None
+
+    def ctrl_c() -> None:
+        # Ctrl-C ends the watch here, by a flag the loop checks, rather than by cancelling
+        # the whole run: a cancellation that some library absorbs must not keep it going.
+        stop.set()
+        if reading is not None:
+            reading.cancel()
+
+    loop.add_signal_handler(signal.SIGINT, ctrl_c)
+    try:
+        async with settings.gateway() as gw:
+            done = 0
+            while not stop.is_set() and (count is None or done < count):
+                reading = asyncio.ensure_future(status.read_status(gw))
+                try:
+                    data, failures = await reading
+                except asyncio.CancelledError:
+                    if stop.is_set():
+                        break
+                    raise
+                except TRANSIENT as exc:
+                    show(None, exc)
+                else:
+                    failure = failures[0] if failures else None
+                    if failure is not None and not isinstance(failure, TRANSIENT):
+                        raise failure
+                    show(data, failure)
+                done += 1
+                if count is None or done < count:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), interval_s)
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 @click.command()
