@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 from collections.abc import Iterator
 
 import pexpect
@@ -57,6 +58,31 @@ def test_watch_refreshes_in_place_and_ctrl_c_exits_0(spawn: object) -> None:
     child.close()
     assert child.exitstatus == 0
     assert "Traceback" not in (child.before or "")
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a script's background job inherits it
+
+
+def test_ctrl_c_ends_a_watch_started_with_sigint_ignored(term_env: dict[str, str]) -> None:
+    child = pexpect.spawn(
+        TEG,
+        ["watch", "--interval", "0.1"],
+        env=term_env,
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(40, 100),
+        preexec_fn=_ignore_sigint,
+    )
+    try:
+        _frames_until(child, r"reading 2\b")
+        child.sendintr()
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
 
 
 def test_watch_shows_a_banner_while_unreachable_and_recovers(
