@@ -98,3 +98,21 @@ async def first_reading(monitor: Monitor, name: str = "home", polls: int = 400) 
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the monitor got no reading from the simulator")
+
+
+class HostTime:
+    """The host's wall clock and a monotonic clock, moved by the test."""
+
+    def __init__(self, wall_s: float = 1_750_000_000.0) -> None:
+        self.wall_s = wall_s
+        self.mono_s = 5_000.0
+
+    def wall(self) -> float:
+        return self.wall_s
+
+    def mono(self) -> float:
+        return self.mono_s
+
+    def advance(self, seconds: float) -> None:
+        self.wall_s += seconds
+        self.mono_s += seconds

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from gateway_double import AGGREGATES, Answer, GatewayDouble, gateway_double
+from monitor_helpers import HostTime
 
 from tegkit.monitor.clock import ReadingClock
 from tegkit.monitor.live import LiveState
@@ -25,24 +26,6 @@ FAST = PollerConfig(
 )
 #: the poller's default max_probe_interval_s: "asked again at least every few minutes"
 PROBE_CAP_S = 300.0
-
-
-class HostTime:
-    """The host's wall clock and a monotonic clock, moved by the test."""
-
-    def __init__(self, wall_s: float = 1_750_000_000.0) -> None:
-        self.wall_s = wall_s
-        self.mono_s = 5_000.0
-
-    def wall(self) -> float:
-        return self.wall_s
-
-    def mono(self) -> float:
-        return self.mono_s
-
-    def advance(self, seconds: float) -> None:
-        self.wall_s += seconds
-        self.mono_s += seconds
 
 
 @asynccontextmanager

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from monitor_helpers import STEPPED, stepped_poller
+from monitor_helpers import STEPPED, HostTime, stepped_poller
 
 from tegkit.client import Gateway, PinnedCertificate
 from tegkit.monitor.clock import SLEW_RATIO, ReadingClock
@@ -23,25 +23,6 @@ from tegkit.monitor.live import LiveState
 from tegkit.monitor.poller import Poller, PollerConfig
 from tegkit.monitor.store import AsyncStore, open_store
 from tegkit.sim import Simulator
-
-
-class HostTime:
-    """The host's wall clock and a monotonic clock, moved by the test."""
-
-    def __init__(self, wall_s: float = 1_750_000_000.0) -> None:
-        self.wall_s = wall_s
-        self.mono_s = 7_000.0
-
-    def wall(self) -> float:
-        return self.wall_s
-
-    def mono(self) -> float:
-        return self.mono_s
-
-    def advance(self, seconds: float) -> None:
-        self.wall_s += seconds
-        self.mono_s += seconds
-
 
 # --- the clock on its own ---------------------------------------------------------------
 
