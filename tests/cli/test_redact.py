@@ -36,7 +36,7 @@ KNOWN_PERSONAL = [
     "T17F0004753",  # Powerwall serial
     "VVVVVVVVVVVVV",  # a device serial, also inside the key of its device map
     "00-11-22-33-44-55",  # a MAC address
-    "192.168.90.2",
+    "192.168.90.2",  # an address inside the captures: redacted text, never contacted
     " ABC1234567890",  # a meter test's serial
     "x4jbH...XMP8w==",  # a login token
     "Home Energy Gateway",  # a site name

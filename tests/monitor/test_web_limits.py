@@ -260,7 +260,7 @@ async def test_event_streams_are_capped() -> None:
         ("monitor.lan:{port}", True),  # --allowed-host
         ("evil.example:{port}", False),
         ("127.0.0.1.evil.example", False),
-        ("192.168.1.20:{port}", False),  # an address it does not listen on
+        ("192.0.2.20:{port}", False),  # an address it does not listen on (a Host header value only)
         ("[::1", False),
         ("localhost:port", False),
     ],
