@@ -15,27 +15,18 @@ import msgspec
 from tegkit import percent
 from tegkit.models import _lenient
 from tegkit.models._base import Model, Part, field, has_source
+from tegkit.models.vocabulary import GridStatusValue
 
 __all__ = [
     "BatteryBlock",
     "GridFault",
     "GridFaults",
     "GridStatus",
-    "GridStatusValue",
     "MeterAggregate",
     "MetersAggregates",
     "StateOfEnergy",
     "SystemStatus",
 ]
-
-
-class GridStatusValue:
-    """Known values of `grid_status` and `system_island_state` (others are kept as sent)."""
-
-    CONNECTED: Final = "SystemGridConnected"
-    ISLANDED_ACTIVE: Final = "SystemIslandedActive"
-    TRANSITION_TO_GRID: Final = "SystemTransitionToGrid"
-    KNOWN: Final = (CONNECTED, ISLANDED_ACTIVE, TRANSITION_TO_GRID)
 
 
 class MeterAggregate(Part, kw_only=True):

@@ -19,7 +19,6 @@ __all__ = [
     "GridPoint",
     "GridRegions",
     "Operation",
-    "OperationMode",
     "Powerwall",
     "PowerwallSync",
     "Powerwalls",
@@ -193,16 +192,6 @@ class Sitemaster(Model, kw_only=True):
     connected_to_tesla: bool | None = None
     power_supply_mode: bool | None = None
     can_reboot: str | None = None  # "Yes" or the reason why not
-
-
-class OperationMode:
-    """Known operation modes (others are kept as sent)."""
-
-    SELF_CONSUMPTION: Final = "self_consumption"
-    BACKUP: Final = "backup"
-    AUTONOMOUS: Final = "autonomous"  # time-based control in the app
-    SCHEDULER: Final = "scheduler"  # aggregation; not seen working
-    KNOWN: Final = (SELF_CONSUMPTION, BACKUP, AUTONOMOUS, SCHEDULER)
 
 
 class Operation(Model, kw_only=True):
