@@ -46,6 +46,24 @@ class ResponseTooLargeError(ParseError):
         )
 
 
+# --- local conditions: tegkit itself declined; nothing was sent ----------------------------
+
+
+class RequestBudgetExceededError(GatewayError):
+    """The caller's own request budget for the gateway is spent: nothing was sent.
+
+    Not an answer of the gateway (that is `RateLimitedError`); `wait_s` is how long until
+    the budget has room again.
+    """
+
+    def __init__(self, wait_s: float, what: str = "the request") -> None:
+        self.wait_s = wait_s
+        super().__init__(
+            f"{what} was not sent: the request budget for the gateway is spent; "
+            f"room again in {wait_s:.0f} s"
+        )
+
+
 # --- request errors: the request did not get an HTTP answer -------------------------------
 
 
@@ -163,6 +181,7 @@ __all__ = [
     "ParseError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "RequestBudgetExceededError",
     "RequestError",
     "ResponseTooLargeError",
     "SystemStoppedError",

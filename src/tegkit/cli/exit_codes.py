@@ -47,6 +47,7 @@ _BY_CLASS: Final[tuple[tuple[type[BaseException], int], ...]] = (
     (errors.AuthenticationError, AUTHENTICATION),
     (errors.PermissionDeniedError, PERMISSION_DENIED),
     (errors.RateLimitedError, RATE_LIMITED),
+    (errors.RequestBudgetExceededError, RATE_LIMITED),
     (errors.SystemStoppedError, SYSTEM_STOPPED),
     (errors.EndpointNotSupportedError, NOT_SUPPORTED),
     (errors.InvalidInputError, REJECTED_INPUT),
