@@ -12,6 +12,17 @@ import pytest
 from monitor_helpers import first_reading, live_monitor
 
 from tegkit import percent
+from tegkit.models.vocabulary import (
+    COUNTERS,
+    CUSTOMER_MODES,
+    GRID_STATUS_LABELS,
+    MODE_LABELS,
+    POWER_NAMES,
+    GridStatusValue,
+    MeterName,
+    OperationMode,
+    is_off_grid,
+)
 from tegkit.monitor.readings import Reading, RetentionPolicy
 from tegkit.monitor.store import open_store
 from tegkit.sim import Simulator
@@ -260,3 +271,48 @@ async def test_the_running_monitor_applies_its_retention_policy(tmp_path: Path) 
             assert [r.taken_at for r in old.readings("home", now - 2 * 86400, now - 3600)] == [
                 now - 86400
             ]
+
+
+async def test_the_vocabulary_is_the_models_public_and_cacheable() -> None:
+    """/api/vocabulary says what tegkit.models.vocabulary says, to anyone the monitor
+    answers (no login, even with controls), with a tag that spares a second download."""
+    expected = {
+        "grid_statuses": [
+            {"value": str(s), "label": GRID_STATUS_LABELS[s], "off_grid": is_off_grid(s)}
+            for s in GridStatusValue
+        ],
+        "modes": [
+            {"value": str(m), "label": MODE_LABELS[m], "customer": m in CUSTOMER_MODES}
+            for m in [*CUSTOMER_MODES, OperationMode.SCHEDULER]
+        ],
+        "meters": [{"name": str(m), "power": f"{m}_w"} for m in MeterName],
+        "counters": [
+            {"name": c.name, "meter": str(c.meter), "direction": c.direction, "meaning": c.meaning}
+            for c in COUNTERS
+        ],
+    }
+    assert [m["power"] for m in expected["meters"]] == list(POWER_NAMES)
+    assert {m["value"] for m in expected["modes"]} == set(OperationMode)
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0) as sim,
+        live_monitor(sim, None, control_token=TOKEN) as monitor,
+        aiohttp.ClientSession() as http,
+    ):
+        url = monitor.url + "api/vocabulary"
+        async with http.get(url) as r:
+            assert r.status == 200 and r.content_type == "application/json"
+            assert await r.json() == expected
+            etag = r.headers["ETag"]
+            assert r.headers["Cache-Control"] == "max-age=300"
+            assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+            assert r.headers["X-Content-Type-Options"] == "nosniff"
+        async with http.get(url, headers={"If-None-Match": etag}) as r:
+            assert r.status == 304 and await r.read() == b""
+            assert r.headers["ETag"] == etag
+        async with http.get(url, headers={"If-None-Match": '"another"'}) as r:
+            assert r.status == 200 and await r.json() == expected
+        # the edge's rules hold here as on every other route
+        async with http.get(url, headers={"Host": "evil.example"}) as r:
+            assert r.status == 421
+        async with http.post(url, json={}) as r:
+            assert r.status == 405

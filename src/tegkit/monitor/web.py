@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,17 @@ from tegkit.errors import (
     InvalidInputError,
     PermissionDeniedError,
     RateLimitedError,
+)
+from tegkit.models.vocabulary import (
+    COUNTERS,
+    CUSTOMER_MODES,
+    GRID_STATUS_LABELS,
+    MODE_LABELS,
+    POWER_NAMES,
+    GridStatusValue,
+    MeterName,
+    OperationMode,
+    is_off_grid,
 )
 from tegkit.monitor.auth import ControlAuth
 from tegkit.monitor.costs import daily_costs
@@ -415,6 +427,39 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
+def _vocabulary() -> dict[str, Any]:
+    """The words the dashboard shows, from the models' vocabulary: its only source."""
+    modes = (*CUSTOMER_MODES, *(m for m in OperationMode if m not in CUSTOMER_MODES))
+    return {
+        "grid_statuses": [
+            {"value": s, "label": GRID_STATUS_LABELS[s], "off_grid": is_off_grid(s)}
+            for s in GridStatusValue
+        ],
+        # the modes a customer may choose first, in the app's order
+        "modes": [
+            {"value": m, "label": MODE_LABELS[m], "customer": m in CUSTOMER_MODES} for m in modes
+        ],
+        "meters": [{"name": m, "power": p} for m, p in zip(MeterName, POWER_NAMES, strict=True)],
+        "counters": [
+            {"name": c.name, "meter": c.meter, "direction": c.direction, "meaning": c.meaning}
+            for c in COUNTERS
+        ],
+    }
+
+
+# The vocabulary cannot change while the monitor runs: encoded once, tagged by its content.
+_VOCABULARY_BODY = msgspec.json.encode(_vocabulary())
+_VOCABULARY_ETAG = hashlib.sha256(_VOCABULARY_BODY).hexdigest()[:20]
+
+
+async def api_vocabulary(request: web.Request) -> web.StreamResponse:
+    """Labels and sets of grid statuses, modes, meters and counters (public, never secret)."""
+    headers = {"Cache-Control": "max-age=300", "ETag": f'"{_VOCABULARY_ETAG}"'}
+    if any(tag.value in (_VOCABULARY_ETAG, "*") for tag in request.if_none_match or ()):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=_VOCABULARY_BODY, content_type=_JSON, headers=headers)
+
+
 async def control_operation(request: web.Request) -> web.Response:
     """POST {gateway, mode?, backup_reserve_percent?, scale?}: set, commit, read back."""
     ctx = request.app[CTX]
@@ -567,6 +612,7 @@ def create_app(ctx: WebContext) -> web.Application:
     app.router.add_get("/api/outages", api_outages)
     app.router.add_get("/api/gaps", api_gaps)
     app.router.add_get("/api/events", api_events)
+    app.router.add_get("/api/vocabulary", api_vocabulary)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     if ctx.control is not None:
