@@ -22,13 +22,20 @@ async def test_products_and_energy_sites(cloud: Cloud) -> None:
     assert sites == [
         EnergySite(
             energy_site_id=SITE_ID,
-            battery_id=BATTERY_ID,
+            product_id=BATTERY_ID,
             site_name="My Home",
             resource_type="battery",
             gateway_id="1118431-00-L--TG0000000000",
-            raw={},
+            battery_type="ac_powerwall",
+            backup_capable=True,
+            energy_left_wh=10720.5,
+            total_pack_energy_wh=13500,
+            percentage_charged_app_percent=pytest.approx(80.0),
+            battery_power_w=-1250.5,
+            components={"battery": True, "solar": True, "grid": True},
         )
     ]
+    assert sites[0].battery_id == BATTERY_ID
     assert sites[0].raw["percentage_charged"] == pytest.approx(80.0)
 
 

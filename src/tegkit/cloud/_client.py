@@ -19,6 +19,7 @@ from tegkit.catalog import find
 from tegkit.cloud._envelope import (
     CommandResult,
     connection_problem,
+    decode_answer,
     parse_command_result,
     unwrap,
 )
@@ -29,7 +30,6 @@ from tegkit.errors import (
     ConnectionFailedError,
     GatewayTimeoutError,
     InvalidInputError,
-    ParseError,
 )
 from tegkit.ownerapi import (
     AUTH_URL,
@@ -198,23 +198,27 @@ class CloudClient:
         """Every product of the account (vehicles and energy sites) as the Owner API sends it."""
         path = _path("GET", "/api/1/products")
         response = await self._request("GET", path)
-        if not isinstance(response, list) or not all(isinstance(p, dict) for p in response):
-            raise ParseError(f"GET {path}", "expected a list of objects")
-        return response
+        return decode_answer(list[dict[str, Any]], response, method="GET", path=path)
 
     async def energy_sites(self) -> list[EnergySite]:
         """The account's energy sites (products that have an energy_site_id)."""
-        return [EnergySite.from_json(p) for p in await self.products() if "energy_site_id" in p]
+        path = _path("GET", "/api/1/products")
+        return [
+            decode_answer(EnergySite, p, method="GET", path=path)
+            for p in await self.products()
+            if "energy_site_id" in p
+        ]
 
     async def live_status(self, site_id: int) -> LiveStatus:
         """Power flow and charge (app percent) of one energy site now."""
         path = _path("GET", "/api/1/energy_sites/{site_id}/live_status", site_id=_site(site_id))
-        return LiveStatus.from_json(await self._request("GET", path), f"GET {path}")
+        return decode_answer(LiveStatus, await self._request("GET", path), method="GET", path=path)
 
     async def site_info(self, site_id: int) -> CloudSiteInfo:
         """Configuration of one energy site: name, mode, reserve (app percent), nameplate."""
         path = _path("GET", "/api/1/energy_sites/{site_id}/site_info", site_id=_site(site_id))
-        return CloudSiteInfo.from_json(await self._request("GET", path), f"GET {path}")
+        response = await self._request("GET", path)
+        return decode_answer(CloudSiteInfo, response, method="GET", path=path)
 
     # --- commands -------------------------------------------------------------------------
 

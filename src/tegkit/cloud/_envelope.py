@@ -1,25 +1,28 @@
 """Unwrap Owner API answers: the {"response": ...} envelope, its error shape, command results.
 
 Pure functions, no I/O: the client feeds them status, headers and body bytes (or the
-aiohttp error of a request that got no answer).
+aiohttp error of a request that got no answer). The envelope is read with one cached msgspec
+decoder that keeps `response` as its raw JSON bytes; `decode_answer` then reads those bytes
+as a typed model (`tegkit.cloud._models`), exactly as the gateway's bodies are read.
 
 >>> unwrap(200, b'{"response": {"code": 201, "message": "Updated"}}', method="POST", path="/x")
-{'code': 201, 'message': 'Updated'}
->>> parse_command_result({"result": True, "reason": ""}, method="POST", path="/x")
+b'{"code": 201, "message": "Updated"}'
+>>> parse_command_result(b'{"result": true, "reason": ""}', method="POST", path="/x")
 CommandResult(code=None, message=None)
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, TypeVar, overload
 
 import aiohttp
+import msgspec
 
+from tegkit import models
 from tegkit._headers import retry_after_s
+from tegkit.cloud._models import CommandAnswer, CommandResult
 from tegkit.errors import (
     ApiError,
     AuthenticationError,
@@ -30,15 +33,9 @@ from tegkit.errors import (
     RateLimitedError,
 )
 
+T = TypeVar("T")
+
 REDACTED = "<redacted>"
-
-
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    """What a successful command answered: its code and message, where the shape has them."""
-
-    code: int | None
-    message: str | None
 
 
 def redact(text: str | None, secrets: Iterable[str]) -> str | None:
@@ -87,21 +84,39 @@ def connection_problem(exc: aiohttp.ClientError) -> str:
     return f"{exc.__class__.__name__}: {exc}"
 
 
-def _text(value: object) -> str | None:
-    if value is None or value == "":
+class _Envelope(msgspec.Struct):
+    """The Owner API's envelope; members kept as raw JSON (empty when absent), others ignored."""
+
+    response: msgspec.Raw = msgspec.Raw(b"")
+    error: msgspec.Raw = msgspec.Raw(b"")
+    error_description: msgspec.Raw = msgspec.Raw(b"")
+
+
+_ENVELOPE: Final = msgspec.json.Decoder(_Envelope)
+_TEXT: Final = msgspec.json.Decoder(str | None)
+
+
+def _text(raw: msgspec.Raw) -> str | None:
+    """An error member as text: a JSON string as it is, any other value as its JSON."""
+    if not raw:
         return None
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _decode(body: bytes | str) -> Any:
-    """The decoded JSON, or a marker object when the body is not JSON."""
     try:
-        return json.loads(body)
-    except ValueError:
-        return _NOT_JSON
+        value = _TEXT.decode(raw)
+    except msgspec.DecodeError:  # a number, an object...: its JSON says more than nothing
+        value = bytes(raw).decode("utf-8", "replace")
+    return value or None
 
 
-_NOT_JSON = object()
+def _envelope(body: bytes | str, endpoint: str, status: int) -> _Envelope:
+    """The envelope of a body; ParseError when it is not JSON or not a JSON object."""
+    try:
+        return _ENVELOPE.decode(body)
+    except msgspec.ValidationError as exc:  # JSON, but not an object
+        raise ParseError(endpoint, f"expected a JSON object: {exc}") from None
+    except msgspec.DecodeError:
+        raise ParseError(endpoint, f"HTTP {status} body is not JSON") from None
+    except RecursionError:  # nested deeper than any answer: a peer's mischief
+        raise ParseError(endpoint, "JSON nested too deeply") from None
 
 
 def unwrap(
@@ -112,19 +127,25 @@ def unwrap(
     path: str,
     retry_after: str | None = None,
     secrets: Iterable[str] = (),
-) -> Any:
-    """The `response` member of an Owner API answer; raise the typed error for a failure.
+) -> bytes:
+    """The `response` member of an Owner API answer, as JSON bytes; raise the typed error.
 
     A status of 400 or more raises by status (with the body's `error` and
     `error_description` where it has them); a 2xx whose body carries `error` raises ApiError;
-    a 2xx that is not JSON or has no `response` raises ParseError.
+    a 2xx that is not JSON, not an object or has no `response` raises ParseError.
     """
     secrets = tuple(secrets)
-    payload = _decode(body)
-    fields = payload if isinstance(payload, dict) else {}
-    error = redact(_text(fields.get("error")), secrets)
-    description = redact(_text(fields.get("error_description")), secrets)
     endpoint = f"{method} {path}"
+    try:
+        envelope: _Envelope | None = _envelope(body, endpoint, status)
+    except ParseError:
+        if status < 400:
+            raise
+        envelope = None  # an HTML error page: the status alone says what happened
+    error = description = None
+    if envelope is not None:
+        error = redact(_text(envelope.error), secrets)
+        description = redact(_text(envelope.error_description), secrets)
     if status >= 400:
         raise error_for_status(
             status,
@@ -134,48 +155,58 @@ def unwrap(
             message=description,
             retry_after_s=retry_after_s(retry_after),
         )
-    if payload is _NOT_JSON:
-        raise ParseError(endpoint, f"HTTP {status} body is not JSON")
-    if not isinstance(payload, dict):
-        raise ParseError(endpoint, f"expected a JSON object, got {type(payload).__name__}")
+    assert envelope is not None  # a 2xx without one raised above
     if error is not None:
         raise ApiError(status, method, path, error=error, message=description)
-    if "response" not in payload:
+    if not envelope.response:
         raise ParseError(endpoint, "no 'response' member in the envelope")
-    return payload["response"]
+    return bytes(envelope.response)
 
 
-def parse_command_result(response: Any, *, method: str, path: str) -> CommandResult:
-    """The result of a command in any success shape; {"result": false} raises ApiError.
+@overload
+def decode_answer(model_type: type[T], response: object, *, method: str, path: str) -> T: ...
+@overload
+def decode_answer(model_type: Any, response: object, *, method: str, path: str) -> Any: ...
+def decode_answer(model_type: Any, response: object, *, method: str, path: str) -> Any:
+    """`response` (JSON bytes from `unwrap`, or decoded JSON) as `model_type`.
 
-    Shapes: {"code": 201, "message": "Updated"}, {"Code": 200, "Message": "..."},
-    {"result": true, "reason": ""}.
+    The gateway models' decode: a cached decoder per type, the lenient second reading for
+    unknown or re-cased keys, ParseError naming the endpoint and the field path.
     """
-    endpoint = f"{method} {path}"
-    if not isinstance(response, dict):
-        raise ParseError(endpoint, f"command response is {type(response).__name__}, not object")
-    if "result" in response:
-        if response["result"] is True:
-            return CommandResult(code=None, message=_text(response.get("reason")))
-        reason = _text(response.get("reason"))
-        raise ApiError(200, method, path, error="command refused", message=reason)
-    for code_key, message_key in (("code", "message"), ("Code", "Message")):
-        if code_key in response:
-            code = response[code_key]
-            if isinstance(code, bool) or not isinstance(code, int):
-                raise ParseError(endpoint, f"{code_key} is {code!r}, not an integer")
-            message = _text(response.get(message_key))
-            if not 200 <= code < 300:
-                raise ApiError(
-                    200, method, path, code=code, error="command refused", message=message
-                )
-            return CommandResult(code=code, message=message)
-    raise ParseError(endpoint, f"unknown command response shape with keys {sorted(response)}")
+    return models.decode(model_type, response, f"{method} {path}")
+
+
+def parse_command_result(response: object, *, method: str, path: str) -> CommandResult:
+    """The result of a command in any success shape; a refusal in a 200 raises ApiError.
+
+    `response` is the `response` member (JSON bytes from `unwrap`, or decoded JSON). Shapes:
+    {"code": 201, "message": "Updated"}, {"Code": 200, "Message": "..."},
+    {"result": true, "reason": ""}; {"result": false} and a code outside 2xx are refusals.
+    """
+    answer = decode_answer(CommandAnswer, response, method=method, path=path)
+    if answer.result is not None:
+        if answer.result:
+            return CommandResult(code=None, message=answer.reason or None)
+        raise ApiError(200, method, path, error="command refused", message=answer.reason or None)
+    if answer.code is not None:
+        if not 200 <= answer.code < 300:
+            raise ApiError(
+                200,
+                method,
+                path,
+                code=answer.code,
+                error="command refused",
+                message=answer.message or None,
+            )
+        return CommandResult(code=answer.code, message=answer.message or None)
+    keys = sorted(answer.raw)
+    raise ParseError(f"{method} {path}", f"unknown command response shape with keys {keys}")
 
 
 __all__ = [
     "CommandResult",
     "connection_problem",
+    "decode_answer",
     "error_for_status",
     "parse_command_result",
     "redact",
