@@ -65,6 +65,29 @@ async def test_request_faults_are_counted_and_cleared() -> None:
         assert (await c.control("POST", "/faults", {"kind": "bogus"}))[0] == 400
 
 
+async def test_now_s_is_the_simulated_clock_in_seconds() -> None:
+    """Callers read the clock from the Simulator (`now_s`), not from inside its physics."""
+    async with simulator() as sim:
+        start_s = sim.now.timestamp()
+        assert sim.now_s == start_s
+        await sim.advance(90)
+        assert sim.now_s == start_s + 90 == sim.now.timestamp()
+        sim.set_time(sim.now + dt.timedelta(days=2))
+        assert sim.now_s == start_s + 90 + 2 * 86400
+
+
+async def test_an_ipv6_simulator_reports_the_port_it_bound() -> None:
+    """The ports come from the bound sockets, IPv6 (4-tuple addresses) included."""
+    async with simulator(host="::1", http_port=0) as sim, aiohttp.ClientSession() as s:
+        assert sim.url == f"https://[::1]:{sim.port}" and sim.port > 0
+        ctx = ssl.create_default_context(cafile=str(sim.cafile))
+        ctx.check_hostname = False  # the certificate names teg, not ::1
+        async with s.get(f"{sim.url}/api/status", ssl=ctx) as r:
+            assert r.status == 200
+        async with s.get(f"http://[::1]:{sim.http_port}/x", allow_redirects=False) as r:
+            assert r.status == 301 and r.headers["Location"] == f"{sim.url}/x"
+
+
 async def test_expire_sessions_rotate_cert_and_reboot() -> None:
     async with simulator() as sim, client(sim) as c:
         await c.login()

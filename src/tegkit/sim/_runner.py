@@ -14,7 +14,6 @@ import datetime as dt
 import logging
 import secrets
 import shutil
-import socket
 import ssl
 import tempfile
 import time
@@ -162,6 +161,11 @@ class Simulator:
     def now(self) -> dt.datetime:
         return self.gateway.now
 
+    @property
+    def now_s(self) -> float:
+        """The simulated clock as Unix seconds: `now` as a number, for clocks and arithmetic."""
+        return self.gateway.site.epoch_s
+
     # --- lifecycle ------------------------------------------------------------------------
 
     async def __aenter__(self) -> Simulator:
@@ -220,16 +224,15 @@ class Simulator:
             runner, self.host, port, ssl_context=context, reuse_address=True, backlog=256
         )
         await site.start()
-        server = site._server
-        assert server is not None
-        sockets: list[socket.socket] = list(getattr(server, "sockets", []))
-        return site, int(sockets[0].getsockname()[1])
+        # A runner here serves one site at a time (a reboot stops the old one first), so the
+        # address just bound is the runner's last; (host, port) or (host, port, flow, scope).
+        return site, int(runner.addresses[-1][1])
 
     # --- the clock ------------------------------------------------------------------------
 
     def _reanchor(self) -> None:
         self._anchor_mono = time.monotonic()
-        self._anchor_epoch_s = self.gateway.site.epoch_s
+        self._anchor_epoch_s = self.now_s
 
     def _target_epoch_s(self) -> float:
         return self._anchor_epoch_s + self.speed * (time.monotonic() - self._anchor_mono)
@@ -260,7 +263,7 @@ class Simulator:
         while True:
             await asyncio.sleep(_TICK_S)
             if self.speed > 0:
-                behind_s = self._target_epoch_s() - self.gateway.site.epoch_s
+                behind_s = self._target_epoch_s() - self.now_s
                 if behind_s > 0:
                     try:
                         self._step(behind_s)
@@ -309,7 +312,7 @@ class Simulator:
         """Jump the simulated clock forward to `at` (physics runs through the gap)."""
         if at.tzinfo is None:
             raise ValueError("at: an aware datetime")
-        gap_s = at.timestamp() - self.gateway.site.epoch_s
+        gap_s = at.timestamp() - self.now_s
         if gap_s < 0:
             raise ValueError("at: the clock only moves forward (energy counters only grow)")
         if gap_s > MAX_JUMP_S:
@@ -322,7 +325,7 @@ class Simulator:
 
     def set_speed(self, speed: float) -> None:
         speed = _checked_speed(speed)
-        self._step(max(0.0, self._target_epoch_s() - self.gateway.site.epoch_s))
+        self._step(max(0.0, self._target_epoch_s() - self.now_s))
         self.speed = float(speed)
         self._reanchor()
 
