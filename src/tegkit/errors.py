@@ -64,6 +64,19 @@ class RequestBudgetExceededError(GatewayError):
         )
 
 
+class CloudTokenMissingError(GatewayError):
+    """No Owner API token is kept where one was looked for: nothing was sent to the cloud.
+
+    Not an answer of the cloud (a refused token is `AuthenticationError`); `token_file` is
+    where the token was looked for, `advice` how to get one.
+    """
+
+    def __init__(self, token_file: str, advice: str = "import tokens first") -> None:
+        self.token_file = token_file
+        self.advice = advice
+        super().__init__(f"no Owner API token in {token_file}; nothing was sent")
+
+
 # --- request errors: the request did not get an HTTP answer -------------------------------
 
 
@@ -172,6 +185,7 @@ __all__ = [
     "AuthenticationError",
     "CertificateError",
     "CertificateMismatchError",
+    "CloudTokenMissingError",
     "ConnectionFailedError",
     "EndpointNotSupportedError",
     "GatewayBusyError",

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from teg_helpers import SimThread, Teg
 
+from tegkit.cli import exit_codes
+from tegkit.errors import ApiError, CloudTokenMissingError
 from tegkit.sim import Simulator
 
 
@@ -116,6 +118,20 @@ def test_without_tokens_the_message_says_how_to_import(cteg: Teg) -> None:
     result = cteg("cloud", "products")
     assert result.exit_code == 3
     assert "teg cloud token import" in result.stderr
+
+
+def test_a_missing_token_is_a_local_error_not_an_invented_401(cteg: Teg, sim: Simulator) -> None:
+    # No token file: nothing is asked of the cloud, so nothing may read as the cloud's answer.
+    for args in (("cloud", "products"), ("cloud", "status"), ("cloud", "token", "refresh")):
+        result = cteg(*args)
+        assert result.exit_code == 3, (args, result.stderr)
+        assert isinstance(result.exception, SystemExit)  # the message, no traceback
+        assert "Traceback" not in result.stderr + result.stdout
+        assert "no Owner API token in " in result.stderr and "nothing was sent" in result.stderr
+        assert "teg cloud token import FILE" in result.stderr and "'default'" in result.stderr
+        assert "refused" not in result.stderr and "401" not in result.stderr
+    assert exit_codes.exit_code(CloudTokenMissingError("t.json")) == exit_codes.AUTHENTICATION
+    assert not isinstance(CloudTokenMissingError("t.json"), ApiError)
 
 
 def test_a_bad_token_is_exit_3(cteg: Teg) -> None:

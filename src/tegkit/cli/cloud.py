@@ -27,7 +27,7 @@ from tegkit.cli.change import SCALE_HELP, check_reserve, wire_number
 from tegkit.cli.config import Profile
 from tegkit.cli.output import Output, json_option
 from tegkit.cloud import CloudClient, Tokens, read_token_file, write_token_file
-from tegkit.errors import AuthenticationError, InvalidInputError
+from tegkit.errors import CloudTokenMissingError, InvalidInputError
 from tegkit.ownerapi import AUTH_URL, OPERATION_MODES, OWNER_API_URL, check_site_name
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,20 +63,20 @@ class CloudSettings:
             return ""
         return f", or choose the profile that has them with --profile ({', '.join(others)})"
 
+    def _how_to_get_tokens(self) -> str:
+        """How to get tokens for this profile; names `teg cloud login` once that exists."""
+        ways = "`teg cloud token import FILE`"
+        if "login" in cloud.commands:
+            ways = f"`teg cloud login` or {ways}"
+        return f"Get tokens for profile {self.app.profile_name!r} with {ways}{self._elsewhere()}."
+
     def client(self) -> CloudClient:
         try:
             tokens = read_token_file(self.token_file)
         except InvalidInputError:
-            if not self.token_file.exists():
-                raise AuthenticationError(
-                    401,
-                    "GET",
-                    "/api/1/products",
-                    message=(
-                        f"no Owner API token in {self.token_file} for profile "
-                        f"{self.app.profile_name!r}: run `teg cloud token import`"
-                        f"{self._elsewhere()}"
-                    ),
+            if not self.token_file.exists():  # a local condition: nothing was asked of the cloud
+                raise CloudTokenMissingError(
+                    str(self.token_file), self._how_to_get_tokens()
                 ) from None
             raise
         return CloudClient(

@@ -45,6 +45,7 @@ _BY_CLASS: Final[tuple[tuple[type[BaseException], int], ...]] = (
     (errors.CertificateMismatchError, CERTIFICATE_MISMATCH),
     (errors.CertificateError, CERTIFICATE_MISMATCH),
     (errors.AuthenticationError, AUTHENTICATION),
+    (errors.CloudTokenMissingError, AUTHENTICATION),
     (errors.PermissionDeniedError, PERMISSION_DENIED),
     (errors.RateLimitedError, RATE_LIMITED),
     (errors.RequestBudgetExceededError, RATE_LIMITED),
@@ -244,6 +245,8 @@ def _is_ip(name: str) -> bool:
 def _cloud_message(exc: BaseException, url: str | None) -> str | None:
     """The advice for an Owner API failure, where it differs from the gateway's."""
     where = f" at {url}" if url else ""
+    if isinstance(exc, errors.CloudTokenMissingError):
+        return f"{exc}. {exc.advice}"
     if isinstance(exc, errors.AuthenticationError):
         return (
             f"the Owner API{where} refused the tokens ({_detail(exc)}). Import fresh ones "
