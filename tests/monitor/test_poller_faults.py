@@ -18,7 +18,7 @@ from monitor_helpers import HostTime
 
 from tegkit.monitor.clock import ReadingClock
 from tegkit.monitor.live import LiveState
-from tegkit.monitor.poller import Poller, PollerConfig
+from tegkit.monitor.poller import GatewayTarget, Poller, PollerConfig
 from tegkit.monitor.store import AsyncStore, open_store
 
 FAST = PollerConfig(
@@ -35,15 +35,13 @@ async def double_poller(
     clock = ReadingClock(host.wall, host.mono)
     live = LiveState(clock=clock, stale_after_s=15.0)
     store = AsyncStore(open_store(db)) if db is not None else None
-    client = double.client()
-    poller = Poller(
-        live.add("home", double.url), client, live, store, config, clock=clock, monotonic=host.mono
-    )
+    home = GatewayTarget("home", double.url, pin=double.fingerprint)
+    poller = Poller.for_target(home, live, store, config, clock=clock, monotonic=host.mono)
     try:
         yield poller
     finally:
         await poller.flush()
-        await client.close()
+        await poller.aclose()
         if store is not None:
             await store.aclose()
 

@@ -165,7 +165,7 @@ async def test_aclose_waits_for_reads_in_flight_then_refuses(tmp_path: Path) -> 
         with pytest.raises(StoreClosedError, match="closed"):
             await store.latest("g")
         with pytest.raises(StoreClosedError, match="closed"):
-            store.store.history("g", 0, 60)
+            store._store.history("g", 0, 60)  # the store behind the facade too
 
 
 async def test_a_queued_write_is_kept_when_its_caller_is_cancelled(tmp_path: Path) -> None:

@@ -31,9 +31,9 @@ import click
 import platformdirs
 
 from tegkit import logs
-from tegkit.errors import AuthenticationError, GatewayError
+from tegkit.errors import AuthenticationError
 from tegkit.monitor.auth import MIN_TOKEN_CHARS
-from tegkit.monitor.poller import REQUESTS_PER_CALL_MAX, Poller, PollerConfig
+from tegkit.monitor.poller import REQUESTS_PER_CALL_MAX, PollerConfig
 from tegkit.monitor.readings import RetentionPolicy
 from tegkit.monitor.service import DEFAULT_LISTEN, GatewayTarget, Monitor
 from tegkit.sim.scenario import BUILTIN_SCENARIOS, DEFAULT_SCENARIO
@@ -283,17 +283,8 @@ async def _refused(monitor: Monitor) -> dict[str, AuthenticationError]:
     Only a refusal counts; an unreachable or busy gateway is the poller's to retry.
     """
 
-    async def check(poller: Poller) -> AuthenticationError | None:
-        try:
-            await poller.control(poller.client.meters_aggregates)
-        except AuthenticationError as exc:
-            return exc
-        except (GatewayError, TimeoutError):
-            return None
-        return None
-
     pollers = list(monitor.pollers.values())
-    found = await asyncio.gather(*(check(p) for p in pollers))
+    found = await asyncio.gather(*(p.check_credentials() for p in pollers))
     return {p.name: exc for p, exc in zip(pollers, found, strict=True) if exc is not None}
 
 

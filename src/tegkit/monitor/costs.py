@@ -15,7 +15,7 @@ import datetime as dt
 import msgspec
 
 from tegkit.monitor.readings import EnergyBucket
-from tegkit.monitor.store import Store
+from tegkit.monitor.store import AsyncStore
 from tegkit.tariff import Price, Tariff
 
 __all__ = ["DailyCost", "daily_costs"]
@@ -56,26 +56,30 @@ def _add(acc: list[float], bucket: EnergyBucket, price: Price, share: float = 1.
     acc[4] += home
 
 
-def daily_costs(
-    store: Store,
+async def daily_costs(
+    store: AsyncStore,
     gateway: str,
     start_day: dt.date,
     end_day: dt.date,
     tariff: Tariff,
     tz: dt.tzinfo,
 ) -> list[DailyCost]:
-    """Cost, baseline and savings for each local day from start_day to end_day inclusive."""
+    """Cost, baseline and savings for each local day from start_day to end_day inclusive.
+
+    The energy is read through the store's async facade (its reader threads): the event
+    loop never waits on the database.
+    """
     out = []
     day = start_day
     while day <= end_day:
         start = dt.datetime.combine(day, dt.time(), tzinfo=tz).timestamp()
         end = dt.datetime.combine(day + dt.timedelta(1), dt.time(), tzinfo=tz).timestamp()
         acc = [0.0] * 5
-        hours = store.energy(gateway, start, end, "hour")
+        hours = await store.energy(gateway, start, end, "hour")
         minutes: dict[float, EnergyBucket] | None = None
         # a zone whose midnight is not on a whole UTC hour (India, Adelaide): the day's
         # edges cut hours, so the day is priced minute by minute where minutes are kept
-        in_day = store.energy(gateway, start, end, "minute") if start % 3600 else []
+        in_day = await store.energy(gateway, start, end, "minute") if start % 3600 else []
         if in_day:
             for minute in in_day:
                 _add(acc, minute, _price(tariff, minute.start, tz))
@@ -88,7 +92,8 @@ def daily_costs(
                 _add(acc, hour, prices[0])
                 continue
             if minutes is None:
-                minutes = {b.start: b for b in store.energy(gateway, start, end, "minute")}
+                found = await store.energy(gateway, start, end, "minute")
+                minutes = {b.start: b for b in found}
             in_hour = [minutes[t] for t in (hour.start + 60 * m for m in range(60)) if t in minutes]
             if in_hour:
                 for minute in in_hour:

@@ -29,8 +29,7 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
-from aiohttp.web_request import BaseRequest
+from aiohttp.web import BaseRequest, RequestHandler
 
 log = logging.getLogger(__name__)
 
@@ -446,7 +445,9 @@ class EdgeSite(web.BaseSite):
     The accept loop is ours, not asyncio's: asyncio accepts up to `backlog` sockets per
     wake-up before any protocol exists, which can spend every file descriptor at once
     (then each failed accept() logged a traceback). Here a socket is accepted only when
-    the cap allows it, and accept() failures back off with one throttled line.
+    the cap allows it, and accept() failures back off with one throttled line. Its
+    address is `port` / `name`: aiohttp's `runner.addresses` lists only sites that run
+    aiohttp's own server.
     """
 
     def __init__(
@@ -460,6 +461,7 @@ class EdgeSite(web.BaseSite):
         fd_limit: int | None = None,
     ) -> None:
         super().__init__(runner, backlog=backlog)
+        self._app_runner = runner  # our own reference: BaseSite keeps its copy private
         self._host = host
         self._port = port
         self._limits = limits
@@ -480,7 +482,7 @@ class EdgeSite(web.BaseSite):
 
     async def start(self) -> None:
         await super().start()
-        server = self._runner.server
+        server = self._app_runner.server
         assert server is not None, "call runner.setup() first"
         self.connections = Connections(server, self._limits, fd_limit=self._fd_limit)
         loop = asyncio.get_running_loop()

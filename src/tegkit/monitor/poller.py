@@ -28,6 +28,7 @@ caller passes its own clock.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import math
 import random
@@ -35,10 +36,11 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from pathlib import Path
+from typing import Any, Final, Literal, TypeVar
 
 from tegkit import models
-from tegkit.client import Gateway
+from tegkit.client import Gateway, Insecure, PinnedCertificate, TlsPolicy, VerifyCertificate
 from tegkit.errors import (
     ApiError,
     AuthenticationError,
@@ -47,12 +49,15 @@ from tegkit.errors import (
     EndpointNotSupportedError,
     GatewayError,
     GatewayTimeoutError,
+    InvalidInputError,
     ParseError,
     PermissionDeniedError,
     RateLimitedError,
+    RequestBudgetExceededError,
     SystemStoppedError,
 )
 from tegkit.logs import set_gateway as set_log_gateway
+from tegkit.models import CUSTOMER_MODES
 from tegkit.monitor import plausible
 from tegkit.monitor.clock import ReadingClock
 from tegkit.monitor.live import DurationHistogram, GatewayLive, LiveState, Problem
@@ -60,6 +65,7 @@ from tegkit.monitor.readings import Event, Gap, Reading
 from tegkit.monitor.store import AsyncStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FAST: Final[tuple[str, ...]] = ("meters_aggregates", "soe", "grid_status")
 SLOW: Final[tuple[str, ...]] = ("operation", "site_info", "status", "sitemaster")
@@ -77,6 +83,8 @@ PATHS: Final[dict[str, str]] = {
 
 #: gateway requests one poll can cause at most: the request, a login, the request again.
 REQUESTS_PER_CALL_MAX = 3
+#: client calls of a change of operation: read (for a value left out), write, commit, read back
+SET_OPERATION_CALLS = 4
 #: an endpoint the firmware lacks (404) is asked again only after this long.
 UNSUPPORTED_RETRY_S = 6 * 3600.0
 RESERVE_TOLERANCE_PERCENT = 0.01
@@ -85,6 +93,47 @@ WATCH_TICK_S = 0.5
 #: readings kept in memory while the store refuses them; older ones are dropped (and said so).
 MAX_UNSAVED_READINGS = 720
 _UNREACHABLE: Final = frozenset({"unreachable", "timeout", "certificate"})
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayTarget:
+    """One gateway to watch: where it is, how to trust it, how to log in."""
+
+    name: str
+    url: str
+    password: str | None = None
+    email: str = ""
+    pin: str | None = None  # SHA-256 of the certificate
+    cafile: str | None = None
+    sni: str | None = None
+    insecure: bool = False
+    timeout_s: float = 10.0
+    session_file: Path | None = None  # a profile's kept session (`teg login`, `teg setup`)
+    tz: dt.tzinfo | None = None  # the site's time zone, when it overrides the gateway's own
+
+    def __repr__(self) -> str:  # the password never reaches a log
+        return f"GatewayTarget(name={self.name!r}, url={self.url!r})"
+
+    def tls(self) -> TlsPolicy:
+        if self.pin:
+            return PinnedCertificate(self.pin)
+        if self.insecure:
+            return Insecure()
+        return VerifyCertificate(self.cafile)
+
+    def client(self) -> Gateway:
+        """A client for the poller: no retries of its own (the poller backs off itself;
+        client retries would break the request budget)."""
+        return Gateway(
+            self.url,
+            password=self.password,
+            email=self.email,
+            tls=self.tls(),
+            sni=self.sni,
+            timeout_s=self.timeout_s,
+            session_file=self.session_file,
+            retries=0,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,9 +253,11 @@ class _Outcome:
 class Poller:
     """Polls one gateway into `live` and `store`; `run()` forever or `poll_due()` by step.
 
+    Made by `Poller.for_target` (which also makes its client and its live entry).
     `clock` stamps readings, gaps and events (epoch s; a `ReadingClock` by default);
     `monotonic` drives the schedule and the budget. Tests on a simulated gateway pass the
-    simulator's clock for both.
+    simulator's clock for both. Every request to the gateway goes through the poller, inside
+    its budget: the polls, `set_operation` and `check_credentials`.
     """
 
     def __init__(
@@ -220,9 +271,11 @@ class Poller:
         clock: Callable[[], float] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        owns_client: bool = True,
     ) -> None:
         self.gateway = gateway
-        self.client = client
+        self._client = client
+        self._owns_client = owns_client
         self.live = live
         self.store = store
         self.config = config or PollerConfig()
@@ -261,9 +314,70 @@ class Poller:
             "sitemaster": client.sitemaster,
         }
 
+    @classmethod
+    def for_target(
+        cls,
+        target: GatewayTarget,
+        live: LiveState,
+        store: AsyncStore | None = None,
+        config: PollerConfig | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> Poller:
+        """The poller of `target`: its client, and its entry in `live` under target.name.
+
+        The poller owns the client: `aclose()` closes it.
+        """
+        gateway = live.add(target.name, target.url)
+        gateway.tz_override = target.tz
+        return cls(
+            gateway,
+            target.client(),
+            live,
+            store,
+            config,
+            clock=clock,
+            monotonic=monotonic,
+            rng=rng,
+        )
+
+    def on_schedule(
+        self,
+        config: PollerConfig,
+        *,
+        clock: Callable[[], float],
+        monotonic: Callable[[], float],
+    ) -> Poller:
+        """Another poller of the same gateway (its live entry, client and store) on its own
+        schedule, budget and clocks: `teg demo` records simulated hours with one before
+        the live polling starts. Run one of the two at a time; this one's `aclose()`
+        leaves the shared client open."""
+        return Poller(
+            self.gateway,
+            self._client,
+            self.live,
+            self.store,
+            config,
+            clock=clock,
+            monotonic=monotonic,
+            owns_client=False,
+        )
+
+    async def aclose(self) -> None:
+        """Close the client this poller owns (after `flush()`, once polling has stopped)."""
+        if self._owns_client:
+            await self._client.close()
+
     @property
     def name(self) -> str:
         return self.gateway.name
+
+    @property
+    def requests_sent(self) -> int:
+        """Gateway requests the client has sent so far (logins included)."""
+        return self._client.requests_sent
 
     @property
     def pending(self) -> int:
@@ -385,13 +499,13 @@ class Poller:
         for endpoint in asked:
             if endpoint in self._forget_before_asking:
                 self._forget_before_asking.discard(endpoint)
-                self.client.forget("GET", PATHS[endpoint])
-        sent_before = self.client.requests_sent
+                self._client.forget("GET", PATHS[endpoint])
+        sent_before = self.requests_sent
         try:
             outcomes = await asyncio.gather(*(self._call(e) for e in asked))
         finally:
             # The cycle's calls share the client's counter: settle them together.
-            sent = max(0, self.client.requests_sent - sent_before)
+            sent = max(0, self.requests_sent - sent_before)
             self.budget.settle(REQUESTS_PER_CALL_MAX * len(asked), sent)
         results = {o.endpoint: o for o in outcomes}
         fast = {e: results[e] for e in FAST if e in results}
@@ -433,23 +547,61 @@ class Poller:
             self._last_error.pop(endpoint, None)
         return outcome
 
-    async def control(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        """Run a control request (e.g. set_operation) inside the gateway's request budget."""
-        reserve = 3 * REQUESTS_PER_CALL_MAX  # read, write, commit
+    async def _within_budget(self, calls: int, what: str, work: Callable[[], Awaitable[T]]) -> T:
+        """Run `work` (at most `calls` client calls) inside the gateway's request budget.
+
+        RequestBudgetExceededError, and nothing sent, when the budget has no room for it.
+        """
+        reserve = calls * REQUESTS_PER_CALL_MAX
         if not self.budget.try_reserve(reserve):
-            wait_s = self.budget.wait_s(reserve)
-            raise RateLimitedError(
-                429,
-                "POST",
-                "/api/operation",
-                message="the monitor's request budget is spent",
-                retry_after_s=wait_s,
-            )
-        sent_before = self.client.requests_sent
+            raise RequestBudgetExceededError(self.budget.wait_s(reserve), what)
+        sent_before = self.requests_sent
         try:
-            return await call()
+            return await work()
         finally:
-            self.budget.settle(reserve, max(0, self.client.requests_sent - sent_before))
+            self.budget.settle(reserve, max(0, self.requests_sent - sent_before))
+
+    async def set_operation(
+        self,
+        *,
+        mode: str | None = None,
+        backup_reserve_percent: float | None = None,
+        scale: Literal["raw", "app"] | None = None,
+    ) -> models.Operation:
+        """Change the operation mode and/or backup reserve, commit it, and read it back.
+
+        The read-back is what the gateway now has: it becomes the live state at once
+        (without waiting for the next slow poll) and is returned. The whole change takes
+        room in the request budget first (RequestBudgetExceededError, nothing sent, when
+        there is none); the client checks the values (InvalidInputError, nothing sent).
+        Only the modes the app offers are set: the client would send "scheduler" too.
+        """
+        if mode is not None and mode not in CUSTOMER_MODES:
+            raise InvalidInputError("mode", "one of " + ", ".join(CUSTOMER_MODES), mode)
+
+        async def change() -> models.Operation:
+            await self._client.set_operation(
+                mode=mode, backup_reserve_percent=backup_reserve_percent, scale=scale, commit=True
+            )
+            return await self._client.operation()
+
+        after = await self._within_budget(SET_OPERATION_CALLS, "the operation change", change)
+        self._apply_operation(after)
+        return after
+
+    async def check_credentials(self) -> AuthenticationError | None:
+        """One live read inside the budget: the refusal if the gateway refuses the login.
+
+        None otherwise: an unreachable or busy gateway (or a spent budget) is not a refusal,
+        and the polls retry it.
+        """
+        try:
+            await self._within_budget(1, "the login check", self._client.meters_aggregates)
+        except AuthenticationError as exc:
+            return exc
+        except (GatewayError, TimeoutError):
+            return None
+        return None
 
     # --- what the answers mean ------------------------------------------------------------
 
@@ -634,7 +786,7 @@ class Poller:
             g.site_tz = plausible.text(value.timezone) or g.site_tz
         self.live.changed(g)
 
-    def apply_operation(self, operation: models.Operation) -> None:
+    def _apply_operation(self, operation: models.Operation) -> None:
         """Take an operation the gateway reported after a control request as current."""
         g = self.gateway
         g.mode = plausible.text(operation.mode) or g.mode

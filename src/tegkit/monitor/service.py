@@ -15,57 +15,29 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
-from tegkit.client import Gateway, Insecure, PinnedCertificate, TlsPolicy, VerifyCertificate
 from tegkit.monitor.auth import ControlAuth
 from tegkit.monitor.clock import ReadingClock
 from tegkit.monitor.edge import EdgeSite, HostCheck, ServerLimits
 from tegkit.monitor.live import LiveState
-from tegkit.monitor.poller import Poller, PollerConfig
+from tegkit.monitor.poller import GatewayTarget, Poller, PollerConfig
 from tegkit.monitor.readings import RetentionPolicy
 from tegkit.monitor.store import AsyncStore, open_store
 from tegkit.monitor.web import EDGE, WebContext, create_app
 from tegkit.tariff import Tariff
 
 log = logging.getLogger(__name__)
+__all__ = ["DEFAULT_LISTEN", "GatewayTarget", "Monitor"]
 
 DEFAULT_LISTEN = ("127.0.0.1", 8675)
 #: a failed poller is restarted after this many seconds, doubling up to the second figure.
 RESTART_BACKOFF_S = (1.0, 60.0)
 #: how often (real seconds) the store drops what the retention policy no longer keeps.
 RETENTION_EVERY_S = 6 * 3600.0
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayTarget:
-    """One gateway to watch: where it is, how to trust it, how to log in."""
-
-    name: str
-    url: str
-    password: str | None = None
-    email: str = ""
-    pin: str | None = None  # SHA-256 of the certificate
-    cafile: str | None = None
-    sni: str | None = None
-    insecure: bool = False
-    timeout_s: float = 10.0
-    session_file: Path | None = None  # a profile's kept session (`teg login`, `teg setup`)
-    tz: dt.tzinfo | None = None  # the site's time zone, when it overrides the gateway's own
-
-    def __repr__(self) -> str:  # the password never reaches a log
-        return f"GatewayTarget(name={self.name!r}, url={self.url!r})"
-
-    def tls(self) -> TlsPolicy:
-        if self.pin:
-            return PinnedCertificate(self.pin)
-        if self.insecure:
-            return Insecure()
-        return VerifyCertificate(self.cafile)
 
 
 class Monitor:
@@ -116,7 +88,6 @@ class Monitor:
         self.restart_backoff_s = restart_backoff_s
         self.store: AsyncStore | None = None
         self.pollers: dict[str, Poller] = {}
-        self.clients: list[Gateway] = []
         self.app: web.Application | None = None
         self.port = 0
         self._runner: web.AppRunner | None = None
@@ -142,21 +113,8 @@ class Monitor:
         if self.db is not None:
             self.store = AsyncStore(await asyncio.to_thread(open_store, self.db))
         for target in self.targets:
-            client = Gateway(
-                target.url,
-                password=target.password,
-                email=target.email,
-                tls=target.tls(),
-                sni=target.sni,
-                timeout_s=target.timeout_s,
-                session_file=target.session_file,
-                retries=0,  # the poller backs off itself; client retries would break the budget
-            )
-            self.clients.append(client)
-            gateway = self.live.add(target.name, target.url)
-            gateway.tz_override = target.tz
-            self.pollers[target.name] = Poller(
-                gateway, client, self.live, self.store, self.config, clock=self.clock
+            self.pollers[target.name] = Poller.for_target(
+                target, self.live, self.store, self.config, clock=self.clock
             )
         ctx = WebContext(
             live=self.live,
@@ -263,9 +221,8 @@ class Monitor:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        for client in self.clients:
-            await client.close()
-        self.clients.clear()
+        for poller in self.pollers.values():
+            await poller.aclose()  # its client
         if self.store is not None:
             await self.store.aclose()
             self.store = None

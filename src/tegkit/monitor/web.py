@@ -23,12 +23,12 @@ import msgspec
 from aiohttp import web
 
 from tegkit import percent
-from tegkit.client import MODES
 from tegkit.errors import (
     GatewayError,
     InvalidInputError,
     PermissionDeniedError,
     RateLimitedError,
+    RequestBudgetExceededError,
 )
 from tegkit.models.vocabulary import (
     COUNTERS,
@@ -353,9 +353,7 @@ async def api_daily(request: web.Request) -> web.Response:
     costs: dict[dt.date, Any] = {}
     tariff = ctx.tariff
     if tariff is not None:
-        found = await asyncio.to_thread(
-            daily_costs, store.store, gateway, start_day, end_day, tariff, tz
-        )
+        found = await daily_costs(store, gateway, start_day, end_day, tariff, tz)
         costs = {c.day: c for c in found}
     rows = []
     for d in days:
@@ -461,7 +459,8 @@ async def api_vocabulary(request: web.Request) -> web.StreamResponse:
 
 
 async def control_operation(request: web.Request) -> web.Response:
-    """POST {gateway, mode?, backup_reserve_percent?, scale?}: set, commit, read back."""
+    """POST {gateway, mode?, backup_reserve_percent?, scale?}: the poller sets, commits and
+    reads back (inside its request budget); the client checks the values."""
     ctx = request.app[CTX]
     assert ctx.control is not None  # the route exists only with a control token
     ctx.control.require(request)
@@ -472,37 +471,26 @@ async def control_operation(request: web.Request) -> web.Response:
     poller = ctx.pollers.get(name) if isinstance(name, str) else None
     if poller is None:
         raise BadParameter("gateway", "one of " + ", ".join(ctx.pollers), name)
-    mode = body.get("mode")
-    if mode is not None and mode not in MODES:
-        raise BadParameter("mode", "one of " + ", ".join(MODES), mode)
-    reserve = body.get("backup_reserve_percent")
-    scale = body.get("scale")
-    if reserve is not None:
-        if isinstance(reserve, bool) or not isinstance(reserve, int | float):
-            raise BadParameter("backup_reserve_percent", "a number 0..100", reserve)
-        if not 0 <= reserve <= 100:
-            raise BadParameter("backup_reserve_percent", "a number 0..100", reserve)
-        if scale not in ("app", "raw"):
-            raise BadParameter("scale", "'app' or 'raw'", scale)
-    if mode is None and reserve is None:
-        raise BadParameter("mode", "a mode and/or backup_reserve_percent", None)
-    client = poller.client
     try:
-        await poller.control(
-            lambda: client.set_operation(
-                mode=mode, backup_reserve_percent=reserve, scale=scale, commit=True
-            )
+        after = await poller.set_operation(
+            mode=body.get("mode"),
+            backup_reserve_percent=body.get("backup_reserve_percent"),
+            scale=body.get("scale"),
         )
-        after = await poller.control(client.operation)
     except InvalidInputError as exc:
         raise BadParameter(exc.field, exc.allowed, exc.value) from None
+    except RequestBudgetExceededError as exc:  # the monitor's own budget: nothing was sent
+        retry = {"Retry-After": str(max(1, math.ceil(exc.wait_s)))}
+        doc = {"error": str(exc), "retry_after_s": exc.wait_s}
+        return web.Response(
+            body=msgspec.json.encode(doc), status=429, content_type=_JSON, headers=retry
+        )
     except PermissionDeniedError as exc:
         return _json({"error": f"the gateway refused: {exc}"}, 403)
     except RateLimitedError as exc:
         return _json({"error": str(exc), "retry_after_s": exc.retry_after_s}, 429)
     except GatewayError as exc:
         return _json({"error": f"the gateway did not apply it: {exc}"}, 502)
-    poller.apply_operation(after)
     raw = after.backup_reserve_raw_percent
     return _json(
         {

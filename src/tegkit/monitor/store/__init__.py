@@ -101,12 +101,15 @@ def _consume_failure(job: asyncio.Future[Any]) -> None:
 class AsyncStore:
     """A store for asyncio code: writes in order on one thread, reads on a few of its own.
 
+    It offers the reads the monitor's callers need (the web API, the costs, the poller);
+    the store behind it is its own: callers never reach through to it.
+
     ``aclose`` finishes the queued writes and waits for the reads in flight before the
     store closes; a call after it raises :class:`StoreClosedError`.
     """
 
     def __init__(self, store: Store, reader_threads: int = READER_THREADS) -> None:
-        self.store = store
+        self._store = store
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tegkit-store-w")
         self._readers = ThreadPoolExecutor(
             max_workers=reader_threads, thread_name_prefix="tegkit-store-r"
@@ -136,13 +139,16 @@ class AsyncStore:
         return await self._run(self._readers, fn, *args)
 
     async def write_readings(self, batch: Iterable[Reading]) -> int:
-        return await self._write(self.store.write_readings, list(batch))
+        return await self._write(self._store.write_readings, list(batch))
 
     async def write_gap(self, gap: Gap) -> None:
-        await self._write(self.store.write_gap, gap)
+        await self._write(self._store.write_gap, gap)
 
     async def write_event(self, event: Event) -> None:
-        await self._write(self.store.write_event, event)
+        await self._write(self._store.write_event, event)
+
+    async def readings(self, gateway: str, start: float, end: float) -> list[Reading]:
+        return await self._read(self._store.readings, gateway, start, end)
 
     async def history(
         self,
@@ -153,27 +159,35 @@ class AsyncStore:
         max_points: int = 2000,
         tz: dt.tzinfo | None = None,
     ) -> History:
-        return await self._read(self.store.history, gateway, start, end, step_s, max_points, tz)
+        return await self._read(self._store.history, gateway, start, end, step_s, max_points, tz)
 
     async def daily(
         self, gateway: str, start_day: dt.date, end_day: dt.date, tz: dt.tzinfo
     ) -> list[DailyEnergy]:
-        return await self._read(self.store.daily, gateway, start_day, end_day, tz)
+        return await self._read(self._store.daily, gateway, start_day, end_day, tz)
+
+    async def energy(
+        self, gateway: str, start: float, end: float, resolution: str = "hour"
+    ) -> list[EnergyBucket]:
+        return await self._read(self._store.energy, gateway, start, end, resolution)
 
     async def latest(self, gateway: str) -> Reading | None:
-        return await self._read(self.store.latest, gateway)
+        return await self._read(self._store.latest, gateway)
 
     async def outages(self, gateway: str, start: float, end: float) -> list[Outage]:
-        return await self._read(self.store.outages, gateway, start, end)
+        return await self._read(self._store.outages, gateway, start, end)
 
-    async def events(self, gateway: str, start: float, end: float) -> list[Event]:
-        return await self._read(self.store.events, gateway, start, end)
+    async def events(
+        self, gateway: str, start: float, end: float, kinds: Iterable[str] | None = None
+    ) -> list[Event]:
+        chosen = None if kinds is None else list(kinds)  # read once, here, not on the thread
+        return await self._read(self._store.events, gateway, start, end, chosen)
 
     async def gaps(self, gateway: str, start: float, end: float) -> list[Gap]:
-        return await self._read(self.store.gaps, gateway, start, end)
+        return await self._read(self._store.gaps, gateway, start, end)
 
     async def retention(self, policy: RetentionPolicy, now: float) -> dict[str, int]:
-        return await self._write(self.store.retention, policy, now)
+        return await self._write(self._store.retention, policy, now)
 
     async def aclose(self) -> None:
         """Finish queued writes, wait for reads in flight, then close the store. A read
@@ -185,6 +199,6 @@ class AsyncStore:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._writer, lambda: None)
         # close() refuses reads not yet started and waits for those running
-        await asyncio.to_thread(self.store.close)
+        await asyncio.to_thread(self._store.close)
         await asyncio.to_thread(self._readers.shutdown, wait=True)
         await asyncio.to_thread(self._writer.shutdown, wait=True)
