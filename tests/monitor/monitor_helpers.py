@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from tegkit.client import Gateway, PinnedCertificate
 from tegkit.monitor.live import LiveState
 from tegkit.monitor.poller import Poller, PollerConfig
 from tegkit.monitor.service import GatewayTarget, Monitor
@@ -26,7 +27,7 @@ STEPPED = PollerConfig(
 
 
 def sim_clock(sim: Simulator) -> Any:
-    return lambda: sim.gateway.site.epoch_s
+    return lambda: sim.now_s
 
 
 def target(sim: Simulator, name: str = "home") -> GatewayTarget:
@@ -47,12 +48,21 @@ async def stepped_poller(
     clock = sim_clock(sim)
     live = LiveState(clock=clock, stale_after_s=3 * config.fast_interval_s)
     store = AsyncStore(open_store(db)) if db is not None else None
-    poller = Poller.for_target(target(sim, name), live, store, config, clock=clock, monotonic=clock)
+    client = Gateway(
+        sim.url,
+        password=sim.password,
+        email=sim.email,
+        tls=PinnedCertificate(sim.fingerprint_sha256),
+        retries=0,
+    )
+    poller = Poller(
+        live.add(name, sim.url), client, live, store, config, clock=clock, monotonic=clock
+    )
     try:
         yield poller
     finally:
         await poller.flush()
-        await poller.aclose()
+        await client.close()
         if store is not None:
             await store.aclose()
 

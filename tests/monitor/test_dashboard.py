@@ -150,10 +150,10 @@ async def test_dashboard_shows_the_live_state_and_history(tmp_path: Path) -> Non
         try:
             # a day and a half with the outage, and an hour of stopped system: a gap
             written = await backfill(monitor, sim, hours=26)
-            stopped_at = sim.gateway.site.epoch_s
+            stopped_at = sim.now_s
             sim.stop_sitemaster()
             await backfill(monitor, sim, hours=1)
-            running_at = sim.gateway.site.epoch_s
+            running_at = sim.now_s
             sim.run_sitemaster()
             written += await backfill(monitor, sim, hours=3)
             assert written > 300

@@ -21,7 +21,7 @@ async def test_a_changed_certificate_is_a_gap_naming_it_never_a_reading(tmp_path
         readings_before = poller.gateway.reading
         await sim.inject_fault("rotate_cert")  # for new connections, as after a reboot
         await sim.inject_fault("drop", count=6)  # so no kept connection is reused
-        rotated_at = sim.gateway.site.epoch_s
+        rotated_at = sim.now_s
         for _ in range(5):  # the drops close the kept connections; new ones meet the new cert
             await sim.advance(60)
             await poller.poll_due()

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from monitor_helpers import STEPPED, HostTime, stepped_poller, target
+from monitor_helpers import STEPPED, HostTime, stepped_poller
 
+from tegkit.client import Gateway, PinnedCertificate
 from tegkit.monitor.clock import SLEW_RATIO, ReadingClock
 from tegkit.monitor.live import LiveState
 from tegkit.monitor.poller import Poller, PollerConfig
@@ -103,19 +104,28 @@ async def host_clock_poller(
     clock = ReadingClock(host.wall, host.mono)
     live = LiveState(clock=clock, stale_after_s=3 * config.fast_interval_s)
     store = AsyncStore(open_store(db))
-    poller = Poller.for_target(target(sim), live, store, config, clock=clock, monotonic=host.mono)
+    client = Gateway(
+        sim.url,
+        password=sim.password,
+        email=sim.email,
+        tls=PinnedCertificate(sim.fingerprint_sha256),
+        retries=0,
+    )
+    poller = Poller(
+        live.add("home", sim.url), client, live, store, config, clock=clock, monotonic=host.mono
+    )
     try:
         yield poller
     finally:
         await poller.flush()
-        await poller.aclose()
+        await client.close()
         await store.aclose()
 
 
 async def test_clock_steps_either_way_lose_and_double_count_nothing(tmp_path: Path) -> None:
     db = tmp_path / "m.db"
     async with Simulator(port=0, scenario="sunny-day", speed=0) as sim:
-        host = HostTime(sim.gateway.site.epoch_s)
+        host = HostTime(sim.now_s)
         async with host_clock_poller(sim, host, db) as poller:
             polls = 0
             for i in range(200):  # 200 minutes, one reading a minute
@@ -168,13 +178,13 @@ async def test_a_quick_restart_with_a_slow_first_reading_is_still_a_gap(tmp_path
     async with Simulator(port=0, scenario="sunny-day", speed=0) as sim:
         async with stepped_poller(sim, db=db) as poller:
             await poller.poll_due()
-            last_at = sim.gateway.site.epoch_s
+            last_at = sim.now_s
         await sim.advance(stale_s - 60)  # back within stale_after_s ...
         async with stepped_poller(sim, db=db) as poller:
             await poller.start()
             await sim.advance(120)  # ... but the first reading comes later than that
             await poller.poll_due()
-            back_at = sim.gateway.site.epoch_s
+            back_at = sim.now_s
     store = open_store(db)
     try:
         gaps = store.gaps("home", 0, 2e10)
@@ -193,10 +203,10 @@ async def test_a_stalled_monitor_leaves_a_gap_monitor_paused(tmp_path: Path) -> 
         await poller.poll_due()
         await sim.advance(60)
         await poller.poll_due()
-        last_at = sim.gateway.site.epoch_s
+        last_at = sim.now_s
         await sim.advance(600)  # SIGSTOP, or the event loop blocked: nobody polled
         await poller.poll_due()
-        back_at = sim.gateway.site.epoch_s
+        back_at = sim.now_s
         await sim.advance(60)
         await poller.poll_due()  # on time again: no more gaps
     store = open_store(db)

@@ -53,7 +53,7 @@ async def test_a_recorded_day_matches_the_simulators_counters(tmp_path: Path) ->
             await sim.advance(DAY_STEP_S)
         await poller.poll_due()  # the reading at midnight closes the day
         end_counters = sim.state()["counters"]
-        assert sim.gateway.site.epoch_s == (midnight + dt.timedelta(days=1)).timestamp()
+        assert sim.now_s == (midnight + dt.timedelta(days=1)).timestamp()
     store = open_store(db)
     try:
         [day] = store.daily("home", midnight.date(), midnight.date(), LA)
@@ -79,12 +79,12 @@ async def test_an_outage_is_recorded_once_with_its_length_to_the_second(tmp_path
         Simulator(port=0, scenario="evening-outage", speed=0) as sim,
         stepped_poller(sim, db=db, config=every_step) as poller,
     ):
-        started = sim.gateway.site.epoch_s
+        started = sim.now_s
         end = dt.datetime(2024, 8, 10, 23, 0, tzinfo=phoenix).timestamp()
         truth: list[float] = []  # when the simulator itself says the grid went and came back
-        while sim.gateway.site.epoch_s < end:
+        while sim.now_s < end:
             await poller.poll_due()
-            now = sim.gateway.site.epoch_s
+            now = sim.now_s
             connected = sim.state()["grid_status"] == "SystemGridConnected"
             if connected == (len(truth) % 2 == 1):
                 truth.append(now)

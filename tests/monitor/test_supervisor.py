@@ -77,7 +77,7 @@ async def test_a_refused_login_is_a_gap_an_unhealthy_monitor_and_one_log_line(
             assert poller.gateway.reading is None  # not one of nulls and a grid status
             status, body = await _get(monitor.url + "healthz")
             metrics = (await _get(monitor.url + "metrics"))[1]
-            to = sim.gateway.site.epoch_s + 60  # the simulated clock stands still
+            to = sim.now_s + 60  # the simulated clock stands still
             gaps = (await _get(monitor.url + f"api/gaps?gateway=home&to={to}"))[1]
             refusal = poller.auth_error  # what `teg monitor` reads to say what to do
     assert status == 503

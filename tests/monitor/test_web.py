@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import time
 from pathlib import Path
@@ -32,12 +31,8 @@ TOKEN = "correct-horse-battery"
 
 
 async def _wait(pred: object, polls: int = 300) -> None:
-    """Until pred() (or the awaitable it returns) is true, looking every 50 ms."""
     for _ in range(polls):
-        held = pred()  # type: ignore[operator]
-        if inspect.isawaitable(held):
-            held = await held
-        if held:
+        if pred():  # type: ignore[operator]
             return
         await asyncio.sleep(0.05)
     raise AssertionError("condition never held")
@@ -91,7 +86,7 @@ async def test_live_history_outages_and_health(tmp_path: Path) -> None:
         stopped_since = monitor.live.gateways()[0].problem_since
         assert stopped_since is not None
         # a simulated half minute stopped (the simulator's clock moves in ticks)
-        await _wait(lambda: sim.gateway.site.epoch_s > stopped_since + 30)
+        await _wait(lambda: sim.now_s > stopped_since + 30)
         sim.run_sitemaster()
         await _wait(lambda: monitor.live.gateways()[0].problem is None, polls=600)
         async with http.get(monitor.url + "healthz") as r:
@@ -260,7 +255,7 @@ async def test_bad_login_and_control_bodies_get_400_naming_the_field() -> None:
 async def test_the_running_monitor_applies_its_retention_policy(tmp_path: Path) -> None:
     db = tmp_path / "m.db"
     async with Simulator(port=0, scenario="sunny-day", speed=0) as sim:
-        now = sim.gateway.site.epoch_s
+        now = sim.now_s
         store = open_store(db)
         try:  # a reading from five days ago, another from yesterday
             store.write_readings(
@@ -271,14 +266,11 @@ async def test_the_running_monitor_applies_its_retention_policy(tmp_path: Path) 
         keep_two_days = RetentionPolicy(raw_days=2, minute_days=3)
         async with live_monitor(sim, db, retention=keep_two_days) as monitor:
             assert monitor.store is not None
-            store = monitor.store  # through its async facade, as the web API reads it
-
-            async def old_gone() -> bool:
-                return not await store.readings("home", now - 6 * 86400, now - 4 * 86400)
-
-            await _wait(old_gone)
-            kept = await store.readings("home", now - 2 * 86400, now - 3600)
-            assert [r.taken_at for r in kept] == [now - 86400]
+            old = monitor.store.store
+            await _wait(lambda: not old.readings("home", now - 6 * 86400, now - 4 * 86400))
+            assert [r.taken_at for r in old.readings("home", now - 2 * 86400, now - 3600)] == [
+                now - 86400
+            ]
 
 
 async def test_the_vocabulary_is_the_models_public_and_cacheable() -> None:

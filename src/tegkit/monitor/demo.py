@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tegkit.monitor.poller import PollerConfig
+from tegkit.monitor.poller import Poller, PollerConfig
 from tegkit.monitor.service import GatewayTarget, Monitor
 from tegkit.sim import Simulator
 from tegkit.sim.scenario import DEFAULT_SCENARIO
@@ -29,9 +29,13 @@ async def backfill(monitor: Monitor, sim: Simulator, hours: float) -> int:
     live_poller = monitor.pollers[name]
 
     def sim_clock() -> float:
-        return sim.gateway.site.epoch_s
+        return sim.now_s
 
-    stepper = live_poller.on_schedule(
+    stepper = Poller(
+        live_poller.gateway,
+        live_poller.client,
+        monitor.live,
+        monitor.store,
         PollerConfig(
             fast_interval_s=BACKFILL_STEP_S,
             slow_interval_s=3600.0,
@@ -89,7 +93,7 @@ async def run_demo(
                 tariff=tariff,
                 control_token=control_token,
                 config=PollerConfig(fast_interval_s=fast_s, slow_interval_s=20.0),
-                clock=lambda: sim.gateway.site.epoch_s,
+                clock=lambda: sim.now_s,
                 stale_after_s=max(30.0, 4 * fast_s * speed),
             )
             await monitor.start(poll=False)
