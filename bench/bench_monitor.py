@@ -314,7 +314,7 @@ async def _gateway_requests(tmp: Path) -> list[tuple[str, float, str]]:
             poller = monitor.pollers["home"]
             await poller.poll_due()
             await poller.flush()
-            sent_before = poller.client.requests_sent
+            sent_before = poller.requests_sent
             pages = ["", "api/live", "api/history", "api/daily", "api/outages", "healthz"]
             pages += ["metrics", "static/app.js", "static/vendor/uPlot.iife.min.js"]
             async with aiohttp.ClientSession() as http:
@@ -322,37 +322,26 @@ async def _gateway_requests(tmp: Path) -> list[tuple[str, float, str]]:
                     for page in pages:
                         async with http.get(monitor.url + page) as r:
                             await r.read()
-            refresh_requests = poller.client.requests_sent - sent_before
+            refresh_requests = poller.requests_sent - sent_before
         finally:
             await monitor.close()
 
         # duplicates: every cycle asks each due endpoint once, even with a slow gateway
         clock = lambda: sim.now_s  # noqa: E731
         live = LiveState(clock=clock)
-        from tegkit.client import Gateway, PinnedCertificate
-
-        client = Gateway(
-            sim.url,
-            password=sim.password,
-            email=sim.email,
-            tls=PinnedCertificate(sim.fingerprint_sha256),
-            retries=0,
-        )
         config = PollerConfig(fast_interval_s=5, slow_interval_s=60, jitter_ratio=0.0)
-        stepper = Poller(
-            live.add("home", sim.url), client, live, None, config, clock=clock, monotonic=clock
-        )
+        stepper = Poller.for_target(target, live, None, config, clock=clock, monotonic=clock)
         await stepper.poll_due()  # includes the login
         duplicates = 0
         await sim.inject_fault("latency", latency_ms=20, probability=0.5)
         for _ in range(60):
             await sim.advance(5)
-            before = client.requests_sent
+            before = stepper.requests_sent
             cycles = await asyncio.gather(stepper.poll_due(), stepper.poll_due())
             asked = sum(len(c) for c in cycles)
-            duplicates += client.requests_sent - before - asked
+            duplicates += stepper.requests_sent - before - asked
             duplicates += asked - len({e for c in cycles for e in c})
-        await client.close()
+        await stepper.aclose()
     return [
         (f"gateway requests caused by {REFRESHES} dashboard refreshes", refresh_requests, "req"),
         ("duplicate gateway requests in 60 poll cycles", duplicates, "req"),

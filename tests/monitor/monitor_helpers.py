@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from tegkit.client import Gateway, PinnedCertificate
 from tegkit.monitor.live import LiveState
 from tegkit.monitor.poller import Poller, PollerConfig
 from tegkit.monitor.service import GatewayTarget, Monitor
@@ -48,21 +47,12 @@ async def stepped_poller(
     clock = sim_clock(sim)
     live = LiveState(clock=clock, stale_after_s=3 * config.fast_interval_s)
     store = AsyncStore(open_store(db)) if db is not None else None
-    client = Gateway(
-        sim.url,
-        password=sim.password,
-        email=sim.email,
-        tls=PinnedCertificate(sim.fingerprint_sha256),
-        retries=0,
-    )
-    poller = Poller(
-        live.add(name, sim.url), client, live, store, config, clock=clock, monotonic=clock
-    )
+    poller = Poller.for_target(target(sim, name), live, store, config, clock=clock, monotonic=clock)
     try:
         yield poller
     finally:
         await poller.flush()
-        await client.close()
+        await poller.aclose()
         if store is not None:
             await store.aclose()
 

@@ -112,9 +112,9 @@ async def test_the_budget_holds_when_the_schedule_asks_for_more() -> None:
     ):
         sends: list[tuple[float, int]] = []
         for _ in range(120):  # ten simulated minutes in 5 s steps
-            before = poller.client.requests_sent
+            before = poller.requests_sent
             await poller.poll_due()
-            sends.append((sim.now_s, poller.client.requests_sent - before))
+            sends.append((sim.now_s, poller.requests_sent - before))
             await sim.advance(5)
         for t0, _ in sends:
             in_window = sum(n for t, n in sends if t0 <= t < t0 + 60)

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from monitor_helpers import STEPPED, HostTime, stepped_poller
+from monitor_helpers import STEPPED, HostTime, stepped_poller, target
 
-from tegkit.client import Gateway, PinnedCertificate
 from tegkit.monitor.clock import SLEW_RATIO, ReadingClock
 from tegkit.monitor.live import LiveState
 from tegkit.monitor.poller import Poller, PollerConfig
@@ -104,21 +103,12 @@ async def host_clock_poller(
     clock = ReadingClock(host.wall, host.mono)
     live = LiveState(clock=clock, stale_after_s=3 * config.fast_interval_s)
     store = AsyncStore(open_store(db))
-    client = Gateway(
-        sim.url,
-        password=sim.password,
-        email=sim.email,
-        tls=PinnedCertificate(sim.fingerprint_sha256),
-        retries=0,
-    )
-    poller = Poller(
-        live.add("home", sim.url), client, live, store, config, clock=clock, monotonic=host.mono
-    )
+    poller = Poller.for_target(target(sim), live, store, config, clock=clock, monotonic=host.mono)
     try:
         yield poller
     finally:
         await poller.flush()
-        await client.close()
+        await poller.aclose()
         await store.aclose()
 
 

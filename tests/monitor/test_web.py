@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
 from pathlib import Path
@@ -31,8 +32,12 @@ TOKEN = "correct-horse-battery"
 
 
 async def _wait(pred: object, polls: int = 300) -> None:
+    """Until pred() (or the awaitable it returns) is true, looking every 50 ms."""
     for _ in range(polls):
-        if pred():  # type: ignore[operator]
+        held = pred()  # type: ignore[operator]
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("condition never held")
@@ -266,11 +271,14 @@ async def test_the_running_monitor_applies_its_retention_policy(tmp_path: Path) 
         keep_two_days = RetentionPolicy(raw_days=2, minute_days=3)
         async with live_monitor(sim, db, retention=keep_two_days) as monitor:
             assert monitor.store is not None
-            old = monitor.store.store
-            await _wait(lambda: not old.readings("home", now - 6 * 86400, now - 4 * 86400))
-            assert [r.taken_at for r in old.readings("home", now - 2 * 86400, now - 3600)] == [
-                now - 86400
-            ]
+            store = monitor.store  # through its async facade, as the web API reads it
+
+            async def old_gone() -> bool:
+                return not await store.readings("home", now - 6 * 86400, now - 4 * 86400)
+
+            await _wait(old_gone)
+            kept = await store.readings("home", now - 2 * 86400, now - 3600)
+            assert [r.taken_at for r in kept] == [now - 86400]
 
 
 async def test_the_vocabulary_is_the_models_public_and_cacheable() -> None:

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tegkit.monitor.poller import Poller, PollerConfig
+from tegkit.monitor.poller import PollerConfig
 from tegkit.monitor.service import GatewayTarget, Monitor
 from tegkit.sim import Simulator
 from tegkit.sim.scenario import DEFAULT_SCENARIO
@@ -31,11 +31,7 @@ async def backfill(monitor: Monitor, sim: Simulator, hours: float) -> int:
     def sim_clock() -> float:
         return sim.now_s
 
-    stepper = Poller(
-        live_poller.gateway,
-        live_poller.client,
-        monitor.live,
-        monitor.store,
+    stepper = live_poller.on_schedule(
         PollerConfig(
             fast_interval_s=BACKFILL_STEP_S,
             slow_interval_s=3600.0,
