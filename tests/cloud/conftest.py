@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from owner_cloud import Cloud, FakeSite, TlsPair, counting, make_tls_pair, serve
+from owner_cloud import Cloud, FakeSite, TlsPair, make_tls_pair, record, serve_asgi
 
 from tegkit.sim.owner_api import CloudTokens, make_owner_api_app
 
@@ -18,7 +18,10 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsPair:
 
 @pytest.fixture
 async def cloud_factory(tls: TlsPair) -> AsyncIterator[Callable[..., Awaitable[Cloud]]]:
-    """Start simulated Owner APIs; keyword arguments go to make_owner_api_app."""
+    """Start simulated Owner APIs; keyword arguments go to make_owner_api_app.
+
+    `middleware` wraps the ASGI app (app -> app), e.g. to hold requests back.
+    """
     running: list[AsyncGenerator[str, None]] = []
 
     async def start(
@@ -28,10 +31,8 @@ async def cloud_factory(tls: TlsPair) -> AsyncIterator[Callable[..., Awaitable[C
         tokens = tokens or CloudTokens()
         app = make_owner_api_app(site, tokens, **kw)
         cloud = Cloud("", site, tokens, tls.client_context())
-        if middleware is not None:
-            app.middlewares.insert(0, middleware)
-        app.middlewares.insert(0, counting(cloud.seen))  # outermost: sees 401s too
-        server = serve(app, tls)
+        record(app, cloud)  # sees 401s too
+        server = serve_asgi(app if middleware is None else middleware(app), tls)
         running.append(server)
         cloud.base_url = await anext(server)
         return cloud

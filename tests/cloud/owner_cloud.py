@@ -13,7 +13,8 @@ from aiohttp import web
 from tegkit.cloud import CloudClient
 from tegkit.percent import app_to_raw, raw_to_app
 from tegkit.sim.certs import generate_certificate
-from tegkit.sim.owner_api import CloudTokens
+from tegkit.sim.cloud_server import CloudServer
+from tegkit.sim.owner_api import CloudTokens, OwnerApiApp
 
 SITE_ID = 1234567890123
 BATTERY_ID = "STE20211231-00042"
@@ -100,6 +101,7 @@ class Cloud:
     tokens: CloudTokens
     ssl: ssl.SSLContext
     seen: list[tuple[str, str, int]] = field(default_factory=list)  # method, path, status
+    http_versions: list[str] = field(default_factory=list)  # as the server saw each request
 
     def count(self, path_part: str = "", method: str | None = None) -> int:
         return sum(1 for m, path, _ in self.seen if path_part in path and method in (None, m))
@@ -117,6 +119,26 @@ class Cloud:
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Asgi = Callable[[Any, Any, Any], Awaitable[None]]
+
+
+async def serve_asgi(app: Asgi, tls: TlsPair) -> AsyncGenerator[str, None]:
+    """An ASGI app on 127.0.0.1 over TLS, HTTP/2 and HTTP/1.1 (the simulator's cloud server)."""
+    server = CloudServer(app, "127.0.0.1", 0, tls.server_context())
+    try:
+        yield f"https://127.0.0.1:{server.port}"
+    finally:
+        await server.close()
+
+
+def record(app: OwnerApiApp, cloud: Cloud) -> None:
+    """Note every request the app answers in `cloud.seen` and `cloud.http_versions`."""
+
+    def note(scope: Any, status: int) -> None:
+        cloud.seen.append((scope["method"], scope["path"], status))
+        cloud.http_versions.append(scope["http_version"])
+
+    app.on_request.append(note)
 
 
 async def serve(app: web.Application, tls: TlsPair) -> AsyncGenerator[str, None]:
@@ -129,16 +151,6 @@ async def serve(app: web.Application, tls: TlsPair) -> AsyncGenerator[str, None]
         yield f"https://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
-
-
-def counting(seen: list[tuple[str, str, int]]) -> Any:
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        response = await handler(request)
-        seen.append((request.method, request.path, response.status))
-        return response
-
-    return middleware
 
 
 def make_tls_pair(folder: Path) -> TlsPair:

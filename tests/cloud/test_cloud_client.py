@@ -173,15 +173,16 @@ async def test_validation_raises_before_any_request(
     assert cloud.seen == []
 
 
-async def test_borrowed_session_stays_open(cloud: Cloud) -> None:
-    import aiohttp
+async def test_borrowed_http_client_stays_open(cloud: Cloud) -> None:
+    import httpx
 
-    async with aiohttp.ClientSession() as session:
-        async with cloud.client(session=session) as client:
+    async with httpx.AsyncClient(http2=True, verify=cloud.ssl) as http_client:
+        async with cloud.client(http_client=http_client) as client:
             await client.products()
-        assert not session.closed
-        async with cloud.client(session=session) as client:
+        assert not http_client.is_closed
+        async with cloud.client(http_client=http_client) as client:
             assert len(await client.energy_sites()) == 1
+    assert cloud.http_versions == ["2", "2"]
 
 
 async def test_repr_and_tokens_hide_secrets(cloud: Cloud) -> None:

@@ -9,10 +9,10 @@ import stat
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from aiohttp import web
-from owner_cloud import SITE_ID, Cloud, Handler
+from owner_cloud import SITE_ID, Asgi, Cloud
 
 from tegkit.cloud import CloudClient, Tokens, read_token_file, write_token_file
 from tegkit.errors import AuthenticationError, InvalidInputError
@@ -139,17 +139,20 @@ async def test_concurrent_requests_share_one_refresh(
     arrived = 0
     all_arrived = asyncio.Event()
 
-    @web.middleware
-    async def hold_first_wave(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def hold_first_wave(app: Asgi) -> Asgi:
         # Answer none of the first wave until all of it has arrived with the stale token,
         # so every request sees a 401 and asks for a refresh at the same time.
-        nonlocal arrived
-        if request.path.endswith("/live_status") and not all_arrived.is_set():
-            arrived += 1
-            if arrived == concurrent:
-                all_arrived.set()
-            await all_arrived.wait()
-        return await handler(request)
+        async def held(scope: Any, receive: Any, send: Any) -> None:
+            nonlocal arrived
+            live = scope["type"] == "http" and scope["path"].endswith("/live_status")
+            if live and not all_arrived.is_set():
+                arrived += 1
+                if arrived == concurrent:
+                    all_arrived.set()
+                await all_arrived.wait()
+            await app(scope, receive, send)
+
+        return held
 
     cloud = await cloud_factory(middleware=hold_first_wave)
     async with cloud.client(tmp_path / "t.json") as client:

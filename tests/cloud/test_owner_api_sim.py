@@ -1,11 +1,15 @@
-"""The simulated Owner API seen with a plain HTTP client: auth, token grant, 400s, never 500."""
+"""The simulated Owner API seen with a plain HTTP/2 client: auth, token grant, 400s, never 500.
+
+(Over HTTP/2 because, like Tesla's, the simulated API refuses tokens minted over HTTP/1.1;
+that refusal is tested in test_cloud_http2.py.)
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
+import httpx
 import pytest
 from owner_cloud import BATTERY_ID, SITE_ID, Cloud
 
@@ -13,20 +17,21 @@ from tegkit.sim.owner_api import CloudTokens
 
 
 @pytest.fixture
-async def http(cloud: Cloud) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(
-        base_url=cloud.base_url, connector=aiohttp.TCPConnector(ssl=cloud.ssl)
-    ) as session:
-        yield session
+async def http(cloud: Cloud) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=cloud.base_url, verify=cloud.ssl, http2=True) as client:
+        yield client
 
 
 def _auth(cloud: Cloud) -> dict[str, str]:
     return {"Authorization": f"Bearer {cloud.tokens.access_token}"}
 
 
-async def _call(http: aiohttp.ClientSession, method: str, path: str, **kw: Any) -> tuple[int, Any]:
-    async with http.request(method, path, **kw) as resp:
-        return resp.status, await resp.json(content_type=None)
+async def _call(http: httpx.AsyncClient, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+    if "data" in kw:
+        kw["content"] = kw.pop("data")
+    resp = await http.request(method, path, **kw)
+    assert resp.http_version == "HTTP/2"
+    return resp.status_code, resp.json()
 
 
 @pytest.mark.parametrize(
@@ -34,7 +39,7 @@ async def _call(http: aiohttp.ClientSession, method: str, path: str, **kw: Any) 
     [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}],
 )
 async def test_missing_or_unknown_bearer_is_401_envelope(
-    cloud: Cloud, http: aiohttp.ClientSession, headers: dict[str, str]
+    cloud: Cloud, http: httpx.AsyncClient, headers: dict[str, str]
 ) -> None:
     status, body = await _call(http, "GET", "/api/1/products", headers=headers)
     assert status == 401
@@ -42,13 +47,13 @@ async def test_missing_or_unknown_bearer_is_401_envelope(
     assert body["error"] == "invalid bearer token"
 
 
-async def test_expired_bearer_is_401(cloud: Cloud, http: aiohttp.ClientSession) -> None:
+async def test_expired_bearer_is_401(cloud: Cloud, http: httpx.AsyncClient) -> None:
     cloud.tokens.expire_access_token()
     status, body = await _call(http, "GET", "/api/1/products", headers=_auth(cloud))
     assert (status, body["error_description"]) == (401, "bearer token expired")
 
 
-async def test_products_envelope(cloud: Cloud, http: aiohttp.ClientSession) -> None:
+async def test_products_envelope(cloud: Cloud, http: httpx.AsyncClient) -> None:
     status, body = await _call(http, "GET", "/api/1/products", headers=_auth(cloud))
     assert status == 200
     assert body["count"] == 1
@@ -58,7 +63,7 @@ async def test_products_envelope(cloud: Cloud, http: aiohttp.ClientSession) -> N
 GOOD_GRANT = {"grant_type": "refresh_token", "client_id": "ownerapi", "scope": "openid"}
 
 
-async def test_token_grant_rotates_both_tokens(cloud: Cloud, http: aiohttp.ClientSession) -> None:
+async def test_token_grant_rotates_both_tokens(cloud: Cloud, http: httpx.AsyncClient) -> None:
     old_access, old_refresh = cloud.tokens.access_token, cloud.tokens.refresh_token
     status, body = await _call(
         http, "POST", "/oauth2/v3/token", json={**GOOD_GRANT, "refresh_token": old_refresh}
@@ -96,7 +101,7 @@ async def test_token_grant_rotates_both_tokens(cloud: Cloud, http: aiohttp.Clien
     ],
 )
 async def test_bad_token_grants(
-    cloud: Cloud, http: aiohttp.ClientSession, body: Any, status: int, error: str
+    cloud: Cloud, http: httpx.AsyncClient, body: Any, status: int, error: str
 ) -> None:
     kw: dict[str, Any] = {"data": body} if isinstance(body, str) else {"json": body}
     got, answer = await _call(http, "POST", "/oauth2/v3/token", **kw)
@@ -126,7 +131,7 @@ BAD_BODIES = [
 @pytest.mark.parametrize(("command", "raw", "says"), BAD_BODIES)
 async def test_bad_bodies_are_400_envelopes_and_change_nothing(
     cloud: Cloud,
-    http: aiohttp.ClientSession,
+    http: httpx.AsyncClient,
     family: str,
     command: str,
     raw: str,
@@ -159,7 +164,7 @@ async def test_bad_bodies_are_400_envelopes_and_change_nothing(
     ],
 )
 async def test_unknown_targets_are_envelopes(
-    cloud: Cloud, http: aiohttp.ClientSession, method: str, path: str, status: int
+    cloud: Cloud, http: httpx.AsyncClient, method: str, path: str, status: int
 ) -> None:
     got, body = await _call(http, method, path, headers=_auth(cloud), json={})
     assert got == status

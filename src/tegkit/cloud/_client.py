@@ -1,36 +1,34 @@
 """CloudClient: the async Owner API client for one account's energy sites.
 
 Reads and commands for a Powerwall site through Tesla's cloud. Percents are on the APP scale
-(0..100 as the app shows them), never the gateway's raw scale.
+(0..100 as the app shows them), never the gateway's raw scale. The token endpoint and the
+API are spoken to over HTTP/2 (see `cloud._transport`); HTTP/1.1 only with `http1=True`.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 from ssl import SSLContext
 from types import TracebackType
 from typing import Any, Self
 
-import aiohttp
+import httpx
 
-from tegkit._body import DEFAULT_MAX_RESPONSE_BYTES, read_capped
+from tegkit._body import DEFAULT_MAX_RESPONSE_BYTES
 from tegkit.catalog import find
 from tegkit.cloud._envelope import (
     CommandResult,
-    connection_problem,
     decode_answer,
     parse_command_result,
     unwrap,
 )
 from tegkit.cloud._models import CloudSiteInfo, EnergySite, LiveStatus
-from tegkit.cloud._tokens import TokenKeeper, Tokens, read_token_file
-from tegkit.errors import (
-    AuthenticationError,
-    ConnectionFailedError,
-    GatewayTimeoutError,
-    InvalidInputError,
-)
+from tegkit.cloud._tokens import NEW_TOKENS_HINT, TokenKeeper, Tokens, read_token_file
+from tegkit.cloud._transport import CloudTransport
+from tegkit.errors import AuthenticationError, InvalidInputError
 from tegkit.ownerapi import (
     AUTH_URL,
     COMMAND_FIELDS,
@@ -50,8 +48,11 @@ def _path(method: str, template: str, **params: str) -> str:
 class CloudClient:
     """Async client of the Owner API (energy sites only).
 
-    Use as an async context manager, or call `close()`. A session passed in is borrowed and
-    never closed here. With `token_file`, refreshed tokens are written back to it (mode 0600).
+    Use as an async context manager, or call `close()`. An httpx client passed in
+    (`http_client`) is borrowed and never closed here; its own TLS and HTTP/2 settings apply.
+    With `token_file`, refreshed tokens are written to it (mode 0600) before they are used.
+    Tokens are renewed EXPIRY_MARGIN_S before their stated expiry (by `clock_s`, Unix
+    seconds), and on a 401; one refresh is in flight at a time.
     """
 
     def __init__(
@@ -61,12 +62,14 @@ class CloudClient:
         *,
         base_url: str = OWNER_API_URL,
         auth_url: str = AUTH_URL,
-        session: aiohttp.ClientSession | None = None,
+        http_client: httpx.AsyncClient | None = None,
         token_file: Path | None = None,
         ssl: SSLContext | bool | None = None,
         timeout_s: float = 20,
         expires_at_s: float | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        http1: bool = False,
+        clock_s: Callable[[], float] = time.time,
     ) -> None:
         if not isinstance(access_token, str) or not access_token:
             raise InvalidInputError("access_token", "a non-empty string")
@@ -84,12 +87,17 @@ class CloudClient:
             Tokens(access_token, refresh_token or None, expires_at_s),
             auth_url=auth_url,
             token_file=None if token_file is None else Path(token_file),
+            clock_s=clock_s,
         )
-        self._session = session
-        self._owns_session = session is None
-        self._ssl: SSLContext | bool = True if ssl is None else ssl
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._transport = CloudTransport(
+            verify=True if ssl is None else ssl,
+            timeout_s=timeout_s,
+            http1=http1,
+            client=http_client,
+        )
         self._token_file = token_file
+        #: the HTTP version of the last answer ("HTTP/2"; "HTTP/1.1" when opted in)
+        self.last_http_version: str | None = None
 
     @classmethod
     def from_token_file(cls, path: Path, **kwargs: Any) -> CloudClient:
@@ -104,12 +112,20 @@ class CloudClient:
         )
 
     def __repr__(self) -> str:
-        return f"CloudClient(base_url={self._base_url!r}, token_file={self._token_file!r})"
+        version = "HTTP/1.1" if self._transport.http1 else "HTTP/2"
+        return (
+            f"CloudClient(base_url={self._base_url!r}, token_file={self._token_file!r}, {version})"
+        )
 
     @property
     def tokens(self) -> Tokens:
         """The tokens in use now (after any refresh); their repr hides the secrets."""
         return self._keeper.tokens
+
+    @property
+    def refresh_count(self) -> int:
+        """How many times this client renewed its tokens."""
+        return self._keeper.refresh_count
 
     async def __aenter__(self) -> Self:
         return self
@@ -123,74 +139,52 @@ class CloudClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the session if this client created it; a borrowed session stays open."""
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            if not self._owns_session:
-                raise ConnectionFailedError("the borrowed aiohttp session is closed")
-            self._session = aiohttp.ClientSession()
-        return self._session
+        """Close the HTTP client if this client created it; a borrowed one stays open."""
+        await self._transport.aclose()
 
     # --- transport ------------------------------------------------------------------------
 
     async def _send(
         self, method: str, path: str, body: dict[str, Any] | None, token: str
     ) -> tuple[int, bytes, str | None]:
-        session = self._get_session()
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        try:
-            async with session.request(
-                method,
-                self._base_url + path,
-                json=body,
-                headers=headers,
-                ssl=self._ssl,
-                timeout=self._timeout,
-            ) as resp:
-                raw = await read_capped(resp, self.max_response_bytes, f"{method} {path}")
-                return resp.status, raw, resp.headers.get("Retry-After")
-        except TimeoutError as exc:
-            raise GatewayTimeoutError(f"{method} {path}: no answer in time") from exc
-        except aiohttp.ClientError as exc:
-            raise ConnectionFailedError(f"{method} {path}: {connection_problem(exc)}") from exc
+        answer = await self._transport.send(
+            method,
+            self._base_url + path,
+            endpoint=f"{method} {path}",
+            limit_bytes=self.max_response_bytes,
+            json_body=body,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        )
+        self.last_http_version = answer.http_version
+        _log.debug("%s %s -> %s (%s)", method, path, answer.status, answer.http_version)
+        return answer.status, answer.body, answer.retry_after
 
     async def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """The unwrapped `response` of one call; one token refresh and retry on a 401."""
         keeper = self._keeper
-        if keeper.can_refresh and keeper.tokens.expired():
+        if keeper.due():
             await self._refresh(keeper.tokens.access_token)
         token = keeper.tokens.access_token
         status, raw, retry_after = await self._send(method, path, body, token)
-        _log.debug("%s %s -> %s", method, path, status)
         if status == 401 and keeper.can_refresh:
             await self._refresh(token)
             token = keeper.tokens.access_token
             status, raw, retry_after = await self._send(method, path, body, token)
-            _log.debug("%s %s -> %s (after refresh)", method, path, status)
         return unwrap(
             status, raw, method=method, path=path, retry_after=retry_after, secrets=keeper.secrets()
         )
 
     async def refresh(self) -> Tokens:
-        """Renew the tokens now with the refresh token (rotated ones are kept and saved)."""
+        """Renew the tokens now with the refresh token (rotated ones are saved, then used)."""
         if not self._keeper.can_refresh:
             raise AuthenticationError(
-                401, "POST", "/oauth2/v3/token", message="no refresh token: import new tokens"
+                401, "POST", "/oauth2/v3/token", message=f"no refresh token; {NEW_TOKENS_HINT}"
             )
         await self._refresh(self._keeper.tokens.access_token)
         return self._keeper.tokens
 
     async def _refresh(self, stale_access_token: str) -> None:
-        await self._keeper.refresh(
-            self._get_session(),
-            stale_access_token=stale_access_token,
-            ssl_arg=self._ssl,
-            client_timeout=self._timeout,
-        )
+        await self._keeper.refresh(self._transport, stale_access_token=stale_access_token)
 
     # --- reads ----------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
-"""Owner API tokens: keep them, refresh them once at a time, persist them to a 0600 file.
+"""Owner API tokens: one parser, refreshed early and once at a time, persisted to a 0600 file.
 
-Tokens are secrets: they appear in no repr, log line or exception message.
+Every token document (a token file, an imported file, the auth host's grant answer) is read
+by `parse_tokens`, through one msgspec Struct. Tokens are secrets: they appear in no repr,
+log line or exception message.
 """
 
 from __future__ import annotations
@@ -8,32 +10,33 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import aiohttp
+import msgspec
 
-from tegkit._body import DEFAULT_MAX_RESPONSE_BYTES, read_capped
+from tegkit._body import DEFAULT_MAX_RESPONSE_BYTES
 from tegkit._headers import retry_after_s
 from tegkit._private_file import write_private
-from tegkit.cloud._envelope import connection_problem, error_for_status, redact
-from tegkit.errors import (
-    AuthenticationError,
-    ConnectionFailedError,
-    GatewayTimeoutError,
-    InvalidInputError,
-    ParseError,
-)
+from tegkit.cloud._envelope import error_for_status, redact
+from tegkit.cloud._transport import CloudTransport
+from tegkit.errors import AuthenticationError, GatewayError, InvalidInputError, ParseError
 from tegkit.ownerapi import OAUTH_CLIENT_ID, OAUTH_SCOPE, TOKEN_PATH
 
 _log = logging.getLogger("tegkit.cloud")
 
-# Refresh a little before the stated expiry: the clock of the auth host and ours differ and a
-# request takes time to arrive.
-EXPIRY_MARGIN_S = 30.0
+# Refresh this long before the stated expiry: an unattended program renews in its own time
+# instead of meeting a 401 mid-run, and clock differences with the auth host do not matter.
+EXPIRY_MARGIN_S = 300.0
+
+#: What to do when the refresh token is refused; in every error that means "log in again".
+NEW_TOKENS_HINT = (
+    "the refresh token is expired or revoked: get new tokens with `teg cloud login` "
+    "or `teg cloud token import`"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,76 +48,122 @@ class Tokens:
     expires_at_s: float | None = None  # None: unknown, rely on a 401 to notice
 
     def expired(self, now_s: float | None = None) -> bool:
-        """True when the access token's stated expiry (less a margin) has passed."""
+        """True from EXPIRY_MARGIN_S before the access token's stated expiry on."""
         if self.expires_at_s is None:
             return False
         now_s = time.time() if now_s is None else now_s
         return now_s >= self.expires_at_s - EXPIRY_MARGIN_S
 
 
+# --- the one parser -----------------------------------------------------------------------------
+
+_Number = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class _TokenDocument(msgspec.Struct, frozen=True):
+    """The fields we read from any token document; others (token_type, scope...) are ignored."""
+
+    access_token: Annotated[str, msgspec.Meta(min_length=1)]
+    refresh_token: str | None = None
+    expires_at: _Number | None = None  # Unix seconds (our token file)
+    expires_in: _Number | None = None  # seconds from created_at or now (grants, login tools)
+    created_at: _Number | None = None
+
+
+TOKEN_DOCUMENT = (
+    "a JSON object with a string access_token, and optionally refresh_token, "
+    "expires_at (Unix seconds) or expires_in (seconds)"
+)
+
+
+class TokenFormatError(ValueError):
+    """A token document we cannot read; the message names the field, never its value."""
+
+
+def parse_tokens(
+    document: bytes | Any, *, now_s: float | None = None, previous: Tokens | None = None
+) -> Tokens:
+    """Tokens from a token document: JSON bytes, or an already decoded JSON value.
+
+    expires_at wins over expires_in; expires_in counts from created_at, else from `now_s`.
+    A document without a refresh token keeps `previous`'s (a grant need not rotate it).
+    """
+    try:
+        if isinstance(document, bytes | bytearray | memoryview):
+            doc = msgspec.json.decode(document, type=_TokenDocument)
+        else:
+            doc = msgspec.convert(document, _TokenDocument)
+    except msgspec.ValidationError as exc:
+        # msgspec names the field and the type it wanted; it never repeats a string's value
+        raise TokenFormatError(f"{exc}; expected {TOKEN_DOCUMENT}") from None
+    except msgspec.DecodeError:
+        raise TokenFormatError(f"not JSON; expected {TOKEN_DOCUMENT}") from None
+    expires_at = doc.expires_at
+    if expires_at is None and doc.expires_in is not None:
+        start = doc.created_at if doc.created_at is not None else now_s
+        expires_at = (time.time() if start is None else start) + doc.expires_in
+    refresh = doc.refresh_token or (previous.refresh_token if previous else None)
+    return Tokens(doc.access_token, refresh, expires_at)
+
+
 def read_token_file(path: Path) -> Tokens:
     """Tokens from a JSON file {access_token, refresh_token, expires_at}."""
-    allowed = "a JSON object with string access_token, refresh_token and numeric expires_at"
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInputError("token_file", allowed, str(path)) from exc
-    if not isinstance(data, dict):
-        raise InvalidInputError("token_file", allowed, str(path))
-    access = data.get("access_token")
-    refresh = data.get("refresh_token")
-    expires_at = data.get("expires_at")
-    if (
-        not isinstance(access, str)
-        or not access
-        or not (refresh is None or isinstance(refresh, str))
-        or isinstance(expires_at, bool)
-        or not (expires_at is None or isinstance(expires_at, int | float))
-    ):
-        raise InvalidInputError("token_file", allowed, str(path))
-    return Tokens(access, refresh or None, None if expires_at is None else float(expires_at))
+        raw = Path(path).read_bytes()
+        return parse_tokens(raw)
+    except (OSError, TokenFormatError) as exc:
+        raise InvalidInputError("token_file", f"{TOKEN_DOCUMENT} ({exc})", str(path)) from None
 
 
 def write_token_file(path: Path, tokens: Tokens) -> None:
     """Write tokens to `path` (mode 0600), replacing it atomically."""
-    path = Path(path)
     data = {
         "access_token": tokens.access_token,
         "refresh_token": tokens.refresh_token,
         "expires_at": tokens.expires_at_s,
     }
-    write_private(path, json.dumps(data).encode())
+    write_private(Path(path), json.dumps(data).encode())
 
 
 def tokens_from_grant(body: Any, previous: Tokens, now_s: float | None = None) -> Tokens:
     """New tokens from a refresh-grant answer; keeps the old refresh token if none is sent."""
-    endpoint = f"POST {TOKEN_PATH}"
-    if not isinstance(body, dict):
-        raise ParseError(endpoint, "token answer is not a JSON object")
-    access = body.get("access_token")
-    if not isinstance(access, str) or not access:
-        raise ParseError(endpoint, "token answer has no access_token")
-    refresh = body.get("refresh_token")
-    if not isinstance(refresh, str) or not refresh:
-        refresh = previous.refresh_token
-    expires_in = body.get("expires_in")
-    expires_at: float | None = None
-    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
-        expires_at = (time.time() if now_s is None else now_s) + float(expires_in)
-    return Tokens(access, refresh, expires_at)
+    try:
+        return parse_tokens(body, now_s=now_s, previous=previous)
+    except TokenFormatError as exc:
+        raise ParseError(f"POST {TOKEN_PATH}", f"token answer: {exc}") from None
+
+
+# --- keeping them fresh -------------------------------------------------------------------------
+
+
+class TokenFileError(GatewayError):
+    """Rotated tokens could not be saved; the message says where and why, never the tokens."""
 
 
 class TokenKeeper:
-    """Holds the current tokens and renews them, one refresh in flight at a time."""
+    """Holds the current tokens and renews them, one refresh in flight at a time.
 
-    def __init__(self, tokens: Tokens, *, auth_url: str, token_file: Path | None) -> None:
+    A rotated pair is written to the token file before anything uses it: if the process
+    stops right after, the file still holds the refresh token the auth host expects.
+    """
+
+    def __init__(
+        self,
+        tokens: Tokens,
+        *,
+        auth_url: str,
+        token_file: Path | None,
+        clock_s: Callable[[], float] = time.time,
+    ) -> None:
         self._tokens = tokens
         self._auth_url = auth_url.rstrip("/")
         self._token_file = token_file
+        self._clock_s = clock_s
         self._lock = asyncio.Lock()
         # The access token a refresh failed for, and why: waiters re-raise instead of
         # sending the same doomed refresh again.
         self._failed: tuple[str, AuthenticationError] | None = None
+        self.refresh_count = 0
 
     def __repr__(self) -> str:
         return f"TokenKeeper(auth_url={self._auth_url!r}, token_file={self._token_file!r})"
@@ -127,18 +176,15 @@ class TokenKeeper:
     def can_refresh(self) -> bool:
         return self._tokens.refresh_token is not None
 
+    def due(self) -> bool:
+        """The access token expires within EXPIRY_MARGIN_S (or has): renew before using it."""
+        return self.can_refresh and self._tokens.expired(self._clock_s())
+
     def secrets(self) -> tuple[str, ...]:
         """Current secrets, for redacting server text."""
         return tuple(s for s in (self._tokens.access_token, self._tokens.refresh_token) if s)
 
-    async def refresh(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        stale_access_token: str,
-        ssl_arg: ssl.SSLContext | bool,
-        client_timeout: aiohttp.ClientTimeout,
-    ) -> Tokens:
+    async def refresh(self, transport: CloudTransport, *, stale_access_token: str) -> Tokens:
         """Renew the tokens unless another task already renewed `stale_access_token`."""
         async with self._lock:
             if self._tokens.access_token != stale_access_token:
@@ -146,25 +192,30 @@ class TokenKeeper:
             if self._failed is not None and self._failed[0] == stale_access_token:
                 raise self._failed[1]
             try:
-                fresh = await self._grant(session, ssl_arg=ssl_arg, client_timeout=client_timeout)
+                fresh = await self._grant(transport)
             except AuthenticationError as exc:
                 self._failed = (stale_access_token, exc)
                 raise
-            self._tokens = fresh
             self._failed = None
-            if self._token_file is not None:
-                # off the event loop: fsync may take a while on a slow card
-                await asyncio.to_thread(write_token_file, self._token_file, fresh)
+            self.refresh_count += 1
+            try:
+                if self._token_file is not None:
+                    # off the event loop: fsync may take a while on a slow card
+                    await asyncio.to_thread(write_token_file, self._token_file, fresh)
+            except OSError as exc:
+                # The old refresh token is dead now: keep the new pair in memory so this
+                # process goes on, and say loudly that the file could not follow.
+                self._tokens = fresh
+                raise TokenFileError(
+                    f"refreshed tokens could not be saved to {self._token_file}: "
+                    f"{exc.strerror or exc.__class__.__name__}; the refresh token in that "
+                    "file no longer works"
+                ) from None
+            self._tokens = fresh
             _log.info("Owner API tokens refreshed; expiry at %s", fresh.expires_at_s)
             return fresh
 
-    async def _grant(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        ssl_arg: ssl.SSLContext | bool,
-        client_timeout: aiohttp.ClientTimeout,
-    ) -> Tokens:
+    async def _grant(self, transport: CloudTransport) -> Tokens:
         previous = self._tokens
         if previous.refresh_token is None:
             raise AuthenticationError(401, "POST", TOKEN_PATH, error="no refresh token")
@@ -174,37 +225,38 @@ class TokenKeeper:
             "refresh_token": previous.refresh_token,
             "scope": OAUTH_SCOPE,
         }
+        answer = await transport.send(
+            "POST",
+            self._auth_url + TOKEN_PATH,
+            endpoint=f"POST {TOKEN_PATH}",
+            limit_bytes=DEFAULT_MAX_RESPONSE_BYTES,
+            json_body=body,
+            headers={"Accept": "application/json"},
+        )
+        _log.debug("POST %s -> %s (%s)", TOKEN_PATH, answer.status, answer.http_version)
         try:
-            async with session.post(
-                self._auth_url + TOKEN_PATH, json=body, ssl=ssl_arg, timeout=client_timeout
-            ) as resp:
-                status = resp.status
-                retry_after = resp.headers.get("Retry-After")
-                raw = await read_capped(resp, DEFAULT_MAX_RESPONSE_BYTES, f"POST {TOKEN_PATH}")
-        except TimeoutError as exc:
-            raise GatewayTimeoutError(f"POST {TOKEN_PATH}: no answer in time") from exc
-        except aiohttp.ClientError as exc:
-            raise ConnectionFailedError(f"POST {TOKEN_PATH}: {connection_problem(exc)}") from exc
-        try:
-            payload: Any = json.loads(raw)
+            payload: Any = json.loads(answer.body)
         except ValueError:
             payload = None
         fields = payload if isinstance(payload, dict) else {}
-        if status >= 400:
+        if answer.status >= 400:
             error = redact(_str(fields.get("error")), self.secrets())
-            message = redact(_str(fields.get("error_description")), self.secrets())
-            if status in (400, 401, 403):
+            description = redact(_str(fields.get("error_description")), self.secrets())
+            if answer.status in (400, 401, 403):
                 # invalid_grant and friends: the refresh token is no good, log in again
-                raise AuthenticationError(status, "POST", TOKEN_PATH, error=error, message=message)
+                message = f"{description}; {NEW_TOKENS_HINT}" if description else NEW_TOKENS_HINT
+                raise AuthenticationError(
+                    answer.status, "POST", TOKEN_PATH, error=error, message=message
+                )
             raise error_for_status(
-                status,
+                answer.status,
                 method="POST",
                 path=TOKEN_PATH,
                 error=error,
-                message=message,
-                retry_after_s=retry_after_s(retry_after),
+                message=description,
+                retry_after_s=retry_after_s(answer.retry_after),
             )
-        return tokens_from_grant(payload, previous)
+        return tokens_from_grant(payload, previous, now_s=self._clock_s())
 
 
 def _str(value: object) -> str | None:
@@ -213,8 +265,13 @@ def _str(value: object) -> str | None:
 
 __all__ = [
     "EXPIRY_MARGIN_S",
+    "NEW_TOKENS_HINT",
+    "TOKEN_DOCUMENT",
+    "TokenFileError",
+    "TokenFormatError",
     "TokenKeeper",
     "Tokens",
+    "parse_tokens",
     "read_token_file",
     "tokens_from_grant",
     "write_token_file",

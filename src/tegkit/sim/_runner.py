@@ -23,11 +23,12 @@ from typing import Any
 from aiohttp import web
 
 from tegkit.sim import certs
+from tegkit.sim.cloud_server import CloudServer
 from tegkit.sim.cloud_site import GatewayCloudSite
 from tegkit.sim.control import make_control_app
 from tegkit.sim.faults import FaultInjector
 from tegkit.sim.gateway import UPDATE_STEPS, SimulatedGateway
-from tegkit.sim.owner_api import CloudTokens, make_owner_api_app
+from tegkit.sim.owner_api import DEFAULT_ACCESS_TTL_S, CloudTokens, make_owner_api_app
 from tegkit.sim.physics import Site, SiteConfig
 from tegkit.sim.profiles import get_profile
 from tegkit.sim.scenario import Scenario, ScenarioEvent, Timeline, apply_event, load_scenario
@@ -67,6 +68,7 @@ class Simulator:
         login_max_failures: int = 5,
         login_lockout_s: float = 300.0,
         cert_loopback_names: bool = False,
+        cloud_access_ttl_s: float = DEFAULT_ACCESS_TTL_S,
     ) -> None:
         self.scenario: Scenario | None = load_scenario(scenario) if scenario else None
         sc = self.scenario
@@ -103,7 +105,11 @@ class Simulator:
         self.state_dir = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="tegsim-"))
         self.email = email
         self.control_token = secrets.token_urlsafe(24)
-        self.cloud_tokens = CloudTokens()
+        # Cloud tokens expire on the simulated clock: advancing it 8 h ends an access token.
+        self.cloud_tokens = CloudTokens(
+            access_ttl_s=cloud_access_ttl_s, clock_s=lambda: self.gateway.site.epoch_s
+        )
+        self._cloud_server: CloudServer | None = None
         self.cloud_site = GatewayCloudSite(self.gateway)
         self.faults = FaultInjector(seed=self.seed)
         self._rate_limits = rate_limits
@@ -185,9 +191,12 @@ class Simulator:
             self._local_runner, self._want_port, self._ssl
         )
         if self._want_cloud_port is not None:
+            # HTTP/2 (and HTTP/1.1) through hypercorn, as Tesla's cloud serves today
             cloud = make_owner_api_app(self.cloud_site, self.cloud_tokens)
-            runner = await self._serve_app(cloud)
-            _, self.cloud_port = await self._bind(runner, self._want_cloud_port, self._cloud_ssl)
+            self._cloud_server = CloudServer(
+                cloud, self.host, self._want_cloud_port, self._cloud_ssl
+            )
+            self.cloud_port = self._cloud_server.port
         if self._want_http_port is not None:
             runner = await self._serve_app(make_redirect_app(self.url))
             _, self.http_port = await self._bind(runner, self._want_http_port, None)
@@ -200,6 +209,9 @@ class Simulator:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self._cloud_server is not None:
+            await self._cloud_server.close()
+            self._cloud_server = None
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
@@ -374,6 +386,11 @@ class Simulator:
         (live endpoints 502, the grid carries the home) and the new version is reported.
         False when an update is already under way."""
         return self.gateway.start_update()
+
+    def revoke_cloud_tokens(self) -> None:
+        """The account owner revokes the app's cloud access: both Owner API tokens stop
+        working, and the next refresh grant is refused (invalid_grant)."""
+        self.cloud_tokens.revoke()
 
     def clear_faults(self) -> None:
         self.faults.clear()

@@ -38,6 +38,7 @@ class Controller(Protocol):
     def run_sitemaster(self) -> None: ...
     def offer_update(self, version: str | None, *, fail: bool = False) -> None: ...
     def start_update(self) -> bool: ...
+    def revoke_cloud_tokens(self) -> None: ...
 
 
 # As Simulator.MAX_JUMP_S (control does not import the runner): one call moves the clock by
@@ -225,6 +226,12 @@ async def post_update(request: web.Request) -> web.Response:
     return _reply(200, ctl.state())
 
 
+async def post_cloud_revoke(request: web.Request) -> web.Response:
+    """The owner revokes the app's cloud access: both Owner API tokens stop working."""
+    request.app[CONTROLLER].revoke_cloud_tokens()
+    return _reply(200, {"revoked": True})
+
+
 def make_control_app(controller: Controller, token: str) -> web.Application:
     """The /sim sub-application (mount it with add_subapp("/sim", ...))."""
     app = web.Application(middlewares=[_guard])
@@ -240,6 +247,7 @@ def make_control_app(controller: Controller, token: str) -> web.Application:
     app.router.add_delete("/faults", delete_faults)
     app.router.add_post("/sitemaster", post_sitemaster)
     app.router.add_post("/update", post_update)
+    app.router.add_post("/cloud/revoke", post_cloud_revoke)
     return app
 
 

@@ -1,10 +1,18 @@
-"""The simulated Owner API: Tesla's cloud for one energy site, served by aiohttp.
+"""The simulated Owner API: Tesla's cloud for one energy site, as a small ASGI app.
 
 `make_owner_api_app(site, tokens)` answers the token refresh grant, the product list, live
 status, site info and the backup / site_name / operation commands by battery id and by
 energy site id, in the {"response": ...} envelope. It talks to the site only through the
 `CloudSite` protocol, so the same gateway state serves the local and the cloud API. Percents
 here are on the APP scale; the site converts to raw.
+
+It behaves like Tesla's cloud does today: served over HTTP/2 (see `sim.cloud_server`), and
+an access token minted by a refresh grant that came over HTTP/1.1 is refused by the API
+with Tesla's 403 body. Access tokens expire on the clock the tokens are given (the
+simulator's), refresh tokens rotate at every grant and can be revoked.
+
+The app is plain ASGI: a route table of (method, path pattern, handler), handlers that take
+a parsed `_Request` and return a `_Reply`. No web framework: five routes do not need one.
 
 Success shapes per command follow `tegkit.ownerapi.DEFAULT_SUCCESS_SHAPES` (powerwalls/* and
 energy_sites/backup|operation: {"code": 201, "message": "Updated"}; energy_sites/site_name:
@@ -15,13 +23,14 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from aiohttp import web
+import msgspec
 
 from tegkit.errors import InvalidInputError
 from tegkit.ownerapi import (
@@ -36,8 +45,16 @@ from tegkit.ownerapi import (
     check_command_value,
     success_body,
 )
+from tegkit.sim.bodies import MAX_BODY_BYTES, MAX_DEPTH, too_deep
 
 DEFAULT_ACCESS_TTL_S = 8 * 3600.0  # what the auth host states in expires_in
+
+#: What Tesla's Owner API answers (403) to a token that was minted over HTTP/1.1.
+HTTP1_TOKEN_REFUSAL = {
+    "response": None,
+    "error": "forbidden, see https://developer.tesla.com/docs/fleet-api",
+    "error_description": "",
+}
 
 
 class CloudSite(Protocol):
@@ -74,49 +91,89 @@ def _new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
 @dataclass(eq=False)
 class CloudTokens:
     """The account's one valid token pair; rotated (both tokens) by every refresh grant.
 
-    Expiry runs on the monotonic clock of the process; `expire_access_token()` ends the
-    current access token at once, for tests.
+    Expiry runs on `clock_s` (seconds; the simulator passes its simulated clock, so
+    advancing it past the TTL expires the access token). `refresh_ttl_s` None: the refresh
+    token lives until it is rotated or revoked. `expire_access_token()` ends the current
+    access token at once, for tests.
     """
 
     access_ttl_s: float = DEFAULT_ACCESS_TTL_S
+    refresh_ttl_s: float | None = None
+    clock_s: Callable[[], float] = field(default=time.monotonic, repr=False)
     access_token: str = field(default_factory=_new_token, repr=False)
     refresh_token: str = field(default_factory=_new_token, repr=False)
     refresh_count: int = field(default=0, init=False)
-    _access_expires_mono_s: float = field(init=False, repr=False)
+    #: the HTTP version of the grant that minted the current pair (None: issued at start)
+    minted_over: str | None = field(default=None, init=False)
+    revoked: bool = field(default=False, init=False)
+    _access_expires_s: float = field(init=False, repr=False)
+    _refresh_expires_s: float | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._access_expires_mono_s = time.monotonic() + self.access_ttl_s
+        now = self.clock_s()
+        self._access_expires_s = now + self.access_ttl_s
+        self._refresh_expires_s = None if self.refresh_ttl_s is None else now + self.refresh_ttl_s
 
     @property
     def access_expires_at_s(self) -> float:
-        """Unix time at which the current access token stops working."""
-        return time.time() + (self._access_expires_mono_s - time.monotonic())
+        """Unix time at which the current access token stops working (at the clock's pace)."""
+        return time.time() + (self._access_expires_s - self.clock_s())
+
+    @property
+    def minted_over_http1(self) -> bool:
+        return self.minted_over is not None and self.minted_over.startswith("1")
 
     def access_problem(self, token: str | None) -> str | None:
         """Why `token` is not a usable access token now, or None when it is."""
         if not token:
             return "no bearer token"
-        if not hmac.compare_digest(token.encode(), self.access_token.encode()):
+        if not _same(token, self.access_token):
             return "unknown bearer token"
-        if time.monotonic() >= self._access_expires_mono_s:
+        if self.revoked:
+            return "bearer token revoked"
+        if self.clock_s() >= self._access_expires_s:
             return "bearer token expired"
         return None
 
     def expire_access_token(self) -> None:
         """Make the current access token expired (the refresh token stays valid)."""
-        self._access_expires_mono_s = time.monotonic() - 1.0
+        self._access_expires_s = self.clock_s() - 1.0
 
-    def refresh(self, refresh_token: str) -> dict[str, Any] | None:
-        """The grant answer for a known refresh token (both tokens rotate), else None."""
-        if not hmac.compare_digest(refresh_token.encode(), self.refresh_token.encode()):
+    def revoke(self) -> None:
+        """The account owner revoked this app's access: both tokens stop working."""
+        self.revoked = True
+
+    def refresh_problem(self, refresh_token: object) -> str | None:
+        """Why `refresh_token` cannot be exchanged now, or None when it can."""
+        if not isinstance(refresh_token, str) or not refresh_token:
+            return "the refresh token is invalid"
+        if not _same(refresh_token, self.refresh_token):
+            return "the refresh token is invalid"
+        if self.revoked:
+            return "the refresh token has been revoked"
+        if self._refresh_expires_s is not None and self.clock_s() >= self._refresh_expires_s:
+            return "the refresh token has expired"
+        return None
+
+    def refresh(self, refresh_token: str, *, http_version: str = "2") -> dict[str, Any] | None:
+        """The grant answer for a usable refresh token (both tokens rotate), else None."""
+        if self.refresh_problem(refresh_token) is not None:
             return None
+        now = self.clock_s()
         self.access_token = _new_token()
         self.refresh_token = _new_token()
-        self._access_expires_mono_s = time.monotonic() + self.access_ttl_s
+        self._access_expires_s = now + self.access_ttl_s
+        if self.refresh_ttl_s is not None:
+            self._refresh_expires_s = now + self.refresh_ttl_s
+        self.minted_over = http_version
         self.refresh_count += 1
         return {
             "access_token": self.access_token,
@@ -126,164 +183,315 @@ class CloudTokens:
         }
 
 
-_SITE = web.AppKey("owner_api_site", CloudSite)
-_TOKENS = web.AppKey("owner_api_tokens", CloudTokens)
+# --- requests and answers -----------------------------------------------------------------------
 
 
-# --- answers ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    path: str
+    http_version: str
+    headers: Mapping[str, str]  # lower-case names
+    params: Mapping[str, str]  # from the path pattern
+    body: bytes
 
 
-def _ok(response: Any, **extra: Any) -> web.Response:
-    return web.json_response({"response": response, **extra})
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    status: int
+    body: Any
+    headers: tuple[tuple[str, str], ...] = ()
 
 
-def _error(status: int, error: str, description: str) -> web.Response:
-    body = {"response": None, "error": error, "error_description": description}
-    return web.json_response(body, status=status)
+class _Refusal(Exception):
+    """Stop handling and send this answer."""
+
+    def __init__(self, reply: _Reply) -> None:
+        super().__init__(reply.status)
+        self.reply = reply
 
 
-class _Reply(Exception):
-    """Stop handling and send this error answer."""
-
-    def __init__(self, response: web.Response) -> None:
-        super().__init__(response.status)
-        self.response = response
+def _ok(response: Any, **extra: Any) -> _Reply:
+    return _Reply(200, {"response": response, **extra})
 
 
-def _bad_request(description: str) -> _Reply:
-    return _Reply(_error(400, "invalid_request", description))
+def _error(status: int, error: str, description: str) -> _Reply:
+    return _Reply(status, {"response": None, "error": error, "error_description": description})
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+def _oauth_error(status: int, error: str, description: str) -> _Reply:
+    # The auth host answers OAuth errors without the Owner API envelope.
+    return _Reply(status, {"error": error, "error_description": description})
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    text = await request.text()
+def _bad_request(description: str) -> _Refusal:
+    return _Refusal(_error(400, "invalid_request", description))
+
+
+_json = msgspec.json.Decoder()
+
+
+def _json_object(request: _Request) -> dict[str, Any]:
+    """The body as a JSON object; the size cap was applied while reading it."""
     try:
-        body = json.loads(text, parse_constant=_reject_constant)
-    except ValueError:
+        body = _json.decode(request.body)
+    except RecursionError:
+        raise _bad_request(f"the body nests JSON more than {MAX_DEPTH} levels deep") from None
+    except (msgspec.DecodeError, UnicodeDecodeError):
         raise _bad_request("the body is not valid JSON") from None
+    if too_deep(body):
+        raise _bad_request(f"the body nests JSON more than {MAX_DEPTH} levels deep")
     if not isinstance(body, dict):
         raise _bad_request("the body must be a JSON object")
     return body
 
 
-@web.middleware
-async def _envelope_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Bearer auth for /api/, and every error as an envelope (never a bare 404 or 500 page)."""
-    try:
-        if request.path.startswith("/api/"):
-            header = request.headers.get("Authorization", "")
-            scheme, _, token = header.partition(" ")
-            problem = request.app[_TOKENS].access_problem(
-                token.strip() if scheme.lower() == "bearer" else None
-            )
-            if problem is not None:
-                response = _error(401, "invalid bearer token", problem)
-                response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-                return response
-        return await handler(request)
-    except _Reply as reply:
-        return reply.response
-    except InvalidInputError as exc:
-        return _error(400, "invalid_request", str(exc))
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
-
-
 # --- handlers -----------------------------------------------------------------------------------
 
-
-async def _token(request: web.Request) -> web.Response:
-    body = await _json_object(request)
-    if body.get("grant_type") != "refresh_token":
-        raise _Reply(_oauth_error(400, "unsupported_grant_type", "only refresh_token is served"))
-    if body.get("client_id") != OAUTH_CLIENT_ID:
-        raise _Reply(_oauth_error(401, "invalid_client", "unknown client_id"))
-    refresh_token = body.get("refresh_token")
-    grant = None
-    if isinstance(refresh_token, str) and refresh_token:
-        grant = request.app[_TOKENS].refresh(refresh_token)
-    if grant is None:
-        raise _Reply(_oauth_error(401, "invalid_grant", "the refresh token is invalid"))
-    return web.json_response(grant)
+_Handler = Callable[[_Request], _Reply]
 
 
-def _oauth_error(status: int, error: str, description: str) -> web.Response:
-    # The auth host answers OAuth errors without the Owner API envelope.
-    return web.json_response({"error": error, "error_description": description}, status=status)
+@dataclass(frozen=True, slots=True)
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: _Handler
 
 
-def _check_site_id(request: web.Request) -> CloudSite:
-    site = request.app[_SITE]
-    if request.match_info["site_id"] != str(site.energy_site_id):
-        raise _Reply(_error(404, "not_found", "no energy site with that id on this account"))
-    return site
+def _pattern(template: str) -> re.Pattern[str]:
+    """'/api/1/energy_sites/{site_id}/x' -> a regex with one named group per placeholder."""
+    parts = re.split(r"\{(\w+)\}", template)
+    regex = "".join(
+        f"(?P<{part}>[^/]+)" if i % 2 else re.escape(part) for i, part in enumerate(parts)
+    )
+    return re.compile(regex + r"\Z")
 
 
-def _check_battery_id(request: web.Request) -> CloudSite:
-    site = request.app[_SITE]
-    if request.match_info["battery_id"] != site.battery_id:
-        raise _Reply(_error(404, "not_found", "no battery with that id on this account"))
-    return site
+class OwnerApiApp:
+    """The ASGI app; see the module docstring. `on_request` sees every (scope, status)."""
 
+    def __init__(
+        self,
+        site: CloudSite,
+        tokens: CloudTokens,
+        shapes: Mapping[tuple[Family, Command], SuccessShape],
+    ) -> None:
+        self.site = site
+        self.tokens = tokens
+        self.on_request: list[Callable[[Mapping[str, Any], int], None]] = []
+        self._routes = [
+            _Route("POST", _pattern(TOKEN_PATH), self._token),
+            _Route("GET", _pattern("/api/1/products"), self._products),
+            _Route("GET", _pattern("/api/1/energy_sites/{site_id}/live_status"), self._live),
+            _Route("GET", _pattern("/api/1/energy_sites/{site_id}/site_info"), self._site_info),
+        ]
+        targets: tuple[tuple[Family, str], ...] = (
+            ("powerwalls", "battery_id"),
+            ("energy_sites", "site_id"),
+        )
+        for command in COMMANDS:
+            for family, target in targets:
+                self._routes.append(
+                    _Route(
+                        "POST",
+                        _pattern(f"/api/1/{family}/{{{target}}}/{command}"),
+                        self._command_handler(family, command, shapes[family, command]),
+                    )
+                )
 
-async def _products(request: web.Request) -> web.Response:
-    site = request.app[_SITE]
-    live = site.live_status()
-    info = site.site_info()
-    product: dict[str, Any] = {
-        "energy_site_id": site.energy_site_id,
-        "resource_type": "battery",
-        "site_name": site.site_name,
-        "id": site.battery_id,
-        "gateway_id": info.get("gateway_id"),
-        "battery_type": "ac_powerwall",
-        "components": info.get("components", {"battery": True, "solar": True, "grid": True}),
-    }
-    for key in ("energy_left", "total_pack_energy", "percentage_charged", "battery_power"):
-        if key in live:
-            product[key] = live[key]
-    product["backup_capable"] = live.get("backup_capable", True)
-    return _ok([product], count=1)
+    # --- ASGI -------------------------------------------------------------------------------
 
-
-async def _live_status(request: web.Request) -> web.Response:
-    return _ok(_check_site_id(request).live_status())
-
-
-async def _site_info(request: web.Request) -> web.Response:
-    return _ok(_check_site_id(request).site_info())
-
-
-def _command_handler(
-    family: Family, command: Command, shape: SuccessShape
-) -> Callable[[web.Request], Awaitable[web.Response]]:
-    field_name = COMMAND_FIELDS[command]
-
-    async def handle(request: web.Request) -> web.Response:
-        site = _check_battery_id(request) if family == "powerwalls" else _check_site_id(request)
-        body = await _json_object(request)
-        if field_name not in body:
-            raise _bad_request(f"{field_name} is missing from the body")
-        value = check_command_value(command, body[field_name])
-        if command == "backup":
-            site.set_backup_reserve_app_percent(float(value))
-            message = "Updated"
-        elif command == "operation":
-            site.set_operation_mode(value)
-            message = "Updated"
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return  # websockets: not served, the server closes the connection
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
+        body = await _read_body(receive, headers)
+        if body is None:
+            reply = _error(413, "payload_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
         else:
-            site.set_site_name(value)
-            message = "Site name updated" if shape == "Code" else "Updated"
-        return _ok(success_body(shape, message))
+            request = _Request(
+                method=scope["method"],
+                path=scope["path"],
+                http_version=scope.get("http_version", "1.1"),
+                headers=headers,
+                params={},
+                body=body,
+            )
+            reply = self._answer(request)
+        for listener in self.on_request:
+            listener(scope, reply.status)
+        payload = json.dumps(reply.body).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": reply.status,
+                "headers": [
+                    (b"content-type", b"application/json; charset=utf-8"),
+                    (b"content-length", str(len(payload)).encode()),
+                    *((k.encode(), v.encode()) for k, v in reply.headers),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
 
-    return handle
+    def _answer(self, request: _Request) -> _Reply:
+        """Bearer auth for /api/, then the route; every error is an envelope, never a 500."""
+        try:
+            if request.path.startswith("/api/"):
+                self._check_bearer(request)
+            allowed: list[str] = []
+            for route in self._routes:
+                match = route.pattern.match(request.path)
+                if match is None:
+                    continue
+                if route.method != request.method:
+                    allowed.append(route.method)
+                    continue
+                params = match.groupdict()
+                return route.handler(
+                    _Request(
+                        request.method,
+                        request.path,
+                        request.http_version,
+                        request.headers,
+                        params,
+                        request.body,
+                    )
+                )
+            if allowed:
+                reply = _error(405, "method_not_allowed", "Method Not Allowed")
+                return _Reply(reply.status, reply.body, (("allow", ", ".join(allowed)),))
+            return _error(404, "not_found", "Not Found")
+        except _Refusal as refusal:
+            return refusal.reply
+        except InvalidInputError as exc:
+            return _error(400, "invalid_request", str(exc))
+
+    def _check_bearer(self, request: _Request) -> None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        problem = self.tokens.access_problem(token.strip() if scheme.lower() == "bearer" else None)
+        if problem is not None:
+            reply = _error(401, "invalid bearer token", problem)
+            raise _Refusal(
+                _Reply(401, reply.body, (("www-authenticate", 'Bearer error="invalid_token"'),))
+            )
+        if self.tokens.minted_over_http1:
+            # Tesla's cloud refuses tokens refreshed over HTTP/1.1 (reported June 2026).
+            raise _Refusal(_Reply(403, HTTP1_TOKEN_REFUSAL))
+
+    # --- routes -----------------------------------------------------------------------------
+
+    def _token(self, request: _Request) -> _Reply:
+        body = _json_object(request)
+        if body.get("grant_type") != "refresh_token":
+            return _oauth_error(400, "unsupported_grant_type", "only refresh_token is served")
+        if body.get("client_id") != OAUTH_CLIENT_ID:
+            return _oauth_error(401, "invalid_client", "unknown client_id")
+        refresh_token = body.get("refresh_token")
+        problem = self.tokens.refresh_problem(refresh_token)
+        if problem is not None or not isinstance(refresh_token, str):
+            return _oauth_error(401, "invalid_grant", problem or "the refresh token is invalid")
+        grant = self.tokens.refresh(refresh_token, http_version=request.http_version)
+        assert grant is not None  # checked just above
+        return _Reply(200, grant)
+
+    def _site_for(self, request: _Request) -> CloudSite:
+        site = self.site
+        if "battery_id" in request.params:
+            if request.params["battery_id"] != site.battery_id:
+                raise _Refusal(_error(404, "not_found", "no battery with that id on this account"))
+        elif request.params.get("site_id") != str(site.energy_site_id):
+            raise _Refusal(_error(404, "not_found", "no energy site with that id on this account"))
+        return site
+
+    def _products(self, request: _Request) -> _Reply:
+        site = self.site
+        live = site.live_status()
+        info = site.site_info()
+        product: dict[str, Any] = {
+            "energy_site_id": site.energy_site_id,
+            "resource_type": "battery",
+            "site_name": site.site_name,
+            "id": site.battery_id,
+            "gateway_id": info.get("gateway_id"),
+            "battery_type": "ac_powerwall",
+            "components": info.get("components", {"battery": True, "solar": True, "grid": True}),
+        }
+        for key in ("energy_left", "total_pack_energy", "percentage_charged", "battery_power"):
+            if key in live:
+                product[key] = live[key]
+        product["backup_capable"] = live.get("backup_capable", True)
+        return _ok([product], count=1)
+
+    def _live(self, request: _Request) -> _Reply:
+        return _ok(self._site_for(request).live_status())
+
+    def _site_info(self, request: _Request) -> _Reply:
+        return _ok(self._site_for(request).site_info())
+
+    def _command_handler(self, family: Family, command: Command, shape: SuccessShape) -> _Handler:
+        field_name = COMMAND_FIELDS[command]
+
+        def handle(request: _Request) -> _Reply:
+            site = self._site_for(request)
+            body = _json_object(request)
+            if field_name not in body:
+                raise _bad_request(f"{field_name} is missing from the body")
+            value = check_command_value(command, body[field_name])
+            if command == "backup":
+                site.set_backup_reserve_app_percent(float(value))
+                message = "Updated"
+            elif command == "operation":
+                site.set_operation_mode(value)
+                message = "Updated"
+            else:
+                site.set_site_name(value)
+                message = "Site name updated" if shape == "Code" else "Updated"
+            return _ok(success_body(shape, message))
+
+        return handle
+
+
+async def _read_body(
+    receive: Callable[[], Awaitable[MutableMapping[str, Any]]], headers: Mapping[str, str]
+) -> bytes | None:
+    """The request body, or None as soon as it passes MAX_BODY_BYTES (never held whole)."""
+    announced = headers.get("content-length", "")
+    if announced.isdigit() and int(announced) > MAX_BODY_BYTES:
+        return None
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return bytes(body)  # the peer went away; the answer goes nowhere anyway
+        body += message.get("body", b"")
+        if len(body) > MAX_BODY_BYTES:
+            return None
+        if not message.get("more_body", False):
+            return bytes(body)
+
+
+async def _lifespan(
+    receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+    send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 def make_owner_api_app(
@@ -291,26 +499,16 @@ def make_owner_api_app(
     tokens: CloudTokens,
     *,
     success_shapes: Mapping[tuple[Family, Command], SuccessShape] | None = None,
-) -> web.Application:
-    """The Owner API (and its auth host's token endpoint) for one site, as an aiohttp app."""
-    shapes = {**DEFAULT_SUCCESS_SHAPES, **(success_shapes or {})}
-    app = web.Application(middlewares=[_envelope_middleware])
-    app[_SITE] = site
-    app[_TOKENS] = tokens
-    app.router.add_post(TOKEN_PATH, _token)
-    app.router.add_get("/api/1/products", _products)
-    app.router.add_get("/api/1/energy_sites/{site_id}/live_status", _live_status)
-    app.router.add_get("/api/1/energy_sites/{site_id}/site_info", _site_info)
-    for command in COMMANDS:
-        app.router.add_post(
-            f"/api/1/powerwalls/{{battery_id}}/{command}",
-            _command_handler("powerwalls", command, shapes["powerwalls", command]),
-        )
-        app.router.add_post(
-            f"/api/1/energy_sites/{{site_id}}/{command}",
-            _command_handler("energy_sites", command, shapes["energy_sites", command]),
-        )
-    return app
+) -> OwnerApiApp:
+    """The Owner API (and its auth host's token endpoint) for one site, as an ASGI app."""
+    return OwnerApiApp(site, tokens, {**DEFAULT_SUCCESS_SHAPES, **(success_shapes or {})})
 
 
-__all__ = ["DEFAULT_ACCESS_TTL_S", "CloudSite", "CloudTokens", "make_owner_api_app"]
+__all__ = [
+    "DEFAULT_ACCESS_TTL_S",
+    "HTTP1_TOKEN_REFUSAL",
+    "CloudSite",
+    "CloudTokens",
+    "OwnerApiApp",
+    "make_owner_api_app",
+]
