@@ -63,6 +63,26 @@ def test_unknown_shapes(response: object) -> None:
         parse_command_result(response, **KW)
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ("<html>proxy</html>", "HTTP 200 body is not JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"count": 1}', "no 'response' member"),
+        ("", "HTTP 200 body is not JSON"),
+    ],
+)
+def test_bad_envelopes_are_parse_errors_saying_why(body: str, said: str) -> None:
+    with pytest.raises(ParseError, match=said) as info:
+        unwrap(200, body, **KW)
+    assert info.value.endpoint == "POST /api/1/energy_sites/1/backup"
+
+
+def test_unwrap_gives_the_response_as_json_bytes() -> None:
+    body = '{"response": [{"energy_site_id": 1}], "count": 1}'
+    assert json.loads(unwrap(200, body, **KW)) == [{"energy_site_id": 1}]
+
+
 def test_error_shape() -> None:
     body = '{"response": null, "error": "invalid bearer token", "error_description": ""}'
     with pytest.raises(ApiError) as info:

@@ -171,9 +171,13 @@ def decode_answer(model_type: Any, response: object, *, method: str, path: str) 
     """`response` (JSON bytes from `unwrap`, or decoded JSON) as `model_type`.
 
     The gateway models' decode: a cached decoder per type, the lenient second reading for
-    unknown or re-cased keys, ParseError naming the endpoint and the field path.
+    unknown or re-cased keys, ParseError naming the endpoint and the field path. A null
+    `response` is a ParseError too: the lenient reading would make it an empty answer.
     """
-    return models.decode(model_type, response, f"{method} {path}")
+    endpoint = f"{method} {path}"
+    if response is None or response == b"null":
+        raise ParseError(endpoint, "the response is null, not an answer")
+    return models.decode(model_type, response, endpoint)
 
 
 def parse_command_result(response: object, *, method: str, path: str) -> CommandResult:
