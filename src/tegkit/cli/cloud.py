@@ -27,6 +27,7 @@ from tegkit.cli.change import SCALE_HELP, check_reserve, wire_number
 from tegkit.cli.config import Profile
 from tegkit.cli.output import Output, json_option
 from tegkit.cloud import CloudClient, Tokens, read_token_file, write_token_file
+from tegkit.cloud._tokens import TokenFormatError, parse_tokens
 from tegkit.errors import CloudTokenMissingError, InvalidInputError
 from tegkit.ownerapi import AUTH_URL, OPERATION_MODES, OWNER_API_URL, check_site_name
 
@@ -44,6 +45,7 @@ class CloudSettings:
     cafile: str | None
     site_id: int | None
     battery_id: str | None
+    http1: bool = False  # HTTP/1.1 instead of HTTP/2: only for a proxy that cannot do h2
 
     def ssl(self) -> ssl.SSLContext | None:
         if self.cafile is None:
@@ -88,6 +90,7 @@ class CloudSettings:
             ssl=self.ssl(),
             timeout_s=max(self.app.timeout_s, 20.0),
             expires_at_s=tokens.expires_at_s,
+            http1=self.http1,
         )
 
 
@@ -144,6 +147,11 @@ def target_options(func: F) -> F:
     type=click.Path(dir_okay=False),
     help="CA file for the Owner API (a test cloud such as `teg sim`).",
 )
+@click.option(
+    "--http1",
+    is_flag=True,
+    help="Speak HTTP/1.1 instead of HTTP/2 (Tesla's cloud refuses tokens refreshed over it).",
+)
 @click.pass_context
 def cloud(
     ctx: click.Context,
@@ -153,6 +161,7 @@ def cloud(
     cloud_url: str | None,
     auth_url: str | None,
     cloud_cafile: str | None,
+    http1: bool,
 ) -> None:
     """Tesla's cloud (Owner API): tokens, products, live status, reserve, mode, site name.
 
@@ -185,6 +194,7 @@ def cloud(
         cafile=cloud_cafile or stored.cafile,
         site_id=site_id if site_id is not None else _int(stored.site_id),
         battery_id=battery_id or stored.battery_id,
+        http1=http1,
     )
     ctx.meta[exit_codes.CONTEXT_KEY] = exit_codes.Context(service="cloud", where=ctx.obj.base_url)
     ctx.meta["teg.cloud.given"] = {
@@ -237,22 +247,11 @@ def _render_token(console: Console, data: dict[str, Any]) -> None:
 
 
 def _tokens_from_json(data: Any, source: str) -> Tokens:
-    allowed = "a JSON object with access_token (and refresh_token, expires_at or expires_in)"
-    if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
-        raise InvalidInputError("token file", allowed, source)
-    refresh = data.get("refresh_token")
-    expires_at = data.get("expires_at")
-    if expires_at is None and isinstance(data.get("expires_in"), int | float):
-        created = data.get("created_at")
-        start = float(created) if isinstance(created, int | float) else time.time()
-        expires_at = start + float(data["expires_in"])
-    if refresh is not None and not isinstance(refresh, str):
-        raise InvalidInputError("refresh_token", "a string", "<hidden>")
-    if expires_at is not None and (
-        isinstance(expires_at, bool) or not isinstance(expires_at, int | float)
-    ):
-        raise InvalidInputError("expires_at", "Unix seconds", expires_at)
-    return Tokens(data["access_token"], refresh or None, expires_at)
+    # the one token parser (tegkit.cloud._tokens), as for the token file and the grant answer
+    try:
+        return parse_tokens(data)
+    except TokenFormatError as exc:
+        raise InvalidInputError("token file", str(exc), source) from None
 
 
 @token.command(name="import")
