@@ -14,10 +14,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
+import msgspec
 import pytest
 from monitor_helpers import sim_clock, target
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, async_playwright, expect
 
+from tegkit.models.vocabulary import (
+    CUSTOMER_MODES,
+    MODE_LABELS,
+    GridStatusValue,
+    OperationMode,
+)
 from tegkit.monitor.demo import backfill
 from tegkit.monitor.poller import PollerConfig
 from tegkit.monitor.service import Monitor
@@ -90,16 +97,21 @@ def _need_chromium() -> None:
 
 
 @asynccontextmanager
-async def quiet_dashboard(tmp_path: Path, hours: float = 4) -> AsyncIterator[tuple[Browser, str]]:
-    """A monitor without a control token, `hours` of a sunny day recorded: a browser and
-    the dashboard's address."""
+async def sunny_dashboard(
+    tmp_path: Path, hours: float = 4, control_token: str | None = None
+) -> AsyncIterator[tuple[Browser, Monitor]]:
+    """A monitor (controls only with `control_token`) of a gateway that lets a customer
+    change its operation, `hours` of a sunny day recorded: a browser and the monitor."""
     _need_chromium()
-    async with Simulator(port=0, scenario="sunny-day", speed=0) as sim:
+    async with Simulator(
+        port=0, scenario="sunny-day", speed=0, allow_customer_operation=True
+    ) as sim:
         monitor = Monitor(
             [target(sim)],
             db=tmp_path / "m.db",
             listen=("127.0.0.1", 0),
             tz=sim.gateway.tz,
+            control_token=control_token,
             config=PollerConfig(),
             clock=sim_clock(sim),
             stale_after_s=3600.0,
@@ -110,11 +122,27 @@ async def quiet_dashboard(tmp_path: Path, hours: float = 4) -> AsyncIterator[tup
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 try:
-                    yield browser, monitor.url
+                    yield browser, monitor
                 finally:
                     await browser.close()
         finally:
             await monitor.close()
+
+
+@asynccontextmanager
+async def quiet_dashboard(tmp_path: Path, hours: float = 4) -> AsyncIterator[tuple[Browser, str]]:
+    """A monitor without a control token, `hours` of a sunny day recorded: a browser and
+    the dashboard's address."""
+    async with sunny_dashboard(tmp_path, hours) as (browser, monitor):
+        yield browser, monitor.url
+
+
+def set_grid_status(monitor: Monitor, grid_status: str) -> None:
+    """The monitor's latest reading, as if the gateway had reported `grid_status`."""
+    [gateway] = monitor.live.gateways()
+    assert gateway.reading is not None
+    gateway.reading = msgspec.structs.replace(gateway.reading, grid_status=grid_status)
+    monitor.live.changed(gateway)
 
 
 async def open_page(
@@ -460,3 +488,117 @@ def test_colours_are_written_once_in_the_stylesheet() -> None:
     root_end = css.index("}", css.index(":root {"))
     assert literal.findall(css[root_end:]) == []
     assert len(literal.findall(css[:root_end])) >= 10  # the palette itself
+
+
+async def test_the_mode_choices_come_from_the_monitors_vocabulary(tmp_path: Path) -> None:
+    """The mode select offers what the models let a customer choose, in their order and
+    words; the mode shown and the answer to a change use the same words."""
+    async with sunny_dashboard(tmp_path, hours=1, control_token="dashboard-token") as (
+        browser,
+        monitor,
+    ):
+        page, problems = await open_page(browser, monitor.url, 1280, 900)
+        options = await page.eval_on_selector_all(
+            "#c-mode option", "os => os.map((o) => [o.value, o.textContent])"
+        )
+        assert options == [[str(m), MODE_LABELS[m]] for m in CUSTOMER_MODES]
+        await expect(page.locator("#mode")).to_have_text(
+            MODE_LABELS[OperationMode.SELF_CONSUMPTION]
+        )
+        await page.click("#login-open")
+        await page.fill("#token", "dashboard-token")
+        await page.click("#login-form button[type='submit']")
+        await expect(page.locator("#control")).to_be_visible()
+        assert await page.input_value("#c-mode") == OperationMode.SELF_CONSUMPTION
+        await page.select_option("#c-mode", str(OperationMode.BACKUP))
+        await page.click("#c-apply")
+        await expect(page.locator("#c-result")).to_contain_text(
+            "Gateway reports: " + MODE_LABELS[OperationMode.BACKUP] + ", reserve"
+        )
+        assert problems == []
+        await page.close()
+        # the choices are the API's, whatever it says: a monitor offering every mode, in
+        # another order and its own words, is followed as it is
+        offered = await browser.new_page(viewport={"width": 1280, "height": 900})
+        problems = watch(offered)
+        served: list[str] = []
+
+        async def every_mode(route: Route) -> None:
+            answer = await route.fetch()
+            vocabulary = await answer.json()
+            vocabulary["modes"].reverse()
+            for mode in vocabulary["modes"]:
+                mode["customer"] = True
+                mode["label"] = "say " + mode["label"]
+                served.append(mode["value"])
+            await route.fulfill(response=answer, json=vocabulary)
+
+        await offered.route("**/api/vocabulary", every_mode)
+        await offered.goto(monitor.url)
+        await offered.wait_for_selector("body[data-ready='1']", timeout=20_000)
+        options = await offered.eval_on_selector_all(
+            "#c-mode option", "os => os.map((o) => [o.value, o.textContent])"
+        )
+        assert set(served) == set(OperationMode) and len(served) > len(CUSTOMER_MODES)
+        assert options == [[v, "say " + MODE_LABELS[OperationMode(v)]] for v in served]
+        assert problems == []
+
+
+async def test_the_grid_chip_says_what_the_vocabulary_says(tmp_path: Path) -> None:
+    """Label and colour from /api/vocabulary: reconnecting is still off grid; a status the
+    monitor cannot place (waiting for the user, or one it has never heard of) is shown in
+    no colour, an unknown one as sent and as text."""
+    unknown = "SystemSomethingNew<b>bold</b>"
+    cases = [
+        (GridStatusValue.TRANSITION_TO_GRID, "reconnecting", "off-grid"),
+        (GridStatusValue.ISLANDED_ACTIVE, "off grid (islanded)", "off-grid"),
+        (GridStatusValue.CONNECTED, "connected", "on-grid"),
+        (GridStatusValue.WAIT_FOR_USER, "waiting for the user", "neutral"),
+        (unknown, unknown, "neutral"),
+    ]
+    async with sunny_dashboard(tmp_path, hours=1) as (browser, monitor):
+        for status, text, tone in cases:
+            set_grid_status(monitor, status)
+            page, problems = await open_page(browser, monitor.url, 1280, 900)
+            chip = page.locator("#grid-chip")
+            await expect(chip).to_have_text(text)
+            assert await chip.get_attribute("class") == "chip " + tone, status
+            assert await page.locator("#grid-chip *").count() == 0  # text, never markup
+            assert problems == []
+            await page.close()
+
+
+async def test_without_the_vocabulary_the_page_shows_raw_values_and_no_controls(
+    tmp_path: Path,
+) -> None:
+    """/api/vocabulary unavailable: readings, the raw grid status and mode still show; the
+    controls are there but disabled, with the reason; nothing else goes wrong."""
+    async with sunny_dashboard(tmp_path, hours=1, control_token="dashboard-token") as (
+        browser,
+        monitor,
+    ):
+        set_grid_status(monitor, GridStatusValue.TRANSITION_TO_GRID)
+        [gateway] = monitor.live.gateways()
+        assert gateway.reading is not None
+        page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-US")
+        problems = watch(page)
+        await page.route("**/api/vocabulary", lambda route: route.fulfill(status=503, body="{}"))
+        await page.goto(monitor.url)
+        await page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+        written = await page.evaluate("w => kw(w)", gateway.reading.solar_w)
+        assert await page.text_content("#v-solar") == written
+        chip = page.locator("#grid-chip")
+        await expect(chip).to_have_text(str(GridStatusValue.TRANSITION_TO_GRID))
+        assert await chip.get_attribute("class") == "chip neutral"
+        await expect(page.locator("#mode")).to_have_text(str(OperationMode.SELF_CONSUMPTION))
+        await expect(page.locator("#control")).to_be_visible()
+        for control in ("#c-mode", "#c-reserve", "#c-apply", "#logout"):
+            assert await page.is_disabled(control), control
+        await expect(page.locator("#c-result")).to_contain_text("could not be loaded")
+        assert await page.is_hidden("#login-open")
+        # the one failed answer, which the browser itself reports; nothing else
+        assert [p for p in problems if "api/vocabulary" not in p] == [
+            "console error: Failed to load resource: the server responded with a status of 503"
+            " (Service Unavailable)"
+        ], problems
+        assert any("api/vocabulary" in p for p in problems), problems

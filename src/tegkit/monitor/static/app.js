@@ -22,6 +22,7 @@ const state = {
   tz: null, // the site's IANA time zone, when the monitor knows it
   span: "day",
   anchor: null, // a time (epoch s) inside the range shown
+  vocab: null, // the monitor's words (/api/vocabulary); null when it could not be read
   csrf: null,
   control: false,
   charts: {},
@@ -98,12 +99,41 @@ function dayTime(iso) { // noon site time of a YYYY-MM-DD day
   const [y, m, d] = iso.split("-").map(Number);
   return siteMidnight(y, m - 1, d) + 43200;
 }
-const MODES = { self_consumption: "Self-powered", autonomous: "Time-based control", backup: "Backup only" };
 
 async function getJSON(url) {
   const r = await fetch(url, { headers: { Accept: "application/json" } });
   if (!r.ok) throw new Error(url + ": HTTP " + r.status);
   return r.json();
+}
+
+// ---- vocabulary -------------------------------------------------------------------------
+
+// The words for grid statuses and modes are the monitor's (tegkit.models.vocabulary), never
+// written here. Without them the page shows the raw values and offers no controls.
+async function loadVocabulary() {
+  try {
+    const v = await getJSON("api/vocabulary");
+    const byValue = (list) => new Map(list.map((x) => [x.value, x]));
+    state.vocab = { grid: byValue(v.grid_statuses), modes: byValue(v.modes) };
+  } catch {
+    state.vocab = null;
+  }
+}
+
+function modeLabel(mode) {
+  const known = state.vocab && state.vocab.modes.get(mode);
+  return known ? known.label : mode;
+}
+
+// The chip's colour says on or off grid only when the monitor knows which; any other
+// status is shown as sent (as text, never markup), in no colour.
+function renderGridChip(gs) {
+  const chip = $("grid-chip");
+  const known = gs && state.vocab ? state.vocab.grid.get(gs) : undefined;
+  const offGrid = known ? known.off_grid : null;
+  chip.textContent = !gs ? "grid –" : known ? known.label : gs;
+  chip.title = gs ? "grid status: " + gs : "";
+  chip.className = "chip " + (!gs ? "" : offGrid === true ? "off-grid" : offGrid === false ? "on-grid" : "neutral");
 }
 
 // ---- live -----------------------------------------------------------------------------
@@ -144,12 +174,8 @@ function renderLive(entry) {
   bar.setAttribute("height", h.toFixed(1));
   bar.setAttribute("y", (20 - h).toFixed(1));
 
-  const chip = $("grid-chip");
-  const gs = r.grid_status;
-  chip.textContent = !gs ? "grid –" : gs === "SystemGridConnected" ? "on grid" : "off grid (" + gs.replace(/^System/, "") + ")";
-  chip.className = "chip " + (!gs ? "" : gs === "SystemGridConnected" ? "on-grid" : "off-grid");
-
-  $("mode").textContent = entry.mode ? MODES[entry.mode] || entry.mode : "–";
+  renderGridChip(r.grid_status);
+  $("mode").textContent = entry.mode ? modeLabel(entry.mode) : "–";
   const res = entry.backup_reserve || {};
   $("reserve").textContent = res.app_percent === null || res.app_percent === undefined
     ? "–" : pct(res.app_percent) + " (raw " + pct(res.raw_percent, 1) + ")";
@@ -473,7 +499,15 @@ async function refreshToday() {
 // one there is no /api/session to ask, and asking would leave a 404 in the console.
 async function initControl(available) {
   if (!available) return;
+  if (!state.vocab) { // no list of modes: nothing safe to offer, and the page says why
+    for (const el of $("control").elements) el.disabled = true;
+    $("control").hidden = false;
+    $("c-result").textContent = "Controls are off: the monitor's list of modes could not be loaded. Reload the page to try again.";
+    return;
+  }
   state.control = true;
+  const choices = [...state.vocab.modes.values()].filter((m) => m.customer);
+  $("c-mode").replaceChildren(...choices.map((m) => new Option(m.label, m.value)));
   const s = await getJSON("api/session");
   showControl(s.logged_in, s.csrf_token);
   $("login-open").onclick = () => { $("login-error").textContent = ""; $("login").showModal(); };
@@ -510,7 +544,7 @@ async function initControl(available) {
       const body = await res.json();
       if (!res.ok) { $("c-result").textContent = body.error || "HTTP " + res.status; return; }
       const rr = body.backup_reserve;
-      $("c-result").textContent = "Gateway reports: " + (MODES[body.mode] || body.mode) + ", reserve " +
+      $("c-result").textContent = "Gateway reports: " + modeLabel(body.mode) + ", reserve " +
         pct(rr.app_percent) + " (raw " + pct(rr.raw_percent, 1) + ")";
       delete $("c-mode").dataset.touched;
     } finally {
@@ -528,6 +562,7 @@ function showControl(loggedIn, csrf) {
 // ---- start ----------------------------------------------------------------------------
 
 async function start() {
+  await loadVocabulary(); // first: the live state is shown in its words
   const live = await loadLive();
   state.anchor = state.serverNow || Date.now() / 1000;
   $("gateway").onchange = async () => {
