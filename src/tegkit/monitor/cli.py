@@ -188,11 +188,9 @@ def _ask_password(target: GatewayTarget) -> GatewayTarget:
     """As the other commands: without a password or a kept session, ask on a terminal."""
     if target.password is not None or target.session_file is None or not sys.stdin.isatty():
         return target
-    from tegkit.client._auth import SessionFile
-    from tegkit.client._transport import base_url
+    from tegkit.client import has_kept_session
 
-    kept = SessionFile(target.session_file, str(base_url(target.url))).load()
-    if kept is not None and kept.active:
+    if has_kept_session(target.session_file, target.url):
         return target
     password = click.prompt(f"Password of gateway {target.name}", hide_input=True, err=True)
     return dataclasses.replace(target, password=password or None)
