@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tegkit.cloud import CloudClient, CloudSiteInfo, CommandResult, EnergySite, LiveStatus
-from tegkit.cloud._envelope import decode_answer, parse_command_result, unwrap
+from tegkit.cloud._envelope import MAX_ERROR_CHARS, decode_answer, parse_command_result, unwrap
 from tegkit.cloud._models import CommandAnswer
 from tegkit.errors import ApiError, ParseError
 from tegkit.models import CUSTOMER_MODES, OperationMode
@@ -224,6 +224,16 @@ def test_an_error_member_that_is_no_text_is_shown_as_its_json() -> None:
     with pytest.raises(ApiError) as info:
         unwrap(200, body, method="GET", path=LIVE)
     assert (info.value.error, info.value.message) == ('{"why": 1}', "7")
+
+
+def test_a_long_error_text_is_cut_after_its_secrets_are_redacted() -> None:
+    secret = "s3cret-token"
+    long = "x" * (MAX_ERROR_CHARS - 5) + secret + "y" * 10_000
+    body = json.dumps({"response": None, "error": "bad", "error_description": long})
+    with pytest.raises(ApiError) as info:
+        unwrap(401, body, method="GET", path=LIVE, secrets=(secret,))
+    assert info.value.message is not None and len(info.value.message) == MAX_ERROR_CHARS + 1
+    assert "s3cr" not in str(info.value) and info.value.message.endswith("…")
 
 
 JSON = st.recursive(

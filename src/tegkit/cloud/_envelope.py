@@ -94,16 +94,22 @@ class _Envelope(msgspec.Struct):
 
 _ENVELOPE: Final = msgspec.json.Decoder(_Envelope)
 _TEXT: Final = msgspec.json.Decoder(str | None)
+# A peer's error text is quoted in messages and logs; past this it is cut.
+MAX_ERROR_CHARS: Final = 500
 
 
-def _text(raw: msgspec.Raw) -> str | None:
-    """An error member as text: a JSON string as it is, any other value as its JSON."""
+def _text(raw: msgspec.Raw, secrets: tuple[str, ...]) -> str | None:
+    """An error member as text (a JSON string as it is, any other value as its JSON),
+    secrets redacted, then cut to MAX_ERROR_CHARS."""
     if not raw:
         return None
     try:
         value = _TEXT.decode(raw)
     except msgspec.DecodeError:  # a number, an object...: its JSON says more than nothing
         value = bytes(raw).decode("utf-8", "replace")
+    value = redact(value, secrets)
+    if value and len(value) > MAX_ERROR_CHARS:
+        value = value[:MAX_ERROR_CHARS] + "…"
     return value or None
 
 
@@ -144,8 +150,8 @@ def unwrap(
         envelope = None  # an HTML error page: the status alone says what happened
     error = description = None
     if envelope is not None:
-        error = redact(_text(envelope.error), secrets)
-        description = redact(_text(envelope.error_description), secrets)
+        error = _text(envelope.error, secrets)
+        description = _text(envelope.error_description, secrets)
     if status >= 400:
         raise error_for_status(
             status,
