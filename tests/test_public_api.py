@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import tegkit
 from tegkit import client, errors
 
@@ -29,24 +32,24 @@ def test_client_surface_is_reexported() -> None:
         assert getattr(tegkit, name) is getattr(client, name)
 
 
-def test_simulator_does_not_import_the_client() -> None:
-    """Data flows one way: the simulator's modules never import tegkit.client or tegkit.cloud."""
-    import ast
-    from pathlib import Path
+# Which module may import which (the simulator never imports the client): tests/test_layers.py
 
-    sim_dir = Path(tegkit.__file__).parent / "sim"
-    offenders = []
-    for path in sim_dir.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for name in names:
-                if name.startswith(("tegkit.client", "tegkit.cloud", "tegkit.cli")):
-                    offenders.append(f"{path.name}: {name}")
-    assert offenders == []
+
+def test_a_kept_session_is_read_through_the_public_api(tmp_path: Path) -> None:
+    """The CLI and the monitor ask the client whether a login is kept, without its insides."""
+    path = tmp_path / "session.json"
+    assert client.has_kept_session(path, "teg") is False  # no file yet
+    url = str(client.gateway_url("teg"))
+    assert url == "https://teg/"
+    path.write_text(json.dumps({"url": url, "token": "abc", "cookies": {}}))
+    assert client.has_kept_session(path, "https://teg") is True
+    assert client.has_kept_session(path, "powerwall") is False  # another gateway's session
+    assert path.exists()  # not ours to judge or remove
+    path.write_text(json.dumps({"url": url, "token": None, "cookies": {}}))
+    assert client.has_kept_session(path, "teg") is False  # logged out: nothing kept
+    path.write_text("{not json")
+    assert client.has_kept_session(path, "teg") is False
+    assert not path.exists()  # unusable: removed, as the client would
 
 
 # Public names that two modules may both define, each with why. Keep this short: a second

@@ -19,9 +19,15 @@ from click.core import ParameterSource
 
 from tegkit.cli import config as configfile
 from tegkit.cli import exit_codes
-from tegkit.client import Gateway, Insecure, PinnedCertificate, TlsPolicy, VerifyCertificate
-from tegkit.client._auth import SessionFile
-from tegkit.client._transport import base_url
+from tegkit.client import (
+    Gateway,
+    Insecure,
+    PinnedCertificate,
+    TlsPolicy,
+    VerifyCertificate,
+    gateway_url,
+    has_kept_session,
+)
 from tegkit.errors import InvalidInputError
 
 T = TypeVar("T")
@@ -105,7 +111,7 @@ class Settings:
         if not self.host:
             return None
         try:
-            return base_url(self.host).host
+            return gateway_url(self.host).host
         except InvalidInputError:
             return None
 
@@ -159,14 +165,14 @@ class Settings:
         """
         path = self.session_file
         existed = path.is_file()
-        kept = SessionFile(path, str(base_url(host))).load()
+        kept = has_kept_session(path, host)
         if existed and not path.exists():
             click.echo(
                 f"teg: warning: the kept session in {path} was unusable and has been removed "
                 "(run with --verbose to see why).",
                 err=True,
             )
-        return kept is not None and kept.active
+        return kept
 
     def gateway(self, *, password: bool = True) -> Gateway:
         """A Gateway for this profile (use with `async with`); logs in lazily when needed.

@@ -1,5 +1,9 @@
 """The client for a gateway's local API: async Gateway, blocking SyncGateway, TLS policies.
 
+For programs built on the client (the CLI, the monitor): `gateway_url(host)` is the https://
+root URL the client uses for a host, and `has_kept_session(file, host)` says whether a
+login kept in that file serves the gateway.
+
 >>> info = await fetch_certificate("192.168.91.1", sni="powerwall")  # once, then keep it
 >>> async with Gateway("192.168.91.1", password="...", sni="powerwall",
 ...                    tls=PinnedCertificate(info.sha256_hex)) as gw:
@@ -8,6 +12,7 @@
 
 from __future__ import annotations
 
+from tegkit.client._auth import has_kept_session
 from tegkit.client._gateway import MODES, Gateway, PlannedRequest, SitemasterRestart
 from tegkit.client._sync import SyncGateway
 from tegkit.client._tls import (
@@ -21,6 +26,7 @@ from tegkit.client._tls import (
     normalise_fingerprint,
 )
 from tegkit.client._transport import Reply
+from tegkit.client._transport import base_url as gateway_url
 
 __all__ = [
     "MODES",
@@ -36,5 +42,7 @@ __all__ = [
     "TlsPolicy",
     "VerifyCertificate",
     "fetch_certificate",
+    "gateway_url",
+    "has_kept_session",
     "normalise_fingerprint",
 ]

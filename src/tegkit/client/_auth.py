@@ -21,7 +21,7 @@ from pathlib import Path
 import msgspec
 
 from tegkit._private_file import write_private
-from tegkit.client._transport import DEFAULT_COOL_DOWN_S, Reply, Transport, error_for
+from tegkit.client._transport import DEFAULT_COOL_DOWN_S, Reply, Transport, base_url, error_for
 from tegkit.errors import ApiError, AuthenticationError, ParseError, RateLimitedError
 
 _LOG = logging.getLogger("tegkit.client")
@@ -164,6 +164,17 @@ class SessionFile:
             self.path.unlink(missing_ok=True)
         except IsADirectoryError:
             _LOG.warning("session file %s is a folder; left as it is", self.path)
+
+
+def has_kept_session(session_file: Path, host: str) -> bool:
+    """True when `session_file` keeps a session (token or cookies) for the gateway at `host`.
+
+    `host` is given as to `Gateway` (name, address, host:port or https:// URL); a session kept
+    for another gateway does not count. A kept file that cannot be used is removed with a
+    warning, as the client's next request would do.
+    """
+    kept = SessionFile(session_file, str(base_url(host))).load()
+    return kept is not None and kept.active
 
 
 class Authenticator:
@@ -387,4 +398,5 @@ __all__ = [
     "SessionState",
     "check_cookie",
     "check_token",
+    "has_kept_session",
 ]
