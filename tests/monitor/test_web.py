@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import inspect
 import json
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from gateway_double import gateway_double
 from monitor_helpers import first_reading, live_monitor
 
 from tegkit import percent
@@ -24,7 +26,9 @@ from tegkit.models.vocabulary import (
     OperationMode,
     is_off_grid,
 )
+from tegkit.monitor.poller import GatewayTarget, PollerConfig
 from tegkit.monitor.readings import Reading, RetentionPolicy
+from tegkit.monitor.service import Monitor
 from tegkit.monitor.store import open_store
 from tegkit.sim import Simulator
 
@@ -327,3 +331,35 @@ async def test_the_vocabulary_is_the_models_public_and_cacheable() -> None:
             assert r.status == 421
         async with http.post(url, json={}) as r:
             assert r.status == 405
+
+
+async def test_a_spent_request_budget_answers_429_and_nothing_reaches_the_gateway(
+    tmp_path: Path,
+) -> None:
+    """The control goes through the poller's budget: over it, the monitor's own 429 with
+    Retry-After, and the gateway (a double counting every request) sees nothing."""
+    # room for a change (4 calls x 3 requests) only while nothing else was sent
+    config = PollerConfig(jitter_ratio=0.0, budget_per_minute=15)
+    async with gateway_double(tmp_path) as double:
+        home = GatewayTarget("home", double.url, pin=double.fingerprint)
+        monitor = Monitor(
+            [home], listen=("127.0.0.1", 0), control_token=TOKEN, config=config, tz=dt.UTC
+        )
+        await monitor.start(poll=False)
+        try:
+            assert await monitor.pollers["home"].poll_due()  # spends part of the budget
+            hits = sum(double.hits.values())
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+                async with http.post(monitor.url + "login", json={"token": TOKEN}) as r:
+                    headers = {"X-CSRF-Token": (await r.json())["csrf_token"]}
+                change = {"gateway": "home", "mode": "backup"}
+                url = monitor.url + "api/control/operation"
+                async with http.post(url, json=change, headers=headers) as r:
+                    assert r.status == 429
+                    doc = await r.json()
+                    retry_after = int(r.headers["Retry-After"])
+            assert 1 <= retry_after <= 60 and 0 < doc["retry_after_s"] <= 60
+            assert "budget" in doc["error"] and "HTTP 429" not in doc["error"]
+            assert sum(double.hits.values()) == hits
+        finally:
+            await monitor.close()
