@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tegkit.errors import InvalidInputError
+from tegkit.models.vocabulary import ExportRule, OperationMode
 from tegkit.sim.physics import (
     GRID_CONNECTED,
     GRID_ISLANDED,
@@ -419,6 +420,23 @@ def test_controls_are_validated() -> None:
 
 # --- random control sequences keep the invariants -------------------------------------------
 
+
+def assert_cloud_settings_hold(site: Site) -> None:
+    """What each cloud setting promises, at this instant (on grid, sitemaster running)."""
+    if site.grid_status != GRID_CONNECTED or not site.running:
+        return
+    surplus_w = max(0.0, site.solar_w - site.load_w)
+    if site.export_rule != ExportRule.BATTERY_OK and site.battery_w > 0.0:
+        assert site.site_w >= -1e-6  # the battery never discharges to the grid
+    if site.export_rule == ExportRule.NEVER:
+        assert site.site_w >= -1e-6  # nothing is exported: solar is curtailed instead
+    if site.storm_watch and site.mode != OperationMode.SCHEDULER:
+        assert site.battery_w <= 0.0  # charging to full or holding there
+    autonomous = site.mode == OperationMode.AUTONOMOUS
+    if autonomous and not site.grid_charging_allowed and not site.storm_watch:
+        assert -site.battery_w <= surplus_w + 1e-6  # only solar surplus charges
+
+
 _actions = st.one_of(
     st.tuples(st.just("advance"), st.floats(0.0, 7200.0)),
     st.tuples(st.just("mode"), st.sampled_from(["self_consumption", "backup", "autonomous"])),
@@ -429,6 +447,10 @@ _actions = st.one_of(
     st.tuples(st.just("solar"), st.one_of(st.none(), st.floats(0.0, 12_000.0))),
     st.tuples(st.just("load"), st.one_of(st.none(), st.floats(0.0, 15_000.0))),
     st.tuples(st.just("spike"), st.floats(0.0, 8_000.0)),
+    st.tuples(st.just("grid_charging"), st.booleans()),
+    st.tuples(st.just("export_rule"), st.sampled_from(list(ExportRule))),
+    st.tuples(st.just("storm"), st.booleans()),
+    st.tuples(st.just("ev_reserve"), st.floats(0.0, 100.0)),
 )
 
 
@@ -446,6 +468,7 @@ def test_random_control_sequences_keep_the_invariants(
         initial_soe_raw_percent=soe,
         tariff=builtin_tariff("california-tou"),
         grid_charging=True,
+        battery_export=True,
     )
     previous = counters_flat(site)
     for name, value in actions:
@@ -467,7 +490,16 @@ def test_random_control_sequences_keep_the_invariants(
             site.load_override_w = value  # type: ignore[assignment]
         elif name == "spike":
             site.add_load_spike(float(value), 300.0)  # type: ignore[arg-type]
+        elif name == "grid_charging":
+            site.grid_charging_allowed = bool(value)
+        elif name == "export_rule":
+            site.export_rule = str(value)
+        elif name == "storm":
+            site.storm_watch = bool(value)
+        elif name == "ev_reserve":
+            site.off_grid_ev_reserve_app_percent = float(value)  # type: ignore[arg-type]
         assert_identity(site)
+        assert_cloud_settings_hold(site)
         assert 0.0 <= site.soe_raw_percent <= 100.0
         assert site.solar_w >= 0.0 and site.load_w >= 0.0
         if site.grid_status != GRID_CONNECTED:

@@ -95,6 +95,17 @@ MODE_LABELS: Final[dict[OperationMode, str]] = {
 }
 
 
+class ExportRule(StrEnum):
+    """`customer_preferred_export_rule` of the cloud's site settings: what may go to the grid."""
+
+    #: only solar energy is exported; the battery never discharges to the grid
+    PV_ONLY = "pv_only"
+    #: solar and battery energy may be exported (the battery in a tariff's peak)
+    BATTERY_OK = "battery_ok"
+    #: nothing is exported: solar the home and battery cannot take is curtailed
+    NEVER = "never"
+
+
 class MeterName(StrEnum):
     """The four meters of /api/meters/aggregates, with the gateway's sign of their power."""
 

@@ -27,7 +27,7 @@ from tegkit.sim.cloud_server import CloudServer
 from tegkit.sim.cloud_site import GatewayCloudSite
 from tegkit.sim.control import make_control_app
 from tegkit.sim.faults import FaultInjector
-from tegkit.sim.gateway import UPDATE_STEPS, SimulatedGateway
+from tegkit.sim.gateway import CLOUD_CHANGE_STEP, UPDATE_STEPS, SimulatedGateway
 from tegkit.sim.owner_api import DEFAULT_ACCESS_TTL_S, CloudTokens, make_owner_api_app
 from tegkit.sim.physics import Site, SiteConfig
 from tegkit.sim.profiles import get_profile
@@ -68,6 +68,7 @@ class Simulator:
         login_max_failures: int = 5,
         login_lockout_s: float = 300.0,
         cert_loopback_names: bool = False,
+        cloud_delay_s: float = 0.0,  # cloud changes reach the gateway this much later
         cloud_access_ttl_s: float = DEFAULT_ACCESS_TTL_S,
     ) -> None:
         self.scenario: Scenario | None = load_scenario(scenario) if scenario else None
@@ -110,7 +111,7 @@ class Simulator:
             access_ttl_s=cloud_access_ttl_s, clock_s=lambda: self.gateway.site.epoch_s
         )
         self._cloud_server: CloudServer | None = None
-        self.cloud_site = GatewayCloudSite(self.gateway)
+        self.cloud_site = GatewayCloudSite(self.gateway, cloud_delay_s=cloud_delay_s)
         self.faults = FaultInjector(seed=self.seed)
         self._rate_limits = rate_limits
         # The gateway's certificate names teg, powerwall and powerpack, as a real one: a
@@ -263,6 +264,8 @@ class Simulator:
             gw.stop_sitemaster()
         elif event.action == "sitemaster_run":
             gw.run_sitemaster()
+        elif event.action == CLOUD_CHANGE_STEP:
+            gw.run_cloud_change(event.version or "")
         elif event.action in UPDATE_STEPS:
             gw.update_step(event.action, event.version or "")
         else:

@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from tegkit.errors import InvalidInputError
+from tegkit.models.vocabulary import ExportRule, OperationMode
 from tegkit.sim.captures import captures
 from tegkit.sim.physics import MODES, Site
 from tegkit.sim.profiles import FirmwareProfile, get_profile
@@ -107,6 +109,21 @@ UPDATE_STEPS = ("update_checked", "update_downloaded", "update_install", "update
 
 # (when, step, which update) -> runs gw.update_step(step, which) at that simulated time
 Scheduler = Callable[[dt.datetime, str, str], None]
+
+# A change made through the cloud reaches the gateway later: scheduled with this step, whose
+# tag names the pending change (SimulatedGateway.run_cloud_change applies it).
+CLOUD_CHANGE_STEP = "cloud_change"
+# Changes waiting for their time; more are refused, so a client cannot grow the queue forever.
+MAX_PENDING_CHANGES = 64
+# The settings a cloud change may carry (Site attributes of the same names).
+SITE_SETTINGS = (
+    "mode",
+    "backup_reserve_raw_percent",
+    "grid_charging_allowed",
+    "export_rule",
+    "storm_watch",
+    "off_grid_ev_reserve_app_percent",
+)
 
 
 @dataclass(slots=True)
@@ -226,6 +243,8 @@ class SimulatedGateway:
         self.network_up = True  # connected_to_tesla
         self._snap: SiteSnapshot | None = None
         self._snap_version = -1
+        self.pending_changes: dict[str, dict[str, Any]] = {}  # tag -> checked settings
+        self._change_count = 0
 
     # --- time -------------------------------------------------------------------------------
 
@@ -452,6 +471,69 @@ class SimulatedGateway:
             self.site.backup_reserve_raw_percent = float(backup_reserve_raw_percent)
         self.touch()
 
+    # --- settings the app changes through the cloud ----------------------------------------
+
+    def check_settings(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """`changes` validated (InvalidInputError names the first bad field), values clean."""
+        if not changes:
+            raise InvalidInputError("settings", "at least one of " + ", ".join(SITE_SETTINGS))
+        clean: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name == "mode":
+                if value not in tuple(OperationMode):
+                    raise InvalidInputError("mode", "one of " + ", ".join(OperationMode), value)
+                clean[name] = OperationMode(value)
+            elif name in ("backup_reserve_raw_percent", "off_grid_ev_reserve_app_percent"):
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int | float)
+                    or not 0 <= value <= 100  # False for nan
+                ):
+                    raise InvalidInputError(name, "a number from 0 to 100", value)
+                clean[name] = float(value)
+            elif name in ("grid_charging_allowed", "storm_watch"):
+                if not isinstance(value, bool):
+                    raise InvalidInputError(name, "true or false", value)
+                clean[name] = value
+            elif name == "export_rule":
+                if value not in tuple(ExportRule):
+                    allowed = "one of " + ", ".join(rule.value for rule in ExportRule)
+                    raise InvalidInputError(name, allowed, value)
+                clean[name] = ExportRule(value)
+            else:
+                raise InvalidInputError("settings", "names among " + ", ".join(SITE_SETTINGS), name)
+        return clean
+
+    def apply_settings(self, changes: dict[str, Any]) -> None:
+        """Apply settings to the site at once (all checked first, so none is half-applied)."""
+        site = self.site
+        for name, value in self.check_settings(changes).items():
+            setattr(site, name, value)
+        self.touch()
+
+    def defer_settings(self, changes: dict[str, Any], after_s: float) -> None:
+        """Check `changes` now and apply them `after_s` simulated seconds later (0: now)."""
+        checked = self.check_settings(changes)
+        if not after_s > 0.0:
+            self.apply_settings(checked)
+            return
+        if self.schedule is None:
+            raise RuntimeError("a delayed change needs the simulator's clock (schedule)")
+        if len(self.pending_changes) >= MAX_PENDING_CHANGES:
+            raise InvalidInputError(
+                "settings", f"at most {MAX_PENDING_CHANGES} changes waiting; retry in {after_s:g} s"
+            )
+        self._change_count += 1
+        tag = str(self._change_count)
+        self.pending_changes[tag] = checked
+        self.schedule(self.now + dt.timedelta(seconds=after_s), CLOUD_CHANGE_STEP, tag)
+
+    def run_cloud_change(self, tag: str) -> None:
+        """The time of pending change `tag` has come: apply it (an unknown tag: nothing)."""
+        changes = self.pending_changes.pop(tag, None)
+        if changes is not None:
+            self.apply_settings(changes)
+
     # --- settings -------------------------------------------------------------------------
 
     def set_site_name(self, name: object) -> None:
@@ -674,8 +756,11 @@ class SimulatedGateway:
 
 
 __all__ = [
+    "CLOUD_CHANGE_STEP",
+    "MAX_PENDING_CHANGES",
     "ROLE_CUSTOMER",
     "ROLE_ENGINEER",
+    "SITE_SETTINGS",
     "UPDATE_INSTALL_S",
     "Answer",
     "FirmwareUpdate",

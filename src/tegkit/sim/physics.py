@@ -8,6 +8,15 @@ changes (reserve, empty, full) and where a grid reconnection completes.
 
 Signs follow the gateway: site > 0 imports, battery > 0 discharges, load > 0 consumes,
 solar > 0 produces. Percentages are on the raw scale unless a name says `app`.
+
+The settings the app changes through the cloud act on grid-connected operation only:
+`grid_charging_allowed` (False: autonomous mode never charges from the grid, solar surplus
+still charges), `export_rule` (ExportRule: the battery discharges to the grid only under
+BATTERY_OK, in an autonomous peak, when the config allows battery export; NEVER also curtails
+solar to what the home and the battery take, so nothing is exported), `storm_watch` (on: the
+battery charges to 100 %, from the grid if need be, and holds there in every mode but
+scheduler). `off_grid_ev_reserve_app_percent` is stored and reported only: the site models no
+vehicle charger, so there is no EV load for it to stop.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from tegkit.errors import InvalidInputError
+from tegkit.models.vocabulary import ExportRule
 from tegkit.percent import HIDDEN_BOTTOM_PERCENT, raw_to_app
 from tegkit.sim.battery import Battery
 from tegkit.sim.load import LoadModel
@@ -29,6 +39,7 @@ from tegkit.sim.siteconfig import (
     EnergyCounter,
     SiteConfig,
     SiteSnapshot,
+    StepObserver,
     check_range,
 )
 from tegkit.sim.solar import SolarModel
@@ -93,6 +104,12 @@ class Site:
         self._tou_spans: tuple[tuple[float, float, str], ...] = ()
         self._solar_w = self._load_w = self._battery_w = self._site_w = 0.0
         self._target_wh = 0.0
+        self._grid_charging_allowed = True
+        self._export_rule = ExportRule.BATTERY_OK if config.battery_export else ExportRule.PV_ONLY
+        self._storm_watch = False
+        self._off_grid_ev_reserve_app = 0.0
+        #: told of every sub-step (constant powers), e.g. to keep the cloud's energy history
+        self.observer: StepObserver | None = None
         self._seed_counters(random.Random(seed))
         self._update_floor()
         self._recompute()
@@ -137,6 +154,11 @@ class Site:
                 self._battery_imported_wh -= battery_w * hours
             self._load_imported_wh += self._load_w * hours
             self._solar_exported_wh += self._solar_w * hours
+            if self.observer is not None:
+                self.observer.record_step(
+                    self._epoch_s, h, self._solar_w, self._load_w, battery_w, site_w,
+                    self._islanded,
+                )  # fmt: skip
             battery.apply(battery_w, h, self._target_wh)
             self._epoch_s += h
             remaining -= h
@@ -170,6 +192,56 @@ class Site:
         self._reserve_raw = float(value)
         self._update_floor()
         self._recompute()
+
+    @property
+    def grid_charging_allowed(self) -> bool:
+        """Whether autonomous mode may charge the battery from the grid (the cloud's
+        `disallow_charge_from_grid_with_solar_installed`, inverted). Solar surplus always may."""
+        return self._grid_charging_allowed
+
+    @grid_charging_allowed.setter
+    def grid_charging_allowed(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise InvalidInputError("grid_charging_allowed", "true or false", value)
+        self._grid_charging_allowed = value
+        self._recompute()
+
+    @property
+    def export_rule(self) -> ExportRule:
+        """What may go to the grid (`customer_preferred_export_rule`); see the module docstring."""
+        return self._export_rule
+
+    @export_rule.setter
+    def export_rule(self, value: str) -> None:
+        if value not in tuple(ExportRule):
+            allowed = "one of " + ", ".join(rule.value for rule in ExportRule)
+            raise InvalidInputError("export_rule", allowed, value)
+        self._export_rule = ExportRule(value)
+        self._recompute()
+
+    @property
+    def storm_watch(self) -> bool:
+        """Storm watch (`storm_mode_enabled`): on, the battery charges to 100 % and holds."""
+        return self._storm_watch
+
+    @storm_watch.setter
+    def storm_watch(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise InvalidInputError("storm_watch", "true or false", value)
+        self._storm_watch = value
+        self._recompute()
+
+    @property
+    def off_grid_ev_reserve_app_percent(self) -> float:
+        """Off-grid EV charging reserve, app percent (`off_grid_vehicle_charging_reserve_percent`).
+
+        Stored and reported only: no vehicle charger is modelled, so it changes no power."""
+        return self._off_grid_ev_reserve_app
+
+    @off_grid_ev_reserve_app_percent.setter
+    def off_grid_ev_reserve_app_percent(self, value: float) -> None:
+        check_range("off_grid_ev_reserve_app_percent", value, 0.0, 100.0)
+        self._off_grid_ev_reserve_app = float(value)
 
     @property
     def cloud_cover(self) -> float:
@@ -373,6 +445,10 @@ class Site:
             mode=self._mode,
             backup_reserve_raw_percent=self._reserve_raw,
             cloud_cover=self._cloud_cover,
+            grid_charging_allowed=self._grid_charging_allowed,
+            export_rule=self._export_rule,
+            storm_watch=self._storm_watch,
+            off_grid_ev_reserve_app_percent=self._off_grid_ev_reserve_app,
             powerwalls=self.config.powerwalls,
             counters=MappingProxyType(self.counters),
         )
@@ -418,18 +494,21 @@ class Site:
         mode = self._mode
         if not self._running or mode == "scheduler":
             pass
-        elif mode == "backup":
+        elif mode == "backup" or self._storm_watch:
             battery_w = -battery.max_charge_w()
         else:
             kind = "mid"
             if mode == "autonomous" and self.config.tariff is not None:
                 kind = self._tou_kind(local_day, local_s_of_day)
             floor_wh = self._floor_wh
-            if kind == "cheap" and self.config.grid_charging:
+            # Autonomous with grid charging disallowed: only solar surplus charges the battery.
+            from_grid = mode != "autonomous" or self._grid_charging_allowed
+            if kind == "cheap" and self.config.grid_charging and from_grid:
                 battery_w = -battery.max_charge_w()
-            elif battery.energy_wh < floor_wh - 1e-6:
+            elif battery.energy_wh < floor_wh - 1e-6 and (from_grid or surplus > 0.0):
                 extra = surplus if surplus > 0.0 else 0.0
-                battery_w = -min(battery.max_charge_w(), extra + self._below_reserve_charge_w)
+                grid_w = self._below_reserve_charge_w if from_grid else 0.0
+                battery_w = -min(battery.max_charge_w(), extra + grid_w)
                 target = floor_wh
             elif surplus >= 0.0:
                 battery_w = -min(surplus, battery.max_charge_w())
@@ -437,14 +516,21 @@ class Site:
                 pass  # autonomous: the grid is cheaper now than in the peak to come
             else:
                 need = -surplus
-                if kind == "peak" and self.config.battery_export:
+                if (
+                    kind == "peak"
+                    and self.config.battery_export
+                    and self._export_rule == ExportRule.BATTERY_OK
+                ):
                     need = battery.rated_power_w
                 battery_w = min(need, battery.max_discharge_w(floor_wh))
                 target = floor_wh
+        site_w = demand - battery_w - solar
+        if site_w < 0.0 and self._export_rule == ExportRule.NEVER:
+            solar = demand - battery_w  # curtailed to what the home and the battery take
+            site_w = 0.0
         self._solar_w = solar
         self._load_w = demand
         self._battery_w = battery_w
-        site_w = demand - battery_w - solar
         self._site_w = site_w if abs(site_w) > 1e-9 else 0.0  # no -0.0 from rounding
         self._target_wh = target
 

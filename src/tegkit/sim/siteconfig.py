@@ -6,10 +6,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Final, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tegkit.errors import InvalidInputError
+from tegkit.models.vocabulary import ExportRule
 from tegkit.tariff import Tariff
 
 POWERWALL_POWER_KW: Final = (5.0, 5.8, 7.0, 10.0)
@@ -97,6 +98,26 @@ class SiteSnapshot:
     cloud_cover: float
     powerwalls: int
     counters: Mapping[str, EnergyCounter]
+    grid_charging_allowed: bool = True
+    export_rule: ExportRule = ExportRule.PV_ONLY
+    storm_watch: bool = False
+    off_grid_ev_reserve_app_percent: float = 0.0
+
+
+class StepObserver(Protocol):
+    """Told of each physics sub-step, in which every power is constant."""
+
+    def record_step(
+        self,
+        start_s: float,
+        dt_s: float,
+        solar_w: float,
+        load_w: float,
+        battery_w: float,
+        site_w: float,
+        off_grid: bool,
+    ) -> None:
+        """`start_s` Unix seconds; `dt_s` long; powers with the gateway's signs."""
 
 
 def check_range(field: str, value: object, low: float, high: float) -> None:
