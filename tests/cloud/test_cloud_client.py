@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from owner_cloud import BATTERY_ID, SITE_ID, Cloud
 
-from tegkit.cloud import CloudClient, CommandResult, EnergySite, LiveStatus
+from tegkit.cloud import CloudClient, CommandResult, EnergySite, LiveStatus, SiteComponents
 from tegkit.errors import EndpointNotSupportedError, InvalidInputError
 from tegkit.ownerapi import COMMANDS, SUCCESS_SHAPES, SuccessShape
 from tegkit.percent import app_to_raw
@@ -32,7 +32,7 @@ async def test_products_and_energy_sites(cloud: Cloud) -> None:
             total_pack_energy_wh=13500,
             percentage_charged_app_percent=pytest.approx(80.0),
             battery_power_w=-1250.5,
-            components={"battery": True, "solar": True, "grid": True},
+            components=SiteComponents(battery=True, solar=True, grid=True),
         )
     ]
     assert sites[0].battery_id == BATTERY_ID

@@ -168,6 +168,30 @@ def test_re_cased_keys_are_read_as_their_field() -> None:
     assert (answer.code, answer.message) == (201, "ok")
 
 
+def test_the_energy_settings_the_fleet_commands_change() -> None:
+    settings = {
+        "components": {
+            "battery": True,
+            "storm_mode_capable": True,
+            "off_grid_vehicle_charging_reserve_supported": True,
+            "customer_preferred_export_rule": "pv_only",
+            "disallow_charge_from_grid_with_solar_installed": True,
+            "a_component_from_next_year": True,
+        },
+        "user_settings": {"storm_mode_enabled": True, "breaker_alert_enabled": False},
+        "off_grid_vehicle_charging_reserve_percent": 35,
+    }
+    info = _read(CloudSiteInfo, _answer(settings), INFO)
+    assert info.components is not None and info.components.battery is True
+    assert info.components.customer_preferred_export_rule == "pv_only"
+    assert info.grid_charging_allowed is False
+    assert info.storm_mode_enabled is True
+    assert info.off_grid_vehicle_charging_reserve_app_percent == 35.0
+    assert info.raw["components"]["a_component_from_next_year"] is True
+    bare = _read(CloudSiteInfo, _answer({"components": {"battery": True}}), INFO)
+    assert (bare.grid_charging_allowed, bare.storm_mode_enabled) == (None, None)
+
+
 def test_a_mode_the_vocabulary_does_not_know_is_kept_as_text() -> None:
     for mode in OperationMode:
         info = _read(CloudSiteInfo, _answer({"default_real_mode": str(mode)}), INFO)

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from tegkit.cloud._client import CloudClient
 from tegkit.cloud._envelope import CommandResult
-from tegkit.cloud._models import CloudSiteInfo, EnergySite, LiveStatus
+from tegkit.cloud._models import (
+    CloudSiteInfo,
+    EnergySite,
+    LiveStatus,
+    SiteComponents,
+    SiteUserSettings,
+)
 from tegkit.cloud._tokens import Tokens, read_token_file, write_token_file
 
 __all__ = [
@@ -16,6 +22,8 @@ __all__ = [
     "CommandResult",
     "EnergySite",
     "LiveStatus",
+    "SiteComponents",
+    "SiteUserSettings",
     "Tokens",
     "read_token_file",
     "write_token_file",

@@ -19,14 +19,41 @@ from typing import Any
 
 import msgspec
 
-from tegkit.models import Model, OperationMode
+from tegkit.models import Model, OperationMode, Part
 
-__all__ = ["CloudSiteInfo", "CommandAnswer", "CommandResult", "EnergySite", "LiveStatus"]
+__all__ = [
+    "CloudSiteInfo",
+    "CommandAnswer",
+    "CommandResult",
+    "EnergySite",
+    "LiveStatus",
+    "SiteComponents",
+    "SiteUserSettings",
+]
 
 
 def _opt(name: str) -> Any:
     """An optional field with the Owner API's `name` on the wire."""
     return msgspec.field(default=None, name=name)
+
+
+class SiteComponents(Part, kw_only=True):
+    """What the site has and what it may do (`components` of site_info and of a product)."""
+
+    battery: bool | None = None
+    solar: bool | None = None
+    grid: bool | None = None
+    storm_mode_capable: bool | None = None
+    off_grid_vehicle_charging_reserve_supported: bool | None = None
+    # the grid_import_export settings: an ExportRule value, and grid charging turned around
+    customer_preferred_export_rule: str | None = None
+    disallow_charge_from_grid_with_solar_installed: bool | None = None
+
+
+class SiteUserSettings(Part, kw_only=True):
+    """The owner's switches (`user_settings` of site_info)."""
+
+    storm_mode_enabled: bool | None = None  # storm watch: charge to full before a storm
 
 
 class EnergySite(Model, kw_only=True):
@@ -47,7 +74,7 @@ class EnergySite(Model, kw_only=True):
     total_pack_energy_wh: float | None = _opt("total_pack_energy")
     percentage_charged_app_percent: float | None = _opt("percentage_charged")
     battery_power_w: float | None = _opt("battery_power")
-    components: dict[str, Any] | None = None  # which parts the site has: battery, solar, grid...
+    components: SiteComponents | None = None
 
     @property
     def battery_id(self) -> str | None:
@@ -93,7 +120,24 @@ class CloudSiteInfo(Model, kw_only=True):
     battery_count: int | None = None
     version: str | None = None  # the gateway's firmware
     gateway_id: str | None = None
-    components: dict[str, Any] | None = None
+    components: SiteComponents | None = None
+    user_settings: SiteUserSettings | None = None
+    off_grid_vehicle_charging_reserve_app_percent: float | None = _opt(
+        "off_grid_vehicle_charging_reserve_percent"
+    )
+
+    @property
+    def grid_charging_allowed(self) -> bool | None:
+        """Whether the battery may charge from the grid; None when the cloud did not say."""
+        parts = self.components
+        if parts is None or parts.disallow_charge_from_grid_with_solar_installed is None:
+            return None
+        return not parts.disallow_charge_from_grid_with_solar_installed
+
+    @property
+    def storm_mode_enabled(self) -> bool | None:
+        """Whether storm watch is on; None when the cloud did not say."""
+        return None if self.user_settings is None else self.user_settings.storm_mode_enabled
 
     @property
     def operation_mode(self) -> OperationMode | None:
