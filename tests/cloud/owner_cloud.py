@@ -124,7 +124,7 @@ Asgi = Callable[[Any, Any, Any], Awaitable[None]]
 
 async def serve_asgi(app: Asgi, tls: TlsPair) -> AsyncGenerator[str, None]:
     """An ASGI app on 127.0.0.1 over TLS, HTTP/2 and HTTP/1.1 (the simulator's cloud server)."""
-    server = CloudServer(app, "127.0.0.1", 0, tls.server_context())
+    server = await CloudServer.start(app, "127.0.0.1", 0, tls.server_context())
     try:
         yield f"https://127.0.0.1:{server.port}"
     finally:

@@ -194,7 +194,7 @@ class Simulator:
         if self._want_cloud_port is not None:
             # HTTP/2 (and HTTP/1.1) through hypercorn, as Tesla's cloud serves today
             cloud = make_owner_api_app(self.cloud_site, self.cloud_tokens)
-            self._cloud_server = CloudServer(
+            self._cloud_server = await CloudServer.start(
                 cloud, self.host, self._want_cloud_port, self._cloud_ssl
             )
             self.cloud_port = self._cloud_server.port

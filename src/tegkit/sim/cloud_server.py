@@ -2,11 +2,14 @@
 
 Tesla's cloud speaks HTTP/2 and refuses what comes over HTTP/1.1, so the simulated cloud
 must be a real HTTP/2 server. hypercorn is a maintained ASGI server built on the h2 and h11
-protocol libraries (the same h2 the client uses through httpx): it does the framing, flow
-control and ALPN; we only give it the app, a socket and the TLS context.
+protocol libraries (the same h2 the client uses through httpx): its connection handler does
+the framing, flow control and protocol choice by ALPN.
 
-The socket is bound here (port 0 picks a free one, known before the first request), and
-the TLS context is the simulator's own object, so a certificate reload applies at once.
+We accept the connections ourselves and hand each to hypercorn's handler, instead of
+calling `hypercorn.asyncio.serve`, for one reason: closing. `serve` waits for clients to
+close their keep-alive connections (an idle HTTP/2 client never does) and then cancels them
+in a way that logs errors; a simulator must close at once and leave nothing behind, so
+`close()` aborts the connections it tracked and waits for their handlers to finish.
 """
 
 from __future__ import annotations
@@ -19,78 +22,95 @@ import ssl
 from collections.abc import Awaitable, Callable
 from typing import cast
 
-from hypercorn.asyncio import serve
-from hypercorn.config import Config, Sockets
+from hypercorn.app_wrappers import ASGIWrapper
+from hypercorn.asyncio.tcp_server import TCPServer
+from hypercorn.asyncio.worker_context import WorkerContext
+from hypercorn.config import Config
 from hypercorn.typing import ASGIFramework
 
 _LOG = logging.getLogger("tegkit.sim.cloud")
 
 #: what the port offers in the TLS handshake, best first
 ALPN_PROTOCOLS = ["h2", "http/1.1"]
-
-
-class _Config(Config):
-    """hypercorn's Config with our socket and our TLS context instead of files on disk."""
-
-    def __init__(self, sock: socket.socket, context: ssl.SSLContext) -> None:
-        super().__init__()
-        self._sock = sock
-        self._context = context
-
-    @property
-    def ssl_enabled(self) -> bool:
-        return True
-
-    def create_ssl_context(self) -> ssl.SSLContext:
-        return self._context
-
-    def create_sockets(self) -> Sockets:
-        return Sockets(secure_sockets=[self._sock], insecure_sockets=[], quic_sockets=[])
+_CLOSE_WAIT_S = 5.0  # aborted connections end at once; this only bounds a surprise
 
 
 class CloudServer:
-    """One hypercorn server task on (host, port); `close()` ends it and frees the port."""
+    """An ASGI app on (host, port) over TLS; `await CloudServer.start(...)`, then `close()`."""
 
     def __init__(
-        self, app: Callable[..., Awaitable[None]], host: str, port: int, context: ssl.SSLContext
+        self, app: Callable[..., Awaitable[None]], sock: socket.socket, server: asyncio.Server
     ) -> None:
+        self.port = int(sock.getsockname()[1])
+        self._sock = sock
+        self._server = server
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._app = ASGIWrapper(cast(ASGIFramework, app))
+        self._config = Config()
+        self._config.accesslog = None  # request lines would carry nothing useful
+        self._config.errorlog = _LOG
+        self._context = WorkerContext(None)
+
+    @classmethod
+    async def start(
+        cls,
+        app: Callable[..., Awaitable[None]],
+        host: str,
+        port: int,
+        context: ssl.SSLContext,
+    ) -> CloudServer:
+        """Listen on (host, port) (0: a free port) with `context`, offering h2 and http/1.1."""
         context.set_alpn_protocols(ALPN_PROTOCOLS)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._sock.bind((host, port))
-            self._sock.listen(256)
-            self._sock.setblocking(False)
-        except OSError:
-            self._sock.close()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(256)
+            sock.setblocking(False)
+            holder: list[CloudServer] = []
+
+            async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                await holder[0]._serve(reader, writer)
+
+            server = await asyncio.start_server(
+                accept, sock=sock, ssl=context, ssl_handshake_timeout=10.0
+            )
+        except BaseException:
+            sock.close()
             raise
-        self.port = int(self._sock.getsockname()[1])
-        config = _Config(self._sock, context)
-        config.accesslog = None  # request lines would carry nothing useful, and cost time
-        config.errorlog = _LOG
-        config.graceful_timeout = 1.0  # at close, open requests get this long to finish
-        config.backlog = 256
-        self._stop = asyncio.Event()
-        self._task = asyncio.create_task(
-            serve(cast(ASGIFramework, app), config, shutdown_trigger=self._stop.wait, mode="asgi"),
-            name="tegkit-sim-cloud",
-        )
+        holder.append(cls(app, sock, server))
+        return holder[0]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections[task] = writer
+        try:
+            loop = asyncio.get_running_loop()
+            await TCPServer(self._app, loop, self._config, self._context, {}, reader, writer)
+        except Exception:
+            _LOG.exception("simulated cloud: a connection failed")
+        finally:
+            self._connections.pop(task, None)
 
     async def close(self) -> None:
-        """Stop accepting, let open requests finish (bounded), close the listening socket."""
-        self._stop.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), 5.0)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        except Exception:
-            _LOG.exception("the simulated cloud server ended with an error")
-        finally:
-            self._sock.close()
+        """Stop listening, cut every open connection, wait for their handlers; port freed."""
+        self._server.close()
+        await self._context.terminated.set()
+        tasks = list(self._connections)
+        for writer in self._connections.values():
+            transport = writer.transport
+            if transport is not None:
+                transport.abort()
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=_CLOSE_WAIT_S)
+            for task in pending:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self._server.wait_closed()
+        self._sock.close()
 
 
 __all__ = ["ALPN_PROTOCOLS", "CloudServer"]
