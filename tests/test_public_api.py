@@ -54,10 +54,7 @@ def test_a_kept_session_is_read_through_the_public_api(tmp_path: Path) -> None:
 
 # Public names that two modules may both define, each with why. Keep this short: a second
 # meaning for a name makes readers (and imports) guess which one they hold.
-_SHARED_NAMES_ALLOWED: dict[str, str] = {
-    # The operation-mode vocabulary is being merged into one place (issue 10, item 1).
-    "OperationMode": "models.site.OperationMode (class) and ownerapi.OperationMode (Literal)",
-}
+_SHARED_NAMES_ALLOWED: dict[str, str] = {}
 
 
 def _public_definitions(tree: object) -> list[str]:

@@ -6,7 +6,7 @@ as the Owner API and Tesla's app show them (raw = 5 + 0.95 x app, see `tegkit.pe
 
 >>> check_backup_reserve_app_percent(20.0)
 20
->>> check_operation_mode("autonomous")
+>>> str(check_operation_mode("autonomous"))
 'autonomous'
 """
 
@@ -16,6 +16,7 @@ import math
 from typing import Any, Final, Literal
 
 from tegkit.errors import InvalidInputError
+from tegkit.models.vocabulary import CUSTOMER_MODES, OperationMode
 
 OWNER_API_URL: Final = "https://owner-api.teslamotors.com"
 AUTH_URL: Final = "https://auth.tesla.com"
@@ -26,8 +27,6 @@ OAUTH_CLIENT_ID: Final = "ownerapi"
 OAUTH_SCOPE: Final = "openid email offline_access"
 
 # --- command bodies -------------------------------------------------------------------------
-OperationMode = Literal["self_consumption", "backup", "autonomous"]
-OPERATION_MODES: Final[tuple[OperationMode, ...]] = ("self_consumption", "backup", "autonomous")
 BACKUP_RESERVE_MIN_APP_PERCENT: Final = 0.0
 BACKUP_RESERVE_MAX_APP_PERCENT: Final = 100.0
 # The spec gives no limit; Tesla's app refuses long names, so we hold both sides to this.
@@ -89,11 +88,13 @@ def check_backup_reserve_app_percent(value: object) -> int | float:
 
 
 def check_operation_mode(value: object) -> OperationMode:
-    """One of the operation modes the Owner API accepts."""
-    for mode in OPERATION_MODES:
+    """One of the operation modes the Owner API accepts: the customer's modes."""
+    for mode in CUSTOMER_MODES:
         if value == mode:
             return mode
-    raise InvalidInputError("default_real_mode", "one of " + ", ".join(OPERATION_MODES), value)
+    # listed in the vocabulary's order, as this message always was
+    allowed = ", ".join(m for m in OperationMode if m in CUSTOMER_MODES)
+    raise InvalidInputError("default_real_mode", "one of " + allowed, value)
 
 
 def check_site_name(value: object) -> str:
@@ -127,14 +128,12 @@ __all__ = [
     "DEFAULT_SUCCESS_SHAPES",
     "OAUTH_CLIENT_ID",
     "OAUTH_SCOPE",
-    "OPERATION_MODES",
     "OWNER_API_URL",
     "SITE_NAME_MAX_CHARS",
     "SUCCESS_SHAPES",
     "TOKEN_PATH",
     "Command",
     "Family",
-    "OperationMode",
     "SuccessShape",
     "check_backup_reserve_app_percent",
     "check_command_value",

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tegkit.monitor.readings import COUNTER_NAMES, Event, Gap, Reading, RetentionPolicy
+from tegkit.models.vocabulary import COUNTER_NAMES
+from tegkit.monitor.readings import Event, Gap, Reading, RetentionPolicy
 from tegkit.monitor.store import Store, StoreClosedError
 from tegkit.monitor.store.migrations import LATEST_VERSION
 

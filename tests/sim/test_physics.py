@@ -11,17 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tegkit.errors import InvalidInputError
-from tegkit.models.vocabulary import ExportRule, OperationMode
-from tegkit.sim.physics import (
-    GRID_CONNECTED,
-    GRID_ISLANDED,
-    GRID_TRANSITION,
-    METERS,
-    Site,
-    SiteConfig,
-)
+from tegkit.models.vocabulary import ExportRule, GridStatusValue, MeterName, OperationMode
+from tegkit.sim.physics import Site, SiteConfig
 from tegkit.tariff import builtin_tariff
 
+GRID_CONNECTED = GridStatusValue.CONNECTED
+GRID_ISLANDED = GridStatusValue.ISLANDED_ACTIVE
+GRID_TRANSITION = GridStatusValue.TRANSITION_TO_GRID
+METERS = tuple(MeterName)
 LA = ZoneInfo("America/Los_Angeles")
 MIDSUMMER = datetime(2024, 6, 21, 0, 0, tzinfo=LA)
 

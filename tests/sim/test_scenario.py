@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tegkit.errors import InvalidInputError
-from tegkit.sim.physics import GRID_CONNECTED, GRID_ISLANDED, GRID_TRANSITION
+from tegkit.models.vocabulary import GridStatusValue
 from tegkit.sim.scenario import (
     BUILTIN_SCENARIOS,
     Scenario,
@@ -59,15 +59,15 @@ def test_evening_outage_islands_at_its_time_and_restores() -> None:
     assert outage.at.hour == 18 and outage.at.minute == 30
     # Step in whole minutes so that one step ends exactly on 18:30:00.
     while site.now < outage.at:
-        assert site.grid_status == GRID_CONNECTED
+        assert site.grid_status == GridStatusValue.CONNECTED
         timeline.advance(site, 60.0, lambda e: apply_event(site, e))
     assert site.now == outage.at
-    assert site.grid_status == GRID_ISLANDED and site.site_w == 0.0
+    assert site.grid_status == GridStatusValue.ISLANDED_ACTIVE and site.site_w == 0.0
     timeline.advance(site, (restore.at - site.now).total_seconds(), lambda e: apply_event(site, e))
     assert site.now == restore.at
-    assert site.grid_status == GRID_TRANSITION
+    assert site.grid_status == GridStatusValue.TRANSITION_TO_GRID
     timeline.advance(site, 120.0, lambda e: apply_event(site, e))
-    assert site.grid_status == GRID_CONNECTED
+    assert site.grid_status == GridStatusValue.CONNECTED
 
 
 def test_events_before_the_start_are_history_and_added_events_keep_their_order() -> None:

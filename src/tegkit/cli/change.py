@@ -18,8 +18,11 @@ from tegkit import percent
 from tegkit.cli import app
 from tegkit.cli.output import Output, json_option
 from tegkit.errors import InvalidInputError
-from tegkit.ownerapi import OPERATION_MODES, check_site_name
+from tegkit.models.vocabulary import CUSTOMER_MODES
+from tegkit.ownerapi import check_site_name
 
+# the values themselves: click would offer an enum's member names
+MODE_CHOICE = click.Choice([m.value for m in CUSTOMER_MODES])
 SCALE_HELP = (
     "Scale of N: 'app' (default) is the percent Tesla's app shows; 'raw' is the gateway's own "
     "(raw = 5 + 0.95 x app)."
@@ -129,7 +132,7 @@ def reserve(ctx: click.Context, n: float, scale: percent.Scale, dry_run: bool) -
 
 
 @set_.command()
-@click.argument("mode", type=click.Choice(OPERATION_MODES), metavar="MODE")
+@click.argument("mode", type=MODE_CHOICE, metavar="MODE")
 @click.option("--dry-run", is_flag=True, help="Show the requests without sending them.")
 @json_option
 @click.pass_context
@@ -155,7 +158,7 @@ def _render_full_operation(console: Console, data: dict[str, Any]) -> None:
 
 
 @set_.command(name="operation")
-@click.option("--mode", "mode_", type=click.Choice(OPERATION_MODES), help="Operation mode.")
+@click.option("--mode", "mode_", type=MODE_CHOICE, help="Operation mode.")
 @click.option("--reserve", type=float, metavar="N", help="Backup reserve in percent.")
 @click.option(
     "--scale",

@@ -23,13 +23,13 @@ from rich.table import Table
 from tegkit import percent
 from tegkit._private_file import make_private_dir
 from tegkit.cli import app, exit_codes
-from tegkit.cli.change import SCALE_HELP, check_reserve, wire_number
+from tegkit.cli.change import MODE_CHOICE, SCALE_HELP, check_reserve, wire_number
 from tegkit.cli.config import Profile
 from tegkit.cli.output import Output, json_option
 from tegkit.cloud import CloudClient, Tokens, read_token_file, write_token_file
 from tegkit.cloud._tokens import TokenFormatError, parse_tokens
 from tegkit.errors import CloudTokenMissingError, InvalidInputError
-from tegkit.ownerapi import AUTH_URL, OPERATION_MODES, OWNER_API_URL, check_site_name
+from tegkit.ownerapi import AUTH_URL, OWNER_API_URL, check_site_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -495,7 +495,7 @@ def cloud_reserve(ctx: click.Context, n: float, scale: percent.Scale) -> Output:
 
 @cloud_set.command(name="mode")
 @target_options
-@click.argument("mode", type=click.Choice(OPERATION_MODES), metavar="MODE")
+@click.argument("mode", type=MODE_CHOICE, metavar="MODE")
 @json_option
 @click.pass_context
 def cloud_mode(ctx: click.Context, mode: str) -> Output:

@@ -21,6 +21,7 @@ from tegkit.cli import app, exit_codes
 from tegkit.cli.output import Output, json_option
 from tegkit.client import Gateway
 from tegkit.errors import AuthenticationError, GatewayError, RequestError
+from tegkit.models.vocabulary import GRID_STATUS_LABELS, GridStatusValue, MeterName
 
 T = TypeVar("T")
 PARTS: Final = 6  # requests behind one status screen
@@ -28,8 +29,14 @@ PARTS: Final = 6  # requests behind one status screen
 # Below this a meter reads "idle": meter noise of a few watts is no power flow.
 IDLE_W: Final = 10.0
 
-METERS: Final = ("site", "solar", "battery", "load")
-LABELS: Final = {"site": "Grid", "solar": "Solar", "battery": "Battery", "load": "Home"}
+# the order and names the Tesla app shows the meters in
+METERS: Final = (MeterName.SITE, MeterName.SOLAR, MeterName.BATTERY, MeterName.LOAD)
+LABELS: Final = {
+    MeterName.SITE: "Grid",
+    MeterName.SOLAR: "Solar",
+    MeterName.BATTERY: "Battery",
+    MeterName.LOAD: "Home",
+}
 
 
 def direction(meter: str, power_w: float | None) -> str | None:
@@ -39,11 +46,11 @@ def direction(meter: str, power_w: float | None) -> str | None:
     if abs(power_w) < IDLE_W:
         return "idle"
     words = {
-        "site": ("importing", "exporting"),
-        "battery": ("discharging", "charging"),
-        "solar": ("producing", "consuming"),
-        "load": ("consuming", "producing"),
-    }[meter]
+        MeterName.SITE: ("importing", "exporting"),
+        MeterName.BATTERY: ("discharging", "charging"),
+        MeterName.SOLAR: ("producing", "consuming"),
+        MeterName.LOAD: ("consuming", "producing"),
+    }[MeterName(meter)]
     return words[0] if power_w > 0 else words[1]
 
 
@@ -137,12 +144,12 @@ def uptime_text(seconds: float | None) -> str:
 
 
 def grid_text(grid_status: str | None) -> str:
-    return {
-        None: "—",
-        "SystemGridConnected": "connected",
-        "SystemIslandedActive": "off grid (islanded)",
-        "SystemTransitionToGrid": "reconnecting",
-    }.get(grid_status, grid_status or "—")
+    """The vocabulary's label of a grid status; a status it does not know, as sent."""
+    if not grid_status:
+        return "—"
+    if grid_status in GRID_STATUS_LABELS:
+        return GRID_STATUS_LABELS[GridStatusValue(grid_status)]
+    return grid_status
 
 
 def reading_text(iso: str | None) -> str:

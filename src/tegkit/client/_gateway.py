@@ -46,7 +46,8 @@ from tegkit.errors import (
     InvalidInputError,
     ParseError,
 )
-from tegkit.ownerapi import OPERATION_MODES, check_site_name
+from tegkit.models.vocabulary import CUSTOMER_MODES, OperationMode
+from tegkit.ownerapi import check_site_name
 
 T = TypeVar("T")
 _LOG = logging.getLogger("tegkit.client")
@@ -87,7 +88,7 @@ class SitemasterRestart:
 
 
 # The same modes and site-name rule as the Owner API: the app offers one set of settings.
-MODES = OPERATION_MODES
+MODES = CUSTOMER_MODES
 
 
 class Gateway:
@@ -615,9 +616,9 @@ def _operation_body(
         )
     body: dict[str, Any] = {}
     if mode is not None:
-        if mode == "scheduler":
+        if mode == OperationMode.SCHEDULER:
             warnings.warn(
-                "operation mode 'scheduler' is not supported by the local API; sent as asked",
+                f"operation mode '{mode}' is not supported by the local API; sent as asked",
                 UserWarning,
                 stacklevel=3,
             )

@@ -15,7 +15,7 @@ import msgspec
 from tegkit import percent
 from tegkit.models import _lenient
 from tegkit.models._base import Model, Part, field, has_source
-from tegkit.models.vocabulary import GridStatusValue
+from tegkit.models.vocabulary import GridStatusValue, MeterName
 
 __all__ = [
     "BatteryBlock",
@@ -77,7 +77,8 @@ class MeterAggregate(Part, kw_only=True):
         return None if when is None else when.year > 1
 
 
-_METER_NAMES: Final = ("site", "battery", "load", "solar", "busway", "frequency", "generator")
+# the four meters, then three that 2018 firmware also listed (always zero there)
+_METER_NAMES: Final[tuple[str, ...]] = (*MeterName, "busway", "frequency", "generator")
 
 
 class MetersAggregates(Model, kw_only=True):

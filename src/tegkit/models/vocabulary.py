@@ -143,5 +143,12 @@ COUNTERS: Final[tuple[Counter, ...]] = (
     Counter(MeterName.SOLAR, "exported", "produced"),
 )
 COUNTER_NAMES: Final[tuple[str, ...]] = tuple(c.name for c in COUNTERS)
+
+
+def power_name(meter: MeterName) -> str:
+    """The field of a meter's power in watts in readings and the web API (`site_w`)."""
+    return f"{meter}_w"
+
+
 #: the power field of each meter in readings and the web API (`site_w`)
-POWER_NAMES: Final[tuple[str, ...]] = tuple(f"{m}_w" for m in MeterName)
+POWER_NAMES: Final[tuple[str, ...]] = tuple(power_name(m) for m in MeterName)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tegkit import percent
+from tegkit.models.vocabulary import POWER_NAMES
 from tegkit.monitor.readings import Reading
 
 Status = Literal["ok", "stale", "stopped", "unreachable", "unauthorized"]
@@ -149,10 +150,7 @@ def _both_scales(raw_percent: float | None) -> dict[str, float | None]:
 def _reading_json(reading: Reading) -> dict[str, Any]:
     return {
         "taken_at": reading.taken_at,
-        "site_w": reading.site_w,
-        "battery_w": reading.battery_w,
-        "load_w": reading.load_w,
-        "solar_w": reading.solar_w,
+        **{name: getattr(reading, name) for name in POWER_NAMES},
         "soe_raw_percent": reading.soe_raw_percent,
         "grid_status": reading.grid_status,
     }

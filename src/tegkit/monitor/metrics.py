@@ -24,35 +24,28 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from tegkit import percent
+from tegkit.models.vocabulary import (
+    COUNTER_NAMES,
+    COUNTERS,
+    CUSTOMER_MODES,
+    POWER_NAMES,
+    GridStatusValue,
+    MeterName,
+)
 from tegkit.monitor.live import GatewayLive, LiveState
-from tegkit.monitor.readings import ON_GRID_STATUS, Reading
+from tegkit.monitor.readings import Reading
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 JOULES_PER_WH = 3600.0
 
-KNOWN_GRID_STATUSES = (
-    ON_GRID_STATUS,
-    "SystemIslandedActive",
-    "SystemTransitionToGrid",
-    "SystemTransitionToIsland",
-    "SystemIslandedReady",
-    "SystemMicroGridFaulted",
-    "SystemWaitForUser",
-)
-KNOWN_MODES = ("self_consumption", "backup", "autonomous")
+# The label values exported (0 or 1) even when not current; a value the gateway sends that
+# is not listed is exported too, while it is current.
+KNOWN_GRID_STATUSES: tuple[str, ...] = tuple(GridStatusValue)
+KNOWN_MODES: tuple[str, ...] = CUSTOMER_MODES
 
-# (meter, reading field) of the counters a Reading carries, by direction.
-_IMPORTED = (
-    ("site", "site_imported_wh"),
-    ("battery", "battery_imported_wh"),
-    ("load", "load_imported_wh"),
-)
-_EXPORTED = (
-    ("site", "site_exported_wh"),
-    ("battery", "battery_exported_wh"),
-    ("solar", "solar_exported_wh"),
-)
-_POWER = (("site", "site_w"), ("battery", "battery_w"), ("load", "load_w"), ("solar", "solar_w"))
+# (meter, reading field) of each power and counter a Reading carries
+_POWER = tuple(zip(MeterName, POWER_NAMES, strict=True))
+_COUNTERS = tuple(zip(COUNTERS, COUNTER_NAMES, strict=True))
 
 
 class LiveCollector(Collector):
@@ -135,10 +128,9 @@ def _readings(gateways: list[GatewayLive]) -> Iterator[Metric]:
         taken.add_metric([g.name], reading.taken_at)
         for meter, name in _POWER:
             _add(power, [g.name, meter], _value(reading, name))
-        for meter, name in _IMPORTED:
-            _add(imported, [g.name, meter], _value(reading, name), JOULES_PER_WH)
-        for meter, name in _EXPORTED:
-            _add(exported, [g.name, meter], _value(reading, name), JOULES_PER_WH)
+        for counter, name in _COUNTERS:
+            family = imported if counter.direction == "imported" else exported
+            _add(family, [g.name, counter.meter], _value(reading, name), JOULES_PER_WH)
         if reading.soe_raw_percent is not None:
             soe.add_metric([g.name], reading.soe_raw_percent / 100.0)
             soe_app.add_metric([g.name], percent.raw_to_app(reading.soe_raw_percent) / 100.0)

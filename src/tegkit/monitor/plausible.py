@@ -28,7 +28,8 @@ import math
 import re
 from typing import Final
 
-from tegkit.monitor.readings import COUNTER_NAMES, POWER_NAMES, Reading
+from tegkit.models.vocabulary import COUNTER_NAMES, POWER_NAMES
+from tegkit.monitor.readings import Reading
 
 POWER_MAX_W: Final = 1_000_000.0
 SOE_RAW_PERCENT_RANGE: Final = (0.0, 100.0)

@@ -14,31 +14,14 @@ import datetime as dt
 
 import msgspec
 
-#: grid_status values that mean the site is cut off from the grid (an outage runs).
-OFF_GRID_STATUSES = frozenset(
-    {
-        "SystemIslandedActive",
-        "SystemIslandedReady",
-        "SystemTransitionToIsland",
-        "SystemMicroGridFaulted",
-    }
-)
-#: the grid_status value that ends an outage.
-ON_GRID_STATUS = "SystemGridConnected"
-
-COUNTER_NAMES = (
-    "site_imported_wh",
-    "site_exported_wh",
-    "battery_imported_wh",
-    "battery_exported_wh",
-    "load_imported_wh",
-    "solar_exported_wh",
-)
-POWER_NAMES = ("site_w", "battery_w", "load_w", "solar_w")
+from tegkit.models.vocabulary import COUNTER_NAMES, POWER_NAMES
 
 
 class Reading(msgspec.Struct, frozen=True, kw_only=True):
     """One poll of one gateway: power per meter, state of energy, grid status, counters.
+
+    The fields are named by the vocabulary (`POWER_NAMES`, `COUNTER_NAMES` of
+    `tegkit.models.vocabulary`); a check below this class keeps the two in step.
 
     Signs follow the gateway: site > 0 imports, battery > 0 discharges, load > 0
     consumes, solar > 0 produces. Counters are cumulative watt-hours as the gateway
@@ -60,6 +43,11 @@ class Reading(msgspec.Struct, frozen=True, kw_only=True):
     battery_exported_wh: float | None = None
     load_imported_wh: float | None = None
     solar_exported_wh: float | None = None
+
+
+# A meter or counter added to the vocabulary needs its field here (and a new block format).
+if not {*POWER_NAMES, *COUNTER_NAMES} <= set(Reading.__struct_fields__):
+    raise ImportError("Reading must have a field for each of POWER_NAMES and COUNTER_NAMES")
 
 
 class Gap(msgspec.Struct, frozen=True):

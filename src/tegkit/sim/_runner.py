@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tegkit.models.vocabulary import POWER_NAMES
 from tegkit.sim import certs
 from tegkit.sim.cloud_server import CloudServer
 from tegkit.sim.cloud_site import GatewayCloudSite
@@ -301,10 +302,7 @@ class Simulator:
             "commission_count": gw.settings.commission_count,
             "site_name": gw.settings.site_name,
             "timezone": gw.settings.timezone,
-            "solar_w": snap.solar_w,
-            "load_w": snap.load_w,
-            "battery_w": snap.battery_w,
-            "site_w": snap.site_w,
+            **{name: getattr(snap, name) for name in POWER_NAMES},
             "frequency_hz": snap.frequency_hz,
             "voltage_v": snap.voltage_v,
             "soe_raw_percent": snap.soe_raw_percent,

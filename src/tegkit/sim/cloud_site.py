@@ -17,7 +17,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from tegkit.errors import InvalidInputError
-from tegkit.ownerapi import OPERATION_MODES
+from tegkit.models.vocabulary import CUSTOMER_MODES, GridStatusValue, OperationMode
 from tegkit.percent import HIDDEN_BOTTOM_PERCENT, app_to_raw, raw_to_app
 from tegkit.sim.cloud_history import CloudHistory, check_query
 from tegkit.sim.gateway import SimulatedGateway
@@ -60,7 +60,7 @@ class GatewayCloudSite:
         gw = self.gateway
         snap = gw.snap()
         hidden_wh = snap.full_pack_wh * HIDDEN_BOTTOM_PERCENT / 100.0
-        islanded = snap.grid_status != "SystemGridConnected"
+        islanded = snap.grid_status != GridStatusValue.CONNECTED
         running = snap.running
         return {
             "solar_power": round(snap.solar_w) if running else 0,
@@ -83,7 +83,7 @@ class GatewayCloudSite:
     def site_info(self) -> dict[str, Any]:
         gw = self.gateway
         config = gw.site.config
-        mode = gw.mode if gw.mode in OPERATION_MODES else "self_consumption"
+        mode = gw.mode if gw.mode in CUSTOMER_MODES else OperationMode.SELF_CONSUMPTION
         return {
             "id": self._battery_id,
             "site_name": gw.settings.site_name,

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import msgspec
 from aiohttp import web
 
+from tegkit.models.vocabulary import MeterName, power_name
 from tegkit.sim.bodies import MAX_BODY_BYTES, decode_json
 from tegkit.sim.faults import FAULT_KINDS
 
@@ -163,13 +164,14 @@ async def delete_outage(request: web.Request) -> web.Response:
 
 async def post_override(request: web.Request) -> web.Response:
     ctl, body = request.app[CONTROLLER], await _body(request)
-    unknown = set(body) - {"solar_w", "load_w"}
+    solar, load = power_name(MeterName.SOLAR), power_name(MeterName.LOAD)
+    unknown = set(body) - {solar, load}
     if unknown:
-        raise BadInput(f"{sorted(unknown)[0]}: unknown; use solar_w and/or load_w")
-    if "solar_w" in body:
-        ctl.override_solar(_number(body, "solar_w", low=0, high=1e6))
-    if "load_w" in body:
-        ctl.override_load(_number(body, "load_w", low=0, high=1e6))
+        raise BadInput(f"{sorted(unknown)[0]}: unknown; use {solar} and/or {load}")
+    if solar in body:
+        ctl.override_solar(_number(body, solar, low=0, high=1e6))
+    if load in body:
+        ctl.override_load(_number(body, load, low=0, high=1e6))
     return _reply(200, ctl.state())
 
 

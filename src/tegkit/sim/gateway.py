@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from tegkit.errors import InvalidInputError
-from tegkit.models.vocabulary import ExportRule, OperationMode
+from tegkit.models.vocabulary import ExportRule, GridStatusValue, OperationMode
 from tegkit.sim.captures import captures
-from tegkit.sim.physics import MODES, Site
+from tegkit.sim.physics import Site
 from tegkit.sim.profiles import FirmwareProfile, get_profile
 from tegkit.sim.siteconfig import SiteSnapshot
 
@@ -292,7 +292,7 @@ class SimulatedGateway:
     def can_stop(self) -> bool:
         """Whether a stop request may stop the system now: not while the Powerwalls carry
         the home off grid (stopping would black it out)."""
-        return str(self.snap().grid_status) == "SystemGridConnected"
+        return str(self.snap().grid_status) == GridStatusValue.CONNECTED
 
     def run_sitemaster(self) -> None:
         if not self.running:
@@ -408,8 +408,8 @@ class SimulatedGateway:
         staged: dict[str, Any] = {}
         if "mode" in body:
             mode = body["mode"]
-            if mode not in MODES:
-                raise bad_request("mode", "one of " + ", ".join(MODES))
+            if mode not in tuple(OperationMode):
+                raise bad_request("mode", "one of " + ", ".join(OperationMode))
             staged["mode"] = mode
         if "backup_reserve_percent" in body:
             reserve = body["backup_reserve_percent"]
@@ -464,8 +464,8 @@ class SimulatedGateway:
     ) -> None:
         """Apply at once (the cloud's path: the app's changes skip the wizard's staging)."""
         if mode is not None:
-            if mode not in MODES:
-                raise bad_request("mode", "one of " + ", ".join(MODES))
+            if mode not in tuple(OperationMode):
+                raise bad_request("mode", "one of " + ", ".join(OperationMode))
             self.site.mode = mode
         if backup_reserve_raw_percent is not None:
             self.site.backup_reserve_raw_percent = float(backup_reserve_raw_percent)

@@ -25,11 +25,10 @@ import math
 import random
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import Final
 from zoneinfo import ZoneInfo
 
 from tegkit.errors import InvalidInputError
-from tegkit.models.vocabulary import ExportRule
+from tegkit.models.vocabulary import ExportRule, GridStatusValue, MeterName, OperationMode
 from tegkit.percent import HIDDEN_BOTTOM_PERCENT, raw_to_app
 from tegkit.sim.battery import Battery
 from tegkit.sim.load import LoadModel
@@ -43,13 +42,6 @@ from tegkit.sim.siteconfig import (
     check_range,
 )
 from tegkit.sim.solar import SolarModel
-
-MODES: Final = ("self_consumption", "backup", "autonomous", "scheduler")
-GRID_CONNECTED: Final = "SystemGridConnected"
-GRID_ISLANDED: Final = "SystemIslandedActive"
-GRID_TRANSITION: Final = "SystemTransitionToGrid"
-GRID_STATUSES: Final = (GRID_CONNECTED, GRID_ISLANDED, GRID_TRANSITION)
-METERS: Final = ("site", "battery", "load", "solar")
 
 TRANSITION_S = 30.0  # islanded -> connected: the gateway resynchronises before closing
 BELOW_RESERVE_CHARGE_W_PER_POWERWALL = 1700.0  # slow grid charge back up to the reserve
@@ -87,7 +79,7 @@ class Site:
         self._below_reserve_charge_w = BELOW_RESERVE_CHARGE_W_PER_POWERWALL * config.powerwalls
         # Off grid the pack may go below the reserve but never into its hidden 5% (app 0%).
         self._bottom_wh = self._battery.raw_to_wh(HIDDEN_BOTTOM_PERCENT)
-        self._mode = "self_consumption"
+        self._mode: str = OperationMode.SELF_CONSUMPTION
         self._reserve_raw = DEFAULT_RESERVE_RAW_PERCENT
         self._floor_wh = 0.0
         self._cloud_cover = 0.0
@@ -171,13 +163,13 @@ class Site:
 
     @property
     def mode(self) -> str:
-        """Operation mode: one of MODES ("scheduler" is accepted and idles the battery)."""
+        """Operation mode: any OperationMode (SCHEDULER is accepted and idles the battery)."""
         return self._mode
 
     @mode.setter
     def mode(self, value: str) -> None:
-        if value not in MODES:
-            raise InvalidInputError("mode", f"one of {list(MODES)}", value)
+        if value not in tuple(OperationMode):
+            raise InvalidInputError("mode", "one of " + ", ".join(OperationMode), value)
         self._mode = value
         self._recompute()
 
@@ -390,12 +382,12 @@ class Site:
 
     @property
     def grid_status(self) -> str:
-        """One of GRID_STATUSES, as /api/system_status/grid_status names it."""
+        """CONNECTED, ISLANDED_ACTIVE or TRANSITION_TO_GRID (the ones this site goes through)."""
         if self._outage:
-            return GRID_ISLANDED
+            return GridStatusValue.ISLANDED_ACTIVE
         if self._transition_end_s is not None:
-            return GRID_TRANSITION
-        return GRID_CONNECTED
+            return GridStatusValue.TRANSITION_TO_GRID
+        return GridStatusValue.CONNECTED
 
     @property
     def outage(self) -> bool:
@@ -414,12 +406,12 @@ class Site:
 
     @property
     def counters(self) -> dict[str, EnergyCounter]:
-        """Lifetime energy per meter ("site", "battery", "load", "solar"), Wh."""
+        """Lifetime energy per meter (keyed by MeterName), Wh."""
         return {
-            "site": EnergyCounter(self._site_imported_wh, self._site_exported_wh),
-            "battery": EnergyCounter(self._battery_imported_wh, self._battery_exported_wh),
-            "load": EnergyCounter(self._load_imported_wh, 0.0),
-            "solar": EnergyCounter(0.0, self._solar_exported_wh),
+            MeterName.SITE: EnergyCounter(self._site_imported_wh, self._site_exported_wh),
+            MeterName.BATTERY: EnergyCounter(self._battery_imported_wh, self._battery_exported_wh),
+            MeterName.LOAD: EnergyCounter(self._load_imported_wh, 0.0),
+            MeterName.SOLAR: EnergyCounter(0.0, self._solar_exported_wh),
         }
 
     def snapshot(self) -> SiteSnapshot:
@@ -492,17 +484,17 @@ class Site:
         battery_w = 0.0
         target = battery.full_pack_wh
         mode = self._mode
-        if not self._running or mode == "scheduler":
+        if not self._running or mode == OperationMode.SCHEDULER:
             pass
-        elif mode == "backup" or self._storm_watch:
+        elif mode == OperationMode.BACKUP or self._storm_watch:
             battery_w = -battery.max_charge_w()
         else:
             kind = "mid"
-            if mode == "autonomous" and self.config.tariff is not None:
+            if mode == OperationMode.AUTONOMOUS and self.config.tariff is not None:
                 kind = self._tou_kind(local_day, local_s_of_day)
             floor_wh = self._floor_wh
             # Autonomous with grid charging disallowed: only solar surplus charges the battery.
-            from_grid = mode != "autonomous" or self._grid_charging_allowed
+            from_grid = mode != OperationMode.AUTONOMOUS or self._grid_charging_allowed
             if kind == "cheap" and self.config.grid_charging and from_grid:
                 battery_w = -battery.max_charge_w()
             elif battery.energy_wh < floor_wh - 1e-6 and (from_grid or surplus > 0.0):
@@ -621,12 +613,6 @@ class Site:
 
 __all__ = [
     "DEFAULT_RESERVE_RAW_PERCENT",
-    "GRID_CONNECTED",
-    "GRID_ISLANDED",
-    "GRID_STATUSES",
-    "GRID_TRANSITION",
-    "METERS",
-    "MODES",
     "POWERWALL_POWER_KW",
     "EnergyCounter",
     "Site",

@@ -12,14 +12,19 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from tegkit.models.vocabulary import GridStatusValue, MeterName
 from tegkit.sim.captures import captures
 from tegkit.sim.gateway import Answer, Refusal, SimulatedGateway, not_found
 
 Builder = Callable[[SimulatedGateway, dict[str, str]], Answer]
 
-_METERS = ("site", "battery", "load", "solar")
 # Reactive power each meter shows (VAR): the captures' orders of magnitude, kept constant.
-_REACTIVE_VAR = {"site": -329.0, "battery": 30.0, "load": -318.75, "solar": -14.0}
+_REACTIVE_VAR = {
+    MeterName.SITE: -329.0,
+    MeterName.BATTERY: 30.0,
+    MeterName.LOAD: -318.75,
+    MeterName.SOLAR: -14.0,
+}
 
 
 def _t(gw: SimulatedGateway, name: str) -> Any:
@@ -42,17 +47,18 @@ def _go_duration(seconds: float) -> str:
 def live_powers_w(gw: SimulatedGateway) -> dict[str, float]:
     """Instant power of the four meters; load is the sum, so load = site + battery + solar."""
     site = gw.snap()
-    powers = {
-        "site": float(site.site_w),
-        "battery": float(site.battery_w),
-        "solar": float(site.solar_w),
+    site_w, battery_w, solar_w = _r(site.site_w), _r(site.battery_w), _r(site.solar_w)
+    return {
+        MeterName.SITE: site_w,
+        MeterName.BATTERY: battery_w,
+        MeterName.LOAD: _r(site_w + battery_w + solar_w),
+        MeterName.SOLAR: solar_w,
     }
-    powers = {k: _r(v) for k, v in powers.items()}
-    powers["load"] = _r(powers["site"] + powers["battery"] + powers["solar"])
-    return powers
 
 
-def _aggregate_meter(gw: SimulatedGateway, name: str, power_w: float, nanos: int) -> dict[str, Any]:
+def _aggregate_meter(
+    gw: SimulatedGateway, name: MeterName, power_w: float, nanos: int
+) -> dict[str, Any]:
     site = gw.snap()
     counter = site.counters[name]
     legacy = gw.profile.extra_meters
@@ -67,17 +73,17 @@ def _aggregate_meter(gw: SimulatedGateway, name: str, power_w: float, nanos: int
         instant_power=power_w,
         instant_reactive_power=reactive,
         instant_apparent_power=apparent,
-        frequency=freq if (legacy or name == "battery") else 0,
+        frequency=freq if (legacy or name == MeterName.BATTERY) else 0,
         energy_exported=float(counter.exported_wh),
         energy_imported=float(counter.imported_wh),
         instant_average_voltage=voltage_v,
-        instant_total_current=_r(current_a, 3) if name != "site" else 0,
+        instant_total_current=_r(current_a, 3) if name != MeterName.SITE else 0,
     )
     if "instant_average_current" in body:
         body["instant_average_current"] = body["instant_total_current"]
     if "num_meters_aggregated" in body:
-        body["num_meters_aggregated"] = 2 if name == "site" else 1
-    if name == "load":
+        body["num_meters_aggregated"] = 2 if name == MeterName.SITE else 1
+    if name == MeterName.LOAD:
         body.pop("num_meters_aggregated", None)
     if not gw.profile.phase_energy_time:
         body.pop("last_phase_energy_communication_time", None)
@@ -86,9 +92,9 @@ def _aggregate_meter(gw: SimulatedGateway, name: str, power_w: float, nanos: int
 
 def meters_aggregates(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     powers = live_powers_w(gw)
-    body = {
+    body: dict[str, dict[str, Any]] = {
         name: _aggregate_meter(gw, name, powers[name], 321056 + i * 67023)
-        for i, name in enumerate(_METERS)
+        for i, name in enumerate(MeterName)
     }
     if gw.profile.extra_meters:
         for name in ("busway", "frequency", "generator"):
@@ -114,8 +120,8 @@ def system_status(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     n = max(1, gw.powerwall_count)
     full, remaining = float(site.full_pack_wh), float(site.energy_remaining_wh)
     battery_w = float(site.battery_w)
-    charged = float(site.counters["battery"].imported_wh)
-    discharged = float(site.counters["battery"].exported_wh)
+    charged = float(site.counters[MeterName.BATTERY].imported_wh)
+    discharged = float(site.counters[MeterName.BATTERY].exported_wh)
     island = str(site.grid_status)
     body = _t(gw, "system_status")
     block_template = _t(gw, "system_status.battery_block")
@@ -142,7 +148,7 @@ def system_status(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
             f_out=float(site.frequency_hz),
             energy_charged=round(charged / n),
             energy_discharged=round(discharged / n),
-            off_grid=island != "SystemGridConnected",
+            off_grid=island != GridStatusValue.CONNECTED,
             version=gw.profile.git_hash[:14],
         )
         blocks.append(block)
@@ -158,7 +164,7 @@ def meter_readings(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     site = gw.snap()
     powers = live_powers_w(gw)
     half_v = _r(float(site.voltage_v) / 2)
-    site_c, solar_c = site.counters["site"], site.counters["solar"]
+    site_c, solar_c = site.counters[MeterName.SITE], site.counters[MeterName.SOLAR]
 
     def ct(n: int, p_w: float, imp_wh: float, exp_wh: float) -> dict[str, Any]:
         return {
@@ -170,7 +176,7 @@ def meter_readings(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
             "eImp_Ws": round(imp_wh * 3600),
         }
 
-    quarter_p = powers["site"] / 4
+    quarter_p = powers[MeterName.SITE] / 4
     quarter_imp, quarter_exp = site_c.imported_wh / 4, site_c.exported_wh / 4
     fw = gw.profile.git_hash[:14]
     readings = {}
@@ -180,7 +186,8 @@ def meter_readings(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
             ct(2, quarter_p, quarter_imp, quarter_exp),
         ]
         if kind == "synchrometerY":  # solar CT with real_power_scale_factor 2
-            cts.append(ct(3, powers["solar"] / 2, solar_c.exported_wh / 2, solar_c.imported_wh / 2))
+            solar_w = powers[MeterName.SOLAR]
+            cts.append(ct(3, solar_w / 2, solar_c.exported_wh / 2, solar_c.imported_wh / 2))
         else:
             cts.append(ct(3, 0.0, 0.0, 0.0))
         cts.append(ct(0, 0.0, 0.0, 0.0))
@@ -283,13 +290,13 @@ def powerwalls(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     wall_template = _t(gw, "powerwalls.powerwall")
     if not gw.running:
         body["on_grid_check_error"] = "run sitemanager flag enabled, sitemanager process is running"
-    island = str(gw.snap().grid_status) if gw.running else "SystemGridConnected"
+    on_grid = not gw.running or gw.snap().grid_status == GridStatusValue.CONNECTED
     walls = []
     for serial in gw.battery_serials:
         wall = dict(wall_template)
         wall.update(
             PackageSerialNumber=serial,
-            grid_state="Grid_Compliant" if island == "SystemGridConnected" else "Grid_Uncompliant",
+            grid_state="Grid_Compliant" if on_grid else "Grid_Uncompliant",
         )
         walls.append(wall)
     body["powerwalls"] = walls
@@ -344,7 +351,7 @@ def meter_ct_config(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
 
 def meter_details(gw: SimulatedGateway, params: dict[str, str], *, solar: bool = False) -> Answer:
     """Legacy /api/meters/site and /solar: the old Neurio detail shape with live readings."""
-    name = "solar" if solar else "site"
+    name = MeterName.SOLAR if solar else MeterName.SITE
     powers = live_powers_w(gw)
     entry = _t(gw, f"meters.{name}")[0]
     entry["Cached_readings"] = _aggregate_meter(gw, name, powers[name], 0)
@@ -397,7 +404,7 @@ def system_testing(gw: SimulatedGateway, params: dict[str, str]) -> Answer:
     if elapsed < 10:
         body.update(running=True, status="TestRunning")
         return 200, body
-    site_w = live_powers_w(gw)["site"]
+    site_w = live_powers_w(gw)[MeterName.SITE]
     steps = [0, -1000, -2000, -1000, 0]
     results = [
         [

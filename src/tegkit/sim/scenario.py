@@ -7,7 +7,7 @@ A scenario file::
     speed = 60.0                          # simulated seconds per real second (for `teg sim`)
     seed = 7
     soe_raw_percent = 80.0
-    mode = "self_consumption"             # self_consumption | backup | autonomous | scheduler
+    mode = "self_consumption"             # an OperationMode value (models/vocabulary.py)
     backup_reserve_raw_percent = 30.0
     cloud_cover = 0.0                     # 0 clear .. 1 overcast
     firmware = "21.44"                    # optional: the profile the server plays
@@ -50,7 +50,8 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from tegkit.errors import InvalidInputError
-from tegkit.sim.physics import DEFAULT_RESERVE_RAW_PERCENT, MODES, Site
+from tegkit.models.vocabulary import OperationMode
+from tegkit.sim.physics import DEFAULT_RESERVE_RAW_PERCENT, Site
 from tegkit.sim.profiles import PROFILES, get_profile
 from tegkit.sim.siteconfig import SiteConfig, check_range
 from tegkit.tariff import Tariff, builtin_tariff
@@ -258,9 +259,9 @@ def _parse(data: dict[str, Any], default_name: str) -> Scenario:
     seed = data.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidInputError("seed", "an integer >= 0", seed)
-    mode = data.get("mode", "self_consumption")
-    if mode not in MODES:
-        raise InvalidInputError("mode", f"one of {list(MODES)}", mode)
+    mode = data.get("mode", OperationMode.SELF_CONSUMPTION)
+    if mode not in tuple(OperationMode):
+        raise InvalidInputError("mode", "one of " + ", ".join(OperationMode), mode)
     reserve = _number(
         data.get("backup_reserve_raw_percent", DEFAULT_RESERVE_RAW_PERCENT),
         "backup_reserve_raw_percent",

@@ -21,11 +21,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ParamSpec, TypeVar
 
-from tegkit.monitor.readings import (
+from tegkit.models.vocabulary import (
     COUNTER_NAMES,
     OFF_GRID_STATUSES,
-    ON_GRID_STATUS,
     POWER_NAMES,
+    GridStatusValue,
+)
+from tegkit.monitor.readings import (
     DailyEnergy,
     EnergyBucket,
     Event,
@@ -381,8 +383,10 @@ class SqlStore(ABC):
         return len(ts)
 
     def _derive_outages(self, gid: int, state: _State, cols: ru.Columns) -> None:
+        # the vocabulary's off-grid set: an outage runs from the first off-grid status to
+        # the next CONNECTED (a status in neither, e.g. SystemWaitForUser, changes nothing)
         off = {self._status_codes[s] for s in OFF_GRID_STATUSES if s in self._status_codes}
-        on = self._status_codes.get(ON_GRID_STATUS)
+        on = self._status_codes.get(GridStatusValue.CONNECTED)
         for t, code in zip(cols[ru.TS], cols[ru.GRID], strict=True):
             if code in off and state.outage_start_ms is None:
                 state.outage_start_ms = t
@@ -547,25 +551,16 @@ class SqlStore(ABC):
         totals: list[list[float] | None] = [None] * len(days)
         for bucket in self.energy(gateway, bounds[0], bounds[-1], resolution):
             i = bisect.bisect_right(bounds, bucket.start) - 1
-            acc = totals[i] or [0.0] * 6
-            for x, v in enumerate(
-                (
-                    bucket.site_imported_wh,
-                    bucket.site_exported_wh,
-                    bucket.battery_imported_wh,
-                    bucket.battery_exported_wh,
-                    bucket.load_imported_wh,
-                    bucket.solar_exported_wh,
-                )
-            ):
-                acc[x] += v
+            acc = totals[i] or [0.0] * len(COUNTER_NAMES)
+            for x, name in enumerate(COUNTER_NAMES):
+                acc[x] += getattr(bucket, name)
             totals[i] = acc
         out = []
         for day, total in zip(days, totals, strict=True):
             if total is None:
                 out.append(DailyEnergy(day, None, None, None, None, None, None, None, None))
                 continue
-            grid_in, grid_out, batt_in, batt_out, home, solar = total
+            grid_in, grid_out, batt_in, batt_out, home, solar = total  # in COUNTERS order
             self_powered = max(0.0, min(100.0, 100 * (1 - grid_in / home))) if home > 0 else None
             offset = 100 * solar / home if home > 0 else None
             out.append(

@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from itertools import pairwise
 from typing import NamedTuple
 
-from tegkit.monitor.readings import POWER_NAMES, HistoryPoint
+from tegkit.models.vocabulary import POWER_NAMES
+from tegkit.monitor.readings import HistoryPoint
 from tegkit.monitor.store.rollups import (
     DAY_MS,
     HOUR_MS,
@@ -54,7 +55,7 @@ Sums = list[int]
 SUMS_WIDTH = 2 * len(POWER_NAMES) + 1
 # a point holds the mean of each power, in the same order, then the state of energy
 if HistoryPoint.__struct_fields__ != ("t", *POWER_NAMES, "soe_raw_percent"):
-    raise ImportError("HistoryPoint's fields must follow readings.POWER_NAMES")
+    raise ImportError("HistoryPoint's fields must follow vocabulary.POWER_NAMES")
 
 
 class Plan(NamedTuple):
