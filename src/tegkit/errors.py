@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Final
 
 
 class GatewayError(Exception):
@@ -92,23 +95,37 @@ class GatewayTimeoutError(RequestError, asyncio.TimeoutError):
     """The gateway did not answer in time. Also an asyncio.TimeoutError for existing handlers."""
 
 
-CERTIFICATE_REASONS = ("untrusted", "name_mismatch", "expired", "changed")
+class CertificateReason(StrEnum):
+    """Why a certificate was refused: `CertificateError.reason`, or CHANGED for a pin."""
+
+    UNTRUSTED = "untrusted"  # it does not chain to the given CA file or the system CAs
+    NAME_MISMATCH = "name_mismatch"  # trusted, but does not name the host or the SNI name sent
+    EXPIRED = "expired"  # trusted, but outside its validity period (expired or not yet valid)
+    CHANGED = "changed"  # not the pinned certificate: CertificateMismatchError
+
+
+CERTIFICATE_REASONS: Final = tuple(CertificateReason)
+
+#: The phrase every message about a refused certificate opens with (the client's errors and
+#: the CLI's advice), so a reader and a test can tell the causes apart by it.
+CERTIFICATE_HEADLINES: Final[Mapping[CertificateReason, str]] = {
+    CertificateReason.UNTRUSTED: "certificate not trusted",
+    CertificateReason.NAME_MISMATCH: "certificate name mismatch",
+    CertificateReason.EXPIRED: "certificate expired or not yet valid",
+    CertificateReason.CHANGED: "certificate changed",
+}
 
 
 class CertificateError(ConnectionFailedError):
     """The TLS handshake failed on the certificate check; `reason` says which check.
 
-    - "untrusted": the certificate does not chain to the given file or the system CAs
-      (a self-signed gateway with no cafile, or a cafile of another certificate);
-    - "name_mismatch": it is trusted but does not name the host or the SNI name sent;
-    - "expired": it is trusted but outside its validity period (expired or not yet valid).
-
-    A pinned certificate that changed is `CertificateMismatchError` (reason "changed").
-    `detail` is OpenSSL's own words for the failure.
+    UNTRUSTED (a self-signed gateway with no cafile, or a cafile of another certificate),
+    NAME_MISMATCH or EXPIRED; a pinned certificate that changed is `CertificateMismatchError`
+    (reason CHANGED). `detail` is OpenSSL's own words for the failure.
     """
 
     def __init__(self, message: str, reason: str, detail: str = "") -> None:
-        self.reason = reason
+        self.reason = CertificateReason(reason)
         self.detail = detail
         super().__init__(message)
 
@@ -116,7 +133,7 @@ class CertificateError(ConnectionFailedError):
 class CertificateMismatchError(RequestError):
     """The gateway presented a certificate other than the pinned or trusted one."""
 
-    reason = "changed"
+    reason = CertificateReason.CHANGED
 
     def __init__(self, expected_sha256: str, actual_sha256: str) -> None:
         self.expected_sha256 = expected_sha256

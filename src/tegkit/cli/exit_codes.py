@@ -78,14 +78,12 @@ def untrusted_certificate(exc: BaseException) -> bool:
     )
 
 
-def certificate_reason(exc: BaseException) -> str | None:
-    """Why a certificate was refused: "untrusted", "name_mismatch", "expired" or "changed"
-    (a pinned fingerprint that no longer matches); None when `exc` is about something else."""
-    if isinstance(exc, errors.CertificateMismatchError):
-        return "changed"
-    if isinstance(exc, errors.CertificateError):
+def certificate_reason(exc: BaseException) -> errors.CertificateReason | None:
+    """Why a certificate was refused (CHANGED: a pinned fingerprint that no longer
+    matches); None when `exc` is about something else."""
+    if isinstance(exc, errors.CertificateMismatchError | errors.CertificateError):
         return exc.reason
-    return "untrusted" if untrusted_certificate(exc) else None
+    return errors.CertificateReason.UNTRUSTED if untrusted_certificate(exc) else None
 
 
 CONTEXT_KEY: Final = "teg.error_context"  # ctx.meta: a Context set by a command group
@@ -192,16 +190,17 @@ def _certificate_message(exc: BaseException, context: Context, where: str) -> st
     reason = certificate_reason(exc)
     if reason is None:
         return None
+    headline = errors.CERTIFICATE_HEADLINES[reason]
     if isinstance(exc, errors.CertificateMismatchError):
         return (
-            f"certificate changed: pinned SHA-256 {exc.expected_sha256}, the gateway{where} "
+            f"{headline}: pinned SHA-256 {exc.expected_sha256}, the gateway{where} "
             f"presents {exc.actual_sha256}. Run `teg cert fetch` if you replaced the gateway; "
             "otherwise something may be intercepting the connection."
         )
     detail = exc.detail.rstrip(".") if isinstance(exc, errors.CertificateError) else ""
     said = f" (OpenSSL: {detail})" if detail else ""
     trusted_by = f" by {context.cafile}" if context.cafile else ""
-    if reason == "name_mismatch":
+    if reason == errors.CertificateReason.NAME_MISMATCH:
         name = context.tls_name
         if name is None:
             checked = "the name it was checked against"
@@ -210,25 +209,25 @@ def _certificate_message(exc: BaseException, context: Context, where: str) -> st
         else:
             checked = f"the name {name!r}"
         return (
-            f"certificate name mismatch: the certificate of the gateway{where} is trusted"
+            f"{headline}: the certificate of the gateway{where} is trusted"
             f"{trusted_by} but does not carry {checked}{said}. Give --sni a name it carries "
             "(a gateway's certificate names teg, powerwall and powerpack), or pin it with "
             "`teg cert fetch` instead."
         )
-    if reason == "expired":
+    if reason == errors.CertificateReason.EXPIRED:
         return (
-            f"certificate expired: the certificate of the gateway{where} is trusted{trusted_by} "
+            f"{headline}: the certificate of the gateway{where} is trusted{trusted_by} "
             f"but outside its validity period{said}. Check this computer's date and time, or "
             "pin the certificate with `teg cert fetch` (a pin does not depend on dates)."
         )
     if context.cafile:
         return (
-            f"certificate not trusted: the gateway{where} presents a certificate that the CA "
+            f"{headline}: the gateway{where} presents a certificate that the CA "
             f"file {context.cafile} does not vouch for{said}. Check that the file holds this "
             "gateway's own certificate, or pin it with `teg cert fetch` instead."
         )
     return (
-        f"certificate not trusted: the gateway{where} presents a certificate this computer "
+        f"{headline}: the gateway{where} presents a certificate this computer "
         "does not trust (it is self-signed). Pin it with `teg cert fetch` (or `teg setup`), "
         "or give its file with --cafile."
     )

@@ -30,7 +30,13 @@ from pathlib import Path
 import aiohttp
 from cryptography import x509
 
-from tegkit.errors import ConnectionFailedError, GatewayTimeoutError, InvalidInputError
+from tegkit.errors import (
+    CERTIFICATE_HEADLINES,
+    CertificateReason,
+    ConnectionFailedError,
+    GatewayTimeoutError,
+    InvalidInputError,
+)
 
 _LOG = logging.getLogger("tegkit.client")
 _HEX = set(string.hexdigits)
@@ -124,8 +130,8 @@ _NAME_CODES = frozenset({62, 63, 64})  # host name, email, IP address mismatch
 _TIME_CODES = frozenset({9, 10})  # not yet valid, expired
 
 
-def certificate_failure(error: BaseException) -> tuple[str, str]:
-    """Why a certificate check failed: ("untrusted" | "name_mismatch" | "expired", detail).
+def certificate_failure(error: BaseException) -> tuple[CertificateReason, str]:
+    """Why a certificate check failed: (UNTRUSTED, NAME_MISMATCH or EXPIRED, detail).
 
     `error` is the ssl error of the handshake; its verify code tells a name or validity
     failure (the chain was trusted) from a chain that is not trusted at all.
@@ -133,39 +139,43 @@ def certificate_failure(error: BaseException) -> tuple[str, str]:
     code = getattr(error, "verify_code", None)
     detail = str(getattr(error, "verify_message", "") or error)
     if code in _NAME_CODES:
-        return "name_mismatch", detail
+        return CertificateReason.NAME_MISMATCH, detail
     if code in _TIME_CODES:
-        return "expired", detail
+        return CertificateReason.EXPIRED, detail
     if code is None and isinstance(error, ssl.CertificateError) and "match" in detail:
-        return "name_mismatch", detail  # the pre-OpenSSL-check form of a name mismatch
-    return "untrusted", detail
+        # the pre-OpenSSL-check form of a name mismatch
+        return CertificateReason.NAME_MISMATCH, detail
+    return CertificateReason.UNTRUSTED, detail
 
 
 def describe_verify_failure(
-    policy: TlsPolicy, reason: str = "untrusted", name: str | None = None
+    policy: TlsPolicy,
+    reason: CertificateReason = CertificateReason.UNTRUSTED,
+    name: str | None = None,
 ) -> str:
-    """The hint attached to a failed certificate check, by the reason it failed."""
-    if reason == "name_mismatch":
+    """The hint attached to a failed certificate check, by the reason it failed; it opens
+    with the reason's headline (errors.CERTIFICATE_HEADLINES), the advice is the API's."""
+    headline = CERTIFICATE_HEADLINES[reason]
+    if reason == CertificateReason.NAME_MISMATCH:
         sent = "an IP address (no SNI)" if name and is_ip(name) else repr(name)
         return (
-            f"certificate name mismatch: the certificate is trusted but does not name {sent}; "
+            f"{headline}: the certificate is trusted but does not name {sent}; "
             "connect with sni= set to a name it carries (the gateway's are teg, powerwall "
             "and powerpack)"
         )
-    if reason == "expired":
+    if reason == CertificateReason.EXPIRED:
         return (
-            "certificate expired or not yet valid: the certificate is trusted but outside its "
-            "validity period; check this computer's clock, or fetch and pin the gateway's "
-            "current certificate"
+            f"{headline}: the certificate is trusted but outside its validity period; check "
+            "this computer's clock, or fetch and pin the gateway's current certificate"
         )
     if isinstance(policy, VerifyCertificate) and policy.cafile is None:
         return (
-            "certificate not trusted: the gateway's certificate is self-signed and not "
+            f"{headline}: the gateway's certificate is self-signed and not "
             "trusted by the system CAs; pin it (tegkit.client.fetch_certificate, then "
             "PinnedCertificate(sha256_hex)) or pass its file as VerifyCertificate(cafile)"
         )
     return (
-        "certificate not trusted: the gateway's certificate was not issued by the given CA "
+        f"{headline}: the gateway's certificate was not issued by the given CA "
         "file; give the gateway's own certificate as cafile, or pin it"
     )
 

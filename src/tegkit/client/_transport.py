@@ -465,9 +465,9 @@ class Transport:
             return GatewayTimeoutError(f"{where}: no answer within {self.timeout_s} s")
         if isinstance(exc, aiohttp.ClientConnectorCertificateError):
             name = self.sni if self.sni is not None else (self.url.host or "")
-            reason, detail = certificate_failure(exc.certificate_error)
+            cause, detail = certificate_failure(exc.certificate_error)
             return CertificateError(
-                f"{where}: {describe_verify_failure(self.tls, reason, name)}", reason, detail
+                f"{where}: {describe_verify_failure(self.tls, cause, name)}", cause, detail
             )
         if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
             return ConnectionFailedError(
