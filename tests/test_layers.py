@@ -144,12 +144,12 @@ def layer_breach(imp: Import) -> bool:
 
 
 def test_no_module_imports_another_packages_private_module() -> None:
-    offenders = [str(imp) for imp in all_imports() if private_import(imp)]
+    offenders = sorted({str(imp) for imp in all_imports() if private_import(imp)})
     assert offenders == [], "import the package's public API instead:\n" + "\n".join(offenders)
 
 
 def test_every_import_follows_the_table() -> None:
-    offenders = [str(imp) for imp in all_imports() if layer_breach(imp)]
+    offenders = sorted({str(imp) for imp in all_imports() if layer_breach(imp)})
     assert offenders == [], "not allowed by ALLOWED in tests/test_layers.py:\n" + "\n".join(
         offenders
     )

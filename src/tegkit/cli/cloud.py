@@ -26,8 +26,14 @@ from tegkit.cli import app, exit_codes
 from tegkit.cli.change import MODE_CHOICE, SCALE_HELP, check_reserve, wire_number
 from tegkit.cli.config import Profile
 from tegkit.cli.output import Output, json_option
-from tegkit.cloud import CloudClient, Tokens, read_token_file, write_token_file
-from tegkit.cloud._tokens import TokenFormatError, parse_tokens
+from tegkit.cloud import (
+    CloudClient,
+    TokenFormatError,
+    Tokens,
+    parse_tokens,
+    read_token_file,
+    write_token_file,
+)
 from tegkit.errors import CloudTokenMissingError, InvalidInputError
 from tegkit.ownerapi import AUTH_URL, OWNER_API_URL, check_site_name
 

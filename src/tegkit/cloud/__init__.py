@@ -14,7 +14,13 @@ from tegkit.cloud._models import (
     SiteComponents,
     SiteUserSettings,
 )
-from tegkit.cloud._tokens import Tokens, read_token_file, write_token_file
+from tegkit.cloud._tokens import (
+    TokenFormatError,
+    Tokens,
+    parse_tokens,
+    read_token_file,
+    write_token_file,
+)
 
 __all__ = [
     "CloudClient",
@@ -24,7 +30,9 @@ __all__ = [
     "LiveStatus",
     "SiteComponents",
     "SiteUserSettings",
+    "TokenFormatError",
     "Tokens",
+    "parse_tokens",
     "read_token_file",
     "write_token_file",
 ]
