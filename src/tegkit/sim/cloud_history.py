@@ -102,6 +102,7 @@ class CloudHistory:
         self._outage_start_s: float | None = None
         self._day: dt.date | None = None
         self._day_start_s = self._day_end_s = 0.0
+        self._current: list[float] = []  # the bucket of self._day
 
     # --- recording (StepObserver) -------------------------------------------------------------
 
@@ -130,9 +131,8 @@ class CloudHistory:
             if piece_end <= t:  # a zone whose midnight does not exist: keep it in this day
                 piece_end = end_s
             hours = (piece_end - t) / 3600.0
-            bucket = self._bucket()
-            for i, power_w in enumerate(flows):
-                bucket[i] += power_w * hours
+            bucket = self._current
+            bucket[:] = [wh + power_w * hours for wh, power_w in zip(bucket, flows, strict=True)]
             t = piece_end
 
     def _enter_day(self, t: float) -> None:
@@ -140,15 +140,12 @@ class CloudHistory:
         self._day = day
         self._day_start_s = _midnight(day, self.zone).timestamp()
         self._day_end_s = _midnight(day + dt.timedelta(days=1), self.zone).timestamp()
-
-    def _bucket(self) -> list[float]:
-        assert self._day is not None
-        bucket = self._days.get(self._day)
+        bucket = self._days.get(day)
         if bucket is None:
-            bucket = self._days[self._day] = [0.0] * len(FLOW_FIELDS)
+            bucket = self._days[day] = [0.0] * len(FLOW_FIELDS)
             while len(self._days) > MAX_DAYS:  # days arrive in order: the first is the oldest
                 del self._days[next(iter(self._days))]
-        return bucket
+        self._current = bucket
 
     # --- answers -----------------------------------------------------------------------------
 
