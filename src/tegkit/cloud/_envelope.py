@@ -1,9 +1,9 @@
 """Unwrap Owner API answers: the {"response": ...} envelope, its error shape, command results.
 
-Pure functions, no I/O: the client feeds them status, headers and body bytes (or the
-aiohttp error of a request that got no answer). The envelope is read with one cached msgspec
-decoder that keeps `response` as its raw JSON bytes; `decode_answer` then reads those bytes
-as a typed model (`tegkit.cloud._models`), exactly as the gateway's bodies are read.
+Pure functions, no I/O: the client feeds them status, headers and body bytes. The envelope
+is read with one cached msgspec decoder that keeps `response` as its raw JSON bytes;
+`decode_answer` then reads those bytes as a typed model (`tegkit.cloud._models`), exactly as
+the gateway's bodies are read.
 
 >>> unwrap(200, b'{"response": {"code": 201, "message": "Updated"}}', method="POST", path="/x")
 b'{"code": 201, "message": "Updated"}'
@@ -13,11 +13,9 @@ CommandResult(code=None, message=None)
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from typing import Any, Final, TypeVar, overload
 
-import aiohttp
 import msgspec
 
 from tegkit import models
@@ -71,17 +69,6 @@ def error_for_status(
     if status == 503:
         return GatewayBusyError(status, method, path, error=error, message=message)
     return ApiError(status, method, path, error=error, message=message)
-
-
-def connection_problem(exc: aiohttp.ClientError) -> str:
-    """Why a request got no answer, without aiohttp's repr of the SSL context."""
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return f"cannot connect to {exc.host}:{exc.port}: certificate not trusted"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        os_error = exc.os_error
-        reason = os.strerror(os_error.errno) if os_error.errno else str(os_error)
-        return f"cannot connect to {exc.host}:{exc.port}: {reason}"
-    return f"{exc.__class__.__name__}: {exc}"
 
 
 class _Envelope(msgspec.Struct):
@@ -215,7 +202,6 @@ def parse_command_result(response: object, *, method: str, path: str) -> Command
 
 __all__ = [
     "CommandResult",
-    "connection_problem",
     "decode_answer",
     "error_for_status",
     "parse_command_result",
