@@ -75,22 +75,14 @@ def remove_network(gw: SimulatedGateway, params: dict[str, str], body: Any) -> A
     return 200, gw.settings.networks
 
 
-def disconnect_network(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
-    name = params["network"]
-    for network in gw.settings.networks:
-        if network.get("network_name") == name:
-            network["active"] = False
-            gw.touch()
-            return 200, network
-    raise Refusal(404, "network not found", f"No network named {name}")
+def set_network_flag(flag: str, value: bool) -> Action:
+    """Set one flag ("active", "enabled") of the network named in the path; 404 if none."""
 
-
-def enable_network(enabled: bool) -> Action:
     def act(gw: SimulatedGateway, params: dict[str, str], body: Any) -> Answer:
         name = params["network"]
         for network in gw.settings.networks:
             if network.get("network_name") == name:
-                network["enabled"] = enabled
+                network[flag] = value
                 gw.touch()
                 return 200, network
         raise Refusal(404, "network not found", f"No network named {name}")
@@ -199,9 +191,9 @@ ACTIONS: dict[str, Action] = {
     "POST /api/password/change": password_change,
     "POST /api/networks": add_network,
     "DELETE /api/networks": remove_network,
-    "DELETE /api/networks/{network}/disconnect": disconnect_network,
-    "POST /api/networks/{network}/enable": enable_network(True),
-    "POST /api/networks/{network}/disable": enable_network(False),
+    "DELETE /api/networks/{network}/disconnect": set_network_flag("active", False),
+    "POST /api/networks/{network}/enable": set_network_flag("enabled", True),
+    "POST /api/networks/{network}/disable": set_network_flag("enabled", False),
     "POST /api/networks/connect": connect_network,
     "POST /api/networks/client_protocols": client_protocols,
     "POST /api/meters/{serial}/cts": set_cts,

@@ -44,6 +44,11 @@ _ROLLUP_COLUMNS = """
     load_imported_mwh {BIGINT} NOT NULL, solar_exported_mwh {BIGINT} NOT NULL,
     PRIMARY KEY (gateway_id, bucket_ms)
 """
+# a coarser bucket's rollup row from finer ones, in _ROLLUP_COLUMNS order (frozen too)
+_ROLLUP_SUMS = """SUM(n), SUM(site_sum), SUM(site_n), SUM(battery_sum), SUM(battery_n),
+    SUM(load_sum), SUM(load_n), SUM(solar_sum), SUM(solar_n), MAX(soe_key),
+    SUM(site_imported_mwh), SUM(site_exported_mwh), SUM(battery_imported_mwh),
+    SUM(battery_exported_mwh), SUM(load_imported_mwh), SUM(solar_exported_mwh)"""
 
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (
@@ -76,21 +81,15 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
         [
             # day rollups answer multi-year ranges; backfilled from the hours already kept
             "CREATE TABLE rollup_day (" + _ROLLUP_COLUMNS + ") {NOROWID}",
-            """INSERT INTO rollup_day SELECT gateway_id, bucket_ms / 86400000 * 86400000,
-                SUM(n), SUM(site_sum), SUM(site_n), SUM(battery_sum), SUM(battery_n),
-                SUM(load_sum), SUM(load_n), SUM(solar_sum), SUM(solar_n), MAX(soe_key),
-                SUM(site_imported_mwh), SUM(site_exported_mwh), SUM(battery_imported_mwh),
-                SUM(battery_exported_mwh), SUM(load_imported_mwh), SUM(solar_exported_mwh)
-                FROM rollup_hour GROUP BY gateway_id, bucket_ms / 86400000""",
+            "INSERT INTO rollup_day SELECT gateway_id, bucket_ms / 86400000 * 86400000, "
+            + _ROLLUP_SUMS
+            + " FROM rollup_hour GROUP BY gateway_id, bucket_ms / 86400000",
             # quarter hours answer weeks to months without scanning tens of thousands of
             # minutes; backfilled from the minutes still kept
             "CREATE TABLE rollup_quarter (" + _ROLLUP_COLUMNS + ") {NOROWID}",
-            """INSERT INTO rollup_quarter SELECT gateway_id, bucket_ms / 900000 * 900000,
-                SUM(n), SUM(site_sum), SUM(site_n), SUM(battery_sum), SUM(battery_n),
-                SUM(load_sum), SUM(load_n), SUM(solar_sum), SUM(solar_n), MAX(soe_key),
-                SUM(site_imported_mwh), SUM(site_exported_mwh), SUM(battery_imported_mwh),
-                SUM(battery_exported_mwh), SUM(load_imported_mwh), SUM(solar_exported_mwh)
-                FROM rollup_minute GROUP BY gateway_id, bucket_ms / 900000""",
+            "INSERT INTO rollup_quarter SELECT gateway_id, bucket_ms / 900000 * 900000, "
+            + _ROLLUP_SUMS
+            + " FROM rollup_minute GROUP BY gateway_id, bucket_ms / 900000",
         ],
     ),
 ]
