@@ -17,6 +17,7 @@ import pytest
 
 import tegkit
 from tegkit.models import vocabulary as vocab
+from tegkit.models.live import MetersAggregates
 from tegkit.models.vocabulary import (
     COUNTER_NAMES,
     COUNTERS,
@@ -29,7 +30,7 @@ from tegkit.models.vocabulary import (
     OperationMode,
     is_off_grid,
 )
-from tegkit.monitor.readings import Reading
+from tegkit.monitor.readings import EnergyBucket, HistoryPoint, Reading
 from tegkit.monitor.store.sqlite import SqliteStore
 
 PACKAGE = Path(tegkit.__file__).parent
@@ -249,9 +250,12 @@ def test_every_counter_and_label_is_complete() -> None:
     assert GridStatusValue.CONNECTED not in OFF_GRID_STATUSES
 
 
-def test_a_reading_has_a_field_per_power_and_counter() -> None:
-    fields = set(Reading.__struct_fields__)
-    assert set(POWER_NAMES) <= fields and set(COUNTER_NAMES) <= fields
+def test_the_typed_records_have_a_field_per_value() -> None:
+    # typed structs must name their fields in code; this keeps them in step with the vocabulary
+    assert set(Reading.__struct_fields__) >= {*POWER_NAMES, *COUNTER_NAMES}
+    assert set(HistoryPoint.__struct_fields__) >= set(POWER_NAMES)
+    assert set(EnergyBucket.__struct_fields__) >= set(COUNTER_NAMES)
+    assert set(MetersAggregates.__struct_fields__) >= set(MeterName)
 
 
 @pytest.mark.parametrize("status", list(GridStatusValue))
