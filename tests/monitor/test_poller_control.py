@@ -62,7 +62,7 @@ async def test_a_spent_budget_refuses_the_change_and_nothing_is_sent(tmp_path: P
         assert poller.budget.wait_s(12) == 0
 
 
-async def test_values_are_refused_before_the_budget_or_the_gateway_see_them(
+async def test_refused_values_send_nothing_and_spend_no_budget(
     tmp_path: Path,
 ) -> None:
     host = HostTime()
