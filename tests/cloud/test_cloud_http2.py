@@ -18,8 +18,10 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
+from click.testing import CliRunner, Result
 from owner_cloud import SITE_ID, Asgi, Cloud
 
+from tegkit.cli import main
 from tegkit.cloud import CloudClient, Tokens, read_token_file, write_token_file
 from tegkit.cloud._tokens import EXPIRY_MARGIN_S, TokenFileError
 from tegkit.errors import AuthenticationError, PermissionDeniedError
@@ -126,6 +128,7 @@ async def test_our_client_over_http1_fails_exactly_as_users_saw(sim: Simulator) 
             await client.products()
     assert info.value.status == 403
     assert info.value.error == TESLA_403["error"]
+    assert "refuses tokens refreshed over HTTP/1.1" in str(info.value)  # and what to do
     assert sim.cloud_tokens.minted_over == "1.1"
     # the same account over HTTP/2 recovers with a refresh
     async with _sim_client(sim) as client:
@@ -153,6 +156,81 @@ async def test_a_plain_http1_client_gets_teslas_403_body(sim: Simulator) -> None
         headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
         resp = await h2.get("/api/1/products", headers=headers)
         assert (resp.http_version, resp.status_code) == ("HTTP/2", 200)
+
+
+async def test_a_token_minted_over_http1_is_renewed_once_over_http2(sim: Simulator) -> None:
+    # tokens saved by an older tool that refreshed over HTTP/1.1: refused until renewed
+    async with _sim_client(sim, http1=True) as old_tool:
+        await old_tool.refresh()
+    async with _sim_client(sim) as client:
+        assert len(await client.products()) == 1
+        assert len(await client.products()) == 1
+        assert client.refresh_count == 1
+    assert sim.cloud_tokens.minted_over == "2"
+
+
+def _always_tesla_403(app: Asgi) -> Asgi:
+    async def refuse(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await app(scope, receive, send)
+            return
+        body = json.dumps(TESLA_403).encode()
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 403, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return refuse
+
+
+async def test_a_refusal_a_renewal_does_not_cure_is_reported_not_retried_forever(
+    cloud_factory: Callable[..., Awaitable[Cloud]],
+) -> None:
+    cloud = await cloud_factory(middleware=_always_tesla_403)
+    async with cloud.client() as client:
+        for _ in range(3):
+            with pytest.raises(PermissionDeniedError) as info:
+                await client.products()
+            assert info.value.error == TESLA_403["error"]
+        assert client.refresh_count == 1
+    assert cloud.count("/oauth2/v3/token") == 1
+
+
+def _teg(env: dict[str, str], *args: str) -> Result:
+    clean = {k: None for k in os.environ if k.startswith("TEG_")}
+    return CliRunner().invoke(main, list(args), env={**clean, **env}, prog_name="teg")
+
+
+async def test_teg_cloud_speaks_http2_and_http1_only_with_the_flag(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    env = {
+        "TEG_CONFIG": str(tmp_path / "config" / "config.toml"),
+        "TEG_CLOUD_URL": sim.cloud_url,
+        "TEG_CLOUD_AUTH_URL": sim.cloud_url,
+        "TEG_CLOUD_CAFILE": str(sim.cafile),
+    }
+    tokens = tmp_path / "import.json"
+    tokens.write_text(
+        json.dumps(
+            {
+                "access_token": sim.cloud_tokens.access_token,
+                "refresh_token": sim.cloud_tokens.refresh_token,
+                "expires_in": 3600,
+            }
+        )
+    )
+    # the CLI runs its own event loop: in a thread, while this loop serves the simulator
+    result = await asyncio.to_thread(_teg, env, "cloud", "token", "import", str(tokens))
+    assert result.exit_code == 0, result.stderr
+    sim.cloud_tokens.expire_access_token()
+    result = await asyncio.to_thread(_teg, env, "cloud", "--http1", "products")
+    assert result.exit_code != 0
+    assert "forbidden, see https://developer.tesla.com/docs/fleet-api" in result.stderr
+    assert "HTTP/1.1" in result.stderr
+    assert sim.cloud_tokens.minted_over == "1.1"
+    result = await asyncio.to_thread(_teg, env, "--json", "cloud", "products")
+    assert result.exit_code == 0, result.stderr
+    assert sim.cloud_tokens.minted_over == "2"
 
 
 # --- renewal before expiry, rotation, the file first ----------------------------------------------

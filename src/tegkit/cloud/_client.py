@@ -7,6 +7,7 @@ API are spoken to over HTTP/2 (see `cloud._transport`); HTTP/1.1 only with `http
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from tegkit.cloud._envelope import (
 from tegkit.cloud._models import CloudSiteInfo, EnergySite, LiveStatus
 from tegkit.cloud._tokens import NEW_TOKENS_HINT, TokenKeeper, Tokens, read_token_file
 from tegkit.cloud._transport import CloudTransport
-from tegkit.errors import AuthenticationError, InvalidInputError
+from tegkit.errors import AuthenticationError, InvalidInputError, PermissionDeniedError
 from tegkit.ownerapi import (
     AUTH_URL,
     COMMAND_FIELDS,
@@ -98,6 +99,7 @@ class CloudClient:
         self._token_file = token_file
         #: the HTTP version of the last answer ("HTTP/2"; "HTTP/1.1" when opted in)
         self.last_http_version: str | None = None
+        self._renewed_for_http1_refusal = False
 
     @classmethod
     def from_token_file(cls, path: Path, **kwargs: Any) -> CloudClient:
@@ -160,19 +162,50 @@ class CloudClient:
         return answer.status, answer.body, answer.retry_after
 
     async def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """The unwrapped `response` of one call; one token refresh and retry on a 401."""
+        """The unwrapped `response` of one call; one token refresh and retry on a 401.
+
+        Tesla's 403 for a token minted over HTTP/1.1 (saved by an older tegkit, or by
+        another tool) gets one refresh over HTTP/2 per client too, which mints a good one.
+        """
         keeper = self._keeper
         if keeper.due():
             await self._refresh(keeper.tokens.access_token)
         token = keeper.tokens.access_token
         status, raw, retry_after = await self._send(method, path, body, token)
-        if status == 401 and keeper.can_refresh:
+        if keeper.can_refresh and (
+            status == 401
+            or (
+                _http1_refusal(status, raw)
+                and not self._transport.http1
+                and not self._renewed_for_http1_refusal
+            )
+        ):
+            self._renewed_for_http1_refusal |= status == 403
             await self._refresh(token)
             token = keeper.tokens.access_token
             status, raw, retry_after = await self._send(method, path, body, token)
-        return unwrap(
-            status, raw, method=method, path=path, retry_after=retry_after, secrets=keeper.secrets()
-        )
+        try:
+            return unwrap(
+                status,
+                raw,
+                method=method,
+                path=path,
+                retry_after=retry_after,
+                secrets=keeper.secrets(),
+            )
+        except PermissionDeniedError as exc:
+            if self._transport.http1 and _http1_refusal(status, raw):
+                raise PermissionDeniedError(
+                    exc.status,
+                    method,
+                    path,
+                    error=exc.error,
+                    message=(
+                        "Tesla's cloud refuses tokens refreshed over HTTP/1.1: use HTTP/2 "
+                        "(drop --http1 / http1=True) and refresh the tokens"
+                    ),
+                ) from None
+            raise
 
     async def refresh(self) -> Tokens:
         """Renew the tokens now with the refresh token (rotated ones are saved, then used)."""
@@ -255,6 +288,22 @@ class CloudClient:
             )
         response = await self._request("POST", path, {COMMAND_FIELDS[command]: wire_value})
         return parse_command_result(response, method="POST", path=path)
+
+
+def _http1_refusal(status: int, raw: bytes) -> bool:
+    """Whether an answer is Tesla's 403 for a token that was minted over HTTP/1.1."""
+    if status != 403 or _HTTP1_REFUSAL_MARK not in raw:
+        return False
+    try:
+        error = json.loads(raw).get("error")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(error, str) and error.startswith(_HTTP1_REFUSAL_ERROR)
+
+
+# The error Tesla's Owner API answers (403) to a token refreshed over HTTP/1.1 (June 2026).
+_HTTP1_REFUSAL_ERROR = "forbidden, see https://developer.tesla.com/docs/fleet-api"
+_HTTP1_REFUSAL_MARK = b"developer.tesla.com/docs/fleet-api"
 
 
 def _site(site_id: object) -> str:
