@@ -18,13 +18,14 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
+from aiohttp import web
 from click.testing import CliRunner, Result
-from owner_cloud import SITE_ID, Asgi, Cloud
+from owner_cloud import SITE_ID, Asgi, Cloud, TlsPair, serve
 
 from tegkit.cli import main
 from tegkit.cloud import CloudClient, Tokens, read_token_file, write_token_file
 from tegkit.cloud._tokens import EXPIRY_MARGIN_S, TokenFileError
-from tegkit.errors import AuthenticationError, PermissionDeniedError
+from tegkit.errors import AuthenticationError, ConnectionFailedError, PermissionDeniedError
 from tegkit.sim import Simulator
 from tegkit.sim.owner_api import CloudTokens
 
@@ -94,6 +95,35 @@ async def test_http1_is_an_explicit_opt_in(cloud: Cloud) -> None:
         assert client.last_http_version == "HTTP/1.1"
         assert "HTTP/1.1" in repr(client)
     assert cloud.http_versions == ["1.1"]
+
+
+async def test_no_silent_fallback_to_http1(tls: TlsPair) -> None:
+    # A server that only speaks HTTP/1.1 (aiohttp's): the default client does not quietly
+    # downgrade (a token refreshed that way would be refused by Tesla); --http1 reaches it.
+    hits: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.json_response({"response": []})
+
+    app = web.Application()
+    app.router.add_get("/api/1/products", handle)
+    server = serve(app, tls)
+    url = await anext(server)
+    try:
+        token = "access-token-that-must-never-leak"
+        async with CloudClient(token, base_url=url, ssl=tls.client_context()) as client:
+            with pytest.raises(ConnectionFailedError) as info:
+                await client.products()
+        assert "/api/1/products" in str(info.value) and token not in str(info.value)
+        assert "--http1" in str(info.value)
+        assert hits == []
+        async with CloudClient(token, base_url=url, ssl=tls.client_context(), http1=True) as h1:
+            assert await h1.products() == []
+            assert h1.last_http_version == "HTTP/1.1"
+        assert hits == ["/api/1/products"]
+    finally:
+        await server.aclose()
 
 
 async def test_the_simulator_offers_h2_and_http11_by_alpn(sim: Simulator) -> None:

@@ -63,7 +63,9 @@ class CloudTransport:
             if not self._owns_client:
                 raise ConnectionFailedError("the borrowed httpx client is closed")
             self._client = httpx.AsyncClient(
-                http1=True,
+                # HTTP/2 only unless asked: no quiet fallback to HTTP/1.1, whose tokens
+                # Tesla refuses (ALPN still lists http/1.1; httpcore speaks h2 regardless).
+                http1=self.http1,
                 http2=not self.http1,
                 verify=self._verify,
                 timeout=self.timeout_s,
@@ -102,6 +104,9 @@ class CloudTransport:
             raise GatewayTimeoutError(f"{endpoint}: no answer in time") from exc
         except httpx.TimeoutException as exc:
             raise GatewayTimeoutError(f"{endpoint}: no answer in time") from exc
+        except httpx.RemoteProtocolError as exc:
+            hint = "" if self.http1 else " (no HTTP/2 there? http1=True / --http1 for HTTP/1.1)"
+            raise ConnectionFailedError(f"{endpoint}: {connection_problem(exc)}{hint}") from exc
         except httpx.HTTPError as exc:
             raise ConnectionFailedError(f"{endpoint}: {connection_problem(exc)}") from exc
         return HttpAnswer(
@@ -142,4 +147,4 @@ def connection_problem(exc: httpx.HTTPError) -> str:
     return f"{host}: {exc.__class__.__name__}: {exc}"
 
 
-__all__ = ["HttpAnswer", "CloudTransport", "connection_problem"]
+__all__ = ["CloudTransport", "HttpAnswer", "connection_problem"]
