@@ -179,3 +179,49 @@ def test_tokens_repr_hides_secrets() -> None:
     assert tokens.access_problem(tokens.access_token) is None
     tokens.expire_access_token()
     assert tokens.access_problem(tokens.access_token) == "bearer token expired"
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "says"),
+    [
+        ('{"site_name": "' + "x" * (64 * 1024) + '"}', 413, "65536 bytes"),
+        ('{"site_name": ' + "[" * 33 + "]" * 33 + "}", 400, "32 levels"),
+        ('{"site_name": ' + "[" * 31 + "]" * 31 + "}", 400, "site_name"),
+    ],
+)
+async def test_bodies_are_capped_in_size_and_depth(
+    cloud: Cloud, http: httpx.AsyncClient, raw: str, status: int, says: str
+) -> None:
+    before = cloud.site.site_info()
+    got, body = await _call(
+        http,
+        "POST",
+        f"/api/1/energy_sites/{SITE_ID}/site_name",
+        data=raw,
+        headers={**_auth(cloud), "Content-Type": "application/json"},
+    )
+    assert (got, body["response"]) == (status, None)
+    assert says in body["error_description"]
+    assert cloud.site.site_info() == before
+
+
+async def test_a_streamed_body_past_the_cap_is_refused_while_reading(
+    cloud: Cloud, http: httpx.AsyncClient
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: the cap applies as it comes
+        yield b'{"site_name": "'
+        for _ in range(100):
+            yield b"y" * 1024
+        yield b'"}'
+
+    resp = await http.post(
+        f"/api/1/energy_sites/{SITE_ID}/site_name", content=chunks(), headers=_auth(cloud)
+    )
+    assert resp.status_code == 413
+    assert resp.json()["error"] == "payload_too_large"
+
+
+async def test_405_names_the_allowed_method(cloud: Cloud, http: httpx.AsyncClient) -> None:
+    resp = await http.delete("/api/1/products", headers=_auth(cloud))
+    assert (resp.status_code, resp.headers["allow"]) == (405, "GET")
+    assert resp.json()["error"] == "method_not_allowed"

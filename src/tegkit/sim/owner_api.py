@@ -462,23 +462,34 @@ class OwnerApiApp:
         return handle
 
 
+# A body past the cap is still read (and dropped) up to this much before the refusal is
+# sent: hypercorn drops the whole HTTP/2 connection when DATA arrives for a stream it has
+# already answered. Past this, the peer is hostile and losing the connection is fine.
+_DRAIN_LIMIT_BYTES = 4 * 1024 * 1024
+
+
 async def _read_body(
     receive: Callable[[], Awaitable[MutableMapping[str, Any]]], headers: Mapping[str, str]
 ) -> bytes | None:
-    """The request body, or None as soon as it passes MAX_BODY_BYTES (never held whole)."""
+    """The request body, or None when it passes MAX_BODY_BYTES (never held past the cap)."""
     announced = headers.get("content-length", "")
-    if announced.isdigit() and int(announced) > MAX_BODY_BYTES:
-        return None
+    too_large = announced.isdigit() and int(announced) > MAX_BODY_BYTES
     body = bytearray()
+    seen_bytes = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return bytes(body)  # the peer went away; the answer goes nowhere anyway
-        body += message.get("body", b"")
-        if len(body) > MAX_BODY_BYTES:
-            return None
-        if not message.get("more_body", False):
-            return bytes(body)
+            break  # the peer went away; the answer goes nowhere anyway
+        chunk = message.get("body", b"")
+        seen_bytes += len(chunk)
+        if seen_bytes > MAX_BODY_BYTES:
+            too_large = True
+            body.clear()
+        elif not too_large:
+            body += chunk
+        if not message.get("more_body", False) or seen_bytes > _DRAIN_LIMIT_BYTES:
+            break
+    return None if too_large else bytes(body)
 
 
 async def _lifespan(
