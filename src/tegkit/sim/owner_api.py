@@ -21,6 +21,7 @@ energy_sites/backup|operation: {"code": 201, "message": "Updated"}; energy_sites
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import re
@@ -357,17 +358,7 @@ class OwnerApiApp:
                 if route.method != request.method:
                     allowed.append(route.method)
                     continue
-                params = match.groupdict()
-                return route.handler(
-                    _Request(
-                        request.method,
-                        request.path,
-                        request.http_version,
-                        request.headers,
-                        params,
-                        request.body,
-                    )
-                )
+                return route.handler(dataclasses.replace(request, params=match.groupdict()))
             if allowed:
                 reply = _error(405, "method_not_allowed", "Method Not Allowed")
                 return _Reply(reply.status, reply.body, (("allow", ", ".join(allowed)),))
