@@ -26,6 +26,44 @@ TOKEN_PATH: Final = "/oauth2/v3/token"
 OAUTH_CLIENT_ID: Final = "ownerapi"
 OAUTH_SCOPE: Final = "openid email offline_access"
 
+# --- the two API flavours -------------------------------------------------------------------
+# "owner": the Owner API with Tesla's own app client id (above). "fleet": Tesla's official
+# Fleet API: the same /api/1/energy_sites/{id}/... paths on a regional host, OAuth with the
+# user's own developer application (its client id) and per-partner rate limits.
+ApiFlavour = Literal["owner", "fleet"]
+FLAVOURS: Final[tuple[ApiFlavour, ...]] = ("owner", "fleet")
+Region = Literal["na", "eu", "cn"]
+REGIONS: Final[tuple[Region, ...]] = ("na", "eu", "cn")
+DEFAULT_REGION: Final[Region] = "na"
+
+# Fleet API hosts by region (Tesla's developer documentation, "Base URLs by Region"):
+# na = North America and Asia-Pacific without China; eu = Europe, Middle East, Africa.
+FLEET_API_URLS: Final[dict[Region, str]] = {
+    "na": "https://fleet-api.prd.na.vn.cloud.tesla.com",
+    "eu": "https://fleet-api.prd.eu.vn.cloud.tesla.com",
+    "cn": "https://fleet-api.prd.cn.vn.cloud.tesla.cn",
+}
+# The token endpoint of Fleet API applications lives on its own host; China has its own.
+FLEET_AUTH_URLS: Final[dict[Region, str]] = {
+    "na": "https://fleet-auth.prd.vn.cloud.tesla.com",
+    "eu": "https://fleet-auth.prd.vn.cloud.tesla.com",
+    "cn": "https://auth.tesla.cn",
+}
+# Where the user signs in and approves the application (authorization-code flow).
+AUTHORIZE_PATH: Final = "/oauth2/v3/authorize"
+AUTHORIZE_URLS: Final[dict[Region, str]] = {
+    "na": AUTH_URL + AUTHORIZE_PATH,
+    "eu": AUTH_URL + AUTHORIZE_PATH,
+    "cn": "https://auth.tesla.cn" + AUTHORIZE_PATH,
+}
+# openid + offline_access bring a refresh token; the energy scopes read and command sites.
+FLEET_SCOPE: Final = "openid offline_access energy_device_data energy_cmds"
+
+# Partner rate limits: headers on every Fleet API answer, Retry-After on a 429.
+RATE_LIMIT_LIMIT_HEADER: Final = "x-ratelimit-limit"
+RATE_LIMIT_REMAINING_HEADER: Final = "x-ratelimit-remaining"
+RATE_LIMIT_RESET_HEADER: Final = "x-ratelimit-reset"  # seconds until the window resets
+
 # --- command bodies -------------------------------------------------------------------------
 BACKUP_RESERVE_MIN_APP_PERCENT: Final = 0.0
 BACKUP_RESERVE_MAX_APP_PERCENT: Final = 100.0
@@ -120,20 +158,33 @@ def check_command_value(command: Command, value: object) -> Any:
 
 
 __all__ = [
+    "AUTHORIZE_PATH",
+    "AUTHORIZE_URLS",
     "AUTH_URL",
     "BACKUP_RESERVE_MAX_APP_PERCENT",
     "BACKUP_RESERVE_MIN_APP_PERCENT",
     "COMMANDS",
     "COMMAND_FIELDS",
+    "DEFAULT_REGION",
     "DEFAULT_SUCCESS_SHAPES",
+    "FLAVOURS",
+    "FLEET_API_URLS",
+    "FLEET_AUTH_URLS",
+    "FLEET_SCOPE",
     "OAUTH_CLIENT_ID",
     "OAUTH_SCOPE",
     "OWNER_API_URL",
+    "RATE_LIMIT_LIMIT_HEADER",
+    "RATE_LIMIT_REMAINING_HEADER",
+    "RATE_LIMIT_RESET_HEADER",
+    "REGIONS",
     "SITE_NAME_MAX_CHARS",
     "SUCCESS_SHAPES",
     "TOKEN_PATH",
+    "ApiFlavour",
     "Command",
     "Family",
+    "Region",
     "SuccessShape",
     "check_backup_reserve_app_percent",
     "check_command_value",
