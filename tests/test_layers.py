@@ -48,8 +48,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "client": frozenset({"catalog", "models"}) | SHARED,
     "cloud": frozenset({"catalog", "models"}) | SHARED,
     "sim": frozenset({"catalog", "models"}) | SHARED,
-    "monitor": frozenset({"catalog", "models", "client"}) | SHARED,
-    "cli": frozenset({"catalog", "models", "client", "cloud", "monitor", "sim"}) | SHARED,
+    # the route of a change (local, or through the cloud) sits on both clients
+    "route": frozenset({"catalog", "models", "client", "cloud"}) | SHARED,
+    "monitor": frozenset({"catalog", "models", "client", "route"}) | SHARED,
+    "cli": frozenset({"catalog", "models", "client", "cloud", "monitor", "route", "sim"}) | SHARED,
     # the facade re-exports the client, the models and the errors
     "tegkit": frozenset({"client", "models", "errors", "percent"}),
 }
@@ -60,7 +62,10 @@ EXCEPTIONS: dict[str, dict[str, str]] = {
         "cli": "`teg monitor` reads the same profiles, settings and exit codes as `teg`",
         "sim": "`teg demo` offers the simulator's scenarios and runs one",
     },
-    "tegkit.monitor.demo": {"sim": "the demo records a simulated gateway"},
+    "tegkit.monitor.demo": {
+        "sim": "the demo records a simulated gateway",
+        "cloud": "the demo's dashboard changes go through the simulator's cloud",
+    },
 }
 
 

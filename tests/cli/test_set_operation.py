@@ -22,12 +22,16 @@ def test_mode_reserve_and_export_limit_in_one_commit(teg: Teg, simthread: SimThr
     data = teg.json(
         "set", "operation", "--mode", "backup", "--reserve", "20", "--max-pv-export-kw", "5.5"
     )
+    route = {k: data.pop(k) for k in ("route", "route_reason", "read_back", "note")}
+    data.pop("read_back_waited_s")
     assert data == {
         "mode": "backup",
         "backup_reserve_raw_percent": 24,
         "backup_reserve_app_percent": 20.0,
         "max_pv_export_power_kw": 5.5,
     }
+    # no cloud is configured: tried locally (this gateway takes it), read back locally
+    assert (route["route"], route["read_back"]) == ("local", "confirmed")
     assert (gateway.mode, gateway.backup_reserve_raw_percent) == ("backup", 24)
     assert gateway.settings.max_pv_export_power_kw == 5.5
     assert gateway.settings.commission_count == commits + 1  # one commit for all three

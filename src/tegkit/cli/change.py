@@ -3,23 +3,46 @@
 Values are checked before anything is sent (exit code 8 when refused). After the change the
 gateway is read again, so what is printed is what the gateway now says, not what we asked.
 `--dry-run` prints the requests instead of sending them.
+
+Mode and reserve go the way `tegkit.route` picks (`--via auto|local|cloud`): locally when
+the gateway takes a customer's change (firmware before 20.49), else through Tesla's cloud
+with the profile's `teg cloud` settings, then read back locally until the gateway shows it.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 
 from tegkit import percent
-from tegkit.cli import app
+from tegkit.cli import app, exit_codes
 from tegkit.cli.output import Output, json_option
-from tegkit.errors import InvalidInputError
+from tegkit.errors import CloudTokenMissingError, GatewayError, InvalidInputError
 from tegkit.models.vocabulary import CUSTOMER_MODES
-from tegkit.ownerapi import check_site_name
+from tegkit.ownerapi import AUTH_URL, OWNER_API_URL, check_site_name
+from tegkit.route import (
+    DEFAULT_READBACK_WAIT_S,
+    VIAS,
+    ChangeNotSeenError,
+    ChangeOutcome,
+    CloudTarget,
+    LocalSide,
+    OperationChange,
+    Via,
+    change_operation,
+)
+
+if TYPE_CHECKING:
+    from tegkit.cli.cloud import CloudSettings
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # the values themselves: click would offer an enum's member names
 MODE_CHOICE = click.Choice([m.value for m in CUSTOMER_MODES])
@@ -62,6 +85,8 @@ def _render_dry(console: Console, data: dict[str, Any]) -> None:
 
 
 def _render_operation(console: Console, data: dict[str, Any]) -> None:
+    if "route" in data:
+        console.print(f"Route: {data['route']} ({data['route_reason']}); {data['note']}.")
     app_pct = data["backup_reserve_app_percent"]
     raw_pct = data["backup_reserve_raw_percent"]
     reserve = "—" if app_pct is None else f"{app_pct:zg}% on the app scale ({raw_pct:zg}% raw)"
@@ -79,11 +104,155 @@ async def _planned(settings: app.Settings, **change: Any) -> list[dict[str, Any]
     return [{"method": r.method, "path": r.path, "body": r.body} for r in planned]
 
 
-async def _operation_now(settings: app.Settings, **change: Any) -> dict[str, Any]:
-    async with settings.gateway() as gw:
-        await gw.set_operation(**change)
-        now = await gw.operation()
-    return {"mode": now.mode, **reserve_fields(now.backup_reserve_raw_percent)}
+def via_options(func: F) -> F:
+    """--via and --wait-s on each command that changes mode or reserve."""
+    for option in (
+        click.option(
+            "--wait-s",
+            type=click.FloatRange(0, 3600),
+            default=DEFAULT_READBACK_WAIT_S,
+            show_default=True,
+            metavar="S",
+            help="After a change through the cloud, read the gateway back for up to S seconds.",
+        ),
+        click.option(
+            "--via",
+            type=click.Choice(VIAS),
+            default="auto",
+            show_default=True,
+            envvar="TEG_VIA",
+            show_envvar=True,
+            help="Route of the change: auto (local when the gateway's firmware and login "
+            "allow it, else Tesla's cloud), local, or cloud.",
+        ),
+    ):
+        func = option(func)
+    return func
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(name) or None  # TEG_X= in a script means "not given"
+
+
+def profile_cloud(settings: app.Settings) -> CloudSettings:
+    """The `teg cloud` settings of this profile: its [cloud] table under the TEG_* variables
+    the `teg cloud` options read (TEG_TOKEN_FILE, TEG_CLOUD_URL, TEG_SITE_ID, ...)."""
+    from tegkit.cli.cloud import CloudSettings  # `teg cloud` imports this module
+
+    stored = settings.profile.cloud
+    token_file = _env("TEG_TOKEN_FILE") or (
+        str(Path(stored.token_file).expanduser()) if stored.token_file else None
+    )
+    site_id = _env("TEG_SITE_ID") or stored.site_id
+    for url, name in (
+        (_env("TEG_CLOUD_URL"), "TEG_CLOUD_URL"),
+        (stored.base_url, f"profiles.{settings.profile_name}.cloud.base_url"),
+    ):
+        app.check_no_user_info(url, name)
+    try:
+        site = None if site_id is None else int(site_id)
+    except ValueError:
+        raise click.BadParameter(
+            "a whole number", param_hint="TEG_SITE_ID / cloud.site_id"
+        ) from None
+    return CloudSettings(
+        app=settings,
+        token_file=(
+            Path(token_file)
+            if token_file
+            else settings.config_dir / "cloud" / f"{settings.profile_name}.json"
+        ),
+        base_url=_env("TEG_CLOUD_URL") or stored.base_url or OWNER_API_URL,
+        auth_url=_env("TEG_CLOUD_AUTH_URL") or stored.auth_url or AUTH_URL,
+        cafile=_env("TEG_CLOUD_CAFILE") or stored.cafile,
+        site_id=site,
+        battery_id=_env("TEG_BATTERY_ID") or stored.battery_id,
+    )
+
+
+async def _operation_now(
+    settings: app.Settings, via: Via, wait_s: float, **change: Any
+) -> dict[str, Any]:
+    """Send the change by its route, read it back locally: the gateway's values and how."""
+    outcome = await routed_change(settings, via, wait_s, **change)
+    now = outcome.operation
+    return {
+        "mode": now.mode,
+        **reserve_fields(now.backup_reserve_raw_percent),
+        **outcome.fields(),
+    }
+
+
+async def routed_change(
+    settings: app.Settings, via: Via, wait_s: float, **change: Any
+) -> ChangeOutcome:
+    """The change through `tegkit.route`, with this profile's gateway and cloud settings."""
+    wanted = OperationChange.of(
+        mode=change.get("mode"),
+        backup_reserve_percent=change.get("backup_reserve_percent"),
+        scale=change.get("scale"),
+        max_pv_export_power_kw=change.get("max_pv_export_power_kw"),
+    )
+    cs = profile_cloud(settings)
+    # auto goes to the cloud only when tokens are kept; --via cloud without them is told how
+    use_cloud = via == "cloud" or (via == "auto" and cs.token_file.is_file())
+    try:
+        cloud = cs.client() if use_cloud else None
+    except CloudTokenMissingError:
+        _cloud_failed(cs)  # the message says how to get tokens for this profile
+        raise
+    try:
+        async with settings.gateway() as gw:
+
+            async def firmware_version() -> str | None:
+                try:
+                    return (await gw.status()).version
+                except GatewayError:
+                    return None  # unknown: the route tries locally first
+
+            async def set_locally(_: OperationChange) -> object:
+                return await gw.set_operation(**change)
+
+            local = LocalSide(firmware_version, set_locally, gw.operation)
+            target = None
+            if cloud is not None:
+                target = _CliCloud(cloud, cs.site_id, cs.battery_id)
+                target.settings = cs
+            return await change_operation(local, wanted, via=via, cloud=target, wait_s=wait_s)
+    finally:
+        if cloud is not None:
+            await cloud.close()
+
+
+def _cloud_failed(cs: CloudSettings) -> None:
+    """A failure from here on is the cloud's: its message and advice are the cloud's."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        context = exit_codes.Context(service="cloud", where=cs.base_url)
+        ctx.find_root().meta[exit_codes.CONTEXT_KEY] = context
+
+
+class _CliCloud(CloudTarget):
+    """The route's cloud side; its failures are reported as the cloud's, not the gateway's."""
+
+    settings: CloudSettings
+
+    async def send(self, change: OperationChange) -> None:
+        try:
+            await super().send(change)
+        except InvalidInputError:
+            raise  # checked before anything was sent: the message names the field
+        except GatewayError:
+            _cloud_failed(self.settings)
+            raise
+
+
+def _routed_output(data: dict[str, Any], render: Any) -> Output:
+    """The read-back; a change the gateway has not shown yet is said so (exit code 1)."""
+    error = None
+    if data.get("read_back") == "not_seen":
+        error = ChangeNotSeenError(data["note"])
+    return Output(data, render, error)
 
 
 @click.group(name="set")
@@ -109,34 +278,40 @@ def set_() -> None:
     help=SCALE_HELP,
 )
 @click.option("--dry-run", is_flag=True, help="Show the requests without sending them.")
+@via_options
 @json_option
 @click.pass_context
-def reserve(ctx: click.Context, n: float, scale: percent.Scale, dry_run: bool) -> Output:
+def reserve(
+    ctx: click.Context, n: float, scale: percent.Scale, dry_run: bool, via: Via, wait_s: float
+) -> Output:
     """Set the backup reserve to N percent (app scale unless --scale raw).
 
     The app scale is the one Tesla's app shows (0..100); the gateway stores the raw
-    scale, raw = 5 + 0.95 x app, so 20 (app) is sent as 24 (raw). The change is staged
-    with POST /api/operation and applied with GET /api/config/completed.
+    scale, raw = 5 + 0.95 x app, so 20 (app) is sent as 24 (raw). Locally the change is
+    staged with POST /api/operation and applied with GET /api/config/completed; through
+    the cloud (firmware 20.49 and later) it is sent in app percent and read back locally.
 
     \b
     Example:
       teg set reserve 20
+      teg set reserve 20 --via cloud
       teg set reserve 24 --scale raw --dry-run
     """
     check_reserve(n, scale)
     settings = app.settings(ctx)
     if dry_run:
         return _dry(app.run(_planned(settings, backup_reserve_percent=n, scale=scale)))
-    data = app.run(_operation_now(settings, backup_reserve_percent=n, scale=scale))
-    return Output(data, _render_operation)
+    data = app.run(_operation_now(settings, via, wait_s, backup_reserve_percent=n, scale=scale))
+    return _routed_output(data, _render_operation)
 
 
 @set_.command()
 @click.argument("mode", type=MODE_CHOICE, metavar="MODE")
 @click.option("--dry-run", is_flag=True, help="Show the requests without sending them.")
+@via_options
 @json_option
 @click.pass_context
-def mode(ctx: click.Context, mode: str, dry_run: bool) -> Output:
+def mode(ctx: click.Context, mode: str, dry_run: bool, via: Via, wait_s: float) -> Output:
     """Set the operation mode: self_consumption, backup or autonomous (time-based control).
 
     \b
@@ -147,7 +322,9 @@ def mode(ctx: click.Context, mode: str, dry_run: bool) -> Output:
     settings = app.settings(ctx)
     if dry_run:
         return _dry(app.run(_planned(settings, mode=mode)))
-    return Output(app.run(_operation_now(settings, mode=mode)), _render_operation)
+    return _routed_output(
+        app.run(_operation_now(settings, via, wait_s, mode=mode)), _render_operation
+    )
 
 
 def _render_full_operation(console: Console, data: dict[str, Any]) -> None:
@@ -174,6 +351,7 @@ def _render_full_operation(console: Console, data: dict[str, Any]) -> None:
     help="Maximum PV export power in kW (max_pv_export_power_kW, 0 to 1000).",
 )
 @click.option("--dry-run", is_flag=True, help="Show the requests without sending them.")
+@via_options
 @json_option
 @click.pass_context
 def operation(
@@ -183,11 +361,14 @@ def operation(
     scale: percent.Scale,
     max_pv_export_kw: float | None,
     dry_run: bool,
+    via: Via,
+    wait_s: float,
 ) -> Output:
     """Change mode, reserve and PV export limit together, in one staged commit.
 
-    Values not given are kept as the gateway has them. The change is staged with one
-    POST /api/operation and applied with one GET /api/config/completed.
+    Values not given are kept as the gateway has them. Locally the change is staged with
+    one POST /api/operation and applied with one GET /api/config/completed. The cloud
+    route takes mode and reserve only (the PV export limit is local only).
 
     \b
     Example:
@@ -209,17 +390,17 @@ def operation(
         return _dry(app.run(_planned(settings, **change)))
 
     async def go() -> dict[str, Any]:
-        async with settings.gateway() as gw:
-            await gw.set_operation(**change)
-            now = await gw.operation()
+        outcome = await routed_change(settings, via, wait_s, **change)
+        now = outcome.operation
         export_kw = now.max_pv_export_power_kw
         return {
             "mode": now.mode,
             **reserve_fields(now.backup_reserve_raw_percent),
             "max_pv_export_power_kw": export_kw if isinstance(export_kw, int | float) else None,
+            **outcome.fields(),
         }
 
-    return Output(app.run(go()), _render_full_operation)
+    return _routed_output(app.run(go()), _render_full_operation)
 
 
 def _render_name(console: Console, data: dict[str, Any]) -> None:

@@ -13,7 +13,13 @@ login kept in that file serves the gateway.
 from __future__ import annotations
 
 from tegkit.client._auth import has_kept_session
-from tegkit.client._gateway import MODES, Gateway, PlannedRequest, SitemasterRestart
+from tegkit.client._gateway import (
+    MODES,
+    Gateway,
+    PlannedRequest,
+    SitemasterRestart,
+    firmware_family,
+)
 from tegkit.client._sync import SyncGateway
 from tegkit.client._tls import (
     CertificateInfo,
@@ -42,6 +48,7 @@ __all__ = [
     "TlsPolicy",
     "VerifyCertificate",
     "fetch_certificate",
+    "firmware_family",
     "gateway_url",
     "has_kept_session",
     "normalise_fingerprint",
