@@ -13,10 +13,13 @@ as the Owner API and Tesla's app show them (raw = 5 + 0.95 x app, see `tegkit.pe
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, Final, Literal
 
+import msgspec
+
 from tegkit.errors import InvalidInputError
-from tegkit.models.vocabulary import CUSTOMER_MODES, OperationMode
+from tegkit.models.vocabulary import CUSTOMER_MODES, ExportRule, OperationMode
 
 OWNER_API_URL: Final = "https://owner-api.teslamotors.com"
 AUTH_URL: Final = "https://auth.tesla.com"
@@ -69,16 +72,59 @@ BACKUP_RESERVE_MIN_APP_PERCENT: Final = 0.0
 BACKUP_RESERVE_MAX_APP_PERCENT: Final = 100.0
 # The spec gives no limit; Tesla's app refuses long names, so we hold both sides to this.
 SITE_NAME_MAX_CHARS: Final = 64
+# The off-grid EV reserve: the charge kept from vehicles during an outage (app percent).
+OFF_GRID_EV_RESERVE_MIN_APP_PERCENT: Final = 0.0
+OFF_GRID_EV_RESERVE_MAX_APP_PERCENT: Final = 100.0
+# A tariff is passed through unread; these keep it well inside what any peer accepts (the
+# simulated cloud refuses bodies past 64 KiB or nested past 32 levels).
+TOU_SETTINGS_MAX_BYTES: Final = 32 * 1024
+TOU_SETTINGS_MAX_DEPTH: Final = 24
 
-# Command families and their JSON body field.
+# The body fields of the Fleet API's energy-site commands.
+GRID_CHARGING_FIELD: Final = "disallow_charge_from_grid_with_solar_installed"  # inverted!
+EXPORT_RULE_FIELD: Final = "customer_preferred_export_rule"  # an ExportRule value
+STORM_MODE_FIELD: Final = "enabled"
+OFF_GRID_EV_RESERVE_FIELD: Final = "off_grid_vehicle_charging_reserve_percent"
+TOU_SETTINGS_FIELD: Final = "tou_settings"
+TARIFF_FIELD: Final = "tariff_content_v2"  # the one member of tou_settings we require
+
+# Command families (the path's first part) and the commands, each posted to
+# /api/1/{family}/{id}/{command}.
 Family = Literal["powerwalls", "energy_sites"]
-Command = Literal["backup", "site_name", "operation"]
+Command = Literal[
+    "backup",
+    "site_name",
+    "operation",
+    "grid_import_export",
+    "storm_mode",
+    "off_grid_vehicle_charging_reserve",
+    "time_of_use_settings",
+]
+#: spec 000's commands: by battery id (powerwalls) and by energy site id
 COMMANDS: Final[tuple[Command, ...]] = ("backup", "site_name", "operation")
+#: the Fleet API's energy-site commands: by energy site id only
+SITE_COMMANDS: Final[tuple[Command, ...]] = (
+    "grid_import_export",
+    "storm_mode",
+    "off_grid_vehicle_charging_reserve",
+    "time_of_use_settings",
+)
+#: the families each command is served under
+COMMAND_FAMILIES: Final[dict[Command, tuple[Family, ...]]] = {
+    **dict.fromkeys(COMMANDS, ("powerwalls", "energy_sites")),
+    **dict.fromkeys(SITE_COMMANDS, ("energy_sites",)),
+}
+#: the body field of each one-field command
 COMMAND_FIELDS: Final[dict[Command, str]] = {
     "backup": "backup_reserve_percent",
     "site_name": "site_name",
     "operation": "default_real_mode",
+    "storm_mode": STORM_MODE_FIELD,
+    "off_grid_vehicle_charging_reserve": OFF_GRID_EV_RESERVE_FIELD,
+    "time_of_use_settings": TOU_SETTINGS_FIELD,
 }
+#: grid_import_export takes either or both of these (at least one)
+GRID_IMPORT_EXPORT_FIELDS: Final = (GRID_CHARGING_FIELD, EXPORT_RULE_FIELD)
 
 # --- success envelopes seen in practice -----------------------------------------------------
 # "code":   {"code": 201, "message": "Updated"}
@@ -97,6 +143,7 @@ DEFAULT_SUCCESS_SHAPES: Final[dict[tuple[Family, Command], SuccessShape]] = {
     ("energy_sites", "backup"): "code",
     ("energy_sites", "site_name"): "Code",
     ("energy_sites", "operation"): "code",
+    **{("energy_sites", command): "code" for command in SITE_COMMANDS},
 }
 
 
@@ -148,13 +195,120 @@ def check_site_name(value: object) -> str:
     return value
 
 
+def check_flag(value: object, field: str) -> bool:
+    """A JSON boolean (1, "on" and "true" are refused: Tesla takes true or false)."""
+    if not isinstance(value, bool):
+        raise InvalidInputError(field, "true or false", _summary(value))
+    return value
+
+
+def check_export_rule(value: object, field: str = EXPORT_RULE_FIELD) -> ExportRule:
+    """One of the export rules of the vocabulary (pv_only, battery_ok, never)."""
+    for rule in ExportRule:
+        if value == rule:
+            return rule
+    raise InvalidInputError(field, "one of " + ", ".join(ExportRule), _summary(value))
+
+
+def check_off_grid_ev_reserve_app_percent(value: object) -> int | float:
+    """The off-grid EV reserve, app percent, as sent on the wire (int when it is whole)."""
+    low, high = OFF_GRID_EV_RESERVE_MIN_APP_PERCENT, OFF_GRID_EV_RESERVE_MAX_APP_PERCENT
+    allowed = f"a number from {low:g} to {high:g} (app percent)"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(OFF_GRID_EV_RESERVE_FIELD, allowed, _summary(value))
+    number = float(value)
+    if not math.isfinite(number) or not low <= number <= high:
+        raise InvalidInputError(OFF_GRID_EV_RESERVE_FIELD, allowed, value)
+    return int(number) if number.is_integer() else number
+
+
+def check_tou_settings(value: object) -> dict[str, Any]:
+    """tou_settings: an object holding a tariff_content_v2 object. The tariff itself is
+    Tesla's to judge; only its size and depth are held to our limits."""
+    allowed = (
+        f"a JSON object with a {TARIFF_FIELD} object, at most {TOU_SETTINGS_MAX_BYTES} bytes "
+        f"of JSON nested at most {TOU_SETTINGS_MAX_DEPTH} levels"
+    )
+    if not isinstance(value, dict) or not isinstance(value.get(TARIFF_FIELD), dict):
+        raise InvalidInputError(TOU_SETTINGS_FIELD, allowed, _summary(value))
+    if _deeper_than(value, TOU_SETTINGS_MAX_DEPTH):
+        raise InvalidInputError(TOU_SETTINGS_FIELD, allowed, "too deeply nested")
+    try:
+        size = len(msgspec.json.encode(value))
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidInputError(TOU_SETTINGS_FIELD, allowed, "not JSON data") from None
+    if size > TOU_SETTINGS_MAX_BYTES:
+        raise InvalidInputError(TOU_SETTINGS_FIELD, allowed, f"{size} bytes")
+    return value
+
+
+def _summary(value: object) -> object:
+    # An error names the refused value; text is cut and a container named by its type, so
+    # nothing big is echoed into a message (or into the simulated cloud's error answer).
+    if isinstance(value, str):
+        return value if len(value) <= 40 else value[:40] + "..."
+    return value if isinstance(value, bool | int | float | None) else type(value).__name__
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether containers in `value` nest more than `limit` levels (no recursion)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def check_command_value(command: Command, value: object) -> Any:
-    """Validate the body value of one command; raise InvalidInputError naming the field."""
+    """Validate the value of a one-field command; raise InvalidInputError naming the field."""
     if command == "backup":
         return check_backup_reserve_app_percent(value)
     if command == "operation":
         return check_operation_mode(value)
-    return check_site_name(value)
+    if command == "site_name":
+        return check_site_name(value)
+    if command == "storm_mode":
+        return check_flag(value, STORM_MODE_FIELD)
+    if command == "off_grid_vehicle_charging_reserve":
+        return check_off_grid_ev_reserve_app_percent(value)
+    if command == "time_of_use_settings":
+        return check_tou_settings(value)
+    raise InvalidInputError("command", "one of " + ", ".join(COMMAND_FIELDS), command)
+
+
+def missing_body_fields(command: Command, body: Mapping[str, object]) -> str | None:
+    """What a command's body lacks, said for an error answer; None when nothing is missing."""
+    if command == "grid_import_export":
+        if any(name in body for name in GRID_IMPORT_EXPORT_FIELDS):
+            return None
+        return " and/or ".join(GRID_IMPORT_EXPORT_FIELDS) + " is missing from the body"
+    field = COMMAND_FIELDS[command]
+    return None if field in body else f"{field} is missing from the body"
+
+
+def check_command_body(command: Command, body: Mapping[str, object]) -> dict[str, Any]:
+    """The wire body of a command with every field checked (other keys are left out).
+
+    The client calls it before sending and the simulated cloud on receipt, so both refuse
+    the same bodies with an InvalidInputError naming the field.
+    """
+    if missing_body_fields(command, body) is not None:
+        if command == "grid_import_export":
+            raise InvalidInputError("/".join(GRID_IMPORT_EXPORT_FIELDS), "either or both, set")
+        raise InvalidInputError(COMMAND_FIELDS[command], "a value (it is missing)")
+    if command != "grid_import_export":
+        field = COMMAND_FIELDS[command]
+        return {field: check_command_value(command, body[field])}
+    wire: dict[str, Any] = {}
+    if GRID_CHARGING_FIELD in body:
+        wire[GRID_CHARGING_FIELD] = check_flag(body[GRID_CHARGING_FIELD], GRID_CHARGING_FIELD)
+    if EXPORT_RULE_FIELD in body:
+        wire[EXPORT_RULE_FIELD] = str(check_export_rule(body[EXPORT_RULE_FIELD]))
+    return wire
 
 
 __all__ = [
@@ -164,31 +318,50 @@ __all__ = [
     "BACKUP_RESERVE_MAX_APP_PERCENT",
     "BACKUP_RESERVE_MIN_APP_PERCENT",
     "COMMANDS",
+    "COMMAND_FAMILIES",
     "COMMAND_FIELDS",
     "DEFAULT_REGION",
     "DEFAULT_SUCCESS_SHAPES",
+    "EXPORT_RULE_FIELD",
     "FLAVOURS",
     "FLEET_API_URLS",
     "FLEET_AUTH_URLS",
     "FLEET_SCOPE",
+    "GRID_CHARGING_FIELD",
+    "GRID_IMPORT_EXPORT_FIELDS",
     "OAUTH_CLIENT_ID",
     "OAUTH_SCOPE",
+    "OFF_GRID_EV_RESERVE_FIELD",
+    "OFF_GRID_EV_RESERVE_MAX_APP_PERCENT",
+    "OFF_GRID_EV_RESERVE_MIN_APP_PERCENT",
     "OWNER_API_URL",
     "RATE_LIMIT_LIMIT_HEADER",
     "RATE_LIMIT_REMAINING_HEADER",
     "RATE_LIMIT_RESET_HEADER",
     "REGIONS",
+    "SITE_COMMANDS",
     "SITE_NAME_MAX_CHARS",
+    "STORM_MODE_FIELD",
     "SUCCESS_SHAPES",
+    "TARIFF_FIELD",
     "TOKEN_PATH",
+    "TOU_SETTINGS_FIELD",
+    "TOU_SETTINGS_MAX_BYTES",
+    "TOU_SETTINGS_MAX_DEPTH",
     "ApiFlavour",
     "Command",
     "Family",
     "Region",
     "SuccessShape",
     "check_backup_reserve_app_percent",
+    "check_command_body",
     "check_command_value",
+    "check_export_rule",
+    "check_flag",
+    "check_off_grid_ev_reserve_app_percent",
     "check_operation_mode",
     "check_site_name",
+    "check_tou_settings",
+    "missing_body_fields",
     "success_body",
 ]

@@ -43,6 +43,7 @@ class GatewayCloudSite:
         digest = hashlib.sha256(f"{gateway.seed}:cloud".encode()).hexdigest()
         self._energy_site_id = 100_000_000_000 + int(digest[:10], 16) % 900_000_000_000
         self._battery_id = "STE" + digest[10:14].upper() + "-" + digest[14:22].upper()
+        self._tariff: dict[str, Any] | None = None  # the last tariff sent (time_of_use_settings)
 
     @property
     def energy_site_id(self) -> int:
@@ -84,7 +85,7 @@ class GatewayCloudSite:
         gw = self.gateway
         config = gw.site.config
         mode = gw.mode if gw.mode in CUSTOMER_MODES else OperationMode.SELF_CONSUMPTION
-        return {
+        info: dict[str, Any] = {
             "id": self._battery_id,
             "site_name": gw.settings.site_name,
             "backup_reserve_percent": raw_to_app(gw.backup_reserve_raw_percent),
@@ -96,14 +97,21 @@ class GatewayCloudSite:
             "battery_count": config.powerwalls,
             "version": gw.profile.version.split(" ", 1)[0],
             "gateway_id": gw.din,
-            "components": {"battery": True, "solar": True, "grid": True},
         }
+        settings = self.energy_settings()
+        info["components"] = {
+            "battery": True,
+            "solar": True,
+            "grid": True,
+            **settings.pop("components"),
+        }
+        info.update(settings)
+        if self._tariff is not None:
+            info["tariff_content_v2"] = self._tariff
+        return info
 
     def energy_settings(self) -> dict[str, Any]:
-        """The settings the Fleet API's energy commands change, as site_info nests them.
-
-        Kept apart from site_info until the cloud client's SiteInfo model has these fields
-        (tests/cloud require a field for every key site_info sends); merge them then."""
+        """The settings the Fleet API's energy commands change, as site_info nests them."""
         snap = self.gateway.snap()
         return {
             "components": {
@@ -173,6 +181,14 @@ class GatewayCloudSite:
                 "off_grid_vehicle_charging_reserve_percent", "a number from 0 to 100", p
             )
         self._change({"off_grid_ev_reserve_app_percent": p})
+
+    def set_time_of_use_settings(self, tou_settings: dict[str, Any]) -> None:
+        """Tesla's time_of_use_settings: the tariff is kept as sent and shown in site_info at
+        once (the physics keeps its own tariff: this one is not read)."""
+        tariff = tou_settings.get("tariff_content_v2") if isinstance(tou_settings, dict) else None
+        if not isinstance(tariff, dict):
+            raise InvalidInputError("tou_settings", "an object with a tariff_content_v2 object")
+        self._tariff = tariff
 
     def _change(self, changes: dict[str, Any]) -> None:
         self.gateway.defer_settings(changes, self.cloud_delay_s)
