@@ -24,7 +24,7 @@ from tegkit._private_file import write_private
 from tegkit.cloud._envelope import error_for_status, redact
 from tegkit.cloud._transport import CloudTransport
 from tegkit.errors import AuthenticationError, GatewayError, InvalidInputError, ParseError
-from tegkit.ownerapi import OAUTH_CLIENT_ID, OAUTH_SCOPE, TOKEN_PATH
+from tegkit.ownerapi import OAUTH_CLIENT_ID, OAUTH_SCOPE, TOKEN_PATH, ApiFlavour, Region
 
 _log = logging.getLogger("tegkit.cloud")
 
@@ -55,6 +55,22 @@ class Tokens:
         return now_s >= self.expires_at_s - EXPIRY_MARGIN_S
 
 
+@dataclass(frozen=True, slots=True)
+class TokenOrigin:
+    """Which API flavour and OAuth client the tokens belong to; kept beside them in the file.
+
+    A refresh must name the client that minted the tokens (Tesla's app for the Owner API,
+    the user's own application for the Fleet API) and reach the same host, so the token file
+    records both. Never a client secret: that stays in the environment or its own file.
+    """
+
+    flavour: ApiFlavour = "owner"
+    client_id: str = OAUTH_CLIENT_ID
+    region: Region | None = None
+    base_url: str | None = None  # the API host, when not the flavour's default
+    auth_url: str | None = None  # the token host, when not the flavour's default
+
+
 # --- the one parser -----------------------------------------------------------------------------
 
 _Number = Annotated[float, msgspec.Meta(ge=0)]
@@ -68,6 +84,12 @@ class _TokenDocument(msgspec.Struct, frozen=True):
     expires_at: _Number | None = None  # Unix seconds (our token file)
     expires_in: _Number | None = None  # seconds from created_at or now (grants, login tools)
     created_at: _Number | None = None
+    # where the tokens belong (our token file; absent in files of other tools: Owner API)
+    flavour: ApiFlavour | None = None
+    client_id: Annotated[str, msgspec.Meta(min_length=1)] | None = None
+    region: Region | None = None
+    base_url: str | None = None
+    auth_url: str | None = None
 
 
 TOKEN_DOCUMENT = (
@@ -106,6 +128,29 @@ def parse_tokens(
     return Tokens(doc.access_token, refresh, expires_at)
 
 
+def parse_token_origin(document: bytes | Any) -> TokenOrigin:
+    """The flavour, client and hosts a token document records; the Owner API's by default."""
+    try:
+        if isinstance(document, bytes | bytearray | memoryview):
+            doc = msgspec.json.decode(document, type=_TokenDocument)
+        else:
+            doc = msgspec.convert(document, _TokenDocument)
+    except msgspec.ValidationError as exc:
+        raise TokenFormatError(f"{exc}; expected {TOKEN_DOCUMENT}") from None
+    except msgspec.DecodeError:
+        raise TokenFormatError(f"not JSON; expected {TOKEN_DOCUMENT}") from None
+    flavour = doc.flavour or "owner"
+    if flavour == "fleet" and doc.client_id is None:
+        raise TokenFormatError("Fleet API tokens need the client_id of the application")
+    return TokenOrigin(
+        flavour=flavour,
+        client_id=doc.client_id or OAUTH_CLIENT_ID,
+        region=doc.region,
+        base_url=doc.base_url,
+        auth_url=doc.auth_url,
+    )
+
+
 def read_token_file(path: Path) -> Tokens:
     """Tokens from a JSON file {access_token, refresh_token, expires_at}."""
     try:
@@ -115,13 +160,27 @@ def read_token_file(path: Path) -> Tokens:
         raise InvalidInputError("token_file", f"{TOKEN_DOCUMENT} ({exc})", str(path)) from None
 
 
-def write_token_file(path: Path, tokens: Tokens) -> None:
-    """Write tokens to `path` (mode 0600), replacing it atomically."""
-    data = {
+def read_token_origin(path: Path) -> TokenOrigin:
+    """Which flavour, client and hosts the token file at `path` belongs to."""
+    try:
+        return parse_token_origin(Path(path).read_bytes())
+    except (OSError, TokenFormatError) as exc:
+        raise InvalidInputError("token_file", f"{TOKEN_DOCUMENT} ({exc})", str(path)) from None
+
+
+def write_token_file(path: Path, tokens: Tokens, origin: TokenOrigin | None = None) -> None:
+    """Write tokens (and where they belong) to `path` (mode 0600), replacing it atomically."""
+    data: dict[str, Any] = {
         "access_token": tokens.access_token,
         "refresh_token": tokens.refresh_token,
         "expires_at": tokens.expires_at_s,
     }
+    if origin is not None:
+        data["flavour"] = origin.flavour
+        data["client_id"] = origin.client_id
+        for key in ("region", "base_url", "auth_url"):
+            if getattr(origin, key) is not None:
+                data[key] = getattr(origin, key)
     write_private(Path(path), json.dumps(data).encode())
 
 
@@ -154,8 +213,12 @@ class TokenKeeper:
         auth_url: str,
         token_file: Path | None,
         clock_s: Callable[[], float] = time.time,
+        origin: TokenOrigin | None = None,
+        client_secret: str | None = None,
     ) -> None:
         self._tokens = tokens
+        self.origin = origin or TokenOrigin()
+        self._client_secret = client_secret
         self._auth_url = auth_url.rstrip("/")
         self._token_file = token_file
         self._clock_s = clock_s
@@ -182,7 +245,10 @@ class TokenKeeper:
 
     def secrets(self) -> tuple[str, ...]:
         """Current secrets, for redacting server text."""
-        return tuple(s for s in (self._tokens.access_token, self._tokens.refresh_token) if s)
+        tokens = self._tokens
+        return tuple(
+            s for s in (tokens.access_token, tokens.refresh_token, self._client_secret) if s
+        )
 
     async def refresh(self, transport: CloudTransport, *, stale_access_token: str) -> Tokens:
         """Renew the tokens unless another task already renewed `stale_access_token`."""
@@ -201,7 +267,9 @@ class TokenKeeper:
             try:
                 if self._token_file is not None:
                     # off the event loop: fsync may take a while on a slow card
-                    await asyncio.to_thread(write_token_file, self._token_file, fresh)
+                    await asyncio.to_thread(
+                        write_token_file, self._token_file, fresh, self.origin
+                    )
             except OSError as exc:
                 # The old refresh token is dead now: keep the new pair in memory so this
                 # process goes on, and say loudly that the file could not follow.
@@ -219,44 +287,81 @@ class TokenKeeper:
         previous = self._tokens
         if previous.refresh_token is None:
             raise AuthenticationError(401, "POST", TOKEN_PATH, error="no refresh token")
+        origin = self.origin
         body = {
             "grant_type": "refresh_token",
-            "client_id": OAUTH_CLIENT_ID,
+            "client_id": origin.client_id,
             "refresh_token": previous.refresh_token,
-            "scope": OAUTH_SCOPE,
         }
-        answer = await transport.send(
-            "POST",
-            self._auth_url + TOKEN_PATH,
-            endpoint=f"POST {TOKEN_PATH}",
-            limit_bytes=DEFAULT_MAX_RESPONSE_BYTES,
-            json_body=body,
-            headers={"Accept": "application/json"},
+        if origin.flavour == "owner":
+            body["scope"] = OAUTH_SCOPE
+        elif self._client_secret is not None:
+            body["client_secret"] = self._client_secret
+        return await request_grant(
+            transport,
+            self._auth_url,
+            body,
+            form=origin.flavour == "fleet",
+            secrets=self.secrets(),
+            now_s=self._clock_s(),
+            previous=previous,
+            hint=NEW_TOKENS_HINT,
         )
-        _log.debug("POST %s -> %s (%s)", TOKEN_PATH, answer.status, answer.http_version)
-        try:
-            payload: Any = json.loads(answer.body)
-        except ValueError:
-            payload = None
-        fields = payload if isinstance(payload, dict) else {}
-        if answer.status >= 400:
-            error = redact(_str(fields.get("error")), self.secrets())
-            description = redact(_str(fields.get("error_description")), self.secrets())
-            if answer.status in (400, 401, 403):
-                # invalid_grant and friends: the refresh token is no good, log in again
-                message = f"{description}; {NEW_TOKENS_HINT}" if description else NEW_TOKENS_HINT
-                raise AuthenticationError(
-                    answer.status, "POST", TOKEN_PATH, error=error, message=message
-                )
-            raise error_for_status(
-                answer.status,
-                method="POST",
-                path=TOKEN_PATH,
-                error=error,
-                message=description,
-                retry_after_s=retry_after_s(answer.retry_after),
+
+
+async def request_grant(
+    transport: CloudTransport,
+    auth_url: str,
+    body: dict[str, str],
+    *,
+    form: bool,
+    secrets: tuple[str, ...],
+    now_s: float,
+    previous: Tokens | None,
+    hint: str,
+) -> Tokens:
+    """POST one OAuth grant to the token endpoint; the tokens of its answer.
+
+    `form`: form-encoded as the Fleet API's token host documents it, else JSON as the Owner
+    API's auth host has always taken it. A refused grant (400/401/403) is an
+    AuthenticationError whose message ends with `hint`; nothing in `secrets` is repeated.
+    """
+    answer = await transport.send(
+        "POST",
+        auth_url.rstrip("/") + TOKEN_PATH,
+        endpoint=f"POST {TOKEN_PATH}",
+        limit_bytes=DEFAULT_MAX_RESPONSE_BYTES,
+        json_body=None if form else body,
+        form_body=body if form else None,
+        headers={"Accept": "application/json"},
+    )
+    _log.debug("POST %s -> %s (%s)", TOKEN_PATH, answer.status, answer.http_version)
+    try:
+        payload: Any = json.loads(answer.body)
+    except ValueError:
+        payload = None
+    fields = payload if isinstance(payload, dict) else {}
+    if answer.status >= 400:
+        error = redact(_str(fields.get("error")), secrets)
+        description = redact(_str(fields.get("error_description")), secrets)
+        if answer.status in (400, 401, 403):
+            # invalid_grant and friends: the grant is no good, log in again
+            message = f"{description}; {hint}" if description else hint
+            raise AuthenticationError(
+                answer.status, "POST", TOKEN_PATH, error=error, message=message
             )
-        return tokens_from_grant(payload, previous, now_s=self._clock_s())
+        raise error_for_status(
+            answer.status,
+            method="POST",
+            path=TOKEN_PATH,
+            error=error,
+            message=description,
+            retry_after_s=retry_after_s(answer.retry_after),
+        )
+    try:
+        return parse_tokens(payload, now_s=now_s, previous=previous)
+    except TokenFormatError as exc:
+        raise ParseError(f"POST {TOKEN_PATH}", f"token answer: {exc}") from None
 
 
 def _str(value: object) -> str | None:
@@ -270,9 +375,13 @@ __all__ = [
     "TokenFileError",
     "TokenFormatError",
     "TokenKeeper",
+    "TokenOrigin",
     "Tokens",
+    "parse_token_origin",
     "parse_tokens",
     "read_token_file",
+    "read_token_origin",
+    "request_grant",
     "tokens_from_grant",
     "write_token_file",
 ]

@@ -17,7 +17,7 @@ import logging
 import os
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -39,6 +39,8 @@ class HttpAnswer:
     body: bytes
     retry_after: str | None
     http_version: str  # "HTTP/2" or "HTTP/1.1"
+    #: the Fleet API's x-ratelimit-* headers (lower-case names), as sent
+    rate_limit_headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class CloudTransport:
@@ -88,13 +90,19 @@ class CloudTransport:
         endpoint: str,
         limit_bytes: int,
         json_body: Any = None,
+        form_body: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> HttpAnswer:
-        """Send one request; the body is read up to `limit_bytes` (then refused)."""
+        """Send one request; the body is read up to `limit_bytes` (then refused).
+
+        `form_body` is sent form-encoded (OAuth grants of the Fleet API), `json_body` as JSON.
+        """
         client = self._get()
         try:
             async with asyncio.timeout(self.timeout_s):  # the whole exchange, not each read
-                request = client.build_request(method, url, json=json_body, headers=headers)
+                request = client.build_request(
+                    method, url, json=json_body, data=form_body, headers=headers
+                )
                 response = await client.send(request, stream=True)
                 try:
                     body = await _read_capped(response, limit_bytes, endpoint)
@@ -109,8 +117,17 @@ class CloudTransport:
             raise ConnectionFailedError(f"{endpoint}: {connection_problem(exc)}{hint}") from exc
         except httpx.HTTPError as exc:
             raise ConnectionFailedError(f"{endpoint}: {connection_problem(exc)}") from exc
+        limits = {
+            k.lower(): v
+            for k, v in response.headers.items()
+            if k.lower().startswith("x-ratelimit-")
+        }
         return HttpAnswer(
-            response.status_code, body, response.headers.get("Retry-After"), response.http_version
+            response.status_code,
+            body,
+            response.headers.get("Retry-After"),
+            response.http_version,
+            limits,
         )
 
 
