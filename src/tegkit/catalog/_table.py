@@ -843,6 +843,7 @@ LOCAL: tuple[Endpoint, ...] = (
 
 _OWNER = "spec 000 (Owner API)"
 _SUCCESSOR = "Owner API energy-site successor of spec 000"
+_FLEET = "Fleet API energy-site command (Tesla's developer documentation)"
 
 CLOUD: tuple[Endpoint, ...] = (
     Endpoint(
@@ -903,6 +904,49 @@ CLOUD: tuple[Endpoint, ...] = (
         api="cloud",
     ),
     Endpoint(
+        "POST",
+        "/api/1/energy_sites/{site_id}/grid_import_export",
+        "Set grid charging and/or the export rule",
+        A.LOGIN,
+        E.CHANGES,
+        source=_FLEET,
+        api="cloud",
+        unknowns=(
+            "body {disallow_charge_from_grid_with_solar_installed (inverted), "
+            "customer_preferred_export_rule}: either or both"
+        ),
+    ),
+    Endpoint(
+        "POST",
+        "/api/1/energy_sites/{site_id}/storm_mode",
+        "Turn storm watch on or off",
+        A.LOGIN,
+        E.CHANGES,
+        source=_FLEET,
+        api="cloud",
+        unknowns="body {enabled}",
+    ),
+    Endpoint(
+        "POST",
+        "/api/1/energy_sites/{site_id}/off_grid_vehicle_charging_reserve",
+        "Set the off-grid EV charging reserve (app percent)",
+        A.LOGIN,
+        E.CHANGES,
+        source=_FLEET,
+        api="cloud",
+        unknowns="body {off_grid_vehicle_charging_reserve_percent}",
+    ),
+    Endpoint(
+        "POST",
+        "/api/1/energy_sites/{site_id}/time_of_use_settings",
+        "Send the site's tariff",
+        A.LOGIN,
+        E.CHANGES,
+        source=_FLEET,
+        api="cloud",
+        unknowns="body {tou_settings: {tariff_content_v2}}; the tariff itself is not modelled",
+    ),
+    Endpoint(
         "GET",
         "/api/1/products",
         "Vehicles and energy products of the account",
@@ -925,6 +969,24 @@ CLOUD: tuple[Endpoint, ...] = (
         A.LOGIN,
         source=_SUCCESSOR,
         api="cloud",
+    ),
+    Endpoint(
+        "GET",
+        "/api/1/energy_sites/{site_id}/history",
+        "Outages (kind=backup): start and duration in ms, Owner API",
+        A.LOGIN,
+        source=_SUCCESSOR,
+        api="cloud",
+        unknowns="query kind=backup; other kinds not modelled",
+    ),
+    Endpoint(
+        "GET",
+        "/api/1/energy_sites/{site_id}/calendar_history",
+        "Energy per day/month (kind=energy) or outages (kind=backup), Wh",
+        A.LOGIN,
+        source=_SUCCESSOR,
+        api="cloud",
+        unknowns="query kind, period, end_date, time_zone; kinds power/savings not modelled",
     ),
     Endpoint(
         "POST",

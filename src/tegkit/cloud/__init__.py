@@ -7,32 +7,49 @@ from __future__ import annotations
 
 from tegkit.cloud._client import CloudClient
 from tegkit.cloud._envelope import CommandResult
+from tegkit.cloud._login import LoginError, login
 from tegkit.cloud._models import (
+    BackupEvent,
+    BackupHistory,
     CloudSiteInfo,
+    EnergyHistory,
+    EnergyPeriod,
     EnergySite,
     LiveStatus,
     SiteComponents,
     SiteUserSettings,
 )
+from tegkit.cloud._ratelimit import RateLimit
 from tegkit.cloud._tokens import (
     TokenFormatError,
+    TokenOrigin,
     Tokens,
     parse_tokens,
     read_token_file,
+    read_token_origin,
     write_token_file,
 )
 
 __all__ = [
+    "BackupEvent",
+    "BackupHistory",
     "CloudClient",
     "CloudSiteInfo",
     "CommandResult",
+    "EnergyHistory",
+    "EnergyPeriod",
     "EnergySite",
     "LiveStatus",
+    "LoginError",
+    "RateLimit",
     "SiteComponents",
     "SiteUserSettings",
     "TokenFormatError",
+    "TokenOrigin",
     "Tokens",
+    "login",
     "parse_tokens",
     "read_token_file",
+    "read_token_origin",
     "write_token_file",
 ]

@@ -7,6 +7,8 @@ API are spoken to over HTTP/2 (see `cloud._transport`); HTTP/1.1 only with `http
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import json
 import logging
 import time
@@ -14,7 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from ssl import SSLContext
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Final, Literal, Self, overload
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
@@ -26,16 +30,54 @@ from tegkit.cloud._envelope import (
     parse_command_result,
     unwrap,
 )
-from tegkit.cloud._models import CloudSiteInfo, EnergySite, LiveStatus
-from tegkit.cloud._tokens import NEW_TOKENS_HINT, TokenKeeper, Tokens, read_token_file
+from tegkit.cloud._models import (
+    BackupHistory,
+    CloudSiteInfo,
+    EnergyHistory,
+    EnergySite,
+    LiveStatus,
+    _BackupHistoryWire,
+    backup_history_from_wire,
+)
+from tegkit.cloud._ratelimit import RateLimit, observe, site_key
+from tegkit.cloud._tokens import (
+    NEW_TOKENS_HINT,
+    TokenKeeper,
+    TokenOrigin,
+    Tokens,
+    read_token_file,
+    read_token_origin,
+)
 from tegkit.cloud._transport import CloudTransport
-from tegkit.errors import AuthenticationError, InvalidInputError, PermissionDeniedError
+from tegkit.errors import (
+    AuthenticationError,
+    InvalidInputError,
+    PermissionDeniedError,
+    RateLimitedError,
+)
+from tegkit.models.vocabulary import ExportRule
 from tegkit.ownerapi import (
     AUTH_URL,
     COMMAND_FIELDS,
+    DEFAULT_REGION,
+    EXPORT_RULE_FIELD,
+    FLAVOURS,
+    FLEET_API_URLS,
+    FLEET_AUTH_URLS,
+    GRID_CHARGING_FIELD,
+    OAUTH_CLIENT_ID,
+    OFF_GRID_EV_RESERVE_FIELD,
     OWNER_API_URL,
+    REGIONS,
+    STORM_MODE_FIELD,
+    TOU_SETTINGS_FIELD,
+    ApiFlavour,
     Command,
+    Region,
+    check_command_body,
     check_command_value,
+    check_export_rule,
+    check_flag,
 )
 
 _log = logging.getLogger("tegkit.cloud")
@@ -47,7 +89,15 @@ def _path(method: str, template: str, **params: str) -> str:
 
 
 class CloudClient:
-    """Async client of the Owner API (energy sites only).
+    """Async client of the Owner API or the Fleet API (energy sites only).
+
+    `flavour` "owner" (the default: Tesla's app's client id, owner-api host) or "fleet"
+    (the user's own application, `client_id` required, optional `client_secret` sent with
+    refreshes; the host of `region`, "na" unless given). `base_url` / `auth_url` override
+    the hosts (a simulator). The Fleet API's rate limits are honoured per site: after a 429
+    nothing is sent for that site before its Retry-After, with nothing remaining nothing
+    before the reset; such a call waits if the wait is at most `rate_limit_wait_s`, else
+    raises RateLimitedError with the wait (every wait capped at an hour).
 
     Use as an async context manager, or call `close()`. An httpx client passed in
     (`http_client`) is borrowed and never closed here; its own TLS and HTTP/2 settings apply.
@@ -61,8 +111,13 @@ class CloudClient:
         access_token: str,
         refresh_token: str | None = None,
         *,
-        base_url: str = OWNER_API_URL,
-        auth_url: str = AUTH_URL,
+        base_url: str | None = None,
+        auth_url: str | None = None,
+        flavour: ApiFlavour = "owner",
+        region: Region | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        rate_limit_wait_s: float = 0.0,
         http_client: httpx.AsyncClient | None = None,
         token_file: Path | None = None,
         ssl: SSLContext | bool | None = None,
@@ -83,13 +138,33 @@ class CloudClient:
                 "max_response_bytes", "a whole number of bytes >= 1", max_response_bytes
             )
         self.max_response_bytes = max_response_bytes
-        self._base_url = base_url.rstrip("/")
+        origin = _origin(flavour, region, client_id, base_url, auth_url)
+        if flavour == "fleet":
+            region_ = region or DEFAULT_REGION
+            default_base, default_auth = FLEET_API_URLS[region_], FLEET_AUTH_URLS[region_]
+        else:
+            default_base, default_auth = OWNER_API_URL, AUTH_URL
+        if client_secret is not None and (not isinstance(client_secret, str) or not client_secret):
+            raise InvalidInputError("client_secret", "a non-empty string or None")
+        if not isinstance(rate_limit_wait_s, int | float) or not 0 <= rate_limit_wait_s <= 3600:
+            raise InvalidInputError(
+                "rate_limit_wait_s", "seconds from 0 to 3600", rate_limit_wait_s
+            )
+        self.flavour: ApiFlavour = flavour
+        self.rate_limit_wait_s = float(rate_limit_wait_s)
+        self._base_url = (base_url or default_base).rstrip("/")
         self._keeper = TokenKeeper(
             Tokens(access_token, refresh_token or None, expires_at_s),
-            auth_url=auth_url,
+            auth_url=auth_url or default_auth,
             token_file=None if token_file is None else Path(token_file),
             clock_s=clock_s,
+            origin=origin,
+            client_secret=client_secret,
         )
+        self._clock_s = clock_s
+        self._rate_limits: dict[str, RateLimit] = {}
+        #: the rate limits stated by the last answer that stated any (None: none seen)
+        self.last_rate_limit: RateLimit | None = None
         self._transport = CloudTransport(
             verify=True if ssl is None else ssl,
             timeout_s=timeout_s,
@@ -103,8 +178,18 @@ class CloudClient:
 
     @classmethod
     def from_token_file(cls, path: Path, **kwargs: Any) -> CloudClient:
-        """A client from a token file {access_token, refresh_token, expires_at}; kept in step."""
+        """A client from a token file {access_token, refresh_token, expires_at}; kept in step.
+
+        The flavour, client id, region and hosts the file records apply unless given here.
+        """
         tokens = read_token_file(Path(path))
+        origin = read_token_origin(Path(path))
+        kwargs.setdefault("flavour", origin.flavour)
+        if origin.flavour == "fleet":
+            kwargs.setdefault("client_id", origin.client_id)
+        for key in ("region", "base_url", "auth_url"):
+            if getattr(origin, key) is not None:
+                kwargs.setdefault(key, getattr(origin, key))
         return cls(
             tokens.access_token,
             tokens.refresh_token,
@@ -116,8 +201,19 @@ class CloudClient:
     def __repr__(self) -> str:
         version = "HTTP/1.1" if self._transport.http1 else "HTTP/2"
         return (
-            f"CloudClient(base_url={self._base_url!r}, token_file={self._token_file!r}, {version})"
+            f"CloudClient({self.flavour}, base_url={self._base_url!r}, "
+            f"token_file={self._token_file!r}, {version})"
         )
+
+    @property
+    def origin(self) -> TokenOrigin:
+        """The flavour and client id (and hosts given) these tokens belong to."""
+        return self._keeper.origin
+
+    @property
+    def rate_limits(self) -> dict[str, RateLimit]:
+        """The rate limits last stated per site ("energy_sites/ID", "powerwalls/ID", "account")."""
+        return dict(self._rate_limits)
 
     @property
     def tokens(self) -> Tokens:
@@ -146,9 +242,32 @@ class CloudClient:
 
     # --- transport ------------------------------------------------------------------------
 
+    async def _hold_for_rate_limit(self, method: str, path: str) -> None:
+        """Wait or refuse while the site's rate limit says nothing may be sent yet."""
+        state = self._rate_limits.get(site_key(path))
+        if state is None:
+            return
+        wait_s = state.wait_s(self._clock_s())
+        if wait_s <= 0:
+            return
+        if wait_s > self.rate_limit_wait_s:
+            raise RateLimitedError(
+                429,
+                method,
+                path.partition("?")[0],
+                error="rate limited",
+                message=(
+                    f"not sent: the cloud's rate limit for this site allows the next request "
+                    f"in {wait_s:.0f} s"
+                ),
+                retry_after_s=wait_s,
+            )
+        await asyncio.sleep(wait_s)
+
     async def _send(
         self, method: str, path: str, body: dict[str, Any] | None, token: str
     ) -> tuple[int, bytes, str | None]:
+        await self._hold_for_rate_limit(method, path)
         answer = await self._transport.send(
             method,
             self._base_url + path,
@@ -158,6 +277,17 @@ class CloudClient:
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
         )
         self.last_http_version = answer.http_version
+        key = site_key(path)
+        stated = observe(
+            self._rate_limits.get(key),
+            status=answer.status,
+            headers=answer.rate_limit_headers,
+            retry_after=answer.retry_after,
+            now_s=self._clock_s(),
+        )
+        if stated is not None:
+            self._rate_limits[key] = stated
+            self.last_rate_limit = stated
         _log.debug("%s %s -> %s (%s)", method, path, answer.status, answer.http_version)
         return answer.status, answer.body, answer.retry_after
 
@@ -247,6 +377,74 @@ class CloudClient:
         response = await self._request("GET", path)
         return decode_answer(CloudSiteInfo, response, method="GET", path=path)
 
+    # --- history --------------------------------------------------------------------------
+
+    async def backup_history(self, site_id: int) -> BackupHistory:
+        """Every outage the cloud remembers for the site (durations in seconds).
+
+        Asks the Owner API's GET /api/1/energy_sites/{id}/history?kind=backup. The Fleet API
+        documents the same read as calendar_history?kind=backup (`calendar_history(site_id,
+        kind="backup", ...)`, which takes a period and an end); tegkit's simulator serves both.
+        """
+        path = _path("GET", "/api/1/energy_sites/{site_id}/history", site_id=_site(site_id))
+        response = await self._request("GET", path + "?" + urlencode({"kind": "backup"}))
+        wire = decode_answer(_BackupHistoryWire, response, method="GET", path=path)
+        return backup_history_from_wire(wire)
+
+    @overload
+    async def calendar_history(
+        self,
+        site_id: int,
+        kind: Literal["energy"] = "energy",
+        period: str = "day",
+        end_date: dt.datetime | None = None,
+        time_zone: str | None = None,
+    ) -> EnergyHistory: ...
+    @overload
+    async def calendar_history(
+        self,
+        site_id: int,
+        kind: Literal["backup"],
+        period: str = "day",
+        end_date: dt.datetime | None = None,
+        time_zone: str | None = None,
+    ) -> BackupHistory: ...
+    async def calendar_history(
+        self,
+        site_id: int,
+        kind: str = "energy",
+        period: str = "day",
+        end_date: dt.datetime | None = None,
+        time_zone: str | None = None,
+    ) -> EnergyHistory | BackupHistory:
+        """The site's history by calendar period, up to the local day of `end_date`.
+
+        kind "energy": energy per bucket in Wh (day, week, month: a bucket per local day;
+        year: a bucket per month). kind "backup": the outages that began in the period (the
+        Fleet API's backup_history). `end_date` needs a UTC offset; None leaves it to the
+        cloud (its now). `time_zone` is an IANA name; None leaves it to the cloud (the site's).
+        Everything is checked before anything is sent.
+        """
+        if kind not in HISTORY_KINDS:
+            raise InvalidInputError("kind", "one of " + ", ".join(HISTORY_KINDS), kind)
+        if period not in HISTORY_PERIODS:
+            raise InvalidInputError("period", "one of " + ", ".join(HISTORY_PERIODS), period)
+        query = {"kind": kind, "period": period}
+        if end_date is not None:
+            if not isinstance(end_date, dt.datetime) or end_date.utcoffset() is None:
+                raise InvalidInputError("end_date", "a datetime with a UTC offset", end_date)
+            query["end_date"] = end_date.isoformat()
+        if time_zone is not None:
+            query["time_zone"] = _zone_name(time_zone)
+        path = _path(
+            "GET", "/api/1/energy_sites/{site_id}/calendar_history", site_id=_site(site_id)
+        )
+        response = await self._request("GET", path + "?" + urlencode(query))
+        if kind == "backup":
+            wire = decode_answer(_BackupHistoryWire, response, method="GET", path=path)
+            return backup_history_from_wire(wire)
+        return decode_answer(EnergyHistory, response, method="GET", path=path)
+
     # --- commands -------------------------------------------------------------------------
 
     async def set_backup_reserve(
@@ -266,6 +464,55 @@ class CloudClient:
     ) -> CommandResult:
         """Set the operation mode (self_consumption, backup, autonomous)."""
         return await self._command("operation", mode, battery_id, site_id)
+
+    async def set_grid_import_export(
+        self,
+        site_id: int,
+        grid_charging_allowed: bool | None = None,
+        export_rule: ExportRule | str | None = None,
+    ) -> CommandResult:
+        """Whether the battery may charge from the grid, and/or what may be exported.
+
+        Either or both. Tesla's body turns the first around:
+        disallow_charge_from_grid_with_solar_installed = not grid_charging_allowed.
+        """
+        body: dict[str, Any] = {}
+        if grid_charging_allowed is not None:
+            allowed = check_flag(grid_charging_allowed, "grid_charging_allowed")
+            body[GRID_CHARGING_FIELD] = not allowed
+        if export_rule is not None:
+            body[EXPORT_RULE_FIELD] = str(check_export_rule(export_rule, "export_rule"))
+        if not body:
+            raise InvalidInputError("grid_charging_allowed/export_rule", "either or both, set")
+        return await self._site_command("grid_import_export", site_id, body)
+
+    async def set_storm_watch(self, site_id: int, enabled: bool) -> CommandResult:
+        """Turn storm watch on or off (Tesla's storm_mode: charge to full before a storm)."""
+        return await self._site_command("storm_mode", site_id, {STORM_MODE_FIELD: enabled})
+
+    async def set_off_grid_ev_reserve(self, site_id: int, app_percent: float) -> CommandResult:
+        """The charge (app percent) vehicles may not take from the battery during an outage."""
+        body = {OFF_GRID_EV_RESERVE_FIELD: app_percent}
+        return await self._site_command("off_grid_vehicle_charging_reserve", site_id, body)
+
+    async def set_time_of_use_settings(
+        self, site_id: int, tou_settings: dict[str, Any]
+    ) -> CommandResult:
+        """Send a tariff: `tou_settings` is {"tariff_content_v2": {...}} in Tesla's format.
+
+        Only its outer shape, size and depth are checked here; the tariff is passed as given.
+        """
+        body = {TOU_SETTINGS_FIELD: tou_settings}
+        return await self._site_command("time_of_use_settings", site_id, body)
+
+    async def _site_command(
+        self, command: Command, site_id: int, body: dict[str, Any]
+    ) -> CommandResult:
+        # Everything is checked before anything is sent, by the rules the simulator applies.
+        wire_body = check_command_body(command, body)
+        path = _path("POST", f"/api/1/energy_sites/{{site_id}}/{command}", site_id=_site(site_id))
+        response = await self._request("POST", path, wire_body)
+        return parse_command_result(response, method="POST", path=path)
 
     async def _command(
         self, command: Command, value: object, battery_id: str | None, site_id: int | None
@@ -304,6 +551,51 @@ def _http1_refusal(status: int, raw: bytes) -> bool:
 # The error Tesla's Owner API answers (403) to a token refreshed over HTTP/1.1 (June 2026).
 _HTTP1_REFUSAL_ERROR = "forbidden, see https://developer.tesla.com/docs/fleet-api"
 _HTTP1_REFUSAL_MARK = b"developer.tesla.com/docs/fleet-api"
+
+
+#: what calendar_history answers: energy per period, or outages
+HISTORY_KINDS: Final = ("energy", "backup")
+HISTORY_PERIODS: Final = ("day", "week", "month", "year")
+
+
+def _zone_name(name: object) -> str:
+    """An IANA time zone name, checked against the zone database (no network)."""
+    if isinstance(name, str) and 0 < len(name) <= 64 and ".." not in name:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+        else:
+            return name
+    raise InvalidInputError("time_zone", "an IANA time zone name such as Europe/Berlin", name)
+
+
+def _origin(
+    flavour: object,
+    region: object,
+    client_id: object,
+    base_url: str | None,
+    auth_url: str | None,
+) -> TokenOrigin:
+    """Who the tokens belong to, checked: a known flavour and region, a client id for fleet."""
+    if flavour not in FLAVOURS:
+        raise InvalidInputError("flavour", "one of " + ", ".join(FLAVOURS), flavour)
+    if region is not None and region not in REGIONS:
+        raise InvalidInputError("region", "one of " + ", ".join(REGIONS), region)
+    if flavour == "fleet":
+        if not isinstance(client_id, str) or not client_id.strip():
+            raise InvalidInputError(
+                "client_id", "the client id of your Fleet API application", client_id
+            )
+    elif client_id not in (None, OAUTH_CLIENT_ID):
+        raise InvalidInputError("client_id", f"{OAUTH_CLIENT_ID!r} for the Owner API", client_id)
+    return TokenOrigin(
+        flavour="fleet" if flavour == "fleet" else "owner",
+        client_id=client_id if isinstance(client_id, str) and client_id else OAUTH_CLIENT_ID,
+        region=region if region in REGIONS else None,
+        base_url=base_url,
+        auth_url=auth_url,
+    )
 
 
 def _site(site_id: object) -> str:

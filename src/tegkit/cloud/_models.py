@@ -20,11 +20,16 @@ from typing import Any
 import msgspec
 
 from tegkit.models import Model, OperationMode, Part
+from tegkit.models.vocabulary import ExportRule
 
 __all__ = [
+    "BackupEvent",
+    "BackupHistory",
     "CloudSiteInfo",
     "CommandAnswer",
     "CommandResult",
+    "EnergyHistory",
+    "EnergyPeriod",
     "EnergySite",
     "LiveStatus",
     "SiteComponents",
@@ -125,6 +130,7 @@ class CloudSiteInfo(Model, kw_only=True):
     off_grid_vehicle_charging_reserve_app_percent: float | None = _opt(
         "off_grid_vehicle_charging_reserve_percent"
     )
+    tariff_content_v2: dict[str, Any] | None = None  # the tariff as last sent, not read here
 
     @property
     def grid_charging_allowed(self) -> bool | None:
@@ -133,6 +139,15 @@ class CloudSiteInfo(Model, kw_only=True):
         if parts is None or parts.disallow_charge_from_grid_with_solar_installed is None:
             return None
         return not parts.disallow_charge_from_grid_with_solar_installed
+
+    @property
+    def export_rule(self) -> ExportRule | None:
+        """What may be exported, as the vocabulary's ExportRule; None when missing or unknown."""
+        parts = self.components
+        try:
+            return None if parts is None else ExportRule(parts.customer_preferred_export_rule)
+        except ValueError:
+            return None
 
     @property
     def storm_mode_enabled(self) -> bool | None:
@@ -166,3 +181,96 @@ class CommandResult(msgspec.Struct, frozen=True):
 
     code: int | None
     message: str | None
+
+
+# --- history ------------------------------------------------------------------------------
+
+
+class _BackupEventWire(Part, kw_only=True):
+    # one outage as the cloud sends it: the duration in milliseconds
+    timestamp: dt.datetime
+    duration: float
+
+
+class _BackupHistoryWire(Model, kw_only=True):
+    events: list[_BackupEventWire] | None = None
+    total_events: int | None = None
+
+
+class BackupEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One outage (the site was off grid): when it began, and for how long, in seconds.
+
+    The cloud sends the duration in milliseconds; it is converted here, once.
+    """
+
+    start: dt.datetime  # with the site's UTC offset
+    duration_s: float
+
+    @property
+    def end(self) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=self.duration_s)
+
+
+class BackupHistory(msgspec.Struct, frozen=True, kw_only=True):
+    """The site's finished outages, oldest first (backup_history / calendar_history kind=backup).
+
+    `total_events` is what the cloud said (None when it did not).
+    """
+
+    events: list[BackupEvent]
+    total_events: int | None
+
+
+def backup_history_from_wire(wire: _BackupHistoryWire) -> BackupHistory:
+    """The typed answer: durations in seconds, events in time order."""
+    events = [
+        BackupEvent(start=e.timestamp, duration_s=e.duration / 1000.0) for e in wire.events or ()
+    ]
+    events.sort(key=lambda e: e.start)
+    return BackupHistory(events=events, total_events=wire.total_events)
+
+
+class EnergyPeriod(Part, kw_only=True):
+    """Energy of one bucket of calendar_history kind=energy (Wh); starts at `timestamp`.
+
+    Each flow is named by where it came from and where it went, as the cloud names them.
+    A flow the cloud left out is None, never zero.
+    """
+
+    timestamp: dt.datetime  # the local start of the bucket, with its UTC offset
+    solar_energy_exported_wh: float | None = _opt("solar_energy_exported")
+    generator_energy_exported_wh: float | None = _opt("generator_energy_exported")
+    grid_energy_imported_wh: float | None = _opt("grid_energy_imported")
+    grid_services_energy_imported_wh: float | None = _opt("grid_services_energy_imported")
+    grid_services_energy_exported_wh: float | None = _opt("grid_services_energy_exported")
+    grid_energy_exported_from_solar_wh: float | None = _opt("grid_energy_exported_from_solar")
+    grid_energy_exported_from_generator_wh: float | None = _opt(
+        "grid_energy_exported_from_generator"
+    )
+    grid_energy_exported_from_battery_wh: float | None = _opt("grid_energy_exported_from_battery")
+    battery_energy_exported_wh: float | None = _opt("battery_energy_exported")
+    battery_energy_imported_from_grid_wh: float | None = _opt("battery_energy_imported_from_grid")
+    battery_energy_imported_from_solar_wh: float | None = _opt("battery_energy_imported_from_solar")
+    battery_energy_imported_from_generator_wh: float | None = _opt(
+        "battery_energy_imported_from_generator"
+    )
+    consumer_energy_imported_from_grid_wh: float | None = _opt("consumer_energy_imported_from_grid")
+    consumer_energy_imported_from_solar_wh: float | None = _opt(
+        "consumer_energy_imported_from_solar"
+    )
+    consumer_energy_imported_from_battery_wh: float | None = _opt(
+        "consumer_energy_imported_from_battery"
+    )
+    consumer_energy_imported_from_generator_wh: float | None = _opt(
+        "consumer_energy_imported_from_generator"
+    )
+
+
+class EnergyHistory(Model, kw_only=True):
+    """calendar_history kind=energy: one entry per bucket of `period` (day, week, month: a
+    bucket per local day; year: a bucket per month), oldest first."""
+
+    serial_number: str | None = None  # the gateway's DIN
+    period: str | None = None
+    installation_time_zone: str | None = None  # IANA name
+    time_series: list[EnergyPeriod] = msgspec.field(default_factory=list)

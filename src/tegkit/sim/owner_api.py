@@ -1,8 +1,9 @@
 """The simulated Owner API: Tesla's cloud for one energy site, as a small ASGI app.
 
 `make_owner_api_app(site, tokens)` answers the token refresh grant, the product list, live
-status, site info and the backup / site_name / operation commands by battery id and by
-energy site id, in the {"response": ...} envelope. It talks to the site only through the
+status, site info, the outage and calendar history (`history?kind=backup`, and the Fleet
+API's `calendar_history?kind=energy|backup`) and the backup / site_name / operation commands
+by battery id and by energy site id, in the {"response": ...} envelope. It talks to the site only through the
 `CloudSite` protocol, so the same gateway state serves the local and the cloud API. Percents
 here are on the APP scale; the site converts to raw.
 
@@ -22,31 +23,46 @@ energy_sites/backup|operation: {"code": 201, "message": "Updated"}; energy_sites
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hmac
 import json
 import re
 import secrets
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
 from tegkit.errors import InvalidInputError
 from tegkit.ownerapi import (
-    COMMAND_FIELDS,
-    COMMANDS,
+    AUTHORIZE_PATH,
+    COMMAND_FAMILIES,
     DEFAULT_SUCCESS_SHAPES,
+    EXPORT_RULE_FIELD,
+    GRID_CHARGING_FIELD,
     OAUTH_CLIENT_ID,
+    OFF_GRID_EV_RESERVE_FIELD,
+    STORM_MODE_FIELD,
     TOKEN_PATH,
+    TOU_SETTINGS_FIELD,
     Command,
     Family,
     SuccessShape,
-    check_command_value,
+    check_command_body,
+    missing_body_fields,
     success_body,
 )
 from tegkit.sim.bodies import MAX_BODY_BYTES, MAX_DEPTH, too_deep
+from tegkit.sim.cloud_oauth import (
+    DEFAULT_FLEET_RATE_LIMIT_PER_MINUTE,
+    AuthorizationCodes,
+    OAuthRefusal,
+    PartnerRateLimit,
+)
 
 DEFAULT_ACCESS_TTL_S = 8 * 3600.0  # what the auth host states in expires_in
 
@@ -87,6 +103,28 @@ class CloudSite(Protocol):
 
     def set_operation_mode(self, mode: str) -> None: ...
 
+    def set_grid_import_export(
+        self,
+        disallow_charge_from_grid_with_solar_installed: bool | None = None,
+        customer_preferred_export_rule: str | None = None,
+    ) -> None: ...
+
+    def set_storm_mode(self, enabled: bool) -> None: ...
+
+    def set_off_grid_vehicle_charging_reserve_app_percent(self, p: float) -> None: ...
+
+    def set_time_of_use_settings(self, tou_settings: dict[str, Any]) -> None: ...
+
+    def backup_history(self) -> dict[str, Any]:
+        """{events: [{timestamp, duration (ms)}], total_events}: every finished outage."""
+        ...
+
+    def calendar_history(
+        self, kind: str, period: str, end: dt.datetime | None = None
+    ) -> dict[str, Any]:
+        """Tesla's calendar_history answer; InvalidInputError naming a bad argument."""
+        ...
+
 
 def _new_token() -> str:
     return secrets.token_urlsafe(32)
@@ -111,6 +149,9 @@ class CloudTokens:
     clock_s: Callable[[], float] = field(default=time.monotonic, repr=False)
     access_token: str = field(default_factory=_new_token, repr=False)
     refresh_token: str = field(default_factory=_new_token, repr=False)
+    #: the OAuth client the pair was minted for: Tesla's app ("ownerapi") or a Fleet API
+    #: application (any other id: its tokens are Fleet API tokens, rate limited)
+    client_id: str = OAUTH_CLIENT_ID
     refresh_count: int = field(default=0, init=False)
     #: the HTTP version of the grant that minted the current pair (None: issued at start)
     minted_over: str | None = field(default=None, init=False)
@@ -127,6 +168,30 @@ class CloudTokens:
     def access_expires_at_s(self) -> float:
         """Unix time at which the current access token stops working (at the clock's pace)."""
         return time.time() + (self._access_expires_s - self.clock_s())
+
+    @property
+    def fleet(self) -> bool:
+        """Whether the pair belongs to a Fleet API application (not Tesla's app)."""
+        return self.client_id != OAUTH_CLIENT_ID
+
+    def issue(self, client_id: str, *, http_version: str = "2") -> dict[str, Any]:
+        """A new pair for `client_id` (an authorization-code grant); the old pair stops."""
+        self.client_id = client_id
+        self.revoked = False
+        now = self.clock_s()
+        self.access_token = _new_token()
+        self.refresh_token = _new_token()
+        self._access_expires_s = now + self.access_ttl_s
+        if self.refresh_ttl_s is not None:
+            self._refresh_expires_s = now + self.refresh_ttl_s
+        self.minted_over = http_version
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "id_token": _new_token(),
+            "expires_in": int(self.access_ttl_s),
+            "token_type": "Bearer",
+        }
 
     @property
     def minted_over_http1(self) -> bool:
@@ -195,6 +260,7 @@ class _Request:
     headers: Mapping[str, str]  # lower-case names
     params: Mapping[str, str]  # from the path pattern
     body: bytes
+    query: str = ""  # the raw query string (latin-1), parsed by the routes that take one
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,22 +342,37 @@ class OwnerApiApp:
         site: CloudSite,
         tokens: CloudTokens,
         shapes: Mapping[tuple[Family, Command], SuccessShape],
+        *,
+        fleet_clients: Mapping[str, str | None] | None = None,
+        fleet_rate_limit_per_minute: int = DEFAULT_FLEET_RATE_LIMIT_PER_MINUTE,
+        rate_limit_window_s: float = 60.0,
+        rate_clock_s: Callable[[], float] = time.monotonic,
     ) -> None:
         self.site = site
         self.tokens = tokens
         self.on_request: list[Callable[[Mapping[str, Any], int], None]] = []
+        # sign-in (authorization code + PKCE) and the Fleet API's partner rate limit
+        self.codes = AuthorizationCodes(fleet_clients, clock_s=tokens.clock_s)
+        self.fleet_rate_limit = PartnerRateLimit(
+            fleet_rate_limit_per_minute, rate_limit_window_s, clock_s=rate_clock_s
+        )
         self._routes = [
             _Route("POST", _pattern(TOKEN_PATH), self._token),
+            _Route("GET", _pattern(AUTHORIZE_PATH), self._authorize),
             _Route("GET", _pattern("/api/1/products"), self._products),
             _Route("GET", _pattern("/api/1/energy_sites/{site_id}/live_status"), self._live),
             _Route("GET", _pattern("/api/1/energy_sites/{site_id}/site_info"), self._site_info),
+            _Route("GET", _pattern("/api/1/energy_sites/{site_id}/history"), self._history),
+            _Route(
+                "GET",
+                _pattern("/api/1/energy_sites/{site_id}/calendar_history"),
+                self._calendar_history,
+            ),
         ]
-        targets: tuple[tuple[Family, str], ...] = (
-            ("powerwalls", "battery_id"),
-            ("energy_sites", "site_id"),
-        )
-        for command in COMMANDS:
-            for family, target in targets:
+        targets: dict[Family, str] = {"powerwalls": "battery_id", "energy_sites": "site_id"}
+        for command, families in COMMAND_FAMILIES.items():
+            for family in families:
+                target = targets[family]
                 self._routes.append(
                     _Route(
                         "POST",
@@ -327,8 +408,9 @@ class OwnerApiApp:
                 headers=headers,
                 params={},
                 body=body,
+                query=scope.get("query_string", b"").decode("latin-1"),
             )
-            reply = self._answer(request)
+            reply = self._rate_limited(request)
         for listener in self.on_request:
             listener(scope, reply.status)
         payload = json.dumps(reply.body).encode()
@@ -368,6 +450,20 @@ class OwnerApiApp:
         except InvalidInputError as exc:
             return _error(400, "invalid_request", str(exc))
 
+    def _rate_limited(self, request: _Request) -> _Reply:
+        """The answer; Fleet API calls (a fleet client's valid token) count against its limit."""
+        if not (request.path.startswith("/api/") and self.tokens.fleet):
+            return self._answer(request)
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or self.tokens.access_problem(token.strip()) is not None:
+            return self._answer(request)  # refused anyway; not the partner's request
+        allowed, headers = self.fleet_rate_limit.take()
+        if not allowed:
+            reply = _error(429, "rate_limited", "Too Many Requests: the partner rate limit")
+        else:
+            reply = self._answer(request)
+        return _Reply(reply.status, reply.body, reply.headers + headers)
+
     def _check_bearer(self, request: _Request) -> None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         problem = self.tokens.access_problem(token.strip() if scheme.lower() == "bearer" else None)
@@ -382,11 +478,27 @@ class OwnerApiApp:
 
     # --- routes -----------------------------------------------------------------------------
 
+    def _authorize(self, request: _Request) -> _Reply:
+        """Sign-in approved at once: 302 to the redirect_uri with a code (or an error)."""
+        try:
+            location = self.codes.authorize(_query_fields(request.query))
+        except OAuthRefusal as refusal:
+            return _oauth_error(refusal.status, refusal.error, refusal.description)
+        return _Reply(302, {"redirect": location}, (("location", location),))
+
     def _token(self, request: _Request) -> _Reply:
-        body = _json_object(request)
+        body = _grant_body(request)
+        if body.get("grant_type") == "authorization_code":
+            try:
+                client_id = self.codes.redeem(body)
+            except OAuthRefusal as refusal:
+                return _oauth_error(refusal.status, refusal.error, refusal.description)
+            return _Reply(200, self.tokens.issue(client_id, http_version=request.http_version))
         if body.get("grant_type") != "refresh_token":
-            return _oauth_error(400, "unsupported_grant_type", "only refresh_token is served")
-        if body.get("client_id") != OAUTH_CLIENT_ID:
+            return _oauth_error(
+                400, "unsupported_grant_type", "refresh_token or authorization_code"
+            )
+        if body.get("client_id") != self.tokens.client_id:
             return _oauth_error(401, "invalid_client", "unknown client_id")
         refresh_token = body.get("refresh_token")
         problem = self.tokens.refresh_problem(refresh_token)
@@ -430,27 +542,96 @@ class OwnerApiApp:
     def _site_info(self, request: _Request) -> _Reply:
         return _ok(self._site_for(request).site_info())
 
+    def _history(self, request: _Request) -> _Reply:
+        """The Owner API's outage list: /history?kind=backup (no other kind is served)."""
+        site = self._site_for(request)
+        query = _query(request, ("kind",))
+        if query.get("kind") != "backup":
+            raise _bad_request("kind must be backup (the only history kind served here)")
+        return _ok(site.backup_history())
+
+    def _calendar_history(self, request: _Request) -> _Reply:
+        """calendar_history?kind=energy|backup&period=day|week|month|year[&end_date][&time_zone]
+        (the Fleet API's energy_history and backup_history)."""
+        site = self._site_for(request)
+        query = _query(request, ("kind", "period", "end_date", "start_date", "time_zone"))
+        zone: ZoneInfo | None = None
+        if "time_zone" in query:
+            try:
+                zone = ZoneInfo(query["time_zone"])
+            except (ZoneInfoNotFoundError, ValueError):
+                raise _bad_request(
+                    "time_zone must be an IANA time zone name such as Europe/Berlin"
+                ) from None
+        end: dt.datetime | None = None
+        if "end_date" in query:
+            try:
+                end = dt.datetime.fromisoformat(query["end_date"])
+            except ValueError:
+                raise _bad_request(
+                    "end_date must be an ISO 8601 date and time, e.g. 2024-06-10T23:59:59-07:00"
+                ) from None
+            if end.utcoffset() is None:
+                if zone is None:
+                    raise _bad_request("end_date needs a UTC offset (or give time_zone)")
+                end = end.replace(tzinfo=zone)
+        kind, period = query.get("kind", "energy"), query.get("period", "day")
+        return _ok(site.calendar_history(kind, period, end))
+
     def _command_handler(self, family: Family, command: Command, shape: SuccessShape) -> _Handler:
-        field_name = COMMAND_FIELDS[command]
+        message = "Site name updated" if command == "site_name" and shape == "Code" else "Updated"
 
         def handle(request: _Request) -> _Reply:
             site = self._site_for(request)
             body = _json_object(request)
-            if field_name not in body:
-                raise _bad_request(f"{field_name} is missing from the body")
-            value = check_command_value(command, body[field_name])
-            if command == "backup":
-                site.set_backup_reserve_app_percent(float(value))
-                message = "Updated"
-            elif command == "operation":
-                site.set_operation_mode(value)
-                message = "Updated"
-            else:
-                site.set_site_name(value)
-                message = "Site name updated" if shape == "Code" else "Updated"
+            missing = missing_body_fields(command, body)
+            if missing is not None:
+                raise _bad_request(missing)
+            # the checks the client makes before sending (a bad value: 400 naming the field)
+            _apply_command(site, command, check_command_body(command, body))
             return _ok(success_body(shape, message))
 
         return handle
+
+
+def _apply_command(site: CloudSite, command: Command, body: dict[str, Any]) -> None:
+    """Hand a checked command body to the site (which may still refuse: a 400)."""
+    if command == "grid_import_export":
+        site.set_grid_import_export(body.get(GRID_CHARGING_FIELD), body.get(EXPORT_RULE_FIELD))
+    elif command == "storm_mode":
+        site.set_storm_mode(body[STORM_MODE_FIELD])
+    elif command == "off_grid_vehicle_charging_reserve":
+        site.set_off_grid_vehicle_charging_reserve_app_percent(body[OFF_GRID_EV_RESERVE_FIELD])
+    elif command == "time_of_use_settings":
+        site.set_time_of_use_settings(body[TOU_SETTINGS_FIELD])
+    elif command == "backup":
+        site.set_backup_reserve_app_percent(float(body["backup_reserve_percent"]))
+    elif command == "operation":
+        site.set_operation_mode(body["default_real_mode"])
+    else:
+        site.set_site_name(body["site_name"])
+
+
+#: the most query parameters a request may carry
+_MAX_QUERY_FIELDS = 16
+
+
+def _query(request: _Request, known: tuple[str, ...]) -> dict[str, str]:
+    """The query parameters (one value each, names from `known`); 400 naming what is wrong."""
+    try:
+        pairs = urllib.parse.parse_qsl(
+            request.query, keep_blank_values=True, max_num_fields=_MAX_QUERY_FIELDS
+        )
+    except ValueError:
+        raise _bad_request(f"at most {_MAX_QUERY_FIELDS} query parameters") from None
+    query: dict[str, str] = {}
+    for name, value in pairs:
+        if name not in known:
+            raise _bad_request(f"unknown query parameter {name[:40]!r}; known: {', '.join(known)}")
+        if name in query:
+            raise _bad_request(f"{name} is given more than once")
+        query[name] = value
+    return query
 
 
 # A body past the cap is still read (and dropped) up to this much before the refusal is
@@ -496,14 +677,55 @@ async def _lifespan(
             return
 
 
+def _query_fields(text: str) -> dict[str, str]:
+    """A query string's or form's fields (the first of each), at most 64 of them."""
+    try:
+        pairs = urllib.parse.parse_qsl(text, keep_blank_values=True, max_num_fields=64)
+    except ValueError:
+        raise _bad_request("too many fields") from None
+    fields: dict[str, str] = {}
+    for key, value in pairs:
+        fields.setdefault(key, value)
+    return fields
+
+
+def _grant_body(request: _Request) -> dict[str, Any]:
+    """A token request's fields: form-encoded (the Fleet API's way) or a JSON object."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return _json_object(request)
+    try:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _bad_request("the body is not a valid form") from None
+    return dict(_query_fields(text))
+
+
 def make_owner_api_app(
     site: CloudSite,
     tokens: CloudTokens,
     *,
     success_shapes: Mapping[tuple[Family, Command], SuccessShape] | None = None,
+    fleet_clients: Mapping[str, str | None] | None = None,
+    fleet_rate_limit_per_minute: int = DEFAULT_FLEET_RATE_LIMIT_PER_MINUTE,
+    rate_limit_window_s: float = 60.0,
+    rate_clock_s: Callable[[], float] = time.monotonic,
 ) -> OwnerApiApp:
-    """The Owner API (and its auth host's token endpoint) for one site, as an ASGI app."""
-    return OwnerApiApp(site, tokens, {**DEFAULT_SUCCESS_SHAPES, **(success_shapes or {})})
+    """The Owner API and Fleet API (and their auth host) for one site, as an ASGI app.
+
+    `fleet_clients` (client id -> secret or None) restricts which Fleet API applications may
+    sign in; None accepts any client id. Fleet tokens get `fleet_rate_limit_per_minute`
+    requests per `rate_limit_window_s` on `rate_clock_s`.
+    """
+    return OwnerApiApp(
+        site,
+        tokens,
+        {**DEFAULT_SUCCESS_SHAPES, **(success_shapes or {})},
+        fleet_clients=fleet_clients,
+        fleet_rate_limit_per_minute=fleet_rate_limit_per_minute,
+        rate_limit_window_s=rate_limit_window_s,
+        rate_clock_s=rate_clock_s,
+    )
 
 
 __all__ = [
