@@ -12,12 +12,13 @@ import random
 import threading
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tegkit.models.vocabulary import COUNTER_NAMES
-from tegkit.monitor.readings import Event, Gap, Reading, RetentionPolicy
+from tegkit.monitor.readings import CloudDay, Event, Gap, Outage, Reading, RetentionPolicy
 from tegkit.monitor.store import Store, StoreClosedError
 from tegkit.monitor.store.migrations import LATEST_VERSION
 
@@ -260,9 +261,15 @@ def test_an_older_schema_is_upgraded_on_open(make_store: object) -> None:
                 "10, 0, 0, 0, 0, 0)",
                 (gid, int((T0 + 60 * m) * 1000)),
             )
+        old._wexec(
+            "INSERT INTO outages VALUES (?, ?, ?)", (gid, int(T0 * 1000), int(T0 * 1000) + 5)
+        )
     old.close()
     new = make_store()  # type: ignore[operator]
-    assert new.schema_version() == LATEST_VERSION == 2
+    assert new.schema_version() == LATEST_VERSION == 3
+    # version 3: outages say who saw them; those recorded before were the monitor's own
+    assert new.outages(GW, T0, T0 + 1) == [Outage(GW, T0, T0 + 0.005, "local")]
+    assert new.cloud_days(GW, T0, T0 + 86400) == []
     days = new.energy(GW, T0, T0 + 3 * 86400, "day")
     assert [(b.start, b.site_imported_wh) for b in days] == [(T0, 2.0), (T0 + 86400, 1.0)]
     h = new.history(GW, T0, T0 + 2 * 86400, step_s=86400)
@@ -489,3 +496,84 @@ def test_daily_answers_the_first_and_last_days_of_the_calendar(store: Store, zon
         assert all(d.home_wh is None for d in days)
     with pytest.raises(ValueError, match="end_day"):
         store.daily(GW, dt.date(1, 1, 2), dt.date.max, tz)
+
+
+# --- days and outages from Tesla's cloud (teg monitor backfill) ---------------------------------
+
+
+def cloud_day(day: dt.date, tz: dt.tzinfo, wh: float, gateway: str = GW) -> CloudDay:
+    start = dt.datetime.combine(day, dt.time(), tz)
+    return CloudDay(
+        gateway=gateway,
+        start=start.timestamp(),
+        end=(start + dt.timedelta(days=1)).timestamp(),
+        **dict.fromkeys(COUNTER_NAMES, wh),
+    )
+
+
+def test_cloud_days_fill_only_the_days_without_local_readings(store: Store) -> None:
+    tz = ZoneInfo("America/Los_Angeles")
+    jan = [dt.date(2024, 1, d) for d in (1, 2, 3, 4)]
+    midnight = dt.datetime(2024, 1, 2, tzinfo=tz).timestamp()
+    # the monitor recorded Jan 2 only: 1 Wh per counter per minute from 06:00 to 07:00
+    store.write_readings(
+        reading(midnight + 6 * 3600 + 60 * i, **dict.fromkeys(COUNTER_NAMES, float(i)))
+        for i in range(61)
+    )
+    cloud = [cloud_day(d, tz, 1000.0 * d.day) for d in jan[:3]]
+    assert store.write_cloud_days(cloud) == 3
+    assert store.write_cloud_days(cloud) == 0  # the same answer again changes nothing
+    assert store.cloud_days(GW, cloud[0].start, cloud[2].end) == cloud
+    d1, d2, d3, d4 = store.daily(GW, jan[0], jan[-1], tz)
+    assert (d1.source, d1.home_wh, d1.grid_in_wh, d1.solar_wh) == ("cloud", 1000, 1000, 1000)
+    assert (d2.source, d2.home_wh) == ("local", 60)  # the local day wins, never the cloud's
+    assert (d3.source, d3.battery_out_wh) == ("cloud", 3000)
+    assert d1.self_powered_percent == 0 and d1.solar_offset_percent == 100
+    assert (d4.source, d4.home_wh) == (None, None)
+    # a newer answer for a day replaces the older one; a counter not reported stays None
+    newer = msgspec.structs.replace(cloud[2], load_imported_wh=None, solar_exported_wh=5.0)
+    assert store.write_cloud_days([newer]) == 1
+    d3 = store.daily(GW, jan[2], jan[2], tz)[0]
+    assert (d3.home_wh, d3.solar_wh, d3.self_powered_percent) == (None, 5.0, None)
+    assert store.cloud_days("other", 0, 4e9) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"load_imported_wh": float("nan")}, "load_imported_wh"),
+        ({"site_exported_wh": -1.0}, "site_exported_wh"),
+        ({"solar_exported_wh": 1e300}, "solar_exported_wh"),
+        ({"end": T0}, "end must be"),
+        ({"end": T0 + 30 * 3600}, "end must be"),
+        ({"gateway": ""}, "gateway"),
+    ],
+)
+def test_a_bad_cloud_day_is_refused_by_name_and_nothing_is_written(
+    store: Store, change: dict[str, object], words: str
+) -> None:
+    good = CloudDay(gateway=GW, start=T0 - 86400, end=T0, site_imported_wh=1.0)
+    bad = msgspec.structs.replace(
+        CloudDay(gateway=GW, start=T0, end=T0 + 86400, site_imported_wh=1.0), **change
+    )
+    with pytest.raises(ValueError, match=words):
+        store.write_cloud_days([good, bad])
+    assert store.cloud_days(GW, 0, 4e9) == []
+
+
+def test_cloud_outages_join_the_list_once_and_never_over_a_local_one(store: Store) -> None:
+    statuses = ["SystemGridConnected", "SystemIslandedActive", "SystemGridConnected"]
+    store.write_readings(reading(T0 + 600 * i, grid_status=s) for i, s in enumerate(statuses))
+    [local] = store.outages(GW, T0, T0 + 3600)
+    assert (local.start, local.end, local.source) == (T0 + 600, T0 + 1200, "local")
+    cloud = [
+        Outage(GW, T0 + 590, T0 + 1210, "cloud"),  # the same outage, seen by the cloud
+        Outage(GW, T0 + 7200, T0 + 7500, "cloud"),  # one the monitor did not see
+    ]
+    assert store.write_cloud_outages(cloud) == 1
+    assert store.write_cloud_outages(cloud) == 0  # twice changes nothing
+    assert store.outages(GW, T0, T0 + 86400) == [local, Outage(GW, T0 + 7200, T0 + 7500, "cloud")]
+    with pytest.raises(ValueError, match="end"):
+        store.write_cloud_outages([Outage(GW, T0, None, "cloud")])
+    with pytest.raises(ValueError, match="end before"):
+        store.write_cloud_outages([Outage(GW, T0 + 9000, T0 + 8000, "cloud")])

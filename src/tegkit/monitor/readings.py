@@ -74,11 +74,43 @@ class Event(msgspec.Struct, frozen=True):
 
 
 class Outage(msgspec.Struct, frozen=True):
-    """A grid outage derived from grid_status transitions; ``end`` None while it lasts."""
+    """A grid outage; ``end`` None while it lasts.
+
+    ``source`` says who saw it: "local" (derived from the grid_status the monitor read) or
+    "cloud" (from Tesla's backup history, filled in by `teg monitor backfill`).
+    """
 
     gateway: str
     start: float
     end: float | None
+    source: str = "local"
+
+
+#: where a day's energy or an outage came from
+SOURCES = ("local", "cloud")
+
+
+class CloudDay(msgspec.Struct, frozen=True, kw_only=True):
+    """One local day of energy as Tesla's cloud reports it (calendar history), Wh per counter.
+
+    The cloud's resolution is a day: there is no power series behind it. ``start`` and
+    ``end`` are the local midnights that bound the day (epoch seconds). A counter the cloud
+    did not report is None, never zero. Counter meanings as in `Reading`.
+    """
+
+    gateway: str
+    start: float
+    end: float
+    site_imported_wh: float | None = None
+    site_exported_wh: float | None = None
+    battery_imported_wh: float | None = None
+    battery_exported_wh: float | None = None
+    load_imported_wh: float | None = None
+    solar_exported_wh: float | None = None
+
+
+if not set(COUNTER_NAMES) <= set(CloudDay.__struct_fields__):
+    raise ImportError("CloudDay must have a field for each of COUNTER_NAMES")
 
 
 class HistoryPoint(msgspec.Struct, frozen=True):
@@ -142,6 +174,9 @@ class DailyEnergy(msgspec.Struct, frozen=True):
     grid_out_wh: float | None  # exported
     self_powered_percent: float | None
     solar_offset_percent: float | None
+    # "local" (the monitor's readings), "cloud" (a day backfilled from Tesla's calendar
+    # history), None (no data)
+    source: str | None = None
 
 
 class RetentionPolicy(msgspec.Struct, frozen=True):

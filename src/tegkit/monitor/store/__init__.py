@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from tegkit._private_file import make_private_dir
 from tegkit.monitor.readings import (
+    CloudDay,
     DailyEnergy,
     EnergyBucket,
     Event,
@@ -49,6 +50,9 @@ class Store(Protocol):
     def write_readings(self, batch: Iterable[Reading]) -> int: ...
     def write_gap(self, gap: Gap) -> None: ...
     def write_event(self, event: Event) -> None: ...
+    def write_cloud_days(self, days: Iterable[CloudDay]) -> int: ...
+    def write_cloud_outages(self, outages: Iterable[Outage]) -> int: ...
+    def cloud_days(self, gateway: str, start: float, end: float) -> list[CloudDay]: ...
     def readings(self, gateway: str, start: float, end: float) -> list[Reading]: ...
     def latest(self, gateway: str) -> Reading | None: ...
     def history(
@@ -146,6 +150,15 @@ class AsyncStore:
 
     async def write_event(self, event: Event) -> None:
         await self._write(self._store.write_event, event)
+
+    async def write_cloud_days(self, days: Iterable[CloudDay]) -> int:
+        return await self._write(self._store.write_cloud_days, list(days))
+
+    async def write_cloud_outages(self, outages: Iterable[Outage]) -> int:
+        return await self._write(self._store.write_cloud_outages, list(outages))
+
+    async def cloud_days(self, gateway: str, start: float, end: float) -> list[CloudDay]:
+        return await self._read(self._store.cloud_days, gateway, start, end)
 
     async def readings(self, gateway: str, start: float, end: float) -> list[Reading]:
         return await self._read(self._store.readings, gateway, start, end)

@@ -28,6 +28,7 @@ from tegkit.models.vocabulary import (
     GridStatusValue,
 )
 from tegkit.monitor.readings import (
+    CloudDay,
     DailyEnergy,
     EnergyBucket,
     Event,
@@ -391,7 +392,9 @@ class SqlStore(ABC):
             if code in off and state.outage_start_ms is None:
                 state.outage_start_ms = t
                 self._wexec(
-                    "INSERT INTO outages VALUES (?, ?, NULL) ON CONFLICT DO NOTHING", (gid, t)
+                    "INSERT INTO outages (gateway_id, start_ms, end_ms) VALUES (?, ?, NULL) "
+                    "ON CONFLICT DO NOTHING",
+                    (gid, t),
                 )
             elif code == on and state.outage_start_ms is not None:
                 self._wexec(
@@ -420,6 +423,73 @@ class SqlStore(ABC):
                 (gid, _ms(event.at), event.kind, event.detail),
             )
         self._gateway_ids[event.gateway] = gid
+
+    def write_cloud_days(self, days: Iterable[CloudDay]) -> int:
+        """Keep days of energy from Tesla's calendar history; return how many rows changed.
+
+        A day already kept from the cloud is replaced by a newer answer for it (the same
+        values change nothing). Local readings live elsewhere and are never touched; which
+        days to fill is the caller's choice (see `tegkit.monitor.backfill`). The whole batch
+        is checked before anything is written: ValueError names the bad field.
+        """
+        rows = [_cloud_day_row(d) for d in days]
+        changed = 0
+        made: dict[str, int] = {}
+        with self._writing():
+            for gateway, start_ms, end_ms, *mwh in rows:
+                gid = made[gateway] = self._gateway_id(gateway)
+                old = self._wexec(
+                    f"SELECT end_ms, {_CLOUD_ENERGY} FROM cloud_days "
+                    "WHERE gateway_id = ? AND start_ms = ?",
+                    (gid, start_ms),
+                )
+                if old and [None if v is None else int(v) for v in old[0]] == [end_ms, *mwh]:
+                    continue
+                self._wexec(
+                    f"INSERT INTO cloud_days (gateway_id, start_ms, end_ms, {_CLOUD_ENERGY}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gateway_id, start_ms) "
+                    "DO UPDATE SET end_ms = excluded.end_ms, "
+                    + ", ".join(f"{c} = excluded.{c}" for c in _CLOUD_COLUMNS),
+                    (gid, start_ms, end_ms, *mwh),
+                )
+                changed += 1
+        self._gateway_ids.update(made)  # kept once the transaction committed
+        return changed
+
+    def write_cloud_outages(self, outages: Iterable[Outage]) -> int:
+        """Add finished outages from Tesla's backup history (source 'cloud'); return how many
+        were added. One that overlaps an outage already kept (the monitor's own, or one added
+        before) is skipped, so an outage is never listed twice."""
+        rows = []
+        for o in outages:
+            if o.end is None or not (
+                isinstance(o.start, int | float) and isinstance(o.end, int | float)
+            ):
+                raise ValueError(f"a cloud outage needs a start and an end, not {o!r}")
+            lo, hi = _query_ms("start", o.start), _query_ms("end", o.end)
+            if hi < lo:
+                raise ValueError(f"a cloud outage must not end before it starts: {o!r}")
+            rows.append((o.gateway, lo, hi))
+        added = 0
+        made: dict[str, int] = {}
+        with self._writing():
+            for gateway, lo, hi in rows:
+                gid = made[gateway] = self._gateway_id(gateway)
+                clash = self._wexec(
+                    "SELECT 1 FROM outages WHERE gateway_id = ? AND (start_ms = ? OR "
+                    "(start_ms < ? AND (end_ms IS NULL OR end_ms > ?))) LIMIT 1",
+                    (gid, lo, hi, lo),
+                )
+                if clash:
+                    continue
+                self._wexec(
+                    "INSERT INTO outages (gateway_id, start_ms, end_ms, source) "
+                    "VALUES (?, ?, ?, 'cloud')",
+                    (gid, lo, hi),
+                )
+                added += 1
+        self._gateway_ids.update(made)
+        return added
 
     # --- reading -----------------------------------------------------------------------
     def _blocks(self, gid: int, start_ms: int, end_ms: int) -> Iterator[ru.Columns]:
@@ -548,33 +618,81 @@ class SqlStore(ABC):
         bounds = [_local_midnight(d, tz) for d in days] + [_local_midnight(end_day, tz, 1)]
         # local midnights on whole UTC hours (nearly every zone) are answered from hours
         resolution = "hour" if all(b % 3600 == 0 for b in bounds) else "minute"
-        totals: list[list[float] | None] = [None] * len(days)
+        totals: list[list[float | None] | None] = [None] * len(days)
         for bucket in self.energy(gateway, bounds[0], bounds[-1], resolution):
             i = bisect.bisect_right(bounds, bucket.start) - 1
             acc = totals[i] or [0.0] * len(COUNTER_NAMES)
-            for x, name in enumerate(COUNTER_NAMES):
-                acc[x] += getattr(bucket, name)
-            totals[i] = acc
+            totals[i] = [
+                (a or 0.0) + getattr(bucket, n) for a, n in zip(acc, COUNTER_NAMES, strict=True)
+            ]
+        # a day without a local reading shows the cloud's day for it, when one was kept
+        sources: list[str | None] = ["local" if t is not None else None for t in totals]
+        if None in sources:
+            for cloud in self.cloud_days(gateway, bounds[0], bounds[-1]):
+                i = bisect.bisect_right(bounds, cloud.start) - 1
+                if 0 <= i < len(days) and totals[i] is None:
+                    values = [getattr(cloud, name) for name in COUNTER_NAMES]
+                    totals[i], sources[i] = values, "cloud"
         out = []
-        for day, total in zip(days, totals, strict=True):
+        for day, total, source in zip(days, totals, sources, strict=True):
             if total is None:
                 out.append(DailyEnergy(day, None, None, None, None, None, None, None, None))
                 continue
             grid_in, grid_out, batt_in, batt_out, home, solar = total  # in COUNTERS order
-            self_powered = max(0.0, min(100.0, 100 * (1 - grid_in / home))) if home > 0 else None
-            offset = 100 * solar / home if home > 0 else None
+            self_powered = offset = None
+            if home is not None and home > 0:  # a cloud day may lack a counter
+                if grid_in is not None:
+                    self_powered = max(0.0, min(100.0, 100 * (1 - grid_in / home)))
+                if solar is not None:
+                    offset = 100 * solar / home
             out.append(
                 DailyEnergy(
-                    day, home, solar, batt_in, batt_out, grid_in, grid_out, self_powered, offset
+                    day,
+                    home,
+                    solar,
+                    batt_in,
+                    batt_out,
+                    grid_in,
+                    grid_out,
+                    self_powered,
+                    offset,
+                    source,
                 )
             )
         return out
 
     @_reads
     def outages(self, gateway: str, start: float, end: float) -> list[Outage]:
-        """Outages that overlap [start, end), oldest first; an open one has end None."""
-        rows = self._overlapping("outages", "", gateway, start, end)
-        return [Outage(gateway, s / 1000, None if e is None else e / 1000) for s, e in rows]
+        """Outages that overlap [start, end), oldest first; an open one has end None. Each
+        says its source: the monitor's own ('local') or Tesla's backup history ('cloud')."""
+        rows = self._overlapping("outages", ", source", gateway, start, end)
+        return [
+            Outage(gateway, s / 1000, None if e is None else e / 1000, src) for s, e, src in rows
+        ]
+
+    @_reads
+    def cloud_days(self, gateway: str, start: float, end: float) -> list[CloudDay]:
+        """Days kept from Tesla's calendar history that start in [start, end), oldest first."""
+        gid = self._lookup_gateway(gateway)
+        if gid is None:
+            return []
+        rows = self._read(
+            f"SELECT start_ms, end_ms, {_CLOUD_ENERGY} FROM cloud_days WHERE gateway_id = ? "
+            "AND start_ms >= ? AND start_ms < ? ORDER BY start_ms",
+            (gid, _query_ms("start", start), _query_ms("end", end)),
+        )
+        return [
+            CloudDay(
+                gateway=gateway,
+                start=s / 1000,
+                end=e / 1000,
+                **{
+                    name: None if v is None else int(v) / 1000
+                    for name, v in zip(COUNTER_NAMES, mwh, strict=True)
+                },
+            )
+            for s, e, *mwh in rows
+        ]
 
     @_reads
     def gaps(self, gateway: str, start: float, end: float) -> list[Gap]:
@@ -675,6 +793,31 @@ class SqlStore(ABC):
             readers, self._readers = self._readers, []
         for conn in readers:  # every read is over: nobody uses these connections now
             conn.close()
+
+
+_CLOUD_COLUMNS = [f"{name.removesuffix('_wh')}_mwh" for name in COUNTER_NAMES]
+_CLOUD_ENERGY = ", ".join(_CLOUD_COLUMNS)
+#: the most energy one cloud day may hold per counter (Wh): far beyond any home
+MAX_CLOUD_DAY_WH = 1e9
+
+
+def _cloud_day_row(day: CloudDay) -> tuple[Any, ...]:
+    """(gateway, start_ms, end_ms, mWh per counter) of a cloud day; ValueError naming a bad
+    field."""
+    if not isinstance(day, CloudDay) or not isinstance(day.gateway, str) or not day.gateway:
+        raise ValueError(f"a cloud day needs a gateway name, not {day!r}")
+    start_ms, end_ms = _query_ms("start", day.start), _query_ms("end", day.end)
+    if not 0 < end_ms - start_ms <= 26 * 3_600_000:
+        raise ValueError(f"end must be 1 s to 26 h after start (one local day), not {day!r}")
+    mwh: list[int | None] = []
+    for name in COUNTER_NAMES:
+        wh = getattr(day, name)
+        if wh is not None and not (
+            isinstance(wh, int | float) and 0 <= wh <= MAX_CLOUD_DAY_WH  # NaN fails too
+        ):
+            raise ValueError(f"{name} must be 0 .. {MAX_CLOUD_DAY_WH:g} Wh or None, not {wh!r}")
+        mwh.append(None if wh is None else round(wh * 1000))
+    return (day.gateway, start_ms, end_ms, *mwh)
 
 
 def _local_midnight(day: dt.date, tz: dt.tzinfo, later_days: int = 0) -> float:

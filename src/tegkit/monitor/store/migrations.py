@@ -92,6 +92,21 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             + " FROM rollup_minute GROUP BY gateway_id, bucket_ms / 900000",
         ],
     ),
+    (
+        3,
+        [
+            # who saw an outage: the monitor ('local') or Tesla's backup history ('cloud')
+            "ALTER TABLE outages ADD COLUMN source TEXT NOT NULL DEFAULT 'local'",
+            # days the monitor did not record, as Tesla's calendar history reports them:
+            # one row per local day (its midnights), mWh per counter, NULL where not reported
+            """CREATE TABLE cloud_days (gateway_id INTEGER NOT NULL,
+                start_ms {BIGINT} NOT NULL, end_ms {BIGINT} NOT NULL,
+                site_imported_mwh {BIGINT}, site_exported_mwh {BIGINT},
+                battery_imported_mwh {BIGINT}, battery_exported_mwh {BIGINT},
+                load_imported_mwh {BIGINT}, solar_exported_mwh {BIGINT},
+                PRIMARY KEY (gateway_id, start_ms)) {NOROWID}""",
+        ],
+    ),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 
