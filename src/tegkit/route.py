@@ -234,17 +234,20 @@ class ChangeOutcome:
 
     route: Route
     reason: str
-    operation: models.Operation  # the local read-back: what the gateway reports now
+    # the local read-back: what the gateway reports now; None when no read got an answer
+    operation: models.Operation | None
     confirmed: bool  # the read-back shows the change
     waited_s: float  # from sending to the read-back that settled it
-    reads: int  # local reads after sending
+    reads: int  # local reads that got an answer after sending
+    read_error: str | None = None  # why the last local read failed, if it did
 
     @property
     def note(self) -> str:
         how = "through Tesla's cloud" if self.route is Route.CLOUD else "locally"
         if self.confirmed:
             return f"sent {how}; the gateway reports it (read back locally)"
-        return f"sent {how}, not yet seen locally after {self.waited_s:.0f} s"
+        why = "" if self.read_error is None else f" (the last read failed: {self.read_error})"
+        return f"sent {how}, not yet seen locally after {self.waited_s:.0f} s{why}"
 
     def fields(self) -> dict[str, Any]:
         """The route and read-back as answers name them (added beside the values)."""
@@ -312,14 +315,22 @@ async def _read_back(
     """Read the gateway every `poll_s` until it shows `change` or `wait_s` has passed."""
     started = monotonic()
     reads = 0
+    now: models.Operation | None = None
+    error: str | None = None
     while True:
-        now = await local.operation()
-        reads += 1
+        # The change is already sent: a read that fails (a busy budget, an unreachable
+        # gateway) is tried again until the deadline, and said, never raised.
+        try:
+            now = await local.operation()
+            reads += 1
+            error = None
+        except (GatewayError, TimeoutError) as exc:
+            error = str(exc) or type(exc).__name__
         waited = monotonic() - started
-        if change.seen_in(now):
+        if now is not None and error is None and change.seen_in(now):
             return ChangeOutcome(Route.CLOUD, reason, now, True, waited, reads)
         if waited >= wait_s:
-            return ChangeOutcome(Route.CLOUD, reason, now, False, waited, reads)
+            return ChangeOutcome(Route.CLOUD, reason, now, False, waited, reads, error)
         await asyncio.sleep(max(0.0, min(poll_s, wait_s - waited)))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import re
@@ -19,13 +20,14 @@ import pytest
 from monitor_helpers import sim_clock, target
 from playwright.async_api import Browser, Page, Route, async_playwright, expect
 
+from tegkit import percent
 from tegkit.models.vocabulary import (
     CUSTOMER_MODES,
     MODE_LABELS,
     GridStatusValue,
     OperationMode,
 )
-from tegkit.monitor.demo import backfill
+from tegkit.monitor.demo import backfill, run_demo
 from tegkit.monitor.poller import PollerConfig
 from tegkit.monitor.service import Monitor
 from tegkit.sim import Simulator
@@ -602,3 +604,61 @@ async def test_without_the_vocabulary_the_page_shows_raw_values_and_no_controls(
             " (Service Unavailable)"
         ], problems
         assert any("api/vocabulary" in p for p in problems), problems
+
+
+async def test_on_the_21_44_demo_a_reserve_change_goes_through_the_cloud_and_is_read_back(
+    tmp_path: Path,
+) -> None:
+    """`teg demo`'s gateway refuses a customer's local change, as 21.44 does: the dashboard's
+    change reaches it through the simulated cloud, after the cloud's delay, and the page
+    shows the value the monitor read back from the gateway locally."""
+    _need_chromium()
+    started: asyncio.Future[tuple[Monitor, Simulator]] = asyncio.get_running_loop().create_future()
+    demo = asyncio.create_task(
+        run_demo(
+            "sunny-day",
+            speed=60.0,
+            listen=("127.0.0.1", 0),
+            db=tmp_path / "demo.db",
+            backfill_h=1,
+            control_token="demo-token",
+            on_ready=lambda monitor, sim: started.set_result((monitor, sim)),
+        )
+    )
+    try:
+        await asyncio.wait({demo, started}, timeout=120, return_when=asyncio.FIRST_COMPLETED)
+        assert started.done(), demo.exception() if demo.done() else "the demo did not start"
+        monitor, sim = started.result()
+        gw = sim.gateway
+        assert gw.profile.name == "21.44" and not gw.allow_customer_operation
+        assert sim.cloud_site.cloud_delay_s > 0  # a change takes time to arrive
+        commits = gw.settings.commission_count
+        wanted = 35 if round(percent.raw_to_app(gw.backup_reserve_raw_percent)) != 35 else 45
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page, problems = await open_page(browser, monitor.url, 1280, 900)
+                await page.click("#login-open")
+                await page.fill("#token", "demo-token")
+                await page.click("#login-form button[type='submit']")
+                await expect(page.locator("#control")).to_be_visible()
+                await page.fill("#c-reserve", str(wanted))
+                await page.click("#c-apply")
+                result = page.locator("#c-result")
+                await expect(result).to_contain_text(
+                    "sent through Tesla's cloud; the gateway reports it (read back locally)",
+                    timeout=90_000,
+                )
+                await expect(result).to_contain_text(f"reserve {wanted} %")
+                # the live view shows the read-back too (pushed by the monitor at once)
+                await expect(page.locator("#reserve")).to_contain_text(f"{wanted} %")
+                assert problems == []
+            finally:
+                await browser.close()
+        assert gw.backup_reserve_raw_percent == pytest.approx(percent.app_to_raw(wanted))
+        assert gw.settings.commission_count == commits  # not through the local wizard
+        assert gw.settings.staged_operation == {}
+    finally:
+        demo.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await demo

@@ -177,8 +177,8 @@ async def _operation_now(
     outcome = await routed_change(settings, via, wait_s, **change)
     now = outcome.operation
     return {
-        "mode": now.mode,
-        **reserve_fields(now.backup_reserve_raw_percent),
+        "mode": None if now is None else now.mode,
+        **reserve_fields(None if now is None else now.backup_reserve_raw_percent),
         **outcome.fields(),
     }
 
@@ -392,10 +392,10 @@ def operation(
     async def go() -> dict[str, Any]:
         outcome = await routed_change(settings, via, wait_s, **change)
         now = outcome.operation
-        export_kw = now.max_pv_export_power_kw
+        export_kw = None if now is None else now.max_pv_export_power_kw
         return {
-            "mode": now.mode,
-            **reserve_fields(now.backup_reserve_raw_percent),
+            "mode": None if now is None else now.mode,
+            **reserve_fields(None if now is None else now.backup_reserve_raw_percent),
             "max_pv_export_power_kw": export_kw if isinstance(export_kw, int | float) else None,
             **outcome.fields(),
         }

@@ -36,6 +36,7 @@ from tegkit.monitor.auth import MIN_TOKEN_CHARS
 from tegkit.monitor.poller import REQUESTS_PER_CALL_MAX, PollerConfig
 from tegkit.monitor.readings import RetentionPolicy
 from tegkit.monitor.service import DEFAULT_LISTEN, GatewayTarget, Monitor
+from tegkit.route import VIAS, CloudTarget, Via
 from tegkit.sim.scenario import BUILTIN_SCENARIOS, DEFAULT_SCENARIO
 
 if TYPE_CHECKING:
@@ -182,6 +183,44 @@ def _profile_target(name: str, config: Any, opts: dict[str, Any], settings: Any)
         timeout_s=resolved.timeout_s,
         session_file=resolved.session_file,
     )
+
+
+def with_cloud(
+    targets: list[GatewayTarget], cloud_profile: str | None, via: Via, ctx: click.Context
+) -> list[GatewayTarget]:
+    """Each target with the cloud its changes take when the gateway refuses them locally:
+    the tokens of --cloud-profile (one gateway only), else of the gateway's own profile
+    when it keeps some. Nothing is sent here; the tokens stay in their 0600 file."""
+    from tegkit.cli.app import Settings
+    from tegkit.cli.change import profile_cloud
+
+    settings = ctx.find_object(Settings)
+    if settings is None:
+        if cloud_profile is not None or via == "cloud":
+            raise click.UsageError("--cloud-profile needs the `teg` command's settings")
+        return targets
+    if cloud_profile is not None:
+        if len(targets) != 1:
+            raise click.UsageError("--cloud-profile serves one gateway; watch one with it")
+        if cloud_profile not in settings.config.profiles:
+            known = ", ".join(sorted(settings.config.profiles)) or "none yet"
+            raise click.BadParameter(
+                f"no profile {cloud_profile!r} (profiles: {known})", param_hint="--cloud-profile"
+            )
+    out = []
+    for target in targets:
+        name = cloud_profile or target.name
+        cloud = None
+        if name in settings.config.profiles or name == settings.profile_name:
+            cs = profile_cloud(dataclasses.replace(settings, profile_name=name))
+            if cloud_profile is not None or via == "cloud" or cs.token_file.is_file():
+                cloud = CloudTarget(cs.client(), cs.site_id, cs.battery_id)
+        if via == "cloud" and cloud is None:
+            raise click.UsageError(
+                f"--via cloud: no cloud for gateway {target.name!r}; give --cloud-profile"
+            )
+        out.append(dataclasses.replace(target, cloud=cloud, via=via))
+    return out
 
 
 def _ask_password(target: GatewayTarget) -> GatewayTarget:
@@ -380,6 +419,24 @@ _DEMO_EPILOG = "\b\nExample:\n  teg demo --scenario evening-outage --speed 120"
 @click.option("--cafile", envvar="TEG_CAFILE", type=click.Path(dir_okay=False))
 @click.option("--insecure", is_flag=True, envvar="TEG_INSECURE", help="Skip certificate checks.")
 @click.option(
+    "--cloud-profile",
+    envvar="TEG_MONITOR_CLOUD_PROFILE",
+    show_envvar=True,
+    metavar="PROFILE",
+    help="The profile whose Tesla cloud tokens (`teg cloud token import`) carry the "
+    "dashboard's changes when the gateway refuses them locally (firmware 20.49 and later). "
+    "Default: each gateway's own profile, when it keeps tokens.",
+)
+@click.option(
+    "--via",
+    type=click.Choice(VIAS),
+    default="auto",
+    envvar="TEG_VIA",
+    show_envvar=True,
+    show_default=True,
+    help="Route of the dashboard's changes: auto, local or cloud (see `teg set --help`).",
+)
+@click.option(
     "--db", envvar="TEG_MONITOR_DB", show_envvar=True, help="SQLite path or postgresql:// URL."
 )
 @click.option(
@@ -460,6 +517,7 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
     are written to stderr, one line each, the same cause at most once a minute.
     """
     targets = apply_tz(resolve_targets(gateways, opts, ctx), opts["tz"])
+    targets = with_cloud(targets, opts["cloud_profile"], opts["via"], ctx)
     tariff = None
     if opts["tariff"]:
         from tegkit.tariff import load_tariff

@@ -5,22 +5,61 @@ records the scenario's first `backfill_h` simulated hours step by step (the simu
 clock stands still between steps), so history, daily energy and outages are populated at
 once; then the simulator runs at `speed` x real time and the monitor polls it live.
 The monitor stamps readings with the simulator's clock.
+
+The gateway is as a customer meets it on 21.44: it refuses the customer's local change of
+mode or reserve (403). The simulator's cloud is configured as a user would configure
+Tesla's: tokens minted by its token endpoint, kept 0600 in the demo's own temporary folder
+(never the user's config), so the dashboard's controls go through the cloud and are read
+back locally once the change arrives (`DEMO_CLOUD_DELAY_S` later).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from tegkit._private_file import make_private_dir
+from tegkit.cloud import CloudClient, Tokens, write_token_file
 from tegkit.monitor.poller import PollerConfig
 from tegkit.monitor.service import GatewayTarget, Monitor
+from tegkit.route import CloudTarget
 from tegkit.sim import Simulator
 from tegkit.sim.scenario import DEFAULT_SCENARIO
 from tegkit.tariff import builtin_tariff
 
 BACKFILL_STEP_S = 60.0  # one reading a minute: the day chart's buckets are full
+#: real seconds a change made through the simulated cloud takes to reach the gateway
+DEMO_CLOUD_DELAY_S = 3.0
+
+
+def cloud_delay_sim_s(speed: float) -> float:
+    """The simulator's cloud delay (simulated seconds) that lasts DEMO_CLOUD_DELAY_S at `speed`."""
+    return min(86400.0, DEMO_CLOUD_DELAY_S * speed)
+
+
+async def demo_cloud(sim: Simulator, state_dir: Path) -> CloudTarget:
+    """The simulator's cloud as a user configures Tesla's: fresh tokens from its token
+    endpoint (over HTTP/2), written 0600 under `state_dir/cloud`, and a client that trusts
+    the simulator's CA and keeps the file in step when it refreshes."""
+    folder = state_dir / "cloud"
+    make_private_dir(folder)
+    token_file = folder / "demo.json"
+    tokens = sim.cloud_tokens  # the account's grant, as a login tool would hand it over
+    write_token_file(token_file, Tokens(tokens.access_token, tokens.refresh_token, None))
+    context = ssl.create_default_context(cafile=str(sim.cafile))
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # the simulator signs its own
+    client = CloudClient.from_token_file(
+        token_file, base_url=sim.cloud_url, auth_url=sim.cloud_url, ssl=context
+    )
+    try:
+        await client.refresh()  # minted by the token endpoint; rotated pair saved first
+    except BaseException:
+        await client.close()
+        raise
+    return CloudTarget(client, site_id=sim.cloud_site.energy_site_id)
 
 
 async def backfill(monitor: Monitor, sim: Simulator, hours: float) -> int:
@@ -68,8 +107,9 @@ async def run_demo(
     """Run the demo until cancelled; `on_ready(monitor, sim)` is called once it serves."""
     with tempfile.TemporaryDirectory(prefix="tegkit-demo-") as tmp:
         path = Path(db) if db is not None else Path(tmp) / "demo.db"
+        # 21.44 as a customer meets it: the local POST /api/operation is refused (403)
         async with Simulator(
-            port=0, scenario=scenario, speed=0, allow_customer_operation=True
+            port=0, scenario=scenario, speed=0, cloud_delay_s=cloud_delay_sim_s(speed)
         ) as sim:
             target = GatewayTarget(
                 "demo",
@@ -77,6 +117,7 @@ async def run_demo(
                 password=sim.password,
                 email=sim.email,
                 pin=sim.fingerprint_sha256,
+                cloud=await demo_cloud(sim, Path(tmp)),
             )
             scenario_tariff = sim.scenario.config.tariff if sim.scenario is not None else None
             tariff = scenario_tariff or builtin_tariff("california-tou")

@@ -63,6 +63,16 @@ from tegkit.monitor.clock import ReadingClock
 from tegkit.monitor.live import DurationHistogram, GatewayLive, LiveState, Problem
 from tegkit.monitor.readings import Event, Gap, Reading
 from tegkit.monitor.store import AsyncStore
+from tegkit.route import (
+    DEFAULT_READBACK_POLL_S,
+    DEFAULT_READBACK_WAIT_S,
+    ChangeOutcome,
+    CloudTarget,
+    LocalSide,
+    OperationChange,
+    Via,
+    change_operation,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -110,8 +120,12 @@ class GatewayTarget:
     timeout_s: float = 10.0
     session_file: Path | None = None  # a profile's kept session (`teg login`, `teg setup`)
     tz: dt.tzinfo | None = None  # the site's time zone, when it overrides the gateway's own
+    # Tesla's cloud for changes the gateway refuses locally (a customer on 20.49 and later);
+    # the poller that gets it closes its client
+    cloud: CloudTarget | None = None
+    via: Via = "auto"
 
-    def __repr__(self) -> str:  # the password never reaches a log
+    def __repr__(self) -> str:  # the password (and the cloud's tokens) never reach a log
         return f"GatewayTarget(name={self.name!r}, url={self.url!r})"
 
     def tls(self) -> TlsPolicy:
@@ -272,10 +286,17 @@ class Poller:
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         owns_client: bool = True,
+        cloud: CloudTarget | None = None,
+        via: Via = "auto",
     ) -> None:
         self.gateway = gateway
         self._client = client
         self._owns_client = owns_client
+        #: where a change goes when the gateway refuses it locally (see `tegkit.route`)
+        self.cloud = cloud
+        self.via: Via = via
+        self.readback_wait_s = DEFAULT_READBACK_WAIT_S
+        self.readback_poll_s = DEFAULT_READBACK_POLL_S
         self.live = live
         self.store = store
         self.config = config or PollerConfig()
@@ -341,6 +362,8 @@ class Poller:
             clock=clock,
             monotonic=monotonic,
             rng=rng,
+            cloud=target.cloud,
+            via=target.via,
         )
 
     def on_schedule(
@@ -363,12 +386,16 @@ class Poller:
             clock=clock,
             monotonic=monotonic,
             owns_client=False,
+            cloud=self.cloud,
+            via=self.via,
         )
 
     async def aclose(self) -> None:
-        """Close the client this poller owns (after `flush()`, once polling has stopped)."""
+        """Close the clients this poller owns (after `flush()`, once polling has stopped)."""
         if self._owns_client:
             await self._client.close()
+            if self.cloud is not None:
+                await self.cloud.client.close()
 
     @property
     def name(self) -> str:
@@ -568,26 +595,83 @@ class Poller:
         backup_reserve_percent: float | None = None,
         scale: Literal["raw", "app"] | None = None,
     ) -> models.Operation:
-        """Change the operation mode and/or backup reserve, commit it, and read it back.
+        """`change_operation`, returning only what the gateway reports afterwards."""
+        outcome = await self.change_operation(
+            mode=mode, backup_reserve_percent=backup_reserve_percent, scale=scale
+        )
+        if outcome.operation is None:  # sent through the cloud, no local read got through
+            raise RequestBudgetExceededError(self.budget.wait_s(REQUESTS_PER_CALL_MAX))
+        return outcome.operation
 
-        The read-back is what the gateway now has: it becomes the live state at once
-        (without waiting for the next slow poll) and is returned. The whole change takes
-        room in the request budget first (RequestBudgetExceededError, nothing sent, when
-        there is none); the client checks the values (InvalidInputError, nothing sent).
-        Only the modes the app offers are set: the client would send "scheduler" too.
+    async def change_operation(
+        self,
+        *,
+        mode: str | None = None,
+        backup_reserve_percent: float | None = None,
+        scale: Literal["raw", "app"] | None = None,
+    ) -> ChangeOutcome:
+        """Change the operation mode and/or backup reserve by the route `tegkit.route` picks,
+        and read the gateway back locally.
+
+        Locally: set, commit and read back in one reservation of the request budget
+        (RequestBudgetExceededError, nothing sent, when there is none). Through the cloud
+        (`self.cloud`, when the gateway refuses a customer's local change): the gateway is
+        read every `readback_poll_s` until it shows the change or `readback_wait_s` passes,
+        each read inside the budget. The read-back becomes the live state at once. Values
+        are checked first (InvalidInputError, nothing sent). Only the modes the app offers
+        are set: the client would send "scheduler" too.
         """
         if mode is not None and mode not in CUSTOMER_MODES:
             raise InvalidInputError("mode", "one of " + ", ".join(CUSTOMER_MODES), mode)
+        if mode is None and backup_reserve_percent is None:
+            raise InvalidInputError("mode", "a mode and/or a backup reserve to set", None)
+        wanted = OperationChange.of(mode, backup_reserve_percent, scale)
+        # Room for the whole change (and the firmware check it may need) before anything is
+        # sent, so a spent budget sends nothing at all.
+        calls = SET_OPERATION_CALLS + (1 if self.gateway.version is None else 0)
+        wait_s = self.budget.wait_s(calls * REQUESTS_PER_CALL_MAX)
+        if wait_s > 0:
+            raise RequestBudgetExceededError(wait_s, "the operation change")
+        just_read: list[models.Operation] = []  # the read that came with a local change
 
-        async def change() -> models.Operation:
-            await self._client.set_operation(
-                mode=mode, backup_reserve_percent=backup_reserve_percent, scale=scale, commit=True
+        async def firmware_version() -> str | None:
+            if self.gateway.version is not None:
+                return self.gateway.version  # the slow poll's /api/status
+            try:
+                status = await self._within_budget(1, "the firmware check", self._client.status)
+            except (GatewayError, TimeoutError):
+                return None
+            return status.version
+
+        async def set_locally(_: OperationChange) -> object:
+            async def change() -> models.Operation:
+                await self._client.set_operation(
+                    mode=mode, backup_reserve_percent=backup_reserve_percent, scale=scale
+                )
+                return await self._client.operation()
+
+            just_read.append(
+                await self._within_budget(SET_OPERATION_CALLS, "the operation change", change)
             )
-            return await self._client.operation()
+            return just_read[-1]
 
-        after = await self._within_budget(SET_OPERATION_CALLS, "the operation change", change)
-        self._apply_operation(after)
-        return after
+        async def read_back() -> models.Operation:
+            if just_read:
+                return just_read.pop()
+            return await self._within_budget(1, "the read-back", self._client.operation)
+
+        outcome = await change_operation(
+            LocalSide(firmware_version, set_locally, read_back),
+            wanted,
+            via=self.via,
+            cloud=self.cloud,
+            wait_s=self.readback_wait_s,
+            poll_s=self.readback_poll_s,
+        )
+        if outcome.operation is not None:
+            self._apply_operation(outcome.operation)
+        log.info("%s: operation change %s", self.name, outcome.note)
+        return outcome
 
     async def check_credentials(self) -> AuthenticationError | None:
         """One live read inside the budget: the refusal if the gateway refuses the login.

@@ -459,8 +459,10 @@ async def api_vocabulary(request: web.Request) -> web.StreamResponse:
 
 
 async def control_operation(request: web.Request) -> web.Response:
-    """POST {gateway, mode?, backup_reserve_percent?, scale?}: the poller sets, commits and
-    reads back (inside its request budget); the client checks the values."""
+    """POST {gateway, mode?, backup_reserve_percent?, scale?}: the poller changes it by the
+    route `tegkit.route` picks (locally, or through the cloud when the gateway refuses a
+    customer's change) and reads it back locally (inside its request budget); the client
+    checks the values. The answer says the route and whether the read-back showed it."""
     ctx = request.app[CTX]
     assert ctx.control is not None  # the route exists only with a control token
     ctx.control.require(request)
@@ -472,7 +474,7 @@ async def control_operation(request: web.Request) -> web.Response:
     if poller is None:
         raise BadParameter("gateway", "one of " + ", ".join(ctx.pollers), name)
     try:
-        after = await poller.set_operation(
+        outcome = await poller.change_operation(
             mode=body.get("mode"),
             backup_reserve_percent=body.get("backup_reserve_percent"),
             scale=body.get("scale"),
@@ -491,16 +493,21 @@ async def control_operation(request: web.Request) -> web.Response:
         return _json({"error": str(exc), "retry_after_s": exc.retry_after_s}, 429)
     except GatewayError as exc:
         return _json({"error": f"the gateway did not apply it: {exc}"}, 502)
-    raw = after.backup_reserve_raw_percent
+    after = outcome.operation
+    # no local read got through after a cloud change: the live state is the latest known
+    gateway = poller.gateway
+    raw = gateway.backup_reserve_raw_percent if after is None else after.backup_reserve_raw_percent
     return _json(
         {
             "gateway": poller.name,
-            "mode": after.mode,
+            "mode": gateway.mode if after is None else after.mode,
             "backup_reserve": {
                 "raw_percent": raw,
                 "app_percent": None if raw is None else round(percent.raw_to_app(raw), 2),
             },
-        }
+            **outcome.fields(),
+        },
+        200 if outcome.confirmed else 202,  # 202: sent, not yet seen locally
     )
 
 

@@ -545,7 +545,8 @@ async function initControl(available) {
       if (!res.ok) { $("c-result").textContent = body.error || "HTTP " + res.status; return; }
       const rr = body.backup_reserve;
       $("c-result").textContent = "Gateway reports: " + modeLabel(body.mode) + ", reserve " +
-        pct(rr.app_percent) + " (raw " + pct(rr.raw_percent, 1) + ")";
+        pct(rr.app_percent) + " (raw " + pct(rr.raw_percent, 1) + ")" +
+        (body.note ? " — " + body.note : "");  // the route, and whether it was read back
       delete $("c-mode").dataset.touched;
     } finally {
       $("c-apply").disabled = false;
