@@ -327,7 +327,8 @@ class SimulatedGateway:
         self._login_failures.clear()
         if isinstance(email, str) and len(email) > _MAX_EMAIL_CHARS:
             raise bad_request("email", f"at most {_MAX_EMAIL_CHARS} characters")
-        role = ROLE_ENGINEER if self.profile.legacy else ROLE_CUSTOMER
+        # the installer's login may change the operation on 20.49 and later; a customer's not
+        role = ROLE_ENGINEER if self.profile.legacy or username == "installer" else ROLE_CUSTOMER
         if self.profile.legacy:
             # Spec 001: getting a token on old firmware stops the Powerwall, even when the
             # login says force_sm_off false (its own example does).
