@@ -62,6 +62,9 @@ EXCEPTIONS: dict[str, dict[str, str]] = {
         "cli": "`teg monitor` reads the same profiles, settings and exit codes as `teg`",
         "sim": "`teg demo` offers the simulator's scenarios and runs one",
     },
+    "tegkit.monitor.backfill": {
+        "cloud": "backfill fills unrecorded days from Tesla's calendar and backup history",
+    },
     "tegkit.monitor.demo": {
         "sim": "the demo records a simulated gateway",
         "cloud": "the demo's dashboard changes go through the simulator's cloud",

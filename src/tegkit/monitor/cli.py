@@ -31,7 +31,8 @@ import click
 import platformdirs
 
 from tegkit import logs
-from tegkit.errors import AuthenticationError
+from tegkit.cli.output import Output, json_option
+from tegkit.errors import AuthenticationError, InvalidInputError
 from tegkit.monitor.auth import MIN_TOKEN_CHARS
 from tegkit.monitor.poller import REQUESTS_PER_CALL_MAX, PollerConfig
 from tegkit.monitor.readings import RetentionPolicy
@@ -405,7 +406,7 @@ _log_format_option = click.option(
 _DEMO_EPILOG = "\b\nExample:\n  teg demo --scenario evening-outage --speed 120"
 
 
-@click.command("monitor", epilog=_MONITOR_EPILOG)
+@click.group("monitor", epilog=_MONITOR_EPILOG, invoke_without_command=True)
 @click.option(
     "--gateway",
     "gateways",
@@ -516,6 +517,8 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
     Warnings and errors (an unreachable gateway, a refused password, a failed clean-up)
     are written to stderr, one line each, the same cause at most once a minute.
     """
+    if ctx.invoked_subcommand is not None:
+        return  # `teg monitor backfill`: a one-off job, the monitor does not start
     targets = apply_tz(resolve_targets(gateways, opts, ctx), opts["tz"])
     targets = with_cloud(targets, opts["cloud_profile"], opts["via"], ctx)
     tariff = None
@@ -559,6 +562,174 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
 
         click.echo(_refused_message(targets, refused), err=True)
         ctx.exit(AUTHENTICATION)
+
+
+_BACKFILL_EPILOG = (
+    "\b\nExample:\n"
+    "  teg monitor backfill --gateway home --from 2024-01-01 --to 2024-03-31\n"
+    "  teg monitor backfill --gateway home --from 2024-06-01 --json"
+)
+_DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@monitor.command("backfill", epilog=_BACKFILL_EPILOG)
+@click.option(
+    "--from", "first", type=_DATE, required=True, metavar="YYYY-MM-DD", help="First day to fill."
+)
+@click.option(
+    "--to",
+    "last",
+    type=_DATE,
+    metavar="YYYY-MM-DD",
+    help="Last day to fill [default: yesterday in the site's time zone].",
+)
+@click.option(
+    "--gateway",
+    required=True,
+    metavar="NAME",
+    help="The gateway's name in the monitor (as the dashboard and --gateway NAME=URL name it).",
+)
+@click.option(
+    "--db", envvar="TEG_MONITOR_DB", show_envvar=True, help="SQLite path or postgresql:// URL."
+)
+@click.option(
+    "--tz", metavar="ZONE", help="The site's time zone [default: the one the cloud reports]."
+)
+@click.option("--site-id", envvar="TEG_SITE_ID", show_envvar=True, type=int, help="Energy site id.")
+@click.option(
+    "--token-file",
+    envvar="TEG_TOKEN_FILE",
+    show_envvar=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Cloud token file [default: as `teg cloud`].",
+)
+@click.option("--cloud-url", envvar="TEG_CLOUD_URL", show_envvar=True, help="Owner API base URL.")
+@click.option("--auth-url", envvar="TEG_CLOUD_AUTH_URL", show_envvar=True, help="OAuth base URL.")
+@click.option(
+    "--cloud-cafile",
+    envvar="TEG_CLOUD_CAFILE",
+    show_envvar=True,
+    type=click.Path(dir_okay=False),
+    help="CA file for the cloud (a test cloud such as `teg sim`).",
+)
+@json_option
+@click.pass_context
+def backfill(ctx: click.Context, /, **opts: Any) -> Output:
+    """Fill days the monitor did not record from Tesla's cloud (calendar and backup history).
+
+    Each day in the range without a local reading gets the cloud's energy for it, at the
+    cloud's resolution (a day per counter, no power curve), marked as coming from the cloud;
+    days the monitor recorded are never touched. Outages from the cloud's backup history
+    join the outage list unless the monitor recorded them itself. Running it again changes
+    nothing. Uses the same tokens and cloud settings as `teg cloud`.
+    """
+    from tegkit.cli import app, exit_codes
+    from tegkit.monitor import backfill as bf
+    from tegkit.monitor.store import AsyncStore, open_store
+
+    first: dt.date = opts["first"].date()
+    last: dt.date | None = None if opts["last"] is None else opts["last"].date()
+    try:  # everything the user typed is checked before the cloud is asked anything
+        if last is not None:
+            bf.check_range(first, last)
+        if opts["tz"] is not None:
+            bf.zone_named(opts["tz"])
+    except InvalidInputError as exc:
+        raise _bad_option(exc) from None
+    cs = _cloud_settings(ctx, opts)
+    ctx.meta[exit_codes.CONTEXT_KEY] = exit_codes.Context(service="cloud", where=cs.base_url)
+
+    async def go() -> bf.BackfillReport:
+        store = AsyncStore(open_store(opts["db"] or str(default_db())))
+        try:
+            async with cs.client() as client:
+                site_id = cs.site_id if cs.site_id is not None else await _only_site(client)
+                return await bf.backfill(
+                    store,
+                    client,
+                    site_id=site_id,
+                    gateway=opts["gateway"],
+                    first=first,
+                    last=last,
+                    time_zone=opts["tz"],
+                )
+        finally:
+            await store.aclose()
+
+    try:
+        report = app.run(go())
+    except InvalidInputError as exc:
+        if exc.field not in _OPTION_OF:
+            raise  # the cloud's or the store's refusal: its own exit code
+        raise _bad_option(exc) from None
+    return Output(report.as_json(), _render_backfill)
+
+
+_OPTION_OF = {"from": "--from", "to": "--to", "time_zone": "--tz"}
+
+
+def _bad_option(exc: InvalidInputError) -> click.BadParameter:
+    """A refused --from/--to/--tz as click's usage error (exit code 2)."""
+    message = f"{exc.value!s}: expected {exc.allowed}"
+    return click.BadParameter(message, param_hint=_OPTION_OF.get(exc.field, exc.field))
+
+
+def _render_backfill(console: Any, data: dict[str, Any]) -> None:
+    def days(values: list[str]) -> str:
+        return ", ".join(values) if len(values) <= 6 else f"{values[0]} .. {values[-1]}"
+
+    console.print(
+        f"Backfill of {data['gateway']} ({data['time_zone']}) from the cloud:", soft_wrap=True
+    )
+    for key, label in (
+        ("filled", "filled from the cloud"),
+        ("unchanged", "already filled, unchanged"),
+        ("local", "recorded by the monitor, untouched"),
+        ("missing", "not in the cloud either"),
+    ):
+        if data[key]:
+            console.print(f"  {len(data[key]):>4} days {label}: {days(data[key])}", soft_wrap=True)
+    added, skipped = data["outages_added"], data["outages_skipped"]
+    console.print(f"  {added:>4} outages added ({skipped} already listed)")
+
+
+def _cloud_settings(ctx: click.Context, opts: dict[str, Any]) -> Any:
+    """The cloud settings `teg cloud` would use, with this command's options first."""
+    from tegkit.cli import app
+    from tegkit.cli.cloud import CloudSettings
+    from tegkit.ownerapi import AUTH_URL, OWNER_API_URL
+
+    settings = app.settings(ctx)
+    stored = settings.profile.cloud
+    for url, name in (
+        (opts["cloud_url"], "--cloud-url / TEG_CLOUD_URL"),
+        (opts["auth_url"], "--auth-url / TEG_CLOUD_AUTH_URL"),
+        (stored.base_url, f"profiles.{settings.profile_name}.cloud.base_url"),
+        (stored.auth_url, f"profiles.{settings.profile_name}.cloud.auth_url"),
+    ):
+        app.check_no_user_info(url, name)
+    stored_file = Path(stored.token_file).expanduser() if stored.token_file else None
+    return CloudSettings(
+        app=settings,
+        token_file=opts["token_file"]
+        or stored_file
+        or settings.config_dir / "cloud" / f"{settings.profile_name}.json",
+        base_url=opts["cloud_url"] or stored.base_url or OWNER_API_URL,
+        auth_url=opts["auth_url"] or stored.auth_url or AUTH_URL,
+        cafile=opts["cloud_cafile"] or stored.cafile,
+        site_id=opts["site_id"]
+        if opts["site_id"] is not None
+        else (None if stored.site_id is None else int(stored.site_id)),
+        battery_id=stored.battery_id,
+    )
+
+
+async def _only_site(client: Any) -> int:
+    sites = await client.energy_sites()
+    if len(sites) == 1:
+        return int(sites[0].energy_site_id)
+    ids = ", ".join(str(s.energy_site_id) for s in sites) or "none"
+    raise click.UsageError(f"choose an energy site with --site-id (the account has: {ids})")
 
 
 @click.command("demo", epilog=_DEMO_EPILOG)
