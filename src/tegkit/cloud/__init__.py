@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from tegkit.cloud._client import CloudClient
 from tegkit.cloud._envelope import CommandResult
-from tegkit.cloud._login import LoginError, login
+from tegkit.cloud._login import LOGIN_TIMEOUT_S, LoginError, login
 from tegkit.cloud._models import (
     BackupEvent,
     BackupHistory,
@@ -31,6 +31,7 @@ from tegkit.cloud._tokens import (
 )
 
 __all__ = [
+    "LOGIN_TIMEOUT_S",
     "BackupEvent",
     "BackupHistory",
     "CloudClient",
