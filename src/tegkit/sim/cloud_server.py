@@ -62,7 +62,9 @@ class CloudServer:
         """Listen on (host, port) (0: a free port) with `context`, offering h2 and http/1.1."""
         context.set_alpn_protocols(ALPN_PROTOCOLS)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP, and
+        # hypercorn writes headers and body apart, so Nagle held each answer ~40 ms.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
