@@ -54,6 +54,7 @@ ROUTES = [
     "/api/outages",
     "/api/gaps",
     "/api/events",
+    "/api/vocabulary",
     "/healthz",
     "/metrics",
     "/login",
