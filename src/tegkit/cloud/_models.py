@@ -143,9 +143,9 @@ class CloudSiteInfo(Model, kw_only=True):
     @property
     def export_rule(self) -> ExportRule | None:
         """What may be exported, as the vocabulary's ExportRule; None when missing or unknown."""
-        parts = self.components
+        rule = None if self.components is None else self.components.customer_preferred_export_rule
         try:
-            return None if parts is None else ExportRule(parts.customer_preferred_export_rule)
+            return None if rule is None else ExportRule(rule)
         except ValueError:
             return None
 
