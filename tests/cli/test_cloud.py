@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 import stat
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from teg_helpers import SimThread, Teg
+from teg_helpers import SimThread, Teg, sim_env
 
 from tegkit.cli import exit_codes
 from tegkit.errors import ApiError, CloudTokenMissingError
@@ -234,3 +236,106 @@ def test_tokens_can_be_imported_into_a_new_named_profile(
     # A profile that does not exist is still an error for the other cloud commands.
     unknown = cteg("--profile", "nowhere", "cloud", "products")
     assert unknown.exit_code == 2 and "lake" in unknown.stderr
+
+
+# --- the Fleet API's energy-site settings (teg cloud set ...) ---------------------------------
+
+CLOUD_DELAY_S = 20.0
+NIGHT = dt.datetime(2024, 6, 2, 8, 0, tzinfo=dt.UTC)  # 1 am in Los Angeles: no sun
+
+
+@pytest.fixture()
+def delayed(tmp_path: Path) -> Iterator[tuple[SimThread, Teg]]:
+    """A simulator of its own whose cloud changes land CLOUD_DELAY_S after they are made."""
+    st = SimThread(cloud_delay_s=CLOUD_DELAY_S, start=NIGHT)
+    try:
+        sim = st.sim
+        env = {**sim_env(sim, tmp_path / "config" / "config.toml"),
+               "TEG_CLOUD_URL": sim.cloud_url, "TEG_CLOUD_AUTH_URL": sim.cloud_url,
+               "TEG_CLOUD_CAFILE": str(sim.cafile)}  # fmt: skip
+        yield st, Teg(env)
+    finally:
+        st.close()
+
+
+def test_cloud_set_energy_settings_reach_the_gateway_after_the_delay(
+    delayed: tuple[SimThread, Teg], tmp_path: Path
+) -> None:
+    st, teg = delayed
+    sim = st.sim
+    _import(teg, sim, tmp_path)
+    st.call(sim.override_solar, 0.0)
+    st.call(sim.override_load, 800.0)
+    assert teg.json("status")["battery_power_w"] == pytest.approx(800.0)  # local, self-powered
+
+    storm = teg.json("cloud", "set", "storm-watch", "on")
+    assert storm["site_id"] == sim.cloud_site.energy_site_id
+    assert storm["storm_watch_enabled"] is False  # the cloud shows the old value until it lands
+    st.run(sim.advance(CLOUD_DELAY_S - 1.0))
+    assert teg.json("status")["battery_power_w"] == pytest.approx(800.0)
+    st.run(sim.advance(1.0))
+    local = teg.json("status")  # the gateway's local API: charging from the grid
+    assert local["battery_power_w"] < -1_000.0
+    assert local["site_power_w"] == pytest.approx(800.0 - local["battery_power_w"], abs=0.5)
+
+    # Grid charging, by battery id (the site is found through the product list).
+    battery = sim.cloud_site.battery_id
+    off = teg.json("cloud", "--battery-id", battery, "set", "grid-charging", "off")
+    assert off["grid_charging_allowed"] is True and off["storm_watch_enabled"] is True
+    rule = teg.json("cloud", "set", "export-rule", "never")
+    assert rule["export_rule"] == "pv_only"
+    ev = teg.json("cloud", "set", "ev-reserve", "30")
+    assert ev["off_grid_ev_reserve_app_percent"] != 30
+    human = teg("cloud", "set", "storm-watch", "off")
+    assert human.exit_code == 0, human.stderr
+    assert "storm watch on" in human.stdout and "after a short delay" in human.stdout
+    st.run(sim.advance(CLOUD_DELAY_S))
+    info = st.call(sim.cloud_site.site_info)
+    assert info["components"]["disallow_charge_from_grid_with_solar_installed"] is True
+    assert info["components"]["customer_preferred_export_rule"] == "never"
+    assert info["off_grid_vehicle_charging_reserve_percent"] == 30
+    assert info["user_settings"]["storm_mode_enabled"] is False
+    # Never export, seen locally: a sunny surplus is curtailed, not sent to the grid.
+    st.call(sim.override_solar, 20_000.0)
+    st.call(sim.override_load, 500.0)
+    local = teg.json("status")
+    assert local["site_power_w"] == pytest.approx(0.0, abs=0.5)
+    assert local["solar_power_w"] < 20_000.0
+    again = teg.json("cloud", "set", "ev-reserve", "30")  # reads back every landed setting
+    assert again == {
+        "site_id": sim.cloud_site.energy_site_id,
+        "site_name": sim.cloud_site.site_name,
+        "grid_charging_allowed": False,
+        "export_rule": "never",
+        "storm_watch_enabled": False,
+        "off_grid_ev_reserve_app_percent": 30,
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("grid-charging", "maybe"), "'GRID_CHARGING'"),
+        (("grid-charging", "true"), "'GRID_CHARGING'"),
+        (("export-rule", "always"), "'EXPORT_RULE'"),
+        (("storm-watch", "1"), "'STORM_WATCH'"),
+        (("ev-reserve", "101"), "off_grid_vehicle_charging_reserve_percent"),
+        (("ev-reserve", "--", "-1"), "off_grid_vehicle_charging_reserve_percent"),
+        (("ev-reserve", "nan"), "off_grid_vehicle_charging_reserve_percent"),
+        (("ev-reserve", "lots"), "'PERCENT'"),
+    ],
+)
+def test_bad_settings_are_usage_errors_and_nothing_is_sent(
+    cteg: Teg, args: tuple[str, ...], field: str
+) -> None:
+    assert cteg("cloud", "token", "import", "--access-token", "x").exit_code == 0
+    with socket.socket() as s:  # a cloud that cannot be reached: a request would be exit 4
+        s.bind(("127.0.0.1", 0))
+        nowhere = f"https://127.0.0.1:{s.getsockname()[1]}"
+        result = cteg("cloud", "--site-id", "1", "set", *args, TEG_CLOUD_URL=nowhere)
+        good = {"ev-reserve": "0", "export-rule": "never"}.get(args[0], "on")
+        sent = cteg("cloud", "--site-id", "1", "set", args[0], good, TEG_CLOUD_URL=nowhere)
+    assert result.exit_code == exit_codes.USAGE, result.stderr
+    assert field in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert sent.exit_code == exit_codes.UNREACHABLE  # a good value would have been sent

@@ -9,12 +9,9 @@ environment variables, then the profile's [profiles.NAME.cloud] table.
 from __future__ import annotations
 
 import json
-import os
 import ssl
-import stat
 import time
-import webbrowser
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,29 +27,19 @@ from tegkit.cli.change import MODE_CHOICE, SCALE_HELP, check_reserve, wire_numbe
 from tegkit.cli.config import Profile
 from tegkit.cli.output import Output, json_option
 from tegkit.cloud import (
-    LOGIN_TIMEOUT_S,
     CloudClient,
     TokenFormatError,
-    TokenOrigin,
     Tokens,
-    login,
     parse_tokens,
     read_token_file,
-    read_token_origin,
     write_token_file,
 )
 from tegkit.errors import CloudTokenMissingError, InvalidInputError
+from tegkit.models.vocabulary import ExportRule
 from tegkit.ownerapi import (
     AUTH_URL,
-    AUTHORIZE_PATH,
-    AUTHORIZE_URLS,
-    DEFAULT_REGION,
-    FLEET_API_URLS,
-    FLEET_AUTH_URLS,
-    FLEET_SCOPE,
     OWNER_API_URL,
-    REGIONS,
-    Region,
+    check_off_grid_ev_reserve_app_percent,
     check_site_name,
 )
 
@@ -71,9 +58,6 @@ class CloudSettings:
     site_id: int | None
     battery_id: str | None
     http1: bool = False  # HTTP/1.1 instead of HTTP/2: only for a proxy that cannot do h2
-    # the hosts as given (options, environment, profile); None: the flavour's own
-    base_url_given: str | None = None
-    auth_url_given: str | None = None
 
     def ssl(self) -> ssl.SSLContext | None:
         if self.cafile is None:
@@ -109,24 +93,6 @@ class CloudSettings:
                     str(self.token_file), self._how_to_get_tokens()
                 ) from None
             raise
-        origin = read_token_origin(self.token_file)
-        if origin.flavour == "fleet":
-            # the Fleet API: the application's client id and the hosts recorded at login
-            return CloudClient(
-                tokens.access_token,
-                tokens.refresh_token,
-                flavour="fleet",
-                client_id=origin.client_id,
-                client_secret=client_secret(),
-                region=origin.region,
-                base_url=self.base_url_given or origin.base_url,
-                auth_url=self.auth_url_given or origin.auth_url,
-                token_file=self.token_file,
-                ssl=self.ssl(),
-                timeout_s=max(self.app.timeout_s, 20.0),
-                expires_at_s=tokens.expires_at_s,
-                http1=self.http1,
-            )
         return CloudClient(
             tokens.access_token,
             tokens.refresh_token,
@@ -241,8 +207,6 @@ def cloud(
         site_id=site_id if site_id is not None else _int(stored.site_id),
         battery_id=battery_id or stored.battery_id,
         http1=http1,
-        base_url_given=cloud_url or stored.base_url,
-        auth_url_given=auth_url or stored.auth_url,
     )
     ctx.meta[exit_codes.CONTEXT_KEY] = exit_codes.Context(service="cloud", where=ctx.obj.base_url)
     ctx.meta["teg.cloud.given"] = {
@@ -257,41 +221,6 @@ def cloud(
 
 def _int(value: str | None) -> int | None:
     return None if value is None else int(value)
-
-
-#: where a Fleet API application's client secret comes from (never the command line)
-CLIENT_SECRET_ENV = "TEG_CLIENT_SECRET"
-CLIENT_SECRET_FILE_ENV = "TEG_CLIENT_SECRET_FILE"
-
-
-def client_secret(path: Path | None = None) -> str | None:
-    """The Fleet API client secret: TEG_CLIENT_SECRET, else a file only its owner can read.
-
-    The file is `path`, else TEG_CLIENT_SECRET_FILE. A file others can read is refused: a
-    secret that leaked that way must be replaced, not used.
-    """
-    secret = os.environ.get(CLIENT_SECRET_ENV)
-    if secret:
-        return secret.strip()
-    if path is None:
-        named = os.environ.get(CLIENT_SECRET_FILE_ENV)
-        path = Path(named).expanduser() if named else None
-    if path is None:
-        return None
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            raise InvalidInputError(
-                "client secret file", "a file only its owner can read (chmod 600)", str(path)
-            )
-        secret = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(
-            "client secret file", f"a readable text file ({exc.__class__.__name__})", str(path)
-        ) from None
-    if not secret:
-        raise InvalidInputError("client secret file", "a file holding the secret", str(path))
-    return secret
 
 
 # --- tokens ---------------------------------------------------------------------------------
@@ -411,121 +340,6 @@ def refresh(ctx: click.Context) -> Output:
             return await client.refresh()
 
     return Output(_token_data(cs, app.run(go())), _render_token)
-
-
-@cloud.command(name="login")
-@click.option(
-    "--fleet",
-    is_flag=True,
-    help="Log in to the Fleet API with your own application (needs --client-id).",
-)
-@click.option(
-    "--client-id",
-    envvar="TEG_CLIENT_ID",
-    show_envvar=True,
-    help="Client id of your Fleet API application (developer.tesla.com).",
-)
-@click.option(
-    "--client-secret-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help=f"File (mode 600) with the client secret, if your application has one; "
-    f"or set {CLIENT_SECRET_ENV} / {CLIENT_SECRET_FILE_ENV}.",
-)
-@click.option(
-    "--region",
-    type=click.Choice(REGIONS),
-    help="Fleet API region: na (Americas, Asia-Pacific), eu (Europe, Middle East, Africa), "
-    "cn (China)  [default: na].",
-)
-@click.option(
-    "--redirect-port",
-    type=click.IntRange(0, 65535),
-    default=0,
-    help="Port of the loopback redirect http://127.0.0.1:PORT/callback  [default: any free].",
-)
-@click.option(
-    "--timeout",
-    "timeout_s",
-    type=click.FloatRange(min=1),
-    default=LOGIN_TIMEOUT_S,
-    show_default=True,
-    help="Seconds to wait for the browser to come back.",
-)
-@click.option("--open", "open_browser", is_flag=True, help="Open the address in a browser.")
-@json_option
-@click.pass_context
-def login_(
-    ctx: click.Context,
-    fleet: bool,
-    client_id: str | None,
-    client_secret_file: Path | None,
-    region: Region | None,
-    redirect_port: int,
-    timeout_s: float,
-    open_browser: bool,
-) -> Output:
-    """Log in through the browser (OAuth with PKCE) and keep the tokens (0600).
-
-    Prints an address to open in a browser; after you sign in and allow access, Tesla sends
-    the browser back to http://127.0.0.1:PORT/callback, where teg takes the answer once. Add
-    http://127.0.0.1:PORT/callback to your application's allowed redirect URIs (with
-    --redirect-port PORT). Only the Fleet API can log in this way: the Owner API's client
-    returns to Tesla's own page only; use `teg cloud token import` for Owner API tokens.
-
-    \b
-    Example:
-      teg cloud login --fleet --client-id 0a1b2c --region eu --redirect-port 8765
-    """
-    cs = cloud_settings(ctx)
-    if not fleet:
-        raise click.UsageError(
-            "only the Fleet API logs in through the browser: add --fleet --client-id ID "
-            "(your application at developer.tesla.com), or import Owner API tokens with "
-            "`teg cloud token import FILE`"
-        )
-    if not client_id or not client_id.strip():
-        raise click.UsageError("--fleet needs --client-id (your Fleet API application's id)")
-    region_ = region or DEFAULT_REGION
-    origin = TokenOrigin(
-        flavour="fleet",
-        client_id=client_id.strip(),
-        region=region_,
-        base_url=cs.base_url_given,
-        auth_url=cs.auth_url_given,
-    )
-    if cs.auth_url_given:
-        authorize_base = cs.auth_url_given.rstrip("/") + AUTHORIZE_PATH
-    else:
-        authorize_base = AUTHORIZE_URLS[region_]
-    secret = client_secret(client_secret_file)
-
-    def show(url: str) -> None:
-        click.echo("Open this address in a browser, sign in and allow access:", err=True)
-        click.echo(url, err=True)
-        click.echo(f"Waiting up to {timeout_s:g} s for the browser to come back...", err=True)
-        if open_browser:
-            webbrowser.open(url)
-
-    tokens = app.run(
-        login(
-            origin=origin,
-            authorize_base_url=authorize_base,
-            auth_url=cs.auth_url_given or FLEET_AUTH_URLS[region_],
-            token_file=cs.token_file,
-            show_url=show,
-            scope=FLEET_SCOPE,
-            client_secret=secret,
-            audience=cs.base_url_given or FLEET_API_URLS[region_],
-            redirect_port=redirect_port,
-            timeout_s=timeout_s,
-            ssl_context=cs.ssl(),
-            http1=cs.http1,
-        )
-    )
-    _remember(ctx, cs)
-    data = _token_data(cs, tokens)
-    data.update(flavour=origin.flavour, client_id=origin.client_id, region=origin.region)
-    return Output(data, _render_token)
 
 
 # --- reads ----------------------------------------------------------------------------------
@@ -663,7 +477,8 @@ async def _apply(cs: CloudSettings, command: str, value: Any) -> dict[str, Any]:
 
 @cloud.group(name="set")
 def cloud_set() -> None:
-    """Change reserve, mode or site name through the cloud (by --site-id or --battery-id).
+    """Change reserve, mode, site name, grid charging, export rule, storm watch or the
+    off-grid EV reserve through the cloud (by --site-id or --battery-id).
 
     \b
     Example:
@@ -720,3 +535,131 @@ def cloud_site_name(ctx: click.Context, name: str) -> Output:
     """
     check_site_name(name)
     return Output(app.run(_apply(cloud_settings(ctx), "site_name", name)), _render_site)
+
+
+# --- the Fleet API's energy-site settings ------------------------------------------------------
+
+ON_OFF = click.Choice(["on", "off"])
+EXPORT_RULE_CHOICE = click.Choice([rule.value for rule in ExportRule])
+
+# send(client, site_id): one command; the answer is what site_info reports afterwards
+_SiteCommand = Callable[[CloudClient, int], Awaitable[object]]
+
+
+async def _apply_site_setting(cs: CloudSettings, send: _SiteCommand) -> dict[str, Any]:
+    async with cs.client() as client:
+        site_id = await _site_id(cs, client)  # these commands take the energy site id only
+        await send(client, site_id)
+        info = await client.site_info(site_id)
+    return {
+        "site_id": site_id,
+        "site_name": info.site_name,
+        "grid_charging_allowed": info.grid_charging_allowed,
+        "export_rule": None if info.export_rule is None else str(info.export_rule),
+        "storm_watch_enabled": info.storm_mode_enabled,
+        "off_grid_ev_reserve_app_percent": info.off_grid_vehicle_charging_reserve_app_percent,
+    }
+
+
+def _render_settings(console: Console, data: dict[str, Any]) -> None:
+    def said(value: object, yes: str = "on", no: str = "off") -> str:
+        if isinstance(value, bool):
+            return yes if value else no
+        return "—" if value is None else str(value)
+
+    ev = data["off_grid_ev_reserve_app_percent"]
+    console.print(
+        f"The cloud now reports for site {data['site_id']}: grid charging "
+        f"{said(data['grid_charging_allowed'], 'allowed', 'not allowed')}, export rule "
+        f"{said(data['export_rule'])}, storm watch {said(data['storm_watch_enabled'])}, "
+        f"off-grid EV reserve {'—' if ev is None else f'{ev:zg}% (app scale)'}. "
+        "A change reaches the gateway after a short delay; until then the old value shows."
+    )
+
+
+@cloud_set.command(name="grid-charging")
+@target_options
+@click.argument("grid_charging", type=ON_OFF, metavar="GRID_CHARGING")
+@json_option
+@click.pass_context
+def cloud_grid_charging(ctx: click.Context, grid_charging: str) -> Output:
+    """Allow (on) or stop (off) charging the battery from the grid.
+
+    Off: in time-based control only solar charges the battery.
+
+    \b
+    Example:
+      teg cloud --site-id 1234567 set grid-charging off
+    """
+    allowed = grid_charging == "on"
+
+    def send(client: CloudClient, site_id: int) -> Awaitable[object]:
+        return client.set_grid_import_export(site_id, grid_charging_allowed=allowed)
+
+    return Output(app.run(_apply_site_setting(cloud_settings(ctx), send)), _render_settings)
+
+
+@cloud_set.command(name="export-rule")
+@target_options
+@click.argument("export_rule", type=EXPORT_RULE_CHOICE, metavar="EXPORT_RULE")
+@json_option
+@click.pass_context
+def cloud_export_rule(ctx: click.Context, export_rule: str) -> Output:
+    """What may go to the grid: pv_only (solar only), battery_ok (solar and battery) or never.
+
+    \b
+    Example:
+      teg cloud --site-id 1234567 set export-rule pv_only
+    """
+    rule = ExportRule(export_rule)
+
+    def send(client: CloudClient, site_id: int) -> Awaitable[object]:
+        return client.set_grid_import_export(site_id, export_rule=rule)
+
+    return Output(app.run(_apply_site_setting(cloud_settings(ctx), send)), _render_settings)
+
+
+@cloud_set.command(name="storm-watch")
+@target_options
+@click.argument("storm_watch", type=ON_OFF, metavar="STORM_WATCH")
+@json_option
+@click.pass_context
+def cloud_storm_watch(ctx: click.Context, storm_watch: str) -> Output:
+    """Turn storm watch on or off (on: the battery charges to full before a storm).
+
+    \b
+    Example:
+      teg cloud --site-id 1234567 set storm-watch on
+    """
+    enabled = storm_watch == "on"
+
+    def send(client: CloudClient, site_id: int) -> Awaitable[object]:
+        return client.set_storm_watch(site_id, enabled)
+
+    return Output(app.run(_apply_site_setting(cloud_settings(ctx), send)), _render_settings)
+
+
+def _ev_reserve(ctx: click.Context, param: click.Parameter, value: float) -> int | float:
+    try:
+        return check_off_grid_ev_reserve_app_percent(value)
+    except InvalidInputError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+@cloud_set.command(name="ev-reserve")
+@target_options
+@click.argument("percent", type=float, metavar="PERCENT", callback=_ev_reserve)
+@json_option
+@click.pass_context
+def cloud_ev_reserve(ctx: click.Context, percent: float) -> Output:
+    """Keep PERCENT of the battery (app scale, 0 to 100) from vehicles during an outage.
+
+    \b
+    Example:
+      teg cloud --site-id 1234567 set ev-reserve 30
+    """
+
+    def send(client: CloudClient, site_id: int) -> Awaitable[object]:
+        return client.set_off_grid_ev_reserve(site_id, percent)
+
+    return Output(app.run(_apply_site_setting(cloud_settings(ctx), send)), _render_settings)
