@@ -318,10 +318,7 @@ async def api_history(request: web.Request) -> web.Response:
             "source": history.source,
             # the first bucket may begin before 'from': it is shown at 'from'
             "t": [min(max(p.t, start), end) for p in points],
-            "site_w": [p.site_w for p in points],
-            "battery_w": [p.battery_w for p in points],
-            "load_w": [p.load_w for p in points],
-            "solar_w": [p.solar_w for p in points],
+            **{name: [getattr(p, name) for p in points] for name in POWER_NAMES},
             "soe_raw_percent": soe_raw,
             "soe_app_percent": [
                 None if s is None else round(percent.raw_to_app(s), 2) for s in soe_raw
