@@ -7,16 +7,21 @@ their duration in seconds (the wire has milliseconds).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from click.testing import CliRunner, Result
 
+from tegkit.cli import main
 from tegkit.cloud import BackupHistory, CloudClient, EnergyHistory
 from tegkit.errors import InvalidInputError
 from tegkit.sim import Simulator
@@ -184,3 +189,50 @@ async def test_the_simulated_cloud_answers_bad_queries_with_400_naming_the_value
             f"{sim.cloud_url}/api/1/energy_sites/1/history?kind=backup", headers=headers
         )
         assert other_site.status_code == 404
+
+
+async def test_teg_cloud_history_prints_outages_and_days(tmp_path: Path) -> None:
+    async with site_with_history() as sim:
+        tokens = tmp_path / "tokens.json"
+        pair = {"access_token": sim.cloud_tokens.access_token}
+        pair["refresh_token"] = sim.cloud_tokens.refresh_token  # days passed: it has expired
+        tokens.write_text(json.dumps(pair))
+        tokens.chmod(0o600)
+        env = {
+            "TEG_CONFIG": str(tmp_path / "config.toml"),
+            "TEG_TOKEN_FILE": str(tokens),
+            "TEG_CLOUD_URL": sim.cloud_url,
+            "TEG_CLOUD_AUTH_URL": sim.cloud_url,
+            "TEG_CLOUD_CAFILE": str(sim.cafile),
+        }
+
+        async def teg(*args: str) -> Result:
+            # in a thread: this loop keeps serving the simulated cloud meanwhile
+            argv = ["cloud", "history", *args]
+            return await asyncio.to_thread(CliRunner().invoke, main, argv, env=env)
+
+        backup = await teg("backup", "--json")
+        week = await teg("energy", "--period", "week", "--json")
+        one_day = await teg("energy", "--date", "2024-06-11", "--json")
+        text = await teg("energy", "--period", "week")
+        outages_text = await teg("backup")
+        bad = await teg("energy", "--period", "decade")
+        own = sim.cloud_site.calendar_history("energy", "week", sim.now)
+    for result in (backup, week, one_day, text, outages_text):
+        assert result.exit_code == 0, result.output
+    [outage] = json.loads(backup.stdout)["outages"]
+    assert outage == {
+        "start": OUTAGE_AT.isoformat(),
+        "end": (OUTAGE_AT + dt.timedelta(seconds=45 * 60 + 30)).isoformat(),
+        "duration_s": 45 * 60 + 30,
+    }
+    periods = json.loads(week.stdout)["periods"]
+    assert [p["timestamp"] for p in periods] == [e["timestamp"] for e in own["time_series"]]
+    for period, wire in zip(periods, own["time_series"], strict=True):
+        assert period["solar_energy_exported_wh"] == wire["solar_energy_exported"]
+        assert period["grid_energy_imported_wh"] == wire["grid_energy_imported"]
+    [day] = json.loads(one_day.stdout)["periods"]
+    assert day == periods[1]
+    assert "2024-06-12" in text.stdout and "kWh" in text.stdout
+    assert "45 min 30 s" in outages_text.stdout
+    assert bad.exit_code == 2 and "decade" in bad.output

@@ -9,8 +9,11 @@ environment variables, then the profile's [profiles.NAME.cloud] table.
 from __future__ import annotations
 
 import json
+import os
 import ssl
+import stat
 import time
+import webbrowser
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,18 +30,30 @@ from tegkit.cli.change import MODE_CHOICE, SCALE_HELP, check_reserve, wire_numbe
 from tegkit.cli.config import Profile
 from tegkit.cli.output import Output, json_option
 from tegkit.cloud import (
+    LOGIN_TIMEOUT_S,
     CloudClient,
     TokenFormatError,
+    TokenOrigin,
     Tokens,
+    login,
     parse_tokens,
     read_token_file,
+    read_token_origin,
     write_token_file,
 )
 from tegkit.errors import CloudTokenMissingError, InvalidInputError
 from tegkit.models.vocabulary import ExportRule
 from tegkit.ownerapi import (
     AUTH_URL,
+    AUTHORIZE_PATH,
+    AUTHORIZE_URLS,
+    DEFAULT_REGION,
+    FLEET_API_URLS,
+    FLEET_AUTH_URLS,
+    FLEET_SCOPE,
     OWNER_API_URL,
+    REGIONS,
+    Region,
     check_off_grid_ev_reserve_app_percent,
     check_site_name,
 )
@@ -58,6 +73,9 @@ class CloudSettings:
     site_id: int | None
     battery_id: str | None
     http1: bool = False  # HTTP/1.1 instead of HTTP/2: only for a proxy that cannot do h2
+    # the hosts as given (options, environment, profile); None: the flavour's own
+    base_url_given: str | None = None
+    auth_url_given: str | None = None
 
     def ssl(self) -> ssl.SSLContext | None:
         if self.cafile is None:
@@ -93,6 +111,24 @@ class CloudSettings:
                     str(self.token_file), self._how_to_get_tokens()
                 ) from None
             raise
+        origin = read_token_origin(self.token_file)
+        if origin.flavour == "fleet":
+            # the Fleet API: the application's client id and the hosts recorded at login
+            return CloudClient(
+                tokens.access_token,
+                tokens.refresh_token,
+                flavour="fleet",
+                client_id=origin.client_id,
+                client_secret=client_secret(),
+                region=origin.region,
+                base_url=self.base_url_given or origin.base_url,
+                auth_url=self.auth_url_given or origin.auth_url,
+                token_file=self.token_file,
+                ssl=self.ssl(),
+                timeout_s=max(self.app.timeout_s, 20.0),
+                expires_at_s=tokens.expires_at_s,
+                http1=self.http1,
+            )
         return CloudClient(
             tokens.access_token,
             tokens.refresh_token,
@@ -207,6 +243,8 @@ def cloud(
         site_id=site_id if site_id is not None else _int(stored.site_id),
         battery_id=battery_id or stored.battery_id,
         http1=http1,
+        base_url_given=cloud_url or stored.base_url,
+        auth_url_given=auth_url or stored.auth_url,
     )
     ctx.meta[exit_codes.CONTEXT_KEY] = exit_codes.Context(service="cloud", where=ctx.obj.base_url)
     ctx.meta["teg.cloud.given"] = {
@@ -221,6 +259,41 @@ def cloud(
 
 def _int(value: str | None) -> int | None:
     return None if value is None else int(value)
+
+
+#: where a Fleet API application's client secret comes from (never the command line)
+CLIENT_SECRET_ENV = "TEG_CLIENT_SECRET"
+CLIENT_SECRET_FILE_ENV = "TEG_CLIENT_SECRET_FILE"
+
+
+def client_secret(path: Path | None = None) -> str | None:
+    """The Fleet API client secret: TEG_CLIENT_SECRET, else a file only its owner can read.
+
+    The file is `path`, else TEG_CLIENT_SECRET_FILE. A file others can read is refused: a
+    secret that leaked that way must be replaced, not used.
+    """
+    secret = os.environ.get(CLIENT_SECRET_ENV)
+    if secret:
+        return secret.strip()
+    if path is None:
+        named = os.environ.get(CLIENT_SECRET_FILE_ENV)
+        path = Path(named).expanduser() if named else None
+    if path is None:
+        return None
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise InvalidInputError(
+                "client secret file", "a file only its owner can read (chmod 600)", str(path)
+            )
+        secret = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(
+            "client secret file", f"a readable text file ({exc.__class__.__name__})", str(path)
+        ) from None
+    if not secret:
+        raise InvalidInputError("client secret file", "a file holding the secret", str(path))
+    return secret
 
 
 # --- tokens ---------------------------------------------------------------------------------
@@ -340,6 +413,121 @@ def refresh(ctx: click.Context) -> Output:
             return await client.refresh()
 
     return Output(_token_data(cs, app.run(go())), _render_token)
+
+
+@cloud.command(name="login")
+@click.option(
+    "--fleet",
+    is_flag=True,
+    help="Log in to the Fleet API with your own application (needs --client-id).",
+)
+@click.option(
+    "--client-id",
+    envvar="TEG_CLIENT_ID",
+    show_envvar=True,
+    help="Client id of your Fleet API application (developer.tesla.com).",
+)
+@click.option(
+    "--client-secret-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"File (mode 600) with the client secret, if your application has one; "
+    f"or set {CLIENT_SECRET_ENV} / {CLIENT_SECRET_FILE_ENV}.",
+)
+@click.option(
+    "--region",
+    type=click.Choice(REGIONS),
+    help="Fleet API region: na (Americas, Asia-Pacific), eu (Europe, Middle East, Africa), "
+    "cn (China)  [default: na].",
+)
+@click.option(
+    "--redirect-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Port of the loopback redirect http://127.0.0.1:PORT/callback  [default: any free].",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=1),
+    default=LOGIN_TIMEOUT_S,
+    show_default=True,
+    help="Seconds to wait for the browser to come back.",
+)
+@click.option("--open", "open_browser", is_flag=True, help="Open the address in a browser.")
+@json_option
+@click.pass_context
+def login_(
+    ctx: click.Context,
+    fleet: bool,
+    client_id: str | None,
+    client_secret_file: Path | None,
+    region: Region | None,
+    redirect_port: int,
+    timeout_s: float,
+    open_browser: bool,
+) -> Output:
+    """Log in through the browser (OAuth with PKCE) and keep the tokens (0600).
+
+    Prints an address to open in a browser; after you sign in and allow access, Tesla sends
+    the browser back to http://127.0.0.1:PORT/callback, where teg takes the answer once. Add
+    http://127.0.0.1:PORT/callback to your application's allowed redirect URIs (with
+    --redirect-port PORT). Only the Fleet API can log in this way: the Owner API's client
+    returns to Tesla's own page only; use `teg cloud token import` for Owner API tokens.
+
+    \b
+    Example:
+      teg cloud login --fleet --client-id 0a1b2c --region eu --redirect-port 8765
+    """
+    cs = cloud_settings(ctx)
+    if not fleet:
+        raise click.UsageError(
+            "only the Fleet API logs in through the browser: add --fleet --client-id ID "
+            "(your application at developer.tesla.com), or import Owner API tokens with "
+            "`teg cloud token import FILE`"
+        )
+    if not client_id or not client_id.strip():
+        raise click.UsageError("--fleet needs --client-id (your Fleet API application's id)")
+    region_ = region or DEFAULT_REGION
+    origin = TokenOrigin(
+        flavour="fleet",
+        client_id=client_id.strip(),
+        region=region_,
+        base_url=cs.base_url_given,
+        auth_url=cs.auth_url_given,
+    )
+    if cs.auth_url_given:
+        authorize_base = cs.auth_url_given.rstrip("/") + AUTHORIZE_PATH
+    else:
+        authorize_base = AUTHORIZE_URLS[region_]
+    secret = client_secret(client_secret_file)
+
+    def show(url: str) -> None:
+        click.echo("Open this address in a browser, sign in and allow access:", err=True)
+        click.echo(url, err=True)
+        click.echo(f"Waiting up to {timeout_s:g} s for the browser to come back...", err=True)
+        if open_browser:
+            webbrowser.open(url)
+
+    tokens = app.run(
+        login(
+            origin=origin,
+            authorize_base_url=authorize_base,
+            auth_url=cs.auth_url_given or FLEET_AUTH_URLS[region_],
+            token_file=cs.token_file,
+            show_url=show,
+            scope=FLEET_SCOPE,
+            client_secret=secret,
+            audience=cs.base_url_given or FLEET_API_URLS[region_],
+            redirect_port=redirect_port,
+            timeout_s=timeout_s,
+            ssl_context=cs.ssl(),
+            http1=cs.http1,
+        )
+    )
+    _remember(ctx, cs)
+    data = _token_data(cs, tokens)
+    data.update(flavour=origin.flavour, client_id=origin.client_id, region=origin.region)
+    return Output(data, _render_token)
 
 
 # --- reads ----------------------------------------------------------------------------------
@@ -663,3 +851,162 @@ def cloud_ev_reserve(ctx: click.Context, percent: float) -> Output:
         return client.set_off_grid_ev_reserve(site_id, percent)
 
     return Output(app.run(_apply_site_setting(cloud_settings(ctx), send)), _render_settings)
+
+
+# --- history --------------------------------------------------------------------------------
+
+
+@cloud.group(name="history")
+def cloud_history() -> None:
+    """Outages and energy per day, as the cloud keeps them (read only).
+
+    \b
+    Example:
+      teg cloud history backup
+      teg cloud history energy --period week --date 2024-06-12
+    """
+
+
+def _render_outages(console: Console, data: dict[str, Any]) -> None:
+    if not data["outages"]:
+        console.print(f"The cloud lists no outage for site {data['site_id']}.")
+        return
+    table = Table(box=None, pad_edge=False)
+    for column in ("start", "end", "duration"):
+        table.add_column(column)
+    for o in data["outages"]:
+        minutes, seconds = divmod(round(o["duration_s"]), 60)
+        table.add_row(o["start"], o["end"], f"{minutes} min {seconds:02d} s")
+    console.print(table)
+
+
+@cloud_history.command(name="backup")
+@target_options
+@json_option
+@click.pass_context
+def cloud_history_backup(ctx: click.Context) -> Output:
+    """Every outage the cloud remembers: when it began, when it ended, how long it lasted.
+
+    \b
+    Example:
+      teg cloud --site-id 1234567 history backup --json
+    """
+    cs = cloud_settings(ctx)
+
+    async def go() -> dict[str, Any]:
+        async with cs.client() as client:
+            site_id = await _site_id(cs, client)
+            history = await client.backup_history(site_id)
+        return {
+            "site_id": site_id,
+            "total_events": history.total_events,
+            "outages": [
+                {
+                    "start": e.start.isoformat(),
+                    "end": e.end.isoformat(),
+                    "duration_s": e.duration_s,
+                }
+                for e in history.events
+            ],
+        }
+
+    return Output(app.run(go()), _render_outages)
+
+
+def _kwh(wh: float | None) -> str:
+    return "—" if wh is None else f"{wh / 1000:.2f}"
+
+
+def _sum_wh(period: dict[str, Any], *names: str) -> float | None:
+    values = [period[f"{name}_wh"] for name in names]
+    return None if any(v is None for v in values) else sum(values)
+
+
+def _render_energy(console: Console, data: dict[str, Any]) -> None:
+    if not data["periods"]:
+        console.print(f"The cloud has no energy for site {data['site_id']} in that period.")
+        return
+    table = Table(box=None, pad_edge=False, title=f"kWh ({data['time_zone'] or 'site time'})")
+    for column in ("start", "home", "solar", "grid in", "grid out", "battery in", "battery out"):
+        table.add_column(column, justify="left" if column == "start" else "right")
+    for p in data["periods"]:
+        home = _sum_wh(
+            p,
+            "consumer_energy_imported_from_grid",
+            "consumer_energy_imported_from_solar",
+            "consumer_energy_imported_from_battery",
+        )
+        grid_out = _sum_wh(
+            p, "grid_energy_exported_from_solar", "grid_energy_exported_from_battery"
+        )
+        battery_in = _sum_wh(
+            p, "battery_energy_imported_from_grid", "battery_energy_imported_from_solar"
+        )
+        table.add_row(
+            p["timestamp"][:10], _kwh(home), _kwh(p["solar_energy_exported_wh"]),
+            _kwh(p["grid_energy_imported_wh"]), _kwh(grid_out), _kwh(battery_in),
+            _kwh(p["battery_energy_exported_wh"]),
+        )  # fmt: skip
+    console.print(table)
+
+
+@cloud_history.command(name="energy")
+@target_options
+@click.option(
+    "--period",
+    type=click.Choice(("day", "week", "month", "year")),
+    default="day",
+    show_default=True,
+    help="day, week or month: a row per day; year: a row per month.",
+)
+@click.option(
+    "--date",
+    "last_day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="The period's last day, in the site's time zone [default: today, as the cloud says].",
+)
+@json_option
+@click.pass_context
+def cloud_history_energy(ctx: click.Context, period: str, last_day: Any) -> Output:
+    """Energy per day (or month) as the cloud keeps it, in Wh by where it came from and went.
+
+    \b
+    Example:
+      teg cloud history energy --period week
+      teg cloud --site-id 1234567 history energy --date 2024-06-12 --json
+    """
+    import datetime as dt
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from tegkit.cloud import EnergyPeriod
+
+    cs = cloud_settings(ctx)
+
+    async def go() -> dict[str, Any]:
+        async with cs.client() as client:
+            site_id = await _site_id(cs, client)
+            end: dt.datetime | None = None
+            if last_day is not None:
+                zone_name = (await client.site_info(site_id)).installation_time_zone
+                try:
+                    zone: dt.tzinfo = ZoneInfo(zone_name) if zone_name else dt.UTC
+                except (ZoneInfoNotFoundError, ValueError):
+                    zone = dt.UTC  # a zone this machine does not know: the day in UTC
+                end = dt.datetime.combine(last_day.date(), dt.time(23, 59, 59), zone)
+            answer = await client.calendar_history(site_id, "energy", period, end_date=end)
+        names = EnergyPeriod.__struct_fields__
+        return {
+            "site_id": site_id,
+            "period": answer.period,
+            "time_zone": answer.installation_time_zone,
+            "periods": [
+                {
+                    name: value.isoformat() if isinstance(value, dt.datetime) else value
+                    for name, value in ((n, getattr(p, n)) for n in names)
+                }
+                for p in answer.time_series
+            ],
+        }
+
+    return Output(app.run(go()), _render_energy)
