@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
 from click.testing import CliRunner, Result
-from monitor_helpers import stepped_poller
+from monitor_helpers import live_monitor, stepped_poller
 
 from tegkit.cli import main
 from tegkit.cloud import CloudClient
@@ -240,3 +241,35 @@ def _refuse(seen: list[str]) -> Any:
         raise AssertionError("the cloud was asked")
 
     return answer
+
+
+async def test_the_web_api_shows_cloud_days_and_outages_with_their_source(site: Site) -> None:
+    result = await site.teg("--from", "2024-06-10", "--to", "2024-06-13")
+    assert result.exit_code == 0, result.output
+    assert "3 days filled from the cloud" in result.stdout  # the text form says what it did
+    days, _, _ = read_store(site.db)
+    start = midnight(DAYS[0]).timestamp()
+    end = midnight(DAYS[-1] + dt.timedelta(days=1)).timestamp()
+    async with (
+        live_monitor(site.sim, site.db, tz=LA) as monitor,
+        aiohttp.ClientSession() as http,
+    ):
+        query = "gateway=home&from=2024-06-10&to=2024-06-13"
+        async with http.get(f"{monitor.url}api/daily?{query}") as r:
+            assert r.status == 200
+            daily = (await r.json())["days"]
+        async with http.get(f"{monitor.url}api/outages?gateway=home&from={start}&to={end}") as r:
+            assert r.status == 200
+            listed = (await r.json())["outages"]
+    # the dashboard's bars: every day has its energy, each marked with where it came from
+    assert [d["source"] for d in daily] == ["cloud", "cloud", "cloud", "local"]
+    assert [d["home_wh"] for d in daily] == [d.home_wh for d in days]
+    assert all(d["home_wh"] for d in daily)
+    assert listed == [
+        {
+            "start": OUTAGE_AT.timestamp(),
+            "end": OUTAGE_AT.timestamp() + OUTAGE_S,
+            "duration_s": OUTAGE_S,
+            "source": "cloud",
+        }
+    ]

@@ -324,7 +324,7 @@ async def api_history(request: web.Request) -> web.Response:
                 None if s is None else round(percent.raw_to_app(s), 2) for s in soe_raw
             ],
             # what the charts shade: grid outages, and gaps (no readings, with the reason)
-            "outages": [{"start": o.start, "end": o.end} for o in outages],
+            "outages": [{"start": o.start, "end": o.end, "source": o.source} for o in outages],
             "gaps": [{"start": g.start, "end": g.end, "reason": g.reason} for g in gaps],
         }
     )
@@ -375,7 +375,8 @@ async def api_outages(request: web.Request) -> web.Response:
     start, end = _range(request, 365 * 86400.0)
     outages = await _store(request).outages(gateway, start, end)
     now = request.app[CTX].live.clock()
-    periods = [_period(o.start, o.end, now) for o in outages]
+    # source: "local" (the monitor saw it) or "cloud" (from `teg monitor backfill`)
+    periods = [_period(o.start, o.end, now) | {"source": o.source} for o in outages]
     return _json({"gateway": gateway, "from": start, "to": end, "outages": periods})
 
 
