@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import shutil
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -273,3 +274,23 @@ async def test_the_web_api_shows_cloud_days_and_outages_with_their_source(site: 
             "source": "cloud",
         }
     ]
+
+
+async def test_the_dashboard_says_which_days_came_from_the_cloud(site: Site) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    result = await site.teg("--from", "2024-06-10", "--to", "2024-06-13")
+    assert result.exit_code == 0, result.output
+    async with live_monitor(site.sim, site.db, tz=LA) as monitor, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            await page.goto(monitor.url)
+            # the week of bars before the day shown: three cloud days, one local
+            await expect(page.locator("#daily-total")).to_contain_text("3 days from the cloud")
+        finally:
+            await browser.close()
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]

@@ -410,6 +410,8 @@ function renderDaily(daily, firstDay, lastDay) {
   const bars = (align) => uPlot.paths.bars({ size: [0.38, 40], align });
   const val = (u, v) => (v === null ? "–" : v.toFixed(1) + " kWh");
   const k = (f) => days.map((d) => (d[f] === null ? null : d[f] / 1000));
+  // days the monitor did not record, filled from Tesla's cloud by `teg monitor backfill`
+  const cloudT = new Set(days.filter((d) => d.source === "cloud").map((d) => dayTime(d.day)));
   const every = Math.max(1, Math.ceil(t.length / Math.max(1, chartWidth(chartEl("daily")) / 70)));
   const label = (v) => new Date(v * 1000).toLocaleDateString(undefined, {
     month: "short", day: "numeric", timeZone: state.tz || undefined,
@@ -422,7 +424,7 @@ function renderDaily(daily, firstDay, lastDay) {
       axis("kWh"),
     ],
     series: [
-      { value: (u, v) => (v === null ? "–" : isoDay(v)) },
+      { value: (u, v) => (v === null ? "–" : isoDay(v) + (cloudT.has(v) ? " (from the cloud)" : "")) },
       { label: "Home", stroke: color("home"), fill: color("home", 0.55), paths: bars(-1), points: { show: false }, value: val },
       { label: "Solar", stroke: color("solar"), fill: color("solar", 0.6), paths: bars(1), points: { show: false }, value: val },
       { label: "From grid", stroke: color("grid"), width: 1.5, dash: [4, 4], value: val },
@@ -430,7 +432,8 @@ function renderDaily(daily, firstDay, lastDay) {
   }, [t, k("home_wh"), k("solar_wh"), k("grid_in_wh")]);
   const home = days.reduce((a, d) => a + (d.home_wh || 0), 0);
   const solar = days.reduce((a, d) => a + (d.solar_wh || 0), 0);
-  $("daily-total").textContent = days.length ? "home " + kwh(home) + " · solar " + kwh(solar) : "no data";
+  const cloud = cloudT.size ? " · " + cloudT.size + (cloudT.size === 1 ? " day" : " days") + " from the cloud" : "";
+  $("daily-total").textContent = days.length ? "home " + kwh(home) + " · solar " + kwh(solar) + cloud : "no data";
 }
 
 function renderOutages(list) {
