@@ -19,7 +19,7 @@ from tegkit.cloud._models import (
     SiteComponents,
     SiteUserSettings,
 )
-from tegkit.cloud._ratelimit import RateLimit
+from tegkit.cloud._ratelimit import CloudRateLimit
 from tegkit.cloud._tokens import (
     TokenFormatError,
     TokenOrigin,
@@ -35,6 +35,7 @@ __all__ = [
     "BackupEvent",
     "BackupHistory",
     "CloudClient",
+    "CloudRateLimit",
     "CloudSiteInfo",
     "CommandResult",
     "EnergyHistory",
@@ -42,7 +43,6 @@ __all__ = [
     "EnergySite",
     "LiveStatus",
     "LoginError",
-    "RateLimit",
     "SiteComponents",
     "SiteUserSettings",
     "TokenFormatError",

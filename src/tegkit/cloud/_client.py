@@ -39,7 +39,7 @@ from tegkit.cloud._models import (
     _BackupHistoryWire,
     backup_history_from_wire,
 )
-from tegkit.cloud._ratelimit import RateLimit, observe, site_key
+from tegkit.cloud._ratelimit import CloudRateLimit, observe, site_key
 from tegkit.cloud._tokens import (
     NEW_TOKENS_HINT,
     TokenKeeper,
@@ -162,9 +162,9 @@ class CloudClient:
             client_secret=client_secret,
         )
         self._clock_s = clock_s
-        self._rate_limits: dict[str, RateLimit] = {}
+        self._rate_limits: dict[str, CloudRateLimit] = {}
         #: the rate limits stated by the last answer that stated any (None: none seen)
-        self.last_rate_limit: RateLimit | None = None
+        self.last_rate_limit: CloudRateLimit | None = None
         self._transport = CloudTransport(
             verify=True if ssl is None else ssl,
             timeout_s=timeout_s,
@@ -211,7 +211,7 @@ class CloudClient:
         return self._keeper.origin
 
     @property
-    def rate_limits(self) -> dict[str, RateLimit]:
+    def rate_limits(self) -> dict[str, CloudRateLimit]:
         """The rate limits last stated per site ("energy_sites/ID", "powerwalls/ID", "account")."""
         return dict(self._rate_limits)
 

@@ -29,7 +29,7 @@ _SITE_PATH = re.compile(r"/api/1/(energy_sites|powerwalls)/([^/]+)")
 
 
 @dataclass(frozen=True, slots=True)
-class RateLimit:
+class CloudRateLimit:
     """The limits last stated for one site; times are on the client's clock (seconds)."""
 
     limit: int | None = None
@@ -74,13 +74,13 @@ def _reset_at_s(value: str | None, now_s: float) -> float | None:
 
 
 def observe(
-    previous: RateLimit | None,
+    previous: CloudRateLimit | None,
     *,
     status: int,
     headers: Mapping[str, str],
     retry_after: str | None,
     now_s: float,
-) -> RateLimit | None:
+) -> CloudRateLimit | None:
     """The limits after one answer; None when the answer stated none and none were known."""
     limit = _count(headers.get(RATE_LIMIT_LIMIT_HEADER))
     remaining = _count(headers.get(RATE_LIMIT_REMAINING_HEADER))
@@ -93,7 +93,9 @@ def observe(
         retry_at = now_s + min(wait, MAX_RETRY_AFTER_S)
     if previous is None and limit is None and remaining is None and retry_at is None:
         return None
-    return RateLimit(limit=limit, remaining=remaining, reset_at_s=reset_at, retry_at_s=retry_at)
+    return CloudRateLimit(
+        limit=limit, remaining=remaining, reset_at_s=reset_at, retry_at_s=retry_at
+    )
 
 
-__all__ = ["RateLimit", "observe", "site_key"]
+__all__ = ["CloudRateLimit", "observe", "site_key"]
