@@ -12,6 +12,12 @@ an access token minted by a refresh grant that came over HTTP/1.1 is refused by 
 with Tesla's 403 body. Access tokens expire on the clock the tokens are given (the
 simulator's), refresh tokens rotate at every grant and can be revoked.
 
+It serves the Fleet API flavour on the same paths: the authorization endpoint approves a
+sign-in at once (PKCE S256, loopback redirect_uri only; `sim.cloud_oauth`), the token
+endpoint redeems the code against its verifier, and a pair minted for any client id but
+Tesla's app is a Fleet token, held to the partner rate limit (x-ratelimit-* on every answer,
+429 with Retry-After past it).
+
 The app is plain ASGI: a route table of (method, path pattern, handler), handlers that take
 a parsed `_Request` and return a `_Reply`. No web framework: five routes do not need one.
 
