@@ -3,9 +3,9 @@
 `make_owner_api_app(site, tokens)` answers the token refresh grant, the product list, live
 status, site info, the outage and calendar history (`history?kind=backup`, and the Fleet
 API's `calendar_history?kind=energy|backup`) and the backup / site_name / operation commands
-by battery id and by energy site id, in the {"response": ...} envelope. It talks to the site only through the
-`CloudSite` protocol, so the same gateway state serves the local and the cloud API. Percents
-here are on the APP scale; the site converts to raw.
+by battery id and by energy site id, in the {"response": ...} envelope. It talks to the site
+only through the `CloudSite` protocol, so the same gateway state serves the local and the
+cloud API. Percents here are on the APP scale; the site converts to raw.
 
 It behaves like Tesla's cloud does today: served over HTTP/2 (see `sim.cloud_server`), and
 an access token minted by a refresh grant that came over HTTP/1.1 is refused by the API
