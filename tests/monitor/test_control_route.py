@@ -119,3 +119,62 @@ async def test_without_a_cloud_the_refusal_says_how_to_configure_one(tmp_path: P
         assert status == 403
         assert "teg cloud token import" in answer["error"] and "20.49" in answer["error"]
         assert sim.gateway.mode == before
+
+
+# --- which cloud `teg monitor` gives each gateway ------------------------------------------
+
+
+def _settings(tmp_path: Path, **profiles: Any) -> Any:
+    from tegkit.cli import app
+    from tegkit.cli.config import CliConfig
+
+    config = CliConfig(tmp_path / "config" / "config.toml", "home", dict(profiles))
+    return app.Settings(
+        config=config, profile_name="home", host=None, password=None, email="",
+        cafile=None, pin=None, insecure=False, sni=None, timeout_s=10.0, verbose=False,
+    )  # fmt: skip
+
+
+def _with_cloud(settings: Any, targets: list[Any], cloud_profile: str | None, via: str) -> Any:
+    import click
+
+    from tegkit.monitor.cli import with_cloud
+
+    with click.Context(click.Command("monitor"), obj=settings) as ctx:
+        return with_cloud(targets, cloud_profile, via, ctx)  # type: ignore[arg-type]
+
+
+async def test_teg_monitor_gives_a_gateway_its_profiles_cloud(tmp_path: Path) -> None:
+    import click
+
+    from tegkit.cli.config import CloudProfile, Profile
+    from tegkit.cloud import Tokens, write_token_file
+    from tegkit.errors import CloudTokenMissingError
+    from tegkit.monitor.service import GatewayTarget
+
+    home = GatewayTarget("home", "https://127.0.0.1:1")
+    settings = _settings(
+        tmp_path, home=Profile(), cloudy=Profile(cloud=CloudProfile(site_id="1234"))
+    )
+    # no tokens kept: no cloud, the change is tried locally (and its refusal says how)
+    [plain] = _with_cloud(settings, [home], None, "auto")
+    assert plain.cloud is None and plain.via == "auto"
+    with pytest.raises(CloudTokenMissingError):
+        _with_cloud(settings, [home], None, "cloud")
+    # the named profile's tokens and site
+    folder = tmp_path / "config" / "cloud"
+    folder.mkdir(parents=True)
+    write_token_file(folder / "cloudy.json", Tokens("access-1", "refresh-1", None))
+    [chosen] = _with_cloud(settings, [home], "cloudy", "auto")
+    assert chosen.cloud is not None and chosen.cloud.site_id == 1234
+    assert "access-1" not in repr(chosen)
+    await chosen.cloud.client.close()
+    # the gateway's own profile, once it keeps tokens
+    write_token_file(folder / "home.json", Tokens("access-2", "refresh-2", None))
+    [own] = _with_cloud(settings, [home], None, "auto")
+    assert own.cloud is not None and own.cloud.client.tokens.access_token == "access-2"
+    await own.cloud.client.close()
+    with pytest.raises(click.BadParameter):
+        _with_cloud(settings, [home], "nowhere", "auto")
+    with pytest.raises(click.UsageError):
+        _with_cloud(settings, [home, GatewayTarget("b", "https://127.0.0.1:2")], "cloudy", "auto")
