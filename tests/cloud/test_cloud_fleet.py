@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from tegkit.cloud import (
     write_token_file,
 )
 from tegkit.cloud._login import Pkce, new_pkce, s256
+from tegkit.cloud._ratelimit import observe
 from tegkit.errors import AuthenticationError, InvalidInputError, RateLimitedError
 from tegkit.ownerapi import (
     AUTHORIZE_PATH,
@@ -402,3 +404,32 @@ async def test_authorize_refuses_foreign_redirects_and_codes_work_once(
         again = await http.post(cloud.base_url + TOKEN_PATH, data=grant)
         assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
     assert s256(pair.verifier) == pair.challenge
+
+
+@pytest.mark.parametrize(
+    ("headers", "retry_after", "status", "wait_s"),
+    [
+        ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "30"}, None, 200, 30.0),
+        ({"x-ratelimit-remaining": "3", "x-ratelimit-reset": "30"}, None, 200, 0.0),
+        ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1e400"}, None, 200, 0.0),
+        ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "-5"}, None, 200, 0.0),
+        ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "nan"}, None, 200, 0.0),
+        ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "99999"}, None, 200, 3600.0),
+        ({"x-ratelimit-remaining": "-1", "x-ratelimit-reset": "30"}, None, 200, 0.0),
+        ({}, "inf", 429, 60.0),  # unusable Retry-After: a minute
+        ({}, "120", 429, 120.0),
+        ({}, "86400", 429, 3600.0),
+        ({"x-ratelimit-reset": "15"}, None, 429, 15.0),
+    ],
+)
+def test_stated_limits_are_read_defensively(
+    headers: dict[str, str], retry_after: str | None, status: int, wait_s: float
+) -> None:
+    state = observe(None, status=status, headers=headers, retry_after=retry_after, now_s=100.0)
+    assert (0.0 if state is None else state.wait_s(100.0)) == wait_s
+
+
+def test_a_reset_given_as_a_unix_time_counts_from_now() -> None:
+    headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(time.time()) + 120)}
+    state = observe(None, status=200, headers=headers, retry_after=None, now_s=0.0)
+    assert state is not None and 0.0 < state.wait_s(0.0) <= 120.0
