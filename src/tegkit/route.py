@@ -42,7 +42,8 @@ RESERVE_MATCH_RAW_PERCENT: Final = 0.1
 _OPERATION_POST = find("POST", "/api/operation")
 CLOUD_HOW_TO: Final = (
     "configure Tesla's cloud: get tokens with `teg cloud token import FILE` (or "
-    "`teg cloud login`; see README, 'When the cloud is needed'), then change it again"
+    "`teg cloud login`; see docs/cli.md, 'Changes on firmware 20.49 and later'), then "
+    "change it again"
 )
 
 
