@@ -785,7 +785,10 @@ def demo(
             f"    dashboard: {mon.url}\n"
             f"    metrics:   {mon.url}metrics\n"
             f"    query the gateway: TEG_HOST={sim.url} TEG_PIN={sim.fingerprint_sha256} "
-            f"TEG_PASSWORD={sim.password} teg status\n\n"
+            f"TEG_PASSWORD={sim.password} teg status\n"
+            "    controls:  the gateway is a 21.44 that refuses a customer's local change, so\n"
+            "               the dashboard's changes go through the simulated cloud and are\n"
+            "               read back locally once they arrive\n\n"
             "Ctrl-C stops.",
             err=True,
         )
