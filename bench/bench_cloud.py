@@ -271,26 +271,38 @@ async def _demo_change_times(changes: int) -> tuple[list[float], str]:
                 read_back = (answer.get("backup_reserve") or {}).get("app_percent")
                 if read_back is None or abs(read_back - reserve) > 0.5:
                     raise RuntimeError(f"asked for {reserve} % (app), read back {answer}")
-                route = answer.get("via") or answer.get("route")
-                if isinstance(route, str):
-                    routes.add(route)
+                if answer.get("read_back", "confirmed") != "confirmed":
+                    raise RuntimeError(f"the change was not seen locally: {answer}")
+                route = answer.get("route")
+                routes.add(route if isinstance(route, str) else "not named in the answer")
                 if i:
                     times.append(elapsed)
     finally:
         demo.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await demo
-    return times, ",".join(sorted(routes)) or "not named in the answer"
+    return times, ",".join(sorted(routes))
 
 
 def _demo_rows(changes: int) -> list[tuple[str, float, str]]:
+    from tegkit.monitor.demo import DEMO_CLOUD_DELAY_S
+
     times, route = asyncio.run(_demo_change_times(changes))
-    ordered = sorted(times)
-    name = f"demo: dashboard change to local read-back (route: {route}; {changes} changes)"
-    return [
-        (f"{name}, median", statistics.median(ordered) * 1e3, "ms"),
-        ("demo: dashboard change to local read-back, slowest", ordered[-1] * 1e3, "ms"),
+    median_s = statistics.median(times)
+    name = f"demo: dashboard change to local read-back (route {route}, {changes} changes)"
+    rows = [
+        (f"{name}, median", median_s * 1e3, "ms"),
+        ("demo: dashboard change to local read-back, slowest", max(times) * 1e3, "ms"),
     ]
+    if route == "cloud":  # the demo's cloud holds each change back on purpose
+        rows.append(
+            (
+                f"demo: of the median, beyond the demo's {DEMO_CLOUD_DELAY_S:g} s cloud delay",
+                (median_s - DEMO_CLOUD_DELAY_S) * 1e3,
+                "ms",
+            )
+        )
+    return rows
 
 
 def run() -> list[tuple[str, float, str]]:
