@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from teg_helpers import TEG, Teg
+from teg_helpers import TEG, SimThread, Teg
 
 from tegkit.cli import exit_codes
 from tegkit.sim import Simulator
@@ -184,3 +184,36 @@ def test_a_secret_file_others_can_read_is_refused(
     assert result.exit_code == exit_codes.REJECTED_INPUT
     assert "chmod 600" in result.stderr and SECRET not in result.stderr
     assert not _token_file(cloud_env).exists()
+
+
+def test_token_import_keeps_a_fleet_token_file_fleet(
+    cloud_env: dict[str, str], simthread: SimThread, sim: Simulator, tmp_path: Path
+) -> None:
+    # Fleet tokens saved elsewhere (another machine's login) are imported as Fleet tokens:
+    # the refresh still names the application, which the simulator insists on.
+    simthread.call(sim.cloud_tokens.issue, APP)
+    exported = tmp_path / "fleet.json"
+    exported.write_text(
+        json.dumps(
+            {
+                "access_token": sim.cloud_tokens.access_token,
+                "refresh_token": sim.cloud_tokens.refresh_token,
+                "flavour": "fleet",
+                "client_id": APP,
+                "region": "eu",
+            }
+        )
+    )
+    cteg = Teg(cloud_env)
+    assert cteg("cloud", "token", "import", str(exported)).exit_code == 0
+    stored = json.loads(_token_file(cloud_env).read_text())
+    assert stored["flavour"] == "fleet" and stored["client_id"] == APP
+    simthread.call(sim.cloud_tokens.expire_access_token)
+    status = cteg("--json", "cloud", "status")
+    assert status.exit_code == 0, status.stderr
+    assert json.loads(_token_file(cloud_env).read_text())["client_id"] == APP
+
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"access_token": "x", "flavour": "fleet"}))
+    refused = cteg("cloud", "token", "import", str(broken))
+    assert refused.exit_code == exit_codes.REJECTED_INPUT and "client_id" in refused.stderr

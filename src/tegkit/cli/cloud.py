@@ -36,6 +36,7 @@ from tegkit.cloud import (
     TokenOrigin,
     Tokens,
     login,
+    parse_token_origin,
     parse_tokens,
     read_token_file,
     read_token_origin,
@@ -339,6 +340,16 @@ def _tokens_from_json(data: Any, source: str) -> Tokens:
         raise InvalidInputError("token file", str(exc), source) from None
 
 
+def _origin_from_json(data: Any, source: str) -> TokenOrigin | None:
+    # a token file of ours keeps its flavour and client id (Fleet API tokens stay fleet)
+    if not isinstance(data, dict) or "flavour" not in data:
+        return None
+    try:
+        return parse_token_origin(data)
+    except TokenFormatError as exc:
+        raise InvalidInputError("token file", str(exc), source) from None
+
+
 @token.command(name="import")
 @click.argument("file", required=False, type=click.File("r"))
 @click.option("--access-token", envvar="TEG_ACCESS_TOKEN", help="The access token.")
@@ -368,10 +379,12 @@ def import_(
         except ValueError:
             raise click.BadParameter("not JSON", param_hint="FILE") from None
         tokens = _tokens_from_json(data, getattr(file, "name", "FILE"))
+        origin = _origin_from_json(data, getattr(file, "name", "FILE"))
     else:
         tokens = Tokens(str(access_token), refresh_token or None, None)
+        origin = None
     make_private_dir(cs.token_file.parent)
-    write_token_file(cs.token_file, tokens)
+    write_token_file(cs.token_file, tokens, origin)
     _remember(ctx, cs)
     return Output(_token_data(cs, tokens), _render_token)
 
