@@ -57,7 +57,7 @@ def midnight(day: dt.date) -> dt.datetime:
 @dataclass
 class Site:
     sim: Simulator
-    db: Path
+    db: str  # a SQLite file or a postgresql:// URL
     counters: list[dict[str, dict[str, float]]]  # at each midnight from FIRST on
     env: dict[str, str]
 
@@ -77,9 +77,14 @@ class Site:
 
 
 @pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
+def backend() -> str:
+    return "sqlite"  # a test parametrized with "postgresql" runs on the suite's server
+
+
+@pytest.fixture
+async def site(tmp_path: Path, store_url: str) -> AsyncIterator[Site]:
     """Three days unrecorded (an outage on the second), then a day the monitor records."""
-    db = tmp_path / "monitor.db"
+    db = store_url
     config = PollerConfig(
         fast_interval_s=STEP_S,
         slow_interval_s=3600.0,
@@ -98,7 +103,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         await sim.advance(86400.0)
         counters.append(sim.state()["counters"])
         assert sim.now == midnight(DAYS[3])
-        async with stepped_poller(sim, db=db, config=config) as poller:
+        async with stepped_poller(sim, db=db, config=config) as poller:  # type: ignore[arg-type]
             for _ in range(int(86400 / STEP_S)):
                 await poller.poll_due()
                 await sim.advance(STEP_S)
@@ -124,7 +129,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         yield Site(sim, db, counters, env)
 
 
-def read_store(db: Path) -> tuple[list[DailyEnergy], list[Outage], int]:
+def read_store(db: str) -> tuple[list[DailyEnergy], list[Outage], int]:
     store = open_store(db)
     try:
         days = store.daily("home", DAYS[0], DAYS[-1], LA)
@@ -135,6 +140,7 @@ def read_store(db: Path) -> tuple[list[DailyEnergy], list[Outage], int]:
     return days, outages, readings
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_backfill_fills_unrecorded_days_from_the_cloud_once(site: Site) -> None:
     before_days, before_outages, readings = read_store(site.db)
     assert [d.source for d in before_days] == [None, None, None, "local"]
