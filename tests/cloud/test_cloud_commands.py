@@ -29,8 +29,9 @@ from tegkit.ownerapi import (
 )
 from tegkit.percent import app_to_raw
 from tegkit.sim import Simulator
-from tegkit.sim.owner_api import make_owner_api_app
+from tegkit.sim.owner_api import CloudTokens, make_owner_api_app
 
+FLEET_APP = "my-fleet-app-0a1b2c"
 DELAY_S = 30.0  # the cloud's propagation delay in these tests, simulated seconds
 NIGHT = dt.datetime(2024, 6, 2, 8, 0, tzinfo=dt.UTC)  # 1 am in Los Angeles: no sun
 LOAD_W = 800.0
@@ -62,6 +63,7 @@ class Rig:
     """A simulator, its cloud served over HTTP/2, and a client of each side."""
 
     sim: Simulator
+    tokens: CloudTokens  # the account's tokens at the simulated cloud
     cloud: CloudClient
     local: Gateway
     base_url: str
@@ -93,22 +95,33 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tls: TlsPair) -> AsyncIterator[Rig]:
+async def rig(tls: TlsPair, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
     # The simulator's own cloud app and physics; served here so the test can count requests.
+    # request.param "fleet" (indirect): tokens of a Fleet API application and its client.
+    fleet = getattr(request, "param", "owner") == "fleet"
     async with Simulator(
         port=0, cloud_port=None, speed=0, seed=7, start=NIGHT, cloud_delay_s=DELAY_S
     ) as sim:
-        app = make_owner_api_app(sim.cloud_site, sim.cloud_tokens)
+        tokens = (
+            CloudTokens(client_id=FLEET_APP, clock_s=lambda: sim.now_s)
+            if fleet
+            else sim.cloud_tokens
+        )
+        app = make_owner_api_app(sim.cloud_site, tokens)
         server = serve_asgi(app, tls)
         base_url = await anext(server)
+        flavour: dict[str, Any] = (
+            {"flavour": "fleet", "client_id": FLEET_APP, "region": "eu"} if fleet else {}
+        )
         try:
             async with (
                 CloudClient(
-                    sim.cloud_tokens.access_token,
-                    sim.cloud_tokens.refresh_token,
-                    base_url=base_url,
+                    tokens.access_token,
+                    tokens.refresh_token,
+                    base_url=base_url,  # both hosts on loopback, whatever the flavour
                     auth_url=base_url,
                     ssl=tls.client_context(),
+                    **flavour,
                 ) as cloud,
                 Gateway(
                     sim.url,
@@ -117,7 +130,7 @@ async def rig(tls: TlsPair) -> AsyncIterator[Rig]:
                     tls=PinnedCertificate(sim.fingerprint_sha256),
                 ) as local,
             ):
-                found = Rig(sim, cloud, local, base_url, tls)
+                found = Rig(sim, tokens, cloud, local, base_url, tls)
                 app.on_request.append(
                     lambda scope, status: found.seen.append(
                         (scope["method"], scope["path"], status)
@@ -286,6 +299,26 @@ async def test_every_site_command_is_routed_and_answers_a_command_result(rig: Ri
     assert rig.cloud.last_http_version == "HTTP/2"
 
 
+@pytest.mark.parametrize("rig", ["fleet"], indirect=True)
+async def test_the_fleet_flavour_sends_the_same_commands(rig: Rig) -> None:
+    assert rig.tokens.fleet  # a Fleet API application's tokens, counted per partner
+    await rig.cloud.set_storm_watch(rig.site_id, True)
+    await rig.cloud.set_grid_import_export(rig.site_id, False, ExportRule.NEVER)
+    await rig.cloud.set_off_grid_ev_reserve(rig.site_id, 45)
+    await rig.sim.advance(DELAY_S)
+    info = await rig.cloud.site_info(rig.site_id)
+    assert (info.storm_mode_enabled, info.grid_charging_allowed) == (True, False)
+    assert info.export_rule == ExportRule.NEVER
+    assert info.off_grid_vehicle_charging_reserve_app_percent == 45
+    site = rig.sim.gateway.site
+    assert (site.storm_watch, site.grid_charging_allowed, site.export_rule) == (
+        True,
+        False,
+        ExportRule.NEVER,
+    )
+    assert [status for _, _, status in rig.seen] == [200] * 4
+
+
 # --- refused before sending ----------------------------------------------------------------------
 
 
@@ -445,11 +478,25 @@ BAD_BODIES: list[tuple[str, str, str]] = [
     ("time_of_use_settings", '{"tou_settings": {"tariff_content_v2": []}}', "tou_settings"),
     ("time_of_use_settings", '{"tou_settings": "x"}', "tou_settings"),
     ("time_of_use_settings", "[1]", "JSON object"),
+    (
+        "time_of_use_settings",  # inside the 64 KiB body cap, past the tariff's own limit
+        '{"tou_settings": {"tariff_content_v2": {"name": "' + "x" * TOU_SETTINGS_MAX_BYTES + '"}}}',
+        f"at most {TOU_SETTINGS_MAX_BYTES} bytes",
+    ),
+    (
+        "time_of_use_settings",  # inside the body's 32 levels, past the tariff's 24
+        '{"tou_settings": {"tariff_content_v2": ' + '{"x": ' * 25 + "{}" + "}" * 25 + "}}",
+        "too deeply nested",
+    ),
     ("storm_mode", "{not json", "not valid JSON"),
 ]
 
 
-@pytest.mark.parametrize(("command", "raw", "says"), BAD_BODIES)
+@pytest.mark.parametrize(
+    ("command", "raw", "says"),
+    BAD_BODIES,
+    ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(BAD_BODIES)],
+)
 async def test_the_simulated_cloud_refuses_bad_bodies_with_a_400_naming_the_field(
     rig: Rig, command: str, raw: str, says: str
 ) -> None:
@@ -459,7 +506,7 @@ async def test_the_simulated_cloud_refuses_bad_bodies_with_a_400_naming_the_fiel
             f"{rig.base_url}/api/1/energy_sites/{rig.site_id}/{command}",
             content=raw,
             headers={
-                "Authorization": f"Bearer {rig.sim.cloud_tokens.access_token}",
+                "Authorization": f"Bearer {rig.tokens.access_token}",
                 "Content-Type": "application/json",
             },
         )
@@ -480,7 +527,7 @@ async def test_site_commands_are_not_served_by_battery_id(rig: Rig, command: str
         answer = await http.post(
             f"{rig.base_url}/api/1/powerwalls/{rig.battery_id}/{command}",
             json={"enabled": True},
-            headers={"Authorization": f"Bearer {rig.sim.cloud_tokens.access_token}"},
+            headers={"Authorization": f"Bearer {rig.tokens.access_token}"},
         )
     assert answer.status_code == 404
     assert answer.json()["error"] == "not_found"
