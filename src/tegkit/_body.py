@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import aiohttp
 
-from tegkit.errors import ResponseTooLargeError
+from tegkit.errors import InvalidInputError, ResponseTooLargeError
 
 #: The largest documented answer (the solar brands list) is a few tens of KiB, and the
 #: cloud's answers are smaller still; past this a peer is broken or hostile.
 DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 _CHUNK_BYTES = 64 * 1024
+
+
+def checked_max_response_bytes(value: object) -> int:
+    """`max_response_bytes` as both clients take it: a whole number of bytes >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError("max_response_bytes", "a whole number of bytes >= 1", value)
+    return value
 
 
 async def read_capped(response: aiohttp.ClientResponse, limit_bytes: int, endpoint: str) -> bytes:
@@ -32,4 +39,4 @@ async def read_capped(response: aiohttp.ClientResponse, limit_bytes: int, endpoi
     return bytes(body)
 
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "read_capped"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "checked_max_response_bytes", "read_capped"]

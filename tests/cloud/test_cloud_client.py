@@ -192,3 +192,9 @@ async def test_repr_and_tokens_hide_secrets(cloud: Cloud) -> None:
         assert cloud.tokens.refresh_token not in text
     assert client.tokens.access_token == cloud.tokens.access_token
     await client.close()
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "4MiB"])
+def test_a_bad_response_limit_is_refused_like_the_gateway_clients(bad: object) -> None:
+    with pytest.raises(InvalidInputError, match="max_response_bytes"):
+        CloudClient("access", max_response_bytes=bad)  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from tegkit._body import DEFAULT_MAX_RESPONSE_BYTES, read_capped
+from tegkit._body import DEFAULT_MAX_RESPONSE_BYTES, checked_max_response_bytes, read_capped
 from tegkit._headers import retry_after_s
 from tegkit.client._tls import (
     TlsPolicy,
@@ -334,16 +334,8 @@ class Transport:
         retry_backoff_s: float = 0.05,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        if (
-            isinstance(max_response_bytes, bool)
-            or not isinstance(max_response_bytes, int)
-            or max_response_bytes < 1
-        ):
-            raise InvalidInputError(
-                "max_response_bytes", "a whole number of bytes >= 1", max_response_bytes
-            )
         self.url = url
-        self.max_response_bytes = max_response_bytes
+        self.max_response_bytes = checked_max_response_bytes(max_response_bytes)
         self.tls = tls
         self.sni = sni
         self.timeout_s = timeout_s

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
-from tegkit._body import DEFAULT_MAX_RESPONSE_BYTES
+from tegkit._body import DEFAULT_MAX_RESPONSE_BYTES, checked_max_response_bytes
 from tegkit.catalog import find
 from tegkit.cloud._envelope import (
     CommandResult,
@@ -129,15 +129,7 @@ class CloudClient:
     ) -> None:
         if not isinstance(access_token, str) or not access_token:
             raise InvalidInputError("access_token", "a non-empty string")
-        if (
-            isinstance(max_response_bytes, bool)
-            or not isinstance(max_response_bytes, int)
-            or max_response_bytes < 1
-        ):
-            raise InvalidInputError(
-                "max_response_bytes", "a whole number of bytes >= 1", max_response_bytes
-            )
-        self.max_response_bytes = max_response_bytes
+        self.max_response_bytes = checked_max_response_bytes(max_response_bytes)
         origin = _origin(flavour, region, client_id, base_url, auth_url)
         if flavour == "fleet":
             region_ = region or DEFAULT_REGION
