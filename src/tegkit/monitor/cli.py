@@ -31,7 +31,6 @@ import click
 import platformdirs
 
 from tegkit import logs
-from tegkit.cli.output import Output, json_option
 from tegkit.errors import AuthenticationError, InvalidInputError
 from tegkit.monitor.auth import MIN_TOKEN_CHARS
 from tegkit.monitor.poller import REQUESTS_PER_CALL_MAX, PollerConfig
@@ -572,6 +571,15 @@ _BACKFILL_EPILOG = (
 _DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
+def _json_flag(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    # as tegkit.cli.output.json_option, which cannot be imported here: tegkit.cli imports
+    # this module while it registers its commands
+    if value:
+        from tegkit.cli.output import JSON_KEY
+
+        ctx.meta[JSON_KEY] = True
+
+
 @monitor.command("backfill", epilog=_BACKFILL_EPILOG)
 @click.option(
     "--from", "first", type=_DATE, required=True, metavar="YYYY-MM-DD", help="First day to fill."
@@ -612,9 +620,16 @@ _DATE = click.DateTime(formats=["%Y-%m-%d"])
     type=click.Path(dir_okay=False),
     help="CA file for the cloud (a test cloud such as `teg sim`).",
 )
-@json_option
+@click.option(
+    "--json",
+    "json_flag",
+    is_flag=True,
+    expose_value=False,
+    callback=_json_flag,
+    help="Print the result as JSON (stable keys, units in names).",
+)
 @click.pass_context
-def backfill(ctx: click.Context, /, **opts: Any) -> Output:
+def backfill(ctx: click.Context, /, **opts: Any) -> Any:
     """Fill days the monitor did not record from Tesla's cloud (calendar and backup history).
 
     Each day in the range without a local reading gets the cloud's energy for it, at the
@@ -624,6 +639,7 @@ def backfill(ctx: click.Context, /, **opts: Any) -> Output:
     nothing. Uses the same tokens and cloud settings as `teg cloud`.
     """
     from tegkit.cli import app, exit_codes
+    from tegkit.cli.output import Output
     from tegkit.monitor import backfill as bf
     from tegkit.monitor.store import AsyncStore, open_store
 
