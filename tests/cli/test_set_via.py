@@ -191,3 +191,21 @@ def test_the_pv_export_limit_is_refused_on_the_cloud_route(
     assert result.exit_code == exit_codes.REJECTED_INPUT
     assert "max_pv_export_power_kw" in result.stderr and "--via local" in result.stderr
     assert strict.sim.gateway.pending_changes == {}  # neither change went anywhere
+
+
+def test_dry_run_via_cloud_shows_the_cloud_commands_and_sends_nothing(
+    strict: SimThread, tmp_path: Path
+) -> None:
+    teg = cloud_teg(strict, tmp_path)
+    gw = strict.sim.gateway
+    before = (gw.mode, gw.backup_reserve_raw_percent)
+    data = teg.json("set", "operation", "--mode", "backup", "--reserve", "20", "--via", "cloud",
+                    "--dry-run")  # fmt: skip
+    base = "/api/1/energy_sites/{site_id}"  # not configured: the only site is found when sent
+    assert data["requests"] == [
+        {"method": "POST", "path": f"{base}/operation", "body": {"default_real_mode": "backup"}},
+        {"method": "POST", "path": f"{base}/backup", "body": {"backup_reserve_percent": 20}},
+    ]
+    human = teg("set", "reserve", "20", "--via", "cloud", "--dry-run")
+    assert "app scale" in human.stdout and "nothing was sent" in human.stdout
+    assert gw.pending_changes == {} and (gw.mode, gw.backup_reserve_raw_percent) == before

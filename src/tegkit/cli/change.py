@@ -26,7 +26,7 @@ from tegkit.cli import app, exit_codes
 from tegkit.cli.output import Output, json_option
 from tegkit.errors import CloudTokenMissingError, GatewayError, InvalidInputError
 from tegkit.models.vocabulary import CUSTOMER_MODES
-from tegkit.ownerapi import AUTH_URL, OWNER_API_URL, check_site_name
+from tegkit.ownerapi import AUTH_URL, COMMAND_FIELDS, OWNER_API_URL, check_site_name
 from tegkit.route import (
     DEFAULT_READBACK_WAIT_S,
     VIAS,
@@ -80,8 +80,11 @@ def _render_dry(console: Console, data: dict[str, Any]) -> None:
         body = request.get("body")
         shown = "" if body is None else " " + json.dumps(body)  # as it goes on the wire
         console.print(f"  {request['method']} {request['path']}{shown}", markup=False)
-    if any("backup_reserve_percent" in (r.get("body") or {}) for r in data["requests"]):
+    local = [r for r in data["requests"] if not r["path"].startswith("/api/1/")]
+    if any("backup_reserve_percent" in (r.get("body") or {}) for r in local):
         console.print("(the gateway takes backup_reserve_percent on its raw scale)")
+    elif len(local) < len(data["requests"]):
+        console.print("(through Tesla's cloud, on the app scale; then read back locally)")
 
 
 def _render_operation(console: Console, data: dict[str, Any]) -> None:
@@ -97,11 +100,39 @@ def _dry(requests: list[dict[str, Any]]) -> Output:
     return Output({"dry_run": True, "requests": requests}, _render_dry)
 
 
-async def _planned(settings: app.Settings, **change: Any) -> list[dict[str, Any]]:
-    """What set_operation would send; it reads the value that is not changed."""
+async def _planned(
+    settings: app.Settings, via: Via = "local", **change: Any
+) -> list[dict[str, Any]]:
+    """What the change would send: locally, set_operation's requests (it reads the value
+    that is not changed); with --via cloud, the cloud's commands (nothing is read)."""
+    if via == "cloud":
+        return _cloud_planned(settings, **change)
     async with settings.gateway() as gw:
         planned = await gw.operation_requests(**change)
     return [{"method": r.method, "path": r.path, "body": r.body} for r in planned]
+
+
+def _cloud_planned(settings: app.Settings, **change: Any) -> list[dict[str, Any]]:
+    wanted = OperationChange.of(
+        change.get("mode"),
+        change.get("backup_reserve_percent"),
+        change.get("scale"),
+        change.get("max_pv_export_power_kw"),
+    )
+    if wanted.max_pv_export_power_kw is not None:
+        raise InvalidInputError(
+            "max_pv_export_power_kw", "set only through the local API (--via local)"
+        )
+    site = profile_cloud(settings).site_id
+    base = f"/api/1/energy_sites/{'{site_id}' if site is None else site}"
+    requests: list[dict[str, Any]] = []
+    if wanted.mode is not None:
+        body: dict[str, Any] = {COMMAND_FIELDS["operation"]: wanted.mode}
+        requests.append({"method": "POST", "path": f"{base}/operation", "body": body})
+    if wanted.backup_reserve_app_percent is not None:
+        body = {COMMAND_FIELDS["backup"]: wire_number(wanted.backup_reserve_app_percent)}
+        requests.append({"method": "POST", "path": f"{base}/backup", "body": body})
+    return requests
 
 
 def via_options(func: F) -> F:
@@ -300,7 +331,7 @@ def reserve(
     check_reserve(n, scale)
     settings = app.settings(ctx)
     if dry_run:
-        return _dry(app.run(_planned(settings, backup_reserve_percent=n, scale=scale)))
+        return _dry(app.run(_planned(settings, via, backup_reserve_percent=n, scale=scale)))
     data = app.run(_operation_now(settings, via, wait_s, backup_reserve_percent=n, scale=scale))
     return _routed_output(data, _render_operation)
 
@@ -321,7 +352,7 @@ def mode(ctx: click.Context, mode: str, dry_run: bool, via: Via, wait_s: float) 
     """
     settings = app.settings(ctx)
     if dry_run:
-        return _dry(app.run(_planned(settings, mode=mode)))
+        return _dry(app.run(_planned(settings, via, mode=mode)))
     return _routed_output(
         app.run(_operation_now(settings, via, wait_s, mode=mode)), _render_operation
     )
@@ -387,7 +418,7 @@ def operation(
     }
     settings = app.settings(ctx)
     if dry_run:
-        return _dry(app.run(_planned(settings, **change)))
+        return _dry(app.run(_planned(settings, via, **change)))
 
     async def go() -> dict[str, Any]:
         outcome = await routed_change(settings, via, wait_s, **change)
