@@ -20,12 +20,14 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+from owner_cloud import SITE_ID, FakeSite, TlsPair, serve_asgi
 
 from tegkit.cli import main
 from tegkit.cloud import BackupHistory, CloudClient, EnergyHistory
-from tegkit.errors import InvalidInputError
+from tegkit.errors import InvalidInputError, ParseError, ResponseTooLargeError
 from tegkit.sim import Simulator
 from tegkit.sim.cloud_history import FLOW_FIELDS, ZERO_FIELDS
+from tegkit.sim.owner_api import CloudTokens, make_owner_api_app
 
 LA = ZoneInfo("America/Los_Angeles")
 START = dt.datetime(2024, 6, 10, 0, 0, tzinfo=LA)
@@ -236,3 +238,65 @@ async def test_teg_cloud_history_prints_outages_and_days(tmp_path: Path) -> None
     assert "2024-06-12" in text.stdout and "kWh" in text.stdout
     assert "45 min 30 s" in outages_text.stdout
     assert bad.exit_code == 2 and "decade" in bad.output
+
+
+class HostileHistorySite(FakeSite):
+    """A site whose history answers are whatever a test puts in `backup` and `energy`."""
+
+    backup: Any = None
+    energy: Any = None
+
+    def backup_history(self) -> Any:
+        return self.backup
+
+    def calendar_history(self, kind: str, period: str, end: dt.datetime | None = None) -> Any:
+        return self.backup if kind == "backup" else self.energy
+
+
+EVENT_AT = "2024-06-10T13:00:00-07:00"
+
+
+@pytest.mark.parametrize(
+    ("read", "answer", "words"),
+    [
+        ("backup", {"events": [{"timestamp": EVENT_AT, "duration": "long"}]}, "duration"),
+        ("backup", {"events": [{"duration": 1000}]}, "timestamp"),
+        ("backup", None, "null"),
+        ("energy", None, "null"),
+        ("energy", {"time_series": [{"timestamp": "x"}]}, "timestamp"),
+        (
+            "energy",
+            {"time_series": [{"timestamp": EVENT_AT, "grid_energy_imported": "lots"}]},
+            "grid_energy_imported",
+        ),
+    ],
+)
+async def test_a_malformed_history_answer_is_a_parse_error_naming_the_field(
+    tls: TlsPair, read: str, answer: Any, words: str
+) -> None:
+    site = HostileHistorySite()
+    site.backup = site.energy = answer
+    tokens = CloudTokens()
+    server = serve_asgi(make_owner_api_app(site, tokens), tls)  # type: ignore[arg-type]
+    base_url = await anext(server)
+    try:
+        async with CloudClient(
+            tokens.access_token, base_url=base_url, ssl=tls.client_context()
+        ) as client:
+            with pytest.raises(ParseError, match=words):
+                if read == "backup":
+                    await client.backup_history(SITE_ID)
+                else:
+                    await client.calendar_history(SITE_ID)
+    finally:
+        await server.aclose()
+
+
+async def test_an_answer_past_the_size_cap_stops_reading_there() -> None:
+    async with site_with_history() as sim, client_for(sim, max_response_bytes=2000) as client:
+        with pytest.raises(ResponseTooLargeError):
+            await client.calendar_history(
+                sim.cloud_site.energy_site_id, "energy", "week", end_date=sim.now
+            )
+        one_day = await client.calendar_history(sim.cloud_site.energy_site_id, end_date=sim.now)
+    assert len(one_day.time_series) == 1  # a small answer still fits
