@@ -300,3 +300,26 @@ async def test_an_answer_past_the_size_cap_stops_reading_there() -> None:
             )
         one_day = await client.calendar_history(sim.cloud_site.energy_site_id, end_date=sim.now)
     assert len(one_day.time_series) == 1  # a small answer still fits
+
+
+async def test_the_fleet_flavour_reads_outages_by_calendar_period() -> None:
+    async with site_with_history() as sim:
+        fresh = sim.cloud_tokens.refresh(sim.cloud_tokens.refresh_token)
+        assert fresh is not None
+
+        def no_owner_path() -> Any:
+            raise AssertionError("the Fleet API has no /history path")
+
+        sim.cloud_site.backup_history = no_owner_path  # type: ignore[method-assign]
+        fleet = CloudClient(
+            fresh["access_token"],
+            flavour="fleet",
+            client_id="my-fleet-app",
+            base_url=sim.cloud_url,
+            auth_url=sim.cloud_url,
+            ssl=ssl.create_default_context(cafile=str(sim.cafile)),
+        )
+        async with fleet:
+            history = await fleet.backup_history(sim.cloud_site.energy_site_id)
+    [event] = history.events
+    assert (event.start, event.duration_s) == (OUTAGE_AT, OUTAGE_MINUTES * 60 + RESYNC_S)

@@ -300,3 +300,48 @@ async def test_the_dashboard_says_which_days_came_from_the_cloud(site: Site) -> 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+async def test_a_fleet_api_client_backfills_the_same_outage_by_year(site: Site) -> None:
+    fresh = site.sim.cloud_tokens.refresh(site.sim.cloud_tokens.refresh_token)
+    assert fresh is not None
+    asked: list[str] = []
+    own = site.sim.cloud_site.calendar_history
+
+    def calendar(kind: str, period: str, end: dt.datetime | None = None) -> dict[str, Any]:
+        asked.append(f"{kind}/{period}")
+        return own(kind, period, end)
+
+    def no_owner_path() -> Any:
+        raise AssertionError("the Fleet API has no /history path")
+
+    site.sim.cloud_site.calendar_history = calendar  # type: ignore[method-assign]
+    site.sim.cloud_site.backup_history = no_owner_path  # type: ignore[method-assign]
+    fleet = CloudClient(
+        fresh["access_token"],
+        flavour="fleet",
+        client_id="my-fleet-app",
+        base_url=site.sim.cloud_url,
+        auth_url=site.sim.cloud_url,
+        ssl=ssl.create_default_context(cafile=str(site.sim.cafile)),
+    )
+    store = AsyncStore(open_store(site.db))
+    try:
+        async with fleet:
+            report = await backfill(
+                store,
+                fleet,
+                site_id=site.sim.cloud_site.energy_site_id,
+                gateway="home",
+                first=DAYS[0],
+                last=DAYS[-1],
+            )
+    finally:
+        await store.aclose()
+    assert report.filled == DAYS[:3] and report.local == [DAYS[3]]
+    assert report.outages_added == 1
+    assert asked == ["energy/day"] * 3 + ["backup/year"]
+    _, outages, _ = read_store(site.db)
+    assert outages == [
+        Outage("home", OUTAGE_AT.timestamp(), OUTAGE_AT.timestamp() + OUTAGE_S, "cloud")
+    ]

@@ -374,10 +374,14 @@ class CloudClient:
     async def backup_history(self, site_id: int) -> BackupHistory:
         """Every outage the cloud remembers for the site (durations in seconds).
 
-        Asks the Owner API's GET /api/1/energy_sites/{id}/history?kind=backup. The Fleet API
-        documents the same read as calendar_history?kind=backup (`calendar_history(site_id,
-        kind="backup", ...)`, which takes a period and an end); tegkit's simulator serves both.
+        The Owner API flavour asks GET /api/1/energy_sites/{id}/history?kind=backup. The
+        Fleet API serves outages by calendar period only (calendar_history?kind=backup), so
+        there this is `calendar_history(site_id, "backup", "year")`: this year's outages;
+        ask calendar_history with an end_date for earlier years. tegkit's simulator serves
+        both paths.
         """
+        if self.flavour == "fleet":
+            return await self.calendar_history(site_id, "backup", "year")
         path = _path("GET", "/api/1/energy_sites/{site_id}/history", site_id=_site(site_id))
         response = await self._request("GET", path + "?" + urlencode({"kind": "backup"}))
         wire = decode_answer(_BackupHistoryWire, response, method="GET", path=path)

@@ -197,15 +197,26 @@ async def _cloud_outages(
     last: dt.date,
     tz: dt.tzinfo,
 ) -> list[Outage]:
-    """The cloud's outages that began on the days first..last."""
+    """The cloud's outages that began on the days first..last.
+
+    The Owner API lists every outage in one answer; the Fleet API by calendar period only,
+    so there each year of the range is asked for (two requests at most for MAX_DAYS).
+    """
     low = midnight(first, tz)
     high = midnight(last + dt.timedelta(days=1), tz)
-    history = await client.backup_history(site_id)
-    return [
-        Outage(gateway, e.start.timestamp(), e.end.timestamp(), "cloud")
-        for e in history.events
+    if client.flavour == "fleet":
+        events = []
+        for year in range(first.year, last.year + 1):
+            end = midnight(dt.date(year, 12, 31), tz) + dt.timedelta(hours=12)
+            events += (await client.calendar_history(site_id, "backup", "year", end)).events
+    else:
+        events = (await client.backup_history(site_id)).events
+    found = {
+        e.start.timestamp(): Outage(gateway, e.start.timestamp(), e.end.timestamp(), "cloud")
+        for e in events
         if low <= e.start < high
-    ]
+    }
+    return [found[start] for start in sorted(found)]
 
 
 __all__ = ["MAX_DAYS", "BackfillReport", "backfill", "check_range", "cloud_day", "zone_named"]
