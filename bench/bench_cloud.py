@@ -24,9 +24,11 @@ import ssl
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -220,17 +222,49 @@ async def _post_change(
         return elapsed, answer
 
 
+async def _time_changes(monitor_url: str, gateway: str, changes: int) -> tuple[list[float], str]:
+    """Seconds per timed change through the monitor's web API, and the route its answers
+    name; each change must come back read from the gateway."""
+    times: list[float] = []
+    routes: set[str] = set()
+    # unsafe: the session cookie comes from 127.0.0.1, which aiohttp's jar skips by default
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(monitor_url + "login", json={"token": CONTROL_TOKEN}) as r:
+            if r.status != 200:
+                raise RuntimeError(f"control login refused: HTTP {r.status}")
+            csrf = (await r.json())["csrf_token"]
+        for i in range(changes + 1):  # the first is a warm-up (logins, connections)
+            reserve = RESERVES_APP_PERCENT[i % 2]
+            body = {
+                "gateway": gateway,
+                "mode": "self_consumption",
+                "backup_reserve_percent": reserve,
+                "scale": "app",
+            }
+            elapsed, answer = await _post_change(http, monitor_url, csrf, body)
+            read_back = (answer.get("backup_reserve") or {}).get("app_percent")
+            if read_back is None or abs(read_back - reserve) > 0.5:
+                raise RuntimeError(f"asked for {reserve} % (app), read back {answer}")
+            if answer.get("read_back", "confirmed") != "confirmed":
+                raise RuntimeError(f"the change was not seen locally: {answer}")
+            route = answer.get("route")
+            routes.add(route if isinstance(route, str) else "not named in the answer")
+            if i:
+                times.append(elapsed)
+    return times, ",".join(sorted(routes))
+
+
 async def _demo_change_times(changes: int) -> tuple[list[float], str]:
-    """Seconds per timed change in the demo, and the route the answers name (if any)."""
+    """Seconds per timed change in `teg demo` (started as `teg demo` starts it)."""
     from tegkit.monitor.demo import run_demo
     from tegkit.monitor.service import Monitor
     from tegkit.sim import Simulator
 
     ready = asyncio.Event()
-    started: list[tuple[Monitor, Simulator]] = []
+    started: list[Monitor] = []
 
     def on_ready(monitor: Monitor, sim: Simulator) -> None:
-        started.append((monitor, sim))
+        started.append(monitor)
         ready.set()
 
     demo = asyncio.create_task(
@@ -241,8 +275,6 @@ async def _demo_change_times(changes: int) -> tuple[list[float], str]:
             on_ready=on_ready,
         )
     )
-    times: list[float] = []
-    routes: set[str] = set()
     try:
         waiter = asyncio.create_task(ready.wait())
         await asyncio.wait({demo, waiter}, timeout=120, return_when=asyncio.FIRST_COMPLETED)
@@ -251,43 +283,53 @@ async def _demo_change_times(changes: int) -> tuple[list[float], str]:
             if demo.done():
                 demo.result()  # its exception, if it failed
             raise RuntimeError("the demo did not start in 120 s")
-        monitor, _ = started[0]
-        gateway = monitor.targets[0].name
-        # unsafe: the session cookie comes from 127.0.0.1, which aiohttp's jar skips by default
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            async with http.post(monitor.url + "login", json={"token": CONTROL_TOKEN}) as r:
-                if r.status != 200:
-                    raise RuntimeError(f"control login refused: HTTP {r.status}")
-                csrf = (await r.json())["csrf_token"]
-            for i in range(changes + 1):  # the first is a warm-up (logins, connections)
-                reserve = RESERVES_APP_PERCENT[i % 2]
-                body = {
-                    "gateway": gateway,
-                    "mode": "self_consumption",
-                    "backup_reserve_percent": reserve,
-                    "scale": "app",
-                }
-                elapsed, answer = await _post_change(http, monitor.url, csrf, body)
-                read_back = (answer.get("backup_reserve") or {}).get("app_percent")
-                if read_back is None or abs(read_back - reserve) > 0.5:
-                    raise RuntimeError(f"asked for {reserve} % (app), read back {answer}")
-                if answer.get("read_back", "confirmed") != "confirmed":
-                    raise RuntimeError(f"the change was not seen locally: {answer}")
-                route = answer.get("route")
-                routes.add(route if isinstance(route, str) else "not named in the answer")
-                if i:
-                    times.append(elapsed)
+        monitor = started[0]
+        return await _time_changes(monitor.url, monitor.targets[0].name, changes)
     finally:
         demo.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await demo
-    return times, ",".join(sorted(routes))
+
+
+async def _local_change_times(changes: int) -> tuple[list[float], str]:
+    """The same, on the demo's set-up but with a gateway that takes the customer's change
+    locally (as before 20.49): what the cloud path costs beside it."""
+    from tegkit.monitor.demo import cloud_delay_sim_s
+    from tegkit.monitor.poller import PollerConfig
+    from tegkit.monitor.service import GatewayTarget, Monitor
+    from tegkit.sim import Simulator
+
+    speed = 60.0  # as run_demo's default
+    with tempfile.TemporaryDirectory(prefix="tegkit-bench-") as tmp:
+        async with Simulator(
+            port=0,
+            speed=speed,
+            allow_customer_operation=True,
+            cloud_delay_s=cloud_delay_sim_s(speed),
+        ) as sim:
+            target = GatewayTarget(
+                "demo", sim.url, password=sim.password, email=sim.email, pin=sim.fingerprint_sha256
+            )
+            monitor = Monitor(
+                [target],
+                db=Path(tmp) / "local.db",
+                listen=("127.0.0.1", 0),
+                control_token=CONTROL_TOKEN,
+                config=PollerConfig(fast_interval_s=2.0, slow_interval_s=20.0),
+                clock=lambda: sim.now_s,
+            )
+            await monitor.start()
+            try:
+                return await _time_changes(monitor.url, target.name, changes)
+            finally:
+                await monitor.close()
 
 
 def _demo_rows(changes: int) -> list[tuple[str, float, str]]:
     from tegkit.monitor.demo import DEMO_CLOUD_DELAY_S
 
     times, route = asyncio.run(_demo_change_times(changes))
+    local_times, local_route = asyncio.run(_local_change_times(changes))
     median_s = statistics.median(times)
     name = f"demo: dashboard change to local read-back (route {route}, {changes} changes)"
     rows = [
@@ -302,6 +344,13 @@ def _demo_rows(changes: int) -> list[tuple[str, float, str]]:
                 "ms",
             )
         )
+    rows.append(
+        (
+            f"demo set-up, a gateway that takes it locally (route {local_route}), median",
+            statistics.median(local_times) * 1e3,
+            "ms",
+        )
+    )
     return rows
 
 
