@@ -70,6 +70,7 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("cli/cloud.py", "*", "backup"): _OWNER_COMMAND,
     ("sim/owner_api.py", "*", "backup"): _OWNER_COMMAND,
     ("sim/cloud_history.py", "KINDS", "backup"): _HISTORY_KIND,
+    ("monitor/backfill.py", "_cloud_outages", "backup"): _HISTORY_KIND,
     ("sim/cloud_site.py", "*", "backup"): _HISTORY_KIND,
 }
 

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tegkit.cloud import CloudClient, EnergyPeriod
 from tegkit.errors import InvalidInputError
+from tegkit.models.vocabulary import COUNTERS, MeterName
 from tegkit.monitor.readings import CloudDay, Outage
 from tegkit.monitor.store import AsyncStore
 
@@ -30,18 +31,18 @@ from tegkit.monitor.store import AsyncStore
 MAX_DAYS: Final = 400
 
 # counter -> (flows that must all be reported, flows added when reported), Tesla's names
-_COUNTER_FLOWS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
-    "site_imported_wh": (("grid_energy_imported",), ()),
-    "site_exported_wh": (
+_FLOWS: Final[dict[tuple[MeterName, str], tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    (MeterName.SITE, "imported"): (("grid_energy_imported",), ()),
+    (MeterName.SITE, "exported"): (
         ("grid_energy_exported_from_solar", "grid_energy_exported_from_battery"),
         ("grid_energy_exported_from_generator",),
     ),
-    "battery_imported_wh": (
+    (MeterName.BATTERY, "imported"): (
         ("battery_energy_imported_from_grid", "battery_energy_imported_from_solar"),
         ("battery_energy_imported_from_generator",),
     ),
-    "battery_exported_wh": (("battery_energy_exported",), ()),
-    "load_imported_wh": (
+    (MeterName.BATTERY, "exported"): (("battery_energy_exported",), ()),
+    (MeterName.LOAD, "imported"): (
         (
             "consumer_energy_imported_from_grid",
             "consumer_energy_imported_from_solar",
@@ -49,8 +50,10 @@ _COUNTER_FLOWS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
         ),
         ("consumer_energy_imported_from_generator",),
     ),
-    "solar_exported_wh": (("solar_energy_exported",), ()),
+    (MeterName.SOLAR, "exported"): (("solar_energy_exported",), ()),
 }
+# a counter added to the vocabulary needs its flows here
+_COUNTER_FLOWS: Final = {c.name: _FLOWS[c.meter, c.direction] for c in COUNTERS}
 
 
 @dataclass
