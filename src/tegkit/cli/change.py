@@ -24,9 +24,10 @@ from rich.console import Console
 from tegkit import percent
 from tegkit.cli import app, exit_codes
 from tegkit.cli.output import Output, json_option
+from tegkit.cloud import CloudClient, PlannedCommand
 from tegkit.errors import CloudTokenMissingError, GatewayError, InvalidInputError
 from tegkit.models.vocabulary import CUSTOMER_MODES
-from tegkit.ownerapi import AUTH_URL, COMMAND_FIELDS, OWNER_API_URL, check_site_name
+from tegkit.ownerapi import AUTH_URL, OWNER_API_URL, check_site_name
 from tegkit.route import (
     DEFAULT_READBACK_WAIT_S,
     VIAS,
@@ -124,15 +125,13 @@ def _cloud_planned(settings: app.Settings, **change: Any) -> list[dict[str, Any]
             "max_pv_export_power_kw", "set only through the local API (--via local)"
         )
     site = profile_cloud(settings).site_id
-    base = f"/api/1/energy_sites/{'{site_id}' if site is None else site}"
-    requests: list[dict[str, Any]] = []
+    planned: list[PlannedCommand] = []
     if wanted.mode is not None:
-        body: dict[str, Any] = {COMMAND_FIELDS["operation"]: wanted.mode}
-        requests.append({"method": "POST", "path": f"{base}/operation", "body": body})
+        planned.append(CloudClient.plan_operation_mode(wanted.mode, site_id=site))
     if wanted.backup_reserve_app_percent is not None:
-        body = {COMMAND_FIELDS["backup"]: wire_number(wanted.backup_reserve_app_percent)}
-        requests.append({"method": "POST", "path": f"{base}/backup", "body": body})
-    return requests
+        reserve = wanted.backup_reserve_app_percent
+        planned.append(CloudClient.plan_backup_reserve(reserve, site_id=site))
+    return [p._asdict() for p in planned]
 
 
 def via_options(func: F) -> F:

@@ -5,7 +5,7 @@ Percents are on the APP scale (raw = 5 + 0.95 x app; see `tegkit.percent`).
 
 from __future__ import annotations
 
-from tegkit.cloud._client import CloudClient
+from tegkit.cloud._client import CloudClient, PlannedCommand
 from tegkit.cloud._envelope import CommandResult
 from tegkit.cloud._login import LOGIN_TIMEOUT_S, LoginError, login
 from tegkit.cloud._models import (
@@ -44,6 +44,7 @@ __all__ = [
     "EnergySite",
     "LiveStatus",
     "LoginError",
+    "PlannedCommand",
     "SiteComponents",
     "SiteUserSettings",
     "TokenFormatError",

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from ssl import SSLContext
 from types import TracebackType
-from typing import Any, Final, Literal, Self, overload
+from typing import Any, Final, Literal, NamedTuple, Self, overload
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -510,27 +510,56 @@ class CloudClient:
         response = await self._request("POST", path, wire_body)
         return parse_command_result(response, method="POST", path=path)
 
+    @staticmethod
+    def plan_backup_reserve(
+        app_percent: float, *, battery_id: str | None = None, site_id: int | None = None
+    ) -> PlannedCommand:
+        """The request `set_backup_reserve` sends, checked, without sending it."""
+        return _plan("backup", app_percent, battery_id, site_id)
+
+    @staticmethod
+    def plan_operation_mode(
+        mode: str, *, battery_id: str | None = None, site_id: int | None = None
+    ) -> PlannedCommand:
+        """The request `set_operation_mode` sends, checked, without sending it."""
+        return _plan("operation", mode, battery_id, site_id)
+
     async def _command(
         self, command: Command, value: object, battery_id: str | None, site_id: int | None
     ) -> CommandResult:
-        # Everything is checked before anything is sent.
-        wire_value = check_command_value(command, value)
+        planned = _plan(command, value, battery_id, site_id)  # the value is checked first
         if (battery_id is None) == (site_id is None):
             raise InvalidInputError(
                 "battery_id/site_id", "exactly one of battery_id or site_id", None
             )
-        if battery_id is not None:
-            if not isinstance(battery_id, str) or not battery_id:
-                raise InvalidInputError("battery_id", "a non-empty string", battery_id)
-            path = _path(
-                "POST", f"/api/1/powerwalls/{{battery_id}}/{command}", battery_id=battery_id
-            )
-        else:
-            path = _path(
-                "POST", f"/api/1/energy_sites/{{site_id}}/{command}", site_id=_site(site_id)
-            )
-        response = await self._request("POST", path, {COMMAND_FIELDS[command]: wire_value})
-        return parse_command_result(response, method="POST", path=path)
+        response = await self._request(planned.method, planned.path, planned.body)
+        return parse_command_result(response, method=planned.method, path=planned.path)
+
+
+class PlannedCommand(NamedTuple):
+    """A checked command request: what would be sent (a dry run prints it)."""
+
+    method: str
+    path: str
+    body: dict[str, Any]
+
+
+def _plan(
+    command: Command, value: object, battery_id: str | None, site_id: int | None
+) -> PlannedCommand:
+    """Check a command and build its request; everything is checked before anything is
+    sent. With neither id (a dry run before the site is known) the path keeps the
+    `{site_id}` placeholder."""
+    wire_value = check_command_value(command, value)
+    if battery_id is not None:
+        if not isinstance(battery_id, str) or not battery_id:
+            raise InvalidInputError("battery_id", "a non-empty string", battery_id)
+        path = _path("POST", f"/api/1/powerwalls/{{battery_id}}/{command}", battery_id=battery_id)
+    elif site_id is not None:
+        path = _path("POST", f"/api/1/energy_sites/{{site_id}}/{command}", site_id=_site(site_id))
+    else:
+        path = f"/api/1/energy_sites/{{site_id}}/{command}"
+    return PlannedCommand("POST", path, {COMMAND_FIELDS[command]: wire_value})
 
 
 def _http1_refusal(status: int, raw: bytes) -> bool:
