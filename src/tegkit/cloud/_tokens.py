@@ -267,9 +267,7 @@ class TokenKeeper:
             try:
                 if self._token_file is not None:
                     # off the event loop: fsync may take a while on a slow card
-                    await asyncio.to_thread(
-                        write_token_file, self._token_file, fresh, self.origin
-                    )
+                    await asyncio.to_thread(write_token_file, self._token_file, fresh, self.origin)
             except OSError as exc:
                 # The old refresh token is dead now: keep the new pair in memory so this
                 # process goes on, and say loudly that the file could not follow.
