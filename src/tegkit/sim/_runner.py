@@ -108,9 +108,7 @@ class Simulator:
         self.email = email
         self.control_token = secrets.token_urlsafe(24)
         # Cloud tokens expire on the simulated clock: advancing it 8 h ends an access token.
-        self.cloud_tokens = CloudTokens(
-            access_ttl_s=cloud_access_ttl_s, clock_s=lambda: self.now_s
-        )
+        self.cloud_tokens = CloudTokens(access_ttl_s=cloud_access_ttl_s, clock_s=lambda: self.now_s)
         self._cloud_server: CloudServer | None = None
         self.cloud_site = GatewayCloudSite(self.gateway, cloud_delay_s=cloud_delay_s)
         self.faults = FaultInjector(seed=self.seed)
