@@ -28,18 +28,32 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, Final, Literal, TextIO
 
+import click
 import msgspec
 
 __all__ = [
     "FORMATS",
     "LogFormat",
     "RateLimit",
+    "log_format_option",
     "set_gateway",
     "to_stderr",
 ]
 
 LogFormat = Literal["text", "json"]
 FORMATS: Final[tuple[str, ...]] = ("text", "json")
+
+#: `--log-format` of the commands that run for long (`teg monitor`, `teg demo`, `teg sim`)
+log_format_option = click.option(
+    "--log-format",
+    type=click.Choice(FORMATS),
+    default="text",
+    envvar="TEG_LOG_FORMAT",
+    show_envvar=True,
+    show_default=True,
+    help="How log lines on stderr look: text, or json (one object a line, for journald "
+    "and containers).",
+)
 #: one line per cause per this many seconds
 DEFAULT_INTERVAL_S: Final = 60.0
 #: causes remembered at once; the least recently seen is forgotten first

@@ -391,17 +391,6 @@ def _check_token(ctx: click.Context, param: click.Parameter, value: str | None) 
     return value or None
 
 
-_log_format_option = click.option(
-    "--log-format",
-    type=click.Choice(logs.FORMATS),
-    default="text",
-    envvar="TEG_LOG_FORMAT",
-    show_envvar=True,
-    show_default=True,
-    help="How log lines on stderr look: text, or json (one object a line, for journald "
-    "and containers).",
-)
-
 _DEMO_EPILOG = "\b\nExample:\n  teg demo --scenario evening-outage --speed 120"
 
 
@@ -508,7 +497,7 @@ _DEMO_EPILOG = "\b\nExample:\n  teg demo --scenario evening-outage --speed 120"
     show_default=True,
     help="Days of minute rollups to keep (quarter-hour, hour and day rollups stay).",
 )
-@_log_format_option
+@logs.log_format_option
 @click.pass_context
 def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> None:
     """Record one or more gateways, serve the dashboard, the JSON API and /metrics.
@@ -777,7 +766,7 @@ async def _only_site(client: Any) -> int:
     callback=_check_token,
     help=f"Enables the controls behind a login with this token (prefer {CONTROL_TOKEN_ENV}).",
 )
-@_log_format_option
+@logs.log_format_option
 @click.pass_context
 def demo(
     ctx: click.Context,

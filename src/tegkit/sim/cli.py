@@ -114,15 +114,7 @@ async def _serve(**options: object) -> None:
     is_flag=True,
     help="Let the customer role POST /api/operation (installer-only by default).",
 )
-@click.option(
-    "--log-format",
-    type=click.Choice(logs.FORMATS),
-    default="text",
-    envvar="TEG_LOG_FORMAT",
-    show_envvar=True,
-    show_default=True,
-    help="Warnings and errors on stderr as text, or json (one object a line).",
-)
+@logs.log_format_option
 def sim(
     host: str,
     port: int,
