@@ -378,7 +378,9 @@ class Connections:
         inner = _EdgeHandler(
             self.server,
             loop=self.loop,
-            keepalive_timeout=self.limits.idle_timeout_s,
+            # Our guard's timer closes idle connections (and counts them); aiohttp's own
+            # keep-alive timer is only a backstop, later, so the two never race.
+            keepalive_timeout=2 * self.limits.idle_timeout_s + 1.0,
             max_line_size=self.limits.max_line_bytes,
             max_field_size=self.limits.max_field_bytes,
             lingering_time=1.0,
