@@ -12,9 +12,11 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import httpx
-from owner_cloud import TlsPair
+from owner_cloud import SITE_ID, FakeSite, TlsPair
 
+from tegkit.cloud import CloudClient
 from tegkit.sim.cloud_server import CloudServer
+from tegkit.sim.owner_api import CloudTokens, make_owner_api_app
 
 Scope = MutableMapping[str, Any]
 
@@ -46,5 +48,26 @@ async def test_every_accepted_connection_has_tcp_nodelay(tls: TlsPair) -> None:
                 for writer in open_now:
                     sock = writer.get_extra_info("socket")
                     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        await server.close()
+
+
+async def test_reads_go_on_when_the_server_rotates_its_http2_connection(tls: TlsPair) -> None:
+    """A server sends GOAWAY after so many requests on a connection (Tesla's front ends as
+    nginx and hypercorn do, after 1,000); a long-running client must simply go on."""
+    site, tokens = FakeSite(), CloudTokens()
+    app = make_owner_api_app(site, tokens)
+    server = await CloudServer.start(
+        app, "127.0.0.1", 0, tls.server_context(), max_requests_per_connection=5
+    )
+    url = f"https://127.0.0.1:{server.port}"
+    try:
+        async with CloudClient(
+            tokens.access_token, base_url=url, auth_url=url, ssl=tls.client_context()
+        ) as client:
+            for _ in range(23):  # four rotations, each with a request caught in it
+                status = await client.live_status(SITE_ID)
+                assert status.percentage_charged_app_percent is not None
+            assert client.last_http_version == "HTTP/2"
     finally:
         await server.close()

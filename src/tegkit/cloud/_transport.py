@@ -103,7 +103,15 @@ class CloudTransport:
                 request = client.build_request(
                     method, url, json=json_body, data=form_body, headers=headers
                 )
-                response = await client.send(request, stream=True)
+                try:
+                    response = await client.send(request, stream=True)
+                except httpx.RemoteProtocolError:
+                    # Servers close a connection after so many requests (GOAWAY; 1,000 is
+                    # common) and a request caught in that race fails. A read is sent once
+                    # more on a new connection; a change is not, as it may have been applied.
+                    if method != "GET":
+                        raise
+                    response = await client.send(request, stream=True)
                 try:
                     body = await _read_capped(response, limit_bytes, endpoint)
                 finally:

@@ -32,6 +32,8 @@ _LOG = logging.getLogger("tegkit.sim.cloud")
 
 #: what the port offers in the TLS handshake, best first
 ALPN_PROTOCOLS = ["h2", "http/1.1"]
+#: requests on one connection before the server sends GOAWAY (hypercorn's and nginx's default)
+MAX_REQUESTS_PER_CONNECTION = 1000
 _CLOSE_WAIT_S = 5.0  # aborted connections end at once; this only bounds a surprise
 
 
@@ -39,7 +41,11 @@ class CloudServer:
     """An ASGI app on (host, port) over TLS; `await CloudServer.start(...)`, then `close()`."""
 
     def __init__(
-        self, app: Callable[..., Awaitable[None]], sock: socket.socket, server: asyncio.Server
+        self,
+        app: Callable[..., Awaitable[None]],
+        sock: socket.socket,
+        server: asyncio.Server,
+        max_requests_per_connection: int = MAX_REQUESTS_PER_CONNECTION,
     ) -> None:
         self.port = int(sock.getsockname()[1])
         self._sock = sock
@@ -49,6 +55,8 @@ class CloudServer:
         self._config = Config()
         self._config.accesslog = None  # request lines would carry nothing useful
         self._config.errorlog = _LOG
+        # Then GOAWAY, as real servers rotate connections: clients must open a new one.
+        self._config.keep_alive_max_requests = max_requests_per_connection
         self._context = WorkerContext(None)
 
     @classmethod
@@ -58,6 +66,8 @@ class CloudServer:
         host: str,
         port: int,
         context: ssl.SSLContext,
+        *,
+        max_requests_per_connection: int = MAX_REQUESTS_PER_CONNECTION,
     ) -> CloudServer:
         """Listen on (host, port) (0: a free port) with `context`, offering h2 and http/1.1."""
         context.set_alpn_protocols(ALPN_PROTOCOLS)
@@ -81,7 +91,7 @@ class CloudServer:
         except BaseException:
             sock.close()
             raise
-        holder.append(cls(app, sock, server))
+        holder.append(cls(app, sock, server, max_requests_per_connection))
         return holder[0]
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -91,6 +101,9 @@ class CloudServer:
         try:
             loop = asyncio.get_running_loop()
             await TCPServer(self._app, loop, self._config, self._context, {}, reader, writer)
+        except (ConnectionError, TimeoutError, ssl.SSLError) as exc:
+            # a client that goes away (or never finishes TLS shutdown) is not our fault
+            _LOG.debug("simulated cloud: a connection ended: %r", exc)
         except Exception:
             _LOG.exception("simulated cloud: a connection failed")
         finally:
