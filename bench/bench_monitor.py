@@ -211,8 +211,9 @@ async def _under_slow_clients(tmp: Path) -> list[tuple[str, float, str]]:
 
 _ROUTES = [
     "/", "/api/live", "/api/live/stream", "/api/history", "/api/daily", "/api/outages",
-    "/api/gaps", "/api/events", "/healthz", "/metrics", "/login", "/logout", "/api/session",
-    "/api/control/operation", "/static/app.js", "/static/index.html", "/nope",
+    "/api/gaps", "/api/events", "/api/vocabulary", "/healthz", "/metrics", "/login",
+    "/logout", "/api/session", "/api/control/operation", "/static/app.js",
+    "/static/index.html", "/nope",
 ]  # fmt: skip
 _VALUES = [
     "0", "-1", "1", "1.0001", "0.5001", "1e-300", "1e300", "nan", "inf", "-inf", "",
