@@ -110,16 +110,7 @@ def parse_tokens(
     expires_at wins over expires_in; expires_in counts from created_at, else from `now_s`.
     A document without a refresh token keeps `previous`'s (a grant need not rotate it).
     """
-    try:
-        if isinstance(document, bytes | bytearray | memoryview):
-            doc = msgspec.json.decode(document, type=_TokenDocument)
-        else:
-            doc = msgspec.convert(document, _TokenDocument)
-    except msgspec.ValidationError as exc:
-        # msgspec names the field and the type it wanted; it never repeats a string's value
-        raise TokenFormatError(f"{exc}; expected {TOKEN_DOCUMENT}") from None
-    except msgspec.DecodeError:
-        raise TokenFormatError(f"not JSON; expected {TOKEN_DOCUMENT}") from None
+    doc = _token_document(document)
     expires_at = doc.expires_at
     if expires_at is None and doc.expires_in is not None:
         start = doc.created_at if doc.created_at is not None else now_s
@@ -128,17 +119,22 @@ def parse_tokens(
     return Tokens(doc.access_token, refresh, expires_at)
 
 
-def parse_token_origin(document: bytes | Any) -> TokenOrigin:
-    """The flavour, client and hosts a token document records; the Owner API's by default."""
+def _token_document(document: bytes | Any) -> _TokenDocument:
+    """A token document (JSON bytes or already decoded), checked field by field."""
     try:
         if isinstance(document, bytes | bytearray | memoryview):
-            doc = msgspec.json.decode(document, type=_TokenDocument)
-        else:
-            doc = msgspec.convert(document, _TokenDocument)
+            return msgspec.json.decode(document, type=_TokenDocument)
+        return msgspec.convert(document, _TokenDocument)
     except msgspec.ValidationError as exc:
+        # msgspec names the field and the type it wanted; it never repeats a string's value
         raise TokenFormatError(f"{exc}; expected {TOKEN_DOCUMENT}") from None
     except msgspec.DecodeError:
         raise TokenFormatError(f"not JSON; expected {TOKEN_DOCUMENT}") from None
+
+
+def parse_token_origin(document: bytes | Any) -> TokenOrigin:
+    """The flavour, client and hosts a token document records; the Owner API's by default."""
+    doc = _token_document(document)
     flavour = doc.flavour or "owner"
     if flavour == "fleet" and doc.client_id is None:
         raise TokenFormatError("Fleet API tokens need the client_id of the application")
