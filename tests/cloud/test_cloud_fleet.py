@@ -377,8 +377,15 @@ async def test_authorize_refuses_foreign_redirects_and_codes_work_once(
         "code_challenge_method": "S256",
     }
     authorize = cloud.base_url + AUTHORIZE_PATH
-    async with httpx.AsyncClient(verify=cloud.ssl, http2=True) as http:
-        for foreign in ("https://example.com:443/cb", "http://10.0.0.1:80/cb", "http://127.0.0.1/"):
+    # Redirects are never followed (follow_redirects=False): the foreign addresses below are
+    # only text the simulator must refuse; reserved names and the documentation range
+    # (RFC 2606, RFC 5737), so nothing could be reached even by mistake.
+    async with httpx.AsyncClient(verify=cloud.ssl, http2=True, follow_redirects=False) as http:
+        for foreign in (
+            "https://example.com:443/cb",
+            "http://192.0.2.1:80/cb",
+            "http://127.0.0.1/",
+        ):
             refused = await http.get(
                 authorize + "?" + urlencode({**fields, "redirect_uri": foreign})
             )
