@@ -50,14 +50,22 @@ ALLOWED: dict[str, frozenset[str]] = {
     "sim": frozenset({"catalog", "models"}) | SHARED,
     # the route of a change (local, or through the cloud) sits on both clients
     "route": frozenset({"catalog", "models", "client", "cloud"}) | SHARED,
-    "monitor": frozenset({"catalog", "models", "client", "route"}) | SHARED,
-    "cli": frozenset({"catalog", "models", "client", "cloud", "monitor", "route", "sim"}) | SHARED,
+    # automation carries out a plan through the route of a change, on both clients
+    "automation": frozenset({"catalog", "models", "client", "cloud", "route"}) | SHARED,
+    "monitor": frozenset({"catalog", "models", "client", "route", "automation"}) | SHARED,
+    "cli": frozenset(
+        {"catalog", "models", "client", "cloud", "monitor", "route", "sim", "automation"}
+    )
+    | SHARED,
     # the facade re-exports the client, the models and the errors
     "tegkit": frozenset({"client", "models", "errors", "percent"}),
 }
 
 #: module -> {part: why}: a module that may import a part its row does not list.
 EXCEPTIONS: dict[str, dict[str, str]] = {
+    "tegkit.automation.simulate": {
+        "sim": "a plan is simulated on the same physics and firmware behaviour as `teg sim`",
+    },
     "tegkit.monitor.cli": {
         "cli": "`teg monitor` reads the same profiles, settings and exit codes as `teg`",
         "sim": "`teg demo` offers the simulator's scenarios and runs one",

@@ -200,6 +200,7 @@ def _register() -> None:
     # Imported here, after the group exists, because the command modules import `main`'s
     # helpers from this package.
     from tegkit.cli import cert, change, dump, get, session, setup, sitemaster, status, watch
+    from tegkit.cli.auto import auto
     from tegkit.cli.cloud import cloud
     from tegkit.cli.completion import completion
 
@@ -214,6 +215,7 @@ def _register() -> None:
         session.login,
         session.logout,
         cloud,
+        auto,
         dump.dump,
         completion,
     ):

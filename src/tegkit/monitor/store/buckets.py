@@ -58,7 +58,7 @@ if HistoryPoint.__struct_fields__ != ("t", *POWER_NAMES, "soe_raw_percent"):
     raise ImportError("HistoryPoint's fields must follow vocabulary.POWER_NAMES")
 
 
-class Plan(NamedTuple):
+class BucketPlan(NamedTuple):
     """The buckets that answer a query: bucket k is ``[bounds_ms[k], bounds_ms[k + 1])``."""
 
     step_ms: int  # every bucket's length; for local days, their nominal length
@@ -83,7 +83,7 @@ def plan(
     step_s: float | None,
     max_points: int,
     tz: dt.tzinfo | None = None,
-) -> Plan:
+) -> BucketPlan:
     """The store's buckets for ``start .. end``: the step asked for, snapped up to one of
     the store's, and coarser still if the range would need more than ``max_points``.
 
@@ -111,7 +111,7 @@ def plan(
         n = -(-(end_ms - origin) // step_ms)
         if n <= max_points:
             bounds = [origin + k * step_ms for k in range(n + 1)]
-            return Plan(step_ms, bounds, True, _source_for(origin, step_ms))
+            return BucketPlan(step_ms, bounds, True, _source_for(origin, step_ms))
     # bounded before the division: a step of 1e300 s means one bucket, not 1e295 days
     wanted_days = max(1, math.ceil(min(wanted_s, MAX_TIME_S - MIN_TIME_S) / 86400))
     return _day_plan(start_ms, end_ms, wanted_days, max_points, tz)
@@ -127,7 +127,7 @@ def _source_for(origin_ms: int, step_ms: int) -> str:
 
 def _day_plan(
     start_ms: int, end_ms: int, wanted_days: int, max_points: int, tz: dt.tzinfo | None
-) -> Plan:
+) -> BucketPlan:
     """Buckets of whole (local) days from midnight of the day holding start."""
     try:
         first = _day_number(start_ms, tz)
@@ -149,14 +149,14 @@ def _day_plan(
     uniform = all(b - a == step_ms for a, b in pairwise(bounds))
     source = _source_for(bounds[0], step_ms)
     if uniform and source != "raw":
-        return Plan(step_ms, bounds, True, source)
+        return BucketPlan(step_ms, bounds, True, source)
     # local days of 23 or 25 hours: the coarsest rollup whose buckets fit in them
     for name, size in ROLLUP_SIZES_MS[1:]:
         if all(b % size == 0 for b in bounds[:-1]):
-            return Plan(step_ms, bounds, False, name)
+            return BucketPlan(step_ms, bounds, False, name)
     # a zone off whole minutes (local mean time, before 1972 at the latest): to the minute,
     # never a scan of raw blocks across days
-    return Plan(step_ms, bounds, False, "minute")
+    return BucketPlan(step_ms, bounds, False, "minute")
 
 
 def _day_number(t_ms: int, tz: dt.tzinfo | None) -> int:
@@ -179,7 +179,7 @@ def _new_sums() -> Sums:
     return [0] * (SUMS_WIDTH - 1) + [MISSING]
 
 
-def bucket_readings(blocks: Iterable[Columns], p: Plan) -> dict[int, Sums]:
+def bucket_readings(blocks: Iterable[Columns], p: BucketPlan) -> dict[int, Sums]:
     """Sums per bucket index of the raw readings in decoded hour blocks (in time order)."""
     bounds = p.bounds_ms
     lo, hi = bounds[0], bounds[-1]
@@ -204,7 +204,7 @@ def bucket_readings(blocks: Iterable[Columns], p: Plan) -> dict[int, Sums]:
     return out
 
 
-def points(p: Plan, sums: dict[int, Sums], start: float) -> list[HistoryPoint]:
+def points(p: BucketPlan, sums: dict[int, Sums], start: float) -> list[HistoryPoint]:
     """One point per bucket, None where it holds no value. The first bucket may begin
     before ``start``; its point is placed at ``start``, so every point lies in the range."""
     out = []
