@@ -25,6 +25,12 @@ import msgspec
 from tegkit.errors import InvalidInputError
 from tegkit.models.vocabulary import ExportRule, GridStatusValue, OperationMode
 from tegkit.sim.captures import captures
+from tegkit.sim.firmware import (
+    BATTERY_STOP_S,
+    UPDATE_CHECK_S,
+    UPDATE_DOWNLOAD_S,
+    UPDATE_READY_S,
+)
 from tegkit.sim.physics import Site
 from tegkit.sim.profiles import FirmwareProfile, get_profile
 from tegkit.sim.siteconfig import SiteSnapshot
@@ -95,12 +101,10 @@ class _Timed:
     started: dt.datetime | None = None
 
 
-# A firmware update in simulated seconds: a check, a download, a pause ready to install, then
-# the install, which stops the Powerwalls "around 15 minutes" (spec 001's user's complaint).
-UPDATE_CHECK_S = 2.0
-UPDATE_DOWNLOAD_S = 60.0
-UPDATE_READY_S = 5.0
-UPDATE_INSTALL_S = 15 * 60.0
+# A firmware update in simulated seconds (sim/firmware.py, shared with the full-speed
+# simulation): a check, a download, a pause ready to install, then the install, which stops
+# the Powerwalls "around 15 minutes" (spec 001's user's complaint): the whole battery stop.
+UPDATE_INSTALL_S = BATTERY_STOP_S
 # The states spec 001 lists for GET /api/system/update/status, in the order an update walks.
 CHECKING, DOWNLOADING, DOWNLOADED = "/clear_update_status", "/download", "/update_downloaded"
 INSTALLING, SUCCEEDED, FAILED = "/update_staged", "/update_succeeded", "/update_failed"
@@ -762,7 +766,10 @@ __all__ = [
     "ROLE_CUSTOMER",
     "ROLE_ENGINEER",
     "SITE_SETTINGS",
+    "UPDATE_CHECK_S",
+    "UPDATE_DOWNLOAD_S",
     "UPDATE_INSTALL_S",
+    "UPDATE_READY_S",
     "Answer",
     "FirmwareUpdate",
     "GatewaySettings",
