@@ -119,3 +119,53 @@ def test_history_columns_are_its_points_by_name(tmp_path: Path) -> None:
     assert cols["load_w"] == [1500.0, -7.0, None] and cols["soe_raw_percent"] == [62.5, None, None]
     for name, values in cols.items():
         assert values == [getattr(p, name) for p in h.points]
+
+
+def test_automation_events_keep_their_rule_and_result_and_older_events_stay(
+    tmp_path: Path,
+) -> None:
+    # version 4 adds events.rule and events.result (what the owner's plan did); an event
+    # written by version 3 reads back as it was, with neither
+    from tegkit.monitor.readings import Event
+
+    SqliteStore(tmp_path / "m.db", migrate_upto=3).close()
+    conn = sqlite3.connect(tmp_path / "m.db")
+    try:
+        names = [row[1] for row in conn.execute("PRAGMA table_info(events)")]
+        assert names == ["id", "gateway_id", "at_ms", "kind", "detail"]
+        with conn:  # as a version 3 recorder wrote it
+            conn.execute("INSERT INTO gateways (name) VALUES ('g')")
+            conn.execute(
+                "INSERT INTO events (gateway_id, at_ms, kind, detail) "
+                "VALUES (1, 1704067200000, 'firmware', '21.39 -> 21.44')"
+            )
+    finally:
+        conn.close()
+    store = SqliteStore(tmp_path / "m.db")
+    try:
+        ran = Event("g", 1704067260.0, "automation", "mode backup", "evening", "done")
+        store.write_event(ran)
+        assert store.events("g", 0, 2e9) == [
+            Event("g", 1704067200.0, "firmware", "21.39 -> 21.44"),
+            ran,
+        ]
+        # the API's form: other kinds carry no rule or result at all
+        assert msgspec.to_builtins(store.events("g", 0, 2e9)) == [
+            {"gateway": "g", "at": 1704067200.0, "kind": "firmware", "detail": "21.39 -> 21.44"},
+            {
+                "gateway": "g",
+                "at": 1704067260.0,
+                "kind": "automation",
+                "detail": "mode backup",
+                "rule": "evening",
+                "result": "done",
+            },
+        ]
+    finally:
+        store.close()
+    conn = sqlite3.connect(tmp_path / "m.db")
+    try:
+        names = [row[1] for row in conn.execute("PRAGMA table_info(events)")]
+        assert names == ["id", "gateway_id", "at_ms", "kind", "detail", "rule", "result"]
+    finally:
+        conn.close()

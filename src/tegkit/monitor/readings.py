@@ -62,15 +62,19 @@ class Gap(msgspec.Struct, frozen=True):
     reason: str
 
 
-class Event(msgspec.Struct, frozen=True):
-    """Something that changed on the gateway: mode, reserve, firmware, sitemaster stop/run."""
+class Event(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Something that changed on the gateway: mode, reserve, firmware, sitemaster stop/run,
+    or what the owner's plan did (kind "automation", with its rule and result)."""
 
     gateway: str
     at: float
-    # operation_mode, backup_reserve, firmware, sitemaster_stop, sitemaster_run, or
-    # clock_step (the host's wall clock was stepped, see monitor.clock)
+    # operation_mode, backup_reserve, firmware, sitemaster_stop, sitemaster_run,
+    # clock_step (the host's wall clock was stepped, see monitor.clock), or automation
     kind: str
     detail: str
+    # automation only: the plan's rule and the outcome (done, skipped, retry, failed, ...)
+    rule: str | None = None
+    result: str | None = None
 
 
 class Outage(msgspec.Struct, frozen=True):

@@ -419,8 +419,9 @@ class SqlStore(ABC):
         with self._writing():
             gid = self._gateway_id(event.gateway)
             self._wexec(
-                "INSERT INTO events (gateway_id, at_ms, kind, detail) VALUES (?, ?, ?, ?)",
-                (gid, _ms(event.at), event.kind, event.detail),
+                "INSERT INTO events (gateway_id, at_ms, kind, detail, rule, result) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (gid, _ms(event.at), event.kind, event.detail, event.rule, event.result),
             )
         self._gateway_ids[event.gateway] = gid
 
@@ -722,12 +723,16 @@ class SqlStore(ABC):
         if gid is None:
             return []
         rows = self._read(
-            "SELECT at_ms, kind, detail FROM events WHERE gateway_id = ? AND at_ms >= ? "
-            "AND at_ms < ? ORDER BY at_ms, id",
+            "SELECT at_ms, kind, detail, rule, result FROM events WHERE gateway_id = ? "
+            "AND at_ms >= ? AND at_ms < ? ORDER BY at_ms, id",
             (gid, _query_ms("start", start), _query_ms("end", end)),
         )
         wanted = None if kinds is None else set(kinds)
-        return [Event(gateway, a / 1000, k, d) for a, k, d in rows if wanted is None or k in wanted]
+        return [
+            Event(gateway, a / 1000, k, d, r, o)
+            for a, k, d, r, o in rows
+            if wanted is None or k in wanted
+        ]
 
     def retention(self, policy: RetentionPolicy, now: float | None = None) -> dict[str, int]:
         """Delete what the policy no longer keeps; return rows deleted per table.

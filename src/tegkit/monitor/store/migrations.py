@@ -107,6 +107,15 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 PRIMARY KEY (gateway_id, start_ms)) {NOROWID}""",
         ],
     ),
+    (
+        4,
+        [
+            # what the owner's plan did (events of kind 'automation'): its rule and result;
+            # NULL for every other kind of event
+            "ALTER TABLE events ADD COLUMN rule TEXT",
+            "ALTER TABLE events ADD COLUMN result TEXT",
+        ],
+    ),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 
