@@ -28,7 +28,13 @@ from tegkit.sim.cloud_server import CloudServer
 from tegkit.sim.cloud_site import GatewayCloudSite
 from tegkit.sim.control import make_control_app
 from tegkit.sim.faults import FaultInjector
-from tegkit.sim.gateway import CLOUD_CHANGE_STEP, UPDATE_STEPS, SimulatedGateway
+from tegkit.sim.firmware import DEFAULT_AUTO_INSTALL_WITHIN_H, auto_install_at
+from tegkit.sim.gateway import (
+    AUTO_UPDATE_STEP,
+    CLOUD_CHANGE_STEP,
+    UPDATE_STEPS,
+    SimulatedGateway,
+)
 from tegkit.sim.owner_api import DEFAULT_ACCESS_TTL_S, CloudTokens, make_owner_api_app
 from tegkit.sim.physics import Site, SiteConfig
 from tegkit.sim.profiles import get_profile
@@ -267,6 +273,15 @@ class Simulator:
             gw.run_cloud_change(event.version or "")
         elif event.action in UPDATE_STEPS:
             gw.update_step(event.action, event.version or "")
+        elif event.action == AUTO_UPDATE_STEP:
+            gw.auto_update(event.version or "")
+        elif event.action == "operation":
+            gw.apply_settings(event.settings())
+        elif event.action == "firmware_release" and event.version:
+            within_h = event.auto_install_within_h
+            if within_h is None:
+                within_h = DEFAULT_AUTO_INSTALL_WITHIN_H
+            gw.release_firmware(event.version, within_h, released_at=event.at)
         else:
             apply_event(gw.site, event)
 
@@ -386,6 +401,31 @@ class Simulator:
         False when an update is already under way."""
         return self.gateway.start_update()
 
+    def release_firmware(
+        self,
+        version: str,
+        auto_install_within_h: float = DEFAULT_AUTO_INSTALL_WITHIN_H,
+        at: dt.datetime | None = None,
+    ) -> dt.datetime | None:
+        """Firmware `version` is released now (or at `at`, a later simulated time): the update
+        check finds it and, unless an update is started first, the gateway starts one by
+        itself at a seeded random instant within `auto_install_within_h` hours (0: never),
+        as a scenario's firmware_release event does. Returns that instant when released now
+        (None: never by itself, or released later; the state's update.auto_install_at)."""
+        if at is not None and at.tzinfo is None:
+            raise ValueError("at: an aware datetime")
+        if at is not None and at > self.now:
+            self.timeline.add(
+                ScenarioEvent(
+                    at=at,
+                    action="firmware_release",
+                    version=get_profile(version).name,
+                    auto_install_within_h=_checked_within_h(auto_install_within_h),
+                )
+            )
+            return None
+        return self.gateway.release_firmware(version, auto_install_within_h)
+
     def revoke_cloud_tokens(self) -> None:
         """The account owner revokes the app's cloud access: both Owner API tokens stop
         working, and the next refresh grant is refused (invalid_grant)."""
@@ -447,6 +487,12 @@ class Simulator:
 
 #: simulated seconds per real second; past this a clock tick would jump days
 MAX_SPEED = 100_000.0
+
+
+def _checked_within_h(within_h: float) -> float:
+    # The same check as the release itself makes, so a later release fails now, not then.
+    auto_install_at(dt.datetime.now(dt.UTC), within_h, 0)
+    return float(within_h)
 
 
 def _checked_speed(speed: float) -> float:

@@ -12,8 +12,13 @@ import click
 
 from tegkit import logs
 from tegkit._private_file import write_private
+from tegkit.errors import InvalidInputError
 from tegkit.sim._runner import MAX_SPEED, Simulator
-from tegkit.sim.scenario import BUILTIN_SCENARIOS
+from tegkit.sim.firmware import DEFAULT_AUTO_INSTALL_WITHIN_H, MAX_AUTO_INSTALL_WITHIN_H
+from tegkit.sim.profiles import PROFILES
+from tegkit.sim.scenario import BUILTIN_SCENARIOS, parse_event_time
+
+_RELEASE_OPTION = "--release-firmware"
 
 
 def _finite_speed(value: float | None) -> float | None:
@@ -36,8 +41,41 @@ def _write_cloud_tokens(sim: Simulator) -> Path:
     return path
 
 
-async def _serve(**options: object) -> None:
+def _release(sim: Simulator, spec: str, within_h: float) -> str:
+    """Schedule `VERSION[@WHEN]` on `sim` (WHEN as a scenario event's `at`; none: now) and
+    say what happens; click.BadParameter naming the option otherwise."""
+    version, _, when = spec.partition("@")
+    try:
+        if version not in PROFILES:
+            raise InvalidInputError("version", f"one of {list(PROFILES)}", version)
+        at = parse_event_time(when, "WHEN", sim.now, sim.gateway.tz) if when else sim.now
+        sim.release_firmware(version, within_h, at=at)
+    except (InvalidInputError, ValueError) as exc:
+        raise click.BadParameter(
+            f"{exc}; expected VERSION[@WHEN], WHEN as '+2h', '18:30' or an ISO time",
+            param_hint=_RELEASE_OPTION,
+        ) from exc
+    auto = sim.gateway.fw_update.auto_at
+    if at > sim.now:
+        itself = f"within {within_h:g} h of it" if within_h > 0 else "never by itself"
+        return f"{version} released at {at.isoformat()}; the gateway installs it {itself}"
+    if auto is None:
+        return f"{version} released now; the gateway never installs it by itself"
+    local = auto.astimezone(sim.gateway.tz).isoformat()
+    return f"{version} released now; the gateway installs it by itself at {local}"
+
+
+async def _serve(
+    release: str | None = None,
+    auto_install_within_h: float = DEFAULT_AUTO_INSTALL_WITHIN_H,
+    **options: object,
+) -> None:
     sim = Simulator(**options)  # type: ignore[arg-type]
+    try:
+        released = _release(sim, release, auto_install_within_h) if release else None
+    except click.BadParameter:
+        await sim.close()
+        raise
     await sim.start()
     try:
         # Handlers first: whoever reads the lines below may stop us at once.
@@ -57,6 +95,8 @@ async def _serve(**options: object) -> None:
         click.echo(f"control:     {sim.url}/sim (Authorization: Bearer {sim.control_token})")
         click.echo(f"cloud tokens: {_write_cloud_tokens(sim)} (teg cloud token import FILE)")
         click.echo(f"firmware:    {sim.gateway.profile.name}  speed: {sim.speed:g}x")
+        if released:
+            click.echo(f"release:     {released}")
         await stop.wait()
     finally:
         await sim.close()
@@ -114,6 +154,22 @@ async def _serve(**options: object) -> None:
     is_flag=True,
     help="Let the customer role POST /api/operation (installer-only by default).",
 )
+@click.option(
+    _RELEASE_OPTION,
+    "release",
+    default=None,
+    metavar="VERSION[@WHEN]",
+    help="Release a firmware (e.g. 23.44, 23.44@+2h, 23.44@14:30): the update check finds it "
+    "and, unless an update is started first, the gateway installs it by itself at a random "
+    "(seeded) time within --auto-install-within-h hours.",
+)
+@click.option(
+    "--auto-install-within-h",
+    default=DEFAULT_AUTO_INSTALL_WITHIN_H,
+    show_default=True,
+    type=click.FloatRange(0, MAX_AUTO_INSTALL_WITHIN_H),
+    help="With --release-firmware: hours within which the gateway installs it (0: never).",
+)
 @logs.log_format_option
 def sim(
     host: str,
@@ -130,6 +186,8 @@ def sim(
     state_dir: Path | None,
     cert_loopback_names: bool,
     allow_customer_operation: bool,
+    release: str | None,
+    auto_install_within_h: float,
     log_format: logs.LogFormat,
 ) -> None:
     """Run a simulated Tesla Energy Gateway (local API, Owner API, control API).
@@ -141,6 +199,7 @@ def sim(
     \b
     Example:
       teg sim --port 8443 --scenario evening-outage --speed 60
+      teg sim --scenario tou-peak --release-firmware 23.44@+1h --auto-install-within-h 24
       TEG_HOST=https://127.0.0.1:8443 TEG_PIN=<fingerprint> TEG_PASSWORD=<password> teg status
     """
     ctx = click.get_current_context()
@@ -163,6 +222,8 @@ def sim(
                 state_dir=state_dir,
                 allow_customer_operation=allow_customer_operation,
                 cert_loopback_names=cert_loopback_names,
+                release=release,
+                auto_install_within_h=auto_install_within_h,
             )
         )
 

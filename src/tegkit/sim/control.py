@@ -20,6 +20,7 @@ from aiohttp import web
 from tegkit.models.vocabulary import MeterName, power_name
 from tegkit.sim.bodies import MAX_BODY_BYTES, decode_json
 from tegkit.sim.faults import FAULT_KINDS
+from tegkit.sim.profiles import get_profile
 
 
 class Controller(Protocol):
@@ -39,6 +40,9 @@ class Controller(Protocol):
     def run_sitemaster(self) -> None: ...
     def offer_update(self, version: str | None, *, fail: bool = False) -> None: ...
     def start_update(self) -> bool: ...
+    def release_firmware(
+        self, version: str, auto_install_within_h: float = ..., at: dt.datetime | None = None
+    ) -> dt.datetime | None: ...
     def revoke_cloud_tokens(self) -> None: ...
 
 
@@ -123,19 +127,22 @@ async def get_state(request: web.Request) -> web.Response:
     return _reply(200, request.app[CONTROLLER].state())
 
 
+def _instant(text: object) -> dt.datetime:
+    if not isinstance(text, str) or len(text) > _MAX_TEXT_CHARS:
+        raise BadInput("at: an ISO 8601 date-time with offset")
+    try:
+        at = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise BadInput("at: an ISO 8601 date-time with offset") from exc
+    if at.tzinfo is None:
+        raise BadInput("at: an ISO 8601 date-time with offset")
+    return at
+
+
 async def post_time(request: web.Request) -> web.Response:
     ctl, body = request.app[CONTROLLER], await _body(request)
     if "at" in body:
-        text = body["at"]
-        if not isinstance(text, str) or len(text) > _MAX_TEXT_CHARS:
-            raise BadInput("at: an ISO 8601 date-time with offset")
-        try:
-            at = dt.datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise BadInput("at: an ISO 8601 date-time with offset") from exc
-        if at.tzinfo is None:
-            raise BadInput("at: an ISO 8601 date-time with offset")
-        ctl.set_time(at)
+        ctl.set_time(_instant(body["at"]))
     speed = _number(body, "speed", low=0, high=100_000)
     if speed is not None:
         ctl.set_speed(speed)
@@ -228,6 +235,32 @@ async def post_update(request: web.Request) -> web.Response:
     return _reply(200, ctl.state())
 
 
+async def post_firmware_release(request: web.Request) -> web.Response:
+    """{"version": "23.44", "auto_install_within_h": 48, "at": ISO (optional, later)}: the
+    firmware is released; unless an update is started first, the gateway installs it by
+    itself at a seeded instant within that many hours (0: never). Answers the state, whose
+    update.auto_install_at says when (once released)."""
+    ctl, body = request.app[CONTROLLER], await _body(request)
+    unknown = set(body) - {"version", "auto_install_within_h", "at"}
+    if unknown:
+        raise BadInput(f"{sorted(unknown)[0]}: unknown; use version, auto_install_within_h, at")
+    version = body.get("version")
+    if not isinstance(version, str) or len(version) > 20:
+        raise BadInput("version: a firmware profile name such as 23.44")
+    try:
+        get_profile(version)
+    except ValueError as exc:
+        raise BadInput(f"version: {exc}") from exc
+    at = _instant(body["at"]) if "at" in body else None
+    if "auto_install_within_h" in body:
+        within_h = _number(body, "auto_install_within_h", low=0, high=366 * 24, optional=False)
+        assert within_h is not None
+        ctl.release_firmware(version, within_h, at=at)
+    else:
+        ctl.release_firmware(version, at=at)
+    return _reply(200, ctl.state())
+
+
 async def post_cloud_revoke(request: web.Request) -> web.Response:
     """The owner revokes the app's cloud access: both Owner API tokens stop working."""
     request.app[CONTROLLER].revoke_cloud_tokens()
@@ -249,6 +282,7 @@ def make_control_app(controller: Controller, token: str) -> web.Application:
     app.router.add_delete("/faults", delete_faults)
     app.router.add_post("/sitemaster", post_sitemaster)
     app.router.add_post("/update", post_update)
+    app.router.add_post("/firmware_release", post_firmware_release)
     app.router.add_post("/cloud/revoke", post_cloud_revoke)
     return app
 

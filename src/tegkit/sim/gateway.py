@@ -23,13 +23,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from tegkit.errors import InvalidInputError
-from tegkit.models.vocabulary import ExportRule, GridStatusValue, OperationMode
+from tegkit.models.vocabulary import ExportRule, GridStatusValue, OperationMode, is_off_grid
 from tegkit.sim.captures import captures
 from tegkit.sim.firmware import (
+    AUTO_RETRY_S,
     BATTERY_STOP_S,
     UPDATE_CHECK_S,
     UPDATE_DOWNLOAD_S,
     UPDATE_READY_S,
+    auto_install_at,
 )
 from tegkit.sim.physics import Site
 from tegkit.sim.profiles import FirmwareProfile, get_profile
@@ -110,6 +112,10 @@ CHECKING, DOWNLOADING, DOWNLOADED = "/clear_update_status", "/download", "/updat
 INSTALLING, SUCCEEDED, FAILED = "/update_staged", "/update_succeeded", "/update_failed"
 # Scheduled with the simulator's timeline so each step happens at its exact simulated time.
 UPDATE_STEPS = ("update_checked", "update_downloaded", "update_install", "update_finish")
+# A released firmware's own instant: the gateway starts the update by itself (tag: version).
+AUTO_UPDATE_STEP = "update_auto"
+# Who started an update (FirmwareUpdate.started_by).
+BY_REQUEST, BY_GATEWAY = "request", "gateway"
 
 # (when, step, which update) -> runs gw.update_step(step, which) at that simulated time
 Scheduler = Callable[[dt.datetime, str, str], None]
@@ -140,6 +146,10 @@ class FirmwareUpdate:
     status: str = "nonactionable"  # info.status: nonactionable, error
     since: dt.datetime | None = None  # last_status_time
     generation: int = 0  # steps scheduled for an earlier update are ignored
+    started_by: str | None = None  # BY_REQUEST or BY_GATEWAY, for the latest update
+    # A release waiting for the gateway's own update: the version and when it will start.
+    auto_version: str | None = None
+    auto_at: dt.datetime | None = None
 
     @property
     def busy(self) -> bool:
@@ -155,6 +165,8 @@ class FirmwareUpdate:
             "status": self.status,
             "offered": self.offered,
             "fail": self.fail,
+            "started_by": self.started_by,
+            "auto_install_at": None if self.auto_at is None else self.auto_at.isoformat(),
         }
 
 
@@ -688,9 +700,53 @@ class SimulatedGateway:
         self.fw_update.offered = None if version is None else get_profile(version).name
         self.fw_update.fail = bool(fail)
 
-    def start_update(self) -> bool:
+    def release_firmware(
+        self,
+        version: str,
+        auto_install_within_h: float,
+        released_at: dt.datetime | None = None,
+    ) -> dt.datetime | None:
+        """Firmware `version` is released at `released_at` (default now): the update check
+        finds it, and unless an update is started first the gateway starts one by itself at
+        firmware.auto_install_at (seeded); that instant is returned (None: never by itself)."""
+        name = get_profile(version).name  # ValueError names the known versions
+        at = auto_install_at(released_at or self.now, auto_install_within_h, self.seed)
+        if at is not None and self.schedule is None:
+            raise RuntimeError("a release's own update needs the simulator's clock (schedule)")
+        self.offer_update(name)
+        update = self.fw_update
+        update.auto_version, update.auto_at = (name, at) if at is not None else (None, None)
+        if at is not None:
+            assert self.schedule is not None
+            self.schedule(at, AUTO_UPDATE_STEP, name)
+        self.touch()
+        return at
+
+    def auto_update(self, version: str) -> None:
+        """The instant a release drew has come: the gateway starts the update by itself,
+        unless it already runs `version`, an update is under way, or a later release (or an
+        offer) replaced it. Off grid it waits (stopping would black the home out) and looks
+        again every AUTO_RETRY_S."""
+        update = self.fw_update
+        if update.auto_version != version:
+            return  # replaced by a later release: that one has its own instant
+        if self.profile.name == version or update.offered != version or update.busy:
+            update.auto_version = update.auto_at = None  # done, or someone's update runs
+            self.touch()
+            return
+        if is_off_grid(str(self.snap().grid_status)):
+            assert self.schedule is not None
+            update.auto_at = self.now + dt.timedelta(seconds=AUTO_RETRY_S)
+            self.schedule(update.auto_at, AUTO_UPDATE_STEP, version)
+            self.touch()
+            return
+        update.auto_version = update.auto_at = None
+        self.start_update(by=BY_GATEWAY)
+
+    def start_update(self, by: str = BY_REQUEST) -> bool:
         """Check for an update and, if one is offered, download and install it; False when
-        an update is already under way (the request changes nothing then)."""
+        an update is already under way (the request changes nothing then). `by`: who
+        started it (BY_REQUEST: the owner, POST /api/system/update; BY_GATEWAY: itself)."""
         update = self.fw_update
         if update.busy:
             return False
@@ -699,6 +755,7 @@ class SimulatedGateway:
                 "a firmware update needs the simulator's clock (SimulatedGateway.schedule)"
             )
         update.generation += 1
+        update.started_by = by
         self._update_state(CHECKING, "nonactionable")
         self._next_update_step(UPDATE_CHECK_S, "update_checked")
         return True
@@ -740,6 +797,8 @@ class SimulatedGateway:
         elif step == "update_finish" and update.offered is not None:
             self.profile = get_profile(update.offered)
             update.offered = None
+            if update.auto_version == self.profile.name:  # installed before its own instant
+                update.auto_version = update.auto_at = None
             self.reboot()
             self.run_sitemaster()
             self._update_state(SUCCEEDED, "nonactionable")
@@ -761,6 +820,9 @@ class SimulatedGateway:
 
 
 __all__ = [
+    "AUTO_UPDATE_STEP",
+    "BY_GATEWAY",
+    "BY_REQUEST",
     "CLOUD_CHANGE_STEP",
     "MAX_PENDING_CHANGES",
     "ROLE_CUSTOMER",

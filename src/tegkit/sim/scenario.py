@@ -30,8 +30,25 @@ A scenario file::
 
 Actions and their fields: outage (minutes, optional: without it the grid stays down until a
 restore), restore, cloud_cover (value 0..1, minutes optional: then back to the scenario's
-cloud_cover), load_spike (power_w, minutes), firmware (version), sitemaster_stop,
-sitemaster_run. Timed ends are expanded into their own events, so `events` lists every change.
+cloud_cover), load_spike (power_w, minutes), firmware (version: the gateway simply runs it
+from then on), sitemaster_stop, sitemaster_run, and two that automation plans meet:
+
+    [[events]]
+    at = "07:55"
+    action = "operation"              # the owner (or the app) changes settings at once
+    mode = "self_consumption"         # any subset, at least one, of: mode (OperationMode),
+    backup_reserve_percent = 5        # backup_reserve_percent (APP scale, as the Tesla app)
+                                      # or backup_reserve_raw_percent (the gateway's scale),
+                                      # grid_charging, export_rule (ExportRule), storm_watch
+
+    [[events]]
+    at = "+6h"
+    action = "firmware_release"       # from now the gateway's update check finds `version`;
+    version = "23.44"                 # unless an update is started first, the gateway starts
+    auto_install_within_h = 48        # one by itself at a seeded random instant within that
+                                      # many hours (0: never by itself); see sim/firmware.py
+
+Timed ends are expanded into their own events, so `events` lists every change.
 A `Timeline` plays the events: each one is applied at its exact time, so the state read at or
 after an event's time reflects it.
 """
@@ -50,7 +67,9 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from tegkit.errors import InvalidInputError
-from tegkit.models.vocabulary import OperationMode
+from tegkit.models.vocabulary import ExportRule, OperationMode
+from tegkit.percent import app_to_raw
+from tegkit.sim.firmware import DEFAULT_AUTO_INSTALL_WITHIN_H, MAX_AUTO_INSTALL_WITHIN_H
 from tegkit.sim.physics import DEFAULT_RESERVE_RAW_PERCENT, Site
 from tegkit.sim.profiles import PROFILES, get_profile
 from tegkit.sim.siteconfig import SiteConfig, check_range
@@ -64,6 +83,8 @@ ACTIONS: Final = (
     "firmware",
     "sitemaster_stop",
     "sitemaster_run",
+    "operation",
+    "firmware_release",
 )
 
 
@@ -117,6 +138,18 @@ _EVENT_FIELDS: Final = {
     "firmware": ({"version"}, {"version"}),
     "sitemaster_stop": (set(), set()),
     "sitemaster_run": (set(), set()),
+    "operation": (
+        {
+            "mode",
+            "backup_reserve_percent",
+            "backup_reserve_raw_percent",
+            "grid_charging",
+            "export_rule",
+            "storm_watch",
+        },
+        set(),  # at least one of them (checked in _operation)
+    ),
+    "firmware_release": ({"version", "auto_install_within_h"}, {"version"}),
 }  # action -> (allowed fields, required fields) besides `at` and `action`
 _OFFSET_RE = re.compile(r"^\+(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 _CLOCK_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
@@ -132,6 +165,26 @@ class ScenarioEvent:
     value: float | None = None
     power_w: float | None = None
     version: str | None = None
+    # operation: the settings it changes (None: left alone); the reserve on the raw scale
+    mode: OperationMode | None = None
+    backup_reserve_raw_percent: float | None = None
+    grid_charging: bool | None = None
+    export_rule: ExportRule | None = None
+    storm_watch: bool | None = None
+    # firmware_release: within how many hours the gateway installs it by itself (0: never)
+    auto_install_within_h: float | None = None
+
+    def settings(self) -> dict[str, object]:
+        """An operation's changes by Site attribute name (the names SimulatedGateway's
+        apply_settings takes); empty for other actions."""
+        named: dict[str, object] = {
+            "mode": self.mode,
+            "backup_reserve_raw_percent": self.backup_reserve_raw_percent,
+            "grid_charging_allowed": self.grid_charging,
+            "export_rule": self.export_rule,
+            "storm_watch": self.storm_watch,
+        }
+        return {name: value for name, value in named.items() if value is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +261,8 @@ def _event_time(event: ScenarioEvent) -> float:
 
 
 def apply_event(site: Site, event: ScenarioEvent) -> None:
-    """Apply an event's physics to `site` (a firmware change has none: the server's part)."""
+    """Apply an event's physics to `site` (a firmware change or release has none: the
+    gateway's part, see sim/firmware.py for when a release stops the battery)."""
     action = event.action
     if action == "outage":
         site.start_outage()
@@ -224,6 +278,9 @@ def apply_event(site: Site, event: ScenarioEvent) -> None:
         site.running = False
     elif action == "sitemaster_run":
         site.running = True
+    elif action == "operation":
+        for name, value in event.settings().items():
+            setattr(site, name, value)
 
 
 def builtin_scenario_text(name: str) -> str:
@@ -337,6 +394,17 @@ def _events(
             event = replace(event, power_w=_number(item["power_w"], f"{p}.power_w", 0.0, 1e6))
         elif action == "firmware":
             event = replace(event, version=_firmware(item["version"], f"{p}.version"))
+        elif action == "firmware_release":
+            within_h = _number(
+                item.get("auto_install_within_h", DEFAULT_AUTO_INSTALL_WITHIN_H),
+                f"{p}.auto_install_within_h",
+                0.0,
+                MAX_AUTO_INSTALL_WITHIN_H,
+            )
+            version = _firmware(item["version"], f"{p}.version")
+            event = replace(event, version=version, auto_install_within_h=within_h)
+        elif action == "operation":
+            event = _operation(event, item, p)
         events.append(event)
         if minutes is not None and action == "outage":
             events.append(ScenarioEvent(at + timedelta(minutes=minutes), "restore"))
@@ -345,6 +413,47 @@ def _events(
                 ScenarioEvent(at + timedelta(minutes=minutes), "cloud_cover", value=base_cloud)
             )
     return tuple(sorted(events, key=lambda e: e.at))  # stable: same-time events keep file order
+
+
+def _operation(event: ScenarioEvent, item: dict[str, Any], p: str) -> ScenarioEvent:
+    settings = sorted(_EVENT_FIELDS["operation"][0])
+    if not any(key in item for key in settings):
+        allowed = "an operation with at least one of " + ", ".join(settings)
+        raise InvalidInputError(p, allowed, item)
+    if "backup_reserve_percent" in item and "backup_reserve_raw_percent" in item:
+        raise InvalidInputError(
+            f"{p}.backup_reserve_raw_percent",
+            "either backup_reserve_percent (app scale) or backup_reserve_raw_percent, not both",
+            item["backup_reserve_raw_percent"],
+        )
+    mode = item.get("mode")
+    if mode is not None and mode not in tuple(OperationMode):
+        raise InvalidInputError(f"{p}.mode", "one of " + ", ".join(OperationMode), mode)
+    reserve_raw: float | None = None
+    if "backup_reserve_percent" in item:
+        app = _number(item["backup_reserve_percent"], f"{p}.backup_reserve_percent", 0.0, 100.0)
+        reserve_raw = app_to_raw(app)
+    elif "backup_reserve_raw_percent" in item:
+        field = f"{p}.backup_reserve_raw_percent"
+        reserve_raw = _number(item["backup_reserve_raw_percent"], field, 0.0, 100.0)
+    flags: dict[str, bool | None] = {}
+    for key in ("grid_charging", "storm_watch"):
+        value = item.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise InvalidInputError(f"{p}.{key}", "true or false", value)
+        flags[key] = value
+    rule = item.get("export_rule")
+    if rule is not None and rule not in tuple(ExportRule):
+        allowed = "one of " + ", ".join(r.value for r in ExportRule)
+        raise InvalidInputError(f"{p}.export_rule", allowed, rule)
+    return replace(
+        event,
+        mode=None if mode is None else OperationMode(mode),
+        backup_reserve_raw_percent=reserve_raw,
+        grid_charging=flags["grid_charging"],
+        export_rule=None if rule is None else ExportRule(rule),
+        storm_watch=flags["storm_watch"],
+    )
 
 
 def _when(raw: object, field: str, start: datetime, zone: ZoneInfo) -> datetime:
@@ -371,6 +480,12 @@ def _when(raw: object, field: str, start: datetime, zone: ZoneInfo) -> datetime:
     if at < start:
         raise InvalidInputError(field, f"a time at or after start ({start.isoformat()})", raw)
     return at
+
+
+def parse_event_time(raw: object, field: str, start: datetime, zone: ZoneInfo) -> datetime:
+    """An event time as scenario files write it (ISO with offset, '+2h', 'HH:MM' in `zone`),
+    at or after `start`; InvalidInputError names `field` otherwise."""
+    return _when(raw, field, start, zone)
 
 
 def _next_clock(start: datetime, zone: ZoneInfo, hour: int, minute: int) -> datetime:
@@ -432,4 +547,5 @@ __all__ = [
     "apply_event",
     "builtin_scenario_text",
     "load_scenario",
+    "parse_event_time",
 ]
