@@ -208,6 +208,18 @@ class Tariff:
     def __repr__(self) -> str:
         return f"Tariff(name={self.name!r}, currency={self.currency!r})"
 
+    # Equal when written the same, so a plan that holds a tariff compares (and round-trips).
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Tariff):
+            return NotImplemented
+        return self._written() == other._written()
+
+    def __hash__(self) -> int:
+        return hash(self._written())
+
+    def _written(self) -> tuple[str, str, tuple[Season, ...], str | None]:
+        return (self.name, self.currency, self.seasons, self.timezone)
+
 
 def load_tariff(path: str | Path) -> Tariff:
     """Read and validate a tariff TOML file."""
@@ -292,7 +304,85 @@ buy_per_kwh = 0.30
 sell_per_kwh = 0.05
 """
 
-BUILTIN_TARIFFS: dict[str, str] = {"california-tou": _CALIFORNIA_TOU, "flat": _FLAT}
+# Southern California Edison's time of use as spec 001's owner has it (the older TOU-D
+# windows): peak 14:00-20:00, off-peak 08:00-14:00 and 20:00-22:00, super off-peak 22:00-08:00,
+# every day of the week (weekends alike). Prices are TOU-D-like; export credits are NEM 2.0
+# style: the period's retail price less about 3 cents of non-bypassable charges.
+_SCE_TOU = """
+name = "sce-tou"
+currency = "USD"
+timezone = "America/Los_Angeles"
+
+[[seasons]]
+name = "summer"
+months = [6, 9]
+
+[[seasons.periods]]
+name = "super_off_peak"
+start = "22:00"
+end = "08:00"
+buy_per_kwh = 0.25
+sell_per_kwh = 0.22
+
+[[seasons.periods]]
+name = "off_peak"
+start = "08:00"
+end = "14:00"
+buy_per_kwh = 0.33
+sell_per_kwh = 0.30
+
+[[seasons.periods]]
+name = "peak"
+start = "14:00"
+end = "20:00"
+buy_per_kwh = 0.56
+sell_per_kwh = 0.53
+
+[[seasons.periods]]
+name = "off_peak"
+start = "20:00"
+end = "22:00"
+buy_per_kwh = 0.33
+sell_per_kwh = 0.30
+
+[[seasons]]
+name = "winter"
+months = [10, 5]
+
+[[seasons.periods]]
+name = "super_off_peak"
+start = "22:00"
+end = "08:00"
+buy_per_kwh = 0.26
+sell_per_kwh = 0.23
+
+[[seasons.periods]]
+name = "off_peak"
+start = "08:00"
+end = "14:00"
+buy_per_kwh = 0.31
+sell_per_kwh = 0.28
+
+[[seasons.periods]]
+name = "peak"
+start = "14:00"
+end = "20:00"
+buy_per_kwh = 0.45
+sell_per_kwh = 0.42
+
+[[seasons.periods]]
+name = "off_peak"
+start = "20:00"
+end = "22:00"
+buy_per_kwh = 0.31
+sell_per_kwh = 0.28
+"""
+
+BUILTIN_TARIFFS: dict[str, str] = {
+    "california-tou": _CALIFORNIA_TOU,
+    "flat": _FLAT,
+    "sce-tou": _SCE_TOU,
+}
 
 
 def builtin_tariff(name: str) -> Tariff:
