@@ -16,7 +16,7 @@ import time
 import urllib.parse
 import warnings
 from collections import deque
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -100,7 +100,8 @@ class Gateway:
     powerwall or powerpack) whatever address is dialled. A `session` passed in is used and
     left open; otherwise the Gateway owns one and closes it. `firmware` ("legacy"/"modern"),
     when known, lets the client log in before the first request that needs it instead of
-    waiting for a 401.
+    waiting for a 401. `clock` (monotonic seconds) times a 429's cool-down; a test on the
+    simulator's clock passes that one.
     """
 
     def __init__(
@@ -120,6 +121,7 @@ class Gateway:
         retries: int = 2,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         restart_sitemaster_after_login: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = base_url(host)
         self.firmware: Firmware | None = firmware
@@ -137,7 +139,7 @@ class Gateway:
             Credentials(password=password, email=email, username=username),
             session_file=session_file,
         )
-        self._guard = EndpointGuard()
+        self._guard = EndpointGuard(clock)  # a 429's cool-down, on the caller's clock
         self._flight = SingleFlight()
         self._cache = TtlCache(cache_ttl_s)
         self.restart_sitemaster_after_login = restart_sitemaster_after_login
