@@ -111,7 +111,10 @@ backup_reserve_percent = 100
         await sim.advance(60)
         after = (await c.get("/api/operation"))[1]
         assert (after["real_mode"], after["backup_reserve_percent"]) == ("backup", 100.0)
-        state = sim.state()
+        status, state = await c.control("GET", "/state")
+        assert status == 200
+        assert (state["mode"], state["backup_reserve_raw_percent"]) == ("backup", 100.0)
+        assert (state["grid_charging_allowed"], state["storm_watch"]) == (True, False)
         # Backup with a 100 % reserve: the battery charges at full power, from the grid too.
         assert state["battery_w"] < -4000
         assert state["site_w"] == pytest.approx(
