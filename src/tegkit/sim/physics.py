@@ -282,6 +282,27 @@ class Site:
         self._load_override_w = None if value is None else float(value)
         self._recompute()
 
+    def set_overrides(self, solar_w: float, load_w: float) -> None:
+        """Both overrides at once (solar available, household demand, W), derived once: the
+        full-speed simulation feeds recorded or precomputed powers this way every step."""
+        check_range("solar_override_w", solar_w, 0.0, 1e6)
+        check_range("load_override_w", load_w, 0.0, 1e6)
+        self._solar_override_w = float(solar_w)
+        self._load_override_w = float(load_w)
+        self._recompute()
+
+    def skip(self, dt_s: float) -> None:
+        """Move simulated time forward by `dt_s` seconds with no energy flowing: a span
+        nothing is known about (a gap in recorded history). The pack keeps its energy and
+        the meters do not move; a grid reconnection due within the span completes."""
+        check_range("dt_s", dt_s, 0.0, 1e12)
+        self._epoch_s += dt_s
+        ends = self._transition_end_s
+        if ends is not None and self._epoch_s >= ends - 1e-9:
+            self._transition_end_s = None
+            self._dark = False
+        self._recompute()
+
     def set_soe_raw_percent(self, raw_percent: float) -> None:
         """Put the pack at a state of energy (raw scale), e.g. for a test or a scenario."""
         check_range("soe_raw_percent", raw_percent, 0.0, 100.0)

@@ -1,0 +1,1102 @@
+"""What a plan is worth before it runs: a plan, or one mode alone, carried out on the
+simulator's physics at full speed over days of recorded or modelled load and solar.
+
+The physics is `tegkit.sim.physics.Site`, the same that `teg sim` serves over HTTPS: the
+battery's limits, losses, hidden 5 %, reserve semantics, autonomous time-of-use control,
+grid charging, export rule, storm watch and outages. Firmware updates follow
+`tegkit.sim.firmware`: releases arrive (seeded), the gateway installs each by itself at a
+random instant unless a plan's firmware window installs it first, and an install stops the
+battery for `BATTERY_STOP_S`. A plan is carried out by `tegkit.automation.engine`, the same
+decision code as the live runner.
+
+No servers, no asyncio: a time loop over fixed steps (`step_s`, one of `STEPS_S`). Within a
+step the load and the solar available are constant (the step's mean), and every event (a
+rule firing, an outage, a battery stop) is applied at its exact instant. Costs use the
+tariff's price at each step's start. Gaps in recorded history are skipped (no energy flows,
+nothing is counted) and reported, never filled with zeros.
+
+The series of a source is computed once and shared by every strategy, and so are the
+firmware releases and install instants (the same seed), so strategies differ only by what
+they do with the battery.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any, Final, Protocol
+from zoneinfo import ZoneInfo
+
+from tegkit.automation.plan import Plan, Setpoints
+from tegkit.errors import InvalidInputError
+from tegkit.models.vocabulary import GridStatusValue, OperationMode
+from tegkit.percent import HIDDEN_BOTTOM_PERCENT, app_to_raw
+from tegkit.sim.firmware import (
+    AUTO_RETRY_S,
+    BATTERY_STOP_S,
+    DEFAULT_AUTO_INSTALL_WITHIN_H,
+    STOP_AFTER_START_S,
+    auto_install_at,
+)
+from tegkit.sim.load import LoadModel
+from tegkit.sim.noise import unit_hash
+from tegkit.sim.physics import DEFAULT_RESERVE_RAW_PERCENT, Site
+from tegkit.sim.scenario import Scenario, load_scenario
+from tegkit.sim.siteconfig import SiteConfig
+from tegkit.sim.solar import SolarModel
+from tegkit.tariff import Tariff
+
+#: steps the loop may take: divisors of an hour that the monitor's store answers exactly
+STEPS_S: Final = (60, 120, 300, 600, 900, 1800, 3600)
+DEFAULT_STEP_S: Final = 300
+DEFAULT_DAYS: Final = 365
+MAX_DAYS: Final = 400
+#: firmware releases a year: Tesla ships a handful of updates a year to a gateway
+DEFAULT_RELEASES_PER_YEAR: Final = 4.0
+MAX_RELEASES_PER_YEAR: Final = 365.0
+#: the models are sampled this often within a step (the physics' own sub-step)
+SAMPLE_S: Final = 60
+
+#: strategy names (results, JSON): a plan, the plan without its firmware windows, a mode
+#: alone (its OperationMode value), or no battery at all
+PLAN: Final = "plan"
+PLAN_WITHOUT_FIRMWARE_WINDOW: Final = "plan_without_firmware_window"
+NO_BATTERY: Final = "no_battery"
+#: the modes compared with a plan, each alone all the time
+BASELINE_MODES: Final = (
+    OperationMode.SELF_CONSUMPTION,
+    OperationMode.BACKUP,
+    OperationMode.AUTONOMOUS,
+)
+
+# A year of weather for a scenario: most days keep the scenario's cloud cover, some are
+# cloudier (seeded per local day).
+_CLOUDY_DAY_SHARE = 0.3
+_CLOUDY_DAY_EXTRA = 0.8
+_STREAM_WEATHER = 41
+_STREAM_RELEASES = 42
+_HOURS = 24
+
+
+# --- the data a simulation runs on -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A time span [start_utc, end_utc) and why it is there."""
+
+    start_utc: datetime
+    end_utc: datetime
+    reason: str = ""
+
+    @property
+    def hours(self) -> float:
+        return (self.end_utc - self.start_utc).total_seconds() / 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class BatterySpec:
+    """The site's battery as the physics models it (all Powerwalls as one pack).
+
+    Usable energy is the span raw 5..100 % (app 0..100 %); the full pack holds usable / 0.95.
+    Round-trip losses are split evenly between charge and discharge (sqrt each way)."""
+
+    powerwalls: int
+    usable_wh: float
+    full_pack_wh: float
+    max_charge_w: float
+    max_discharge_w: float
+    round_trip_efficiency: float
+    hidden_bottom_raw_percent: float
+    initial_soe_raw_percent: float
+
+
+@dataclass(frozen=True, slots=True)
+class Hourly:
+    """Hourly mean load and solar (W) from `start_utc`; None for an hour with a gap."""
+
+    start_utc: datetime
+    tz: ZoneInfo
+    load_w: tuple[float | None, ...]
+    solar_w: tuple[float | None, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Series:
+    """Load and solar available per step, from a monitor's history or a scenario's models.
+
+    `load_w[i]` and `solar_w[i]` are the means over [start + i*step_s, start + (i+1)*step_s);
+    NaN in a gap (then both are). `site` is the physics' site (battery, place, autonomous
+    settings); `reserve_raw_percent` the reserve the mode-alone strategies keep."""
+
+    source: str
+    start_utc: datetime
+    step_s: int
+    tz: ZoneInfo
+    load_w: array[float]
+    solar_w: array[float]
+    gaps: tuple[Span, ...]
+    outages: tuple[Span, ...]
+    site: SiteConfig
+    seed: int
+    reserve_raw_percent: float
+    mode: str = OperationMode.SELF_CONSUMPTION
+    #: sitemaster stopped (a scenario's sitemaster_stop .. sitemaster_run)
+    stops: tuple[Span, ...] = ()
+    #: firmware releases the source itself names (a scenario's); more are added by simulate
+    releases: tuple[datetime, ...] = ()
+
+    @property
+    def steps(self) -> int:
+        return len(self.load_w)
+
+    @property
+    def end_utc(self) -> datetime:
+        return self.start_utc + timedelta(seconds=self.step_s * self.steps)
+
+    @property
+    def battery(self) -> BatterySpec:
+        cfg = self.site
+        usable_wh = cfg.powerwalls * cfg.usable_kwh_per_powerwall * 1000.0
+        power_w = cfg.powerwalls * cfg.powerwall_power_kw * 1000.0
+        return BatterySpec(
+            powerwalls=cfg.powerwalls,
+            usable_wh=usable_wh,
+            full_pack_wh=usable_wh / (1.0 - HIDDEN_BOTTOM_PERCENT / 100.0),
+            max_charge_w=power_w,
+            max_discharge_w=power_w,
+            round_trip_efficiency=cfg.round_trip_efficiency,
+            hidden_bottom_raw_percent=HIDDEN_BOTTOM_PERCENT,
+            initial_soe_raw_percent=cfg.initial_soe_raw_percent,
+        )
+
+    @property
+    def gap_hours(self) -> float:
+        return sum(span.hours for span in self.gaps)
+
+    def hourly(self) -> Hourly:
+        """Hourly means of load and solar (for an optimiser); an hour touching a gap is None."""
+        per_hour = 3600 // self.step_s
+        load: list[float | None] = []
+        solar: list[float | None] = []
+        for h in range(self.steps // per_hour):
+            lo, hi = h * per_hour, (h + 1) * per_hour
+            chunk_load = self.load_w[lo:hi]
+            if any(math.isnan(v) for v in chunk_load):
+                load.append(None)
+                solar.append(None)
+            else:
+                load.append(sum(chunk_load) / per_hour)
+                solar.append(sum(self.solar_w[lo:hi]) / per_hour)
+        return Hourly(self.start_utc, self.tz, tuple(load), tuple(solar))
+
+
+class _PointLike(Protocol):
+    @property
+    def t(self) -> float: ...
+    @property
+    def load_w(self) -> float | None: ...
+    @property
+    def solar_w(self) -> float | None: ...
+    @property
+    def soe_raw_percent(self) -> float | None: ...
+
+
+class _HistoryLike(Protocol):
+    @property
+    def points(self) -> Sequence[_PointLike]: ...
+
+
+class _PeriodLike(Protocol):
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float | None: ...
+
+
+class _ReadingLike(Protocol):
+    @property
+    def taken_at(self) -> float: ...
+
+
+class HistoryReader(Protocol):
+    """What `load_source` reads from a monitor's store (tegkit.monitor.store.Store has it):
+    bucketed means per meter with None where nothing was recorded, outages and gaps."""
+
+    def history(
+        self,
+        gateway: str,
+        start: float,
+        end: float,
+        step_s: float | None = None,
+        max_points: int = 2000,
+        tz: tzinfo | None = None,
+    ) -> Any: ...
+
+    def outages(self, gateway: str, start: float, end: float) -> Sequence[Any]: ...
+
+    def gaps(self, gateway: str, start: float, end: float) -> Sequence[Any]: ...
+
+    def latest(self, gateway: str) -> Any: ...
+
+
+# --- sources -------------------------------------------------------------------------------
+
+
+def load_source(
+    *,
+    history: HistoryReader | None = None,
+    gateway: str | None = None,
+    scenario: str | Scenario | None = None,
+    start: date | None = None,
+    days: int = DEFAULT_DAYS,
+    step_s: int = DEFAULT_STEP_S,
+    tz: ZoneInfo | None = None,
+    powerwalls: int | None = None,
+    seed: int | None = None,
+) -> Series:
+    """The load and solar a simulation runs on: a monitor's recorded history (`history`, an
+    open store, with `gateway`) or a scenario (a built-in name, a path, or a Scenario) run
+    for `days` from local midnight of `start` (default: the scenario's start day; for
+    history, the last `days` whole days recorded).
+
+    `tz` is the site's zone: needed with history (a scenario has its own). `powerwalls`
+    overrides the site's battery count; `seed` the scenario's seed."""
+    if (history is None) == (scenario is None):
+        raise InvalidInputError("source", "exactly one of a history database or a scenario")
+    if step_s not in STEPS_S:
+        raise InvalidInputError("step_s", f"one of {list(STEPS_S)} seconds", step_s)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        raise InvalidInputError("days", f"a whole number of days from 1 to {MAX_DAYS}", days)
+    if powerwalls is not None and (
+        isinstance(powerwalls, bool) or not isinstance(powerwalls, int) or not 1 <= powerwalls <= 10
+    ):
+        raise InvalidInputError("powerwalls", "a whole number from 1 to 10", powerwalls)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise InvalidInputError("seed", "a whole number >= 0", seed)
+    if scenario is not None:
+        loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        return _scenario_series(loaded, start, days, step_s, powerwalls, seed)
+    assert history is not None
+    if not gateway:
+        raise InvalidInputError("gateway", "the name of the gateway recorded in the database")
+    if tz is None:
+        raise InvalidInputError(
+            "timezone", "the site's IANA time zone (the plan's timezone, or --timezone)"
+        )
+    return _history_series(history, gateway, tz, start, days, step_s, powerwalls, seed)
+
+
+def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+
+
+def _span_steps(start: date, days: int, tz: ZoneInfo, step_s: int) -> tuple[datetime, int]:
+    start_utc = _local_midnight(start, tz)
+    end_utc = _local_midnight(start + timedelta(days=days), tz)
+    return start_utc, int((end_utc - start_utc).total_seconds()) // step_s
+
+
+def _scenario_series(
+    scenario: Scenario,
+    start: date | None,
+    days: int,
+    step_s: int,
+    powerwalls: int | None,
+    seed: int | None,
+) -> Series:
+    tz = ZoneInfo(scenario.config.timezone)
+    seed = scenario.seed if seed is None else seed
+    first_day = start if start is not None else scenario.start.astimezone(tz).date()
+    start_utc, steps = _span_steps(first_day, days, tz, step_s)
+    end_utc = start_utc + timedelta(seconds=step_s * steps)
+    config = scenario.config
+    if powerwalls is not None:
+        config = replace(config, powerwalls=powerwalls)
+    config = replace(config, initial_soe_raw_percent=scenario.config.initial_soe_raw_percent)
+    solar_model = SolarModel(config.latitude_deg, config.longitude_deg, config.array_kw, seed)
+    load_model = LoadModel(config.daily_load_kwh, seed)
+    # The scenario's events that change the inputs or the grid, within the span.
+    outages: list[Span] = []
+    stops: list[Span] = []
+    releases: list[datetime] = []
+    cloud_changes: list[tuple[float, float | None]] = []
+    down: datetime | None = None
+    stopped: datetime | None = None
+    for event in scenario.events:
+        at = event.at.astimezone(UTC)
+        if not start_utc <= at < end_utc:
+            continue
+        if event.action == "outage" and down is None:
+            down = at
+        elif event.action == "restore" and down is not None:
+            outages.append(Span(down, at, "scenario outage"))
+            down = None
+        elif event.action == "sitemaster_stop" and stopped is None:
+            stopped = at
+        elif event.action == "sitemaster_run" and stopped is not None:
+            stops.append(Span(stopped, at, "scenario sitemaster stop"))
+            stopped = None
+        elif event.action == "load_spike":
+            assert event.power_w is not None and event.minutes is not None
+            load_model.add_spike(at.timestamp(), event.power_w, event.minutes * 60.0)
+        elif event.action == "cloud_cover":
+            # back to the scenario's own cover means back to the day's weather
+            value = None if event.value == scenario.cloud_cover else event.value
+            cloud_changes.append((at.timestamp(), value))
+        elif event.action == "firmware_release":
+            releases.append(at)
+    if down is not None:
+        outages.append(Span(down, end_utc, "scenario outage"))
+    if stopped is not None:
+        stops.append(Span(stopped, end_utc, "scenario sitemaster stop"))
+    load = array("d", bytes(8 * steps))
+    solar = array("d", bytes(8 * steps))
+    samples = max(1, step_s // SAMPLE_S)
+    sample_s = step_s / samples
+    base_cloud = scenario.cloud_cover
+    t0 = start_utc.timestamp()
+    change_index = 0
+    event_cloud: float | None = None
+    offset_hour = -1
+    offset_s = 0.0
+    for i in range(steps):
+        step_start = t0 + i * step_s
+        hour = int(step_start // 3600)
+        if hour != offset_hour:  # offsets change on the hour at most (steps divide an hour)
+            when = datetime.fromtimestamp(hour * 3600, tz)
+            delta = when.utcoffset()
+            offset_s = delta.total_seconds() if delta is not None else 0.0
+            offset_hour = hour
+        local_s = step_start + offset_s
+        local_day = int(local_s // 86400)
+        weekend = (local_day + 3) % 7 >= 5  # 1970-01-01 was a Thursday
+        u = unit_hash(seed, _STREAM_WEATHER, local_day)
+        day_cloud = base_cloud
+        if u >= 1.0 - _CLOUDY_DAY_SHARE:
+            extra = (u - (1.0 - _CLOUDY_DAY_SHARE)) / _CLOUDY_DAY_SHARE * _CLOUDY_DAY_EXTRA
+            day_cloud = min(1.0, base_cloud + extra)
+        load_sum = solar_sum = 0.0
+        for k in range(samples):
+            t = step_start + k * sample_s
+            while change_index < len(cloud_changes) and cloud_changes[change_index][0] <= t:
+                event_cloud = cloud_changes[change_index][1]
+                change_index += 1
+            cloud = day_cloud if event_cloud is None else event_cloud
+            solar_sum += solar_model.available_w(t, cloud)
+            load_sum += load_model.demand_w(t, local_s - local_day * 86400 + k * sample_s, weekend)
+        load[i] = load_sum / samples
+        solar[i] = solar_sum / samples
+    return Series(
+        source=f"scenario {scenario.name}",
+        start_utc=start_utc,
+        step_s=step_s,
+        tz=tz,
+        load_w=load,
+        solar_w=solar,
+        gaps=(),
+        outages=tuple(outages),
+        site=config,
+        seed=seed,
+        reserve_raw_percent=scenario.backup_reserve_raw_percent,
+        mode=scenario.mode,
+        stops=tuple(stops),
+        releases=tuple(releases),
+    )
+
+
+_HISTORY_CHUNK_DAYS = 30  # the store answers at most 100,000 buckets a query
+
+
+def _history_series(
+    store: HistoryReader,
+    gateway: str,
+    tz: ZoneInfo,
+    start: date | None,
+    days: int,
+    step_s: int,
+    powerwalls: int | None,
+    seed: int | None,
+) -> Series:
+    if start is None:
+        latest = store.latest(gateway)
+        if latest is None:
+            raise InvalidInputError("gateway", "a gateway with readings in the database", gateway)
+        last_day = datetime.fromtimestamp(float(latest.taken_at), tz).date()
+        start = last_day - timedelta(days=days)
+    start_utc, steps = _span_steps(start, days, tz, step_s)
+    t0 = start_utc.timestamp()
+    end_s = t0 + steps * step_s
+    nan = math.nan
+    load = array("d", [nan]) * steps
+    solar = array("d", [nan]) * steps
+    first_soe: float | None = None
+    first_soe_at = math.inf
+    chunk_s = _HISTORY_CHUNK_DAYS * 86400
+    lo = t0
+    while lo < end_s:
+        hi = min(end_s, lo + chunk_s)
+        answer = store.history(gateway, lo, hi, step_s=step_s, max_points=100_000, tz=tz)
+        for point in answer.points:
+            index = round((float(point.t) - t0) / step_s)
+            if not 0 <= index < steps or point.load_w is None or point.solar_w is None:
+                continue
+            load[index] = max(0.0, float(point.load_w))
+            solar[index] = max(0.0, float(point.solar_w))
+            if point.soe_raw_percent is not None and point.t < first_soe_at:
+                first_soe, first_soe_at = float(point.soe_raw_percent), float(point.t)
+        lo = hi
+    if all(math.isnan(v) for v in load):
+        end_day = start + timedelta(days=days)
+        raise InvalidInputError(
+            "history",
+            f"a database with readings of gateway {gateway!r} from {start} to {end_day}",
+            "no readings in that range",
+        )
+    recorded_gaps = store.gaps(gateway, t0, end_s)
+    gaps = tuple(_gap_spans(load, t0, step_s, recorded_gaps))
+    outages = tuple(
+        Span(
+            datetime.fromtimestamp(max(t0, float(o.start)), UTC),
+            datetime.fromtimestamp(end_s if o.end is None else min(end_s, float(o.end)), UTC),
+            "recorded outage",
+        )
+        for o in store.outages(gateway, t0, end_s)
+    )
+    config = SiteConfig(
+        timezone=str(tz.key),
+        powerwalls=powerwalls if powerwalls is not None else 1,
+        initial_soe_raw_percent=first_soe if first_soe is not None else 50.0,
+    )
+    return Series(
+        source=f"history of gateway {gateway}",
+        start_utc=start_utc,
+        step_s=step_s,
+        tz=tz,
+        load_w=load,
+        solar_w=solar,
+        gaps=gaps,
+        outages=outages,
+        site=config,
+        seed=0 if seed is None else seed,
+        reserve_raw_percent=DEFAULT_RESERVE_RAW_PERCENT,
+    )
+
+
+def _gap_spans(load: array[float], t0: float, step_s: int, recorded: Sequence[Any]) -> list[Span]:
+    """Runs of missing steps as spans, each with the reasons the store recorded for it."""
+    spans: list[Span] = []
+    i, n = 0, len(load)
+    while i < n:
+        if not math.isnan(load[i]):
+            i += 1
+            continue
+        j = i
+        while j < n and math.isnan(load[j]):
+            j += 1
+        lo, hi = t0 + i * step_s, t0 + j * step_s
+        reasons = sorted(
+            {
+                str(g.reason)
+                for g in recorded
+                if float(g.start) < hi and (g.end is None or float(g.end) > lo)
+            }
+        )
+        spans.append(
+            Span(
+                datetime.fromtimestamp(lo, UTC),
+                datetime.fromtimestamp(hi, UTC),
+                ", ".join(reasons) if reasons else "no readings",
+            )
+        )
+        i = j
+    return spans
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TypicalDay:
+    """Means per local hour of the day (0..23) over the period: W, and app percent."""
+
+    load_w: tuple[float, ...]
+    solar_w: tuple[float, ...]
+    battery_w: tuple[float, ...]  # > 0 discharging
+    grid_w: tuple[float, ...]  # > 0 importing
+    soe_app_percent: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareInstall:
+    """An update installed during the simulation: who started it, and the battery stop."""
+
+    started_utc: datetime
+    by: str  # "plan" (its firmware window) or "gateway" (by itself)
+    stop_period: str  # the tariff period the battery stop began in
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One strategy over the series: energies in Wh, cost in the tariff's currency."""
+
+    strategy: str
+    label: str
+    currency: str
+    cost: float
+    import_wh: float
+    export_wh: float
+    load_wh: float
+    solar_wh: float
+    home_from_grid_wh: float
+    battery_discharged_wh: float
+    battery_charged_wh: float
+    usable_wh: float
+    installs: tuple[FirmwareInstall, ...]
+    actions: int
+    typical_day: TypicalDay
+
+    @property
+    def self_powered_percent(self) -> float | None:
+        """Share of the home's consumption not taken from the grid (the Tesla app's)."""
+        if self.load_wh <= 0.0:
+            return None
+        return 100.0 * (1.0 - self.home_from_grid_wh / self.load_wh)
+
+    @property
+    def cycles(self) -> float:
+        """Discharged energy over usable capacity (0 without a battery)."""
+        return self.battery_discharged_wh / self.usable_wh if self.usable_wh > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "label": self.label,
+            "cost": round(self.cost, 4),
+            "currency": self.currency,
+            "grid_import_kwh": round(self.import_wh / 1000.0, 3),
+            "grid_export_kwh": round(self.export_wh / 1000.0, 3),
+            "load_kwh": round(self.load_wh / 1000.0, 3),
+            "solar_kwh": round(self.solar_wh / 1000.0, 3),
+            "self_powered_percent": None
+            if self.self_powered_percent is None
+            else round(self.self_powered_percent, 2),
+            "battery_discharged_kwh": round(self.battery_discharged_wh / 1000.0, 3),
+            "battery_charged_kwh": round(self.battery_charged_wh / 1000.0, 3),
+            "battery_cycles": round(self.cycles, 3),
+            "actions": self.actions,
+            "firmware_installs": [
+                {"started": i.started_utc.isoformat(), "by": i.by, "stop_period": i.stop_period}
+                for i in self.installs
+            ],
+        }
+
+
+def saving(results: Sequence[Result], strategy: str, versus: str) -> float | None:
+    """How much less `strategy` costs than `versus` (None if either is missing)."""
+    by_name = {r.strategy: r for r in results}
+    if strategy not in by_name or versus not in by_name:
+        return None
+    return by_name[versus].cost - by_name[strategy].cost
+
+
+# --- the time loop ---------------------------------------------------------------------------
+
+
+class _Meter:
+    """The physics' step observer: energy per step and in total, typical-day bins."""
+
+    __slots__ = (
+        "battery_in_wh",
+        "battery_out_wh",
+        "export_wh",
+        "home_grid_wh",
+        "import_wh",
+        "load_wh",
+        "solar_wh",
+        "step_battery_wh",
+        "step_export_wh",
+        "step_import_wh",
+        "step_load_wh",
+        "step_solar_wh",
+    )
+
+    def __init__(self) -> None:
+        self.import_wh = self.export_wh = self.load_wh = self.solar_wh = 0.0
+        self.home_grid_wh = self.battery_in_wh = self.battery_out_wh = 0.0
+        self.step_import_wh = self.step_export_wh = self.step_battery_wh = 0.0
+        self.step_load_wh = self.step_solar_wh = 0.0
+
+    def record_step(
+        self,
+        start_s: float,
+        dt_s: float,
+        solar_w: float,
+        load_w: float,
+        battery_w: float,
+        site_w: float,
+        off_grid: bool,
+    ) -> None:
+        hours = dt_s / 3600.0
+        if site_w > 0.0:
+            self.step_import_wh += site_w * hours
+            self.home_grid_wh += (site_w if site_w < load_w else load_w) * hours
+        else:
+            self.step_export_wh -= site_w * hours
+        if battery_w > 0.0:
+            self.battery_out_wh += battery_w * hours
+        else:
+            self.battery_in_wh -= battery_w * hours
+        self.step_battery_wh += battery_w * hours
+        self.step_load_wh += load_w * hours
+        self.step_solar_wh += solar_w * hours
+
+
+class _Bins:
+    """Sums per local hour of the day, for the typical day."""
+
+    def __init__(self) -> None:
+        self.load = [0.0] * _HOURS
+        self.solar = [0.0] * _HOURS
+        self.battery = [0.0] * _HOURS
+        self.grid = [0.0] * _HOURS
+        self.soe = [0.0] * _HOURS
+        self.hours = [0.0] * _HOURS
+
+    def day(self) -> TypicalDay:
+        def mean(values: list[float]) -> tuple[float, ...]:
+            return tuple(
+                v / h if h > 0 else math.nan for v, h in zip(values, self.hours, strict=True)
+            )
+
+        return TypicalDay(
+            mean(self.load), mean(self.solar), mean(self.battery), mean(self.grid), mean(self.soe)
+        )
+
+
+def _step_table(series: Series, tariff: Tariff) -> tuple[array[float], array[float], bytes]:
+    """Per step: buy and sell price at its start, and its local hour of the day."""
+    steps, step_s = series.steps, series.step_s
+    buy = array("d", bytes(8 * steps))
+    sell = array("d", bytes(8 * steps))
+    hours = bytearray(steps)
+    t0 = series.start_utc.timestamp()
+    zone = series.tz
+    day_key: date | None = None
+    spans: tuple[Any, ...] = ()
+    for i in range(steps):
+        local = datetime.fromtimestamp(t0 + i * step_s, zone)
+        minute = local.hour * 60 + local.minute
+        day = local.date()
+        if day != day_key:
+            spans = tariff.schedule_for(day)
+            day_key = day
+        for span in spans:
+            if span.start_minute <= minute < span.end_minute:
+                buy[i] = span.price.buy_per_kwh
+                sell[i] = span.price.sell_per_kwh
+                break
+        hours[i] = local.hour
+    return buy, sell, bytes(hours)
+
+
+def _releases(series: Series, per_year: float, seed: int) -> list[datetime]:
+    """Firmware releases in the series' span: one in each slot of 365/per_year days, at a
+    seeded instant within it, plus any the source names. The same for every strategy."""
+    found = list(series.releases)
+    if per_year > 0:
+        slot_s = 365.0 * 86400.0 / per_year
+        rng = random.Random(f"tegkit-releases:{seed}:{series.start_utc.timestamp():.0f}")
+        t0, end_s = series.start_utc.timestamp(), series.end_utc.timestamp()
+        k = 0
+        while t0 + k * slot_s < end_s:
+            at = t0 + (k + rng.random()) * slot_s
+            if at < end_s:
+                found.append(datetime.fromtimestamp(round(at), UTC))
+            k += 1
+    return sorted(found)
+
+
+# event kinds, in the order they apply at one instant
+_EV_GRID_DOWN, _EV_GRID_UP, _EV_STOP, _EV_RUN = 0, 1, 2, 3
+_EV_RELEASE, _EV_AUTO_INSTALL, _EV_BATTERY_STOP, _EV_BATTERY_RUN = 4, 5, 6, 7
+_EV_PLAN, _EV_FIRMWARE_CHECK = 8, 9
+
+
+class _Run:
+    """One strategy carried out over a series."""
+
+    def __init__(
+        self,
+        series: Series,
+        tariff: Tariff,
+        table: tuple[array[float], array[float], bytes],
+        releases: Sequence[datetime],
+        seed: int,
+    ) -> None:
+        self.series = series
+        self.tariff = tariff
+        self.buy, self.sell, self.hours = table
+        config = replace(series.site, tariff=tariff)
+        self.site = Site(config, series.start_utc, seed=series.seed, max_step_s=series.step_s)
+        self.site.set_soe_raw_percent(config.initial_soe_raw_percent)
+        self.site.backup_reserve_raw_percent = series.reserve_raw_percent
+        self.meter = _Meter()
+        self.site.observer = self.meter
+        self.bins = _Bins()
+        self.cost = 0.0
+        self.actions = 0
+        self.installs: list[FirmwareInstall] = []
+        self._stopped_by = 0  # reasons the sitemaster is stopped now (scenario, update)
+        self._queue: list[tuple[float, int, int, object]] = []
+        self._order = 0
+        self._released: list[float] = []  # release instants not yet installed
+        for span in series.outages:
+            self.push(span.start_utc.timestamp(), _EV_GRID_DOWN)
+            self.push(span.end_utc.timestamp(), _EV_GRID_UP)
+        for span in series.stops:
+            self.push(span.start_utc.timestamp(), _EV_STOP)
+            self.push(span.end_utc.timestamp(), _EV_RUN)
+        for release in releases:
+            self.push(release.timestamp(), _EV_RELEASE)
+            auto = auto_install_at(release, DEFAULT_AUTO_INSTALL_WITHIN_H, seed)
+            if auto is not None:
+                self.push(auto.timestamp(), _EV_AUTO_INSTALL)
+
+    def push(self, at_s: float, kind: int, data: object = None) -> None:
+        self._order += 1
+        heapq.heappush(self._queue, (at_s, kind, self._order, data))
+
+    # --- what happens at an instant ------------------------------------------------------
+
+    def handle(self, kind: int, at_s: float, data: object) -> None:
+        site = self.site
+        if kind == _EV_GRID_DOWN:
+            site.start_outage()
+        elif kind == _EV_GRID_UP:
+            site.end_outage()
+        elif kind in (_EV_STOP, _EV_BATTERY_STOP):
+            self._stopped_by += 1
+            site.running = False
+        elif kind in (_EV_RUN, _EV_BATTERY_RUN):
+            self._stopped_by = max(0, self._stopped_by - 1)
+            site.running = self._stopped_by == 0
+        elif kind == _EV_RELEASE:
+            self._released.append(at_s)
+        elif kind == _EV_AUTO_INSTALL:
+            if not self._released:
+                return  # installed already (a plan's window came first)
+            if site.grid_status != GridStatusValue.CONNECTED:
+                self.push(at_s + AUTO_RETRY_S, _EV_AUTO_INSTALL)  # never by itself off grid
+                return
+            self.install(at_s, "gateway")
+        else:
+            self.on_plan_event(kind, at_s, data)
+
+    def install(self, at_s: float, by: str) -> None:
+        """An update starts now: everything released so far; the battery stops shortly."""
+        self._released.clear()
+        stop_s = at_s + STOP_AFTER_START_S
+        period = self.tariff.period_at(datetime.fromtimestamp(stop_s, self.series.tz))
+        self.installs.append(FirmwareInstall(datetime.fromtimestamp(at_s, UTC), by, period))
+        self.push(stop_s, _EV_BATTERY_STOP)
+        self.push(stop_s + BATTERY_STOP_S, _EV_BATTERY_RUN)
+
+    def on_plan_event(self, kind: int, at_s: float, data: object) -> None:
+        """A plan's events (its driver handles them)."""
+
+    def after_step(self, end_s: float) -> None:
+        """Called at the end of every step (a plan's driver looks at the site)."""
+
+    def skipped_gap(self, end_s: float) -> None:
+        """Called after a gap was skipped."""
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        series, site, meter, bins = self.series, self.site, self.meter, self.bins
+        load, solar = series.load_w, series.solar_w
+        buy, sell, hours = self.buy, self.sell, self.hours
+        step_s = series.step_s
+        t0 = series.start_utc.timestamp()
+        queue = self._queue
+        step_h = step_s / 3600.0
+        b_load, b_solar, b_batt, b_grid, b_soe, b_hours = (
+            bins.load,
+            bins.solar,
+            bins.battery,
+            bins.grid,
+            bins.soe,
+            bins.hours,
+        )
+        for i in range(series.steps):
+            end_s = t0 + (i + 1) * step_s
+            load_w = load[i]
+            if load_w != load_w:  # NaN: a gap, skipped with no energy flowing
+                while queue and queue[0][0] < end_s:
+                    at_s, kind, _, data = heapq.heappop(queue)
+                    site.skip(max(0.0, at_s - site.epoch_s))
+                    if kind in (_EV_BATTERY_STOP, _EV_BATTERY_RUN, _EV_PLAN, _EV_FIRMWARE_CHECK):
+                        if kind in (_EV_BATTERY_STOP, _EV_BATTERY_RUN):
+                            self.handle(kind, at_s, data)
+                        continue
+                    if kind == _EV_AUTO_INSTALL and self._released:
+                        self._released.clear()  # it happened, unseen
+                        continue
+                    self.handle(kind, at_s, data)
+                site.skip(max(0.0, end_s - site.epoch_s))
+                if i + 1 < series.steps and load[i + 1] == load[i + 1]:
+                    self.skipped_gap(end_s)
+                continue
+            site.set_overrides(solar[i], load_w)
+            meter.step_import_wh = meter.step_export_wh = meter.step_battery_wh = 0.0
+            meter.step_load_wh = meter.step_solar_wh = 0.0
+            while queue and queue[0][0] < end_s:
+                at_s, kind, _, data = heapq.heappop(queue)
+                ahead = at_s - site.epoch_s
+                if ahead > 0.0:
+                    site.advance(ahead)
+                self.handle(kind, at_s, data)
+            ahead = end_s - site.epoch_s
+            if ahead > 0.0:
+                site.advance(ahead)
+            imp, exp = meter.step_import_wh, meter.step_export_wh
+            meter.import_wh += imp
+            meter.export_wh += exp
+            meter.load_wh += meter.step_load_wh
+            meter.solar_wh += meter.step_solar_wh
+            self.cost += (imp * buy[i] - exp * sell[i]) / 1000.0
+            hour = hours[i]
+            b_load[hour] += meter.step_load_wh
+            b_solar[hour] += meter.step_solar_wh
+            b_batt[hour] += meter.step_battery_wh
+            b_grid[hour] += imp - exp
+            b_soe[hour] += site.soe_app_percent * step_h
+            b_hours[hour] += step_h
+            self.after_step(end_s)
+
+    def result(self, strategy: str, label: str) -> Result:
+        m = self.meter
+        return Result(
+            strategy=strategy,
+            label=label,
+            currency=self.tariff.currency,
+            cost=self.cost,
+            import_wh=m.import_wh,
+            export_wh=m.export_wh,
+            load_wh=m.load_wh,
+            solar_wh=m.solar_wh,
+            home_from_grid_wh=m.home_grid_wh,
+            battery_discharged_wh=m.battery_out_wh,
+            battery_charged_wh=m.battery_in_wh,
+            usable_wh=self.series.battery.usable_wh,
+            installs=tuple(self.installs),
+            actions=self.actions,
+            typical_day=self.bins.day(),
+        )
+
+
+def _no_battery(
+    series: Series, tariff: Tariff, table: tuple[array[float], array[float], bytes]
+) -> Result:
+    """The house without a battery: the grid takes load minus solar; dark in an outage."""
+    buy, sell, hours = table
+    bins = _Bins()
+    step_s = series.step_s
+    step_h = step_s / 3600.0
+    t0 = series.start_utc.timestamp()
+    down = [(s.start_utc.timestamp(), s.end_utc.timestamp()) for s in series.outages]
+    imp_total = exp_total = load_total = solar_total = home_grid = cost = 0.0
+    for i in range(series.steps):
+        load_w, solar_w = series.load_w[i], series.solar_w[i]
+        if load_w != load_w:
+            continue
+        lo = t0 + i * step_s
+        dark_s = sum(max(0.0, min(b, lo + step_s) - max(a, lo)) for a, b in down) if down else 0.0
+        lit_h = (step_s - dark_s) / 3600.0
+        net_w = load_w - solar_w
+        imp = net_w * lit_h if net_w > 0 else 0.0
+        exp = -net_w * lit_h if net_w < 0 else 0.0
+        load_wh, solar_wh = load_w * lit_h, solar_w * lit_h
+        imp_total += imp
+        exp_total += exp
+        load_total += load_wh
+        solar_total += solar_wh
+        home_grid += imp
+        cost += (imp * buy[i] - exp * sell[i]) / 1000.0
+        hour = hours[i]
+        bins.load[hour] += load_wh
+        bins.solar[hour] += solar_wh
+        bins.grid[hour] += imp - exp
+        bins.hours[hour] += step_h
+    return Result(
+        strategy=NO_BATTERY,
+        label="no battery",
+        currency=tariff.currency,
+        cost=cost,
+        import_wh=imp_total,
+        export_wh=exp_total,
+        load_wh=load_total,
+        solar_wh=solar_total,
+        home_from_grid_wh=home_grid,
+        battery_discharged_wh=0.0,
+        battery_charged_wh=0.0,
+        usable_wh=0.0,
+        installs=(),
+        actions=0,
+        typical_day=bins.day(),
+    )
+
+
+# --- the public API --------------------------------------------------------------------------
+
+Strategy = Plan | OperationMode | str
+
+
+def simulate(
+    strategy: Strategy,
+    series: Series,
+    tariff: Tariff,
+    *,
+    releases_per_year: float = DEFAULT_RELEASES_PER_YEAR,
+    seed: int | None = None,
+    firmware_windows: bool = True,
+) -> Result:
+    """Carry out one strategy over `series`: a Plan (through the automation engine), an
+    OperationMode alone all the time, or NO_BATTERY. `firmware_windows=False` runs a plan
+    without its firmware windows (the gateway then installs every release by itself)."""
+    _check_releases(releases_per_year)
+    seed = series.seed if seed is None else seed
+    table = _step_table(series, tariff)
+    releases = _releases(series, releases_per_year, seed)
+    return _simulate(strategy, series, tariff, table, releases, seed, firmware_windows)
+
+
+def compare(
+    plan: Plan,
+    series: Series,
+    tariff: Tariff,
+    *,
+    releases_per_year: float = DEFAULT_RELEASES_PER_YEAR,
+    seed: int | None = None,
+) -> list[Result]:
+    """The plan, the plan without its firmware windows (when it has one), each baseline mode
+    alone and no battery, over the same series, releases and install instants."""
+    _check_releases(releases_per_year)
+    seed = series.seed if seed is None else seed
+    table = _step_table(series, tariff)
+    releases = _releases(series, releases_per_year, seed)
+    results = [_simulate(plan, series, tariff, table, releases, seed, True)]
+    if any(rule.firmware_window is not None for rule in plan.rules):
+        results.append(_simulate(plan, series, tariff, table, releases, seed, False))
+    for mode in BASELINE_MODES:
+        results.append(_simulate(mode, series, tariff, table, releases, seed, True))
+    results.append(_no_battery(series, tariff, table))
+    return results
+
+
+def _check_releases(per_year: float) -> None:
+    if (
+        isinstance(per_year, bool)
+        or not isinstance(per_year, int | float)
+        or not 0.0 <= per_year <= MAX_RELEASES_PER_YEAR
+    ):
+        raise InvalidInputError(
+            "releases",
+            f"a number of firmware releases a year from 0 to {MAX_RELEASES_PER_YEAR:g}",
+            per_year,
+        )
+
+
+def _simulate(
+    strategy: Strategy,
+    series: Series,
+    tariff: Tariff,
+    table: tuple[array[float], array[float], bytes],
+    releases: Sequence[datetime],
+    seed: int,
+    firmware_windows: bool,
+) -> Result:
+    if isinstance(strategy, Plan):
+        run: _Run = _PlanRun(series, tariff, table, releases, seed, strategy, firmware_windows)
+        run.run()
+        if firmware_windows:
+            return run.result(PLAN, f"plan {strategy.name}")
+        return run.result(PLAN_WITHOUT_FIRMWARE_WINDOW, f"plan {strategy.name}, no firmware window")
+    if strategy == NO_BATTERY:
+        return _no_battery(series, tariff, table)
+    if strategy not in tuple(OperationMode):
+        allowed = f"a plan, one of {', '.join(OperationMode)}, or {NO_BATTERY}"
+        raise InvalidInputError("strategy", allowed, strategy)
+    mode = OperationMode(strategy)
+    run = _Run(series, tariff, table, releases, seed)
+    run.site.mode = mode
+    run.run()
+    return run.result(mode.value, f"{mode.value} alone")
+
+
+class _PlanRun(_Run):
+    """A plan carried out by the automation engine: timed rules at their exact instants,
+    conditions looked at after every step, firmware windows against pending releases."""
+
+    def __init__(
+        self,
+        series: Series,
+        tariff: Tariff,
+        table: tuple[array[float], array[float], bytes],
+        releases: Sequence[datetime],
+        seed: int,
+        plan: Plan,
+        firmware_windows: bool,
+    ) -> None:
+        super().__init__(series, tariff, table, releases, seed)
+        self.site.mode = series.mode
+        self.plan = plan
+        self.firmware_windows = firmware_windows
+        raise NotImplementedError("simulating a plan needs tegkit.automation.engine")
+
+    def apply(self, setpoints: Setpoints) -> None:
+        """Put the setpoints of a due rule in force on the site."""
+        site = self.site
+        if setpoints.mode is not None:
+            site.mode = setpoints.mode
+        if setpoints.backup_reserve_app_percent is not None:
+            site.backup_reserve_raw_percent = app_to_raw(setpoints.backup_reserve_app_percent)
+        if setpoints.grid_charging is not None:
+            site.grid_charging_allowed = setpoints.grid_charging
+        if setpoints.export_rule is not None:
+            site.export_rule = setpoints.export_rule
+        if setpoints.storm_watch is not None:
+            site.storm_watch = setpoints.storm_watch
+        self.actions += 1
+
+
+__all__ = [
+    "BASELINE_MODES",
+    "DEFAULT_DAYS",
+    "DEFAULT_RELEASES_PER_YEAR",
+    "DEFAULT_STEP_S",
+    "MAX_DAYS",
+    "NO_BATTERY",
+    "PLAN",
+    "PLAN_WITHOUT_FIRMWARE_WINDOW",
+    "STEPS_S",
+    "BatterySpec",
+    "FirmwareInstall",
+    "HistoryReader",
+    "Hourly",
+    "Result",
+    "Series",
+    "Span",
+    "Strategy",
+    "TypicalDay",
+    "compare",
+    "load_source",
+    "saving",
+    "simulate",
+]
