@@ -164,7 +164,7 @@ def _plan(data: dict[str, Any], base_dir: Path | None) -> Plan:
     name = _name(data["name"], "name")
     timezone = None
     if "timezone" in data:
-        timezone = _timezone(data["timezone"])
+        timezone = parse_timezone(data["timezone"])
     tariff = _tariff(data["tariff"], base_dir) if "tariff" in data else None
     stale_after_s = DEFAULT_STALE_AFTER_S
     if "stale_after_s" in data:
@@ -203,10 +203,11 @@ def _zone_names() -> frozenset[str]:
     return frozenset(available_timezones() - {"localtime"})
 
 
-def _timezone(value: object) -> ZoneInfo:
+def parse_timezone(value: object, field: str = "timezone") -> ZoneInfo:
+    """An IANA time zone name as a ZoneInfo; an InvalidInputError naming `field` otherwise."""
     if not isinstance(value, str) or value not in _zone_names():
         raise InvalidInputError(
-            "timezone", 'an IANA time zone name such as "America/Los_Angeles"', value
+            field, 'an IANA time zone name such as "America/Los_Angeles"', value
         )
     return ZoneInfo(value)
 
@@ -292,14 +293,14 @@ def _trigger(raw: dict[str, Any], prefix: str, tariff: Tariff | None) -> Trigger
             when["hysteresis_percent"],
         )
     if soe:
-        percent = _number(value, field, (0.0, 100.0), "% (app scale)")
+        percent = _number(value, field, (0.0, 100.0), " % (app scale)")
         hysteresis = _DEFAULT_HYSTERESIS_APP_PERCENT
         if "hysteresis_percent" in when:
             hysteresis = _number(
                 when["hysteresis_percent"],
                 f"{prefix}when.hysteresis_percent",
                 HYSTERESIS_RANGE_APP_PERCENT,
-                "% (app scale)",
+                " % (app scale)",
             )
         if key == "soe_below_percent":
             return WhenSoe(below_app_percent=percent, hysteresis_app_percent=hysteresis)
@@ -398,7 +399,7 @@ def _setpoints(raw: dict[str, Any], prefix: str) -> Setpoints:
             raw["backup_reserve_percent"],
             f"{prefix}backup_reserve_percent",
             (0.0, 100.0),
-            "% on the app scale (what the Tesla app shows)",
+            " % on the app scale (what the Tesla app shows)",
         )
     elif "backup_reserve_raw_percent" in raw:
         reserve = raw_to_app(
@@ -406,7 +407,7 @@ def _setpoints(raw: dict[str, Any], prefix: str) -> Setpoints:
                 raw["backup_reserve_raw_percent"],
                 f"{prefix}backup_reserve_raw_percent",
                 (0.0, 100.0),
-                "% on the gateway's raw scale",
+                " % on the gateway's raw scale",
             )
         )
     export_rule = None
@@ -681,4 +682,5 @@ __all__ = [
     "dump_plan",
     "load_plan",
     "parse_plan",
+    "parse_timezone",
 ]
