@@ -60,7 +60,7 @@ def check(plan_path: Path, days: int, first_day: datetime | None, zone_name: str
             "--tz",
             "the site's time zone: the plan has no `timezone` (it follows the gateway's), "
             "and check does not ask the gateway; give --tz, e.g. --tz America/Los_Angeles",
-            None,
+            "not given",
         )
     start = first_day.date() if first_day is not None else datetime.now(tz).date()
     description = describe(plan, tz, start, days)
