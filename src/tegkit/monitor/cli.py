@@ -31,6 +31,7 @@ import click
 import platformdirs
 
 from tegkit import logs
+from tegkit.automation.plan import Plan
 from tegkit.errors import AuthenticationError, InvalidInputError
 from tegkit.monitor.auth import MIN_TOKEN_CHARS
 from tegkit.monitor.poller import REQUESTS_PER_CALL_MAX, PollerConfig
@@ -272,6 +273,44 @@ def apply_tz(targets: list[GatewayTarget], values: tuple[str, ...]) -> list[Gate
     ]
 
 
+def load_plans(targets: list[GatewayTarget], values: tuple[str, ...]) -> dict[str, Plan]:
+    """The plan of each gateway: --plan PLAN for every gateway, --plan NAME=PLAN for one
+    (it wins over the plan for every gateway). A value whose part before '=' names no
+    gateway is a path. Each file is read and checked here, before anything starts."""
+    from tegkit.automation.planfile import load_plan
+
+    names = [t.name for t in targets]
+    every: str | None = None
+    named: dict[str, str] = {}
+    for value in values:
+        name, eq, path = value.partition("=")
+        if eq and name in names:
+            if name in named:
+                raise click.BadParameter(f"two plans for gateway {name!r}", param_hint="--plan")
+            named[name] = path
+        elif every is not None:
+            raise click.BadParameter(
+                f"{value!r}: a second plan for every gateway (give one per gateway as "
+                f"NAME=PLAN; gateways: {', '.join(names)})",
+                param_hint="--plan",
+            )
+        else:
+            every = value
+    loaded: dict[str, Plan] = {}
+    plans: dict[str, Plan] = {}
+    for name in names:
+        chosen = named.get(name, every)
+        if chosen is None:
+            continue
+        if chosen not in loaded:
+            try:
+                loaded[chosen] = load_plan(Path(chosen))
+            except InvalidInputError as exc:  # names the rule and the field
+                raise click.BadParameter(str(exc), param_hint="--plan") from None
+        plans[name] = loaded[chosen]
+    return plans
+
+
 class _Positive(click.ParamType):  # type: ignore[type-arg]
     """A finite number above 0 and at most `most` (inf and nan are refused, not obeyed)."""
 
@@ -381,7 +420,8 @@ _MONITOR_EPILOG = (
     "  teg monitor --gateway home                       # a profile from `teg setup`\n"
     "  TEG_PASSWORD=... teg monitor --gateway garage=https://192.168.1.60 --pin <sha256>\n"
     "  export TEG_MONITOR_CONTROL_TOKEN=$(openssl rand -hex 16)   # not in the process list\n"
-    "  teg monitor --gateway home --tariff tou.toml      # controls behind a login"
+    "  teg monitor --gateway home --tariff tou.toml      # controls behind a login\n"
+    "  teg monitor --gateway home --plan sce-tou.toml    # the owner's plan runs too"
 )
 
 
@@ -454,6 +494,20 @@ _DEMO_EPILOG = "\b\nExample:\n  teg demo --scenario evening-outage --speed 120"
     "Default: the zone each gateway reports, else this machine's.",
 )
 @click.option(
+    "--plan",
+    "plans",
+    multiple=True,
+    metavar="[NAME=]PLAN",
+    help="A plan file (`teg auto check PLAN`) the monitor carries out on every gateway, or "
+    "NAME=PLAN on one (it wins); repeatable. It uses the gateway's poller and request budget; "
+    "its outcomes are events, metrics and the dashboard's Plan panel.",
+)
+@click.option(
+    "--plan-dry-run",
+    is_flag=True,
+    help="Run the plans without changing anything: each action says what it would do.",
+)
+@click.option(
     "--control-token",
     envvar=CONTROL_TOKEN_ENV,
     show_envvar=True,
@@ -509,6 +563,7 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
         return  # `teg monitor backfill`: a one-off job, the monitor does not start
     targets = apply_tz(resolve_targets(gateways, opts, ctx), opts["tz"])
     targets = with_cloud(targets, opts["cloud_profile"], opts["via"], ctx)
+    plans = load_plans(targets, opts["plans"])
     tariff = None
     if opts["tariff"]:
         from tegkit.tariff import load_tariff
@@ -540,6 +595,8 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
         config=config,
         retention=RetentionPolicy(opts["keep_raw_days"], opts["keep_minute_days"]),
         allowed_hosts=opts["allowed_hosts"],
+        plans=plans,
+        plan_dry_run=opts["plan_dry_run"],
     )
     names = ", ".join(t.name for t in targets)
     announce = f"teg monitor: watching {names}; dashboard {{url}}"

@@ -12,7 +12,7 @@ value is missing, never a stale or zero one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -213,6 +213,33 @@ def _poller(gateways: list[GatewayLive]) -> Iterator[Metric]:
     yield from (requests, errors, deferred, restarts, durations)
 
 
+#: (gateway, rule, result, count) of each plan's outcomes; rules come from the plan files
+AutomationRows = Callable[[], Iterable[tuple[str, str, str, int]]]
+
+
+class AutomationCollector(Collector):
+    """`tegkit_automation_actions_total{gateway, rule, result}`: what the owner's plans did.
+
+    Bounded: one series per gateway with a plan, rule of its plan file and runner result."""
+
+    def __init__(self, rows: AutomationRows) -> None:
+        self.rows = rows
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        actions = CounterMetricFamily(
+            "tegkit_automation_actions",
+            "Outcomes of the plan's actions per rule: done, skipped, retry, failed, postponed, "
+            "dry_run, refused, missed",
+            labels=["gateway", "rule", "result"],
+        )
+        for gateway, rule, result, n in self.rows():
+            actions.add_metric([gateway, rule, result], float(n))
+        yield actions
+
+
 def _value(reading: Reading, name: str) -> float | None:
     value = getattr(reading, name)
     return None if value is None else float(value)
@@ -239,10 +266,12 @@ class MetricsPage:
     string copy; the freshness part keeps ``powerwall_up`` honest when nothing new arrives.
     """
 
-    def __init__(self, live: LiveState) -> None:
+    def __init__(self, live: LiveState, automation: AutomationRows | None = None) -> None:
         self.live = live
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(LiveCollector(live))
+        if automation is not None:  # a plan's outcome bumps the live state's version too
+            self.registry.register(AutomationCollector(automation))
         self._key: tuple[int, tuple[bool, ...]] | None = None
         self._body = b""
 

@@ -673,6 +673,28 @@ class Poller:
         log.info("%s: operation change %s", self.name, outcome.note)
         return outcome
 
+    async def read_operation(self) -> models.Operation:
+        """Mode and reserve as the gateway reports them now (one read inside the budget),
+        taken as the live state: the owner's plan acts on settings of now, not of the last
+        slow poll."""
+        operation = await self._within_budget(1, "the operation read", self._client.operation)
+        self._apply_operation(operation)
+        return operation
+
+    async def update_state(self) -> str:
+        """The firmware update state (GET /api/system/update/status), inside the budget."""
+        status = await self._within_budget(1, "the update check", self._client.update_status)
+        return status.state
+
+    async def start_update(self) -> None:
+        """Check for a firmware update and install it (POST /api/system/update), inside the
+        budget."""
+
+        async def start() -> None:
+            await self._client.request("POST", "/api/system/update")
+
+        await self._within_budget(1, "the update start", start)
+
     async def check_credentials(self) -> AuthenticationError | None:
         """One live read inside the budget: the refusal if the gateway refuses the login.
 

@@ -14,13 +14,15 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
+from tegkit.automation.plan import Plan
 from tegkit.monitor.auth import ControlAuth
+from tegkit.monitor.automation import GatewayPlan
 from tegkit.monitor.clock import ReadingClock
 from tegkit.monitor.edge import EdgeSite, HostCheck, ServerLimits
 from tegkit.monitor.live import LiveState
@@ -60,17 +62,27 @@ class Monitor:
         control_token: str | None = None,
         config: PollerConfig | None = None,
         clock: Callable[[], float] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
         stale_after_s: float | None = None,
         restart_backoff_s: tuple[float, float] = RESTART_BACKOFF_S,
         retention: RetentionPolicy | None = RetentionPolicy(),  # noqa: B008 (frozen)
         allowed_hosts: Sequence[str] = (),
         limits: ServerLimits | None = None,
+        plans: Mapping[str, Plan] | None = None,
+        plan_dry_run: bool = False,
     ) -> None:
         if not targets:
             raise ValueError("watch at least one gateway")
         names = [t.name for t in targets]
         if len(set(names)) != len(names):
             raise ValueError(f"gateway names must differ: {names}")
+        unknown = sorted(set(plans or {}) - set(names))
+        if unknown:
+            raise ValueError(f"plans for gateways not watched: {unknown} (watched: {names})")
+        #: the owner's plan per gateway name (`teg monitor --plan`), run on its poller
+        self.plans = dict(plans or {})
+        self.plan_dry_run = plan_dry_run
+        self.running_plans: dict[str, GatewayPlan] = {}
         self.targets = list(targets)
         self.db = db
         self.listen = listen
@@ -85,6 +97,8 @@ class Monitor:
         self.live = LiveState(clock=clock, stale_after_s=stale)
         self.control = ControlAuth(control_token) if control_token else None
         self.clock = clock
+        #: drives the pollers' schedules and request budgets (tests pass the sim's clock)
+        self.monotonic = monotonic
         self.restart_backoff_s = restart_backoff_s
         self.store: AsyncStore | None = None
         self.pollers: dict[str, Poller] = {}
@@ -114,7 +128,19 @@ class Monitor:
             self.store = AsyncStore(await asyncio.to_thread(open_store, self.db))
         for target in self.targets:
             self.pollers[target.name] = Poller.for_target(
-                target, self.live, self.store, self.config, clock=self.clock
+                target,
+                self.live,
+                self.store,
+                self.config,
+                clock=self.clock,
+                monotonic=self.monotonic,
+            )
+        for name, plan in self.plans.items():
+            self.running_plans[name] = GatewayPlan(
+                plan,
+                self.pollers[name],
+                dry_run=self.plan_dry_run,
+                tick_every_s=self.config.fast_interval_s,
             )
         ctx = WebContext(
             live=self.live,
@@ -125,6 +151,7 @@ class Monitor:
             control=self.control,
             hosts=self.hosts,
             limits=self.limits,
+            plans=self.running_plans,
         )
         self.app = create_app(ctx)
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
@@ -156,6 +183,32 @@ class Monitor:
         for poller in self.pollers.values():
             task = asyncio.create_task(self._supervise(poller), name=f"poll-{poller.name}")
             self._tasks.append(task)
+        for plan in self.running_plans.values():
+            task = asyncio.create_task(self._supervise_plan(plan), name=f"plan-{plan.name}")
+            self._tasks.append(task)
+
+    async def _supervise_plan(self, plan: GatewayPlan) -> None:
+        """Run a gateway's plan until cancelled; a failure is logged and the plan restarted
+        (its runner catches up on what it missed meanwhile), never the monitor stopped."""
+        first_s, most_s = self.restart_backoff_s
+        wait_s = first_s
+        while True:
+            try:
+                await plan.run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # one plan's failure is contained
+                log.error(
+                    "%s: the plan failed (%s: %s); restarting it in %.1f s",
+                    plan.name,
+                    type(exc).__name__,
+                    str(exc)[:200],
+                    wait_s,
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
+            await asyncio.sleep(wait_s)
+            wait_s = min(most_s, wait_s * 2)
 
     async def _supervise(self, poller: Poller) -> None:
         """Run `poller` until cancelled; restart it after a failure, backing off.

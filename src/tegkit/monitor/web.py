@@ -42,6 +42,7 @@ from tegkit.models.vocabulary import (
     is_off_grid,
 )
 from tegkit.monitor.auth import ControlAuth
+from tegkit.monitor.automation import GatewayPlan
 from tegkit.monitor.costs import daily_costs
 from tegkit.monitor.edge import (
     SECURITY_HEADERS,
@@ -88,6 +89,12 @@ class WebContext:
     control: ControlAuth | None = None
     hosts: HostCheck = field(default_factory=HostCheck)
     limits: ServerLimits = field(default_factory=ServerLimits)
+    #: the owner's plan of each gateway that has one (teg monitor --plan)
+    plans: Mapping[str, GatewayPlan] = field(default_factory=dict)
+
+    def automation_rows(self) -> list[tuple[str, str, str, int]]:
+        """(gateway, rule, result, count) of every plan, for /metrics."""
+        return [(name, *row) for name, plan in self.plans.items() for row in plan.metric_rows()]
 
     def tz_for(self, gateway: str | None) -> dt.tzinfo:
         """The site time zone of `gateway` (of the only one when None); `tz` by default."""
@@ -402,6 +409,23 @@ async def api_events(request: web.Request) -> web.Response:
     return _json({"gateway": gateway, "events": msgspec.to_builtins(events)})
 
 
+MAX_NEXT_ACTIONS = 50
+
+
+async def api_automation(request: web.Request) -> web.Response:
+    """The gateway's plan: its name, rules, the next planned actions (site-local times too)
+    and the latest outcomes; "plan": null when it has none. Read-only; a plan holds no
+    secrets, and no gateway is asked anything."""
+    gateway = _gateway(request)
+    text = request.query.get("count", "10")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_NEXT_ACTIONS:
+        raise BadParameter("count", f"a whole number from 1 to {MAX_NEXT_ACTIONS}", text)
+    plan = request.app[CTX].plans.get(gateway)
+    if plan is None:
+        return _json({"gateway": gateway, "plan": None})
+    return _json(await plan.to_json(int(text)))
+
+
 async def healthz(request: web.Request) -> web.Response:
     """200 when every gateway's data is fresh; 503 with each reason otherwise."""
     live = request.app[CTX].live
@@ -580,7 +604,7 @@ def create_app(ctx: WebContext) -> web.Application:
     """The aiohttp application for `ctx`; run it with aiohttp's AppRunner."""
     app = web.Application(middlewares=[_edge], client_max_size=ctx.limits.max_body_bytes)
     app[CTX] = ctx
-    app[METRICS] = MetricsPage(ctx.live)
+    app[METRICS] = MetricsPage(ctx.live, ctx.automation_rows if ctx.plans else None)
     app[CLOSING] = asyncio.Event()
     app[EDGE] = EdgeState()
     app.on_response_prepare.append(_headers)
@@ -606,6 +630,7 @@ def create_app(ctx: WebContext) -> web.Application:
     app.router.add_get("/api/gaps", api_gaps)
     app.router.add_get("/api/events", api_events)
     app.router.add_get("/api/vocabulary", api_vocabulary)
+    app.router.add_get("/api/automation", api_automation)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     if ctx.control is not None:

@@ -1,0 +1,456 @@
+"""The owner's plan inside the monitor: one runner per gateway, on that gateway's poller.
+
+`teg monitor --plan PLAN` runs `tegkit.automation.runner.Runner` for each gateway that has a
+plan, with an actuator over the gateway's `Poller`, so the plan shares the poller's one
+request budget:
+
+- observations are the poller's latest reading, stamped when it was taken (a stale one is
+  the engine's to refuse): the plan never polls on its own;
+- settings are read (one /api/operation read) and changed through `Poller.read_operation`
+  and `Poller.change_operation` (route, budget, commit, read-back); grid charging, the export
+  rule and storm watch through the same cloud the dashboard's changes use (--cloud-profile);
+- the firmware window's update check and start go through the poller's budget too.
+
+The runner is ticked after each new reading (and at least every few seconds without one),
+on the monitor's clock. Every outcome becomes an event of kind "automation" in the store
+(its rule and result in their own columns), a count for /metrics, a log line (failures are
+warnings: the runner logs them) and an entry of /api/automation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from tegkit import percent
+from tegkit.automation.engine import Observation
+from tegkit.automation.plan import (
+    ALL_DAYS,
+    SETTING_NAMES,
+    WEEKDAYS,
+    WEEKENDS,
+    AtTime,
+    Days,
+    Plan,
+    Rule,
+    Setpoints,
+    WhenGrid,
+    WhenPriceAbove,
+    WhenSoe,
+    WhenTariffPeriod,
+)
+from tegkit.automation.runner import RESULTS, ActionEvent, Runner, describe
+from tegkit.automation.schedule import occurrences
+from tegkit.errors import GatewayError, PermissionDeniedError
+from tegkit.logs import set_gateway as set_log_gateway
+from tegkit.models.vocabulary import OperationMode
+from tegkit.monitor.poller import Poller
+from tegkit.monitor.readings import Event
+from tegkit.monitor.sitetz import tz_name, zone
+from tegkit.route import CLOUD_HOW_TO, ChangeNotSeenError
+
+log = logging.getLogger(__name__)
+
+#: the store's event kind of what the plan did
+EVENT_KIND: Final = "automation"
+#: outcomes kept in memory for /api/automation (the store keeps them all)
+RECENT_OUTCOMES: Final = 20
+#: how far ahead the next planned actions are looked for (rules on a few dates a year)
+HORIZON: Final = dt.timedelta(days=366)
+_CHUNK: Final = dt.timedelta(days=31)
+_WEEKDAY_NAMES: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+# --- what a plan will do, in words and as JSON (shared with `teg auto next`) ---------------
+
+
+def planned_actions(
+    plan: Plan, tz: ZoneInfo, after_utc: dt.datetime, count: int
+) -> list[tuple[dt.datetime, Rule]]:
+    """The next `count` timed actions strictly after `after_utc`, looking up to a year ahead."""
+    found: list[tuple[dt.datetime, Rule]] = []
+    start, end = after_utc, after_utc + HORIZON
+    while start < end and len(found) < count:
+        stop = min(end, start + _CHUNK)
+        found += [(o.at_utc, o.rule) for o in occurrences(plan, tz, start, stop)]
+        start = stop
+    return [(at, rule) for at, rule in found if at > after_utc][:count]
+
+
+def action_json(at_utc: dt.datetime, rule: Rule, tz: ZoneInfo) -> dict[str, Any]:
+    """One planned action: when (UTC, epoch s and site-local) and what it does."""
+    local = at_utc.astimezone(tz)
+    return {
+        "at_utc": at_utc.isoformat(),
+        "at": at_utc.timestamp(),
+        "at_local": local.isoformat(),
+        "zone": local.tzname(),
+        "rule": rule.name,
+        "what": what(rule),
+        "setpoints": setpoints_json(rule.setpoints),
+        "firmware_window": rule.firmware_window is not None,
+    }
+
+
+def rule_json(rule: Rule) -> dict[str, Any]:
+    """A rule as /api/automation lists it: its name, trigger and days in words, what it does."""
+    return {
+        "name": rule.name,
+        "when": trigger_words(rule),
+        "days": days_words(rule.days),
+        "what": what(rule),
+        "timed": rule.timed,
+        "during_outage": rule.during_outage,
+    }
+
+
+def setpoints_json(points: Setpoints) -> dict[str, Any]:
+    return {n: getattr(points, n) for n in SETTING_NAMES if getattr(points, n) is not None}
+
+
+def what(rule: Rule) -> str:
+    """What a rule does, in plain words."""
+    parts = [] if rule.setpoints.is_empty() else [describe(rule.setpoints)]
+    window = rule.firmware_window
+    if window is not None:
+        parts.append(
+            "check for a firmware update and install it when safe "
+            f"(within {window.duration_min} min)"
+        )
+    return "; ".join(parts) or "nothing"
+
+
+def trigger_words(rule: Rule) -> str:
+    trigger = rule.trigger
+    if isinstance(trigger, AtTime):
+        return f"at {trigger.minute_of_day // 60:02d}:{trigger.minute_of_day % 60:02d}"
+    if isinstance(trigger, WhenTariffPeriod):
+        return f"when the tariff period {trigger.period!r} starts"
+    if isinstance(trigger, WhenPriceAbove):
+        return f"when the buy price rises above {trigger.buy_per_kwh:g} per kWh"
+    if isinstance(trigger, WhenSoe):
+        if trigger.below_app_percent is not None:
+            return f"when the charge falls below {trigger.below_app_percent:g} %"
+        return f"when the charge rises above {trigger.above_app_percent:g} %"
+    assert isinstance(trigger, WhenGrid)
+    return "when the grid goes down" if trigger.change == "down" else "when the grid comes back"
+
+
+def days_words(days: Days) -> str:
+    if days.weekdays == ALL_DAYS:
+        words = "every day"
+    elif days.weekdays == WEEKDAYS:
+        words = "weekdays"
+    elif days.weekdays == WEEKENDS:
+        words = "weekends"
+    else:
+        words = ", ".join(_WEEKDAY_NAMES[d - 1] for d in sorted(days.weekdays))
+    if days.months is not None:
+        words += f", months {days.months[0]}-{days.months[1]}"
+    if days.dates is not None:
+        words += ", on " + ", ".join(d.isoformat() for d in sorted(days.dates))
+    return words
+
+
+# --- the gateway side: an Actuator over the poller -------------------------------------------
+
+
+class NoReadingError(GatewayError):
+    """The poller has no reading of the gateway yet (the runner waits for one)."""
+
+
+class CloudSettingUnavailableError(PermissionDeniedError):
+    """A setting only Tesla's cloud changes, and the monitor has no cloud for this gateway."""
+
+    def __init__(self, names: str) -> None:
+        super().__init__(
+            403,
+            "POST",
+            "/api/1/energy_sites",
+            error="Forbidden",
+            message=f"{names} can only be changed through Tesla's cloud; {CLOUD_HOW_TO} "
+            "(teg monitor --cloud-profile)",
+        )
+
+
+@dataclass(slots=True)
+class PollerActuator:
+    """runner.Actuator over a monitor's `Poller`: its readings, its budget, its route."""
+
+    poller: Poller
+
+    async def observe(self) -> Observation:
+        g = self.poller.gateway
+        reading = g.reading
+        if reading is None:
+            raise NoReadingError(f"{g.name}: no reading yet")
+        soe = reading.soe_raw_percent
+        reserve = g.backup_reserve_raw_percent
+        return Observation(
+            at_utc=dt.datetime.fromtimestamp(reading.taken_at, dt.UTC),
+            soe_app_percent=None if soe is None else round(percent.raw_to_app(soe), 2),
+            grid_status=reading.grid_status,
+            battery_w=reading.battery_w,
+            mode=g.mode,
+            backup_reserve_app_percent=(
+                None if reserve is None else round(percent.raw_to_app(reserve), 2)
+            ),
+        )
+
+    async def current(self) -> Setpoints:
+        operation = await self.poller.read_operation()
+        mode = operation.mode
+        raw = operation.backup_reserve_raw_percent
+        points = Setpoints(
+            mode=OperationMode(mode) if mode in set(OperationMode) else None,
+            backup_reserve_app_percent=None if raw is None else round(percent.raw_to_app(raw), 2),
+        )
+        cloud = self.poller.cloud
+        if cloud is None:
+            return points
+        try:
+            site_id = (await cloud.target()).get("site_id")
+            if site_id is None:
+                return points
+            info = await cloud.client.site_info(site_id)
+        except GatewayError:
+            return points  # not readable now: such a setting is sent, never assumed
+        return Setpoints(
+            points.mode,
+            points.backup_reserve_app_percent,
+            grid_charging=info.grid_charging_allowed,
+            export_rule=info.export_rule,
+            storm_watch=info.storm_mode_enabled,
+        )
+
+    async def apply(self, setpoints: Setpoints) -> str:
+        cloud_only = [
+            name
+            for name, value in (
+                ("grid charging", setpoints.grid_charging),
+                ("the export rule", setpoints.export_rule),
+                ("storm watch", setpoints.storm_watch),
+            )
+            if value is not None
+        ]
+        cloud = self.poller.cloud
+        if cloud_only and cloud is None:
+            raise CloudSettingUnavailableError(" and ".join(cloud_only))
+        notes = []
+        reserve = setpoints.backup_reserve_app_percent
+        if setpoints.mode is not None or reserve is not None:
+            outcome = await self.poller.change_operation(
+                mode=None if setpoints.mode is None else str(setpoints.mode),
+                backup_reserve_percent=reserve,
+                scale=None if reserve is None else "app",
+            )
+            if not outcome.confirmed:
+                raise ChangeNotSeenError(outcome.note)
+            notes.append(outcome.note)
+        if cloud_only:
+            assert cloud is not None
+            site_id = (await cloud.target()).get("site_id")
+            if site_id is None:
+                raise CloudSettingUnavailableError("a setting without an energy site id")
+            if setpoints.grid_charging is not None or setpoints.export_rule is not None:
+                await cloud.client.set_grid_import_export(
+                    site_id, setpoints.grid_charging, setpoints.export_rule
+                )
+            if setpoints.storm_watch is not None:
+                await cloud.client.set_storm_watch(site_id, setpoints.storm_watch)
+            notes.append("sent through Tesla's cloud")
+        return "; ".join(notes)
+
+    async def update_state(self) -> str:
+        return await self.poller.update_state()
+
+    async def start_update(self) -> None:
+        await self.poller.start_update()
+
+
+# --- the plan of one gateway, running -------------------------------------------------------
+
+
+class GatewayPlan:
+    """A plan running on one gateway of the monitor: its runner, outcomes and counts.
+
+    `run()` until cancelled. The time zone is the plan's, else the one given for the
+    gateway (--tz), else the one the gateway reports (the runner starts once it is known).
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        poller: Poller,
+        *,
+        dry_run: bool = False,
+        clock: Callable[[], float] | None = None,
+        tick_every_s: float = 5.0,
+    ) -> None:
+        self.plan = plan
+        self.poller = poller
+        self.dry_run = dry_run
+        self.clock = clock or poller.clock
+        self.tick_every_s = tick_every_s
+        self.runner: Runner | None = None
+        # (rule, result) -> count; every pair starts at 0 so a rate is defined from the start
+        self.counts: dict[tuple[str, str], int] = {
+            (rule.name, result): 0 for rule in plan.rules for result in RESULTS
+        }
+        self.recent: deque[ActionEvent] = deque(maxlen=RECENT_OUTCOMES)
+        self._unsaved: list[ActionEvent] = []
+        self.ticked = asyncio.Event()  # set after each tick (tests wait on it)
+
+    @property
+    def name(self) -> str:
+        return self.poller.name
+
+    def now_utc(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+
+    def tz(self) -> ZoneInfo | None:
+        """The zone the plan's clock times are read in; None while it is not known."""
+        if self.plan.timezone is not None:
+            return self.plan.timezone
+        g = self.poller.gateway
+        if isinstance(g.tz_override, ZoneInfo):
+            return g.tz_override
+        found = zone(g.site_tz)
+        return found if isinstance(found, ZoneInfo) else None
+
+    def tz_source(self) -> str | None:
+        if self.plan.timezone is not None:
+            return "plan"
+        if isinstance(self.poller.gateway.tz_override, ZoneInfo):
+            return "tz option"
+        return "gateway" if self.tz() is not None else None
+
+    # --- running ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        set_log_gateway(self.name)
+        live = self.poller.live
+        async with live.subscribe() as readings:
+            while self.runner is None:
+                tz = self.tz()
+                if tz is not None:
+                    self.runner = Runner(
+                        self.plan,
+                        PollerActuator(self.poller),
+                        tz,
+                        self._sink,
+                        dry_run=self.dry_run,
+                        now=self.now_utc,
+                    )
+                    how = " (dry run: nothing is changed)" if self.dry_run else ""
+                    log.info(
+                        "%s: plan %r runs in %s%s", self.name, self.plan.name, tz_name(tz), how
+                    )
+                    break
+                await self._next_reading(readings)
+            while True:
+                await self.tick()
+                await self._next_reading(readings)
+
+    async def _next_reading(self, readings: asyncio.Queue[dict[str, Any]]) -> None:
+        """Until this gateway's next pushed state (a reading, a failure) or tick_every_s."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.tick_every_s):
+                while (await readings.get()).get("gateway") != self.name:
+                    pass
+
+    async def tick(self) -> list[ActionEvent]:
+        """One step of the runner at the monitor's time now; its outcomes are stored."""
+        assert self.runner is not None
+        try:
+            events = await self.runner.tick(self.now_utc())
+        finally:
+            await self._save()
+            self.ticked.set()
+            self.ticked.clear()
+        return events
+
+    def _sink(self, event: ActionEvent) -> None:
+        key = (event.rule, event.result)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        self.recent.append(event)
+        self._unsaved.append(event)
+        if event.result != "failed":  # the runner warns of a failure itself
+            log.info("%s: automation: %s", self.name, event.line())
+        live = self.poller.live
+        live.changed(self.poller.gateway)  # /metrics is rendered again
+
+    async def _save(self) -> None:
+        events, self._unsaved = self._unsaved, []
+        store = self.poller.store
+        if store is None:
+            return
+        for e in events:
+            row = Event(self.name, e.at_utc.timestamp(), EVENT_KIND, e.detail, e.rule, e.result)
+            try:
+                await asyncio.shield(store.write_event(row))
+            except Exception as exc:  # the plan goes on; the store says why in its own log
+                log.error("%s: the store refused an automation event: %s", self.name, exc)
+
+    # --- what /api/automation shows ---------------------------------------------------------
+
+    def metric_rows(self) -> list[tuple[str, str, int]]:
+        """(rule, result, count) of every pair the plan can produce, in the plan's order."""
+        return [(rule, result, n) for (rule, result), n in self.counts.items()]
+
+    async def to_json(self, count: int = 10) -> dict[str, Any]:
+        now = self.now_utc()
+        tz = self.tz()
+        upcoming = [] if tz is None else planned_actions(self.plan, tz, now, count)
+        outcomes = await self._outcomes(now)
+        return {
+            "gateway": self.name,
+            "plan": {
+                "name": self.plan.name,
+                "tz": None if tz is None else tz_name(tz),
+                "tz_source": self.tz_source(),
+                "dry_run": self.dry_run,
+                "running": self.runner is not None,
+                "rules": [rule_json(r) for r in self.plan.rules],
+                "next": [] if tz is None else [action_json(at, r, tz) for at, r in upcoming],
+                "outcomes": outcomes,
+            },
+        }
+
+    async def _outcomes(self, now: dt.datetime) -> list[dict[str, Any]]:
+        """The latest outcomes, newest first: from the store (they outlive a restart), else
+        from memory."""
+        store = self.poller.store
+        if store is not None:
+            end = now.timestamp() + 1.0
+            found = await store.events(self.name, end - 30 * 86400.0, end, kinds=[EVENT_KIND])
+            return [
+                {"at": e.at, "rule": e.rule, "result": e.result, "detail": e.detail}
+                for e in reversed(found[-RECENT_OUTCOMES:])
+            ]
+        return [
+            {"at": e.at_utc.timestamp(), "rule": e.rule, "result": e.result, "detail": e.detail}
+            for e in reversed(self.recent)
+        ]
+
+
+__all__ = [
+    "EVENT_KIND",
+    "CloudSettingUnavailableError",
+    "GatewayPlan",
+    "NoReadingError",
+    "PollerActuator",
+    "action_json",
+    "days_words",
+    "planned_actions",
+    "rule_json",
+    "trigger_words",
+    "what",
+]

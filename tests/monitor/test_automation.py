@@ -1,0 +1,225 @@
+"""The owner's plan inside the monitor (teg monitor --plan), against the simulator over HTTPS:
+the plan acts through the gateway's one poller and request budget, and every outcome is an
+event in the store, a count in /metrics and an entry of /api/automation.
+
+The monitor runs on the simulator's clock (readings, schedule and budget): the test moves
+the clock and steps the poller and the plan itself, as the monitor's own loops would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import pytest
+from monitor_helpers import sim_clock, target
+from prometheus_client.parser import text_string_to_metric_families
+
+from tegkit import percent
+from tegkit.automation.planfile import parse_plan
+from tegkit.monitor.automation import GatewayPlan
+from tegkit.monitor.poller import PollerConfig
+from tegkit.monitor.service import Monitor
+from tegkit.sim import Simulator
+
+LA = ZoneInfo("America/Los_Angeles")
+# sunny-day starts at 05:00 site time; the evening rule is first due at 05:10
+PLAN = """
+name = "test-plan"
+timezone = "America/Los_Angeles"
+
+[[rules]]
+name = "morning"
+at = "05:20"
+mode = "self_consumption"
+backup_reserve_percent = 5
+
+[[rules]]
+name = "evening"
+at = "05:10"
+mode = "backup"
+backup_reserve_percent = 100
+"""
+STEP_S = 10.0
+# a schedule that needs 22 requests a minute, beside a plan inside a budget of 40
+CONFIG = PollerConfig(
+    fast_interval_s=STEP_S,
+    slow_interval_s=60.0,
+    jitter_ratio=0.0,
+    budget_per_minute=40,
+    batch_size=1,
+)
+
+
+class SimRequests:
+    """Every local API request the simulator receives, with its simulated time."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.times_s: list[float] = []
+        decide = sim.faults.decide
+
+        def counted(path: str) -> Any:
+            self.times_s.append(sim.now_s)
+            return decide(path)
+
+        sim.faults.decide = counted  # type: ignore[method-assign]
+
+    def most_in_a_minute(self) -> int:
+        return max(
+            (sum(1 for t in self.times_s if t0 <= t < t0 + 60.0) for t0 in self.times_s),
+            default=0,
+        )
+
+
+@asynccontextmanager
+async def planned_monitor(
+    sim: Simulator, tmp_path: Path, plan_text: str = PLAN, **kwargs: Any
+) -> AsyncIterator[tuple[Monitor, GatewayPlan]]:
+    """A monitor of `sim` with the plan, on the sim's clock, started without its loops."""
+    clock = sim_clock(sim)
+    monitor = Monitor(
+        [target(sim)],
+        db=tmp_path / "m.db",
+        listen=("127.0.0.1", 0),
+        tz=LA,
+        config=CONFIG,
+        clock=clock,
+        monotonic=clock,
+        stale_after_s=3 * STEP_S,
+        plans={"home": parse_plan(plan_text)},
+        **kwargs,
+    )
+    await monitor.start(poll=False)
+    try:
+        yield monitor, monitor.running_plans["home"]
+    finally:
+        await monitor.close()
+
+
+async def step(sim: Simulator, monitor: Monitor, plan: GatewayPlan, seconds: float) -> None:
+    """Move the clock by `seconds` in poller steps: each step polls, then ticks the plan."""
+    poller = monitor.pollers["home"]
+    if plan.runner is None:  # as GatewayPlan.run: the runner starts once the zone is known
+        await poller.poll_due()
+        await _start_runner(plan)
+    end = sim.now_s + seconds
+    while sim.now_s < end:
+        await sim.advance(min(STEP_S, end - sim.now_s))
+        await poller.poll_due()
+        await plan.tick()
+
+
+async def _start_runner(plan: GatewayPlan) -> None:
+    from tegkit.automation.runner import Runner
+    from tegkit.monitor.automation import PollerActuator
+
+    tz = plan.tz()
+    assert tz is not None
+    plan.runner = Runner(plan.plan, PollerActuator(plan.poller), tz, plan._sink, now=plan.now_utc)
+
+
+async def get(http: aiohttp.ClientSession, url: str) -> Any:
+    async with http.get(url) as r:
+        assert r.status == 200, await r.text()
+        if r.content_type == "application/json":
+            return await r.json()
+        return await r.text()
+
+
+def local(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, LA).strftime("%H:%M")
+
+
+async def test_the_plan_acts_on_time_within_the_budget_and_says_so(tmp_path: Path) -> None:
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0, allow_customer_operation=True) as sim,
+        planned_monitor(sim, tmp_path) as (monitor, plan),
+        aiohttp.ClientSession() as http,
+    ):
+        requests = SimRequests(sim)
+        gw = sim.gateway
+        since = sim.now_s - 60
+        await step(sim, monitor, plan, 8 * 60)  # 05:08: only the catch-up so far
+        assert gw.mode == "self_consumption"
+        assert gw.backup_reserve_raw_percent == pytest.approx(percent.app_to_raw(5), abs=0.05)
+        await step(sim, monitor, plan, 4 * 60)  # 05:12: evening is done
+        assert gw.mode == "backup"
+        assert gw.backup_reserve_raw_percent == pytest.approx(100.0)
+        await step(sim, monitor, plan, 10 * 60)  # 05:22: morning again
+        assert gw.mode == "self_consumption"
+
+        events = (await get(http, monitor.url + f"api/events?from={since}"))["events"]
+        ran = [
+            (local(e["at"]), e["rule"], e["result"]) for e in events if e["kind"] == "automation"
+        ]
+        # the catch-up at start (morning was last in force), then each rule at its time
+        assert ran == [
+            ("05:00", "morning", "done"),
+            ("05:10", "evening", "done"),
+            ("05:20", "morning", "done"),
+        ]
+        done = [e for e in events if e["kind"] == "automation"]
+        # only what was not in force is sent (the mode was already self_consumption)
+        assert [e["detail"].split(";")[0] for e in done] == [
+            "set reserve 5 %",
+            "set mode backup, reserve 100 %",
+            "set mode self_consumption, reserve 5 %",
+        ]
+        assert all("read back" in e["detail"] for e in done)
+
+        text = await get(http, monitor.url + "metrics")
+        counts = {
+            (s.labels["rule"], s.labels["result"]): s.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "tegkit_automation_actions"
+            for s in family.samples
+            if s.name == "tegkit_automation_actions_total" and s.labels["gateway"] == "home"
+        }
+        assert counts[("morning", "done")] == 2 and counts[("evening", "done")] == 1
+        assert counts[("evening", "failed")] == 0
+        assert {rule for rule, _ in counts} == {"morning", "evening"}  # the plan's rules only
+
+        doc = await get(http, monitor.url + "api/automation?gateway=home&count=4")
+        p = doc["plan"]
+        assert p["name"] == "test-plan" and p["tz"] == "America/Los_Angeles"
+        assert [r["name"] for r in p["rules"]] == ["morning", "evening"]
+        assert [r["when"] for r in p["rules"]] == ["at 05:20", "at 05:10"]
+        nxt = [(a["at_local"], a["rule"]) for a in p["next"]]
+        assert nxt == [
+            ("2024-06-22T05:10:00-07:00", "evening"),
+            ("2024-06-22T05:20:00-07:00", "morning"),
+            ("2024-06-23T05:10:00-07:00", "evening"),
+            ("2024-06-23T05:20:00-07:00", "morning"),
+        ]
+        assert p["next"][0]["what"] == "mode backup, reserve 100 %"
+        assert [(o["rule"], o["result"]) for o in p["outcomes"]] == [
+            ("morning", "done"),
+            ("evening", "done"),
+            ("morning", "done"),
+        ]
+        # one poller, one budget: the plan's requests fit in it with the polls'
+        assert requests.times_s, "the simulator saw no request"
+        assert requests.most_in_a_minute() <= CONFIG.budget_per_minute
+        assert len(requests.times_s) == monitor.pollers["home"].requests_sent
+
+
+async def test_without_a_plan_the_automation_api_says_so(tmp_path: Path) -> None:
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0) as sim,
+        aiohttp.ClientSession() as http,
+    ):
+        monitor = Monitor([target(sim)], listen=("127.0.0.1", 0), clock=sim_clock(sim))
+        async with monitor:
+            assert await get(http, monitor.url + "api/automation") == {
+                "gateway": "home",
+                "plan": None,
+            }
+            text = await get(http, monitor.url + "metrics")
+            assert "tegkit_automation" not in text
+            async with http.get(monitor.url + "api/automation?count=0") as r:
+                assert r.status == 400 and "count" in (await r.json())["error"]
