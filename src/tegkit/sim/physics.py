@@ -285,8 +285,14 @@ class Site:
     def set_overrides(self, solar_w: float, load_w: float) -> None:
         """Both overrides at once (solar available, household demand, W), derived once: the
         full-speed simulation feeds recorded or precomputed powers this way every step."""
-        check_range("solar_override_w", solar_w, 0.0, 1e6)
-        check_range("load_override_w", load_w, 0.0, 1e6)
+        if not (  # the usual case checked inline: this runs every step of a simulated year
+            type(solar_w) is float
+            and type(load_w) is float
+            and 0.0 <= solar_w <= 1e6
+            and 0.0 <= load_w <= 1e6
+        ):
+            check_range("solar_override_w", solar_w, 0.0, 1e6)
+            check_range("load_override_w", load_w, 0.0, 1e6)
         self._solar_override_w = float(solar_w)
         self._load_override_w = float(load_w)
         self._recompute()
