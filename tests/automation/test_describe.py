@@ -292,3 +292,17 @@ def test_condition_text_of_a_soe_threshold_near_the_ends() -> None:
     assert condition_text(rule).startswith(
         "whenever the state of energy rises above 1 % (again once it has been back below 0 %)"
     )
+
+
+def test_a_grid_down_rule_that_may_not_act_off_grid_is_a_warning() -> None:
+    rules = (
+        '[[rules]]\nname = "waits"\nwhen = { grid = "down" }\nmode = "backup"\n'
+        '[[rules]]\nname = "acts"\nwhen = { grid = "down" }\nmode = "backup"\n'
+        "during_outage = true\n"
+        '[[rules]]\nname = "back"\nwhen = { grid = "up" }\nmode = "self_consumption"\n'
+    )
+    described = describe(parse_plan(plan(rules, top="")), LA, date(2026, 6, 1), 1)
+    assert described.warnings == (
+        'rule "waits" fires when the grid goes down, but without during_outage = true it may '
+        "not act off grid: it waits until the grid is back.",
+    )

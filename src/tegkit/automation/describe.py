@@ -173,6 +173,7 @@ def describe(plan: Plan, tz: ZoneInfo, first_day: date, days: int) -> Descriptio
         *_conflicts(planned),
         *_windows_that_never_open(plan, planned, tz),
         *_rules_that_never_fire(plan, planned, first_day),
+        *_outage_notes(plan),
     ]
     return Description(plan, tz, first_day, days, planned, conditions, tuple(warnings))
 
@@ -469,6 +470,16 @@ def _rules_that_never_fire(plan: Plan, planned: tuple[Planned, ...], first_day: 
                 f"{' (' + on_days + ')' if on_days else ''}."
             )
     return notes
+
+
+def _outage_notes(plan: Plan) -> list[str]:
+    """A rule for the grid going down that may not act off grid waits for the grid's return."""
+    return [
+        f'rule "{rule.name}" fires when the grid goes down, but without during_outage = true '
+        "it may not act off grid: it waits until the grid is back."
+        for rule in plan.rules
+        if rule.trigger == WhenGrid("down") and not rule.during_outage and rule.sets_state
+    ]
 
 
 __all__ = [
