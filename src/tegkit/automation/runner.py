@@ -41,9 +41,8 @@ from tegkit.automation.engine import (
     Missed,
     Observation,
     Postpone,
-    decide_firmware,
 )
-from tegkit.automation.plan import SETTING_NAMES, FirmwareWindow, Plan, Rule, Setpoints
+from tegkit.automation.plan import SETTING_NAMES, Plan, Rule, Setpoints
 from tegkit.automation.schedule import occurrences
 from tegkit.errors import (
     ApiError,
@@ -56,8 +55,10 @@ from tegkit.route import RESERVE_MATCH_RAW_PERCENT, ChangeNotSeenError
 
 _LOG = logging.getLogger("tegkit.automation")
 
-Result = Literal["done", "skipped", "retry", "failed", "postponed", "dry_run", "refused", "missed"]
-RESULTS: Final[tuple[Result, ...]] = get_args(Result)
+ActionResult = Literal[
+    "done", "skipped", "retry", "failed", "postponed", "dry_run", "refused", "missed"
+]
+RESULTS: Final[tuple[ActionResult, ...]] = get_args(ActionResult)
 
 #: update states (GET /api/system/update/status) of an update under way: never start another
 UPDATE_UNDER_WAY: Final = frozenset(
@@ -71,7 +72,7 @@ class ActionEvent:
 
     at_utc: dt.datetime
     rule: str
-    result: Result
+    result: ActionResult
     detail: str
     #: the settings the rule puts in force (None for a firmware window)
     setpoints: Setpoints | None = None
@@ -152,7 +153,7 @@ class RetryPolicy:
     def delay_s(
         self, failed_tries: int, rng: random.Random, retry_after_s: float | None = None
     ) -> float:
-        base = min(self.max_delay_s, self.first_delay_s * 2 ** max(0, failed_tries - 1))
+        base = min(self.max_delay_s, self.first_delay_s * 2.0 ** max(0, failed_tries - 1))
         delay = base * (1 + rng.uniform(-self.jitter_ratio, self.jitter_ratio))
         if retry_after_s is not None:
             delay = max(delay, retry_after_s)
@@ -267,9 +268,9 @@ class Runner:
     engine: Engine = field(init=False)
     _tasks: list[_Task] = field(init=False, default_factory=list)
     _started: bool = field(init=False, default=False)
-    _held: bool = field(init=False, default=False)
+    #: rules the engine holds (stale reading, outage), by (rule, scheduled at): looked at again
+    _waiting: dict[tuple[str, dt.datetime], None] = field(init=False, default_factory=dict)
     _last_observation: Observation | None = field(init=False, default=None)
-    _reported_held: set[tuple[str, dt.datetime | None]] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self.engine = Engine(self.plan, self.tz)
@@ -294,7 +295,7 @@ class Runner:
             wake = min(wake, upcoming[0][0])
         for task in self._tasks:
             wake = min(wake, task.not_before_utc)
-        if self._held or any(not rule.timed for rule in self.plan.rules):
+        if self._waiting or any(not rule.timed for rule in self.plan.rules):
             wake = min(wake, now_utc + dt.timedelta(seconds=self.recheck_s))
         return max(wake, now_utc)
 
@@ -311,20 +312,21 @@ class Runner:
         now = now_utc or self.now()
         observation = await self._observe()
         events: list[ActionEvent] = []
-        items: list[Due | Held | Missed] = []
-        if not self._started:
+        if self._started:
+            items = self.engine.step(now, observation)
+        else:
             self._started = True
-            items.extend(self.engine.start(now))
-        items.extend(self.engine.step(now, observation))
-        self._held = False
+            items = self.engine.start(now, observation)
         for item in items:
             if isinstance(item, Missed):
                 events.append(self._missed(now, item))
             elif isinstance(item, Held):
-                self._held = True
-                events.extend(self._on_held(now, item))
+                self._waiting[(item.rule.name, item.scheduled_at_utc)] = None
+                events.append(self._refused(now, item))
             else:
-                self._tasks.append(self._task(now, item))
+                self._released(item)
+                task = self._task(now, item)  # drops an older try of the same rule first
+                self._tasks.append(task)
         for task in sorted(self._tasks, key=lambda t: t.not_before_utc):
             if task.not_before_utc <= now and task in self._tasks:
                 events.extend(await self._carry_out(now, task, observation))
@@ -335,24 +337,29 @@ class Runner:
     # --- the engine's answers -------------------------------------------------------------
 
     def _missed(self, now: dt.datetime, item: Missed) -> ActionEvent:
-        return ActionEvent(now, item.rule.name, "missed", item.reason, None, item.scheduled_at_utc)
+        opened = item.scheduled_at_utc.astimezone(self.tz)
+        detail = (
+            f"the window opened at {opened:%H:%M} while the runner was not running; not run late"
+        )
+        return ActionEvent(now, item.rule.name, "missed", detail, None, item.scheduled_at_utc)
 
-    def _on_held(self, now: dt.datetime, item: Held) -> list[ActionEvent]:
-        # Said once per occurrence; the engine offers it again when it may be done.
-        key = (item.rule.name, item.scheduled_at_utc)
-        if key in self._reported_held:
-            return []
-        self._reported_held.add(key)
-        return [
-            ActionEvent(
-                now,
-                item.rule.name,
-                "refused",
-                item.reason,
-                item.rule.setpoints if item.rule.sets_state else None,
-                item.scheduled_at_utc,
-            )
-        ]
+    def _refused(self, now: dt.datetime, item: Held) -> ActionEvent:
+        # The engine says it once per occurrence, and offers it again when it may act.
+        detail = f"not now: {item.reason}; done once it may be"
+        return ActionEvent(
+            now, item.rule.name, "refused", detail, item.rule.setpoints, item.scheduled_at_utc
+        )
+
+    def _released(self, due: Due) -> None:
+        """A Due ends the wait of its rule and of anything held before it (the engine
+        releases held rules together, and drops those a later rule overrides)."""
+        if due.firmware_window is not None:
+            return
+        self._waiting = {
+            key: None
+            for key in self._waiting
+            if key[0] != due.rule.name and key[1] > due.scheduled_at_utc
+        }
 
     def _task(self, now: dt.datetime, due: Due) -> _Task:
         # A newer occurrence of the same rule replaces one still being retried.
@@ -380,12 +387,12 @@ class Runner:
     async def _carry_out(
         self, now: dt.datetime, task: _Task, observation: Observation | None
     ) -> list[ActionEvent]:
-        if task.until_utc is not None and now >= task.until_utc:
-            self._tasks.remove(task)
-            return [self._gave_up(now, task, "its time is over")]
         try:
             if task.due.firmware_window is not None:
-                return await self._firmware(now, task, task.due.firmware_window, observation)
+                return await self._firmware(now, task, observation)
+            if task.until_utc is not None and now >= task.until_utc:
+                self._tasks.remove(task)
+                return [self._gave_up(now, task, "a later rule sets it now")]
             return await self._setpoints(now, task)
         except (GatewayError, TimeoutError) as exc:
             return [self._failed_try(now, task, exc)]
@@ -396,7 +403,7 @@ class Runner:
         todo = unmet(wanted, current)
         if todo.is_empty():
             self._tasks.remove(task)
-            detail = f"already in force: {describe(wanted)}"
+            detail = f"already in force: {describe(wanted)}{self._late(task)}"
             if task.failed_tries:
                 detail = f"in force after {task.failed_tries + 1} tries: {describe(wanted)}"
                 return [self._event(now, task, "done", detail)]
@@ -413,17 +420,13 @@ class Runner:
         if still != unreadable:  # something the gateway reports is not what was sent
             raise ChangeNotSeenError(f"sent {describe(todo)} ({note}); it reports otherwise")
         self._tasks.remove(task)
-        detail = f"set {describe(todo)}; {note}"
+        detail = f"set {describe(todo)}; {note}{self._late(task)}"
         if not unreadable.is_empty():
             detail += f" ({describe(unreadable)} could not be read back)"
         return [self._event(now, task, "done", detail)]
 
     async def _firmware(
-        self,
-        now: dt.datetime,
-        task: _Task,
-        window: FirmwareWindow,
-        observation: Observation | None,
+        self, now: dt.datetime, task: _Task, observation: Observation | None
     ) -> list[ActionEvent]:
         if self.dry_run:
             self._tasks.remove(task)
@@ -432,21 +435,16 @@ class Runner:
                     now, task, "dry_run", "would check for a firmware update and install it if safe"
                 )
             ]
-        decision = decide_firmware(
-            window,
-            task.due.scheduled_at_utc,
-            now,
-            observation,
-            self.plan.tariff,
-            self.tz,
-        )
+        decision = self.engine.decide_firmware(task.due, now, observation)
         if isinstance(decision, Closed):
             self._tasks.remove(task)
-            return [self._gave_up(now, task, "the window closed before it was safe")]
+            return [self._gave_up(now, task, decision.reason)]
         if isinstance(decision, Postpone):
             task.postponed += 1
-            task.not_before_utc = now + dt.timedelta(minutes=window.retry_every_min)
-            return [self._event(now, task, "postponed", decision.reason)]
+            task.not_before_utc = decision.retry_at_utc
+            local = decision.retry_at_utc.astimezone(self.tz)
+            detail = f"{decision.reason}; looking again at {local:%H:%M}"
+            return [self._event(now, task, "postponed", detail)]
         assert isinstance(decision, Install)
         state = await self.actuator.update_state()
         self._tasks.remove(task)
@@ -454,6 +452,12 @@ class Runner:
             return [self._event(now, task, "skipped", f"an update is already under way ({state})")]
         await self.actuator.start_update()
         return [self._event(now, task, "done", "update check started: installs if one is found")]
+
+    def _late(self, task: _Task) -> str:
+        if not task.due.catch_up:
+            return ""
+        due = task.due.scheduled_at_utc.astimezone(self.tz)
+        return f" (catching up: due at {due:%a %H:%M})"
 
     # --- failures -------------------------------------------------------------------------
 
@@ -488,7 +492,9 @@ class Runner:
         _LOG.warning("automation: %s", event.line())
         return event
 
-    def _event(self, now: dt.datetime, task: _Task, result: Result, detail: str) -> ActionEvent:
+    def _event(
+        self, now: dt.datetime, task: _Task, result: ActionResult, detail: str
+    ) -> ActionEvent:
         due = task.due
         return ActionEvent(
             now,
@@ -522,8 +528,8 @@ __all__ = [
     "RESULTS",
     "UPDATE_UNDER_WAY",
     "ActionEvent",
+    "ActionResult",
     "Actuator",
-    "Result",
     "RetryPolicy",
     "Runner",
     "Sink",
