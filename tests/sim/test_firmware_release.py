@@ -29,6 +29,7 @@ from tegkit.sim.firmware import (
 )
 from tegkit.sim.gateway import UPDATE_INSTALL_S
 from tegkit.sim.profiles import get_profile
+from tegkit.sim.scenario import Scenario
 
 LIVE = ["/api/meters/aggregates", "/api/system_status/soe", "/api/system_status"]
 RELEASED = dt.datetime(2024, 8, 13, 10, 0, tzinfo=dt.UTC)
@@ -100,6 +101,54 @@ def test_bad_input_is_refused_naming_the_field(
 ) -> None:
     with pytest.raises(InvalidInputError) as caught:
         auto_install_at(release, within_h, 0)
+    assert caught.value.field == field
+
+
+# --- in a scenario file -------------------------------------------------------------------
+
+SCENARIO = """
+start = "2024-08-13T00:00:00-07:00"
+seed = 9
+[[events]]
+at = "01:00"
+action = "outage"
+minutes = 5
+[[events]]
+at = "+3h"
+action = "firmware_release"
+"""
+
+
+def test_a_scenario_release_defaults_to_48_hours_and_takes_its_own() -> None:
+    scenario = Scenario.from_toml(SCENARIO + 'version = "23.44"\n')
+    release = scenario.events[-1]
+    assert (release.action, release.version, release.auto_install_within_h) == (
+        "firmware_release",
+        "23.44",
+        48,
+    )
+    assert release.at == scenario.start + dt.timedelta(hours=3)
+    never = Scenario.from_toml(SCENARIO + 'version = "23.44.0"\nauto_install_within_h = 0\n')
+    assert (never.events[-1].version, never.events[-1].auto_install_within_h) == ("23.44", 0)
+
+
+@pytest.mark.parametrize(
+    ("lines", "field"),
+    [
+        ("", "events[1].version"),
+        ('version = "99.1"', "events[1].version"),
+        ("version = 23.44", "events[1].version"),
+        ('version = "23.44"\nauto_install_within_h = -1', "events[1].auto_install_within_h"),
+        ('version = "23.44"\nauto_install_within_h = "2"', "events[1].auto_install_within_h"),
+        ('version = "23.44"\nauto_install_within_h = 9000', "events[1].auto_install_within_h"),
+        ('version = "23.44"\nminutes = 5', "events[1].minutes"),
+    ],
+)
+def test_a_bad_scenario_release_is_refused_naming_the_event_and_field(
+    lines: str, field: str
+) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        Scenario.from_toml(SCENARIO + lines + "\n")
     assert caught.value.field == field
 
 
