@@ -196,7 +196,7 @@ async def test_the_plan_acts_on_time_within_the_budget_and_says_so(tmp_path: Pat
             ("2024-06-23T05:10:00-07:00", "evening"),
             ("2024-06-23T05:20:00-07:00", "morning"),
         ]
-        assert p["next"][0]["what"] == "mode backup, reserve 100 %"
+        assert p["next"][0]["what"] == "set mode backup only and backup reserve 100 %"
         assert [(o["rule"], o["result"]) for o in p["outcomes"]] == [
             ("morning", "done"),
             ("evening", "done"),

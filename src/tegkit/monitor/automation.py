@@ -30,23 +30,18 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from tegkit import percent
+from tegkit.automation.describe import action_text, condition_text, days_text
 from tegkit.automation.engine import Observation
 from tegkit.automation.plan import (
-    ALL_DAYS,
     SETTING_NAMES,
-    WEEKDAYS,
-    WEEKENDS,
     AtTime,
-    Days,
     Plan,
     Rule,
     Setpoints,
-    WhenGrid,
     WhenPriceAbove,
-    WhenSoe,
     WhenTariffPeriod,
 )
-from tegkit.automation.runner import RESULTS, ActionEvent, Runner, describe
+from tegkit.automation.runner import RESULTS, ActionEvent, Runner
 from tegkit.automation.schedule import occurrences
 from tegkit.errors import GatewayError, PermissionDeniedError
 from tegkit.logs import set_gateway as set_log_gateway
@@ -65,7 +60,6 @@ RECENT_OUTCOMES: Final = 20
 #: how far ahead the next planned actions are looked for (rules on a few dates a year)
 HORIZON: Final = dt.timedelta(days=366)
 _CHUNK: Final = dt.timedelta(days=31)
-_WEEKDAY_NAMES: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 # --- what a plan will do, in words and as JSON (shared with `teg auto next`) ---------------
@@ -93,7 +87,7 @@ def action_json(at_utc: dt.datetime, rule: Rule, tz: ZoneInfo) -> dict[str, Any]
         "at_local": local.isoformat(),
         "zone": local.tzname(),
         "rule": rule.name,
-        "what": what(rule),
+        "what": action_text(rule, local),
         "setpoints": setpoints_json(rule.setpoints),
         "firmware_window": rule.firmware_window is not None,
     }
@@ -104,8 +98,8 @@ def rule_json(rule: Rule) -> dict[str, Any]:
     return {
         "name": rule.name,
         "when": trigger_words(rule),
-        "days": days_words(rule.days),
-        "what": what(rule),
+        "days": days_text(rule.days) or "every day",
+        "what": action_text(rule),
         "timed": rule.timed,
         "during_outage": rule.during_outage,
     }
@@ -115,48 +109,17 @@ def setpoints_json(points: Setpoints) -> dict[str, Any]:
     return {n: getattr(points, n) for n in SETTING_NAMES if getattr(points, n) is not None}
 
 
-def what(rule: Rule) -> str:
-    """What a rule does, in plain words."""
-    parts = [] if rule.setpoints.is_empty() else [describe(rule.setpoints)]
-    window = rule.firmware_window
-    if window is not None:
-        parts.append(
-            "check for a firmware update and install it when safe "
-            f"(within {window.duration_min} min)"
-        )
-    return "; ".join(parts) or "nothing"
-
-
 def trigger_words(rule: Rule) -> str:
+    """When a rule fires, in a few words: "at 07:55", "when peak starts", "whenever ..."."""
     trigger = rule.trigger
     if isinstance(trigger, AtTime):
         return f"at {trigger.minute_of_day // 60:02d}:{trigger.minute_of_day % 60:02d}"
     if isinstance(trigger, WhenTariffPeriod):
-        return f"when the tariff period {trigger.period!r} starts"
+        return f"when {trigger.period} starts"
     if isinstance(trigger, WhenPriceAbove):
-        return f"when the buy price rises above {trigger.buy_per_kwh:g} per kWh"
-    if isinstance(trigger, WhenSoe):
-        if trigger.below_app_percent is not None:
-            return f"when the charge falls below {trigger.below_app_percent:g} %"
-        return f"when the charge rises above {trigger.above_app_percent:g} %"
-    assert isinstance(trigger, WhenGrid)
-    return "when the grid goes down" if trigger.change == "down" else "when the grid comes back"
-
-
-def days_words(days: Days) -> str:
-    if days.weekdays == ALL_DAYS:
-        words = "every day"
-    elif days.weekdays == WEEKDAYS:
-        words = "weekdays"
-    elif days.weekdays == WEEKENDS:
-        words = "weekends"
-    else:
-        words = ", ".join(_WEEKDAY_NAMES[d - 1] for d in sorted(days.weekdays))
-    if days.months is not None:
-        words += f", months {days.months[0]}-{days.months[1]}"
-    if days.dates is not None:
-        words += ", on " + ", ".join(d.isoformat() for d in sorted(days.dates))
-    return words
+        return f"when the price rises above {trigger.buy_per_kwh:g} per kWh"
+    # a condition: its words as `teg auto check` says them, without the action
+    return condition_text(rule).split(":", 1)[0]
 
 
 # --- the gateway side: an Actuator over the poller -------------------------------------------
@@ -448,9 +411,7 @@ __all__ = [
     "NoReadingError",
     "PollerActuator",
     "action_json",
-    "days_words",
     "planned_actions",
     "rule_json",
     "trigger_words",
-    "what",
 ]
