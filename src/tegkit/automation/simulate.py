@@ -29,13 +29,24 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from pathlib import Path
 from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
+from tegkit.automation.engine import (
+    Decision,
+    Due,
+    Engine,
+    Held,
+    Install,
+    Observation,
+    Postpone,
+)
 from tegkit.automation.plan import Plan, Setpoints
+from tegkit.automation.schedule import occurrences
 from tegkit.errors import InvalidInputError
 from tegkit.models.vocabulary import GridStatusValue, OperationMode
-from tegkit.percent import HIDDEN_BOTTOM_PERCENT, app_to_raw
+from tegkit.percent import HIDDEN_BOTTOM_PERCENT, app_to_raw, raw_to_app
 from tegkit.sim.firmware import (
     AUTO_RETRY_S,
     BATTERY_STOP_S,
@@ -49,7 +60,7 @@ from tegkit.sim.physics import DEFAULT_RESERVE_RAW_PERCENT, Site
 from tegkit.sim.scenario import Scenario, load_scenario
 from tegkit.sim.siteconfig import SiteConfig
 from tegkit.sim.solar import SolarModel
-from tegkit.tariff import Tariff
+from tegkit.tariff import BUILTIN_TARIFFS, Tariff, builtin_tariff
 
 #: steps the loop may take: divisors of an hour that the monitor's store answers exactly
 STEPS_S: Final = (60, 120, 300, 600, 900, 1800, 3600)
@@ -60,7 +71,7 @@ MAX_DAYS: Final = 400
 DEFAULT_RELEASES_PER_YEAR: Final = 4.0
 MAX_RELEASES_PER_YEAR: Final = 365.0
 #: the models are sampled this often within a step (the physics' own sub-step)
-SAMPLE_S: Final = 60
+SAMPLE_S: Final = 100
 
 #: strategy names (results, JSON): a plan, the plan without its firmware windows, a mode
 #: alone (its OperationMode value), or no battery at all
@@ -97,6 +108,15 @@ class Span:
     @property
     def hours(self) -> float:
         return (self.end_utc - self.start_utc).total_seconds() / 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """A firmware release reaching the gateway; unless an update is started first, the
+    gateway installs it by itself within `auto_install_within_h` (sim/firmware.py)."""
+
+    at_utc: datetime
+    auto_install_within_h: float = DEFAULT_AUTO_INSTALL_WITHIN_H
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +169,7 @@ class Series:
     #: sitemaster stopped (a scenario's sitemaster_stop .. sitemaster_run)
     stops: tuple[Span, ...] = ()
     #: firmware releases the source itself names (a scenario's); more are added by simulate
-    releases: tuple[datetime, ...] = ()
+    releases: tuple[Release, ...] = ()
 
     @property
     def steps(self) -> int:
@@ -248,6 +268,21 @@ class HistoryReader(Protocol):
 # --- sources -------------------------------------------------------------------------------
 
 
+def tariff_named(value: str, field: str = "tariff") -> Tariff:
+    """A built-in tariff by name, or a tariff TOML file by path; errors name `field`."""
+    if value in BUILTIN_TARIFFS:
+        return builtin_tariff(value)
+    path = Path(value).expanduser()
+    if not path.is_file():
+        allowed = f"a built-in tariff ({', '.join(sorted(BUILTIN_TARIFFS))}) or a tariff file"
+        raise InvalidInputError(field, allowed, value)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(field, f"a readable tariff file ({exc})", value) from None
+    return Tariff.from_toml(text, f"{field} {value}: ")
+
+
 def load_source(
     *,
     history: HistoryReader | None = None,
@@ -324,7 +359,7 @@ def _scenario_series(
     # The scenario's events that change the inputs or the grid, within the span.
     outages: list[Span] = []
     stops: list[Span] = []
-    releases: list[datetime] = []
+    releases: list[Release] = []
     cloud_changes: list[tuple[float, float | None]] = []
     down: datetime | None = None
     stopped: datetime | None = None
@@ -350,7 +385,10 @@ def _scenario_series(
             value = None if event.value == scenario.cloud_cover else event.value
             cloud_changes.append((at.timestamp(), value))
         elif event.action == "firmware_release":
-            releases.append(at)
+            within_h = event.auto_install_within_h
+            if within_h is None:
+                within_h = DEFAULT_AUTO_INSTALL_WITHIN_H
+            releases.append(Release(at, within_h))
     if down is not None:
         outages.append(Span(down, end_utc, "scenario outage"))
     if stopped is not None:
@@ -705,7 +743,7 @@ def _step_table(series: Series, tariff: Tariff) -> tuple[array[float], array[flo
     return buy, sell, bytes(hours)
 
 
-def _releases(series: Series, per_year: float, seed: int) -> list[datetime]:
+def _releases(series: Series, per_year: float, seed: int) -> list[Release]:
     """Firmware releases in the series' span: one in each slot of 365/per_year days, at a
     seeded instant within it, plus any the source names. The same for every strategy."""
     found = list(series.releases)
@@ -717,9 +755,9 @@ def _releases(series: Series, per_year: float, seed: int) -> list[datetime]:
         while t0 + k * slot_s < end_s:
             at = t0 + (k + rng.random()) * slot_s
             if at < end_s:
-                found.append(datetime.fromtimestamp(round(at), UTC))
+                found.append(Release(datetime.fromtimestamp(round(at), UTC)))
             k += 1
-    return sorted(found)
+    return sorted(found, key=lambda release: release.at_utc)
 
 
 # event kinds, in the order they apply at one instant
@@ -736,7 +774,7 @@ class _Run:
         series: Series,
         tariff: Tariff,
         table: tuple[array[float], array[float], bytes],
-        releases: Sequence[datetime],
+        releases: Sequence[Release],
         seed: int,
     ) -> None:
         self.series = series
@@ -756,6 +794,8 @@ class _Run:
         self._queue: list[tuple[float, int, int, object]] = []
         self._order = 0
         self._released: list[float] = []  # release instants not yet installed
+        #: whether after_step must run after every step (a plan judging conditions)
+        self.stepping = False
         for span in series.outages:
             self.push(span.start_utc.timestamp(), _EV_GRID_DOWN)
             self.push(span.end_utc.timestamp(), _EV_GRID_UP)
@@ -763,8 +803,8 @@ class _Run:
             self.push(span.start_utc.timestamp(), _EV_STOP)
             self.push(span.end_utc.timestamp(), _EV_RUN)
         for release in releases:
-            self.push(release.timestamp(), _EV_RELEASE)
-            auto = auto_install_at(release, DEFAULT_AUTO_INSTALL_WITHIN_H, seed)
+            self.push(release.at_utc.timestamp(), _EV_RELEASE)
+            auto = auto_install_at(release.at_utc, release.auto_install_within_h, seed)
             if auto is not None:
                 self.push(auto.timestamp(), _EV_AUTO_INSTALL)
 
@@ -810,6 +850,9 @@ class _Run:
     def on_plan_event(self, kind: int, at_s: float, data: object) -> None:
         """A plan's events (its driver handles them)."""
 
+    def begin(self, start_s: float) -> None:
+        """Called before the first step (a plan's driver catches up)."""
+
     def after_step(self, end_s: float) -> None:
         """Called at the end of every step (a plan's driver looks at the site)."""
 
@@ -834,6 +877,7 @@ class _Run:
             bins.soe,
             bins.hours,
         )
+        self.begin(t0)
         for i in range(series.steps):
             end_s = t0 + (i + 1) * step_s
             load_w = load[i]
@@ -878,7 +922,8 @@ class _Run:
             b_grid[hour] += imp - exp
             b_soe[hour] += site.soe_app_percent * step_h
             b_hours[hour] += step_h
-            self.after_step(end_s)
+            if self.stepping:
+                self.after_step(end_s)
 
     def result(self, strategy: str, label: str) -> Result:
         m = self.meter
@@ -1018,7 +1063,7 @@ def _simulate(
     series: Series,
     tariff: Tariff,
     table: tuple[array[float], array[float], bytes],
-    releases: Sequence[datetime],
+    releases: Sequence[Release],
     seed: int,
     firmware_windows: bool,
 ) -> Result:
@@ -1026,8 +1071,8 @@ def _simulate(
         run: _Run = _PlanRun(series, tariff, table, releases, seed, strategy, firmware_windows)
         run.run()
         if firmware_windows:
-            return run.result(PLAN, f"plan {strategy.name}")
-        return run.result(PLAN_WITHOUT_FIRMWARE_WINDOW, f"plan {strategy.name}, no firmware window")
+            return run.result(PLAN, "plan")
+        return run.result(PLAN_WITHOUT_FIRMWARE_WINDOW, "plan, no firmware window")
     if strategy == NO_BATTERY:
         return _no_battery(series, tariff, table)
     if strategy not in tuple(OperationMode):
@@ -1037,31 +1082,99 @@ def _simulate(
     run = _Run(series, tariff, table, releases, seed)
     run.site.mode = mode
     run.run()
-    return run.result(mode.value, f"{mode.value} alone")
+    return run.result(mode.value, mode.value)
 
 
 class _PlanRun(_Run):
-    """A plan carried out by the automation engine: timed rules at their exact instants,
-    conditions looked at after every step, firmware windows against pending releases."""
+    """A plan carried out by the automation engine, as the live runner does: timed rules at
+    their exact instants, conditions judged on the reading after every step, held rules
+    offered again, firmware windows asking `decide_firmware` while a release is pending."""
 
     def __init__(
         self,
         series: Series,
         tariff: Tariff,
         table: tuple[array[float], array[float], bytes],
-        releases: Sequence[datetime],
+        releases: Sequence[Release],
         seed: int,
         plan: Plan,
         firmware_windows: bool,
     ) -> None:
         super().__init__(series, tariff, table, releases, seed)
-        self.site.mode = series.mode
+        self.site.mode = series.mode  # the site's own setting until the plan changes it
+        if not firmware_windows:
+            plan = without_firmware_windows(plan)
+        if plan.tariff is None:
+            plan = replace(plan, tariff=tariff)  # firmware windows avoid this tariff's periods
         self.plan = plan
-        self.firmware_windows = firmware_windows
-        raise NotImplementedError("simulating a plan needs tegkit.automation.engine")
+        self.tz = plan.timezone or series.tz
+        self.engine = Engine(plan, self.tz)
+        # Timed rules are stepped at their instants; conditions need a look after every
+        # step, and so do held rules (until the grid is back) and catch-up after a gap.
+        self._conditions = any(not rule.timed for rule in plan.rules)
+        self._waiting = False
+        self.stepping = self._conditions
+        for occurrence in occurrences(plan, self.tz, series.start_utc, series.end_utc):
+            self.push(occurrence.at_utc.timestamp(), _EV_PLAN)
+
+    def observe(self, at_s: float) -> Observation:
+        """What the live runner reads from the gateway, read from the site now."""
+        site = self.site
+        return Observation(
+            at_utc=datetime.fromtimestamp(at_s, UTC),
+            soe_app_percent=site.soe_app_percent,
+            grid_status=site.grid_status,
+            battery_w=site.battery_w,
+            mode=site.mode,
+            backup_reserve_app_percent=raw_to_app(site.backup_reserve_raw_percent),
+        )
+
+    def begin(self, start_s: float) -> None:
+        self.carry_out(self.engine.start(_utc(start_s), self.observe(start_s)), start_s)
+
+    def after_step(self, end_s: float) -> None:
+        decisions = self.engine.step(_utc(end_s), self.observe(end_s))
+        if any(isinstance(d, Held) for d in decisions):
+            self._waiting = True
+        elif self._waiting and self.site.grid_status == GridStatusValue.CONNECTED:
+            self._waiting = False  # a connected, fresh reading released whatever was held
+        self.stepping = self._conditions or self._waiting
+        self.carry_out(decisions, end_s)
+
+    def skipped_gap(self, end_s: float) -> None:
+        # what fell due in the gap comes back from the engine as catch-up on the next step
+        self._waiting = True
+        self.stepping = True
+
+    def on_plan_event(self, kind: int, at_s: float, data: object) -> None:
+        if kind == _EV_PLAN:
+            self.after_step(at_s)
+        elif kind == _EV_FIRMWARE_CHECK:
+            assert isinstance(data, Due)
+            self.try_firmware(data, at_s)
+
+    def carry_out(self, decisions: list[Decision], at_s: float) -> None:
+        for decision in decisions:
+            if not isinstance(decision, Due):
+                continue  # Held comes back when it may act; Missed is never run late
+            if decision.firmware_window is not None:
+                self.try_firmware(decision, at_s)
+            elif not decision.setpoints.is_empty():
+                self.apply(decision.setpoints)
+
+    def try_firmware(self, due: Due, at_s: float) -> None:
+        """An open window: the update check finds a pending release, or there is nothing
+        to install; an install waits until `decide_firmware` says it is safe."""
+        if not self._released:
+            return
+        decision = self.engine.decide_firmware(due, _utc(at_s), self.observe(at_s))
+        if isinstance(decision, Install):
+            self.install(at_s, "plan")
+        elif isinstance(decision, Postpone):
+            self.push(decision.retry_at_utc.timestamp(), _EV_FIRMWARE_CHECK, due)
 
     def apply(self, setpoints: Setpoints) -> None:
-        """Put the setpoints of a due rule in force on the site."""
+        """Put a due rule's setpoints in force (a reserve is converted app -> raw)."""
         site = self.site
         if setpoints.mode is not None:
             site.mode = setpoints.mode
@@ -1074,6 +1187,16 @@ class _PlanRun(_Run):
         if setpoints.storm_watch is not None:
             site.storm_watch = setpoints.storm_watch
         self.actions += 1
+
+
+def _utc(at_s: float) -> datetime:
+    return datetime.fromtimestamp(at_s, UTC)
+
+
+def without_firmware_windows(plan: Plan) -> Plan:
+    """The same plan with no firmware window: rules that only opened one are dropped."""
+    rules = tuple(replace(rule, firmware_window=None) for rule in plan.rules if rule.sets_state)
+    return replace(plan, name=f"{plan.name} (no firmware window)", rules=rules)
 
 
 __all__ = [
@@ -1090,6 +1213,7 @@ __all__ = [
     "FirmwareInstall",
     "HistoryReader",
     "Hourly",
+    "Release",
     "Result",
     "Series",
     "Span",
@@ -1099,4 +1223,6 @@ __all__ = [
     "load_source",
     "saving",
     "simulate",
+    "tariff_named",
+    "without_firmware_windows",
 ]

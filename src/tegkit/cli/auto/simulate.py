@@ -1,0 +1,323 @@
+"""`teg auto simulate --plan PLAN`: what a plan is worth, before it runs.
+
+Offline and at full speed: the plan, each mode alone and no battery are carried out on the
+simulator's physics over a monitor's recorded load and solar (--history) or a built-in
+scenario's models (--scenario), and compared by cost, grid energy, self-powered share and
+battery cycles. Never contacts a gateway.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from tegkit.automation import simulate as sim
+from tegkit.automation.planfile import load_plan, parse_timezone
+from tegkit.cli.auto import auto
+from tegkit.cli.output import Output, json_option, printable
+from tegkit.errors import InvalidInputError
+from tegkit.sim.scenario import BUILTIN_SCENARIOS, DEFAULT_SCENARIO
+
+_GAPS_SHOWN = 5
+
+
+@auto.command(name="simulate")
+@click.option(
+    "--plan",
+    "plan_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The plan file (TOML).",
+)
+@click.option(
+    "--tariff",
+    "tariff_name",
+    default=None,
+    help="A built-in tariff name or a tariff file [default: the plan's, else the scenario's].",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(1, sim.MAX_DAYS),
+    default=sim.DEFAULT_DAYS,
+    show_default=True,
+    help=f"How many days to simulate (1..{sim.MAX_DAYS}).",
+)
+@click.option(
+    "--history",
+    "history_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A monitor database (SQLite file) whose recorded load and solar to replay.",
+)
+@click.option("--gateway", default=None, help="With --history: the gateway's name in it.")
+@click.option(
+    "--scenario",
+    default=None,
+    help=f"A built-in scenario ({', '.join(BUILTIN_SCENARIOS)}) or a scenario file "
+    f"[default: {DEFAULT_SCENARIO} when no --history].",
+)
+@click.option(
+    "--start",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="First day, YYYY-MM-DD in the site's time zone [default: the scenario's start; "
+    "with --history, the last DAYS whole days recorded].",
+)
+@click.option(
+    "--tz",
+    "zone_name",
+    default=None,
+    help="With --history: the site's IANA time zone [default: the plan's].",
+)
+@click.option(
+    "--powerwalls",
+    type=click.IntRange(1, 10),
+    default=None,
+    help="Powerwalls at the site [default: the scenario's; 1 with --history].",
+)
+@click.option(
+    "--step-s",
+    type=click.Choice([str(s) for s in sim.STEPS_S]),
+    default=str(sim.DEFAULT_STEP_S),
+    show_default=True,
+    help="Simulation step, seconds (load and solar are its means).",
+)
+@click.option(
+    "--releases",
+    type=click.FloatRange(0, sim.MAX_RELEASES_PER_YEAR),
+    default=sim.DEFAULT_RELEASES_PER_YEAR,
+    show_default=True,
+    help="Firmware releases a year (each installs itself unless the plan installs it first).",
+)
+@click.option("--seed", type=click.IntRange(0), default=None, help="Seed [default: the source's].")
+@click.option(
+    "--chart",
+    "chart_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also draw the typical day of each strategy into this .png or .svg file.",
+)
+@json_option
+def simulate(
+    plan_path: Path,
+    tariff_name: str | None,
+    days: int,
+    history_path: Path | None,
+    gateway: str | None,
+    scenario: str | None,
+    start: datetime | None,
+    zone_name: str | None,
+    powerwalls: int | None,
+    step_s: str,
+    releases: float,
+    seed: int | None,
+    chart_path: Path | None,
+) -> Output:
+    """Simulate a plan against the simulator's physics and compare it with each mode alone
+    and with no battery: cost, grid import/export, self-powered share, battery cycles.
+
+    A bad option or plan is named (exit 8). Never contacts a gateway.
+    """
+    if history_path is not None and scenario is not None:
+        raise InvalidInputError("--history/--scenario", "one of them, not both", "both given")
+    if gateway is not None and history_path is None:
+        raise InvalidInputError("--gateway", "only with --history", gateway)
+    if chart_path is not None:
+        _check_chart_path(chart_path)
+    plan = load_plan(plan_path)
+    first_day = start.date() if start is not None else None
+    if history_path is not None:
+        tz = parse_timezone(zone_name, "--tz") if zone_name is not None else plan.timezone
+        series = _history(history_path, gateway, tz, first_day, days, int(step_s), powerwalls)
+    else:
+        if zone_name is not None:
+            raise InvalidInputError("--tz", "only with --history (a scenario has its zone)")
+        series = sim.load_source(
+            scenario=scenario or DEFAULT_SCENARIO,
+            start=first_day,
+            days=days,
+            step_s=int(step_s),
+            powerwalls=powerwalls,
+            seed=seed,
+        )
+    tariff = _tariff(tariff_name, plan, series)
+    results = sim.compare(plan, series, tariff, releases_per_year=releases, seed=seed)
+    data = _data(plan.name, series, tariff.name, results)
+    if chart_path is not None:
+        from tegkit.automation.chart import write_chart
+
+        title = f"{plan.name}: a typical day, {series.source}, {days} days"
+        data["chart"] = str(write_chart(results, chart_path, title))
+    return Output(data, _render)
+
+
+def _check_chart_path(path: Path) -> None:
+    from tegkit.automation.chart import FORMATS
+
+    if path.suffix.lower() not in FORMATS:
+        raise InvalidInputError("--chart", "a file name ending in .png or .svg", str(path))
+    if not path.parent.is_dir():
+        raise InvalidInputError("--chart", "a file in an existing folder", str(path))
+
+
+def _history(
+    path: Path,
+    gateway: str | None,
+    tz: Any,
+    first_day: Any,
+    days: int,
+    step_s: int,
+    powerwalls: int | None,
+) -> sim.Series:
+    if not path.is_file():
+        raise InvalidInputError(
+            "--history", "an existing monitor database (SQLite file)", str(path)
+        )
+    if gateway is None:
+        raise InvalidInputError("--gateway", "the gateway's name in the database (with --history)")
+    if tz is None:
+        raise InvalidInputError(
+            "--tz", "the site's time zone: the plan has no `timezone`; give --tz", "not given"
+        )
+    from tegkit.monitor.store import open_store
+
+    try:
+        store = open_store(path)
+    except (sqlite3.DatabaseError, OSError) as exc:
+        raise InvalidInputError(
+            "--history", f"a monitor database (SQLite file): {exc}", str(path)
+        ) from None
+    try:
+        return sim.load_source(
+            history=store,
+            gateway=gateway,
+            tz=tz,
+            start=first_day,
+            days=days,
+            step_s=step_s,
+            powerwalls=powerwalls,
+        )
+    except sqlite3.DatabaseError as exc:
+        raise InvalidInputError(
+            "--history", f"a readable monitor database: {exc}", str(path)
+        ) from None
+    finally:
+        store.close()
+
+
+def _tariff(name: str | None, plan: Any, series: sim.Series) -> Any:
+    if name is not None:
+        return sim.tariff_named(name, "--tariff")
+    if plan.tariff is not None:
+        return plan.tariff
+    if series.site.tariff is not None:
+        return series.site.tariff
+    raise InvalidInputError(
+        "--tariff", "a tariff: neither the plan nor the scenario names one", "not given"
+    )
+
+
+def _data(
+    plan_name: str, series: sim.Series, tariff_name: str, results: list[sim.Result]
+) -> dict[str, Any]:
+    end = series.end_utc
+    return {
+        "plan": plan_name,
+        "source": series.source,
+        "start": series.start_utc.astimezone(series.tz).isoformat(),
+        "end": end.astimezone(series.tz).isoformat(),
+        "days": round((end - series.start_utc) / timedelta(days=1), 3),
+        "step_s": series.step_s,
+        "tariff": tariff_name,
+        "gap_hours": round(series.gap_hours, 3),
+        "gaps": [
+            {
+                "start": g.start_utc.astimezone(series.tz).isoformat(),
+                "end": g.end_utc.astimezone(series.tz).isoformat(),
+                "reason": g.reason,
+            }
+            for g in series.gaps
+        ],
+        "strategies": [
+            {
+                **r.as_dict(),
+                "saving_vs_no_battery": _rounded(sim.saving(results, r.strategy, sim.NO_BATTERY)),
+                "saving_vs_self_consumption": _rounded(
+                    sim.saving(results, r.strategy, sim.BASELINE_MODES[0].value)
+                ),
+            }
+            for r in results
+        ],
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _render(console: Console, data: Any) -> None:
+    days = data["days"]
+    console.print(
+        printable(
+            f"Plan {data['plan']} on {data['source']}: {days:g} days from {data['start'][:10]}, "
+            f"tariff {data['tariff']}, {data['step_s']} s steps"
+        ),
+        soft_wrap=True,
+    )
+    if data["gaps"]:
+        console.print(
+            f"{len(data['gaps'])} gaps in the history ({data['gap_hours']:g} h) were skipped, "
+            "not counted as zero:",
+            soft_wrap=True,
+        )
+        for gap in data["gaps"][:_GAPS_SHOWN]:
+            console.print(f"  {gap['start']} .. {gap['end']}: {gap['reason']}", soft_wrap=True)
+        if len(data["gaps"]) > _GAPS_SHOWN:
+            console.print(f"  ... and {len(data['gaps']) - _GAPS_SHOWN} more", soft_wrap=True)
+    rows = data["strategies"]
+    currency = rows[0]["currency"] if rows else ""
+    table = Table(show_edge=False)
+    table.add_column("strategy", no_wrap=True)
+    table.add_column(f"cost {currency}", justify="right")
+    table.add_column("import kWh", justify="right")
+    table.add_column("export kWh", justify="right")
+    table.add_column("self %", justify="right")
+    table.add_column("cycles", justify="right")
+    table.add_column("saving", justify="right")
+    table.add_column("vs self_cons.", justify="right")
+    table.add_column("self-updates", justify="right")
+    for row in rows:
+        installs = row["firmware_installs"]
+        by_gateway = [i for i in installs if i["by"] == "gateway"]
+        in_peak = [i for i in by_gateway if i["stop_period"] == "peak"]
+        share = row["self_powered_percent"]
+        table.add_row(
+            row["label"],
+            f"{row['cost']:,.2f}",
+            f"{row['grid_import_kwh']:,.0f}",
+            f"{row['grid_export_kwh']:,.0f}",
+            "-" if share is None else f"{share:.1f}",
+            f"{row['battery_cycles']:.1f}",
+            _money(row["saving_vs_no_battery"]),
+            _money(row["saving_vs_self_consumption"]),
+            "-" if row["strategy"] == sim.NO_BATTERY else f"{len(by_gateway)} ({len(in_peak)})",
+        )
+    console.print(table)
+    console.print(
+        "self %: share of the home's use not from the grid; saving: cost below no battery; "
+        "vs self_cons.: cost below self_consumption alone; self-updates: updates the gateway "
+        "installed by itself (of them in peak)",
+        soft_wrap=True,
+    )
+    if "chart" in data:
+        console.print(printable(f"chart: {data['chart']}"), soft_wrap=True)
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
