@@ -10,7 +10,12 @@ import click
 
 @click.group(name="auto")
 def auto() -> None:
-    """Automation: check, simulate, optimise and run a plan (a TOML file of rules)."""
+    """Automation: check, simulate, optimise and run a plan (a TOML file of rules).
+
+    \b
+    Example:
+      teg auto check examples/plans/sce-tou.toml
+    """
 
 
 def _register() -> None:

@@ -49,6 +49,11 @@ def check(plan_path: Path, days: int, first_day: datetime | None, zone_name: str
 
     Exits 0 when the plan is valid; a mistake is named by rule and field (exit 8).
     Never contacts a gateway.
+
+    \b
+    Example:
+      teg auto check examples/plans/sce-tou.toml
+      teg auto check my-plan.toml --tz Europe/Berlin --from 2026-03-27 --days 4
     """
     plan = load_plan(plan_path)
     if zone_name is not None:
