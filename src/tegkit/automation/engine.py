@@ -241,20 +241,30 @@ class Engine:
     def _refusal(
         self, rule: Rule, now_utc: datetime, observation: Observation | None
     ) -> str | None:
-        """Why `rule` may not set state now, or None when it may."""
-        if observation is None:
-            return "no reading of the gateway yet"
-        if self._stale(now_utc, observation):
-            age_s = (now_utc - observation.at_utc).total_seconds()
-            return f"the latest reading is {age_s:.0f} s old (limit {self.plan.stale_after_s:g} s)"
-        if rule.during_outage:
-            return None
-        off_grid = is_off_grid(observation.grid_status)
-        if off_grid:
-            return "site is off grid"
-        if off_grid is None:
-            return f"grid status {observation.grid_status!r} is not known"
+        return _cannot_act(observation, now_utc, self.plan.stale_after_s, rule.during_outage)
+
+
+def _cannot_act(
+    observation: Observation | None, now_utc: datetime, stale_after_s: float, during_outage: bool
+) -> str | None:
+    """Why nothing may act on this reading (absent, stale, or unless `during_outage`: off
+    grid, or of a grid status that says neither), in plain words; None when it may."""
+    if observation is None:
+        return "no reading of the gateway yet"
+    age_s = (now_utc - observation.at_utc).total_seconds()
+    if age_s > stale_after_s:
+        return f"the latest reading is {age_s:.0f} s old (limit {stale_after_s:g} s)"
+    if during_outage:
         return None
+    status = observation.grid_status
+    off_grid = is_off_grid(status)
+    if off_grid:
+        return "site is off grid"
+    if off_grid is None:
+        if status is None:
+            return "the grid status is not reported"
+        return f"grid status {str(status)!r} says neither on nor off grid"
+    return None
 
 
 def _at(occurrence: Occurrence) -> datetime:
@@ -333,16 +343,9 @@ def _firmware_blocker(
     tz: ZoneInfo,
     stale_after_s: float,
 ) -> str | None:
-    if observation is None:
-        return "no reading of the gateway yet"
-    age_s = (now_utc - observation.at_utc).total_seconds()
-    if age_s > stale_after_s:
-        return f"the latest reading is {age_s:.0f} s old (limit {stale_after_s:g} s)"
-    off_grid = is_off_grid(observation.grid_status)
-    if off_grid:
-        return "the site is off grid"
-    if off_grid is None:
-        return f"grid status {observation.grid_status!r} is not known"
+    if reason := _cannot_act(observation, now_utc, stale_after_s, during_outage=False):
+        return reason
+    assert observation is not None  # _cannot_act refuses an absent reading
     if tariff is not None and window.avoid_periods:
         current = tariff.period_at(now_utc.astimezone(tz))
         if current in window.avoid_periods:

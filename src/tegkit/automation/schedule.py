@@ -14,14 +14,22 @@ midnight does not start again at 00:00.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import reduce
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from tegkit.automation.plan import AtTime, Plan, Rule, Setpoints, WhenPriceAbove, WhenTariffPeriod
+from tegkit.automation.plan import (
+    AtTime,
+    Plan,
+    Rule,
+    Setpoints,
+    Trigger,
+    WhenPriceAbove,
+    WhenTariffPeriod,
+)
 from tegkit.errors import InvalidInputError
 from tegkit.tariff import Price, Tariff
 
@@ -115,29 +123,28 @@ def tariff_starts(
 
 def _firings(
     rule: Rule, tariff: Tariff | None, tz: ZoneInfo, start_utc: datetime, end_utc: datetime
-) -> Iterator[datetime]:
+) -> list[datetime]:
     trigger = rule.trigger
     if isinstance(trigger, AtTime):
-        for day in _local_days(tz, start_utc, end_utc):
-            if rule.days.includes(day):
-                at = local_instant(day, trigger.minute_of_day, tz)
-                if start_utc <= at < end_utc:
-                    yield at
-        return
-    when: Callable[[Price], bool]
+        days = [day for day in _local_days(tz, start_utc, end_utc) if rule.days.includes(day)]
+        instants = (local_instant(day, trigger.minute_of_day, tz) for day in days)
+        return [at for at in instants if start_utc <= at < end_utc]
+    awaited = _awaited_price(trigger)
+    if awaited is None or tariff is None:
+        return []  # a condition: the engine watches readings; no tariff: planfile refuses it
+    starts = tariff_starts(tariff, tz, awaited, start_utc, end_utc)
+    return [at for at in starts if rule.days.includes(at.astimezone(tz).date())]
+
+
+def _awaited_price(trigger: Trigger) -> Callable[[Price], bool] | None:
+    """What a tariff trigger waits for in the price; None for the other triggers."""
     if isinstance(trigger, WhenTariffPeriod):
         period = trigger.period
-        when = lambda price: price.period_name == period  # noqa: E731
-    elif isinstance(trigger, WhenPriceAbove):
+        return lambda price: price.period_name == period
+    if isinstance(trigger, WhenPriceAbove):
         threshold = trigger.buy_per_kwh
-        when = lambda price: price.buy_per_kwh > threshold  # noqa: E731
-    else:
-        return  # a condition trigger: the engine watches readings for it
-    if tariff is None:
-        return  # planfile refuses tariff triggers without a tariff
-    for at in tariff_starts(tariff, tz, when, start_utc, end_utc):
-        if rule.days.includes(at.astimezone(tz).date()):
-            yield at
+        return lambda price: price.buy_per_kwh > threshold
+    return None
 
 
 def _local_days(tz: ZoneInfo, start_utc: datetime, end_utc: datetime) -> list[date]:
