@@ -373,6 +373,10 @@ class GatewayPlan:
         tz = self.tz()
         upcoming = [] if tz is None else planned_actions(self.plan, tz, now, count)
         outcomes = await self._outcomes(now)
+        for outcome in outcomes:  # at the plan's local time, as the next actions
+            if tz is not None:
+                local = dt.datetime.fromtimestamp(outcome["at"], tz)
+                outcome["at_local"], outcome["zone"] = local.isoformat(), local.tzname()
         return {
             "gateway": self.name,
             "plan": {

@@ -453,6 +453,63 @@ function renderOutages(list) {
   $("out-count").textContent = list.length ? list.length + " in this range" : "";
 }
 
+// ---- plan -----------------------------------------------------------------------------
+
+// The plan the monitor runs for this gateway (teg monitor --plan); the panel stays hidden
+// without one. Times are the plan's own local times, as the monitor gives them.
+function localWhen(iso, zone) { // "Sun 8 Mar 07:15 PDT" from "2026-03-08T07:15:00-07:00"
+  const [y, m, d] = iso.slice(0, 10).split("-").map(Number);
+  const day = new Date(Date.UTC(y, m - 1, d)).toLocaleDateString(undefined, {
+    timeZone: "UTC", weekday: "short", day: "numeric", month: "short",
+  });
+  return day + " " + iso.slice(11, 16) + (zone ? " " + zone : "");
+}
+
+function cells(values) {
+  const tr = document.createElement("tr");
+  for (const v of values) {
+    const td = document.createElement("td");
+    if (v instanceof Node) td.append(v); else td.textContent = v;
+    tr.append(td);
+  }
+  return tr;
+}
+
+function emptyRow(text) {
+  const tr = cells([text]);
+  tr.firstChild.colSpan = 3;
+  tr.firstChild.className = "muted";
+  return tr;
+}
+
+function renderPlan(doc) {
+  const plan = doc.plan;
+  $("plan").hidden = !plan;
+  if (!plan) return;
+  const how = plan.dry_run ? " · dry run" : "";
+  $("plan-name").textContent = plan.name + (plan.tz ? " · " + plan.tz + " time" : " · waiting for the site's time zone") + how;
+  const next = plan.next.map((a) => cells([localWhen(a.at_local, a.zone), a.rule, a.what]));
+  $("plan-next").replaceChildren(...(next.length ? next : [emptyRow("no timed action ahead")]));
+  const outcomes = plan.outcomes.map((o) => {
+    const result = document.createElement("span");
+    result.className = "result " + o.result;
+    result.textContent = o.result.replace("_", " ");
+    const row = cells([o.at_local ? localWhen(o.at_local, o.zone) : dateTime(o.at), o.rule, result]);
+    row.title = o.detail;
+    const detail = document.createElement("div");
+    detail.className = "muted";
+    detail.textContent = o.detail;
+    row.lastChild.append(detail);
+    return row;
+  });
+  $("plan-outcomes").replaceChildren(...(outcomes.length ? outcomes : [emptyRow("nothing done yet")]));
+}
+
+async function refreshPlan() {
+  if (!state.gateway) return;
+  renderPlan(await getJSON("api/automation?gateway=" + encodeURIComponent(state.gateway)));
+}
+
 async function refreshRange() {
   if (!state.gateway) return;
   const range = rangeOf(state.span, state.anchor);
@@ -572,7 +629,7 @@ async function start() {
   $("gateway").onchange = async () => {
     state.gateway = $("gateway").value;
     await loadLive(); // first: the charts' days follow this gateway's zone
-    refreshRange(); refreshToday();
+    refreshRange(); refreshToday(); refreshPlan();
   };
   for (const b of document.querySelectorAll(".range button")) {
     b.onclick = () => { state.span = b.dataset.span; refreshRange(); };
@@ -580,13 +637,14 @@ async function start() {
   $("prev").onclick = () => shift(-1);
   $("next").onclick = () => shift(1);
   openStream();
-  await Promise.all([refreshRange(), refreshToday(), initControl(live.control)]);
+  await Promise.all([refreshRange(), refreshToday(), refreshPlan(), initControl(live.control)]);
   document.body.dataset.ready = "1"; // tests wait for this
   setInterval(tickFreshness, 1000);
   setInterval(() => {
     const r = rangeOf(state.span, state.anchor);
     if (state.serverNow && state.serverNow < r.end + 3600) refreshRange().catch(console.warn);
     refreshToday().catch(console.warn);
+    refreshPlan().catch(console.warn);
   }, 20000);
   let resizeTimer = null;
   window.addEventListener("resize", () => {
