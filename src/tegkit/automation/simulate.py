@@ -298,7 +298,7 @@ def load_source(
     """The load and solar a simulation runs on: a monitor's recorded history (`history`, an
     open store, with `gateway`) or a scenario (a built-in name, a path, or a Scenario) run
     for `days` from local midnight of `start` (default: the scenario's start day; for
-    history, the last `days` whole days recorded).
+    history, the `days` days before the day of the latest reading, which may not be over).
 
     `tz` is the site's zone: needed with history (a scenario has its own). `powerwalls`
     overrides the site's battery count; `seed` the scenario's seed."""
@@ -571,6 +571,24 @@ class TypicalDay:
 
 
 @dataclass(frozen=True, slots=True)
+class Trace:
+    """Step by step (for short runs: `simulate(..., trace=True)`): energy over each step, Wh,
+    and the state at its end. A skipped gap step holds NaN and mode ""."""
+
+    start_utc: datetime
+    step_s: int
+    battery_wh: tuple[float, ...]  # net, > 0 discharged
+    discharged_wh: tuple[float, ...]
+    grid_wh: tuple[float, ...]  # net, > 0 imported
+    soe_app_percent: tuple[float, ...]
+    mode: tuple[str, ...]
+
+    def index(self, when: datetime) -> int:
+        """The step that holds the instant `when`."""
+        return int((when - self.start_utc).total_seconds() // self.step_s)
+
+
+@dataclass(frozen=True, slots=True)
 class FirmwareInstall:
     """An update installed during the simulation: who started it, and the battery stop."""
 
@@ -598,6 +616,9 @@ class Result:
     installs: tuple[FirmwareInstall, ...]
     actions: int
     typical_day: TypicalDay
+    #: pack energy at the end minus at the start, Wh (0 without a battery)
+    stored_change_wh: float = 0.0
+    trace: Trace | None = None
 
     @property
     def self_powered_percent(self) -> float | None:
@@ -658,6 +679,7 @@ class _Meter:
         "load_wh",
         "solar_wh",
         "step_battery_wh",
+        "step_discharged_wh",
         "step_export_wh",
         "step_import_wh",
         "step_load_wh",
@@ -668,6 +690,7 @@ class _Meter:
         self.import_wh = self.export_wh = self.load_wh = self.solar_wh = 0.0
         self.home_grid_wh = self.battery_in_wh = self.battery_out_wh = 0.0
         self.step_import_wh = self.step_export_wh = self.step_battery_wh = 0.0
+        self.step_discharged_wh = 0.0
         self.step_load_wh = self.step_solar_wh = 0.0
 
     def record_step(
@@ -688,6 +711,7 @@ class _Meter:
             self.step_export_wh -= site_w * hours
         if battery_w > 0.0:
             self.battery_out_wh += battery_w * hours
+            self.step_discharged_wh += battery_w * hours
         else:
             self.battery_in_wh -= battery_w * hours
         self.step_battery_wh += battery_w * hours
@@ -787,6 +811,10 @@ class _Run:
         self.meter = _Meter()
         self.site.observer = self.meter
         self.bins = _Bins()
+        self._start_wh = self.site.energy_remaining_wh
+        #: per step, when traced: battery, discharged, grid, soe, mode
+        self.trace: tuple[list[float], list[float], list[float], list[float], list[str]] | None
+        self.trace = None
         self.cost = 0.0
         self.actions = 0
         self.installs: list[FirmwareInstall] = []
@@ -896,10 +924,14 @@ class _Run:
                 site.skip(max(0.0, end_s - site.epoch_s))
                 if i + 1 < series.steps and load[i + 1] == load[i + 1]:
                     self.skipped_gap(end_s)
+                if self.trace is not None:
+                    for column in self.trace[:4]:
+                        column.append(math.nan)
+                    self.trace[4].append("")
                 continue
             site.set_overrides(solar[i], load_w)
             meter.step_import_wh = meter.step_export_wh = meter.step_battery_wh = 0.0
-            meter.step_load_wh = meter.step_solar_wh = 0.0
+            meter.step_load_wh = meter.step_solar_wh = meter.step_discharged_wh = 0.0
             while queue and queue[0][0] < end_s:
                 at_s, kind, _, data = heapq.heappop(queue)
                 ahead = at_s - site.epoch_s
@@ -924,6 +956,13 @@ class _Run:
             b_hours[hour] += step_h
             if self.stepping:
                 self.after_step(end_s)
+            if self.trace is not None:
+                battery_wh, discharged_wh, grid_wh, soe, modes = self.trace
+                battery_wh.append(meter.step_battery_wh)
+                discharged_wh.append(meter.step_discharged_wh)
+                grid_wh.append(imp - exp)
+                soe.append(site.soe_app_percent)
+                modes.append(site.mode)
 
     def result(self, strategy: str, label: str) -> Result:
         m = self.meter
@@ -943,6 +982,21 @@ class _Run:
             installs=tuple(self.installs),
             actions=self.actions,
             typical_day=self.bins.day(),
+            stored_change_wh=self.site.energy_remaining_wh - self._start_wh,
+            trace=None if self.trace is None else self._traced(),
+        )
+
+    def _traced(self) -> Trace:
+        assert self.trace is not None
+        battery_wh, discharged_wh, grid_wh, soe, modes = self.trace
+        return Trace(
+            self.series.start_utc,
+            self.series.step_s,
+            tuple(battery_wh),
+            tuple(discharged_wh),
+            tuple(grid_wh),
+            tuple(soe),
+            tuple(modes),
         )
 
 
@@ -1011,15 +1065,17 @@ def simulate(
     releases_per_year: float = DEFAULT_RELEASES_PER_YEAR,
     seed: int | None = None,
     firmware_windows: bool = True,
+    trace: bool = False,
 ) -> Result:
     """Carry out one strategy over `series`: a Plan (through the automation engine), an
     OperationMode alone all the time, or NO_BATTERY. `firmware_windows=False` runs a plan
-    without its firmware windows (the gateway then installs every release by itself)."""
+    without its firmware windows (the gateway then installs every release by itself);
+    `trace=True` keeps every step in `Result.trace` (for short runs)."""
     _check_releases(releases_per_year)
     seed = series.seed if seed is None else seed
     table = _step_table(series, tariff)
     releases = _releases(series, releases_per_year, seed)
-    return _simulate(strategy, series, tariff, table, releases, seed, firmware_windows)
+    return _simulate(strategy, series, tariff, table, releases, seed, firmware_windows, trace)
 
 
 def compare(
@@ -1066,9 +1122,11 @@ def _simulate(
     releases: Sequence[Release],
     seed: int,
     firmware_windows: bool,
+    trace: bool = False,
 ) -> Result:
     if isinstance(strategy, Plan):
         run: _Run = _PlanRun(series, tariff, table, releases, seed, strategy, firmware_windows)
+        run.trace = ([], [], [], [], []) if trace else None
         run.run()
         if firmware_windows:
             return run.result(PLAN, "plan")
@@ -1081,6 +1139,7 @@ def _simulate(
     mode = OperationMode(strategy)
     run = _Run(series, tariff, table, releases, seed)
     run.site.mode = mode
+    run.trace = ([], [], [], [], []) if trace else None
     run.run()
     return run.result(mode.value, mode.value)
 
@@ -1218,6 +1277,7 @@ __all__ = [
     "Series",
     "Span",
     "Strategy",
+    "Trace",
     "TypicalDay",
     "compare",
     "load_source",

@@ -67,7 +67,7 @@ _GAPS_SHOWN = 5
     type=click.DateTime(formats=["%Y-%m-%d"]),
     default=None,
     help="First day, YYYY-MM-DD in the site's time zone [default: the scenario's start; "
-    "with --history, the last DAYS whole days recorded].",
+    "with --history, the DAYS days before the latest reading's day].",
 )
 @click.option(
     "--tz",
