@@ -761,75 +761,68 @@ def test_any_valid_plan_round_trips(plan: Plan) -> None:
     assert parse_plan(dump_plan(plan)) == plan
 
 
+# Values an owner might plausibly write (right and wrong), and anything at all: a plan built
+# from a valid base with a few of them swapped in reaches every validator, not just the first.
+PLAUSIBLE = st.sampled_from(
+    [
+        "07:15", "24:00", "7:15", "all", "weekdays", "mon", "peak", "off_peak", "backup",
+        "self_consumption", "scheduler", "pv_only", "down", "2026-03-08", "2026-02-30",
+        "America/Los_Angeles", "sce-tou", "flat", True, False, 0, 1, 5, 60, 100, 101, -1,
+        0.5, 1e309, [6, 9], [10, 5], [0, 12], ["mon", "sun"], ["peak"], ["2026-12-25"], [],
+    ]
+)  # fmt: skip
 JUNK = st.recursive(
-    st.none().map(lambda _: "")
-    | st.booleans()
+    st.booleans()
     | st.integers(-(2**63), 2**63 - 1)
     | st.floats()
     | st.text(max_size=12)
-    | st.sampled_from(["07:15", "24:00", "peak", "backup", "weekdays", "mon", "2026-03-08", "down"])
     | st.dates()
-    | st.times(),
+    | st.times()
+    | PLAUSIBLE,
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),
     max_leaves=10,
 )
 RULE_KEYS = [
-    "name",
-    "at",
-    "when",
-    "days",
-    "months",
-    "dates",
-    "firmware_window",
-    "mode",
-    "backup_reserve_percent",
-    "backup_reserve_raw_percent",
-    "grid_charging",
-    "export_rule",
-    "storm_watch",
-    "during_outage",
-    "soe_below_percent",
-]
-JUNK_RULE = st.dictionaries(st.sampled_from(RULE_KEYS), JUNK, max_size=6)
-JUNK_WHEN = st.dictionaries(
-    st.sampled_from(
-        [
-            "soe_below_percent",
-            "soe_above_percent",
-            "grid",
-            "tariff_period",
-            "price_above_per_kwh",
-            "hysteresis_percent",
-        ]
-    ),
-    JUNK,
-    max_size=3,
-)
-JUNK_WINDOW = st.dictionaries(
-    st.sampled_from(
-        ["minutes", "avoid_periods", "margin_min", "idle_battery_w", "retry_every_min"]
-    ),
-    JUNK,
-    max_size=4,
-)
+    "name", "at", "when", "days", "months", "dates", "firmware_window", "mode",
+    "backup_reserve_percent", "backup_reserve_raw_percent", "grid_charging", "export_rule",
+    "storm_watch", "during_outage", "soe_below_percent",
+]  # fmt: skip
+WHEN_KEYS = [
+    "soe_below_percent", "soe_above_percent", "grid", "tariff_period", "price_above_per_kwh",
+    "hysteresis_percent",
+]  # fmt: skip
+WINDOW_KEYS = ["minutes", "avoid_periods", "margin_min", "idle_battery_w", "retry_every_min"]
+
+
+def _swap(draw: st.DrawFn, base: dict[str, object], keys: list[str]) -> dict[str, object]:
+    """`base` with up to three keys given plausible or junk values, or removed."""
+    table = dict(base)
+    for key in draw(st.lists(st.sampled_from(keys), max_size=3, unique=True)):
+        if draw(st.integers(0, 5)) == 0:
+            table.pop(key, None)
+        else:
+            table[key] = draw(PLAUSIBLE | JUNK)
+    return table
 
 
 @st.composite
 def junk_plans(draw: st.DrawFn) -> dict[str, object]:
     rules = []
-    for rule in draw(st.lists(JUNK_RULE, max_size=3)):
-        rule = {"name": draw(st.text(max_size=5)), "at": "07:00", **rule}
+    for index in range(draw(st.integers(0, 3))):
+        base: dict[str, object] = {"name": f"r{index}", "at": "07:00", "mode": "backup"}
+        rule = _swap(draw, base, RULE_KEYS)
         if draw(st.booleans()):
-            rule["when"] = draw(JUNK_WHEN)
+            rule.pop("at", None)
+            rule["when"] = _swap(draw, {"soe_below_percent": 20}, WHEN_KEYS)
         if draw(st.booleans()):
-            rule["firmware_window"] = draw(JUNK_WINDOW)
+            window = {"minutes": 30, "avoid_periods": ["peak"]}
+            rule["firmware_window"] = _swap(draw, window, WINDOW_KEYS)
         rules.append(rule)
-    data: dict[str, object] = {"name": draw(JUNK), "rules": rules}
-    for key in ("timezone", "tariff", "stale_after_s"):
-        if draw(st.booleans()):
-            data[key] = draw(JUNK | st.sampled_from(["sce-tou", "UTC", "../etc/passwd"]))
+    base = {"name": "p", "timezone": "UTC", "tariff": "sce-tou", "stale_after_s": 60}
+    data = _swap(draw, base, ["name", "timezone", "tariff", "stale_after_s", "colour"])
+    data["rules"] = rules
     return data
 
 
