@@ -587,6 +587,29 @@ def test_a_broken_tariff_file_is_named(tmp_path: Path) -> None:
     assert str(caught.value).startswith("tariff t.toml: buy_per_kwh/periods/seasons:")
 
 
+def test_a_tariff_file_that_is_not_there(tmp_path: Path) -> None:
+    path = tmp_path / "plan.toml"
+    path.write_text(
+        plan_with('name = "r"\nat = "01:00"\nmode = "backup"', top='tariff = "tariffs/x.toml"'),
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidInputError) as caught:
+        load_plan(path)
+    assert str(caught.value) == (
+        "tariff: 'tariffs/x.toml' is not allowed; expected a tariff file that exists "
+        f"(not at {tmp_path / 'tariffs' / 'x.toml'})"
+    )
+
+
+def test_the_size_cap_counts_bytes_not_characters() -> None:
+    rule = '[[rules]]\nname = "r"\nat = "01:00"\nmode = "backup"\n'
+    text = 'name = "x"\n' + rule + "# " + "é" * (MAX_PLAN_BYTES // 2) + "\n"
+    assert len(text) < MAX_PLAN_BYTES
+    assert error_of(text) == (
+        f"plan: 'larger' is not allowed; expected a plan of at most {MAX_PLAN_BYTES} bytes"
+    )
+
+
 def test_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError) as caught:
         load_plan(tmp_path / "nope.toml")

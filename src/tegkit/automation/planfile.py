@@ -131,7 +131,7 @@ def parse_plan(text: str, base_dir: str | Path | None = None) -> Plan:
     `base_dir` is where a tariff path in the plan is looked for (the plan file's folder);
     without it, a relative path is taken from the current directory.
     """
-    if len(text) > MAX_PLAN_BYTES:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_PLAN_BYTES:
         raise InvalidInputError("plan", f"a plan of at most {MAX_PLAN_BYTES} bytes", "larger")
     try:
         data = tomllib.loads(text)
@@ -227,6 +227,8 @@ def _tariff(value: object, base_dir: Path | None) -> Tariff:
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
     if not path.is_file():
+        if "/" in value or "\\" in value or value.endswith(".toml"):  # meant as a path
+            raise InvalidInputError("tariff", f"a tariff file that exists (not at {path})", value)
         raise InvalidInputError("tariff", allowed, value)
     return Tariff.from_toml(_read_text(path, "tariff"), f"tariff {value}: ")
 
