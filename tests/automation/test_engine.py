@@ -283,7 +283,7 @@ def test_soe_below_fires_on_the_crossing_and_rearms_past_the_hysteresis() -> Non
 
 def test_soe_above_fires_once_and_a_condition_already_true_at_start_fires_once() -> None:
     engine, [due] = soe_engine(WhenSoe(above_app_percent=90.0, hysteresis_app_percent=5.0), 95.0)
-    assert due == Due(due.rule, Setpoints(grid_charging=True), None, la(3, 9, 12), catch_up=True)
+    assert due == Due(due.rule, Setpoints(grid_charging=True), None, la(3, 9, 12))
     readings = [96.0, 88.0, 91.0, 85.0, 91.0]  # re-armed at 85 (90 - 5), not at 88
     assert soe_fires(engine, readings, la(3, 9, 12, 1)) == [91.0]
 

@@ -60,6 +60,8 @@ class Observation:
 
 @dataclass(frozen=True, slots=True)
 class Due:
+    """Carry out `setpoints`, or open `firmware_window` (one of the two)."""
+
     rule: Rule
     setpoints: Setpoints
     firmware_window: FirmwareWindow | None
@@ -70,6 +72,8 @@ class Due:
 
 @dataclass(frozen=True, slots=True)
 class Held:
+    """Due but may not act now, for `reason`; pending until it may (or is superseded)."""
+
     rule: Rule
     reason: str
     scheduled_at_utc: datetime
@@ -77,6 +81,8 @@ class Held:
 
 @dataclass(frozen=True, slots=True)
 class Missed:
+    """A firmware window that closed before it could run."""
+
     rule: Rule
     scheduled_at_utc: datetime
 
@@ -169,7 +175,10 @@ class Engine:
         decisions: list[Decision] = []
         fresh: list[Due] = []
         for rule, at_utc in firings:
-            late = starting or (now_utc - at_utc).total_seconds() > self.late_grace_s
+            # on start, every timed firing is one the engine was not running for
+            late = (starting and rule.timed) or (
+                now_utc - at_utc
+            ).total_seconds() > self.late_grace_s
             window = rule.firmware_window
             if window is not None:
                 closed = now_utc >= at_utc + timedelta(minutes=window.duration_min)
@@ -184,7 +193,8 @@ class Engine:
         held_before = {(d.rule, d.scheduled_at_utc) for d in self._pending}
         self._pending = []
         for action in actions:
-            reason = self._refusal(action.rule, now_utc, observation)
+            stale_after_s, during_outage = self.plan.stale_after_s, action.rule.during_outage
+            reason = _cannot_act(observation, now_utc, stale_after_s, during_outage)
             if reason is None:
                 decisions.append(action)
                 continue
@@ -237,11 +247,6 @@ class Engine:
 
     def _stale(self, now_utc: datetime, observation: Observation) -> bool:
         return (now_utc - observation.at_utc).total_seconds() > self.plan.stale_after_s
-
-    def _refusal(
-        self, rule: Rule, now_utc: datetime, observation: Observation | None
-    ) -> str | None:
-        return _cannot_act(observation, now_utc, self.plan.stale_after_s, rule.during_outage)
 
 
 def _cannot_act(
@@ -298,12 +303,16 @@ class Install:
 
 @dataclass(frozen=True, slots=True)
 class Postpone:
+    """Not safe now, for `reason`; ask again at `retry_at_utc`."""
+
     reason: str
     retry_at_utc: datetime
 
 
 @dataclass(frozen=True, slots=True)
 class Closed:
+    """The window is over; nothing is installed."""
+
     reason: str
 
 
