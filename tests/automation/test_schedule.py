@@ -120,6 +120,19 @@ def test_lord_howe_shifts_by_half_an_hour_and_is_exact() -> None:
     ]
 
 
+def test_a_day_the_zone_skips_whole_fires_once_at_the_first_instant_after_it() -> None:
+    # Samoa crossed the date line: 29 December 2011 (-10:00) was followed by 31 December (+14)
+    apia = ZoneInfo("Pacific/Apia")
+    plan = plan_of(at(0, "midnight"), at(12 * 60, "noon"))
+    assert fired(plan, utc(2011, 12, 29, 10), utc(2011, 12, 31, 10), apia) == [
+        (utc(2011, 12, 29, 10), "midnight"),
+        (utc(2011, 12, 29, 22), "noon"),
+        (utc(2011, 12, 30, 10), "midnight"),  # 31 December 00:00 +14, once
+        (utc(2011, 12, 30, 10), "noon"),  # noon of the skipped day, right after the gap
+        (utc(2011, 12, 30, 22), "noon"),
+    ]
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     zone=st.sampled_from(ZONES),

@@ -127,7 +127,8 @@ def _firings(
     trigger = rule.trigger
     if isinstance(trigger, AtTime):
         days = [day for day in _local_days(tz, start_utc, end_utc) if rule.days.includes(day)]
-        instants = (local_instant(day, trigger.minute_of_day, tz) for day in days)
+        # dict: a day skipped whole (Samoa, 30 December 2011) lands on the next day's firing
+        instants = dict.fromkeys(local_instant(day, trigger.minute_of_day, tz) for day in days)
         return [at for at in instants if start_utc <= at < end_utc]
     awaited = _awaited_price(trigger)
     if awaited is None or tariff is None:
