@@ -244,6 +244,11 @@ ERRORS = [
         "rules: 'missing' is not allowed; expected at least one [[rules]] table",
     ),
     (
+        'name = "x"\n[rules]\nname = "r"\nat = "01:00"\nmode = "backup"',
+        "rules: 'a single [rules] table' is not allowed; expected at least one [[rules]] table",
+    ),
+    ('name = "x"\nrules = [1]', "rules[1]: 1 is not allowed; expected a [[rules]] table"),
+    (
         '[[rules]]\nname = "r"\nat = "01:00"\nmode = "backup"',
         """name: None is not allowed; expected a name for the plan (name = "...")""",
     ),

@@ -171,9 +171,8 @@ def _plan(data: dict[str, Any], base_dir: Path | None) -> Plan:
         stale_after_s = _number(data["stale_after_s"], "stale_after_s", STALE_AFTER_RANGE_S, " s")
     raw_rules = data.get("rules")
     if not isinstance(raw_rules, list) or not raw_rules:
-        raise InvalidInputError(
-            "rules", "at least one [[rules]] table", "missing" if raw_rules is None else raw_rules
-        )
+        given = {type(None): "missing", dict: "a single [rules] table"}.get(type(raw_rules))
+        raise InvalidInputError("rules", "at least one [[rules]] table", given or raw_rules)
     if len(raw_rules) > MAX_RULES:
         raise InvalidInputError("rules", f"at most {MAX_RULES} rules", f"{len(raw_rules)} rules")
     rules: list[Rule] = []
