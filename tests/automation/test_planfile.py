@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import replace
-from datetime import date, time
+from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -888,3 +888,28 @@ def test_time_values_survive_tomli_w_in_the_junk_strategy() -> None:
         {"name": "p", "rules": [{"name": "r", "at": time(7, 15), "mode": "backup"}]}
     )
     assert parse_plan(text).rules[0].trigger == AtTime(435)
+
+
+def test_the_builtin_sce_tariff_has_the_spec_periods() -> None:
+    """Spec 001: peak 14:00-20:00, off-peak 08:00-14:00 and 20:00-22:00, super off-peak
+    22:00-08:00, on every day of the week, in both seasons, on Los Angeles time."""
+    tariff = builtin_tariff("sce-tou")
+    la = ZoneInfo("America/Los_Angeles")
+    expected = ["super_off_peak"] * 8 + ["off_peak"] * 6 + ["peak"] * 6 + ["off_peak"] * 2
+    expected += ["super_off_peak"] * 2
+    for day in (date(2026, 1, 5), date(2026, 7, 4), date(2026, 7, 6), date(2026, 11, 1)):
+        hours = [
+            tariff.period_at(datetime(day.year, day.month, day.day, h, 30, tzinfo=la))
+            for h in range(24)
+        ]
+        assert hours == expected, day
+    # 13:59 Los Angeles time is off-peak, even asked in UTC (the tariff keeps LA's clock)
+    assert tariff.period_at(datetime(2026, 7, 6, 20, 59, tzinfo=ZoneInfo("UTC"))) == "off_peak"
+    assert tariff.period_at(datetime(2026, 7, 6, 21, 0, tzinfo=ZoneInfo("UTC"))) == "peak"
+    summer = tariff.price_at(datetime(2026, 7, 6, 15, 0, tzinfo=la))
+    winter = tariff.price_at(datetime(2026, 1, 6, 15, 0, tzinfo=la))
+    assert (
+        summer.buy_per_kwh
+        > winter.buy_per_kwh
+        > tariff.price_at(datetime(2026, 1, 6, 23, 0, tzinfo=la)).buy_per_kwh
+    )
