@@ -106,21 +106,12 @@ async def step(sim: Simulator, monitor: Monitor, plan: GatewayPlan, seconds: flo
     poller = monitor.pollers["home"]
     if plan.runner is None:  # as GatewayPlan.run: the runner starts once the zone is known
         await poller.poll_due()
-        await _start_runner(plan)
+        assert plan.start()
     end = sim.now_s + seconds
     while sim.now_s < end:
         await sim.advance(min(STEP_S, end - sim.now_s))
         await poller.poll_due()
         await plan.tick()
-
-
-async def _start_runner(plan: GatewayPlan) -> None:
-    from tegkit.automation.runner import Runner
-    from tegkit.monitor.automation import PollerActuator
-
-    tz = plan.tz()
-    assert tz is not None
-    plan.runner = Runner(plan.plan, PollerActuator(plan.poller), tz, plan._sink, now=plan.now_utc)
 
 
 async def get(http: aiohttp.ClientSession, url: str) -> Any:
@@ -223,3 +214,130 @@ async def test_without_a_plan_the_automation_api_says_so(tmp_path: Path) -> None
             assert "tegkit_automation" not in text
             async with http.get(monitor.url + "api/automation?count=0") as r:
                 assert r.status == 400 and "count" in (await r.json())["error"]
+
+
+# --- the monitor's own loops ----------------------------------------------------------------
+
+ZONELESS = """
+name = "follows-the-gateway"
+
+[[rules]]
+name = "reserve"
+at = "04:00"
+backup_reserve_percent = 35
+"""
+
+
+async def wait_for(condition: Any, what: str, polls: int = 600) -> None:
+    """Until `condition()` holds (checked every 50 ms, at most 30 s): never a fixed sleep."""
+    import asyncio
+
+    for _ in range(polls):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def test_the_monitors_loops_start_the_plan_in_the_gateways_zone(tmp_path: Path) -> None:
+    # a plan without a zone waits for the gateway's (site_info, read by the slow poll),
+    # then catches up: the 04:00 rule is in force at 05:00
+    async with Simulator(
+        port=0, scenario="sunny-day", speed=0, allow_customer_operation=True
+    ) as sim:
+        monitor = Monitor(
+            [target(sim)],
+            db=tmp_path / "m.db",
+            listen=("127.0.0.1", 0),
+            config=PollerConfig(fast_interval_s=0.2, slow_interval_s=1.0, budget_per_minute=1000),
+            clock=sim_clock(sim),
+            stale_after_s=120.0,
+            plans={"home": parse_plan(ZONELESS)},
+        )
+        async with monitor, aiohttp.ClientSession() as http:
+            plan = monitor.running_plans["home"]
+            await wait_for(lambda: plan.counts[("reserve", "done")] == 1, "the catch-up")
+            assert plan.tz_source() == "gateway" and plan.tz() == LA
+            reserve = sim.gateway.backup_reserve_raw_percent
+            assert reserve == pytest.approx(percent.app_to_raw(35), abs=0.05)
+            doc = (await get(http, monitor.url + "api/automation"))["plan"]
+            assert doc["tz"] == "America/Los_Angeles" and doc["tz_source"] == "gateway"
+            assert doc["running"] is True
+            assert doc["next"][0]["at_local"] == "2024-06-22T04:00:00-07:00"
+            [outcome] = doc["outcomes"]
+            assert outcome["result"] == "done" and outcome["at_local"].startswith("2024-06-21T05")
+
+
+async def test_a_change_that_never_takes_fails_with_a_warning_and_is_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # grid charging exists only in Tesla's cloud, and this monitor has none for the gateway
+    plan_text = PLAN.replace("backup_reserve_percent = 100", "grid_charging = true")
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0, allow_customer_operation=True) as sim,
+        planned_monitor(sim, tmp_path, plan_text) as (monitor, plan),
+        aiohttp.ClientSession() as http,
+    ):
+        since = sim.now_s - 60
+        caplog.set_level("INFO")
+        await step(sim, monitor, plan, 12 * 60)
+        assert sim.gateway.mode == "self_consumption"  # nothing half-done: no mode alone
+        events = (await get(http, monitor.url + f"api/events?from={since}"))["events"]
+        failed = [e for e in events if e.get("result") == "failed"]
+        # at start (catching up on yesterday's evening) and at 05:10: never tried again,
+        # since no try can succeed without a cloud
+        assert [(e["rule"], local(e["at"])) for e in failed] == [
+            ("evening", "05:00"),
+            ("evening", "05:10"),
+        ]
+        for e in failed:
+            assert "Tesla's cloud" in e["detail"] and "teg cloud token import" in e["detail"]
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len([w for w in warnings if "'evening': failed" in w]) == 2
+        text = await get(http, monitor.url + "metrics")
+        assert (
+            'tegkit_automation_actions_total{gateway="home",result="failed",rule="evening"} 2.0'
+            in text
+        )
+
+
+async def test_a_busy_gateway_is_tried_again_and_the_retry_is_an_event(tmp_path: Path) -> None:
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0, allow_customer_operation=True) as sim,
+        planned_monitor(sim, tmp_path) as (monitor, plan),
+        aiohttp.ClientSession() as http,
+    ):
+        since = sim.now_s - 60
+        await step(sim, monitor, plan, 9 * 60 + 50)  # 05:09:50, the catch-up done
+        await sim.advance(STEP_S)  # 05:10: the poll first, as always
+        await monitor.pollers["home"].poll_due()
+        # then the plan's first request (its read of the operation) gets a 503
+        await sim.inject_fault("status", status=503, count=1, path_prefix="/api/operation")
+        await plan.tick()
+        await step(sim, monitor, plan, 15 * 60)
+        assert sim.gateway.mode == "self_consumption"  # 05:24: evening, then morning
+        events = (await get(http, monitor.url + f"api/events?from={since}"))["events"]
+        ran = [(e["rule"], e["result"]) for e in events if e["kind"] == "automation"]
+        assert ran[:3] == [("morning", "done"), ("evening", "retry"), ("evening", "done")]
+        [retry] = [e for e in events if e.get("result") == "retry"]
+        assert local(retry["at"]) == "05:10" and "trying again in" in retry["detail"]
+        assert ran[3:] == [("morning", "done")]
+
+
+async def test_a_dry_run_says_what_it_would_do_and_changes_nothing(tmp_path: Path) -> None:
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0, allow_customer_operation=True) as sim,
+        planned_monitor(sim, tmp_path, plan_dry_run=True) as (monitor, plan),
+        aiohttp.ClientSession() as http,
+    ):
+        before = (sim.gateway.mode, sim.gateway.backup_reserve_raw_percent)
+        commits = sim.gateway.settings.commission_count
+        await step(sim, monitor, plan, 12 * 60)
+        assert (sim.gateway.mode, sim.gateway.backup_reserve_raw_percent) == before
+        assert sim.gateway.settings.commission_count == commits
+        doc = (await get(http, monitor.url + "api/automation"))["plan"]
+        assert doc["dry_run"] is True
+        assert [(o["rule"], o["result"], o["detail"]) for o in doc["outcomes"]] == [
+            ("evening", "dry_run", "would set mode backup, reserve 100 %"),
+            ("morning", "dry_run", "would set reserve 5 %"),
+        ]

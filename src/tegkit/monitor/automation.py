@@ -269,7 +269,6 @@ class GatewayPlan:
         }
         self.recent: deque[ActionEvent] = deque(maxlen=RECENT_OUTCOMES)
         self._unsaved: list[ActionEvent] = []
-        self.ticked = asyncio.Event()  # set after each tick (tests wait on it)
 
     @property
     def name(self) -> str:
@@ -301,26 +300,26 @@ class GatewayPlan:
         set_log_gateway(self.name)
         live = self.poller.live
         async with live.subscribe() as readings:
-            while self.runner is None:
-                tz = self.tz()
-                if tz is not None:
-                    self.runner = Runner(
-                        self.plan,
-                        PollerActuator(self.poller),
-                        tz,
-                        self._sink,
-                        dry_run=self.dry_run,
-                        now=self.now_utc,
-                    )
-                    how = " (dry run: nothing is changed)" if self.dry_run else ""
-                    log.info(
-                        "%s: plan %r runs in %s%s", self.name, self.plan.name, tz_name(tz), how
-                    )
-                    break
+            while not self.start():
                 await self._next_reading(readings)
             while True:
                 await self.tick()
                 await self._next_reading(readings)
+
+    def start(self) -> bool:
+        """Make the runner, once the plan's zone is known; False while it is not."""
+        if self.runner is not None:
+            return True
+        tz = self.tz()
+        if tz is None:
+            return False
+        actuator = PollerActuator(self.poller)
+        self.runner = Runner(
+            self.plan, actuator, tz, self._sink, dry_run=self.dry_run, now=self.now_utc
+        )
+        how = " (dry run: nothing is changed)" if self.dry_run else ""
+        log.info("%s: plan %r runs in %s%s", self.name, self.plan.name, tz_name(tz), how)
+        return True
 
     async def _next_reading(self, readings: asyncio.Queue[dict[str, Any]]) -> None:
         """Until this gateway's next pushed state (a reading, a failure) or tick_every_s."""
@@ -336,8 +335,6 @@ class GatewayPlan:
             events = await self.runner.tick(self.now_utc())
         finally:
             await self._save()
-            self.ticked.set()
-            self.ticked.clear()
         return events
 
     def _sink(self, event: ActionEvent) -> None:
