@@ -19,6 +19,7 @@ from tegkit.automation.describe import (
 )
 from tegkit.automation.plan import Days, FirmwareWindow, Setpoints
 from tegkit.automation.planfile import load_plan, parse_plan
+from tegkit.errors import InvalidInputError
 from tegkit.models.vocabulary import ExportRule, OperationMode
 
 LA = ZoneInfo("America/Los_Angeles")
@@ -305,4 +306,14 @@ def test_a_grid_down_rule_that_may_not_act_off_grid_is_a_warning() -> None:
     assert described.warnings == (
         'rule "waits" fires when the grid goes down, but without during_outage = true it may '
         "not act off grid: it waits until the grid is back.",
+    )
+
+
+@pytest.mark.parametrize("days", [0, 32])
+def test_days_out_of_range_are_refused(days: int) -> None:
+    spec = load_plan(EXAMPLES / "sce-tou.toml")
+    with pytest.raises(InvalidInputError) as caught:
+        describe(spec, LA, date(2026, 1, 1), days)
+    assert str(caught.value) == (
+        f"days: {days} is not allowed; expected a whole number of days from 1 to 31"
     )

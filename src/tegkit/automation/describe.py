@@ -30,6 +30,7 @@ from tegkit.automation.plan import (
     WhenTariffPeriod,
 )
 from tegkit.automation.schedule import local_instant, occurrences, tariff_starts
+from tegkit.errors import InvalidInputError
 from tegkit.models.vocabulary import MODE_LABELS, ExportRule, OperationMode
 from tegkit.tariff import Tariff
 
@@ -38,8 +39,6 @@ MAX_DAYS: Final = 31
 
 # Fixed English names: strftime's %a and %b follow the process locale.
 _DAY_ABBR: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTH_ABBR: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun")
-_MONTH_ABBR_2: Final = ("Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTH_NAMES: Final = (
     "January",
     "February",
@@ -55,6 +54,7 @@ _MONTH_NAMES: Final = (
     "December",
 )
 _DAY_NAMES: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTH_ABBR: Final = tuple(name[:3] for name in _MONTH_NAMES)
 
 #: what each export rule lets go to the grid, said plainly
 EXPORT_TEXT: Final[dict[ExportRule, str]] = {
@@ -154,6 +154,8 @@ class Description:
 
 def describe(plan: Plan, tz: ZoneInfo, first_day: date, days: int) -> Description:
     """The plan over `days` local days from `first_day`, in the site's zone `tz`."""
+    if not 1 <= days <= MAX_DAYS:
+        raise InvalidInputError("days", f"a whole number of days from 1 to {MAX_DAYS}", days)
     start_utc = local_instant(first_day, 0, tz)
     end_utc = local_instant(first_day + timedelta(days=days), 0, tz)
     planned = tuple(
@@ -183,8 +185,7 @@ def describe(plan: Plan, tz: ZoneInfo, first_day: date, days: int) -> Descriptio
 
 def day_text(day: date) -> str:
     """'Mon 3 Mar'."""
-    months = _MONTH_ABBR + _MONTH_ABBR_2
-    return f"{_DAY_ABBR[day.weekday()]} {day.day} {months[day.month - 1]}"
+    return f"{_DAY_ABBR[day.weekday()]} {day.day} {_MONTH_ABBR[day.month - 1]}"
 
 
 def setpoints_text(setpoints: Setpoints) -> str:
@@ -290,10 +291,7 @@ def days_text(days: Days) -> str:
             else f"{_MONTH_NAMES[first - 1]} to {_MONTH_NAMES[last - 1]}"
         )
     if days.dates is not None:
-        listed = [
-            f"{d.day} {(_MONTH_ABBR + _MONTH_ABBR_2)[d.month - 1]} {d.year}"
-            for d in sorted(days.dates)
-        ]
+        listed = [f"{d.day} {_MONTH_ABBR[d.month - 1]} {d.year}" for d in sorted(days.dates)]
         parts.append("on " + ", ".join(listed))
     return ", ".join(parts)
 
