@@ -7,6 +7,7 @@ a firmware window postponed through an outage; dry run.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import logging
@@ -139,12 +140,9 @@ async def test_after_downtime_the_settings_in_force_are_applied_once_and_firmwar
         await r.run_until(r.runner(SCE_PLAN), la(day, 13, 0))
         generations = r.sim.gateway.fw_update.generation
     # started after 08:00: the 07:55 settings once, at start; the 07:15 window is missed
-    assert [(e.rule, e.result) for e in r.events] == [
-        (FIRMWARE.name, "missed"),
-        (ON_BATTERY.name, "done"),
-    ] or [(e.rule, e.result) for e in r.events] == [
-        (ON_BATTERY.name, "done"),
-        (FIRMWARE.name, "missed"),
+    assert [(e.rule, e.result, e.scheduled_at_utc) for e in r.events] == [
+        (FIRMWARE.name, "missed", la(day, 7, 15)),
+        (ON_BATTERY.name, "done", la(day, 7, 55)),
     ], r.events
     assert all(e.at_utc == la(day, 8, 20) for e in r.events)
     done = r.of(ON_BATTERY.name)[0]
@@ -180,6 +178,10 @@ async def test_no_action_on_a_stale_reading_until_it_is_fresh_again(tmp_path: Pa
         ]
         await r.run_until(runner, la(day, 9, 0), script)
     on_battery = r.of(ON_BATTERY.name)
+    refused = on_battery[0]
+    assert refused.result == "refused" and refused.at_utc == la(day, 7, 55)
+    assert "s old" in refused.detail, refused
+    assert r.seen[r.events.index(refused)][0] != ON_BATTERY.setpoints.mode  # nothing sent
     assert on_battery[-1].result == "done"
     assert on_battery[-1].at_utc >= la(day, 8, 10)  # only once readings were fresh again
     assert on_battery[-1].at_utc <= la(day, 8, 12)
@@ -250,3 +252,25 @@ def test_unmet_compares_the_reserve_on_the_raw_scale() -> None:
     assert unmet(want, far) == Setpoints(backup_reserve_app_percent=20.0)
     unreadable = Setpoints()
     assert unmet(Setpoints(storm_watch=False), unreadable) == Setpoints(storm_watch=False)
+
+
+@pytest.mark.parametrize("during_outage", [False, True])
+async def test_a_change_is_refused_in_an_outage_unless_the_rule_says_so(
+    during_outage: bool, tmp_path: Path
+) -> None:
+    day = WEEK_START
+    keep_full = dataclasses.replace(KEEP_FULL, during_outage=during_outage)
+    plan = dataclasses.replace(SCE_PLAN, rules=(FIRMWARE, ON_BATTERY, keep_full))
+    async with rig(tmp_path, la(day, 21, 0)) as r:
+        runner = r.runner(plan, recheck_s=60.0)
+        script = [(la(day, 21, 50), lambda s: s.start_outage(minutes=30))]  # back at 22:20
+        await r.run_until(runner, la(day, 23, 0), script)
+    events = [e for e in r.of(KEEP_FULL.name) if e.scheduled_at_utc == la(day, 22, 5)]
+    if during_outage:
+        assert [(e.result, e.at_utc) for e in events] == [("done", la(day, 22, 5))]
+        return
+    assert [e.result for e in events] == ["refused", "done"], events
+    assert events[0].at_utc == la(day, 22, 5) and "off grid" in events[0].detail
+    assert r.seen[r.events.index(events[0])][0] == ON_BATTERY.setpoints.mode  # unchanged
+    assert la(day, 22, 20) <= events[1].at_utc <= la(day, 22, 22)  # once the grid is back
+    assert shows(KEEP_FULL.setpoints, r.seen[r.events.index(events[1])])

@@ -312,6 +312,12 @@ class Runner:
         now = now_utc or self.now()
         observation = await self._observe()
         events: list[ActionEvent] = []
+
+        def report(*new: ActionEvent) -> None:
+            for event in new:  # as it happens: a sink may read the gateway's state then
+                self._report(event)
+                events.append(event)
+
         if self._started:
             items = self.engine.step(now, observation)
         else:
@@ -319,28 +325,24 @@ class Runner:
             items = self.engine.start(now, observation)
         for item in items:
             if isinstance(item, Missed):
-                events.append(self._missed(now, item))
+                report(self._missed(now, item))
             elif isinstance(item, Held):
                 self._waiting[(item.rule.name, item.scheduled_at_utc)] = None
-                events.append(self._refused(now, item))
+                report(self._refused(now, item))
             else:
                 self._released(item)
                 task = self._task(now, item)  # drops an older try of the same rule first
                 self._tasks.append(task)
         for task in sorted(self._tasks, key=lambda t: t.not_before_utc):
             if task.not_before_utc <= now and task in self._tasks:
-                events.extend(await self._carry_out(now, task, observation))
-        for event in events:
-            self._report(event)
+                report(*await self._carry_out(now, task, observation))
         return events
 
     # --- the engine's answers -------------------------------------------------------------
 
     def _missed(self, now: dt.datetime, item: Missed) -> ActionEvent:
         opened = item.scheduled_at_utc.astimezone(self.tz)
-        detail = (
-            f"the window opened at {opened:%H:%M} while the runner was not running; not run late"
-        )
+        detail = f"the window of {opened:%a %H:%M} closed before the runner could act; not run late"
         return ActionEvent(now, item.rule.name, "missed", detail, None, item.scheduled_at_utc)
 
     def _refused(self, now: dt.datetime, item: Held) -> ActionEvent:
