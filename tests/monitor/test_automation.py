@@ -212,8 +212,9 @@ async def test_without_a_plan_the_automation_api_says_so(tmp_path: Path) -> None
             }
             text = await get(http, monitor.url + "metrics")
             assert "tegkit_automation" not in text
-            async with http.get(monitor.url + "api/automation?count=0") as r:
-                assert r.status == 400 and "count" in (await r.json())["error"]
+            for bad in ("0", "51", "²", "1" * 5000, "-1"):
+                async with http.get(monitor.url + "api/automation", params={"count": bad}) as r:
+                    assert r.status == 400 and "count" in (await r.json())["error"], bad
 
 
 # --- the monitor's own loops ----------------------------------------------------------------

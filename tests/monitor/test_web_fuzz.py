@@ -55,6 +55,7 @@ ROUTES = [
     "/api/gaps",
     "/api/events",
     "/api/vocabulary",
+    "/api/automation",
     "/healthz",
     "/metrics",
     "/login",

@@ -418,7 +418,10 @@ async def api_automation(request: web.Request) -> web.Response:
     secrets, and no gateway is asked anything."""
     gateway = _gateway(request)
     text = request.query.get("count", "10")
-    if not text.isdigit() or not 1 <= int(text) <= MAX_NEXT_ACTIONS:
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses
+    if not (len(text) <= 3 and text.isascii() and text.isdigit()) or not (
+        1 <= int(text) <= MAX_NEXT_ACTIONS
+    ):
         raise BadParameter("count", f"a whole number from 1 to {MAX_NEXT_ACTIONS}", text)
     plan = request.app[CTX].plans.get(gateway)
     if plan is None:
