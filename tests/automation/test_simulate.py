@@ -145,6 +145,21 @@ def test_a_plan_switching_to_backup_at_22_05_shows_it_in_the_days_trace(
     assert trace.mode[morning - 1] == BACKUP and trace.mode[morning] == SC
 
 
+def test_the_plans_times_follow_the_local_clock_across_a_dst_change() -> None:
+    # 3 November 2024: Los Angeles falls back from 02:00 PDT to 01:00 PST
+    series = sim.load_source(scenario="sunny-day", start=date(2024, 11, 1), days=5)
+    assert series.steps == (5 * 24 + 1) * 3600 // series.step_s
+    trace = sim.simulate(SCE_PLAN, series, SCE_TARIFF, trace=True).trace
+    assert trace is not None
+    for offset in range(5):
+        day = date(2024, 11, 1) + timedelta(days=offset)
+        at_22_05 = trace.index(_local(series, day, 22, 5))
+        assert (trace.mode[at_22_05 - 1], trace.mode[at_22_05]) == (SC, BACKUP), day
+        if offset:
+            at_07_55 = trace.index(_local(series, day, 7, 55))
+            assert (trace.mode[at_07_55 - 1], trace.mode[at_07_55]) == (BACKUP, SC), day
+
+
 def test_a_rule_between_steps_acts_at_its_own_minute(sunny: sim.Series) -> None:
     at_22_07 = replace(KEEP_FULL, trigger=AtTime(22 * 60 + 7))
     plan = Plan("late", (ON_BATTERY, at_22_07), timezone=LA, tariff=SCE_TARIFF)

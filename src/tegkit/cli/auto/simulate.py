@@ -9,7 +9,7 @@ battery cycles. Never contacts a gateway.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,12 @@ def simulate(
     and with no battery: cost, grid import/export, self-powered share, battery cycles.
 
     A bad option or plan is named (exit 8). Never contacts a gateway.
+
+    \b
+    Example:
+      teg auto simulate --plan examples/plans/sce-tou.toml --scenario firmware-peak
+      teg auto simulate --plan my-plan.toml --history ~/.local/share/tegkit/monitor.db \\
+          --gateway home --days 90 --chart typical-day.svg
     """
     if history_path is not None and scenario is not None:
         raise InvalidInputError("--history/--scenario", "one of them, not both", "both given")
@@ -232,7 +238,9 @@ def _data(
         "source": series.source,
         "start": series.start_utc.astimezone(series.tz).isoformat(),
         "end": end.astimezone(series.tz).isoformat(),
-        "days": round((end - series.start_utc) / timedelta(days=1), 3),
+        "days": (
+            end.astimezone(series.tz).date() - series.start_utc.astimezone(series.tz).date()
+        ).days,
         "step_s": series.step_s,
         "tariff": tariff_name,
         "gap_hours": round(series.gap_hours, 3),
