@@ -8,6 +8,7 @@ the clock and steps the poller and the plan itself, as the monitor's own loops w
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,8 +24,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from tegkit import percent
 from tegkit.automation.planfile import parse_plan
 from tegkit.monitor.automation import GatewayPlan
+from tegkit.monitor.demo import demo_cloud
 from tegkit.monitor.poller import PollerConfig
-from tegkit.monitor.service import Monitor
+from tegkit.monitor.service import GatewayTarget, Monitor
 from tegkit.sim import Simulator
 
 LA = ZoneInfo("America/Los_Angeles")
@@ -78,12 +80,16 @@ class SimRequests:
 
 @asynccontextmanager
 async def planned_monitor(
-    sim: Simulator, tmp_path: Path, plan_text: str = PLAN, **kwargs: Any
+    sim: Simulator,
+    tmp_path: Path,
+    plan_text: str = PLAN,
+    gateway: GatewayTarget | None = None,
+    **kwargs: Any,
 ) -> AsyncIterator[tuple[Monitor, GatewayPlan]]:
     """A monitor of `sim` with the plan, on the sim's clock, started without its loops."""
     clock = sim_clock(sim)
     monitor = Monitor(
-        [target(sim)],
+        [gateway or target(sim)],
         db=tmp_path / "m.db",
         listen=("127.0.0.1", 0),
         tz=LA,
@@ -342,3 +348,47 @@ async def test_a_dry_run_says_what_it_would_do_and_changes_nothing(tmp_path: Pat
             ("evening", "dry_run", "would set mode backup, reserve 100 %"),
             ("morning", "dry_run", "would set reserve 5 %"),
         ]
+
+
+CLOUDY = """
+name = "cloudy"
+timezone = "America/Los_Angeles"
+
+[[rules]]
+name = "storm coming"
+at = "05:10"
+mode = "backup"
+backup_reserve_percent = 100
+grid_charging = false
+storm_watch = true
+"""
+
+
+async def test_on_21_44_the_plan_goes_through_the_monitors_cloud(tmp_path: Path) -> None:
+    # a gateway that refuses a customer's local change, and the cloud the dashboard uses:
+    # mode and reserve go through it and are read back locally; grid charging and storm
+    # watch exist only there
+    async with Simulator(port=0, scenario="sunny-day", speed=0) as sim:
+        gateway = dataclasses.replace(target(sim), cloud=await demo_cloud(sim, tmp_path))
+        async with (
+            planned_monitor(sim, tmp_path, CLOUDY, gateway) as (monitor, plan),
+            aiohttp.ClientSession() as http,
+        ):
+            since = sim.now_s - 60
+            commits = sim.gateway.settings.commission_count
+            site = sim.gateway.site
+            assert site.storm_watch is False and site.grid_charging_allowed is True
+            await step(sim, monitor, plan, 11 * 60)
+            gw = sim.gateway
+            assert gw.mode == "backup" and gw.backup_reserve_raw_percent == pytest.approx(100)
+            assert gw.settings.commission_count == commits  # no local POST got through
+            assert gw.site.storm_watch is True and gw.site.grid_charging_allowed is False
+            events = (await get(http, monitor.url + f"api/events?from={since}"))["events"]
+            ran = [e for e in events if e["kind"] == "automation"]
+            # at start, yesterday's 05:10 is in force: it is caught up; at 05:10, in force
+            assert [(local(e["at"]), e["result"]) for e in ran] == [
+                ("05:00", "done"),
+                ("05:10", "skipped"),
+            ]
+            assert "through Tesla's cloud" in ran[0]["detail"]
+            assert "already in force" in ran[1]["detail"]
