@@ -866,6 +866,17 @@ class _Run:
         else:
             self.on_plan_event(kind, at_s, data)
 
+    def handle_unseen(self, kind: int, at_s: float, data: object) -> None:
+        """An instant inside a gap: the site's state follows (grid, stops, releases), but
+        nobody acts (the plan's engine catches up after the gap) and an update the gateway
+        installed by itself went by unseen."""
+        if kind in (_EV_PLAN, _EV_FIRMWARE_CHECK):
+            return
+        if kind == _EV_AUTO_INSTALL:
+            self._released.clear()
+            return
+        self.handle(kind, at_s, data)
+
     def install(self, at_s: float, by: str) -> None:
         """An update starts now: everything released so far; the battery stops shortly."""
         self._released.clear()
@@ -913,14 +924,7 @@ class _Run:
                 while queue and queue[0][0] < end_s:
                     at_s, kind, _, data = heapq.heappop(queue)
                     site.skip(max(0.0, at_s - site.epoch_s))
-                    if kind in (_EV_BATTERY_STOP, _EV_BATTERY_RUN, _EV_PLAN, _EV_FIRMWARE_CHECK):
-                        if kind in (_EV_BATTERY_STOP, _EV_BATTERY_RUN):
-                            self.handle(kind, at_s, data)
-                        continue
-                    if kind == _EV_AUTO_INSTALL and self._released:
-                        self._released.clear()  # it happened, unseen
-                        continue
-                    self.handle(kind, at_s, data)
+                    self.handle_unseen(kind, at_s, data)
                 site.skip(max(0.0, end_s - site.epoch_s))
                 if i + 1 < series.steps and load[i + 1] == load[i + 1]:
                     self.skipped_gap(end_s)
