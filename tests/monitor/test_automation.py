@@ -392,3 +392,44 @@ async def test_on_21_44_the_plan_goes_through_the_monitors_cloud(tmp_path: Path)
             ]
             assert "through Tesla's cloud" in ran[0]["detail"]
             assert "already in force" in ran[1]["detail"]
+
+
+FIRMWARE = """
+name = "firmware"
+timezone = "America/Los_Angeles"
+
+[[rules]]
+name = "update while idle"
+at = "05:10"
+firmware_window = { minutes = 30 }
+"""
+
+
+async def test_the_firmware_window_checks_and_starts_the_update_inside_the_budget(
+    tmp_path: Path,
+) -> None:
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0, allow_customer_operation=True) as sim,
+        planned_monitor(sim, tmp_path, FIRMWARE) as (monitor, plan),
+        aiohttp.ClientSession() as http,
+    ):
+        requests = SimRequests(sim)
+        since = sim.now_s - 60
+        sim.offer_update("23.44")
+        sim.override_load(3000.0)  # the battery carries the home: not idle, wait
+        await step(sim, monitor, plan, 11 * 60)
+        assert sim.state()["update"]["started_by"] is None
+        sim.override_load(0.0)  # the home needs nothing: the battery idles
+        await step(sim, monitor, plan, 6 * 60)
+        assert sim.state()["update"]["started_by"] is not None
+        events = (await get(http, monitor.url + f"api/events?from={since}"))["events"]
+        ran = [(local(e["at"]), e["result"]) for e in events if e["kind"] == "automation"]
+        # yesterday's window is not run late; today's opened at 05:10 while the battery
+        # worked: postponed, looked at again every 5 minutes, then started once it idled
+        assert ran == [
+            ("05:00", "missed"),
+            ("05:10", "postponed"),
+            ("05:15", "done"),
+        ], ran
+        assert requests.most_in_a_minute() <= CONFIG.budget_per_minute
+        assert len(requests.times_s) == monitor.pollers["home"].requests_sent
