@@ -274,3 +274,24 @@ async def test_a_change_is_refused_in_an_outage_unless_the_rule_says_so(
     assert r.seen[r.events.index(events[0])][0] == ON_BATTERY.setpoints.mode  # unchanged
     assert la(day, 22, 20) <= events[1].at_utc <= la(day, 22, 22)  # once the grid is back
     assert shows(KEEP_FULL.setpoints, r.seen[r.events.index(events[1])])
+
+
+async def test_a_retry_waits_while_the_site_is_off_grid(tmp_path: Path) -> None:
+    day = WEEK_START
+    async with rig(tmp_path, la(day, 7, 50)) as r:
+        runner = r.runner(SCE_PLAN, recheck_s=60.0)
+        await r.run_until(runner, la(day, 7, 54))
+        r.sim.faults.add("status", count=1, status=503, path_prefix="/api/config/completed")
+        commits: list[int] = []
+        script = [
+            # the 07:55 change meets a 503; the grid goes down before its retry (15 s later)
+            (la(day, 7, 55) + dt.timedelta(seconds=5), lambda s: s.start_outage(minutes=5)),
+            (la(day, 8, 0), lambda s: commits.append(s.gateway.settings.commission_count)),
+        ]
+        before = r.sim.gateway.settings.commission_count
+        await r.run_until(runner, la(day, 8, 30), script)
+    on_battery = r.of(ON_BATTERY.name)
+    assert [e.result for e in on_battery] == ["retry", "done"], on_battery
+    assert commits == [before]  # nothing committed while off grid
+    assert la(day, 8, 0) <= on_battery[1].at_utc <= la(day, 8, 2)
+    assert shows(ON_BATTERY.setpoints, r.seen[r.events.index(on_battery[1])])

@@ -51,6 +51,7 @@ from tegkit.errors import (
     RequestBudgetExceededError,
     RequestError,
 )
+from tegkit.models.vocabulary import is_off_grid
 from tegkit.route import RESERVE_MATCH_RAW_PERCENT, ChangeNotSeenError
 
 _LOG = logging.getLogger("tegkit.automation")
@@ -395,9 +396,21 @@ class Runner:
             if task.until_utc is not None and now >= task.until_utc:
                 self._tasks.remove(task)
                 return [self._gave_up(now, task, "a later rule sets it now")]
+            if task.failed_tries and not self._may_retry(now, task, observation):
+                # The engine let it act; a retry waits, uncounted, while that no longer holds.
+                task.not_before_utc = now + dt.timedelta(seconds=self.recheck_s)
+                return []
             return await self._setpoints(now, task)
         except (GatewayError, TimeoutError) as exc:
             return [self._failed_try(now, task, exc)]
+
+    def _may_retry(self, now: dt.datetime, task: _Task, observation: Observation | None) -> bool:
+        """A fresh reading, and on grid unless the rule acts during an outage."""
+        if observation is None:
+            return False
+        if (now - observation.at_utc).total_seconds() > self.plan.stale_after_s:
+            return False
+        return task.rule.during_outage or is_off_grid(observation.grid_status) is False
 
     async def _setpoints(self, now: dt.datetime, task: _Task) -> list[ActionEvent]:
         wanted = task.due.setpoints
