@@ -54,7 +54,7 @@ def _draw(results: Sequence[Result], fmt: str, title: str) -> bytes:
     from matplotlib.figure import Figure
 
     # A Figure on an Agg canvas, not pyplot: no global state, no display, thread-safe.
-    figure = Figure(figsize=(11, 10), layout="constrained")
+    figure = Figure(figsize=(12, 10), layout="constrained")
     FigureCanvasAgg(figure)
     inputs, battery, grid, soe = figure.subplots(4, 1, sharex=True)
     day = results[0].typical_day
@@ -73,15 +73,16 @@ def _draw(results: Sequence[Result], fmt: str, title: str) -> bytes:
     grid.set_ylabel("kW")
     grid.set_title("grid (> 0 importing)")
     soe.set_ylabel("%")
-    soe.set_ylim(0, 100)
+    soe.set_ylim(0, 103)  # a full pack stays in sight
     soe.set_title("state of energy (app scale)")
     soe.set_xlabel("local hour of the day (mean over the period)")
     soe.set_xticks(range(0, 24, 2))
     for axes in (inputs, battery, grid, soe):
         axes.grid(True, alpha=0.3)
         axes.axhline(0.0, color="grey", linewidth=0.5)
-    inputs.legend(loc="upper left", fontsize="small")
-    battery.legend(loc="upper left", fontsize="small")
+    # beside the panels, so no line hides behind a legend
+    inputs.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    battery.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     if title:
         figure.suptitle(title)
     buffer = io.BytesIO()
