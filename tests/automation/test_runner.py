@@ -18,9 +18,9 @@ import pytest
 from runner_rig import rig, shows
 from sce_plan import FIRMWARE, KEEP_FULL, LA, ON_BATTERY, SCE_PLAN
 
-from tegkit.automation.plan import Setpoints
+from tegkit.automation.plan import AtTime, Rule, Setpoints
 from tegkit.automation.runner import RESULTS, ActionEvent, RetryPolicy, unmet
-from tegkit.models.vocabulary import OperationMode
+from tegkit.models.vocabulary import ExportRule, OperationMode
 
 
 def la(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
@@ -295,3 +295,47 @@ async def test_a_retry_waits_while_the_site_is_off_grid(tmp_path: Path) -> None:
     assert commits == [before]  # nothing committed while off grid
     assert la(day, 8, 0) <= on_battery[1].at_utc <= la(day, 8, 2)
     assert shows(ON_BATTERY.setpoints, r.seen[r.events.index(on_battery[1])])
+
+
+STORM = Rule(
+    "storm season",
+    AtTime(12 * 60),
+    setpoints=Setpoints(grid_charging=True, export_rule=ExportRule.NEVER, storm_watch=True),
+)
+
+
+async def test_cloud_settings_are_sent_read_back_from_the_cloud_and_then_skipped(
+    tmp_path: Path,
+) -> None:
+    day = WEEK_START
+    plan = dataclasses.replace(SCE_PLAN, rules=(STORM,))
+    async with rig(tmp_path, la(day, 11, 0), cloud=True) as r:
+        site = r.sim.gateway.site
+        site.grid_charging_allowed, site.export_rule, site.storm_watch = (
+            False,
+            ExportRule.BATTERY_OK,
+            False,
+        )
+        await r.run_until(r.runner(plan), la(day + dt.timedelta(days=1), 13, 0))
+        now = (site.grid_charging_allowed, site.export_rule, site.storm_watch)
+    # at start the day before's noon rule is in force (caught up), then today's noon: skipped
+    assert [(e.result, local(e.at_utc)[1]) for e in r.events] == [
+        ("done", dt.time(11, 0)),
+        ("skipped", dt.time(12, 0)),
+        ("skipped", dt.time(12, 0)),
+    ], r.events
+    assert "sent through Tesla's cloud" in r.events[0].detail
+    assert "could not be read back" not in r.events[0].detail
+    assert now == (True, ExportRule.NEVER, True)
+
+
+async def test_cloud_settings_without_a_cloud_fail_at_once_saying_how(tmp_path: Path) -> None:
+    day = WEEK_START
+    plan = dataclasses.replace(SCE_PLAN, rules=(STORM,))
+    async with rig(tmp_path, la(day, 11, 0)) as r:
+        storm_before = r.sim.gateway.site.storm_watch
+        await r.run_until(r.runner(plan), la(day, 11, 30))
+        storm_after = r.sim.gateway.site.storm_watch
+    assert [e.result for e in r.events] == ["failed"]
+    assert "Tesla's cloud" in r.events[0].detail and "teg cloud" in r.events[0].detail
+    assert storm_after == storm_before
