@@ -42,6 +42,8 @@ def test_json_compares_the_plan_with_each_mode_and_no_battery(teg: Teg) -> None:
     assert data["source"] == "scenario firmware-peak"
     assert data["start"] == "2024-08-13T00:00:00-07:00" and data["days"] == 2
     assert data["step_s"] == 300 and data["gaps"] == []
+    assert data["firmware_releases"] == ["2024-08-13T03:00:00-07:00"]  # the scenario's
+    assert data["baseline_reserve_app_percent"] == 20
     rows = {row["strategy"]: row for row in data["strategies"]}
     assert list(rows) == STRATEGIES
     none, sc = rows["no_battery"]["cost"], rows["self_consumption"]["cost"]

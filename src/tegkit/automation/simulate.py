@@ -767,9 +767,11 @@ def _step_table(series: Series, tariff: Tariff) -> tuple[array[float], array[flo
     return buy, sell, bytes(hours)
 
 
-def _releases(series: Series, per_year: float, seed: int) -> list[Release]:
+def firmware_releases(series: Series, per_year: float, seed: int | None = None) -> list[Release]:
     """Firmware releases in the series' span: one in each slot of 365/per_year days, at a
     seeded instant within it, plus any the source names. The same for every strategy."""
+    _check_releases(per_year)
+    seed = series.seed if seed is None else seed
     found = list(series.releases)
     if per_year > 0:
         slot_s = 365.0 * 86400.0 / per_year
@@ -1078,7 +1080,7 @@ def simulate(
     _check_releases(releases_per_year)
     seed = series.seed if seed is None else seed
     table = _step_table(series, tariff)
-    releases = _releases(series, releases_per_year, seed)
+    releases = firmware_releases(series, releases_per_year, seed)
     return _simulate(strategy, series, tariff, table, releases, seed, firmware_windows, trace)
 
 
@@ -1095,7 +1097,7 @@ def compare(
     _check_releases(releases_per_year)
     seed = series.seed if seed is None else seed
     table = _step_table(series, tariff)
-    releases = _releases(series, releases_per_year, seed)
+    releases = firmware_releases(series, releases_per_year, seed)
     results = [_simulate(plan, series, tariff, table, releases, seed, True)]
     if any(rule.firmware_window is not None for rule in plan.rules):
         results.append(_simulate(plan, series, tariff, table, releases, seed, False))
@@ -1284,6 +1286,7 @@ __all__ = [
     "Trace",
     "TypicalDay",
     "compare",
+    "firmware_releases",
     "load_source",
     "saving",
     "simulate",

@@ -22,6 +22,7 @@ from tegkit.automation.planfile import load_plan, parse_timezone
 from tegkit.cli.auto import auto
 from tegkit.cli.output import Output, json_option, printable
 from tegkit.errors import InvalidInputError
+from tegkit.percent import raw_to_app
 from tegkit.sim.scenario import BUILTIN_SCENARIOS, DEFAULT_SCENARIO
 
 _GAPS_SHOWN = 5
@@ -155,6 +156,11 @@ def simulate(
     tariff = _tariff(tariff_name, plan, series)
     results = sim.compare(plan, series, tariff, releases_per_year=releases, seed=seed)
     data = _data(plan.name, series, tariff.name, results)
+    data["baseline_reserve_app_percent"] = round(raw_to_app(series.reserve_raw_percent), 2)
+    data["firmware_releases"] = [
+        r.at_utc.astimezone(series.tz).isoformat()
+        for r in sim.firmware_releases(series, releases, seed)
+    ]
     if chart_path is not None:
         from tegkit.automation.chart import write_chart
 
@@ -288,6 +294,11 @@ def _render(console: Console, data: Any) -> None:
             console.print(f"  {gap['start']} .. {gap['end']}: {gap['reason']}", soft_wrap=True)
         if len(data["gaps"]) > _GAPS_SHOWN:
             console.print(f"  ... and {len(data['gaps']) - _GAPS_SHOWN} more", soft_wrap=True)
+    console.print(
+        f"Firmware releases: {len(data['firmware_releases'])}; each mode alone keeps a "
+        f"{data['baseline_reserve_app_percent']:g} % reserve",
+        soft_wrap=True,
+    )
     rows = data["strategies"]
     currency = rows[0]["currency"] if rows else ""
     table = Table(show_edge=False)
