@@ -18,6 +18,19 @@ nothing is counted) and reported, never filled with zeros.
 The series of a source is computed once and shared by every strategy, and so are the
 firmware releases and install instants (the same seed), so strategies differ only by what
 they do with the battery.
+
+Sources:
+
+- a monitor's store (`history`): the mean load and solar of each step, read through the
+  store's `history` (rollups, None where nothing was recorded), its outages and its gaps;
+- a scenario: its site, place and household, with the physics' solar and load models sampled
+  every SAMPLE_S seconds for every day of the span; most days keep the scenario's cloud
+  cover and a seeded 30 % are cloudier. Its outages, load spikes, cloud changes, sitemaster
+  stops and firmware releases within the span are kept; its `operation` events are not (the
+  strategies decide the settings).
+
+A step of 300 s gives the same year as 60 s within 0.3 % (cost, grid energy, cycles on the
+tou-peak scenario) at a fifth of the time, hence the default.
 """
 
 from __future__ import annotations
