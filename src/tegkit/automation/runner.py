@@ -140,6 +140,10 @@ class Actuator(Protocol):
         ...
 
 
+#: the longest Retry-After waited out; a longer one is taken as this
+MAX_RETRY_AFTER_S: Final = 3600.0
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Exponential back-off with jitter: first_delay_s, doubling, capped at max_delay_s, each
@@ -155,10 +159,12 @@ class RetryPolicy:
         self, failed_tries: int, rng: random.Random, retry_after_s: float | None = None
     ) -> float:
         base = min(self.max_delay_s, self.first_delay_s * 2.0 ** max(0, failed_tries - 1))
-        delay = base * (1 + rng.uniform(-self.jitter_ratio, self.jitter_ratio))
-        if retry_after_s is not None:
-            delay = max(delay, retry_after_s)
-        return min(max(delay, 0.0), self.max_delay_s if retry_after_s is None else 3600.0)
+        delay = min(
+            base * (1 + rng.uniform(-self.jitter_ratio, self.jitter_ratio)), self.max_delay_s
+        )
+        if retry_after_s is not None:  # the gateway's word, waited out (up to an hour)
+            delay = max(delay, min(retry_after_s, MAX_RETRY_AFTER_S))
+        return max(delay, 0.0)
 
 
 def retry_after_s(exc: BaseException) -> float | Literal[False] | None:
