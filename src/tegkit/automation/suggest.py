@@ -345,7 +345,9 @@ def optimise(
          np.full(len(sunny), -full_wh))
     )  # fmt: skip
     if keep_final_energy:
-        ub_parts.append(([np.zeros(1, dtype=int)], [en[-1:]], [-1.0], np.array([-start])))
+        # as full as at the start, or as full as the taper lets a pack get again
+        keep = min(start, full_wh)
+        ub_parts.append(([np.zeros(1, dtype=int)], [en[-1:]], [-1.0], np.array([-keep])))
     a_ub, b_ub = _stack(ub_parts, size)
     result = linprog(
         cost,
@@ -426,7 +428,7 @@ MONTH_NAMES: Final = (
 #: usable energy in it
 CHARGE_SHARE: Final = 0.02
 #: weekday and weekend rules that differ by no more than this are written once for all days
-MERGE_APP_PERCENT: Final = 3.0
+MERGE_APP_PERCENT: Final = 5.0
 #: the firmware window opens where the battery idles, between this hour and the dear period
 FIRMWARE_EARLIEST_HOUR: Final = 5
 
