@@ -180,7 +180,7 @@ async def test_no_action_on_a_stale_reading_until_it_is_fresh_again(tmp_path: Pa
     on_battery = r.of(ON_BATTERY.name)
     refused = on_battery[0]
     assert refused.result == "refused" and refused.at_utc == la(day, 7, 55)
-    assert "s old" in refused.detail, refused
+    assert "s old" in refused.detail and "502" in refused.detail, refused
     assert r.seen[r.events.index(refused)][0] != ON_BATTERY.setpoints.mode  # nothing sent
     assert on_battery[-1].result == "done"
     assert on_battery[-1].at_utc >= la(day, 8, 10)  # only once readings were fresh again

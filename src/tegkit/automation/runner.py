@@ -278,6 +278,8 @@ class Runner:
     #: rules the engine holds (stale reading, outage), by (rule, scheduled at): looked at again
     _waiting: dict[tuple[str, dt.datetime], None] = field(init=False, default_factory=dict)
     _last_observation: Observation | None = field(init=False, default=None)
+    #: why the latest reading failed (said with a rule held for want of a fresh one)
+    _read_error: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.engine = Engine(self.plan, self.tz)
@@ -354,7 +356,8 @@ class Runner:
 
     def _refused(self, now: dt.datetime, item: Held) -> ActionEvent:
         # The engine says it once per occurrence, and offers it again when it may act.
-        detail = f"not now: {item.reason}; done once it may be"
+        why = "" if self._read_error is None else f" (reading the gateway: {self._read_error})"
+        detail = f"not now: {item.reason}{why}; done once it may be"
         return ActionEvent(
             now, item.rule.name, "refused", detail, item.rule.setpoints, item.scheduled_at_utc
         )
@@ -534,8 +537,10 @@ class Runner:
         gateway cannot be read now."""
         try:
             self._last_observation = await self.actuator.observe()
+            self._read_error = None
         except (GatewayError, TimeoutError) as exc:
-            _LOG.info("automation: no fresh reading: %s", str(exc) or type(exc).__name__)
+            self._read_error = str(exc) or type(exc).__name__
+            _LOG.info("automation: no fresh reading: %s", self._read_error)
         return self._last_observation
 
     def _report(self, event: ActionEvent) -> None:
