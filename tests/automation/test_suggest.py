@@ -59,11 +59,11 @@ def optimum_for(
     solar: list[float] | np.ndarray,
     *,
     soe_app: float = 0.0,
-    battery: sg.BatterySpec | None = None,
+    battery: sg.BatteryLimits | None = None,
     grid: sg.GridRules | None = None,
 ) -> sg.Optimum:
     steps = sg.make_steps(MIDNIGHT, 3600, load, solar, tariff, LA)
-    return sg.optimise(steps, battery or sg.BatterySpec(), grid or sg.GridRules(), soe_app)
+    return sg.optimise(steps, battery or sg.BatteryLimits(), grid or sg.GridRules(), soe_app)
 
 
 # --- optima known by hand -----------------------------------------------------------------
@@ -104,7 +104,7 @@ def test_a_spread_below_the_round_trip_loss_is_not_worth_cycling() -> None:
 
 
 def test_the_round_trip_loss_is_split_into_charge_and_discharge() -> None:
-    battery = sg.BatterySpec(round_trip_efficiency=0.81)
+    battery = sg.BatteryLimits(round_trip_efficiency=0.81)
     assert battery.charge_efficiency == pytest.approx(0.9)
     assert battery.discharge_efficiency == pytest.approx(0.9)
     opt = optimum_for(two_periods(0.10, 0.50), *flat_load(1), battery=battery)
@@ -120,7 +120,7 @@ def test_the_battery_never_exceeds_its_capacity_or_power(seed: int) -> None:
     hours = np.arange(24 * days) % 24
     load = 300 + 4000 * rng.random(24 * days)
     solar = np.maximum(0, np.sin((hours - 6) / 12 * math.pi)) * 9000 * rng.random(24 * days)
-    battery = sg.BatterySpec(powerwalls=int(rng.integers(1, 4)))
+    battery = sg.BatteryLimits(powerwalls=int(rng.integers(1, 4)))
     opt = optimum_for(
         two_periods(0.1, 0.6, sell=0.05), load, solar, soe_app=float(rng.uniform(0, 100)),
         battery=battery,
@@ -141,7 +141,7 @@ def test_the_battery_never_exceeds_its_capacity_or_power(seed: int) -> None:
 
 
 def test_the_hidden_five_percent_is_never_used() -> None:
-    battery = sg.BatterySpec()
+    battery = sg.BatteryLimits()
     # usable energy is raw 5 .. 100: app 0 % is raw 5 %, the full pack is usable / 0.95
     assert battery.full_pack_wh == pytest.approx(13_500 / 0.95)
     assert battery.app_percent(0.0) == pytest.approx(0.0, abs=1e-9)
@@ -205,7 +205,7 @@ def test_a_gap_in_the_data_is_no_energy_and_no_rule() -> None:
     opt = optimum_for(tariff, load, solar, soe_app=50.0)
     assert opt.steps.gap[14] and opt.steps.deficit_w[14] == 0.0
     assert opt.discharge_w[14] == 0.0 and opt.import_w[14] == 0.0
-    with pytest.raises(InvalidInputError, match="load_w/solar_w"):
+    with pytest.raises(InvalidInputError, match="samples"):
         optimum_for(tariff, [math.nan] * 24, [0.0] * 24)
 
 
@@ -223,7 +223,7 @@ def test_the_grid_charge_rate_is_the_simulators() -> None:
 )
 def test_bad_battery_values_are_named(field: str, kwargs: dict[str, float]) -> None:
     with pytest.raises(InvalidInputError) as caught:
-        sg.BatterySpec(**kwargs)  # type: ignore[arg-type]
+        sg.BatteryLimits(**kwargs)  # type: ignore[arg-type]
     assert caught.value.field == field
 
 

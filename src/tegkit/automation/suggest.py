@@ -82,7 +82,7 @@ WEAR_PER_KWH: Final = 0.0005
 
 
 @dataclass(frozen=True, slots=True)
-class BatterySpec:
+class BatteryLimits:
     """The site's Powerwalls as one pack, with the limits the gateway gives them."""
 
     powerwalls: int = 1
@@ -205,7 +205,7 @@ def make_steps(
     load = np.asarray(load_w, dtype=np.float64)
     solar = np.asarray(solar_w, dtype=np.float64)
     if load.shape != solar.shape or load.ndim != 1:
-        raise InvalidInputError("solar_w", "as many samples as load_w", solar.shape)
+        raise InvalidInputError("samples", "as many solar samples as load samples", solar.shape)
     per = round(step_s / sample_s)
     count = len(load) // per
     if count == 0:
@@ -216,7 +216,7 @@ def make_steps(
     gap: npt.NDArray[np.bool_] = np.asarray(~np.isfinite(net).all(axis=1), dtype=np.bool_)
     net[gap] = 0.0
     if gap.all():
-        raise InvalidInputError("load_w/solar_w", "some data that is not a gap", "all gaps")
+        raise InvalidInputError("samples", "some data that is not a gap", "all gaps")
     deficit = np.maximum(net, 0.0).mean(axis=1)
     surplus = np.maximum(-net, 0.0).mean(axis=1)
     buy = np.empty(count)
@@ -238,7 +238,7 @@ class Optimum:
     edges (Wh above the hidden bottom, len + 1), and what it costs."""
 
     steps: Steps
-    battery: BatterySpec
+    battery: BatteryLimits
     solar_charge_w: FloatArray
     grid_charge_w: FloatArray
     discharge_w: FloatArray
@@ -263,7 +263,7 @@ class Optimum:
 
 def optimise(
     steps: Steps,
-    battery: BatterySpec,
+    battery: BatteryLimits,
     grid: GridRules,
     initial_soe_app_percent: float,
     *,
@@ -721,10 +721,10 @@ def _firmware_rule(optimum: Optimum, calendar: _Calendar, slot_min: int) -> tupl
 # --- the whole: a source of load and solar in, a plan out -----------------------------------
 
 
-def battery_of(series: Series) -> BatterySpec:
+def battery_of(series: Series) -> BatteryLimits:
     """The LP's battery for the site a series was recorded or modelled at."""
     site = series.site
-    return BatterySpec(
+    return BatteryLimits(
         powerwalls=site.powerwalls,
         usable_kwh_per_powerwall=site.usable_kwh_per_powerwall,
         power_kw_per_powerwall=site.powerwall_power_kw,
@@ -783,7 +783,7 @@ def plan_text(suggestion: Suggestion, source: str) -> str:
 
 
 __all__ = [
-    "BatterySpec",
+    "BatteryLimits",
     "DayGroup",
     "GridRules",
     "Optimum",
