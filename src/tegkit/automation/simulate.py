@@ -29,8 +29,9 @@ Sources:
   stops and firmware releases within the span are kept; its `operation` events are not (the
   strategies decide the settings).
 
-A step of 300 s gives the same year as 60 s within 0.3 % (cost, grid energy, cycles on the
-tou-peak scenario) at a fifth of the time, hence the default.
+A step of 300 s gives nearly the same year as 60 s at a fifth of the time, hence the
+default: on the firmware-peak scenario with the SCE plan, grid energy within 0.15 %, cycles
+within 0.25 % and each strategy's cost within 2 USD a year.
 """
 
 from __future__ import annotations
