@@ -43,13 +43,13 @@ from tegkit.automation.plan import (
 )
 from tegkit.automation.runner import RESULTS, ActionEvent, Runner
 from tegkit.automation.schedule import occurrences
-from tegkit.errors import GatewayError, PermissionDeniedError
+from tegkit.errors import GatewayError
 from tegkit.logs import set_gateway as set_log_gateway
 from tegkit.models.vocabulary import OperationMode
 from tegkit.monitor.poller import Poller
 from tegkit.monitor.readings import Event
 from tegkit.monitor.sitetz import tz_name, zone
-from tegkit.route import CLOUD_HOW_TO, ChangeNotSeenError
+from tegkit.route import CLOUD_HOW_TO, ChangeNotSeenError, RouteUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -129,18 +129,12 @@ class NoReadingError(GatewayError):
     """The poller has no reading of the gateway yet (the runner waits for one)."""
 
 
-class CloudSettingUnavailableError(PermissionDeniedError):
-    """A setting only Tesla's cloud changes, and the monitor has no cloud for this gateway."""
-
-    def __init__(self, names: str) -> None:
-        super().__init__(
-            403,
-            "POST",
-            "/api/1/energy_sites",
-            error="Forbidden",
-            message=f"{names} can only be changed through Tesla's cloud; {CLOUD_HOW_TO} "
-            "(teg monitor --cloud-profile)",
-        )
+def _cloud_only(names: str) -> RouteUnavailableError:
+    """A setting only Tesla's cloud changes, and no cloud for this gateway (nothing is sent)."""
+    return RouteUnavailableError(
+        f"{names} can only be changed through Tesla's cloud; {CLOUD_HOW_TO} "
+        "(teg monitor --cloud-profile)"
+    )
 
 
 @dataclass(slots=True)
@@ -205,7 +199,7 @@ class PollerActuator:
         ]
         cloud = self.poller.cloud
         if cloud_only and cloud is None:
-            raise CloudSettingUnavailableError(" and ".join(cloud_only))
+            raise _cloud_only(" and ".join(cloud_only))
         notes = []
         reserve = setpoints.backup_reserve_app_percent
         if setpoints.mode is not None or reserve is not None:
@@ -221,7 +215,7 @@ class PollerActuator:
             assert cloud is not None
             site_id = (await cloud.target()).get("site_id")
             if site_id is None:
-                raise CloudSettingUnavailableError("a setting without an energy site id")
+                raise _cloud_only("a setting without an energy site id")
             if setpoints.grid_charging is not None or setpoints.export_rule is not None:
                 await cloud.client.set_grid_import_export(
                     site_id, setpoints.grid_charging, setpoints.export_rule
@@ -407,7 +401,6 @@ class GatewayPlan:
 
 __all__ = [
     "EVENT_KIND",
-    "CloudSettingUnavailableError",
     "GatewayPlan",
     "NoReadingError",
     "PollerActuator",
