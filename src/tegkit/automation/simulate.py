@@ -230,7 +230,9 @@ class Series:
         return Hourly(self.start_utc, self.tz, tuple(load), tuple(solar))
 
 
-class _PointLike(Protocol):
+class HistoryPointLike(Protocol):
+    """One bucket of a store's history: its start and mean powers (None: nothing recorded)."""
+
     @property
     def t(self) -> float: ...
     @property
@@ -241,19 +243,26 @@ class _PointLike(Protocol):
     def soe_raw_percent(self) -> float | None: ...
 
 
-class _HistoryLike(Protocol):
+class HistoryLike(Protocol):
     @property
-    def points(self) -> Sequence[_PointLike]: ...
+    def points(self) -> Sequence[HistoryPointLike]: ...
 
 
-class _PeriodLike(Protocol):
+class SpanLike(Protocol):
+    """A recorded outage or gap: epoch seconds, `end` None while it lasts."""
+
     @property
     def start(self) -> float: ...
     @property
     def end(self) -> float | None: ...
 
 
-class _ReadingLike(Protocol):
+class GapLike(SpanLike, Protocol):
+    @property
+    def reason(self) -> str: ...
+
+
+class ReadingLike(Protocol):
     @property
     def taken_at(self) -> float: ...
 
@@ -270,13 +279,13 @@ class HistoryReader(Protocol):
         step_s: float | None = None,
         max_points: int = 2000,
         tz: tzinfo | None = None,
-    ) -> Any: ...
+    ) -> HistoryLike: ...
 
-    def outages(self, gateway: str, start: float, end: float) -> Sequence[Any]: ...
+    def outages(self, gateway: str, start: float, end: float) -> Sequence[SpanLike]: ...
 
-    def gaps(self, gateway: str, start: float, end: float) -> Sequence[Any]: ...
+    def gaps(self, gateway: str, start: float, end: float) -> Sequence[GapLike]: ...
 
-    def latest(self, gateway: str) -> Any: ...
+    def latest(self, gateway: str) -> ReadingLike | None: ...
 
 
 # --- sources -------------------------------------------------------------------------------
@@ -540,7 +549,9 @@ def _history_series(
     )
 
 
-def _gap_spans(load: array[float], t0: float, step_s: int, recorded: Sequence[Any]) -> list[Span]:
+def _gap_spans(
+    load: array[float], t0: float, step_s: int, recorded: Sequence[GapLike]
+) -> list[Span]:
     """Runs of missing steps as spans, each with the reasons the store recorded for it."""
     spans: list[Span] = []
     i, n = 0, len(load)
@@ -1290,12 +1301,17 @@ __all__ = [
     "STEPS_S",
     "BatterySpec",
     "FirmwareInstall",
+    "GapLike",
+    "HistoryLike",
+    "HistoryPointLike",
     "HistoryReader",
     "Hourly",
+    "ReadingLike",
     "Release",
     "Result",
     "Series",
     "Span",
+    "SpanLike",
     "Strategy",
     "Trace",
     "TypicalDay",
