@@ -13,14 +13,19 @@ the steps. The battery's limits are the gateway's:
 - the battery discharges only into the home (a customer mode never exports battery energy),
   and charges from the grid only by a raised reserve, at the rate the gateway uses then
   (1.7 kW per Powerwall, sim/physics.py), and only when grid charging is allowed;
+- solar surplus is stored whenever the pack has room: no customer mode exports it instead,
+  so the LP may let surplus pass a pack only as far as the pack is full (the tightest
+  linear form of that either/or, a relaxation: the LP's cost is a bound the gateway nears);
 - the export rule and an optional export limit (solar beyond them is curtailed).
 
 The gateway takes modes and reserves, not power set-points, so `plan_from` turns the optimal
-trajectory into a few timed rules per tariff season and day kind, at the tariff's period
-boundaries: self_consumption with a raised reserve (and grid charging on) where the LP
-charges from the grid, the reserve at the level the LP holds where it keeps energy for later,
-and a low reserve where it discharges. `suggest` does both; `teg auto suggest` then proves
-the plan with `tegkit.automation.simulate` against self_consumption and the owner's plan.
+trajectory into a few timed rules per month (or tariff season) and day kind, at the tariff's
+period boundaries, all in self_consumption: a raised reserve with grid charging on where the
+LP charges from the grid (the gateway then charges at that rate up to the reserve), the
+reserve at the level the LP keeps where it holds energy for a dearer period, and app 0 % (or
+the owner's minimum) where the LP lets the battery serve every deficit. `suggest` does both;
+`teg auto suggest` then proves the plan with `tegkit.automation.simulate` on the same load
+and solar against self_consumption alone and the owner's plan.
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ GRID_CHARGE_W_PER_POWERWALL: Final = 1700.0
 TAPER_START_RAW_PERCENT: Final = 95.0
 #: LP steps: divisors of an hour that `simulate`'s steps divide
 STEP_S: Final = (300, 600, 900, 1800, 3600)
-#: a year of hourly steps and then some: the LP's size stays bounded
+#: 400 days of the finest steps: the LP's size stays bounded
 MAX_STEPS: Final = 24 * 60 // 5 * 400
 #: surplus below this (W) is too small to matter for the rule that the pack stores it
 MIN_SURPLUS_W: Final = 50.0
