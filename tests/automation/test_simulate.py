@@ -16,7 +16,7 @@ import pytest
 from sce_plan import KEEP_FULL, LA, ON_BATTERY, SCE_PLAN, SCE_TARIFF
 
 from tegkit.automation import simulate as sim
-from tegkit.automation.plan import AtTime, Plan
+from tegkit.automation.plan import AtTime, Plan, Rule, Setpoints, WhenSoe
 from tegkit.errors import InvalidInputError
 from tegkit.models.vocabulary import OperationMode
 from tegkit.monitor.readings import Gap, Reading
@@ -170,6 +170,34 @@ def test_a_rule_between_steps_acts_at_its_own_minute(sunny: sim.Series) -> None:
     assert trace.mode[step] == BACKUP
     charged_wh = trace.discharged_wh[step] - trace.battery_wh[step]
     assert charged_wh == pytest.approx(5000.0 * 180 / 3600, rel=1e-9)
+
+
+def test_a_condition_rule_acts_after_the_step_that_crossed_it(sunny: sim.Series) -> None:
+    plan = Plan(
+        "keep some",
+        (
+            Rule("low reserve", AtTime(0), setpoints=Setpoints(backup_reserve_app_percent=5.0)),
+            Rule(
+                "refill when low",
+                WhenSoe(below_app_percent=20.0),
+                setpoints=Setpoints(backup_reserve_app_percent=100.0),
+            ),
+        ),
+        timezone=LA,
+        tariff=SCE_TARIFF,
+    )
+    result = sim.simulate(plan, sunny, SCE_TARIFF, trace=True)
+    trace = result.trace
+    assert trace is not None
+    # on start; the crossing on day 1; 00:00 on day 2 lowers the reserve again, so the pack
+    # (refilled above 22 %, re-armed) crosses once more
+    soe = trace.soe_app_percent
+    assert sum(1 for i in range(1, len(soe)) if soe[i - 1] >= 20.0 > soe[i]) == 2
+    assert result.actions == 4
+    crossed = next(i for i, soe in enumerate(trace.soe_app_percent) if soe < 20.0)
+    assert all(wh > 0.0 for wh in trace.battery_wh[crossed - 3 : crossed + 1])  # discharging
+    # reserve 100: the pack refills from the grid at the below-reserve rate from then on
+    assert trace.battery_wh[crossed + 1] == pytest.approx(-1700.0 * 300 / 3600, rel=1e-9)
 
 
 def test_the_firmware_window_installs_before_the_gateway_would_in_the_peak() -> None:
