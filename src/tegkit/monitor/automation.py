@@ -294,6 +294,8 @@ class GatewayPlan:
         set_log_gateway(self.name)
         live = self.poller.live
         async with live.subscribe() as readings:
+            if not self.start():
+                log.info("%s: plan %r waits for the site's time zone", self.name, self.plan.name)
             while not self.start():
                 await self._next_reading(readings)
             while True:
@@ -361,7 +363,7 @@ class GatewayPlan:
 
     async def to_json(self, count: int = 10) -> dict[str, Any]:
         now = self.now_utc()
-        tz = self.tz()
+        tz = self.runner.tz if self.runner is not None else self.tz()
         upcoming = [] if tz is None else planned_actions(self.plan, tz, now, count)
         outcomes = await self._outcomes(now)
         for outcome in outcomes:  # at the plan's local time, as the next actions
