@@ -189,11 +189,10 @@ def test_a_condition_rule_acts_after_the_step_that_crossed_it(sunny: sim.Series)
     result = sim.simulate(plan, sunny, SCE_TARIFF, trace=True)
     trace = result.trace
     assert trace is not None
-    # on start; the crossing on day 1; 00:00 on day 2 lowers the reserve again, so the pack
-    # (refilled above 22 %, re-armed) crosses once more
+    # on start, at the crossing, at 00:00 of day 2 (not at the span's end, 00:00 of day 3)
     soe = trace.soe_app_percent
-    assert sum(1 for i in range(1, len(soe)) if soe[i - 1] >= 20.0 > soe[i]) == 2
-    assert result.actions == 4
+    assert sum(1 for i in range(1, len(soe)) if soe[i - 1] >= 20.0 > soe[i]) == 1
+    assert result.actions == 3
     crossed = next(i for i, soe in enumerate(trace.soe_app_percent) if soe < 20.0)
     assert all(wh > 0.0 for wh in trace.battery_wh[crossed - 3 : crossed + 1])  # discharging
     # reserve 100: the pack refills from the grid at the below-reserve rate from then on

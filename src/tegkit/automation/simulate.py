@@ -944,7 +944,8 @@ class _Run:
             bins.hours,
         )
         self.begin(t0)
-        for i in range(series.steps):
+        steps = series.steps
+        for i in range(steps):
             end_s = t0 + (i + 1) * step_s
             load_w = load[i]
             if load_w != load_w:  # NaN: a gap, skipped with no energy flowing
@@ -985,7 +986,7 @@ class _Run:
             b_grid[hour] += imp - exp
             b_soe[hour] += site.soe_app_percent * step_h
             b_hours[hour] += step_h
-            if self.stepping:
+            if self.stepping and i + 1 < steps:  # nothing acts at the end of the span
                 self.after_step(end_s)
             if self.trace is not None:
                 battery_wh, discharged_wh, grid_wh, soe, modes = self.trace
