@@ -248,6 +248,22 @@ def test_the_plan_charges_cheap_and_lets_the_battery_serve_the_dear_hours() -> N
     assert all(r.setpoints.mode == OperationMode.SELF_CONSUMPTION for r in plan.rules)
 
 
+def test_rules_keep_their_clock_times_across_a_daylight_saving_change() -> None:
+    tariff = two_periods(0.10, 0.50)
+    spring = datetime(2024, 3, 7, tzinfo=LA).astimezone(UTC)  # Sunday 10 March springs forward
+    end = datetime(2024, 3, 14, tzinfo=LA).astimezone(UTC)
+    hours = int((end - spring).total_seconds() // 3600)
+    steps = sg.make_steps(spring, 3600, [1000.0] * hours, [0.0] * hours, tariff, LA)
+    assert len(steps) == 7 * 24 - 1  # the day that springs forward has 23 hours
+    opt = sg.optimise(steps, sg.BatteryLimits(), sg.GridRules(), 0.0)
+    plan = sg.plan_from(opt, LA, sg.GridRules(), tariff, firmware_window=False).plan
+    assert {r.trigger.minute_of_day for r in plan.rules if isinstance(r.trigger, AtTime)} == {
+        0,
+        720,
+    }
+    assert opt.discharge_w[~np.array([p == "dear" for p in steps.period])].max() < 1e-6
+
+
 @pytest.fixture(scope="module")
 def firmware_peak_week() -> tuple[sim.Series, Tariff]:
     return sim.load_source(scenario="firmware-peak", days=4), builtin_tariff("sce-tou")

@@ -378,7 +378,9 @@ def _render(console: Console, data: Any) -> None:
             soft_wrap=True,
         )
     if data["out"]:
-        console.print(printable(f"written to {data['out']}"), soft_wrap=True)
+        console.print(printable(f"written to {data['out']}:"), soft_wrap=True)
+        for rule in data["rules"]:
+            console.print(printable(f"  {rule['why']}"), soft_wrap=True, highlight=False)
     rows = data["strategies"]
     currency = rows[0]["currency"] if rows else ""
     table = Table(show_edge=False)
