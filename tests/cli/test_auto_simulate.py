@@ -54,6 +54,11 @@ def test_json_compares_the_plan_with_each_mode_and_no_battery(teg: Teg) -> None:
         assert row["grid_import_kwh"] >= 0 and row["grid_export_kwh"] >= 0
         assert 0 <= row["self_powered_percent"] <= 100
     assert rows["no_battery"]["battery_cycles"] == 0 and rows["backup"]["battery_cycles"] == 0
+    day = rows["self_consumption"]["typical_day"]
+    assert set(day) == {"load_kw", "solar_kw", "battery_kw", "grid_kw", "soe_app_percent"}
+    assert all(len(values) == 24 for values in day.values())
+    assert day["solar_kw"][0] == 0 and day["solar_kw"][12] > 1  # night and noon
+    assert rows["no_battery"]["typical_day"]["soe_app_percent"] == [None] * 24
     # the plan's window installs the scenario's release at 07:15; left alone, the gateway
     # installs it by itself in the peak
     assert [(i["by"], i["stop_period"]) for i in rows["plan"]["firmware_installs"]] == [

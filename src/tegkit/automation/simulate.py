@@ -345,7 +345,7 @@ def load_source(
         raise InvalidInputError("gateway", "the name of the gateway recorded in the database")
     if tz is None:
         raise InvalidInputError(
-            "timezone", "the site's IANA time zone (the plan's timezone, or --timezone)"
+            "timezone", "the site's IANA time zone (the plan's timezone, or --tz)"
         )
     return _history_series(history, gateway, tz, start, days, step_s, powerwalls, seed)
 
@@ -376,7 +376,6 @@ def _scenario_series(
     config = scenario.config
     if powerwalls is not None:
         config = replace(config, powerwalls=powerwalls)
-    config = replace(config, initial_soe_raw_percent=scenario.config.initial_soe_raw_percent)
     solar_model = SolarModel(config.latitude_deg, config.longitude_deg, config.array_kw, seed)
     load_model = LoadModel(config.daily_load_kwh, seed)
     # The scenario's events that change the inputs or the grid, within the span.
@@ -674,6 +673,17 @@ class Result:
             "battery_charged_kwh": round(self.battery_charged_wh / 1000.0, 3),
             "battery_cycles": round(self.cycles, 3),
             "actions": self.actions,
+            # hourly means over the period, local hours 0..23; kW, and app percent
+            "typical_day": {
+                name: [None if math.isnan(v) else round(v * scale, 3) for v in values]
+                for name, values, scale in (
+                    ("load_kw", self.typical_day.load_w, 0.001),
+                    ("solar_kw", self.typical_day.solar_w, 0.001),
+                    ("battery_kw", self.typical_day.battery_w, 0.001),
+                    ("grid_kw", self.typical_day.grid_w, 0.001),
+                    ("soe_app_percent", self.typical_day.soe_app_percent, 1.0),
+                )
+            },
             "firmware_installs": [
                 {"started": i.started_utc.isoformat(), "by": i.by, "stop_period": i.stop_period}
                 for i in self.installs
@@ -1080,7 +1090,7 @@ def _no_battery(
         usable_wh=0.0,
         installs=(),
         actions=0,
-        typical_day=bins.day(),
+        typical_day=replace(bins.day(), soe_app_percent=(math.nan,) * _HOURS),
     )
 
 
