@@ -264,6 +264,19 @@ def test_rules_keep_their_clock_times_across_a_daylight_saving_change() -> None:
     assert opt.discharge_w[~np.array([p == "dear" for p in steps.period])].max() < 1e-6
 
 
+def test_months_without_data_follow_the_nearest_month_with_data() -> None:
+    tariff = two_periods(0.10, 0.50)
+    march = optimum_for(tariff, *flat_load(3))  # March data only: its rules hold all year
+    plan = sg.plan_from(march, LA, sg.GridRules(), tariff).plan
+    assert {r.days.months for r in plan.rules} == {None}
+    start = datetime(2024, 6, 28, tzinfo=LA).astimezone(UTC)
+    steps = sg.make_steps(start, 3600, *flat_load(6), tariff, LA)
+    opt = sg.optimise(steps, sg.BatteryLimits(), sg.GridRules(), 0.0)
+    two = sg.plan_from(opt, LA, sg.GridRules(), tariff, firmware_window=False).plan
+    assert {r.days.months for r in two.rules} == {(1, 6), (7, 12)}
+    assert {r.name.split()[0] for r in two.rules} == {"jan-jun", "jul-dec"}
+
+
 @pytest.fixture(scope="module")
 def firmware_peak_week() -> tuple[sim.Series, Tariff]:
     return sim.load_source(scenario="firmware-peak", days=4), builtin_tariff("sce-tou")

@@ -508,22 +508,22 @@ def plan_from(
         calendar.setdefault(local.date(), {}).setdefault(
             (local.hour * 60 + local.minute) // slot_min, index
         )
+
+    def key_of(month: int) -> int:
+        if by == "month":
+            return month
+        return next(i for i, s in enumerate(tariff.seasons) if s.has_month(month))
+
     by_group: dict[tuple[int, bool], list[date]] = {}
     for day in calendar:
-        if by == "month":
-            key = day.month
-        else:
-            key = next(i for i, s in enumerate(tariff.seasons) if s.has_month(day.month))
-        by_group.setdefault((key, day.weekday() >= 5), []).append(day)
+        by_group.setdefault((key_of(day.month), day.weekday() >= 5), []).append(day)
+    seen = {key for key, _ in by_group}
+    # a season with data covers all its months; a month covers itself
+    ranges = _month_ranges({m: key_of(m) for m in range(1, 13) if key_of(m) in seen})
     groups = []
-    months: tuple[int, int] | None
     for (key, weekend), group_days in sorted(by_group.items()):
-        if by == "month":
-            label, months = MONTH_NAMES[key - 1], (key, key)
-        else:
-            season = tariff.seasons[key]
-            label = season.name
-            months = None if len(tariff.seasons) == 1 else (season.first_month, season.last_month)
+        months = ranges[key]
+        label = _months_label(months) if by == "month" else tariff.seasons[key].name
         settings = _settings(optimum, grid, calendar, group_days, slot_min)
         groups.append(DayGroup(label, months, WEEKENDS if weekend else WEEKDAYS, settings))
     groups = _merge_day_kinds(groups)
@@ -535,6 +535,38 @@ def plan_from(
             explanations.append(window[1])
     plan = Plan(name=name, rules=tuple(rules), timezone=tz, tariff=tariff)
     return Suggestion(plan, optimum, tuple(groups), tuple(explanations))
+
+
+def _month_ranges(covered: dict[int, int]) -> dict[int, tuple[int, int] | None]:
+    """Each group's months, as an inclusive range that may wrap the new year (None: all
+    year): its own months with data, and every month without data goes to the group of the
+    nearest month with data, so the plan never leaves a month to the last rule of another."""
+    owner: dict[int, int] = {}
+    for month in range(1, 13):
+        nearest = min(
+            covered, key=lambda m: (min((month - m) % 12, (m - month) % 12), (month - m) % 12)
+        )
+        owner[month] = covered[nearest]
+    ranges: dict[int, tuple[int, int] | None] = {}
+    for key in set(owner.values()):
+        months = [m for m in range(1, 13) if owner[m] == key]
+        if len(months) == 12:
+            ranges[key] = None
+            continue
+        # the first month of the run is the one whose previous month is someone else's
+        first = next(m for m in months if owner[(m - 2) % 12 + 1] != key)
+        last = next(m for m in months if owner[m % 12 + 1] != key)
+        ranges[key] = (first, last)
+    return ranges
+
+
+def _months_label(months: tuple[int, int] | None) -> str:
+    if months is None:
+        return "all year"
+    first, last = months
+    if first == last:
+        return MONTH_NAMES[first - 1]
+    return f"{MONTH_NAMES[first - 1]}-{MONTH_NAMES[last - 1]}"
 
 
 def _spans(
@@ -669,7 +701,7 @@ def _rules(groups: list[DayGroup]) -> tuple[list[Rule], list[str]]:
     rules: list[Rule] = []
     explanations: list[str] = []
     for group in groups:
-        season = "" if group.months is None else f"{group.season} "
+        season = f"{group.season} "
         for setting in group.settings:
             clock = f"{setting.minute_of_day // 60:02d}:{setting.minute_of_day % 60:02d}"
             name = f"{season}{group.kind} {clock} {setting.period}"
@@ -776,6 +808,7 @@ def plan_text(suggestion: Suggestion, source: str) -> str:
         "-minute steps.",
         "# A linear programme (HiGHS) found the battery schedule of least cost under the",
         "# battery's limits; these rules make the gateway follow it with modes and reserves.",
+        "# Months without data follow the rules of the nearest month with data.",
         f"# Cost with that schedule: {optimum.cost:,.2f}{currency}; without a battery: "
         f"{optimum.cost_without_battery:,.2f}{currency}.",
         "# Prove it before running it: teg auto simulate --plan THIS_FILE ...",
