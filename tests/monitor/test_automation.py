@@ -275,6 +275,27 @@ async def test_the_monitors_loops_start_the_plan_in_the_gateways_zone(tmp_path: 
             assert outcome["result"] == "done" and outcome["at_local"].startswith("2024-06-21T05")
 
 
+async def test_the_monitors_loops_act_on_the_first_reading_not_before_it(tmp_path: Path) -> None:
+    # a plan with its own zone could start at once: it waits for the poller's first answer,
+    # so starting is not reported as "refused: no reading yet"
+    async with Simulator(
+        port=0, scenario="sunny-day", speed=0, allow_customer_operation=True
+    ) as sim:
+        monitor = Monitor(
+            [target(sim)],
+            db=tmp_path / "m.db",
+            listen=("127.0.0.1", 0),
+            config=PollerConfig(fast_interval_s=0.2, slow_interval_s=1.0, budget_per_minute=1000),
+            clock=sim_clock(sim),
+            stale_after_s=120.0,
+            plans={"home": parse_plan(PLAN)},
+        )
+        async with monitor:
+            plan = monitor.running_plans["home"]
+            await wait_for(lambda: plan.counts[("morning", "done")] == 1, "the catch-up")
+            assert [(e.rule, e.result) for e in plan.recent] == [("morning", "done")]
+
+
 async def test_a_change_that_never_takes_fails_with_a_warning_and_is_counted(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -294,6 +294,9 @@ class GatewayPlan:
         set_log_gateway(self.name)
         live = self.poller.live
         async with live.subscribe() as readings:
+            # The poller's first answer (a reading, or why there is none) comes first: the
+            # plan acts on it, not on the reading a previous run left in the store.
+            await self._next_reading(readings, max(live.stale_after_s, 2 * self.tick_every_s))
             if not self.start():
                 log.info("%s: plan %r waits for the site's time zone", self.name, self.plan.name)
             while not self.start():
@@ -317,10 +320,13 @@ class GatewayPlan:
         log.info("%s: plan %r runs in %s%s", self.name, self.plan.name, tz_name(tz), how)
         return True
 
-    async def _next_reading(self, readings: asyncio.Queue[dict[str, Any]]) -> None:
-        """Until this gateway's next pushed state (a reading, a failure) or tick_every_s."""
+    async def _next_reading(
+        self, readings: asyncio.Queue[dict[str, Any]], most_s: float | None = None
+    ) -> None:
+        """Until this gateway's next pushed state (a reading, a failure), or `most_s`
+        (tick_every_s by default)."""
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.tick_every_s):
+            async with asyncio.timeout(self.tick_every_s if most_s is None else most_s):
                 while (await readings.get()).get("gateway") != self.name:
                     pass
 
