@@ -15,11 +15,11 @@ from sce_plan import FIRMWARE, KEEP_FULL, LA, ON_BATTERY, SCE_PLAN, SCE_TARIFF
 
 from tegkit.automation.engine import (
     Closed,
-    Decision,
     Due,
     Engine,
     Held,
     Install,
+    Judgement,
     Missed,
     Observation,
     Postpone,
@@ -70,7 +70,7 @@ def run(
     start: datetime,
     end: datetime,
     observe: Callable[[datetime], Observation | None] = seen,
-) -> list[tuple[datetime, Decision]]:
+) -> list[tuple[datetime, Judgement]]:
     """Step every minute in (start, end], as a runner would; (step time, decision) pairs."""
     out = []
     now = start
@@ -257,7 +257,7 @@ def test_an_unknown_grid_status_is_not_taken_for_on_grid() -> None:
 
 def soe_engine(
     trigger: WhenSoe, first_soe: float, days: Days | None = None
-) -> tuple[Engine, list[Decision]]:
+) -> tuple[Engine, list[Judgement]]:
     """An engine for one SoE rule, started at noon on Monday 9 March; its start decisions."""
     rule = Rule("soe", trigger, days=days or Days(), setpoints=Setpoints(grid_charging=True))
     engine = Engine(Plan("soe", (rule,)), LA)

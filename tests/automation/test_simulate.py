@@ -11,6 +11,7 @@ import math
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sce_plan import KEEP_FULL, LA, ON_BATTERY, SCE_PLAN, SCE_TARIFF
@@ -81,6 +82,21 @@ def test_the_pack_keeps_what_went_in_minus_the_round_trip_loss(
         stored = r.battery_charged_wh * one_way - r.battery_discharged_wh / one_way
         assert stored == pytest.approx(r.stored_change_wh, abs=1e-3), r.strategy
         assert r.cycles == pytest.approx(r.battery_discharged_wh / 13_500.0)
+
+
+def test_prices_follow_the_tariffs_own_clock_not_the_sites() -> None:
+    # A Phoenix site (no DST) on a Los Angeles tariff in winter: the clocks differ by an
+    # hour, and the peak is Los Angeles' peak, as Tariff.price_at says.
+    series = sim.load_source(scenario="evening-outage", start=date(2024, 12, 2), days=1)
+    assert series.tz == ZoneInfo("America/Phoenix")
+    tariff = builtin_tariff("sce-tou")
+    result = sim.simulate(sim.NO_BATTERY, series, tariff)
+    expected_cost = 0.0
+    for i in range(series.steps):
+        at = series.start_utc + timedelta(seconds=i * series.step_s)
+        net_wh = (series.load_w[i] - series.solar_w[i]) * series.step_s / 3600.0
+        expected_cost += tariff.price_at(at).cost_of(max(net_wh, 0.0), max(-net_wh, 0.0))
+    assert result.cost == pytest.approx(expected_cost, rel=1e-12)
 
 
 def test_without_a_battery_the_cost_is_the_tariff_on_the_net_load(sunny: sim.Series) -> None:

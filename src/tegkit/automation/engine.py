@@ -87,7 +87,7 @@ class Missed:
     scheduled_at_utc: datetime
 
 
-Decision = Due | Held | Missed
+Judgement = Due | Held | Missed
 
 
 class Engine:
@@ -107,7 +107,7 @@ class Engine:
         # The grid's normal state is up: starting in an outage counts as it going down.
         self._off_grid = False
 
-    def start(self, now_utc: datetime, observation: Observation | None) -> list[Decision]:
+    def start(self, now_utc: datetime, observation: Observation | None) -> list[Judgement]:
         """Catch up: the settings in force now (per setting, the latest timed rule within
         LOOKBACK), once; each firmware window's latest opening, due if still open, else
         Missed; and the conditions already true in `observation`."""
@@ -120,7 +120,7 @@ class Engine:
         fired = [o for o in fired if not o.rule.firmware_window or latest[o.rule] is o]
         return self._decide(now_utc, observation, fired, starting=True)
 
-    def step(self, now_utc: datetime, observation: Observation | None) -> list[Decision]:
+    def step(self, now_utc: datetime, observation: Observation | None) -> list[Judgement]:
         """Everything due since the last step (timed rules in (last, now], at most LOOKBACK
         back), the conditions `observation` meets, and held rules that may now act."""
         if self._last_utc is None:
@@ -168,11 +168,11 @@ class Engine:
         observation: Observation | None,
         fired: list[Occurrence],
         starting: bool,
-    ) -> list[Decision]:
+    ) -> list[Judgement]:
         firings = [(o.rule, o.at_utc) for o in fired] + self._conditions_met(now_utc, observation)
         if not firings and not self._pending:
             return []  # the usual step: nothing fired, nothing waits
-        decisions: list[Decision] = []
+        decisions: list[Judgement] = []
         fresh: list[Due] = []
         for rule, at_utc in firings:
             # on start, every timed firing is one the engine was not running for
@@ -276,7 +276,7 @@ def _at(occurrence: Occurrence) -> datetime:
     return occurrence.at_utc
 
 
-def _scheduled(decision: Decision) -> datetime:
+def _scheduled(decision: Judgement) -> datetime:
     return decision.scheduled_at_utc
 
 
@@ -385,12 +385,12 @@ def _firmware_blocker(
 __all__ = [
     "NOT_NEEDED_MARGIN_APP_PERCENT",
     "Closed",
-    "Decision",
     "Due",
     "Engine",
     "FirmwareDecision",
     "Held",
     "Install",
+    "Judgement",
     "Missed",
     "Observation",
     "Postpone",

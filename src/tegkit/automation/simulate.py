@@ -48,11 +48,11 @@ from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
 from tegkit.automation.engine import (
-    Decision,
     Due,
     Engine,
     Held,
     Install,
+    Judgement,
     Observation,
     Postpone,
 )
@@ -112,7 +112,7 @@ _HOURS = 24
 
 
 @dataclass(frozen=True, slots=True)
-class Span:
+class Interval:
     """A time span [start_utc, end_utc) and why it is there."""
 
     start_utc: datetime
@@ -174,14 +174,14 @@ class Series:
     tz: ZoneInfo
     load_w: array[float]
     solar_w: array[float]
-    gaps: tuple[Span, ...]
-    outages: tuple[Span, ...]
+    gaps: tuple[Interval, ...]
+    outages: tuple[Interval, ...]
     site: SiteConfig
     seed: int
     reserve_raw_percent: float
     mode: str = OperationMode.SELF_CONSUMPTION
     #: sitemaster stopped (a scenario's sitemaster_stop .. sitemaster_run)
-    stops: tuple[Span, ...] = ()
+    stops: tuple[Interval, ...] = ()
     #: firmware releases the source itself names (a scenario's); more are added by simulate
     releases: tuple[Release, ...] = ()
 
@@ -379,8 +379,8 @@ def _scenario_series(
     solar_model = SolarModel(config.latitude_deg, config.longitude_deg, config.array_kw, seed)
     load_model = LoadModel(config.daily_load_kwh, seed)
     # The scenario's events that change the inputs or the grid, within the span.
-    outages: list[Span] = []
-    stops: list[Span] = []
+    outages: list[Interval] = []
+    stops: list[Interval] = []
     releases: list[Release] = []
     cloud_changes: list[tuple[float, float | None]] = []
     down: datetime | None = None
@@ -392,12 +392,12 @@ def _scenario_series(
         if event.action == "outage" and down is None:
             down = at
         elif event.action == "restore" and down is not None:
-            outages.append(Span(down, at, "scenario outage"))
+            outages.append(Interval(down, at, "scenario outage"))
             down = None
         elif event.action == "sitemaster_stop" and stopped is None:
             stopped = at
         elif event.action == "sitemaster_run" and stopped is not None:
-            stops.append(Span(stopped, at, "scenario sitemaster stop"))
+            stops.append(Interval(stopped, at, "scenario sitemaster stop"))
             stopped = None
         elif event.action == "load_spike":
             assert event.power_w is not None and event.minutes is not None
@@ -412,9 +412,9 @@ def _scenario_series(
                 within_h = DEFAULT_AUTO_INSTALL_WITHIN_H
             releases.append(Release(at, within_h))
     if down is not None:
-        outages.append(Span(down, end_utc, "scenario outage"))
+        outages.append(Interval(down, end_utc, "scenario outage"))
     if stopped is not None:
-        stops.append(Span(stopped, end_utc, "scenario sitemaster stop"))
+        stops.append(Interval(stopped, end_utc, "scenario sitemaster stop"))
     load = array("d", bytes(8 * steps))
     solar = array("d", bytes(8 * steps))
     samples = max(1, step_s // SAMPLE_S)
@@ -521,7 +521,7 @@ def _history_series(
     recorded_gaps = store.gaps(gateway, t0, end_s)
     gaps = tuple(_gap_spans(load, t0, step_s, recorded_gaps))
     outages = tuple(
-        Span(
+        Interval(
             datetime.fromtimestamp(max(t0, float(o.start)), UTC),
             datetime.fromtimestamp(end_s if o.end is None else min(end_s, float(o.end)), UTC),
             "recorded outage",
@@ -550,9 +550,9 @@ def _history_series(
 
 def _gap_spans(
     load: array[float], t0: float, step_s: int, recorded: Sequence[GapLike]
-) -> list[Span]:
+) -> list[Interval]:
     """Runs of missing steps as spans, each with the reasons the store recorded for it."""
-    spans: list[Span] = []
+    spans: list[Interval] = []
     i, n = 0, len(load)
     while i < n:
         if not math.isnan(load[i]):
@@ -570,7 +570,7 @@ def _gap_spans(
             }
         )
         spans.append(
-            Span(
+            Interval(
                 datetime.fromtimestamp(lo, UTC),
                 datetime.fromtimestamp(hi, UTC),
                 ", ".join(reasons) if reasons else "no readings",
@@ -777,17 +777,24 @@ class _Bins:
 
 
 def _step_table(series: Series, tariff: Tariff) -> tuple[array[float], array[float], bytes]:
-    """Per step: buy and sell price at its start, and its local hour of the day."""
+    """Per step: buy and sell price at its start, and its local hour of the day (site time).
+
+    Prices follow the tariff's own clock when it names a zone, as `Tariff.price_at` does: a
+    Phoenix site on a Los Angeles tariff pays Los Angeles' periods."""
     steps, step_s = series.steps, series.step_s
     buy = array("d", bytes(8 * steps))
     sell = array("d", bytes(8 * steps))
     hours = bytearray(steps)
     t0 = series.start_utc.timestamp()
     zone = series.tz
+    tariff_zone = ZoneInfo(tariff.timezone) if tariff.timezone else zone
     day_key: date | None = None
     spans: tuple[Any, ...] = ()
     for i in range(steps):
         local = datetime.fromtimestamp(t0 + i * step_s, zone)
+        hours[i] = local.hour
+        if tariff_zone is not zone:
+            local = local.astimezone(tariff_zone)
         minute = local.hour * 60 + local.minute
         day = local.date()
         if day != day_key:
@@ -798,7 +805,6 @@ def _step_table(series: Series, tariff: Tariff) -> tuple[array[float], array[flo
                 buy[i] = span.price.buy_per_kwh
                 sell[i] = span.price.sell_per_kwh
                 break
-        hours[i] = local.hour
     return buy, sell, bytes(hours)
 
 
@@ -1254,7 +1260,7 @@ class _PlanRun(_Run):
             assert isinstance(data, Due)
             self.try_firmware(data, at_s)
 
-    def carry_out(self, decisions: list[Decision], at_s: float) -> None:
+    def carry_out(self, decisions: list[Judgement], at_s: float) -> None:
         for decision in decisions:
             if not isinstance(decision, Due):
                 continue  # Held comes back when it may act; Missed is never run late
@@ -1317,11 +1323,11 @@ __all__ = [
     "HistoryPointLike",
     "HistoryReader",
     "Hourly",
+    "Interval",
     "ReadingLike",
     "Release",
     "Result",
     "Series",
-    "Span",
     "SpanLike",
     "Strategy",
     "Trace",
