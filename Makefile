@@ -3,8 +3,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the tests drive for real: a browser for the dashboard, a PostgreSQL server.
-SYSTEM_PACKAGES := chromium postgresql
+# Debian packages the tests drive for real: a browser for the dashboard, a PostgreSQL server,
+# an MQTT broker (mosquitto, with mosquitto_passwd) for `teg monitor --mqtt`.
+SYSTEM_PACKAGES := chromium postgresql mosquitto
 
 .PHONY: install sysdeps test lint bench run clean
 
@@ -20,6 +21,7 @@ sysdeps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	test -x /usr/sbin/mosquitto || missing="$$missing mosquitto"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
