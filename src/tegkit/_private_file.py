@@ -1,4 +1,4 @@
-"""Files only their owner may read (sessions, tokens, the CLI's config), replaced atomically."""
+"""Files replaced atomically; private ones (sessions, tokens, the CLI's config) 0600."""
 
 from __future__ import annotations
 
@@ -37,10 +37,21 @@ def write_private(path: Path, data: bytes) -> None:
     sees the old file or the new one, never half of either. Folders it creates are 0700.
     """
     make_private_dir(path.parent)
+    _replace(path, data, PRIVATE_MODE, exact=True)  # the umask must neither widen nor narrow it
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` as `write_private` does, with the usual mode (0666 less the
+    umask) and in a folder that must exist: for files others may read (plans, charts)."""
+    _replace(path, data, 0o666, exact=False)
+
+
+def _replace(path: Path, data: bytes, mode: int, exact: bool) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        os.fchmod(fd, PRIVATE_MODE)  # the umask must neither widen nor narrow it
+        if exact:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
@@ -51,4 +62,10 @@ def write_private(path: Path, data: bytes) -> None:
         raise
 
 
-__all__ = ["PRIVATE_DIR_MODE", "PRIVATE_MODE", "make_private_dir", "write_private"]
+__all__ = [
+    "PRIVATE_DIR_MODE",
+    "PRIVATE_MODE",
+    "make_private_dir",
+    "write_atomically",
+    "write_private",
+]

@@ -8,12 +8,11 @@ written atomically: a reader sees the old file or the new one, never half of eit
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from tegkit._private_file import write_atomically
 from tegkit.automation.simulate import Result
 from tegkit.errors import InvalidInputError
 
@@ -32,17 +31,7 @@ def write_chart(results: Sequence[Result], path: str | Path, title: str = "") ->
         raise InvalidInputError("results", "at least one simulated strategy", [])
     if not target.parent.is_dir():
         raise InvalidInputError("chart", "a file in an existing folder", str(path))
-    data = _draw(results, fmt, title)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomically(target, _draw(results, fmt, title))
     return target
 
 

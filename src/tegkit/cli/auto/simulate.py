@@ -8,7 +8,6 @@ battery cycles. Never contacts a gateway.
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,12 +17,13 @@ from rich.console import Console
 from rich.table import Table
 
 from tegkit.automation import simulate as sim
-from tegkit.automation.planfile import load_plan, parse_timezone
+from tegkit.automation.planfile import load_plan
 from tegkit.cli.auto import auto
+from tegkit.cli.auto._source import load_series, source_options
 from tegkit.cli.output import Output, json_option, printable
 from tegkit.errors import InvalidInputError
 from tegkit.percent import raw_to_app
-from tegkit.sim.scenario import BUILTIN_SCENARIOS, DEFAULT_SCENARIO
+from tegkit.sim.scenario import DEFAULT_SCENARIO
 
 _GAPS_SHOWN = 5
 
@@ -42,46 +42,7 @@ _GAPS_SHOWN = 5
     default=None,
     help="A built-in tariff name or a tariff file [default: the plan's, else the scenario's].",
 )
-@click.option(
-    "--days",
-    type=click.IntRange(1, sim.MAX_DAYS),
-    default=sim.DEFAULT_DAYS,
-    show_default=True,
-    help=f"How many days to simulate (1..{sim.MAX_DAYS}).",
-)
-@click.option(
-    "--history",
-    "history_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="A monitor database (SQLite file) whose recorded load and solar to replay.",
-)
-@click.option("--gateway", default=None, help="With --history: the gateway's name in it.")
-@click.option(
-    "--scenario",
-    default=None,
-    help=f"A built-in scenario ({', '.join(BUILTIN_SCENARIOS)}) or a scenario file "
-    f"[default: {DEFAULT_SCENARIO} when no --history].",
-)
-@click.option(
-    "--start",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
-    help="First day, YYYY-MM-DD in the site's time zone [default: the scenario's start; "
-    "with --history, the DAYS days before the latest reading's day].",
-)
-@click.option(
-    "--tz",
-    "zone_name",
-    default=None,
-    help="With --history: the site's IANA time zone [default: the plan's].",
-)
-@click.option(
-    "--powerwalls",
-    type=click.IntRange(1, 10),
-    default=None,
-    help="Powerwalls at the site [default: the scenario's; 1 with --history].",
-)
+@source_options("replay", f" [default: {DEFAULT_SCENARIO} when no --history]")
 @click.option(
     "--step-s",
     type=click.Choice([str(s) for s in sim.STEPS_S]),
@@ -131,28 +92,21 @@ def simulate(
       teg auto simulate --plan my-plan.toml --history ~/.local/share/tegkit/monitor.db \\
           --gateway home --days 90 --chart typical-day.svg
     """
-    if history_path is not None and scenario is not None:
-        raise InvalidInputError("--history/--scenario", "one of them, not both", "both given")
-    if gateway is not None and history_path is None:
-        raise InvalidInputError("--gateway", "only with --history", gateway)
     if chart_path is not None:
         _check_chart_path(chart_path)
     plan = load_plan(plan_path)
-    first_day = start.date() if start is not None else None
-    if history_path is not None:
-        tz = parse_timezone(zone_name, "--tz") if zone_name is not None else plan.timezone
-        series = _history(history_path, gateway, tz, first_day, days, int(step_s), powerwalls)
-    else:
-        if zone_name is not None:
-            raise InvalidInputError("--tz", "only with --history (a scenario has its zone)")
-        series = sim.load_source(
-            scenario=scenario or DEFAULT_SCENARIO,
-            start=first_day,
-            days=days,
-            step_s=int(step_s),
-            powerwalls=powerwalls,
-            seed=seed,
-        )
+    series = load_series(
+        history_path=history_path,
+        gateway=gateway,
+        scenario=scenario if scenario is not None or history_path else DEFAULT_SCENARIO,
+        zone_name=zone_name,
+        plan_tz=plan.timezone,
+        start=start,
+        days=days,
+        step_s=int(step_s),
+        powerwalls=powerwalls,
+        seed=seed,
+    )
     tariff = _tariff(tariff_name, plan, series)
     results = sim.compare(plan, series, tariff, releases_per_year=releases, seed=seed)
     data = _data(plan.name, series, tariff.name, results)
@@ -176,51 +130,6 @@ def _check_chart_path(path: Path) -> None:
         raise InvalidInputError("--chart", "a file name ending in .png or .svg", str(path))
     if not path.parent.is_dir():
         raise InvalidInputError("--chart", "a file in an existing folder", str(path))
-
-
-def _history(
-    path: Path,
-    gateway: str | None,
-    tz: Any,
-    first_day: Any,
-    days: int,
-    step_s: int,
-    powerwalls: int | None,
-) -> sim.Series:
-    if not path.is_file():
-        raise InvalidInputError(
-            "--history", "an existing monitor database (SQLite file)", str(path)
-        )
-    if gateway is None:
-        raise InvalidInputError("--gateway", "the gateway's name in the database (with --history)")
-    if tz is None:
-        raise InvalidInputError(
-            "--tz", "the site's time zone: the plan has no `timezone`; give --tz", "not given"
-        )
-    from tegkit.monitor.store import open_store
-
-    try:
-        store = open_store(path)
-    except (sqlite3.DatabaseError, OSError) as exc:
-        raise InvalidInputError(
-            "--history", f"a monitor database (SQLite file): {exc}", str(path)
-        ) from None
-    try:
-        return sim.load_source(
-            history=store,
-            gateway=gateway,
-            tz=tz,
-            start=first_day,
-            days=days,
-            step_s=step_s,
-            powerwalls=powerwalls,
-        )
-    except sqlite3.DatabaseError as exc:
-        raise InvalidInputError(
-            "--history", f"a readable monitor database: {exc}", str(path)
-        ) from None
-    finally:
-        store.close()
 
 
 def _tariff(name: str | None, plan: Any, series: sim.Series) -> Any:

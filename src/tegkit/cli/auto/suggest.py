@@ -9,26 +9,23 @@ contacts a gateway.
 
 from __future__ import annotations
 
-import os
-import secrets
-import sqlite3
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from tegkit._private_file import write_atomically
 from tegkit.automation import simulate as sim
 from tegkit.automation import suggest as sg
-from tegkit.automation.planfile import load_plan, parse_plan, parse_timezone
+from tegkit.automation.planfile import load_plan, parse_plan
 from tegkit.cli.auto import auto
+from tegkit.cli.auto._source import load_series, source_options
 from tegkit.cli.output import Output, json_option, printable
 from tegkit.errors import InvalidInputError
 from tegkit.models.vocabulary import ExportRule, OperationMode
-from tegkit.sim.scenario import BUILTIN_SCENARIOS
 
 SUGGESTED = "suggested"
 COMPARED = "compared"
@@ -44,51 +41,13 @@ DATA_STEP_S = 300
     required=True,
     help="A built-in tariff name or a tariff file: the prices the plan minimises.",
 )
-@click.option(
-    "--history",
-    "history_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="A monitor database (SQLite file) whose recorded load and solar to plan for.",
-)
-@click.option("--gateway", default=None, help="With --history: the gateway's name in it.")
-@click.option(
-    "--scenario",
-    default=None,
-    help=f"A built-in scenario ({', '.join(BUILTIN_SCENARIOS)}) or a scenario file.",
-)
-@click.option(
-    "--days",
-    type=click.IntRange(1, sim.MAX_DAYS),
-    default=sim.DEFAULT_DAYS,
-    show_default=True,
-    help=f"How many days of load and solar to plan over (1..{sim.MAX_DAYS}).",
-)
-@click.option(
-    "--start",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
-    help="First day, YYYY-MM-DD in the site's time zone [default: the scenario's start; "
-    "with --history, the DAYS days before the latest reading's day].",
-)
+@source_options("plan for", "")
 @click.option(
     "--step-min",
     type=click.Choice(STEP_MINUTES),
     default="60",
     show_default=True,
     help="The linear programme's step, minutes.",
-)
-@click.option(
-    "--tz",
-    "zone_name",
-    default=None,
-    help="With --history: the site's IANA time zone (the plan's clock).",
-)
-@click.option(
-    "--powerwalls",
-    type=click.IntRange(1, 10),
-    default=None,
-    help="Powerwalls at the site [default: the scenario's; 1 with --history].",
 )
 @click.option(
     "--by",
@@ -180,14 +139,6 @@ def suggest(
       teg auto suggest --tariff sce-tou --scenario sunny-day --days 30 \\
         --out suggested.toml --compare examples/plans/sce-tou.toml
     """
-    if (history_path is None) == (scenario is None):
-        raise InvalidInputError(
-            "--history/--scenario", "exactly one of them", "both" if scenario else "neither"
-        )
-    if gateway is not None and history_path is None:
-        raise InvalidInputError("--gateway", "only with --history", gateway)
-    if zone_name is not None and history_path is None:
-        raise InvalidInputError("--tz", "only with --history (a scenario has its zone)", zone_name)
     if out_path is not None and not out_path.parent.is_dir():
         raise InvalidInputError("--out", "a file in an existing folder", str(out_path))
     tariff = sim.tariff_named(tariff_name, "--tariff")
@@ -198,19 +149,17 @@ def suggest(
         export_limit_w=None if export_limit_kw is None else export_limit_kw * 1000.0,
         min_reserve_app_percent=min_reserve,
     )
-    first_day = start.date() if start is not None else None
-    if history_path is not None:
-        tz = parse_timezone(zone_name, "--tz") if zone_name is not None else None
-        series = _history(history_path, gateway, tz, first_day, days, powerwalls)
-    else:
-        assert scenario is not None
-        series = sim.load_source(
-            scenario=scenario,
-            start=first_day,
-            days=days,
-            step_s=DATA_STEP_S,
-            powerwalls=powerwalls,
-        )
+    series = load_series(
+        history_path=history_path,
+        gateway=gateway,
+        scenario=scenario,
+        zone_name=zone_name,
+        plan_tz=None,
+        start=start,
+        days=days,
+        step_s=DATA_STEP_S,
+        powerwalls=powerwalls,
+    )
     suggestion = sg.suggest(
         series,
         tariff,
@@ -223,68 +172,17 @@ def suggest(
     text = sg.plan_text(suggestion, series.source)
     parse_plan(text)  # what is written must read back: a bug here is no half-good file
     if out_path is not None:
-        _write_atomically(out_path, text)
+        try:
+            write_atomically(out_path, text.encode())
+        except OSError as exc:
+            raise InvalidInputError(
+                "--out", f"a writable file ({exc.strerror})", str(out_path)
+            ) from None
     results = _prove(suggestion, series, tariff, compared)
     data = _data(suggestion, series, tariff.name, results, out_path, compare_path)
     if out_path is None:
         data["plan_toml"] = text
     return Output(data, _render)
-
-
-def _history(
-    path: Path,
-    gateway: str | None,
-    tz: ZoneInfo | None,
-    first_day: Any,
-    days: int,
-    powerwalls: int | None,
-) -> sim.Series:
-    if not path.is_file():
-        raise InvalidInputError(
-            "--history", "an existing monitor database (SQLite file)", str(path)
-        )
-    if gateway is None:
-        raise InvalidInputError("--gateway", "the gateway's name in the database (with --history)")
-    if tz is None:
-        raise InvalidInputError("--tz", "the site's IANA time zone (with --history)", "not given")
-    from tegkit.monitor.store import open_store
-
-    try:
-        store = open_store(path)
-    except (sqlite3.DatabaseError, OSError) as exc:
-        raise InvalidInputError(
-            "--history", f"a monitor database (SQLite file): {exc}", str(path)
-        ) from None
-    try:
-        return sim.load_source(
-            history=store,
-            gateway=gateway,
-            tz=tz,
-            start=first_day,
-            days=days,
-            step_s=DATA_STEP_S,
-            powerwalls=powerwalls,
-        )
-    except sqlite3.DatabaseError as exc:
-        raise InvalidInputError(
-            "--history", f"a readable monitor database: {exc}", str(path)
-        ) from None
-    finally:
-        store.close()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    # A reader (or `teg auto run` reloading it) sees the old plan or the new one, never half.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InvalidInputError("--out", f"a writable file ({exc.strerror})", str(path)) from None
 
 
 def _prove(
