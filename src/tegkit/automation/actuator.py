@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tegkit import percent
 from tegkit.automation.engine import Observation
@@ -33,11 +33,69 @@ from tegkit.route import (
 )
 
 
-def _cloud_only(names: str) -> RouteUnavailableError:
-    """A setting only Tesla's cloud changes, with no cloud configured (nothing is sent)."""
-    return RouteUnavailableError(
-        f"{names} can only be changed through Tesla's cloud; {CLOUD_HOW_TO}"
+def operation_setpoints(mode: str | None, backup_reserve_raw_percent: float | None) -> Setpoints:
+    """The setpoints /api/operation shows: its mode (when a known one) and its reserve."""
+    return Setpoints(
+        mode=OperationMode(mode) if mode in set(OperationMode) else None,
+        backup_reserve_app_percent=_app(backup_reserve_raw_percent),
     )
+
+
+async def with_cloud_setpoints(cloud: CloudTarget | None, local: Setpoints) -> Setpoints:
+    """`local` with grid charging, the export rule and storm watch as the cloud's site_info
+    reports them; unchanged when there is no cloud or it cannot be read now (such a setting
+    is then sent, never assumed)."""
+    if cloud is None:
+        return local
+    try:
+        site_id = (await cloud.target()).get("site_id")
+        if site_id is None:
+            return local
+        info = await cloud.client.site_info(site_id)
+    except GatewayError:
+        return local
+    return replace(
+        local,
+        grid_charging=info.grid_charging_allowed,
+        export_rule=info.export_rule,
+        storm_watch=info.storm_mode_enabled,
+    )
+
+
+def check_cloud_setpoints(cloud: CloudTarget | None, setpoints: Setpoints, how_to: str) -> bool:
+    """Whether `setpoints` holds settings only the cloud changes; RouteUnavailableError (with
+    `how_to`) when it does and there is no cloud, before anything is sent."""
+    names = [
+        name
+        for name, value in (
+            ("grid charging", setpoints.grid_charging),
+            ("the export rule", setpoints.export_rule),
+            ("storm watch", setpoints.storm_watch),
+        )
+        if value is not None
+    ]
+    if names and cloud is None:
+        raise _cloud_only(" and ".join(names), how_to)
+    return bool(names)
+
+
+async def send_cloud_setpoints(cloud: CloudTarget, setpoints: Setpoints, how_to: str) -> str:
+    """Send grid charging, the export rule and storm watch through Tesla's cloud."""
+    site_id = (await cloud.target()).get("site_id")
+    if site_id is None:
+        raise _cloud_only("a setting without an energy site id", how_to)
+    if setpoints.grid_charging is not None or setpoints.export_rule is not None:
+        await cloud.client.set_grid_import_export(
+            site_id, setpoints.grid_charging, setpoints.export_rule
+        )
+    if setpoints.storm_watch is not None:
+        await cloud.client.set_storm_watch(site_id, setpoints.storm_watch)
+    return "sent through Tesla's cloud"
+
+
+def _cloud_only(names: str, how_to: str) -> RouteUnavailableError:
+    """A setting only Tesla's cloud changes, with no cloud configured (nothing is sent)."""
+    return RouteUnavailableError(f"{names} can only be changed through Tesla's cloud; {how_to}")
 
 
 def _utc_now() -> dt.datetime:
@@ -77,42 +135,12 @@ class GatewayActuator:
 
     async def current(self) -> Setpoints:
         operation = await self.gateway.operation()
-        mode = operation.mode
-        points = Setpoints(
-            mode=OperationMode(mode) if mode in set(OperationMode) else None,
-            backup_reserve_app_percent=_app(operation.backup_reserve_raw_percent),
-        )
-        if self.cloud is None:
-            return points
-        target = await self.cloud.target()
-        site_id = target.get("site_id")
-        if site_id is None:
-            return points
-        try:
-            info = await self.cloud.client.site_info(site_id)
-        except GatewayError:
-            return points  # the cloud side cannot be read now: sent, never assumed
-        return Setpoints(
-            points.mode,
-            points.backup_reserve_app_percent,
-            grid_charging=info.grid_charging_allowed,
-            export_rule=info.export_rule,
-            storm_watch=info.storm_mode_enabled,
-        )
+        local = operation_setpoints(operation.mode, operation.backup_reserve_raw_percent)
+        return await with_cloud_setpoints(self.cloud, local)
 
     async def apply(self, setpoints: Setpoints) -> str:
         notes = []
-        cloud_only = [
-            name
-            for name, value in (
-                ("grid charging", setpoints.grid_charging),
-                ("the export rule", setpoints.export_rule),
-                ("storm watch", setpoints.storm_watch),
-            )
-            if value is not None
-        ]
-        if cloud_only and self.cloud is None:
-            raise _cloud_only(" and ".join(cloud_only))
+        cloud_side = check_cloud_setpoints(self.cloud, setpoints, CLOUD_HOW_TO)
         if setpoints.mode is not None or setpoints.backup_reserve_app_percent is not None:
             change = OperationChange.of(
                 None if setpoints.mode is None else str(setpoints.mode),
@@ -132,19 +160,9 @@ class GatewayActuator:
             if not outcome.confirmed:
                 raise ChangeNotSeenError(outcome.note)
             notes.append(outcome.note)
-        if cloud_only:
+        if cloud_side:
             assert self.cloud is not None
-            site_id = (await self.cloud.target()).get("site_id")
-            client = self.cloud.client
-            if site_id is None:
-                raise _cloud_only("a setting without a site id")
-            if setpoints.grid_charging is not None or setpoints.export_rule is not None:
-                await client.set_grid_import_export(
-                    site_id, setpoints.grid_charging, setpoints.export_rule
-                )
-            if setpoints.storm_watch is not None:
-                await client.set_storm_watch(site_id, setpoints.storm_watch)
-            notes.append("sent through Tesla's cloud")
+            notes.append(await send_cloud_setpoints(self.cloud, setpoints, CLOUD_HOW_TO))
         return "; ".join(notes)
 
     async def update_state(self) -> str:
@@ -177,4 +195,10 @@ def _app(raw: float | None) -> float | None:
     return None if raw is None else round(percent.raw_to_app(raw), 2)
 
 
-__all__ = ["GatewayActuator"]
+__all__ = [
+    "GatewayActuator",
+    "check_cloud_setpoints",
+    "operation_setpoints",
+    "send_cloud_setpoints",
+    "with_cloud_setpoints",
+]

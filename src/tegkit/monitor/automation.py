@@ -30,6 +30,12 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from tegkit import percent
+from tegkit.automation.actuator import (
+    check_cloud_setpoints,
+    operation_setpoints,
+    send_cloud_setpoints,
+    with_cloud_setpoints,
+)
 from tegkit.automation.describe import action_text, condition_text, days_text
 from tegkit.automation.engine import Observation
 from tegkit.automation.plan import (
@@ -45,11 +51,10 @@ from tegkit.automation.runner import RESULTS, ActionEvent, Runner
 from tegkit.automation.schedule import occurrences
 from tegkit.errors import GatewayError
 from tegkit.logs import set_gateway as set_log_gateway
-from tegkit.models.vocabulary import OperationMode
 from tegkit.monitor.poller import Poller
 from tegkit.monitor.readings import Event
 from tegkit.monitor.sitetz import tz_name, zone
-from tegkit.route import CLOUD_HOW_TO, ChangeNotSeenError, RouteUnavailableError
+from tegkit.route import CLOUD_HOW_TO, ChangeNotSeenError
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +134,8 @@ class NoReadingError(GatewayError):
     """The poller has no reading of the gateway yet (the runner waits for one)."""
 
 
-def _cloud_only(names: str) -> RouteUnavailableError:
-    """A setting only Tesla's cloud changes, and no cloud for this gateway (nothing is sent)."""
-    return RouteUnavailableError(
-        f"{names} can only be changed through Tesla's cloud; {CLOUD_HOW_TO} "
-        "(teg monitor --cloud-profile)"
-    )
+#: what to do when a plan needs the cloud and the monitor has none for this gateway
+CLOUD_HOW_TO_MONITOR: Final = f"{CLOUD_HOW_TO} (teg monitor --cloud-profile)"
 
 
 @dataclass(slots=True)
@@ -163,43 +164,12 @@ class PollerActuator:
 
     async def current(self) -> Setpoints:
         operation = await self.poller.read_operation()
-        mode = operation.mode
-        raw = operation.backup_reserve_raw_percent
-        points = Setpoints(
-            mode=OperationMode(mode) if mode in set(OperationMode) else None,
-            backup_reserve_app_percent=None if raw is None else round(percent.raw_to_app(raw), 2),
-        )
-        cloud = self.poller.cloud
-        if cloud is None:
-            return points
-        try:
-            site_id = (await cloud.target()).get("site_id")
-            if site_id is None:
-                return points
-            info = await cloud.client.site_info(site_id)
-        except GatewayError:
-            return points  # not readable now: such a setting is sent, never assumed
-        return Setpoints(
-            points.mode,
-            points.backup_reserve_app_percent,
-            grid_charging=info.grid_charging_allowed,
-            export_rule=info.export_rule,
-            storm_watch=info.storm_mode_enabled,
-        )
+        local = operation_setpoints(operation.mode, operation.backup_reserve_raw_percent)
+        return await with_cloud_setpoints(self.poller.cloud, local)
 
     async def apply(self, setpoints: Setpoints) -> str:
-        cloud_only = [
-            name
-            for name, value in (
-                ("grid charging", setpoints.grid_charging),
-                ("the export rule", setpoints.export_rule),
-                ("storm watch", setpoints.storm_watch),
-            )
-            if value is not None
-        ]
         cloud = self.poller.cloud
-        if cloud_only and cloud is None:
-            raise _cloud_only(" and ".join(cloud_only))
+        cloud_side = check_cloud_setpoints(cloud, setpoints, CLOUD_HOW_TO_MONITOR)
         notes = []
         reserve = setpoints.backup_reserve_app_percent
         if setpoints.mode is not None or reserve is not None:
@@ -211,18 +181,9 @@ class PollerActuator:
             if not outcome.confirmed:
                 raise ChangeNotSeenError(outcome.note)
             notes.append(outcome.note)
-        if cloud_only:
+        if cloud_side:
             assert cloud is not None
-            site_id = (await cloud.target()).get("site_id")
-            if site_id is None:
-                raise _cloud_only("a setting without an energy site id")
-            if setpoints.grid_charging is not None or setpoints.export_rule is not None:
-                await cloud.client.set_grid_import_export(
-                    site_id, setpoints.grid_charging, setpoints.export_rule
-                )
-            if setpoints.storm_watch is not None:
-                await cloud.client.set_storm_watch(site_id, setpoints.storm_watch)
-            notes.append("sent through Tesla's cloud")
+            notes.append(await send_cloud_setpoints(cloud, setpoints, CLOUD_HOW_TO_MONITOR))
         return "; ".join(notes)
 
     async def update_state(self) -> str:
