@@ -1,0 +1,491 @@
+"""Home Assistant's MQTT discovery for the monitor's gateways, and their state documents.
+
+One Home Assistant device per gateway; its entities read the gateway's state document
+(`{base}/{gateway}/state`, see `topics`) through a `value_template`. The configs follow Home
+Assistant's documented discovery schema for each entity type (sensor, binary_sensor, select,
+number, switch): `unique_id`, `default_entity_id`, the `device` block, `origin`, and an
+`availability` list of two topics, the monitor's own and the gateway's, with
+`availability_mode` "all": an entity is available only while the monitor runs and the gateway
+answers.
+
+Energy sensors are the gateway's own cumulative counters (Wh, `device_class` energy,
+`state_class` total_increasing), which Home Assistant's Energy dashboard takes directly; they
+are never integrated from power. A value the monitor does not know is JSON null in the state
+document, which the template renders as "None": Home Assistant shows it as unknown, never as 0.
+
+With control (`--mqtt-control`) the mode is a `select`, the backup reserve a `number` (app
+scale) and grid charging and storm watch are `switch`es, each with a command topic; without
+it they are read-only sensors, and the configs of the other variant are removed, so turning
+control on or off leaves no orphan entity behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from tegkit.models.vocabulary import (
+    COUNTERS,
+    CUSTOMER_MODES,
+    GRID_STATUS_LABELS,
+    MODE_LABELS,
+    GridStatusValue,
+    MeterName,
+    OperationMode,
+    is_off_grid,
+    power_name,
+)
+from tegkit.monitor.mqtt.topics import (
+    DEFAULT_DISCOVERY_PREFIX,
+    OFFLINE,
+    ONLINE,
+    Message,
+    availability_topic,
+    check_base,
+    check_gateway,
+    check_level,
+    command_topic,
+    state_topic,
+    status_topic,
+)
+
+#: Home Assistant's default payloads of a switch
+SWITCH_ON: Final = "ON"
+SWITCH_OFF: Final = "OFF"
+#: the backup reserve a `number` offers, on the app's scale
+RESERVE_MIN_APP_PERCENT: Final = 0.0
+RESERVE_MAX_APP_PERCENT: Final = 100.0
+RESERVE_STEP_APP_PERCENT: Final = 1.0
+
+#: what the state document calls each value that is not a meter's power or a counter
+SOE_KEY: Final = "soe_app_percent"
+RESERVE_KEY: Final = "backup_reserve_app_percent"
+GRID_UP_KEY: Final = "grid_up"  # "ON" on the grid, "OFF" off it, null when not known
+GRID_STATUS_KEY: Final = "grid_status"  # the gateway's word
+GRID_LABEL_KEY: Final = "grid_status_label"  # what a person reads
+MODE_KEY: Final = "mode"  # the gateway's word
+MODE_LABEL_KEY: Final = "mode_label"  # the app's name
+FIRMWARE_KEY: Final = "firmware"
+RUNNING_KEY: Final = "sitemaster_running"  # "ON" / "OFF" / null
+STATUS_KEY: Final = "status"  # the monitor's ok / stale / stopped / unreachable / unauthorized
+
+_METER_TITLES: Final[dict[MeterName, str]] = {
+    MeterName.SITE: "Grid",
+    MeterName.BATTERY: "Battery",
+    MeterName.LOAD: "Home",
+    MeterName.SOLAR: "Solar",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What Home Assistant shows of one gateway's device; None where it is not known."""
+
+    gateway: str  # the monitor's name of the gateway (a topic level)
+    name: str | None = None  # shown in Home Assistant; the site's name, else the gateway's
+    model: str | None = None
+    serial: str | None = None  # the gateway's DIN
+    firmware: str | None = None
+    configuration_url: str | None = None  # the monitor's dashboard
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """One entity of a gateway's device: its platform, its key (object id, state key or
+    command name) and the rest of its discovery config."""
+
+    component: str  # sensor, binary_sensor, select, number, switch
+    key: str
+    name: str
+    config: dict[str, Any] = field(default_factory=dict)
+    command: bool = False  # takes commands on {base}/{gateway}/set/{key}
+    state: bool = True  # reads the state document
+
+
+def _value(key: str) -> str:
+    return "{{ value_json." + key + " }}"
+
+
+def _sensor(key: str, name: str, **config: Any) -> Entity:
+    return Entity("sensor", key, name, {"value_template": _value(key), **config})
+
+
+def _diagnostic(entity: Entity) -> Entity:
+    return Entity(
+        entity.component,
+        entity.key,
+        entity.name,
+        {**entity.config, "entity_category": "diagnostic"},
+        entity.command,
+        entity.state,
+    )
+
+
+def _counter_title(meter: MeterName, meaning: str) -> str:
+    # the grid's counters say "from the grid" / "to the grid" already
+    return (
+        f"Energy {meaning}"
+        if meter == MeterName.SITE
+        else f"{_METER_TITLES[meter]} energy {meaning}"
+    )
+
+
+def _read_only() -> list[Entity]:
+    """The entities every gateway has, control or not."""
+    power = [
+        _sensor(
+            power_name(meter),
+            f"{_METER_TITLES[meter]} power",
+            device_class="power",
+            state_class="measurement",
+            unit_of_measurement="W",
+            suggested_display_precision=0,
+        )
+        for meter in MeterName
+    ]
+    energy = [
+        _sensor(
+            counter.name,
+            _counter_title(counter.meter, counter.meaning),
+            device_class="energy",
+            state_class="total_increasing",
+            unit_of_measurement="Wh",
+            suggested_display_precision=0,
+        )
+        for counter in COUNTERS
+    ]
+    return [
+        *power,
+        *energy,
+        _sensor(
+            SOE_KEY,
+            "State of energy",
+            device_class="battery",
+            state_class="measurement",
+            unit_of_measurement="%",
+            suggested_display_precision=1,
+        ),
+        Entity(
+            "binary_sensor",
+            GRID_UP_KEY,
+            "Grid",
+            {
+                "value_template": _value(GRID_UP_KEY),
+                "device_class": "power",
+                "payload_on": SWITCH_ON,
+                "payload_off": SWITCH_OFF,
+            },
+        ),
+        # not an enum sensor: a status the gateway adds later is shown as it is, not refused
+        _sensor(GRID_LABEL_KEY, "Grid status", icon="mdi:transmission-tower"),
+        _diagnostic(_sensor(FIRMWARE_KEY, "Firmware", icon="mdi:chip")),
+        _diagnostic(
+            Entity(
+                "binary_sensor",
+                RUNNING_KEY,
+                "System running",
+                {
+                    "value_template": _value(RUNNING_KEY),
+                    "device_class": "running",
+                    "payload_on": SWITCH_ON,
+                    "payload_off": SWITCH_OFF,
+                },
+            )
+        ),
+        _diagnostic(_sensor(STATUS_KEY, "Monitor status", icon="mdi:heart-pulse")),
+    ]
+
+
+#: the command names (the last level of a command topic) of the controls
+MODE_COMMAND: Final = "mode"
+RESERVE_COMMAND: Final = "backup_reserve"
+GRID_CHARGING_COMMAND: Final = "grid_charging"
+STORM_WATCH_COMMAND: Final = "storm_watch"
+COMMANDS: Final = (MODE_COMMAND, RESERVE_COMMAND, GRID_CHARGING_COMMAND, STORM_WATCH_COMMAND)
+
+
+def _settings_read_only() -> list[Entity]:
+    """Mode and reserve without control: sensors."""
+    return [
+        _sensor(MODE_LABEL_KEY, "Operation mode", icon="mdi:home-battery"),
+        _sensor(
+            RESERVE_KEY,
+            "Backup reserve",
+            state_class="measurement",
+            unit_of_measurement="%",
+            suggested_display_precision=0,
+            icon="mdi:battery-lock",
+        ),
+    ]
+
+
+def _controls() -> list[Entity]:
+    """Mode, reserve, grid charging and storm watch with control (--mqtt-control)."""
+    return [
+        Entity(
+            "select",
+            MODE_COMMAND,
+            "Operation mode",
+            {
+                "value_template": _value(MODE_LABEL_KEY),
+                "options": [MODE_LABELS[mode] for mode in CUSTOMER_MODES],
+                "icon": "mdi:home-battery",
+            },
+            command=True,
+        ),
+        Entity(
+            "number",
+            RESERVE_COMMAND,
+            "Backup reserve",
+            {
+                "value_template": _value(RESERVE_KEY),
+                "min": RESERVE_MIN_APP_PERCENT,
+                "max": RESERVE_MAX_APP_PERCENT,
+                "step": RESERVE_STEP_APP_PERCENT,
+                "mode": "slider",
+                "unit_of_measurement": "%",
+                "icon": "mdi:battery-lock",
+            },
+            command=True,
+        ),
+        # The gateway does not report these two locally (only Tesla's cloud knows them), so
+        # the switches have no state topic: Home Assistant shows what it last sent
+        # (optimistic), never a value the monitor did not read.
+        Entity(
+            "switch",
+            GRID_CHARGING_COMMAND,
+            "Grid charging",
+            {
+                "payload_on": SWITCH_ON,
+                "payload_off": SWITCH_OFF,
+                "optimistic": True,
+                "icon": "mdi:transmission-tower-import",
+            },
+            command=True,
+            state=False,
+        ),
+        Entity(
+            "switch",
+            STORM_WATCH_COMMAND,
+            "Storm watch",
+            {
+                "payload_on": SWITCH_ON,
+                "payload_off": SWITCH_OFF,
+                "optimistic": True,
+                "icon": "mdi:weather-lightning",
+            },
+            command=True,
+            state=False,
+        ),
+    ]
+
+
+def entities(control: bool) -> list[Entity]:
+    """A gateway's entities, with or without control."""
+    return _read_only() + (_controls() if control else _settings_read_only())
+
+
+def all_entities() -> list[Entity]:
+    """Every entity a gateway may have (with and without control): what removal clears."""
+    return _read_only() + _settings_read_only() + _controls()
+
+
+# --- identifiers ----------------------------------------------------------------------------
+
+_UNSAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def node_id(base: str, gateway: str) -> str:
+    """The id of a gateway's device in discovery topics and unique ids: `{base}_{gateway}`,
+    with anything but letters, digits, "_" and "-" replaced (and a short hash of the
+    original when something was, so two names never meet in one id)."""
+    raw = f"{base}_{gateway}"
+    safe = _UNSAFE_ID.sub("_", raw)
+    if safe != raw:
+        safe += "_" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:8]
+    return safe
+
+
+def unique_id(base: str, gateway: str, entity: Entity) -> str:
+    return f"{node_id(base, gateway)}_{entity.key}"
+
+
+def discovery_topic(prefix: str, base: str, gateway: str, entity: Entity) -> str:
+    """`{prefix}/{component}/{node_id}/{key}/config`, as Home Assistant subscribes to it."""
+    return f"{prefix}/{entity.component}/{node_id(base, gateway)}/{entity.key}/config"
+
+
+def _origin() -> dict[str, str]:
+    try:
+        version = importlib.metadata.version("tegkit")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        return {"name": "tegkit"}
+    return {"name": "tegkit", "sw_version": version}
+
+
+def _device(base: str, device: DeviceInfo) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "identifiers": [node_id(base, device.gateway)],
+        "name": device.name or device.gateway,
+        "manufacturer": "Tesla",
+    }
+    optional = {
+        "model": device.model,
+        "serial_number": device.serial,
+        "sw_version": device.firmware,
+        "configuration_url": device.configuration_url,
+    }
+    block.update({k: v for k, v in optional.items() if v})
+    return block
+
+
+def entity_config(base: str, device: DeviceInfo, entity: Entity) -> dict[str, Any]:
+    """The discovery config of one entity of one gateway's device."""
+    gateway = device.gateway
+    uid = unique_id(base, gateway, entity)
+    config: dict[str, Any] = {
+        "name": entity.name,
+        "unique_id": uid,
+        "default_entity_id": f"{entity.component}.{uid.lower().replace('-', '_')}",
+        "device": _device(base, device),
+        "origin": _origin(),
+        "availability": [
+            {
+                "topic": status_topic(base),
+                "payload_available": ONLINE,
+                "payload_not_available": OFFLINE,
+            },
+            {
+                "topic": availability_topic(base, gateway),
+                "payload_available": ONLINE,
+                "payload_not_available": OFFLINE,
+            },
+        ],
+        "availability_mode": "all",
+        **entity.config,
+    }
+    if entity.state:
+        config["state_topic"] = state_topic(base, gateway)
+    if entity.command:
+        config["command_topic"] = command_topic(base, gateway, entity.key)
+    return config
+
+
+def _encode(doc: Mapping[str, Any]) -> bytes:
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True, allow_nan=False).encode()
+
+
+def discovery_messages(
+    device: DeviceInfo,
+    base: str,
+    prefix: str = DEFAULT_DISCOVERY_PREFIX,
+    control: bool = False,
+) -> list[Message]:
+    """The retained discovery configs of one gateway's device; with control the select,
+    number and switches, without it their sensors, and the other variant's configs emptied
+    (so a change of --mqtt-control leaves no orphan entity)."""
+    check_base(base)
+    check_gateway(device.gateway)
+    check_level(prefix, "--mqtt-discovery-prefix")
+    wanted = entities(control)
+    keep = {(e.component, e.key) for e in wanted}
+    gone = [e for e in all_entities() if (e.component, e.key) not in keep]
+    return [
+        Message(
+            discovery_topic(prefix, base, device.gateway, e),
+            _encode(entity_config(base, device, e)),
+            True,
+        )
+        for e in wanted
+    ] + [Message(discovery_topic(prefix, base, device.gateway, e), b"", True) for e in gone]
+
+
+def removal_messages(
+    gateway: str, base: str, prefix: str = DEFAULT_DISCOVERY_PREFIX
+) -> list[Message]:
+    """A gateway leaving: an empty retained config for each entity it may have (Home
+    Assistant removes the entity, and the device with its last), and its retained state and
+    availability cleared."""
+    check_base(base)
+    check_gateway(gateway)
+    clear = [Message(discovery_topic(prefix, base, gateway, e), b"", True) for e in all_entities()]
+    return [
+        *clear,
+        Message(state_topic(base, gateway), b"", True),
+        Message(availability_topic(base, gateway), b"", True),
+    ]
+
+
+# --- state ----------------------------------------------------------------------------------
+
+
+def _on_off(value: bool | None) -> str | None:
+    return None if value is None else (SWITCH_ON if value else SWITCH_OFF)
+
+
+def _mode_label(mode: str | None) -> str | None:
+    """The app's name of a mode; a mode the vocabulary does not know as the gateway says it."""
+    if mode is None or mode not in set(OperationMode):
+        return mode
+    return MODE_LABELS[OperationMode(mode)]
+
+
+def _grid_label(status: str | None) -> str | None:
+    """What a person reads for a grid status; an unknown status as the gateway says it."""
+    if status is None or status not in set(GridStatusValue):
+        return status
+    return GRID_STATUS_LABELS[GridStatusValue(status)]
+
+
+def state_document(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The state document of one gateway from its `/api/live` entry (`GatewayLive.to_json`):
+    each value under its own name with its unit, null where the monitor does not know it."""
+    reading: Mapping[str, Any] = entry.get("reading") or {}
+    soe = entry.get("soe") or {}
+    reserve = entry.get("backup_reserve") or {}
+    grid_status = reading.get("grid_status")
+    doc: dict[str, Any] = {
+        "taken_at": entry.get("taken_at"),
+        STATUS_KEY: entry.get("status"),
+        **{power_name(meter): reading.get(power_name(meter)) for meter in MeterName},
+        **{counter.name: reading.get(counter.name) for counter in COUNTERS},
+        SOE_KEY: soe.get("app_percent"),
+        RESERVE_KEY: reserve.get("app_percent"),
+        GRID_STATUS_KEY: grid_status,
+        GRID_LABEL_KEY: _grid_label(grid_status),
+        GRID_UP_KEY: _on_off(None if (off := is_off_grid(grid_status)) is None else not off),
+        MODE_KEY: entry.get("mode"),
+        MODE_LABEL_KEY: _mode_label(entry.get("mode")),
+        FIRMWARE_KEY: entry.get("version"),
+        RUNNING_KEY: _on_off(entry.get("sitemaster_running")),
+    }
+    return doc
+
+
+def state_messages(base: str, entry: Mapping[str, Any]) -> list[Message]:
+    """One gateway's retained state document and availability ("online" while its status
+    is ok, "offline" when stale, stopped, unreachable or refused), from its `/api/live`
+    entry."""
+    gateway = check_gateway(str(entry.get("gateway")))
+    available = ONLINE if entry.get("status") == "ok" else OFFLINE
+    return [
+        Message(state_topic(base, gateway), _encode(state_document(entry)), True),
+        Message(availability_topic(base, gateway), available.encode(), True),
+    ]
+
+
+def device_info(entry: Mapping[str, Any], configuration_url: str | None = None) -> DeviceInfo:
+    """A gateway's DeviceInfo from its `/api/live` entry (the site's name, the firmware)."""
+    return DeviceInfo(
+        gateway=str(entry.get("gateway")),
+        name=entry.get("site_name") or None,
+        model=entry.get("model") or None,
+        serial=entry.get("din") or None,
+        firmware=entry.get("version") or None,
+        configuration_url=configuration_url,
+    )
