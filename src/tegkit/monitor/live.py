@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tegkit import percent
-from tegkit.models.vocabulary import POWER_NAMES
+from tegkit.models.vocabulary import COUNTER_NAMES, POWER_NAMES
 from tegkit.monitor.readings import Reading
 
 Status = Literal["ok", "stale", "stopped", "unreachable", "unauthorized"]
@@ -84,6 +84,7 @@ class GatewayLive:
     mode: str | None = None
     backup_reserve_raw_percent: float | None = None
     version: str | None = None
+    din: str | None = None  # the gateway's part and serial number ("1232100-00-E--TG12...")
     site_name: str | None = None
     site_tz: str | None = None  # the site's IANA time zone, as the gateway reports it
     tz_override: dt.tzinfo | None = None  # the zone the owner chose instead (--tz)
@@ -128,6 +129,7 @@ class GatewayLive:
             "backup_reserve": _both_scales(reserve_raw),
             "mode": self.mode,
             "version": self.version,
+            "din": self.din,
             "site_name": self.site_name,
             "sitemaster_running": self.sitemaster_running,
             "requests_total": self.counters.total_requests(),
@@ -153,6 +155,7 @@ def _reading_json(reading: Reading) -> dict[str, Any]:
         **{name: getattr(reading, name) for name in POWER_NAMES},
         "soe_raw_percent": reading.soe_raw_percent,
         "grid_status": reading.grid_status,
+        **{name: getattr(reading, name) for name in COUNTER_NAMES},
     }
 
 

@@ -882,6 +882,7 @@ class Poller:
             if g.version is not None and version is not None and version != g.version:
                 await self._event(now, "firmware", f"{g.version} -> {version}")
             g.version = version or g.version
+            g.din = plausible.text(value.din) or g.din
         elif isinstance(value, models.Sitemaster):
             if g.sitemaster_running is not None and value.running != g.sitemaster_running:
                 kind = "sitemaster_run" if value.running else "sitemaster_stop"
