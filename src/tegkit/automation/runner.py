@@ -51,6 +51,7 @@ from tegkit.errors import (
     RequestBudgetExceededError,
     RequestError,
 )
+from tegkit.models import UpdateState
 from tegkit.models.vocabulary import is_off_grid
 from tegkit.route import RESERVE_MATCH_RAW_PERCENT, ChangeNotSeenError
 
@@ -63,7 +64,7 @@ RESULTS: Final[tuple[ActionResult, ...]] = get_args(ActionResult)
 
 #: update states (GET /api/system/update/status) of an update under way: never start another
 UPDATE_UNDER_WAY: Final = frozenset(
-    {"/clear_update_status", "/download", "/update_downloaded", "/update_staged"}
+    {UpdateState.CHECKING, UpdateState.DOWNLOADING, UpdateState.DOWNLOADED, UpdateState.STAGED}
 )
 
 

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from tegkit.errors import InvalidInputError
+from tegkit.models import UpdateState
 from tegkit.models.vocabulary import ExportRule, GridStatusValue, OperationMode, is_off_grid
 from tegkit.sim.captures import captures
 from tegkit.sim.firmware import (
@@ -108,8 +109,12 @@ class _Timed:
 # the Powerwalls "around 15 minutes" (spec 001's user's complaint): the whole battery stop.
 UPDATE_INSTALL_S = BATTERY_STOP_S
 # The states spec 001 lists for GET /api/system/update/status, in the order an update walks.
-CHECKING, DOWNLOADING, DOWNLOADED = "/clear_update_status", "/download", "/update_downloaded"
-INSTALLING, SUCCEEDED, FAILED = "/update_staged", "/update_succeeded", "/update_failed"
+CHECKING, DOWNLOADING, DOWNLOADED = (
+    UpdateState.CHECKING,
+    UpdateState.DOWNLOADING,
+    UpdateState.DOWNLOADED,
+)
+INSTALLING, SUCCEEDED, FAILED = UpdateState.STAGED, UpdateState.SUCCEEDED, UpdateState.FAILED
 # Scheduled with the simulator's timeline so each step happens at its exact simulated time.
 UPDATE_STEPS = ("update_checked", "update_downloaded", "update_install", "update_finish")
 # A released firmware's own instant: the gateway starts the update by itself (tag: version).
