@@ -480,12 +480,18 @@ def state_messages(base: str, entry: Mapping[str, Any]) -> list[Message]:
 
 
 def device_info(entry: Mapping[str, Any], configuration_url: str | None = None) -> DeviceInfo:
-    """A gateway's DeviceInfo from its `/api/live` entry (the site's name, the firmware)."""
+    """A gateway's DeviceInfo from its `/api/live` entry: the site's name, the firmware, and
+    the DIN split into the gateway's part number (the model) and its serial number."""
+    din = entry.get("din") or None
+    model, serial = None, din
+    if isinstance(din, str) and "--" in din:  # "1232100-00-E--TG121000000000"
+        part, _, number = din.partition("--")
+        model, serial = part or None, number or din
     return DeviceInfo(
         gateway=str(entry.get("gateway")),
         name=entry.get("site_name") or None,
-        model=entry.get("model") or None,
-        serial=entry.get("din") or None,
+        model=model,
+        serial=serial,
         firmware=entry.get("version") or None,
         configuration_url=configuration_url,
     )
