@@ -567,6 +567,7 @@ def _expected(entry: dict[str, Any]) -> dict[str, Any]:
         "mode_label": MODE_LABELS[entry["mode"]],
         "firmware": entry["version"],
         "sitemaster_running": "ON" if entry["sitemaster_running"] else "OFF",
+        "connected_to_tesla": "ON" if entry["connected_to_tesla"] else "OFF",
         "status": entry["status"],
     }
 

@@ -89,6 +89,7 @@ class GatewayLive:
     site_tz: str | None = None  # the site's IANA time zone, as the gateway reports it
     tz_override: dt.tzinfo | None = None  # the zone the owner chose instead (--tz)
     sitemaster_running: bool | None = None
+    connected_to_tesla: bool | None = None  # as /api/sitemaster says
     counters: PollerCounters = field(default_factory=PollerCounters)
 
     def freshness_s(self, now: float) -> float | None:
@@ -132,6 +133,7 @@ class GatewayLive:
             "din": self.din,
             "site_name": self.site_name,
             "sitemaster_running": self.sitemaster_running,
+            "connected_to_tesla": self.connected_to_tesla,
             "requests_total": self.counters.total_requests(),
         }
 

@@ -888,6 +888,7 @@ class Poller:
                 kind = "sitemaster_run" if value.running else "sitemaster_stop"
                 await self._event(now, kind, f"sitemaster reports running={value.running}")
             g.sitemaster_running = value.running
+            g.connected_to_tesla = value.connected_to_tesla
         elif isinstance(value, models.SiteInfo):
             g.site_name = plausible.text(value.site_name) or g.site_name
             g.site_tz = plausible.text(value.timezone) or g.site_tz

@@ -21,12 +21,13 @@ control on or off leaves no orphan entity behind.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from tegkit.models.vocabulary import (
@@ -72,6 +73,7 @@ MODE_KEY: Final = "mode"  # the gateway's word
 MODE_LABEL_KEY: Final = "mode_label"  # the app's name
 FIRMWARE_KEY: Final = "firmware"
 RUNNING_KEY: Final = "sitemaster_running"  # "ON" / "OFF" / null
+CONNECTED_KEY: Final = "connected_to_tesla"  # "ON" / "OFF" / null
 STATUS_KEY: Final = "status"  # the monitor's ok / stale / stopped / unreachable / unauthorized
 
 _METER_TITLES: Final[dict[MeterName, str]] = {
@@ -116,14 +118,17 @@ def _sensor(key: str, name: str, **config: Any) -> Entity:
 
 
 def _diagnostic(entity: Entity) -> Entity:
-    return Entity(
-        entity.component,
-        entity.key,
-        entity.name,
-        {**entity.config, "entity_category": "diagnostic"},
-        entity.command,
-        entity.state,
-    )
+    return replace(entity, config={**entity.config, "entity_category": "diagnostic"})
+
+
+def _binary(key: str, name: str, device_class: str) -> Entity:
+    config = {
+        "value_template": _value(key),
+        "device_class": device_class,
+        "payload_on": SWITCH_ON,
+        "payload_off": SWITCH_OFF,
+    }
+    return Entity("binary_sensor", key, name, config)
 
 
 def _counter_title(meter: MeterName, meaning: str) -> str:
@@ -170,33 +175,12 @@ def _read_only() -> list[Entity]:
             unit_of_measurement="%",
             suggested_display_precision=1,
         ),
-        Entity(
-            "binary_sensor",
-            GRID_UP_KEY,
-            "Grid",
-            {
-                "value_template": _value(GRID_UP_KEY),
-                "device_class": "power",
-                "payload_on": SWITCH_ON,
-                "payload_off": SWITCH_OFF,
-            },
-        ),
+        _binary(GRID_UP_KEY, "Grid", "power"),  # on: the grid is up
         # not an enum sensor: a status the gateway adds later is shown as it is, not refused
         _sensor(GRID_LABEL_KEY, "Grid status", icon="mdi:transmission-tower"),
         _diagnostic(_sensor(FIRMWARE_KEY, "Firmware", icon="mdi:chip")),
-        _diagnostic(
-            Entity(
-                "binary_sensor",
-                RUNNING_KEY,
-                "System running",
-                {
-                    "value_template": _value(RUNNING_KEY),
-                    "device_class": "running",
-                    "payload_on": SWITCH_ON,
-                    "payload_off": SWITCH_OFF,
-                },
-            )
-        ),
+        _diagnostic(_binary(RUNNING_KEY, "System running", "running")),
+        _diagnostic(_binary(CONNECTED_KEY, "Connected to Tesla", "connectivity")),
         _diagnostic(_sensor(STATUS_KEY, "Monitor status", icon="mdi:heart-pulse")),
     ]
 
@@ -320,6 +304,7 @@ def discovery_topic(prefix: str, base: str, gateway: str, entity: Entity) -> str
     return f"{prefix}/{entity.component}/{node_id(base, gateway)}/{entity.key}/config"
 
 
+@functools.cache
 def _origin() -> dict[str, str]:
     try:
         version = importlib.metadata.version("tegkit")
@@ -463,6 +448,7 @@ def state_document(entry: Mapping[str, Any]) -> dict[str, Any]:
         MODE_LABEL_KEY: _mode_label(entry.get("mode")),
         FIRMWARE_KEY: entry.get("version"),
         RUNNING_KEY: _on_off(entry.get("sitemaster_running")),
+        CONNECTED_KEY: _on_off(entry.get("connected_to_tesla")),
     }
     return doc
 

@@ -48,20 +48,17 @@ class Message:
 
 def check_level(value: str, option: str) -> str:
     """`value` if it is a safe single topic level; else InvalidInputError naming `option`."""
+    try:
+        size_bytes = len(value.encode("utf-8"))
+    except (AttributeError, UnicodeEncodeError):  # not text, or a lone surrogate
+        size_bytes = -1
     if (
-        not isinstance(value, str)
-        or not value
+        not 0 < size_bytes <= MAX_LEVEL_BYTES
         or value != value.strip()
-        or len(value.encode("utf-8", "surrogatepass")) > MAX_LEVEL_BYTES
         or _FORBIDDEN.search(value)
         or value.startswith("$")  # "$SYS/..." and the like belong to the broker
     ):
-        allowed = _LEVEL_ALLOWED + ", not starting with '$' or spaces"
-        raise InvalidInputError(option, allowed, value)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate from a badly decoded argument
-        raise InvalidInputError(option, _LEVEL_ALLOWED, value) from None
+        raise InvalidInputError(option, _LEVEL_ALLOWED, value)
     return value
 
 
