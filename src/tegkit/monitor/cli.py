@@ -34,6 +34,8 @@ from tegkit import logs
 from tegkit.automation.plan import Plan
 from tegkit.errors import AuthenticationError, InvalidInputError
 from tegkit.monitor.auth import MIN_TOKEN_CHARS
+from tegkit.monitor.export_cli import export_command
+from tegkit.monitor.mqtt.options import mqtt_options, settings_from_options
 from tegkit.monitor.poller import REQUESTS_PER_CALL_MAX, PollerConfig
 from tegkit.monitor.readings import RetentionPolicy
 from tegkit.monitor.service import DEFAULT_LISTEN, GatewayTarget, Monitor
@@ -392,6 +394,16 @@ async def _serve_until_signal(
     return None
 
 
+def _check_broker(ctx: click.Context, settings: Any) -> None:
+    from tegkit.cli.exit_codes import AUTHENTICATION, CERTIFICATE_MISMATCH
+    from tegkit.monitor.mqtt.bridge import check_broker
+
+    refused = asyncio.run(check_broker(settings))
+    if refused is not None:
+        click.echo(f"teg monitor: {refused}", err=True)
+        ctx.exit(AUTHENTICATION if refused.kind == "auth" else CERTIFICATE_MISMATCH)
+
+
 def _detail(exc: AuthenticationError) -> str:
     parts = dict.fromkeys(p for p in (exc.error, exc.message) if p)
     return "; ".join(parts) or f"HTTP {exc.status}"
@@ -551,6 +563,7 @@ _DEMO_EPILOG = "\b\nExample:\n  teg demo --scenario evening-outage --speed 120"
     show_default=True,
     help="Days of minute rollups to keep (quarter-hour, hour and day rollups stay).",
 )
+@mqtt_options
 @logs.log_format_option
 @click.pass_context
 def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> None:
@@ -564,6 +577,7 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
     targets = apply_tz(resolve_targets(gateways, opts, ctx), opts["tz"])
     targets = with_cloud(targets, opts["cloud_profile"], opts["via"], ctx)
     plans = load_plans(targets, opts["plans"])
+    mqtt = settings_from_options(opts)
     tariff = None
     if opts["tariff"]:
         from tegkit.tariff import load_tariff
@@ -597,10 +611,13 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
         allowed_hosts=opts["allowed_hosts"],
         plans=plans,
         plan_dry_run=opts["plan_dry_run"],
+        mqtt=mqtt,
     )
     names = ", ".join(t.name for t in targets)
     announce = f"teg monitor: watching {names}; dashboard {{url}}"
     with logs.to_stderr(opts["log_format"], verbose=_verbose(ctx)):
+        if mqtt is not None:  # a broker that refuses us ends it before anything starts
+            _check_broker(ctx, mqtt)
         refused = asyncio.run(_serve_until_signal(mon, announce))
     if refused:
         from tegkit.cli.exit_codes import AUTHENTICATION
@@ -727,6 +744,7 @@ def backfill(ctx: click.Context, /, **opts: Any) -> Any:
     return Output(report.as_json(), _render_backfill)
 
 
+monitor.add_command(export_command)  # `teg monitor export`: its own module
 _OPTION_OF = {"from": "--from", "to": "--to", "time_zone": "--tz"}
 
 

@@ -503,6 +503,11 @@ class SqlStore(ABC):
             yield ru.decode_block(bytes(data))
 
     @_reads
+    def gateways(self) -> list[str]:
+        """The names of the gateways the store knows, sorted."""
+        return sorted(str(name) for (name,) in self._read("SELECT name FROM gateways"))
+
+    @_reads
     def readings(self, gateway: str, start: float, end: float) -> list[Reading]:
         """Full-resolution readings with start <= taken_at < end, in time order."""
         gid = self._lookup_gateway(gateway)
