@@ -26,6 +26,7 @@ from tegkit.monitor.automation import GatewayPlan
 from tegkit.monitor.clock import ReadingClock
 from tegkit.monitor.edge import EdgeSite, HostCheck, ServerLimits
 from tegkit.monitor.live import LiveState
+from tegkit.monitor.mqtt.bridge import MqttBridge, MqttSettings
 from tegkit.monitor.poller import GatewayTarget, Poller, PollerConfig
 from tegkit.monitor.readings import RetentionPolicy
 from tegkit.monitor.store import AsyncStore, open_store
@@ -70,6 +71,7 @@ class Monitor:
         limits: ServerLimits | None = None,
         plans: Mapping[str, Plan] | None = None,
         plan_dry_run: bool = False,
+        mqtt: MqttSettings | None = None,
     ) -> None:
         if not targets:
             raise ValueError("watch at least one gateway")
@@ -83,6 +85,9 @@ class Monitor:
         self.plans = dict(plans or {})
         self.plan_dry_run = plan_dry_run
         self.running_plans: dict[str, GatewayPlan] = {}
+        #: the MQTT broker to publish to (`teg monitor --mqtt`), and its bridge once started
+        self.mqtt = mqtt
+        self.mqtt_bridge: MqttBridge | None = None
         self.targets = list(targets)
         self.db = db
         self.listen = listen
@@ -161,6 +166,11 @@ class Monitor:
         await self.site.start()
         self.app[EDGE].connections = self.site.connections
         self.port = self.site.port
+        if self.mqtt is not None:  # a broker's failure is the bridge's: polling goes on
+            self.mqtt_bridge = MqttBridge(
+                self.mqtt, self.live, self.pollers, dashboard_url=self.url
+            )
+            self._tasks.append(asyncio.create_task(self.mqtt_bridge.run(), name="mqtt"))
         if self.store is not None and self.retention is not None:
             self._tasks.append(asyncio.create_task(self._keep_retention(), name="retention"))
         if poll:
@@ -262,6 +272,8 @@ class Monitor:
         self._stopped.set()
 
     async def close(self) -> None:
+        if self.mqtt_bridge is not None:  # "offline" published before the tasks stop
+            await self.mqtt_bridge.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
