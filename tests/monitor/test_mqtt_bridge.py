@@ -23,6 +23,7 @@ import pytest
 from monitor_helpers import first_reading, live_monitor, target
 from mqtt_broker import DEADLINE_S, Listener, MosquittoBroker, listening, running_broker
 from teg_process import SimProcess, TegProcess, clean_env
+from test_mqtt_discovery import check_config
 
 from tegkit import percent
 from tegkit.cli import exit_codes
@@ -93,24 +94,6 @@ async def api_live(monitor: Monitor) -> dict[str, Any]:
 # --- what is published ---------------------------------------------------------------------
 
 
-def check_ha_config(topic: str, config: dict[str, Any]) -> None:
-    """The parts of Home Assistant's MQTT discovery schema every entity here must meet."""
-    component = topic.split("/")[1]
-    assert component in {"sensor", "binary_sensor", "select", "number", "switch"}, topic
-    for key in ("name", "unique_id", "device", "availability"):
-        assert key in config, (topic, key)
-    assert config["device"]["identifiers"] and config["device"]["manufacturer"] == "Tesla"
-    if component in {"select", "number", "switch"}:
-        assert config["command_topic"].startswith(f"{BASE}/home/set/"), topic
-    else:
-        assert config["state_topic"] == STATE, topic
-    if config.get("device_class") == "energy":
-        assert config["state_class"] == "total_increasing" and config["unit_of_measurement"] in {
-            "Wh",
-            "kWh",
-        }
-
-
 async def test_the_published_state_equals_api_live_and_discovery_is_retained(
     broker: MosquittoBroker,
 ) -> None:
@@ -159,7 +142,7 @@ async def test_the_published_state_equals_api_live_and_discovery_is_retained(
                 message = late.latest(topic)
                 assert message is not None and message.retain, topic
                 config = json.loads(message.payload)
-                check_ha_config(topic, config)
+                check_config(topic, config)  # Home Assistant's schema
                 assert config["device"]["sw_version"] == (await api_live(monitor))["version"]
             for topic, text in ((STATUS, "online"), (AVAILABILITY, "online")):
                 message = await late.message(topic)
@@ -205,10 +188,13 @@ async def test_a_command_changes_the_gateway_and_the_new_value_is_published(
 ) -> None:
     async with (
         Simulator(port=0, scenario="sunny-day", speed=0) as sim,
-        listening(broker, f"{BASE}/#") as seen,
+        listening(broker, f"{BASE}/#", f"{PREFIX}/#") as seen,
         controlled(sim, broker, tmp_path, control=True) as monitor,
     ):
         assert sim.gateway.mode != "backup"
+        for topic in config_topics(control=True):  # the select, the number, the switches
+            config = json.loads((await seen.message(topic)).payload)
+            check_config(topic, config)
         await publish(broker, f"{BASE}/home/set/backup_reserve", b"55")
         await publish(broker, f"{BASE}/home/set/mode", b"Backup")  # the select's option
         await until("both commands", lambda: bridge_of(monitor).commands_applied_total == 2)
