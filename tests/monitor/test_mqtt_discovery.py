@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -18,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from monitor_helpers import stepped_poller
 
+from tegkit.cli import main
 from tegkit.errors import InvalidInputError
 from tegkit.models.vocabulary import (
     COUNTERS,
@@ -29,6 +31,7 @@ from tegkit.models.vocabulary import (
     power_name,
 )
 from tegkit.monitor.live import GatewayLive
+from tegkit.monitor.mqtt import discovery
 from tegkit.monitor.mqtt.commands import parse_command
 from tegkit.monitor.mqtt.discovery import (
     DeviceInfo,
@@ -711,3 +714,30 @@ def test_any_accepted_names_give_valid_distinct_devices(names: list[str]) -> Non
                 config["state_topic" if "state_topic" in config else "command_topic"].split("/")[1]
                 == name
             )
+
+
+# --- docs/home-assistant.md stays true ------------------------------------------------------
+
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "home-assistant.md").read_text("utf-8")
+
+
+def test_the_docs_options_are_teg_monitors() -> None:
+    monitor = main.commands["monitor"]
+    options = {opt for param in monitor.params for opt in param.opts}
+    shown = set(re.findall(r"--mqtt[a-z-]*", DOC))
+    assert "--mqtt-control" in shown and shown <= options
+    assert {o for o in options if o.startswith("--mqtt")} <= shown  # each one explained
+
+
+def test_the_docs_entity_table_is_what_discovery_publishes() -> None:
+    section = DOC.split("## What appears in Home Assistant", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| ([A-Z][^|]*?) \| ", section, re.M)
+    names = {e.name for e in discovery.all_entities()}
+    assert set(rows) == names
+
+
+def test_the_docs_state_keys_are_the_state_documents() -> None:
+    paragraph = DOC.split("The state document names each value", 1)[1].split("\n\n", 1)[0]
+    shown = set(re.findall(r"`([a-z_]+)`", paragraph)) - {"null"}
+    entry = GatewayLive(name="home", url="https://127.0.0.1").to_json(now=0.0, stale_after_s=30)
+    assert shown == set(state_document(entry))
