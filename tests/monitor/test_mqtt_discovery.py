@@ -681,7 +681,8 @@ def test_unsafe_topic_levels_are_refused_naming_the_option(bad: str) -> None:
     assert "'/'" in refused.value.allowed and "'+'" in refused.value.allowed
     with pytest.raises(InvalidInputError) as refused:
         check_gateway(bad)
-    assert "gateway name" in refused.value.field
+    assert refused.value.field == "--gateway"
+    assert "MQTT topic level" in refused.value.allowed
     with pytest.raises(InvalidInputError):
         discovery_messages(DeviceInfo(bad), BASE)
     with pytest.raises(InvalidInputError):

@@ -90,8 +90,8 @@ class DeviceInfo:
 
     gateway: str  # the monitor's name of the gateway (a topic level)
     name: str | None = None  # shown in Home Assistant; the site's name, else the gateway's
-    model: str | None = None
-    serial: str | None = None  # the gateway's DIN
+    model: str | None = None  # the gateway's part number (the start of its DIN)
+    serial: str | None = None  # the gateway's serial number (the end of its DIN)
     firmware: str | None = None
     configuration_url: str | None = None  # the monitor's dashboard
 

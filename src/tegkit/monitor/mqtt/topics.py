@@ -68,8 +68,13 @@ def check_base(base: str) -> str:
 
 
 def check_gateway(gateway: str) -> str:
-    """A gateway's name as it appears in topics, checked (named as the monitor's option)."""
-    return check_level(gateway, f"gateway name {gateway!r} (used as an MQTT topic level)")
+    """A gateway's name (`--gateway NAME=URL` or its profile's name), checked: it is a topic
+    level of every topic of that gateway."""
+    try:
+        return check_level(gateway, "--gateway")
+    except InvalidInputError as exc:
+        allowed = "a name usable as an MQTT topic level: " + exc.allowed
+        raise InvalidInputError("--gateway", allowed, gateway) from None
 
 
 def status_topic(base: str) -> str:
