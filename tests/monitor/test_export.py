@@ -407,3 +407,27 @@ def test_bad_format_and_missing_database_are_named(db: Path, tmp_path: Path) -> 
     result = teg(db, "--from", "2024-03-10", "--to", "2024-03-10", "--format", "csv",
                  "--gateway", "garage")  # fmt: skip
     assert "gateways: home, my home" in result.output
+
+
+def test_a_terminal_shows_a_progress_bar_and_a_pipe_does_not(db: Path, tmp_path: Path) -> None:
+    import pexpect
+
+    teg_bin = str(Path(sys.executable).with_name("teg"))
+    out = tmp_path / "tty.csv"
+    args = [
+        "monitor", "export", "--db", str(db), "--from", "2024-03-10", "--to", "2024-03-11",
+        "--format", "influx", "--gateway", "home", "--out", str(out),
+    ]  # fmt: skip
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100"}
+    child = pexpect.spawn(teg_bin, args, env=env, encoding="utf-8", timeout=60)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    screen = child.before or ""
+    assert "export" in screen and "%" in screen and "━" in screen  # rich's bar
+    assert f"{2 * 17_280} rows" in screen
+    # stderr not a terminal: the same export says its count and draws nothing
+    piped = subprocess.run([teg_bin, *args], capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0, piped.stderr
+    assert "━" not in piped.stderr and "%" not in piped.stderr
+    assert piped.stderr.strip() == f"teg monitor export: {2 * 17_280} rows to {out}"
