@@ -431,3 +431,21 @@ def test_a_terminal_shows_a_progress_bar_and_a_pipe_does_not(db: Path, tmp_path:
     assert piped.returncode == 0, piped.stderr
     assert "━" not in piped.stderr and "%" not in piped.stderr
     assert piped.stderr.strip() == f"teg monitor export: {2 * 17_280} rows to {out}"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_either_backend_exports_the_same(store_url: str, make_store: Any, tmp_path: Path) -> None:
+    store = make_store()
+    store.write_readings([reading("home", i) for i in range(1440)])  # two hours
+    want = store.readings("home", T0, T0 + 7200)
+    assert store.gateways() == ["home"]
+    out = tmp_path / "b.parquet"
+    result = CliRunner().invoke(
+        main,
+        ["monitor", "export", "--db", store_url, "--from", "2024-03-10", "--to", "2024-03-10",
+         "--format", "parquet", "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = pq.read_table(out).to_pylist()
+    assert [r["time_ms"] for r in rows] == [round(r.taken_at * 1000) for r in want]
+    assert [r["battery_w"] for r in rows] == [r.battery_w for r in want]
