@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import os
 import ssl
@@ -242,7 +243,8 @@ class Outbox:
     per `min_interval_s` (a topic never sent, or put with `limited=False`, goes at once).
 
     Bounded by the number of topics (one waiting message each), so a stuck broker costs a
-    fixed amount of memory however fast the gateways are read.
+    fixed amount of memory however fast the gateways are read. Messages that may go now
+    wait in arrival order; rate-limited ones in a heap by the time their interval ends.
     """
 
     def __init__(
@@ -254,60 +256,99 @@ class Outbox:
         self.min_interval_s = min_interval_s
         self.monotonic = monotonic
         self.max_topics = max_topics
-        self._pending: OrderedDict[str, Message] = OrderedDict()
+        self._ready: OrderedDict[str, Message] = OrderedDict()  # may go now, in order
+        self._waiting: dict[str, Message] = {}  # their topic's interval has not ended
+        self._heap: list[tuple[float, str]] = []  # (interval ends, topic) of the waiting
         self._sent_at: dict[str, float] = {}
         self._wake = asyncio.Event()
         self.replaced_total = 0  # messages superseded by a newer one before they went out
         self.dropped_total = 0  # messages dropped because max_topics was reached
 
     def __len__(self) -> int:
-        return len(self._pending)
-
-    def put(self, message: Message, *, limited: bool = True) -> None:
-        if message.topic in self._pending:
-            self.replaced_total += 1
-            self._pending[message.topic] = message  # keeps its place in the line
-        else:
-            if len(self._pending) >= self.max_topics:
-                self._pending.popitem(last=False)
-                self.dropped_total += 1
-            self._pending[message.topic] = message
-        if not limited:
-            self._sent_at.pop(message.topic, None)
-        self._wake.set()
-
-    def requeue(self, messages: Iterable[Message]) -> None:
-        """Messages that did not go out: back in line, due at once, unless a newer one for
-        their topic arrived meanwhile."""
-        for message in reversed(list(messages)):  # each to the front: their order is kept
-            self._sent_at.pop(message.topic, None)
-            if message.topic not in self._pending:
-                self._pending[message.topic] = message
-                self._pending.move_to_end(message.topic, last=False)
-        self._wake.set()
+        return len(self._ready) + len(self._waiting)
 
     def _ready_at(self, topic: str) -> float:
         sent = self._sent_at.get(topic)
         return float("-inf") if sent is None else sent + self.min_interval_s
 
+    def put(self, message: Message, *, limited: bool = True) -> None:
+        topic = message.topic
+        if not limited:
+            self._sent_at.pop(topic, None)
+        if topic in self._ready:
+            self.replaced_total += 1
+            self._ready[topic] = message  # keeps its place in the line
+        elif topic in self._waiting:
+            self.replaced_total += 1
+            if limited:
+                self._waiting[topic] = message
+            else:
+                del self._waiting[topic]
+                self._ready[topic] = message
+        else:
+            if len(self) >= self.max_topics:
+                self._drop_oldest()
+            ready_at = self._ready_at(topic)
+            if ready_at <= self.monotonic():
+                self._ready[topic] = message
+            else:
+                self._waiting[topic] = message
+                heapq.heappush(self._heap, (ready_at, topic))
+        self._wake.set()
+
+    def _drop_oldest(self) -> None:
+        if self._ready:
+            self._ready.popitem(last=False)
+        else:
+            del self._waiting[next(iter(self._waiting))]
+        self.dropped_total += 1
+
+    def requeue(self, messages: Iterable[Message]) -> None:
+        """Messages that did not go out: back at the front of the line, due at once, unless
+        a newer one for their topic arrived meanwhile (that one goes at once instead)."""
+        for message in reversed(list(messages)):  # each to the front: their order is kept
+            topic = message.topic
+            self._sent_at.pop(topic, None)
+            if topic in self._waiting:
+                message = self._waiting.pop(topic)
+            elif topic in self._ready:
+                continue
+            self._ready[topic] = message
+            self._ready.move_to_end(topic, last=False)
+        self._wake.set()
+
+    def _promote(self, now: float) -> None:
+        """Waiting messages whose interval ended join the line."""
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, topic = heapq.heappop(heap)
+            if topic in self._waiting and self._ready_at(topic) <= now:
+                self._ready[topic] = self._waiting.pop(topic)
+
     def take_due(self, most: int) -> list[Message]:
         """Up to `most` messages whose topic may be sent now, marked as sent."""
         now = self.monotonic()
+        self._promote(now)
         due: list[Message] = []
-        for topic in list(self._pending):
-            if self._ready_at(topic) <= now:
-                due.append(self._pending.pop(topic))
-                self._sent_at[topic] = now
-                if len(due) >= most:
-                    break
+        while self._ready and len(due) < most:
+            topic, message = self._ready.popitem(last=False)
+            self._sent_at[topic] = now
+            due.append(message)
         return due
 
     def next_due_in_s(self) -> float | None:
         """Seconds until the next waiting message may be sent; None when nothing waits."""
-        if not self._pending:
-            return None
+        if self._ready:
+            return 0.0
         now = self.monotonic()
-        return max(0.0, min(self._ready_at(t) for t in self._pending) - now)
+        self._promote(now)
+        if self._ready:
+            return 0.0
+        while self._heap and self._heap[0][1] not in self._waiting:
+            heapq.heappop(self._heap)  # a topic sent meanwhile (requeued, not limited)
+        if not self._heap:
+            return None
+        return max(0.0, self._heap[0][0] - now)
 
     async def wait(self) -> None:
         """Until a message may be sent (or a new one arrives)."""
@@ -635,13 +676,13 @@ class MqttBridge:
                 await asyncio.wait_for(self._stopping.wait(), wait_s)
             wait_s = min(most_s, wait_s * 2)
 
-    async def run(self) -> None:
+    async def run(self, follow_live: bool = True) -> None:
         """Until `close()`: follow the live state, keep the connection, carry out commands.
-        Returns only after `close()`; a failure of its own is logged and it goes on."""
-        helpers = [
-            asyncio.create_task(self._follow_live(), name="mqtt-live"),
-            asyncio.create_task(self._carry_out_commands(), name="mqtt-commands"),
-        ]
+        Returns only after `close()`; a failure of its own is logged and it goes on.
+        Without `follow_live` entries come only from `take_entry` (the benchmark)."""
+        helpers = [asyncio.create_task(self._carry_out_commands(), name="mqtt-commands")]
+        if follow_live:
+            helpers.append(asyncio.create_task(self._follow_live(), name="mqtt-live"))
         try:
             while not self._stopping.is_set():
                 try:
