@@ -333,6 +333,67 @@ async def test_a_wrong_ca_and_a_wrong_password_are_refusals_naming_the_broker(
     assert await check_broker(settings(broker)) is None
 
 
+async def test_a_stuck_broker_neither_stops_polling_nor_grows_the_outbox(
+    broker: MosquittoBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, "tegkit")
+    assert broker.process is not None
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0) as sim,
+        live_monitor(sim, tmp_path / "monitor.db", mqtt=settings(broker)) as monitor,
+    ):
+        await first_reading(monitor)
+        bridge = bridge_of(monitor)
+        await until("the connection", bridge.connected.is_set)
+        gateway = monitor.live.get("home")
+        assert gateway is not None
+        os.kill(broker.process.pid, signal.SIGSTOP)  # accepts nothing, answers nothing
+        try:
+            polls = gateway.counters.total_requests()
+            sent = bridge.published_total
+            # the poller goes on reading the gateway while nothing reaches the broker
+            await until("more polls", lambda: gateway.counters.total_requests() > polls + 50)
+            assert bridge.published_total <= sent + 200  # at most what was in flight
+            topics = len(config_topics(control=False)) + 3  # configs, state, availability
+            assert len(bridge.outbox) <= topics
+        finally:
+            os.kill(broker.process.pid, signal.SIGCONT)
+        async with listening(broker, STATE) as seen:
+            await seen.message(STATE)  # published again once the broker answers
+    assert broker.password not in caplog.text
+
+
+async def test_a_gateway_no_longer_watched_has_its_entities_removed(
+    broker: MosquittoBroker,
+) -> None:
+    # what an earlier monitor with gateway "garage" left on the broker
+    gone = discovery_messages(DeviceInfo("garage"), BASE, PREFIX, control=False)
+    async with broker.client() as client:
+        for message in gone:
+            await client.publish(message.topic, message.payload, qos=1, retain=True)
+        await client.publish(f"{BASE}/garage/availability", b"online", qos=1, retain=True)
+    wanted = {m.topic for m in gone if m.payload}
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0) as sim,
+        listening(broker, f"{PREFIX}/#", f"{BASE}/#") as seen,
+        live_monitor(sim, None, mqtt=settings(broker)),
+    ):
+        # each of its configs emptied (Home Assistant removes the entity), home's kept
+        await seen.wait_for(
+            "garage's configs removed",
+            lambda: all((m := seen.latest(t)) is not None and not m.payload for t in wanted),
+        )
+        await seen.message(f"{BASE}/garage/availability", lambda m: not m.payload)
+        await seen.wait_for(
+            "home's configs", lambda: all(seen.latest(t) for t in config_topics(False))
+        )
+    async with listening(broker, f"{PREFIX}/#") as late:  # nothing of garage is retained
+        await late.wait_for(
+            "home's configs", lambda: all(late.latest(t) for t in config_topics(False))
+        )
+        assert not [m for m in late.messages if "garage" in m.topic]
+
+
 # --- what waits for the broker -----------------------------------------------------------
 
 
