@@ -573,3 +573,32 @@ def monitor_args_without_sim(tmp_path: Path, *mqtt: str) -> list[str]:
         "127.0.0.1:0",
         *mqtt,
     ]
+
+
+def test_the_options_are_checked_before_anything_starts(tmp_path: Path) -> None:
+    import click
+
+    from tegkit.monitor.mqtt.options import settings_from_options
+
+    def refusal(opts: dict[str, Any], gateways: tuple[str, ...] = ("home",)) -> str:
+        with pytest.raises(click.BadParameter) as caught:
+            settings_from_options(opts, gateways, environ={})
+        return caught.value.format_message()
+
+    assert settings_from_options({}, ("home",), environ={}) is None
+    assert "needs --mqtt" in refusal({"mqtt_control": True})
+    # a password in the URL would be in `ps`: refused, and not repeated
+    told = refusal({"mqtt_url": "mqtt://user:hunter22@127.0.0.1"})
+    assert "--mqtt" in told and "hunter22" not in told
+    assert "mqtts://" in refusal({"mqtt_url": "http://127.0.0.1"})
+    assert "mqtts://" in refusal({"mqtt_url": "mqtt://127.0.0.1", "mqtt_ca": tmp_path / "ca.pem"})
+    assert "--gateway" in refusal({"mqtt_url": "mqtt://127.0.0.1"}, ("home", "a/b"))
+    assert "--mqtt-topic" in refusal({"mqtt_url": "mqtt://127.0.0.1", "mqtt_topic": "a/#"})
+    made = settings_from_options(
+        {"mqtt_url": "mqtts://127.0.0.1", "mqtt_username": "ha", "mqtt_min_interval_s": 2.0},
+        ("home",),
+        environ={"TEG_MQTT_PASSWORD": "from-the-environment"},
+    )
+    assert made is not None and made.password == "from-the-environment"
+    assert made.where == "mqtts://127.0.0.1:8883" and made.min_interval_s == 2.0
+    assert "from-the-environment" not in repr(made)

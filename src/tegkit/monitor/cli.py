@@ -577,7 +577,7 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
     targets = apply_tz(resolve_targets(gateways, opts, ctx), opts["tz"])
     targets = with_cloud(targets, opts["cloud_profile"], opts["via"], ctx)
     plans = load_plans(targets, opts["plans"])
-    mqtt = settings_from_options(opts)
+    mqtt = settings_from_options(opts, [t.name for t in targets])
     tariff = None
     if opts["tariff"]:
         from tegkit.tariff import load_tariff

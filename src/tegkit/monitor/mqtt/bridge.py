@@ -489,7 +489,15 @@ class MqttBridge:
         readings grew stale without a push."""
         now = self.live.clock()
         for gateway in self.live.gateways():
-            self.take_entry(gateway.to_json(now, self.live.stale_after_s))
+            self._take(gateway.to_json(now, self.live.stale_after_s))
+
+    def _take(self, entry: Mapping[str, Any]) -> None:
+        """`take_entry`, a failure logged (the log's rate limit keeps it to a line a minute)
+        and the other gateways published all the same."""
+        try:
+            self.take_entry(entry)
+        except Exception as exc:
+            log.error("MQTT: %s not published: %s", entry.get("gateway"), _short(exc))
 
     async def _follow_live(self) -> None:
         sweep_s = max(1.0, self.settings.min_interval_s)
@@ -504,10 +512,7 @@ class MqttBridge:
                     self.sweep()
                     next_sweep = time.monotonic() + sweep_s
                     continue
-                try:
-                    self.take_entry(entry)
-                except InvalidInputError as exc:  # a gateway name that is no topic level
-                    log.warning("MQTT: %s", exc)
+                self._take(entry)
 
     # --- commands ---------------------------------------------------------------------------
 

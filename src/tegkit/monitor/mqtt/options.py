@@ -7,7 +7,7 @@ TEG_MQTT_PASSWORD or from `--mqtt-password-file`, a file only its owner may read
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +21,7 @@ from tegkit.monitor.mqtt.bridge import (
     MqttSettings,
     read_password_file,
 )
-from tegkit.monitor.mqtt.topics import DEFAULT_BASE, DEFAULT_DISCOVERY_PREFIX
+from tegkit.monitor.mqtt.topics import DEFAULT_BASE, DEFAULT_DISCOVERY_PREFIX, check_gateway
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -101,10 +101,13 @@ def mqtt_options(command: F) -> F:
 
 
 def settings_from_options(
-    opts: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    opts: Mapping[str, Any],
+    gateways: Collection[str] = (),
+    environ: Mapping[str, str] | None = None,
 ) -> MqttSettings | None:
     """The MqttSettings of the --mqtt options; None without --mqtt. click.BadParameter
-    naming the option (or the file) when one is wrong; the password is never shown."""
+    naming the option (or the file) when one is wrong, or a gateway's name that cannot be
+    a topic level; the password is never shown."""
     env = os.environ if environ is None else environ
     url = opts.get("mqtt_url")
     if not url:
@@ -114,6 +117,8 @@ def settings_from_options(
                 raise click.BadParameter("needs --mqtt URL (the broker)", param_hint=flag)
         return None
     try:
+        for name in gateways:
+            check_gateway(name)
         password = env.get(PASSWORD_ENV) or None
         if opts.get("mqtt_password_file") is not None:
             password = read_password_file(opts["mqtt_password_file"])
