@@ -47,7 +47,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from tegkit.errors import InvalidInputError
 from tegkit.monitor.live import LiveState
-from tegkit.monitor.mqtt.commands import Command, apply_command, parse_command
+from tegkit.monitor.mqtt import commands
 from tegkit.monitor.mqtt.discovery import (
     DeviceInfo,
     device_info,
@@ -456,7 +456,7 @@ class MqttBridge:
         #: the latest retained message per topic: published again on every connection
         self._retained: dict[str, Message] = {}
         self._devices: dict[str, DeviceInfo] = {}
-        self._commands: asyncio.Queue[Command] = asyncio.Queue(MAX_PENDING_COMMANDS)
+        self._commands: asyncio.Queue[commands.Command] = asyncio.Queue(MAX_PENDING_COMMANDS)
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
 
@@ -526,7 +526,7 @@ class MqttBridge:
             self._refuse(f"{where} refused: a retained command (publish it without retain)")
             return
         try:
-            command = parse_command(self.settings.base, topic, payload, self.live.names())
+            command = commands.parse_command(self.settings.base, topic, payload, self.live.names())
         except InvalidInputError as exc:
             self._refuse(f"{where} refused: {exc}")
             return
@@ -543,7 +543,7 @@ class MqttBridge:
         while True:
             command = await self._commands.get()
             try:
-                done = await apply_command(self.pollers, command)
+                done = await commands.apply_command(self.pollers, command)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the gateway's or the route's refusal: said, not fatal
@@ -576,13 +576,13 @@ class MqttBridge:
     # --- the connection ----------------------------------------------------------------------
 
     async def _read(self, client: aiomqtt.Client) -> None:
-        commands = command_subscription(self.settings.base)
+        wanted = command_subscription(self.settings.base)
         gone = availability_topic(self.settings.base, "+")
         async for message in client.messages:
             payload = message.payload
             data = payload if isinstance(payload, bytes) else str(payload or "").encode()
             topic = str(message.topic)
-            if message.topic.matches(commands):
+            if message.topic.matches(wanted):
                 self._command(topic, data, message.retain)
             elif message.retain and message.topic.matches(gone):
                 self._removed_gateway(topic, data)
