@@ -21,7 +21,7 @@ from tegkit.monitor.demo import demo_cloud
 from tegkit.monitor.live import LiveState
 from tegkit.monitor.mqtt.commands import (
     MAX_PAYLOAD_BYTES,
-    Command,
+    MqttCommand,
     apply_command,
     parse_command,
 )
@@ -62,7 +62,7 @@ def test_a_mode_by_its_app_name_or_its_value(mode: OperationMode) -> None:
 )
 def test_a_backup_reserve_on_the_app_scale(payload: bytes, app_percent: float) -> None:
     command = parse_command(BASE, topic("backup_reserve"), payload)
-    assert command == Command("home", Setpoints(backup_reserve_app_percent=app_percent))
+    assert command == MqttCommand("home", Setpoints(backup_reserve_app_percent=app_percent))
 
 
 @pytest.mark.parametrize("entity", ["grid_charging", "storm_watch"])
@@ -194,12 +194,12 @@ async def test_an_unknown_gateway_or_a_spent_budget_sends_nothing() -> None:
         await poller.poll_due()
         sent = poller.requests_sent
         with pytest.raises(InvalidInputError) as refused:
-            await apply_command({"home": poller}, Command("cabin", Setpoints(mode=None)))
+            await apply_command({"home": poller}, MqttCommand("cabin", Setpoints(mode=None)))
         assert refused.value.field == "gateway" and "home" in refused.value.allowed
         # grid charging and storm watch exist only in Tesla's cloud, and this one has none
         for points in (Setpoints(grid_charging=True), Setpoints(storm_watch=False)):
             with pytest.raises(RouteUnavailableError) as unavailable:
-                await apply_command({"home": poller}, Command("home", points))
+                await apply_command({"home": poller}, MqttCommand("home", points))
             assert "cloud" in str(unavailable.value)
         assert poller.requests_sent == sent
 

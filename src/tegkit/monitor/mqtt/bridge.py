@@ -456,7 +456,7 @@ class MqttBridge:
         #: the latest retained message per topic: published again on every connection
         self._retained: dict[str, Message] = {}
         self._devices: dict[str, DeviceInfo] = {}
-        self._commands: asyncio.Queue[commands.Command] = asyncio.Queue(MAX_PENDING_COMMANDS)
+        self._commands: asyncio.Queue[commands.MqttCommand] = asyncio.Queue(MAX_PENDING_COMMANDS)
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
 

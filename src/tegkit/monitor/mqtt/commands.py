@@ -43,7 +43,7 @@ _JSON_START = ("{", "[", '"')
 _JSON_WORDS = ("true", "false", "null")
 
 
-class Command(NamedTuple):
+class MqttCommand(NamedTuple):
     """A parsed command: which gateway, and the settings it asks for."""
 
     gateway: str
@@ -131,7 +131,7 @@ def _switch(topic: str, what: str, value: object) -> bool:
 
 def parse_command(
     base: str, topic: str, payload: bytes, gateways: Collection[str] | None = None
-) -> Command:
+) -> MqttCommand:
     """The gateway and settings a command message asks for; InvalidInputError naming the
     topic, the entity and what it allows otherwise. With `gateways`, a gateway the monitor
     does not watch is refused too."""
@@ -140,16 +140,16 @@ def parse_command(
         raise InvalidInputError(f"{topic}: gateway", "one of " + ", ".join(gateways), gateway)
     value = _value(topic, payload)
     if entity == MODE_COMMAND:
-        return Command(gateway, Setpoints(mode=_mode(topic, value)))
+        return MqttCommand(gateway, Setpoints(mode=_mode(topic, value)))
     if entity == RESERVE_COMMAND:
-        return Command(gateway, Setpoints(backup_reserve_app_percent=_reserve(topic, value)))
+        return MqttCommand(gateway, Setpoints(backup_reserve_app_percent=_reserve(topic, value)))
     if entity == GRID_CHARGING_COMMAND:
-        return Command(gateway, Setpoints(grid_charging=_switch(topic, "grid charging", value)))
+        return MqttCommand(gateway, Setpoints(grid_charging=_switch(topic, "grid charging", value)))
     assert entity == STORM_WATCH_COMMAND
-    return Command(gateway, Setpoints(storm_watch=_switch(topic, "storm watch", value)))
+    return MqttCommand(gateway, Setpoints(storm_watch=_switch(topic, "storm watch", value)))
 
 
-async def apply_command(pollers: Mapping[str, Poller], command: Command) -> str:
+async def apply_command(pollers: Mapping[str, Poller], command: MqttCommand) -> str:
     """Carry a command out on its gateway's poller, as the owner's plan does: checked values,
     the route, the poller's request budget, the read-back (which becomes the live state, so
     the new value is published back). Returns what was done, in words; raises what the
