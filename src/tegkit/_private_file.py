@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 PRIVATE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
@@ -37,23 +40,30 @@ def write_private(path: Path, data: bytes) -> None:
     sees the old file or the new one, never half of either. Folders it creates are 0700.
     """
     make_private_dir(path.parent)
-    _replace(path, data, PRIVATE_MODE, exact=True)  # the umask must neither widen nor narrow it
+    with atomic_file(path, private=True) as out:
+        out.write(data)
 
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace `path` with `data` as `write_private` does, with the usual mode (0666 less the
     umask) and in a folder that must exist: for files others may read (plans, charts)."""
-    _replace(path, data, 0o666, exact=False)
+    with atomic_file(path) as out:
+        out.write(data)
 
 
-def _replace(path: Path, data: bytes, mode: int, exact: bool) -> None:
+@contextlib.contextmanager
+def atomic_file(path: Path, *, private: bool = False) -> Iterator[BinaryIO]:
+    """A file written beside `path` under a unique temporary name, fsynced and renamed into
+    place only when the block ends without an error (removed otherwise): for streams too
+    large to hold (exports). Private: 0600 whatever the umask; else 0666 less the umask."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    mode = PRIVATE_MODE if private else 0o666
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        if exact:
-            os.fchmod(fd, mode)
+        if private:
+            os.fchmod(fd, mode)  # the umask must neither widen nor narrow it
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            yield out
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -65,6 +75,7 @@ def _replace(path: Path, data: bytes, mode: int, exact: bool) -> None:
 __all__ = [
     "PRIVATE_DIR_MODE",
     "PRIVATE_MODE",
+    "atomic_file",
     "make_private_dir",
     "write_atomically",
     "write_private",

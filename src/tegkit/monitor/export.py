@@ -28,16 +28,12 @@ names as fields. The tag is ``gateway``; timestamps are nanoseconds.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import functools
 import io
 import operator
-import os
-import secrets
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import IO, Any, Final, Protocol
 
 from tegkit.errors import InvalidInputError
@@ -362,23 +358,6 @@ WRITERS: Final[dict[str, Callable[[IO[bytes], str], Writer]]] = {
 
 
 # ---- the file -------------------------------------------------------------------------
-@contextlib.contextmanager
-def atomic_output(path: Path) -> Iterator[IO[bytes]]:
-    """A file that appears at ``path`` only when the block ends without an error: written
-    beside it under a temporary name, fsynced, then renamed; removed on any failure."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 # ---- the export -----------------------------------------------------------------------
 def export(
     store: Store,
@@ -423,7 +402,6 @@ __all__ = [
     "INFLUX_READING_FIELDS",
     "MAX_RANGE_DAYS",
     "WHATS",
-    "atomic_output",
     "check_range",
     "export",
     "parse_when",

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
+from tegkit._private_file import atomic_file
 from tegkit.errors import InvalidInputError
 from tegkit.monitor import export as ex
 
@@ -199,7 +200,7 @@ def _write(
         count = run(sys.stdout.buffer)
         sys.stdout.buffer.flush()
         return count
-    with ex.atomic_output(out_path) as out:
+    with atomic_file(out_path) as out:  # a failure leaves no half file
         return run(out)
 
 
