@@ -327,3 +327,36 @@ async def test_a_long_retry_after_holds_the_endpoint_back_that_long() -> None:
             assert "soe" not in await poller.poll_due()
         await sim.advance(60)
         assert "soe" in await poller.poll_due()
+
+
+async def test_each_powerwall_is_shown_live_as_the_gateway_reports_it() -> None:
+    # The simulator splits the pack evenly over its Powerwalls, each block's energy rounded
+    # to a watt-hour: the blocks add up to the pack within half a watt-hour each.
+    async with (
+        Simulator(port=0, powerwalls=3, speed=0) as sim,
+        stepped_poller(sim) as poller,
+    ):
+        await poller.poll_due()
+        for _ in range(3):  # the first slow poll, and the next two
+            state = sim.state()
+            entry = poller.live.to_json()["gateways"][0]
+            walls = entry["powerwalls"]
+            assert [w["serial"] for w in walls] == sim.gateway.battery_serials
+            assert len(set(sim.gateway.battery_serials)) == 3
+            tolerance = 0.5 * len(walls)
+            remaining = sum(w["energy_remaining_wh"] for w in walls)
+            assert abs(remaining - state["energy_remaining_wh"]) <= tolerance
+            full = sum(w["full_pack_wh"] for w in walls)
+            assert abs(full - state["full_pack_wh"]) <= tolerance
+            power = sum(w["power_w"] for w in walls)  # > 0 discharges, as the battery meter
+            assert abs(power - state["battery_w"]) <= 0.01 * len(walls)
+            for wall in walls:
+                assert wall["taken_at"] == sim.now_s
+                assert 0 < wall["energy_remaining_wh"] <= wall["full_pack_wh"]
+                assert wall["voltage_v"] and wall["frequency_hz"] and wall["firmware"]
+            for _ in range(10):  # to the next slow poll (STEPPED: every 600 s)
+                await sim.advance(60)
+                await poller.poll_due()
+        # once per slow poll, nothing more
+        counters = poller.gateway.counters.requests_total
+        assert counters["system_status"] == 4 and counters["meters_aggregates"] == 31

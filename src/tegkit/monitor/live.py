@@ -71,6 +71,44 @@ class PollerCounters:
         return sum(self.requests_total.values())
 
 
+@dataclass(frozen=True, slots=True)
+class PowerwallLive:
+    """One Powerwall as the gateway's /api/system_status reported it (a battery block) at
+    `taken_at`; None wherever the gateway did not report a value (or an implausible one).
+
+    Only shown live (/api/live, MQTT), never stored: the slow poll reads it once a minute.
+    """
+
+    serial: str | None
+    taken_at: float
+    part_number: str | None = None
+    firmware: str | None = None  # the block's own version (a git hash)
+    energy_remaining_wh: float | None = None  # nominal energy remaining
+    full_pack_wh: float | None = None  # nominal full pack energy
+    power_w: float | None = None  # > 0 discharges, like the battery meter
+    reactive_power_var: float | None = None
+    voltage_v: float | None = None
+    frequency_hz: float | None = None
+    inverter_state: str | None = None  # pinv_state, e.g. "PINV_GridFollowing"
+    backup_ready: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "serial": self.serial,
+            "taken_at": self.taken_at,
+            "part_number": self.part_number,
+            "firmware": self.firmware,
+            "energy_remaining_wh": self.energy_remaining_wh,
+            "full_pack_wh": self.full_pack_wh,
+            "power_w": self.power_w,
+            "reactive_power_var": self.reactive_power_var,
+            "voltage_v": self.voltage_v,
+            "frequency_hz": self.frequency_hz,
+            "inverter_state": self.inverter_state,
+            "backup_ready": self.backup_ready,
+        }
+
+
 @dataclass(slots=True)
 class GatewayLive:
     """The latest known state of one gateway; None wherever nothing is known yet."""
@@ -90,6 +128,9 @@ class GatewayLive:
     tz_override: dt.tzinfo | None = None  # the zone the owner chose instead (--tz)
     sitemaster_running: bool | None = None
     connected_to_tesla: bool | None = None  # as /api/sitemaster says
+    #: each Powerwall of the last /api/system_status answer; None while the gateway has not
+    #: reported them (no answer yet, a firmware without the endpoint or its battery_blocks)
+    powerwalls: list[PowerwallLive] | None = None
     counters: PollerCounters = field(default_factory=PollerCounters)
 
     def freshness_s(self, now: float) -> float | None:
@@ -134,6 +175,9 @@ class GatewayLive:
             "site_name": self.site_name,
             "sitemaster_running": self.sitemaster_running,
             "connected_to_tesla": self.connected_to_tesla,
+            "powerwalls": (
+                None if self.powerwalls is None else [p.to_json() for p in self.powerwalls]
+            ),
             "requests_total": self.counters.total_requests(),
         }
 

@@ -1,8 +1,9 @@
 """Polls one gateway politely and turns its answers into readings, gaps and events.
 
 Two groups of endpoints: the fast group (meters, state of energy, grid status) makes a
-reading every few seconds; the slow group (operation, site info, status, sitemaster)
-refreshes settings and identity about once a minute. Nothing else is asked: each request
+reading every few seconds; the slow group (operation, site info, status, sitemaster, and
+system status for each Powerwall's energy and power) refreshes settings, identity and the
+per-Powerwall values about once a minute. Nothing else is asked: each request
 costs the gateway, so an endpoint is polled only if something reads what it answers. Each
 group runs on its own jittered schedule; an endpoint that fails backs off on its own (its
 429 Retry-After wins) and never has more than one request in flight. Every request first
@@ -60,7 +61,7 @@ from tegkit.logs import set_gateway as set_log_gateway
 from tegkit.models import CUSTOMER_MODES
 from tegkit.monitor import plausible
 from tegkit.monitor.clock import ReadingClock
-from tegkit.monitor.live import DurationHistogram, GatewayLive, LiveState, Problem
+from tegkit.monitor.live import DurationHistogram, GatewayLive, LiveState, PowerwallLive, Problem
 from tegkit.monitor.readings import Event, Gap, Reading
 from tegkit.monitor.store import AsyncStore
 from tegkit.route import (
@@ -78,7 +79,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 FAST: Final[tuple[str, ...]] = ("meters_aggregates", "soe", "grid_status")
-SLOW: Final[tuple[str, ...]] = ("operation", "site_info", "status", "sitemaster")
+SLOW: Final[tuple[str, ...]] = ("operation", "site_info", "status", "sitemaster", "system_status")
 ENDPOINTS: Final[tuple[str, ...]] = FAST + SLOW
 #: the path of each polled endpoint (to clear the client's memory of a 429 or 404).
 PATHS: Final[dict[str, str]] = {
@@ -89,6 +90,7 @@ PATHS: Final[dict[str, str]] = {
     "site_info": "/api/site_info",
     "status": "/api/status",
     "sitemaster": "/api/sitemaster",
+    "system_status": "/api/system_status",
 }
 
 #: gateway requests one poll can cause at most: the request, a login, the request again.
@@ -333,6 +335,7 @@ class Poller:
             "site_info": client.site_info,
             "status": client.status,
             "sitemaster": client.sitemaster,
+            "system_status": client.system_status,
         }
 
     @classmethod
@@ -892,6 +895,9 @@ class Poller:
         elif isinstance(value, models.SiteInfo):
             g.site_name = plausible.text(value.site_name) or g.site_name
             g.site_tz = plausible.text(value.timezone) or g.site_tz
+        elif isinstance(value, models.SystemStatus):
+            blocks = value.battery_blocks
+            g.powerwalls = None if blocks is None else [_powerwall(b, now) for b in blocks]
         self.live.changed(g)
 
     def _apply_operation(self, operation: models.Operation) -> None:
@@ -1012,6 +1018,33 @@ def _auth_detail(exc: AuthenticationError) -> str:
     """What the gateway said about a refused login, without the client's retry counts
     (a login blocked after failures repeats the first refusal's `error` field)."""
     return _short(Exception(exc.error or exc.message or f"HTTP {exc.status}"))
+
+
+#: a Powerwall block's energy: ~14 kWh; a megawatt-hour is no Powerwall
+POWERWALL_ENERGY_MAX_WH: Final = 1e6
+
+
+def _powerwall(block: models.BatteryBlock, taken_at: float) -> PowerwallLive:
+    """One battery block as the live record; a value out of physical range is not known."""
+    power_max_w = plausible.POWER_MAX_W
+    return PowerwallLive(
+        serial=plausible.text(block.package_serial_number) or None,
+        taken_at=taken_at,
+        part_number=plausible.text(block.package_part_number) or None,
+        firmware=plausible.text(block.version) or None,
+        energy_remaining_wh=plausible.number(
+            block.nominal_energy_remaining_wh, 0.0, POWERWALL_ENERGY_MAX_WH
+        ),
+        full_pack_wh=plausible.number(
+            block.nominal_full_pack_energy_wh, 0.0, POWERWALL_ENERGY_MAX_WH
+        ),
+        power_w=plausible.number(block.p_out_w, -power_max_w, power_max_w),
+        reactive_power_var=plausible.number(block.q_out_var, -power_max_w, power_max_w),
+        voltage_v=plausible.number(block.v_out_v, 0.0, 1000.0),
+        frequency_hz=plausible.number(block.f_out_hz, 0.0, 100.0),
+        inverter_state=plausible.text(block.pinv_state) or None,
+        backup_ready=block.backup_ready,
+    )
 
 
 #: the endpoint a reading's field comes from (for the error counters).
