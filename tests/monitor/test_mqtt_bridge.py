@@ -36,7 +36,12 @@ from tegkit.monitor.mqtt.bridge import (
     check_broker,
     read_password_file,
 )
-from tegkit.monitor.mqtt.discovery import DeviceInfo, discovery_messages
+from tegkit.monitor.mqtt.discovery import (
+    DeviceInfo,
+    PowerwallInfo,
+    device_info,
+    discovery_messages,
+)
 from tegkit.monitor.mqtt.topics import Message
 from tegkit.monitor.service import Monitor
 from tegkit.sim import Simulator
@@ -354,7 +359,10 @@ async def test_a_stuck_broker_neither_stops_polling_nor_grows_the_outbox(
             # the poller goes on reading the gateway while nothing reaches the broker
             await until("more polls", lambda: gateway.counters.total_requests() > polls + 50)
             assert bridge.published_total <= sent + 200  # at most what was in flight
-            topics = len(config_topics(control=False)) + 3  # configs, state, availability
+            # one message per topic: configs (its Powerwalls' too), state, availability
+            entry = gateway.to_json(monitor.live.clock(), monitor.live.stale_after_s)
+            device = device_info(entry, bridge.dashboard_url)
+            topics = len({m.topic for m in discovery_messages(device, BASE, PREFIX)}) + 3
             assert len(bridge.outbox) <= topics
         finally:
             os.kill(broker.process.pid, signal.SIGCONT)
@@ -366,8 +374,10 @@ async def test_a_stuck_broker_neither_stops_polling_nor_grows_the_outbox(
 async def test_a_gateway_no_longer_watched_has_its_entities_removed(
     broker: MosquittoBroker,
 ) -> None:
-    # what an earlier monitor with gateway "garage" left on the broker
-    gone = discovery_messages(DeviceInfo("garage"), BASE, PREFIX, control=False)
+    # what an earlier monitor with gateway "garage" (two Powerwalls) left on the broker
+    walls = (PowerwallInfo("TG1"), PowerwallInfo("TG2"))
+    gone = discovery_messages(DeviceInfo("garage", powerwalls=walls), BASE, PREFIX)
+    assert len([m for m in gone if "/powerwall_" in m.topic]) == 6  # removed with the rest
     async with broker.client() as client:
         for message in gone:
             await client.publish(message.topic, message.payload, qos=1, retain=True)

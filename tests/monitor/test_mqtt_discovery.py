@@ -8,6 +8,7 @@ entities read equal the monitor's /api/live, taken from a poller of the simulato
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -35,6 +36,7 @@ from tegkit.monitor.mqtt import discovery
 from tegkit.monitor.mqtt.commands import parse_command
 from tegkit.monitor.mqtt.discovery import (
     DeviceInfo,
+    PowerwallInfo,
     device_info,
     discovery_messages,
     node_id,
@@ -248,6 +250,26 @@ _UNITS_AND_STATE_CLASSES: dict[str, tuple[list[str], list[str]]] = {
         ],
         ["total", "total_increasing"],
     ),
+    # energy stored (a battery's): the energy units, measured, never total_increasing
+    "energy_storage": (
+        [
+            "J",
+            "kJ",
+            "MJ",
+            "GJ",
+            "mWh",
+            "Wh",
+            "kWh",
+            "MWh",
+            "GWh",
+            "TWh",
+            "cal",
+            "kcal",
+            "Mcal",
+            "Gcal",
+        ],
+        ["measurement", "total"],
+    ),
     "battery": (["%"], ["measurement"]),
 }
 
@@ -399,13 +421,17 @@ BASE = "tegkit"
 
 def _configs(messages: list[Message]) -> dict[str, dict[str, Any]]:
     """Non-empty discovery configs by topic."""
-    return {m.topic: json.loads(m.payload) for m in messages if m.payload}
+    return {
+        m.topic: json.loads(m.payload)
+        for m in messages
+        if m.payload and m.topic.startswith("homeassistant/")
+    }
 
 
 def _rendered(template: str, doc: dict[str, Any]) -> str:
     """What Home Assistant renders for our one template form, `{{ value_json.KEY }}`: the
     value as Python text, so a null is "None" (an unknown state, not 0)."""
-    found = re.fullmatch(r"\{\{ value_json\.([a-z_]+) \}\}", template)
+    found = re.fullmatch(r"\{\{ value_json\.([a-z][a-z0-9_]*) \}\}", template)
     assert found is not None, template
     assert found[1] in doc, f"the state document has no {found[1]}"
     return str(doc[found[1]])
@@ -551,6 +577,128 @@ def test_device_info_from_the_live_entry_splits_the_din() -> None:
         }
 
 
+# --- the Powerwalls -------------------------------------------------------------------------
+
+WALLS = (
+    PowerwallInfo("TG122000000001", model="3012170-05-B", firmware="223a56cd575b7b"),
+    PowerwallInfo("TG122000000002"),
+)
+WALL_VALUES = ("energy_remaining_wh", "full_pack_wh", "power_w")
+
+
+def _powerwall_configs(messages: list[Message]) -> dict[str, dict[str, Any]]:
+    return {t: c for t, c in _configs(messages).items() if "/powerwall_" in t}
+
+
+@pytest.mark.parametrize("control", [False, True])
+def test_each_powerwall_is_a_device_via_the_gateway_with_one_sensor_per_value(
+    control: bool,
+) -> None:
+    device = dataclasses.replace(DEVICE, powerwalls=WALLS)
+    messages = discovery_messages(device, BASE, control=control)
+    configs = _configs(messages)
+    for topic, config in configs.items():
+        check_config(topic, config)
+    walls = _powerwall_configs(messages)
+    assert len(walls) == len(WALLS) * len(WALL_VALUES)  # one entity per Powerwall per value
+    unique_ids = [c["unique_id"] for c in configs.values()]
+    assert len(unique_ids) == len(set(unique_ids))
+    by_serial: dict[str, dict[str, dict[str, Any]]] = {}
+    for topic, config in walls.items():
+        assert topic.startswith("homeassistant/sensor/tegkit_home/powerwall_")
+        serial = config["device"]["serial_number"]
+        value = next(v for v in WALL_VALUES if config["unique_id"].endswith(v))
+        by_serial.setdefault(serial, {})[value] = config
+        # the gateway's node and the Powerwall's serial number make the unique id
+        assert config["unique_id"] == f"tegkit_home_powerwall_{serial.lower()}_{value}"
+        assert (
+            config["value_template"]
+            == "{{ value_json.powerwall_" + serial.lower() + "_" + value + " }}"
+        )
+        assert config["state_topic"] == state_topic(BASE, "home")
+        assert config["device"]["via_device"] == "tegkit_home"  # the gateway's identifier
+        assert config["device"]["identifiers"] == [f"tegkit_home_{serial.lower()}"]
+        assert config["availability"] == configs[next(iter(configs))]["availability"]
+    assert set(by_serial) == {w.serial for w in WALLS}
+    first = by_serial["TG122000000001"]
+    assert first["power_w"]["device"] == {
+        "identifiers": ["tegkit_home_tg122000000001"],
+        "name": "Powerwall TG122000000001",
+        "manufacturer": "Tesla",
+        "model": "3012170-05-B",
+        "serial_number": "TG122000000001",
+        "sw_version": "223a56cd575b7b",
+        "via_device": "tegkit_home",
+    }
+    for value in ("energy_remaining_wh", "full_pack_wh"):
+        config = first[value]
+        assert (config["device_class"], config["state_class"], config["unit_of_measurement"]) == (
+            "energy_storage",
+            "measurement",
+            "Wh",
+        )
+    power = first["power_w"]
+    assert (power["device_class"], power["state_class"], power["unit_of_measurement"]) == (
+        "power",
+        "measurement",
+        "W",
+    )
+    # the serial numbers with entities are kept for a later run's removal
+    (listed,) = [m for m in messages if m.topic == "tegkit/home/powerwalls"]
+    assert listed.retain and discovery.powerwall_serials(listed.payload) == [
+        w.serial for w in WALLS
+    ]
+
+
+def test_a_powerwall_the_gateway_stops_reporting_is_removed() -> None:
+    before = dataclasses.replace(DEVICE, powerwalls=WALLS)
+    after = dataclasses.replace(DEVICE, powerwalls=WALLS[:1])
+    published = _powerwall_configs(discovery_messages(before, BASE))
+    messages = discovery_messages(after, BASE, previous=before)
+    kept = _powerwall_configs(messages)
+    emptied = {m.topic for m in messages if m.retain and not m.payload}
+    gone = set(published) - set(kept)
+    assert len(gone) == len(WALL_VALUES) and all("tg122000000002" in t for t in gone)
+    assert gone <= emptied
+    (listed,) = [m for m in messages if m.topic == "tegkit/home/powerwalls"]
+    assert discovery.powerwall_serials(listed.payload) == ["TG122000000001"]
+    # none left: the list is cleared too
+    none = discovery_messages(DEVICE, BASE, previous=after)
+    assert set(kept) <= {m.topic for m in none if not m.payload}
+    assert [m.payload for m in none if m.topic == "tegkit/home/powerwalls"] == [b""]
+    # a gateway leaving takes its Powerwalls' entities with it
+    removal = {m.topic for m in removal_messages("home", BASE, powerwalls=["TG122000000002"])}
+    assert gone <= removal and "tegkit/home/powerwalls" in removal
+
+
+def test_powerwalls_without_a_serial_number_or_reported_twice_get_one_entity_set() -> None:
+    wall = {"energy_remaining_wh": 5000.0, "full_pack_wh": 14000.0, "power_w": -70.0}
+    entry = {
+        "gateway": "home",
+        "status": "ok",
+        "powerwalls": [
+            {**wall, "serial": "TG1-A"},
+            {**wall, "serial": "TG1-A", "power_w": 1.0},  # the first of a serial counts
+            {**wall, "serial": None},  # no stable id: shown in /api/live only
+            {**wall, "serial": ""},
+        ],
+    }
+    info = device_info(entry)
+    assert [w.serial for w in info.powerwalls] == ["TG1-A"]
+    doc = state_document(entry)
+    configs = _powerwall_configs(discovery_messages(info, BASE))
+    assert len(configs) == len(WALL_VALUES)
+    for topic, config in configs.items():
+        check_config(topic, config)
+        # a serial that is no identifier is made one, with a hash so two never meet
+        assert re.fullmatch(r"powerwall_tg1_a_[0-9a-f]{8}_[a-z_]+", topic.split("/")[-2])
+        rendered = _rendered(config["value_template"], doc)
+        assert rendered in {"5000.0", "14000.0", "-70.0"}
+    assert discovery.powerwall_serials(b'["TG1", 3, "", null]') == ["TG1"]
+    assert discovery.powerwall_serials(b"not json") == []
+    assert discovery.powerwall_serials(b'{"TG1": 1}') == []
+
+
 # --- the state ------------------------------------------------------------------------------
 
 
@@ -572,6 +720,11 @@ def _expected(entry: dict[str, Any]) -> dict[str, Any]:
         "sitemaster_running": "ON" if entry["sitemaster_running"] else "OFF",
         "connected_to_tesla": "ON" if entry["connected_to_tesla"] else "OFF",
         "status": entry["status"],
+        **{
+            f"powerwall_{wall['serial'].lower()}_{value}": wall[value]
+            for wall in entry["powerwalls"] or []
+            for value in ("energy_remaining_wh", "full_pack_wh", "power_w")
+        },
     }
 
 
@@ -609,6 +762,13 @@ async def test_state_values_equal_the_live_json_of_a_polled_simulator() -> None:
             # the device carries what the gateway reported of itself
             info = device_info(entry)
             assert info.firmware == entry["version"] and info.serial
+            # and each Powerwall the gateway reported, with its values in the document
+            assert entry["powerwalls"] and [w.serial for w in info.powerwalls] == [
+                w["serial"] for w in entry["powerwalls"]
+            ]
+            assert len(_powerwall_configs(discovery_messages(info, BASE))) == 3 * len(
+                entry["powerwalls"]
+            )
 
 
 def test_nothing_known_is_unknown_never_zero_and_the_gateway_offline() -> None:
@@ -734,6 +894,7 @@ def test_the_docs_entity_table_is_what_discovery_publishes() -> None:
     section = DOC.split("## What appears in Home Assistant", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| ([A-Z][^|]*?) \| ", section, re.M)
     names = {e.name for e in discovery.all_entities()}
+    names |= {e.name for e in discovery.powerwall_entities(PowerwallInfo("TG1"))}
     assert set(rows) == names
 
 

@@ -52,6 +52,7 @@ from tegkit.monitor.mqtt.discovery import (
     DeviceInfo,
     device_info,
     discovery_messages,
+    powerwall_serials,
     removal_messages,
     state_messages,
 )
@@ -65,6 +66,7 @@ from tegkit.monitor.mqtt.topics import (
     check_base,
     check_level,
     command_subscription,
+    powerwalls_topic,
     status_topic,
 )
 
@@ -474,10 +476,11 @@ class MqttBridge:
         its state and availability."""
         base, name = self.settings.base, str(entry.get("gateway"))
         device = device_info(entry, self.dashboard_url)
-        if self._devices.get(name) != device:
+        previous = self._devices.get(name)
+        if previous != device:
             self._devices[name] = device
             configs = discovery_messages(
-                device, base, self.settings.discovery_prefix, self.settings.control
+                device, base, self.settings.discovery_prefix, self.settings.control, previous
             )
             for message in configs:
                 self._put(message, limited=False)
@@ -558,18 +561,20 @@ class MqttBridge:
             self.commands_applied_total += 1
             log.info("%s: MQTT command carried out: %s", command.gateway, done)
 
-    def _removed_gateway(self, topic: str, payload: bytes) -> None:
-        """A retained availability of a gateway this monitor no longer watches: its
-        entities are removed from Home Assistant."""
+    def _removed_gateway(self, topic: str, payload: bytes, powerwalls: bool = False) -> None:
+        """A retained availability (or Powerwall list) of a gateway this monitor no longer
+        watches: its entities (its Powerwalls') are removed from Home Assistant."""
         parts = topic.split("/")
         if len(parts) != 3 or not payload:
             return
         gateway = parts[1]
         if gateway in self._devices or gateway in self.live.names():
             return
-        log.warning("MQTT: gateway %r is no longer watched; removing its entities", gateway)
+        serials = powerwall_serials(payload) if powerwalls else []
+        if not powerwalls:
+            log.warning("MQTT: gateway %r is no longer watched; removing its entities", gateway)
         for message in removal_messages(
-            gateway, self.settings.base, self.settings.discovery_prefix
+            gateway, self.settings.base, self.settings.discovery_prefix, serials
         ):
             self._put(message, limited=False)
 
@@ -578,6 +583,7 @@ class MqttBridge:
     async def _read(self, client: aiomqtt.Client) -> None:
         wanted = command_subscription(self.settings.base)
         gone = availability_topic(self.settings.base, "+")
+        gone_powerwalls = powerwalls_topic(self.settings.base, "+")
         async for message in client.messages:
             payload = message.payload
             data = payload if isinstance(payload, bytes) else str(payload or "").encode()
@@ -586,6 +592,8 @@ class MqttBridge:
                 self._command(topic, data, message.retain)
             elif message.retain and message.topic.matches(gone):
                 self._removed_gateway(topic, data)
+            elif message.retain and message.topic.matches(gone_powerwalls):
+                self._removed_gateway(topic, data, powerwalls=True)
 
     async def _send(self, client: aiomqtt.Client) -> None:
         while True:
@@ -615,6 +623,7 @@ class MqttBridge:
         await client.publish(status_topic(base), ONLINE, qos=1, retain=True)
         await client.subscribe(command_subscription(base), qos=1)
         await client.subscribe(availability_topic(base, "+"), qos=1)
+        await client.subscribe(powerwalls_topic(base, "+"), qos=1)
         self.outbox.requeue(list(self._retained.values()))  # a restarted broker forgot them
         tasks = [
             asyncio.create_task(self._send(client), name="mqtt-send"),

@@ -13,6 +13,14 @@ Energy sensors are the gateway's own cumulative counters (Wh, `device_class` ene
 are never integrated from power. A value the monitor does not know is JSON null in the state
 document, which the template renders as "None": Home Assistant shows it as unknown, never as 0.
 
+Each Powerwall the gateway reports (its battery blocks in /api/system_status, with a serial
+number) is a device of its own linked to the gateway's by `via_device`, as Home Assistant's
+own Powerwall integration shows them: energy remaining and full pack energy (Wh,
+`energy_storage`) and power (W, > 0 discharging). Its values are keys of the gateway's state
+document named by the serial number. A Powerwall the gateway stops reporting has its configs
+emptied; the serial numbers with entities are kept retained on `{base}/{gateway}/powerwalls`,
+so a later run can remove them once the gateway has left the fleet.
+
 With control (`--mqtt-control`) the mode is a `select`, the backup reserve a `number` (app
 scale) and grid charging and storm watch are `switch`es, each with a command topic; without
 it they are read-only sensors, and the configs of the other variant are removed, so turning
@@ -26,7 +34,7 @@ import hashlib
 import importlib.metadata
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -51,6 +59,7 @@ from tegkit.monitor.mqtt.topics import (
     check_gateway,
     check_level,
     command_topic,
+    powerwalls_topic,
     state_topic,
     status_topic,
 )
@@ -85,6 +94,15 @@ _METER_TITLES: Final[dict[MeterName, str]] = {
 
 
 @dataclass(frozen=True, slots=True)
+class PowerwallInfo:
+    """What Home Assistant shows of one Powerwall's device."""
+
+    serial: str
+    model: str | None = None  # the Powerwall's part number
+    firmware: str | None = None  # its battery block's version
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceInfo:
     """What Home Assistant shows of one gateway's device; None where it is not known."""
 
@@ -94,6 +112,7 @@ class DeviceInfo:
     serial: str | None = None  # the gateway's serial number (the end of its DIN)
     firmware: str | None = None
     configuration_url: str | None = None  # the monitor's dashboard
+    powerwalls: tuple[PowerwallInfo, ...] = ()  # those the gateway reports, by serial
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +126,7 @@ class Entity:
     config: dict[str, Any] = field(default_factory=dict)
     command: bool = False  # takes commands on {base}/{gateway}/set/{key}
     state: bool = True  # reads the state document
+    powerwall: PowerwallInfo | None = None  # on this Powerwall's device, not the gateway's
 
 
 def _value(key: str) -> str:
@@ -269,6 +289,68 @@ def _controls() -> list[Entity]:
     ]
 
 
+#: each Powerwall's values: the live record's name (/api/live), the entity's name, its config
+_POWERWALL_VALUES: Final[tuple[tuple[str, str, dict[str, Any]], ...]] = (
+    (
+        "energy_remaining_wh",
+        "Energy remaining",
+        {
+            "device_class": "energy_storage",
+            "state_class": "measurement",
+            "unit_of_measurement": "Wh",
+            "suggested_display_precision": 0,
+        },
+    ),
+    (
+        "full_pack_wh",
+        "Full pack energy",
+        {
+            "device_class": "energy_storage",
+            "state_class": "measurement",
+            "unit_of_measurement": "Wh",
+            "suggested_display_precision": 0,
+        },
+    ),
+    (
+        "power_w",
+        "Power",
+        {
+            "device_class": "power",
+            "state_class": "measurement",
+            "unit_of_measurement": "W",
+            "suggested_display_precision": 0,
+        },
+    ),
+)
+_UNSAFE_KEY = re.compile(r"[^a-z0-9]")
+
+
+def serial_key(serial: str) -> str:
+    """A serial number as part of a state key, object id and unique id: lower case letters
+    and digits (anything else "_", and a short hash of the serial when something was, so
+    two serial numbers never meet in one key)."""
+    safe = _UNSAFE_KEY.sub("_", serial.lower())
+    if safe != serial.lower():
+        safe += "_" + hashlib.sha256(serial.encode("utf-8")).hexdigest()[:8]
+    return safe
+
+
+def powerwall_key(serial: str, value: str) -> str:
+    """The state key (and entity key) of one value of one Powerwall."""
+    return f"powerwall_{serial_key(serial)}_{value}"
+
+
+def powerwall_entities(powerwall: PowerwallInfo) -> list[Entity]:
+    """The sensors of one Powerwall's device."""
+    return [
+        replace(
+            _sensor(powerwall_key(powerwall.serial, value), name, **config),
+            powerwall=powerwall,
+        )
+        for value, name, config in _POWERWALL_VALUES
+    ]
+
+
 def entities(control: bool) -> list[Entity]:
     """A gateway's entities, with or without control."""
     return _read_only() + (_controls() if control else _settings_read_only())
@@ -313,6 +395,20 @@ def _origin() -> dict[str, str]:
     return {"name": "tegkit", "sw_version": version}
 
 
+def _powerwall_device(base: str, gateway: str, powerwall: PowerwallInfo) -> dict[str, Any]:
+    gateway_id = node_id(base, gateway)
+    block: dict[str, Any] = {
+        "identifiers": [f"{gateway_id}_{serial_key(powerwall.serial)}"],
+        "name": f"Powerwall {powerwall.serial}",
+        "manufacturer": "Tesla",
+        "serial_number": powerwall.serial,
+        "via_device": gateway_id,
+    }
+    optional = {"model": powerwall.model, "sw_version": powerwall.firmware}
+    block.update({k: v for k, v in optional.items() if v})
+    return block
+
+
 def _device(base: str, device: DeviceInfo) -> dict[str, Any]:
     block: dict[str, Any] = {
         "identifiers": [node_id(base, device.gateway)],
@@ -337,7 +433,11 @@ def entity_config(base: str, device: DeviceInfo, entity: Entity) -> dict[str, An
         "name": entity.name,
         "unique_id": uid,
         "default_entity_id": f"{entity.component}.{uid.lower().replace('-', '_')}",
-        "device": _device(base, device),
+        "device": (
+            _device(base, device)
+            if entity.powerwall is None
+            else _powerwall_device(base, gateway, entity.powerwall)
+        ),
         "origin": _origin(),
         "availability": [
             {
@@ -365,45 +465,87 @@ def _encode(doc: Mapping[str, Any]) -> bytes:
     return json.dumps(doc, separators=(",", ":"), sort_keys=True, allow_nan=False).encode()
 
 
+def _encode_list(items: list[str]) -> bytes:
+    return json.dumps(items, separators=(",", ":")).encode()
+
+
 def discovery_messages(
     device: DeviceInfo,
     base: str,
     prefix: str = DEFAULT_DISCOVERY_PREFIX,
     control: bool = False,
+    previous: DeviceInfo | None = None,
 ) -> list[Message]:
-    """The retained discovery configs of one gateway's device; with control the select,
-    number and switches, without it their sensors, and the other variant's configs emptied
-    (so a change of --mqtt-control leaves no orphan entity)."""
+    """The retained discovery configs of one gateway's device and of its Powerwalls'; with
+    control the select, number and switches, without it their sensors, and the other
+    variant's configs emptied (so a change of --mqtt-control leaves no orphan entity). The
+    Powerwalls of `previous` (what was published before) that `device` no longer has are
+    removed; the serial numbers with entities are retained on `powerwalls_topic`."""
     check_base(base)
     check_gateway(device.gateway)
     check_level(prefix, "--mqtt-discovery-prefix")
+    gateway = device.gateway
     wanted = entities(control)
     keep = {(e.component, e.key) for e in wanted}
     gone = [e for e in all_entities() if (e.component, e.key) not in keep]
+    serials = [p.serial for p in device.powerwalls]
+    for powerwall in device.powerwalls:
+        wanted += powerwall_entities(powerwall)
+    if previous is not None:
+        gone += [
+            e for p in previous.powerwalls if p.serial not in serials for e in powerwall_entities(p)
+        ]
     return [
         Message(
-            discovery_topic(prefix, base, device.gateway, e),
+            discovery_topic(prefix, base, gateway, e),
             _encode(entity_config(base, device, e)),
             True,
         )
         for e in wanted
-    ] + [Message(discovery_topic(prefix, base, device.gateway, e), b"", True) for e in gone]
+    ] + [
+        *(Message(discovery_topic(prefix, base, gateway, e), b"", True) for e in gone),
+        Message(powerwalls_topic(base, gateway), _encode_list(serials) if serials else b"", True),
+    ]
 
 
 def removal_messages(
-    gateway: str, base: str, prefix: str = DEFAULT_DISCOVERY_PREFIX
+    gateway: str,
+    base: str,
+    prefix: str = DEFAULT_DISCOVERY_PREFIX,
+    powerwalls: Iterable[str] = (),
 ) -> list[Message]:
-    """A gateway leaving: an empty retained config for each entity it may have (Home
-    Assistant removes the entity, and the device with its last), and its retained state and
-    availability cleared."""
+    """A gateway leaving: an empty retained config for each entity it may have, those of
+    the Powerwalls with these serial numbers too (Home Assistant removes the entity, and
+    the device with its last), and its retained state, availability and Powerwall list
+    cleared."""
     check_base(base)
     check_gateway(gateway)
-    clear = [Message(discovery_topic(prefix, base, gateway, e), b"", True) for e in all_entities()]
+    every = all_entities()
+    for serial in dict.fromkeys(powerwalls):
+        every += powerwall_entities(PowerwallInfo(serial))
+    clear = [Message(discovery_topic(prefix, base, gateway, e), b"", True) for e in every]
     return [
         *clear,
         Message(state_topic(base, gateway), b"", True),
         Message(availability_topic(base, gateway), b"", True),
+        Message(powerwalls_topic(base, gateway), b"", True),
     ]
+
+
+def powerwall_serials(payload: bytes) -> list[str]:
+    """The serial numbers of a retained `powerwalls_topic` message; none when it is not a
+    JSON list of serial numbers (whoever wrote it, nothing is removed on its word)."""
+    try:
+        found = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return []
+    if not isinstance(found, list):
+        return []
+    return [s for s in found if isinstance(s, str) and _is_serial(s)]
+
+
+def _is_serial(value: str) -> bool:
+    return 0 < len(value) <= 100 and value.isprintable()
 
 
 # --- state ----------------------------------------------------------------------------------
@@ -450,7 +592,21 @@ def state_document(entry: Mapping[str, Any]) -> dict[str, Any]:
         RUNNING_KEY: _on_off(entry.get("sitemaster_running")),
         CONNECTED_KEY: _on_off(entry.get("connected_to_tesla")),
     }
+    for wall in _powerwall_entries(entry):
+        for value, _, _ in _POWERWALL_VALUES:
+            doc[powerwall_key(wall["serial"], value)] = wall.get(value)
     return doc
+
+
+def _powerwall_entries(entry: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The Powerwalls of a live entry that have a serial number (the first of each serial):
+    without one there is no stable id to give their entities."""
+    found: dict[str, Mapping[str, Any]] = {}
+    for wall in entry.get("powerwalls") or []:
+        serial = wall.get("serial") if isinstance(wall, Mapping) else None
+        if isinstance(serial, str) and _is_serial(serial) and serial not in found:
+            found[serial] = wall
+    return list(found.values())
 
 
 def state_messages(base: str, entry: Mapping[str, Any]) -> list[Message]:
@@ -480,4 +636,12 @@ def device_info(entry: Mapping[str, Any], configuration_url: str | None = None) 
         serial=serial,
         firmware=entry.get("version") or None,
         configuration_url=configuration_url,
+        powerwalls=tuple(
+            PowerwallInfo(
+                wall["serial"],
+                model=wall.get("part_number") or None,
+                firmware=wall.get("firmware") or None,
+            )
+            for wall in _powerwall_entries(entry)
+        ),
     )

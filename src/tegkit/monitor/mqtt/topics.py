@@ -92,6 +92,12 @@ def state_topic(base: str, gateway: str) -> str:
     return f"{base}/{gateway}/state"
 
 
+def powerwalls_topic(base: str, gateway: str) -> str:
+    """The serial numbers of a gateway's Powerwalls that have entities (a retained JSON list):
+    what a later run needs to remove them once the gateway has left."""
+    return f"{base}/{gateway}/powerwalls"
+
+
 def command_topic(base: str, gateway: str, entity: str) -> str:
     """Where a command for one of a gateway's controls arrives (--mqtt-control)."""
     return f"{base}/{gateway}/set/{entity}"
