@@ -141,6 +141,18 @@ def test_catch_up_applies_what_is_in_force_once_and_never_a_window_that_closed()
     assert later == [(la(3, 9, 22, 5), Due(KEEP_FULL, KEEP_FULL.setpoints, None, la(3, 9, 22, 5)))]
 
 
+def test_a_window_a_previous_run_outlived_is_not_reported_missed_again() -> None:
+    now = la(3, 9, 10)
+    ran_until = la(3, 9, 8)  # the last run reported something after today's 07:15 window
+    assert Engine(SCE_PLAN, LA).start(now, seen(now), ran_until) == [
+        Due(ON_BATTERY, ON_BATTERY.setpoints, None, la(3, 9, 7, 55), catch_up=True),
+    ]
+    # a run last seen before the window opened did not see it: missed, as without a record
+    assert Engine(SCE_PLAN, LA).start(now, seen(now), la(3, 9, 7))[0] == Missed(
+        FIRMWARE, la(3, 9, 7, 15)
+    )
+
+
 def test_on_start_a_window_still_open_is_due() -> None:
     now = la(3, 9, 7, 30)
     decisions = Engine(SCE_PLAN, LA).start(now, seen(now))

@@ -112,6 +112,7 @@ async def step(sim: Simulator, monitor: Monitor, plan: GatewayPlan, seconds: flo
     poller = monitor.pollers["home"]
     if plan.runner is None:  # as GatewayPlan.run: the runner starts once the zone is known
         await poller.poll_due()
+        await plan.recall()
         assert plan.start()
     end = sim.now_s + seconds
     while sim.now_s < end:
@@ -454,3 +455,21 @@ async def test_the_firmware_window_checks_and_starts_the_update_inside_the_budge
         ], ran
         assert requests.most_in_a_minute() <= CONFIG.budget_per_minute
         assert len(requests.times_s) == monitor.pollers["home"].requests_sent
+
+
+async def test_a_restart_does_not_report_a_window_the_last_run_saw_as_missed(
+    tmp_path: Path,
+) -> None:
+    async with Simulator(port=0, scenario="sunny-day", speed=0) as sim:
+        sim.override_load(0.0)  # the battery idles: the first run's window installs at once
+        async with planned_monitor(sim, tmp_path, FIRMWARE) as (monitor, plan):
+            await step(sim, monitor, plan, 11 * 60)
+        since = sim.now_s
+        # the same store, a restart at 05:11: today's window was the first run's, and done
+        async with (
+            planned_monitor(sim, tmp_path, FIRMWARE) as (monitor, plan),
+            aiohttp.ClientSession() as http,
+        ):
+            await step(sim, monitor, plan, 60)
+            events = (await get(http, monitor.url + f"api/events?from={since}"))["events"]
+            assert [e for e in events if e["kind"] == "automation"] == []

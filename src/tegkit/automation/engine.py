@@ -107,10 +107,19 @@ class Engine:
         # The grid's normal state is up: starting in an outage counts as it going down.
         self._off_grid = False
 
-    def start(self, now_utc: datetime, observation: Observation | None) -> list[Judgement]:
+    def start(
+        self,
+        now_utc: datetime,
+        observation: Observation | None,
+        ran_until_utc: datetime | None = None,
+    ) -> list[Judgement]:
         """Catch up: the settings in force now (per setting, the latest timed rule within
         LOOKBACK), once; each firmware window's latest opening, due if still open, else
-        Missed; and the conditions already true in `observation`."""
+        Missed; and the conditions already true in `observation`.
+
+        `ran_until_utc`: when a previous run of this plan was last seen acting (its latest
+        outcome); windows that opened before it were that run's to carry out or report, so
+        a restart does not report them missed again."""
         if self._last_utc is not None:
             raise RuntimeError("Engine.start was already called")
         self._last_utc = now_utc
@@ -118,6 +127,8 @@ class Engine:
         # a window's earlier openings are long closed: report only its latest
         latest = {o.rule: o for o in fired if o.rule.firmware_window}
         fired = [o for o in fired if not o.rule.firmware_window or latest[o.rule] is o]
+        if ran_until_utc is not None:
+            fired = [o for o in fired if not o.rule.firmware_window or o.at_utc > ran_until_utc]
         return self._decide(now_utc, observation, fired, starting=True)
 
     def step(self, now_utc: datetime, observation: Observation | None) -> list[Judgement]:

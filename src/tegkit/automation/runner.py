@@ -273,6 +273,8 @@ class Runner:
     #: the longest run() sleeps without looking at the gateway
     max_sleep_s: float = 300.0
     rng: random.Random = field(default_factory=random.Random)
+    #: when a previous run was last seen acting (Engine.start): its windows are not re-reported
+    ran_until_utc: dt.datetime | None = None
     engine: Engine = field(init=False)
     _tasks: list[_Task] = field(init=False, default_factory=list)
     _started: bool = field(init=False, default=False)
@@ -332,7 +334,7 @@ class Runner:
             items = self.engine.step(now, observation)
         else:
             self._started = True
-            items = self.engine.start(now, observation)
+            items = self.engine.start(now, observation, self.ran_until_utc)
         for item in items:
             if isinstance(item, Missed):
                 report(self._missed(now, item))

@@ -48,7 +48,7 @@ from tegkit.automation.plan import (
     WhenTariffPeriod,
 )
 from tegkit.automation.runner import RESULTS, ActionEvent, Runner
-from tegkit.automation.schedule import occurrences
+from tegkit.automation.schedule import LOOKBACK, occurrences
 from tegkit.errors import GatewayError
 from tegkit.logs import set_gateway as set_log_gateway
 from tegkit.monitor.poller import Poller
@@ -218,6 +218,7 @@ class GatewayPlan:
         self.clock = clock or poller.clock
         self.tick_every_s = tick_every_s
         self.runner: Runner | None = None
+        self.ran_until_utc: dt.datetime | None = None
         # (rule, result) -> count; every pair starts at 0 so a rate is defined from the start
         self.counts: dict[tuple[str, str], int] = {
             (rule.name, result): 0 for rule in plan.rules for result in RESULTS
@@ -258,6 +259,7 @@ class GatewayPlan:
             # The poller's first answer (a reading, or why there is none) comes first: the
             # plan acts on it, not on the reading a previous run left in the store.
             await self._next_reading(readings, max(live.stale_after_s, 2 * self.tick_every_s))
+            await self.recall()
             if not self.start():
                 log.info("%s: plan %r waits for the site's time zone", self.name, self.plan.name)
             while not self.start():
@@ -275,11 +277,37 @@ class GatewayPlan:
             return False
         actuator = PollerActuator(self.poller)
         self.runner = Runner(
-            self.plan, actuator, tz, self._sink, dry_run=self.dry_run, now=self.now_utc
+            self.plan,
+            actuator,
+            tz,
+            self._sink,
+            dry_run=self.dry_run,
+            now=self.now_utc,
+            ran_until_utc=self.ran_until_utc,
         )
         how = " (dry run: nothing is changed)" if self.dry_run else ""
         log.info("%s: plan %r runs in %s%s", self.name, self.plan.name, tz_name(tz), how)
         return True
+
+    async def recall(self) -> None:
+        """Before start: when this gateway's plan last reported an outcome (the store
+        outlives a restart), so that a firmware window before it, that run's to carry out or
+        report, is not reported missed again."""
+        self.ran_until_utc = await self._last_outcome_utc()
+
+    async def _last_outcome_utc(self) -> dt.datetime | None:
+        store = self.poller.store
+        if store is None:
+            return None
+        end = self.clock()
+        try:
+            found = await store.events(self.name, end - LOOKBACK.total_seconds(), end, [EVENT_KIND])
+        except Exception as exc:  # the plan still runs; at worst a window is reported twice
+            log.warning("%s: the plan's earlier outcomes could not be read: %s", self.name, exc)
+            return None
+        if not found:
+            return None
+        return dt.datetime.fromtimestamp(max(event.at for event in found), dt.UTC)
 
     async def _next_reading(
         self, readings: asyncio.Queue[dict[str, Any]], most_s: float | None = None
