@@ -15,7 +15,11 @@ from tegkit.monitor.service import GatewayTarget
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plans"
 SCE = str(EXAMPLES / "sce-tou.toml")
 STORM = str(EXAMPLES / "storm-season.toml")
-TARGETS = [GatewayTarget("home", "https://192.0.2.10"), GatewayTarget("barn", "https://192.0.2.11")]
+# loopback ports nothing listens on: were the monitor ever to start here, it would reach no one
+TARGETS = [
+    GatewayTarget("home", "https://127.0.0.1:9"),
+    GatewayTarget("barn", "https://127.0.0.1:10"),
+]
 BAD = """
 name = "bad"
 
@@ -49,7 +53,7 @@ def test_a_bad_plan_is_refused_by_rule_and_field_before_the_monitor_starts(
 ) -> None:
     plan = tmp_path / "bad.toml"
     plan.write_text(BAD, encoding="utf-8")
-    args = ["--gateway", "home=https://192.0.2.10", "--db", str(tmp_path / "m.db")]
+    args = ["--gateway", "home=https://127.0.0.1:9", "--db", str(tmp_path / "m.db")]
     result = CliRunner().invoke(monitor, [*args, "--plan", str(plan)])
     assert result.exit_code == 2, result.output
     assert 'rules[1] "peak on the battery": backup_reserve_percent' in result.output
