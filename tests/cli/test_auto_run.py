@@ -9,23 +9,17 @@ the time, its settings are the ones in force when the process starts.
 from __future__ import annotations
 
 import json
-import os
+import re
 import signal
-import subprocess
-import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import pytest
 from teg_helpers import SimThread, Teg, sim_env
 
+from teg_process import TegProcess, clean_env
 from tegkit import percent
 from tegkit.cli import exit_codes
-
-TEG = str(Path(sys.executable).with_name("teg"))
-DEADLINE_S = 60.0
 
 PLAN = """
 name = "overnight"
@@ -37,69 +31,13 @@ backup_reserve_percent = 42
 """
 
 
-class Process:
-    """`teg ARGS...` running; its stdout and stderr read into lines by threads, so a test
-    waits for a line (a condition with a deadline), never for a time."""
+def start(args: list[str], env: dict[str, str]) -> TegProcess:
+    return TegProcess.teg(*args, env=clean_env(**env))
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        full = {k: v for k, v in os.environ.items() if not k.startswith("TEG_")}
-        full.update(env, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(
-            [TEG, *args],
-            env=full,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self._changed = threading.Condition()
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.proc.stdout, self.out), daemon=True),
-            threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
 
-    def _read(self, stream: IO[str] | None, lines: list[str]) -> None:
-        assert stream is not None
-        for line in stream:
-            with self._changed:
-                lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        self.proc.wait()
-        with self._changed:
-            self._changed.notify_all()
-
-    def wait_for(self, what: str, found: Callable[[], bool]) -> None:
-        with self._changed:
-            self._changed.wait_for(
-                lambda: found() or self.proc.poll() is not None, timeout=DEADLINE_S
-            )
-            ok = found()
-        assert ok, f"waited for {what}; exit {self.proc.poll()}\n" + "\n".join(self.err)
-
-    def line_with(self, text: str) -> str:
-        self.wait_for(repr(text), lambda: any(text in line for line in self.err))
-        return next(line for line in self.err if text in line)
-
-    def signal(self, sig: int) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(timeout=DEADLINE_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise AssertionError("did not stop\n" + "\n".join(self.err)) from None
-        for reader in self._readers:
-            reader.join(timeout=10)
-        return code
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+def line_with(proc: TegProcess, text: str) -> str:
+    """The first stderr line containing `text`, waiting for it."""
+    return proc.line(re.escape(text)).string
 
 
 @pytest.fixture
@@ -125,14 +63,14 @@ def test_run_applies_the_settings_in_force_reports_them_and_stops_on_sigterm(
     st: SimThread, tmp_path: Path
 ) -> None:
     env = sim_env(st.sim, tmp_path / "config.toml")
-    proc = Process(["--json", "auto", "run", "--plan", str(plan_file(tmp_path))], env)
+    proc = start(["--json", "auto", "run", "--plan", str(plan_file(tmp_path))], env)
     try:
         # no time zone in the plan: the gateway's site time zone is used
-        assert "in America/Los_Angeles" in proc.line_with("plan 'overnight'")
-        done = proc.line_with("'hold for the night': done:")
+        assert "in America/Los_Angeles" in line_with(proc, "plan 'overnight'")
+        done = line_with(proc, "'hold for the night': done:")
         assert "set mode backup, reserve 42 %" in done and "catching up" in done
         proc.wait_for("the JSON line", lambda: bool(proc.out))
-        code = proc.signal(signal.SIGTERM)
+        code = proc.stop(sig=signal.SIGTERM)
     finally:
         proc.close()
     assert code == 0, proc.err
@@ -148,11 +86,11 @@ def test_a_second_run_finds_it_in_force_and_skips(st: SimThread, tmp_path: Path)
     env = sim_env(st.sim, tmp_path / "config.toml")
     plan = str(plan_file(tmp_path))
     for expected in ("done", "skipped"):
-        proc = Process(["auto", "run", "--plan", plan], env)
+        proc = start(["auto", "run", "--plan", plan], env)
         try:
-            proc.line_with(f"'hold for the night': {expected}:")
+            line_with(proc, f"'hold for the night': {expected}:")
             commits = reported(st)[2]
-            code = proc.signal(signal.SIGINT)
+            code = proc.stop(sig=signal.SIGINT)
         finally:
             proc.close()
         assert code == 0, proc.err
@@ -162,11 +100,11 @@ def test_a_second_run_finds_it_in_force_and_skips(st: SimThread, tmp_path: Path)
 def test_a_dry_run_says_what_it_would_do_and_changes_nothing(st: SimThread, tmp_path: Path) -> None:
     before = reported(st)
     env = sim_env(st.sim, tmp_path / "config.toml")
-    proc = Process(["auto", "run", "--plan", str(plan_file(tmp_path)), "--dry-run"], env)
+    proc = start(["auto", "run", "--plan", str(plan_file(tmp_path)), "--dry-run"], env)
     try:
-        assert "dry run: nothing will be changed" in proc.line_with("plan 'overnight'")
-        line = proc.line_with("'hold for the night': dry_run:")
-        code = proc.signal(signal.SIGTERM)
+        assert "dry run: nothing will be changed" in line_with(proc, "plan 'overnight'")
+        line = line_with(proc, "'hold for the night': dry_run:")
+        code = proc.stop(sig=signal.SIGTERM)
     finally:
         proc.close()
     assert code == 0
@@ -204,10 +142,10 @@ def test_through_the_cloud_on_a_gateway_that_refuses_local_changes(tmp_path: Pat
         file.write_text(json.dumps({"access_token": tokens[0], "refresh_token": tokens[1]}))
         imported = Teg(env)("cloud", "token", "import", str(file))
         assert imported.exit_code == 0, imported.stderr
-        proc = Process(["auto", "run", "--plan", str(plan_file(tmp_path))], env)
+        proc = start(["auto", "run", "--plan", str(plan_file(tmp_path))], env)
         try:
-            done = proc.line_with("'hold for the night': done:")
-            code = proc.signal(signal.SIGTERM)
+            done = line_with(proc, "'hold for the night': done:")
+            code = proc.stop(sig=signal.SIGTERM)
         finally:
             proc.close()
         assert code == 0

@@ -1,4 +1,4 @@
-"""A real `teg` process for the CLI tests of the monitor and the simulator.
+"""A real `teg` process for the CLI tests (monitor, simulator, `teg auto run`).
 
 Its stdout and stderr are read by threads into lists of lines, so a test waits for a line
 (a condition with a deadline, never a sleep) and then looks at everything printed.
@@ -115,10 +115,10 @@ class TegProcess:
         assert isinstance(found, re.Match)
         return found
 
-    def stop(self, timeout_s: float = DEADLINE_S) -> int:
-        """SIGINT, then the exit code (the process is killed if it does not end)."""
+    def stop(self, timeout_s: float = DEADLINE_S, sig: int = signal.SIGINT) -> int:
+        """`sig` (SIGINT), then the exit code (the process is killed if it does not end)."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(sig)
         return self.finish(timeout_s)
 
     def finish(self, timeout_s: float = DEADLINE_S) -> int:
