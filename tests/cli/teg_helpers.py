@@ -92,3 +92,35 @@ class Teg:
         result = self("--json", *args, **extra_env)
         assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr)
         return json.loads(result.stdout)
+
+
+def write_history_db(path: Path, days: int, solar_peak_w: float, evening_w: float = 0.0) -> None:
+    """A monitor database of gateway "home" from 1 July 2024 (Los Angeles), a reading a
+    minute: 800 W of load (plus `evening_w` from 17:00 to 21:00), a solar arc peaking at
+    `solar_peak_w`, and 10:00 to 12:00 of the first day missing, recorded as a gap."""
+    import math
+    from zoneinfo import ZoneInfo
+
+    from tegkit.monitor.readings import Gap, Reading
+    from tegkit.monitor.store import open_store
+
+    start = dt.datetime(2024, 7, 1, tzinfo=ZoneInfo("America/Los_Angeles")).timestamp()
+    store = open_store(path)
+    try:
+        store.write_readings(
+            Reading(
+                gateway="home",
+                taken_at=start + 60 * k,
+                load_w=800.0 + (evening_w if 17 <= (k // 60) % 24 < 21 else 0.0),
+                solar_w=round(
+                    max(0.0, solar_peak_w * math.sin(math.pi * ((k / 60) % 24 - 6) / 14))
+                ),
+                soe_raw_percent=50.0,
+                grid_status="SystemGridConnected",
+            )
+            for k in range(days * 1440)
+            if not 600 <= k < 720
+        )
+        store.write_gap(Gap("home", start + 600 * 60, start + 720 * 60, "monitor stopped"))
+    finally:
+        store.close()

@@ -4,21 +4,14 @@ click's 2), nothing written. Offline: it never contacts a gateway."""
 
 from __future__ import annotations
 
-import math
 import xml.etree.ElementTree as ET
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
-from teg_helpers import Teg
-
-from tegkit.monitor.readings import Gap, Reading
-from tegkit.monitor.store import open_store
+from teg_helpers import Teg, write_history_db
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plans"
 SPEC = str(EXAMPLES / "sce-tou.toml")
-LA = ZoneInfo("America/Los_Angeles")
 STRATEGIES = [
     "plan",
     "plan_without_firmware_window",
@@ -106,30 +99,9 @@ def test_the_chart_is_written_in_the_format_of_its_suffix(
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no leftovers
 
 
-def _history_db(path: Path) -> None:
-    start = datetime(2024, 7, 1, tzinfo=LA).timestamp()
-    store = open_store(path)
-    try:
-        store.write_readings(
-            Reading(
-                gateway="home",
-                taken_at=start + 60 * k,
-                load_w=800.0,
-                solar_w=round(max(0.0, 2500.0 * math.sin(math.pi * ((k / 60) % 24 - 6) / 14))),
-                soe_raw_percent=50.0,
-                grid_status="SystemGridConnected",
-            )
-            for k in range(2 * 1440)
-            if not 600 <= k < 720  # 10:00 to 12:00 missing
-        )
-        store.write_gap(Gap("home", start + 600 * 60, start + 720 * 60, "monitor stopped"))
-    finally:
-        store.close()
-
-
 def test_history_from_a_monitor_database_reports_its_gaps(teg: Teg, tmp_path: Path) -> None:
     db = tmp_path / "monitor.db"
-    _history_db(db)
+    write_history_db(db, days=2, solar_peak_w=2500.0)
     args = ("auto", "simulate", "--plan", SPEC, "--history", str(db), "--gateway", "home")
     data = teg.json(*args, "--start", "2024-07-01", "--days", "2")
     assert data["source"] == "history of gateway home"

@@ -4,21 +4,15 @@ history from a real monitor database, and bad options refused with the option na
 
 from __future__ import annotations
 
-import math
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
-from teg_helpers import Teg
+from teg_helpers import Teg, write_history_db
 
 from tegkit.automation.planfile import load_plan
-from tegkit.monitor.readings import Gap, Reading
-from tegkit.monitor.store import open_store
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plans"
 SPEC = str(EXAMPLES / "sce-tou.toml")
-LA = ZoneInfo("America/Los_Angeles")
 
 
 @pytest.fixture()
@@ -75,30 +69,9 @@ def test_the_table_ends_with_the_verdict(teg: Teg) -> None:
     assert "The suggested plan beats self_consumption alone and beats the compared plan" in out
 
 
-def _history_db(path: Path) -> None:
-    start = datetime(2024, 7, 1, tzinfo=LA).timestamp()
-    store = open_store(path)
-    try:
-        store.write_readings(
-            Reading(
-                gateway="home",
-                taken_at=start + 60 * k,
-                load_w=800.0 + (1200.0 if 17 <= (k // 60) % 24 < 21 else 0.0),
-                solar_w=round(max(0.0, 4000.0 * math.sin(math.pi * ((k / 60) % 24 - 6) / 14))),
-                soe_raw_percent=50.0,
-                grid_status="SystemGridConnected",
-            )
-            for k in range(3 * 1440)
-            if not 600 <= k < 720  # 10:00 to 12:00 missing
-        )
-        store.write_gap(Gap("home", start + 600 * 60, start + 720 * 60, "monitor stopped"))
-    finally:
-        store.close()
-
-
 def test_history_from_a_monitor_database(teg: Teg, tmp_path: Path) -> None:
     db = tmp_path / "monitor.db"
-    _history_db(db)
+    write_history_db(db, days=3, solar_peak_w=4000.0, evening_w=1200.0)
     data = teg.json(
         "auto", "suggest", "--tariff", "sce-tou", "--history", str(db), "--gateway", "home",
         "--tz", "America/Los_Angeles", "--start", "2024-07-01", "--days", "3",
