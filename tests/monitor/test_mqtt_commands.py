@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from monitor_helpers import sim_clock, stepped_poller, target
+from monitor_helpers import STEPPED, sim_clock, stepped_poller, target
 
 from tegkit import percent
 from tegkit.automation.plan import Setpoints
-from tegkit.errors import InvalidInputError
+from tegkit.errors import InvalidInputError, RequestBudgetExceededError
 from tegkit.models.vocabulary import CUSTOMER_MODES, MODE_LABELS, OperationMode
 from tegkit.monitor.demo import demo_cloud
 from tegkit.monitor.live import LiveState
@@ -186,7 +186,7 @@ async def test_mode_and_reserve_change_the_gateway_and_the_new_values_are_publis
         assert poller.budget.in_window() == poller.requests_sent
 
 
-async def test_an_unknown_gateway_or_a_spent_budget_sends_nothing() -> None:
+async def test_an_unknown_gateway_or_a_setting_without_a_cloud_sends_nothing() -> None:
     async with (
         Simulator(port=0, scenario="sunny-day", speed=0, allow_customer_operation=True) as sim,
         stepped_poller(sim) as poller,
@@ -202,6 +202,24 @@ async def test_an_unknown_gateway_or_a_spent_budget_sends_nothing() -> None:
                 await apply_command({"home": poller}, MqttCommand("home", points))
             assert "cloud" in str(unavailable.value)
         assert poller.requests_sent == sent
+
+
+async def test_a_spent_budget_refuses_the_command_and_sends_nothing() -> None:
+    # the clock stands still: after one poll, too little of 12 requests a minute is left
+    # for a change (up to 4 calls x 3 requests)
+    config = dataclasses.replace(STEPPED, budget_per_minute=12)
+    async with (
+        Simulator(port=0, scenario="sunny-day", speed=0, allow_customer_operation=True) as sim,
+        stepped_poller(sim, config=config) as poller,
+    ):
+        await poller.poll_due()
+        sent = poller.requests_sent
+        assert sent > 0
+        command = parse_command(BASE, topic("mode"), b"backup")
+        with pytest.raises(RequestBudgetExceededError):
+            await apply_command({"home": poller}, command)
+        assert poller.requests_sent == sent
+        assert sim.gateway.mode != OperationMode.BACKUP
 
 
 async def test_grid_charging_and_storm_watch_go_through_the_monitors_cloud(
