@@ -16,8 +16,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from teg_process import TEG, TegProcess, clean_env
 
+from teg_process import TEG, TegProcess, clean_env
 from tegkit import logs
 
 pytestmark = pytest.mark.timeout(240)

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from teg_process import TEG, SimProcess, TegProcess, clean_env
 
+from teg_process import TEG, SimProcess, TegProcess, clean_env
 from tegkit.cli.exit_codes import AUTHENTICATION
 
 pytestmark = pytest.mark.timeout(240)

@@ -22,9 +22,9 @@ import aiohttp
 import pytest
 from monitor_helpers import first_reading, live_monitor, target
 from mqtt_broker import DEADLINE_S, Listener, MosquittoBroker, listening, running_broker
-from teg_process import SimProcess, TegProcess, clean_env
 from test_mqtt_discovery import check_config
 
+from teg_process import SimProcess, TegProcess, clean_env
 from tegkit import percent
 from tegkit.cli import exit_codes
 from tegkit.monitor.demo import demo_cloud
