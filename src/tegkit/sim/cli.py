@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
+import sys
 from pathlib import Path
 
 import click
@@ -65,9 +67,58 @@ def _release(sim: Simulator, spec: str, within_h: float) -> str:
     return f"{version} released now; the gateway installs it by itself at {local}"
 
 
+#: the --json start line's format; a harness checks it and reads the keys of its version
+START_LINE_FORMAT = "tegkit-sim-start/1"
+
+
+def start_line(sim: Simulator, cloud_tokens_file: Path, released: str | None) -> dict[str, object]:
+    """What `--json` prints once `sim` listens: everything a harness needs to reach it."""
+    http_url = f"http://{sim.host}:{sim.http_port}" if sim.http_port is not None else None
+    return {
+        "format": START_LINE_FORMAT,
+        "pid": os.getpid(),
+        "host": sim.host,
+        "local_url": sim.url,
+        "cloud_url": sim.cloud_url,
+        "control_url": f"{sim.url}/sim",
+        "openapi_url": f"{sim.url}/sim/openapi.json",
+        "http_url": http_url,
+        "local_port": sim.port,
+        "cloud_port": sim.cloud_port,
+        "http_port": sim.http_port,
+        "fingerprint_sha256": sim.fingerprint_sha256,
+        "cafile": str(sim.cafile),
+        "email": sim.email,
+        "password": sim.password,
+        "control_token": sim.control_token,
+        "cloud_tokens_file": str(cloud_tokens_file),
+        "firmware": sim.gateway.profile.name,
+        "speed": sim.speed,
+        "seed": sim.seed,
+        "state_dir": str(sim.state_dir),
+        "release": released,
+    }
+
+
+def _echo_how_to_reach(sim: Simulator, released: str | None) -> None:
+    click.echo(f"local API:   {sim.url}")
+    click.echo(f"cloud API:   {sim.cloud_url}")
+    if sim.http_port is not None:
+        click.echo(f"http:        http://{sim.host}:{sim.http_port} (301 to https)")
+    click.echo(f"fingerprint: sha256:{sim.fingerprint_sha256}")
+    click.echo(f"certificate: {sim.cafile}")
+    click.echo(f"login:       email={sim.email} password={sim.password}")
+    click.echo(f"control:     {sim.url}/sim (Authorization: Bearer {sim.control_token})")
+    click.echo(f"cloud tokens: {_write_cloud_tokens(sim)} (teg cloud token import FILE)")
+    click.echo(f"firmware:    {sim.gateway.profile.name}  speed: {sim.speed:g}x")
+    if released:
+        click.echo(f"release:     {released}")
+
+
 async def _serve(
     release: str | None = None,
     auto_install_within_h: float = DEFAULT_AUTO_INSTALL_WITHIN_H,
+    as_json: bool = False,
     **options: object,
 ) -> None:
     sim = Simulator(**options)  # type: ignore[arg-type]
@@ -85,22 +136,17 @@ async def _serve(
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
         # A simulator's own test password is printed on purpose: it is how people log in.
-        click.echo(f"local API:   {sim.url}")
-        click.echo(f"cloud API:   {sim.cloud_url}")
-        if sim.http_port is not None:
-            click.echo(f"http:        http://{sim.host}:{sim.http_port} (301 to https)")
-        click.echo(f"fingerprint: sha256:{sim.fingerprint_sha256}")
-        click.echo(f"certificate: {sim.cafile}")
-        click.echo(f"login:       email={sim.email} password={sim.password}")
-        click.echo(f"control:     {sim.url}/sim (Authorization: Bearer {sim.control_token})")
-        click.echo(f"cloud tokens: {_write_cloud_tokens(sim)} (teg cloud token import FILE)")
-        click.echo(f"firmware:    {sim.gateway.profile.name}  speed: {sim.speed:g}x")
-        if released:
-            click.echo(f"release:     {released}")
+        if as_json:
+            # One line, flushed: a harness reads it, then nothing more comes on stdout.
+            line = start_line(sim, _write_cloud_tokens(sim), released)
+            sys.stdout.write(json.dumps(line) + "\n")
+            sys.stdout.flush()
+        else:
+            _echo_how_to_reach(sim, released)
         await stop.wait()
     finally:
         await sim.close()
-    click.echo("simulator stopped")
+    click.echo("simulator stopped", err=as_json)
 
 
 @click.command("sim")
@@ -170,6 +216,13 @@ async def _serve(
     type=click.FloatRange(0, MAX_AUTO_INSTALL_WITHIN_H),
     help="With --release-firmware: hours within which the gateway installs it (0: never).",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object on stdout once listening (URLs, ports, fingerprint, "
+    "certificate file, login, control token: see docs/simulator.md), nothing else.",
+)
 @logs.log_format_option
 def sim(
     host: str,
@@ -188,6 +241,7 @@ def sim(
     allow_customer_operation: bool,
     release: str | None,
     auto_install_within_h: float,
+    as_json: bool,
     log_format: logs.LogFormat,
 ) -> None:
     """Run a simulated Tesla Energy Gateway (local API, Owner API, control API).
@@ -224,6 +278,7 @@ def sim(
                 cert_loopback_names=cert_loopback_names,
                 release=release,
                 auto_install_within_h=auto_install_within_h,
+                as_json=as_json,
             )
         )
 
