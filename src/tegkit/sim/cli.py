@@ -16,6 +16,7 @@ from tegkit import logs
 from tegkit._private_file import write_private
 from tegkit.errors import InvalidInputError
 from tegkit.sim._runner import MAX_SPEED, Simulator
+from tegkit.sim.certs import certificate_names
 from tegkit.sim.firmware import DEFAULT_AUTO_INSTALL_WITHIN_H, MAX_AUTO_INSTALL_WITHIN_H
 from tegkit.sim.profiles import PROFILES
 from tegkit.sim.scenario import BUILTIN_SCENARIOS, parse_event_time
@@ -88,6 +89,8 @@ def start_line(sim: Simulator, cloud_tokens_file: Path, released: str | None) ->
         "http_port": sim.http_port,
         "fingerprint_sha256": sim.fingerprint_sha256,
         "cafile": str(sim.cafile),
+        # without --cert-loopback-names only a real gateway's names: send one as SNI
+        "certificate_names": sorted(certificate_names(sim.cafile)),
         "email": sim.email,
         "password": sim.password,
         "control_token": sim.control_token,
