@@ -74,7 +74,7 @@ def _rss_mb(pid: int) -> float:
 async def _monitor_process(
     sim: Simulator, db: Path, control: bool = False
 ) -> tuple[subprocess.Popen[bytes], str]:
-    code = "import sys; from tegkit.monitor.cli import monitor; monitor(sys.argv[1:])"
+    code = "import sys; from tegkit.cli.monitor import monitor; monitor(sys.argv[1:])"
     port = _free_port()
     cmd = [
         sys.executable, "-c", code, "--gateway", f"home={sim.url}",

@@ -92,3 +92,30 @@ def test_each_public_type_name_has_one_meaning() -> None:
         if len(modules) > 1 and name not in _SHARED_NAMES_ALLOWED
     }
     assert shared == {}
+
+
+def test_no_module_outside_the_command_line_imports_it() -> None:
+    """The library never loads `tegkit.cli`: every other module is imported in a fresh
+    interpreter (function-level imports are caught statically by tests/test_layers.py) and
+    the command line package must not be among what they pulled in."""
+    import pkgutil
+    import subprocess
+    import sys
+
+    names = [
+        info.name
+        for info in pkgutil.walk_packages(tegkit.__path__, "tegkit.")
+        if not info.name.startswith("tegkit.cli")
+        and info.name != "tegkit.sim.__main__"  # runs `teg sim` when imported
+    ]
+    probe = (
+        "import importlib, sys\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[:2] == ['tegkit', 'cli']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert len(names) > 50  # the walk found the package
+    assert done.stdout.strip() == "[]", done.stdout

@@ -9,7 +9,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from tegkit.monitor.cli import load_plans, monitor
+from tegkit.cli.monitor import load_plans, monitor
 from tegkit.monitor.service import GatewayTarget
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "plans"

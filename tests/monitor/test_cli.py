@@ -6,7 +6,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from tegkit.monitor.cli import CONTROL_TOKEN_ENV, demo, monitor, parse_listen
+from tegkit.cli.monitor import CONTROL_TOKEN_ENV, demo, monitor, parse_listen
 
 GATEWAY = ["--gateway", "home=https://192.0.2.10"]
 

@@ -107,7 +107,7 @@ def test_values_that_cannot_work_are_refused_at_start_up(
 
 
 def test_forever_keeps_everything() -> None:
-    from tegkit.monitor.cli import monitor
+    from tegkit.cli.monitor import monitor
 
     ctx = monitor.make_context(
         "monitor", ["--gateway", "a=https://127.0.0.1:1", "--keep-raw-days", "forever"]

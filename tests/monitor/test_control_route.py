@@ -138,7 +138,7 @@ def _settings(tmp_path: Path, **profiles: Any) -> Any:
 def _with_cloud(settings: Any, targets: list[Any], cloud_profile: str | None, via: str) -> Any:
     import click
 
-    from tegkit.monitor.cli import with_cloud
+    from tegkit.cli.monitor import with_cloud
 
     with click.Context(click.Command("monitor"), obj=settings) as ctx:
         return with_cloud(targets, cloud_profile, via, ctx)  # type: ignore[arg-type]

@@ -102,7 +102,7 @@ async def test_an_outage_is_recorded_once_with_its_length_to_the_second(tmp_path
 
 
 def _monitor_cmd(sim: Simulator, db: Path) -> list[str]:
-    code = "import sys; from tegkit.monitor.cli import monitor; monitor(sys.argv[1:])"
+    code = "import sys; from tegkit.cli.monitor import monitor; monitor(sys.argv[1:])"
     return [
         sys.executable, "-c", code,
         "--gateway", f"home={sim.url}", "--pin", sim.fingerprint_sha256, "--db", str(db),

@@ -24,7 +24,7 @@ import pytest
 from aiohttp import web
 from monitor_helpers import sim_clock, target
 
-from tegkit.monitor.cli import apply_tz
+from tegkit.cli.monitor import apply_tz
 from tegkit.monitor.live import LiveState
 from tegkit.monitor.poller import PollerConfig
 from tegkit.monitor.readings import Reading

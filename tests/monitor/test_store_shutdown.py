@@ -64,7 +64,7 @@ async def _hammer(
 
 
 async def _one_shutdown(sim: Simulator, db: Path, env: dict[str, str]) -> tuple[int, str]:
-    code = "import sys; from tegkit.monitor.cli import monitor; monitor(sys.argv[1:])"
+    code = "import sys; from tegkit.cli.monitor import monitor; monitor(sys.argv[1:])"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", code,
         "--gateway", f"home={sim.url}", "--pin", sim.fingerprint_sha256, "--db", str(db),

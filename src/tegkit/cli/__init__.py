@@ -220,7 +220,7 @@ def _register() -> None:
         completion,
     ):
         main.add_command(command)
-    from tegkit.monitor.cli import demo, monitor
+    from tegkit.cli.monitor import demo, monitor
     from tegkit.sim.cli import sim
 
     main.add_command(sim)

@@ -127,7 +127,7 @@ def _start(after: str | None, tz: ZoneInfo) -> dt.datetime:
 
 def _gateway_zone(ctx: click.Context, value: str) -> ZoneInfo:
     """The time zone the gateway reports in site_info (one request)."""
-    from tegkit.monitor.cli import resolve_targets
+    from tegkit.cli.monitor import resolve_targets
 
     [target] = resolve_targets((value,), {}, ctx)
 

@@ -32,9 +32,10 @@ import platformdirs
 
 from tegkit import logs
 from tegkit.automation.plan import Plan
+from tegkit.cli.monitor_export import export_command
+from tegkit.cli.output import json_option
 from tegkit.errors import AuthenticationError, InvalidInputError
 from tegkit.monitor.auth import MIN_TOKEN_CHARS
-from tegkit.monitor.export_cli import export_command
 from tegkit.monitor.mqtt.options import mqtt_options, settings_from_options
 from tegkit.monitor.poller import REQUESTS_PER_CALL_MAX, PollerConfig
 from tegkit.monitor.readings import RetentionPolicy
@@ -634,15 +635,6 @@ _BACKFILL_EPILOG = (
 _DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
-def _json_flag(ctx: click.Context, param: click.Parameter, value: bool) -> None:
-    # as tegkit.cli.output.json_option, which cannot be imported here: tegkit.cli imports
-    # this module while it registers its commands
-    if value:
-        from tegkit.cli.output import JSON_KEY
-
-        ctx.meta[JSON_KEY] = True
-
-
 @monitor.command("backfill", epilog=_BACKFILL_EPILOG)
 @click.option(
     "--from", "first", type=_DATE, required=True, metavar="YYYY-MM-DD", help="First day to fill."
@@ -683,14 +675,7 @@ def _json_flag(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     type=click.Path(dir_okay=False),
     help="CA file for the cloud (a test cloud such as `teg sim`).",
 )
-@click.option(
-    "--json",
-    "json_flag",
-    is_flag=True,
-    expose_value=False,
-    callback=_json_flag,
-    help="Print the result as JSON (stable keys, units in names).",
-)
+@json_option
 @click.pass_context
 def backfill(ctx: click.Context, /, **opts: Any) -> Any:
     """Fill days the monitor did not record from Tesla's cloud (calendar and backup history).

@@ -48,7 +48,7 @@ def _zone(value: str | None) -> dt.tzinfo:
 def _db(value: str | None) -> str:
     """The database as `teg monitor` and `teg monitor backfill` choose it; a SQLite file must
     exist (an export never creates an empty database)."""
-    from tegkit.monitor.cli import default_db
+    from tegkit.cli.monitor import default_db
 
     db = value or str(default_db())
     if not db.startswith(("postgresql://", "postgres://")):
