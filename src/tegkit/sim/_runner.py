@@ -219,6 +219,7 @@ class Simulator:
             await self._cloud_server.close()
             self._cloud_server = None
         for runner in reversed(self._runners):
+            _abort_connections(runner)
             await runner.cleanup()
         self._runners.clear()
         if self._own_state_dir:
@@ -486,6 +487,15 @@ class Simulator:
             await come_back()
         else:
             self._reboot_task = asyncio.create_task(come_back(), name="tegkit-sim-reboot")
+
+
+def _abort_connections(runner: web.AppRunner) -> None:
+    """Cut the runner's open connections at once: closing TLS waits for the client's answer,
+    which an idle keep-alive client never sends, so its socket would outlive close()."""
+    server = runner.server
+    for handler in list(server.connections) if server is not None else []:
+        if handler.transport is not None:
+            handler.transport.abort()
 
 
 #: simulated seconds per real second; past this a clock tick would jump days
