@@ -38,6 +38,7 @@ from tegkit.sim.gateway import (
 from tegkit.sim.owner_api import DEFAULT_ACCESS_TTL_S, CloudTokens, make_owner_api_app
 from tegkit.sim.physics import Site, SiteConfig
 from tegkit.sim.profiles import get_profile
+from tegkit.sim.replay import Replay, ReplayDump, make_replay
 from tegkit.sim.scenario import Scenario, ScenarioEvent, Timeline, apply_event, load_scenario
 from tegkit.sim.server import make_gateway_app, make_redirect_app
 
@@ -77,7 +78,15 @@ class Simulator:
         cert_loopback_names: bool = False,
         cloud_delay_s: float = 0.0,  # cloud changes reach the gateway this much later
         cloud_access_ttl_s: float = DEFAULT_ACCESS_TTL_S,
+        replay: str | Path | ReplayDump | None = None,  # a `teg dump` folder (sim/replay.py)
+        replay_strict: bool = False,  # answer exactly the captured bodies, 404 for the rest
     ) -> None:
+        if replay is not None and scenario:
+            raise ValueError("replay, scenario: choose one (a replay takes its site from the dump)")
+        self.replay: Replay | None = (
+            make_replay(replay, strict=replay_strict) if replay is not None else None
+        )
+        dump = self.replay.dump if self.replay is not None else None
         self.scenario: Scenario | None = load_scenario(scenario) if scenario else None
         sc = self.scenario
         self.seed = seed if seed is not None else (sc.seed if sc else 0)
@@ -86,13 +95,17 @@ class Simulator:
             site = sc.build_site()
         else:
             config = sc.config if sc else SiteConfig(powerwalls=powerwalls)
+            if dump is not None:  # the dump's site, at the time it was taken
+                config = dump.site_config(config)
+                start = start or dump.taken_at
             when = start or dt.datetime.now(dt.UTC).replace(microsecond=0)
             site = Site(config, when, self.seed)
             if sc is not None:
                 site.mode = sc.mode
                 site.backup_reserve_raw_percent = sc.backup_reserve_raw_percent
                 site.cloud_cover = sc.cloud_cover
-        profile = get_profile(firmware or (sc.firmware if sc and sc.firmware else "21.44"))
+        fallback = dump.profile_name if dump else sc.firmware if sc and sc.firmware else "21.44"
+        profile = get_profile(firmware or fallback)
         self.gateway = SimulatedGateway(
             site,
             profile,
@@ -104,6 +117,8 @@ class Simulator:
             login_max_failures=login_max_failures,
             login_lockout_s=login_lockout_s,
         )
+        if dump is not None:
+            dump.seed(self.gateway)
         self.timeline = Timeline(sc.events if sc else (), site.now)
         self.gateway.schedule = self._schedule_gateway_step
         self._step(0.0)  # events at the very start are in effect before the first request
@@ -190,7 +205,11 @@ class Simulator:
     async def start(self) -> None:
         control = make_control_app(self, self.control_token)
         local = make_gateway_app(
-            self.gateway, self.faults, rate_limits=self._rate_limits, control=control
+            self.gateway,
+            self.faults,
+            rate_limits=self._rate_limits,
+            control=control,
+            replay=self.replay,
         )
         self._local_runner = await self._serve_app(local)
         self._local_site, self.port = await self._bind(

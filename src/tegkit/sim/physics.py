@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping
 from datetime import date, datetime
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -315,6 +316,17 @@ class Site:
         self._battery.energy_wh = self._battery.raw_to_wh(raw_percent)
         self._recompute()
 
+    def set_counters(self, counters: Mapping[str, EnergyCounter]) -> None:
+        """Start the lifetime meters (keyed by MeterName) at these values, e.g. a real
+        gateway's for a replay; they grow from there. Meters not named keep theirs. Load export
+        and solar import are not modelled: they stay at the values given."""
+        for name, counter in counters.items():
+            check_range(f"{name}.imported_wh", counter.imported_wh, 0.0, 1e15)
+            check_range(f"{name}.exported_wh", counter.exported_wh, 0.0, 1e15)
+            setattr(self, f"_{MeterName(name)}_imported_wh", float(counter.imported_wh))
+            setattr(self, f"_{MeterName(name)}_exported_wh", float(counter.exported_wh))
+        self._recompute()
+
     def add_load_spike(self, power_w: float, duration_s: float) -> None:
         """Add `power_w` of household demand from now for `duration_s` seconds."""
         check_range("power_w", power_w, 0.0, 1e6)
@@ -437,8 +449,8 @@ class Site:
         return {
             MeterName.SITE: EnergyCounter(self._site_imported_wh, self._site_exported_wh),
             MeterName.BATTERY: EnergyCounter(self._battery_imported_wh, self._battery_exported_wh),
-            MeterName.LOAD: EnergyCounter(self._load_imported_wh, 0.0),
-            MeterName.SOLAR: EnergyCounter(0.0, self._solar_exported_wh),
+            MeterName.LOAD: EnergyCounter(self._load_imported_wh, self._load_exported_wh),
+            MeterName.SOLAR: EnergyCounter(self._solar_imported_wh, self._solar_exported_wh),
         }
 
     def snapshot(self) -> SiteSnapshot:
@@ -623,6 +635,7 @@ class Site:
         cfg = self.config
         days = 365.0 * rnd.uniform(1.0, 4.0)
         self._load_imported_wh = cfg.daily_load_kwh * 1000.0 * days * rnd.uniform(0.9, 1.1)
+        self._load_exported_wh = self._solar_imported_wh = 0.0  # not modelled
         self._solar_exported_wh = cfg.array_kw * 1000.0 * 4.0 * days * rnd.uniform(0.85, 1.1)
         usable_wh = cfg.powerwalls * cfg.usable_kwh_per_powerwall * 1000.0
         self._battery_exported_wh = usable_wh * 0.6 * days * rnd.uniform(0.7, 1.0)

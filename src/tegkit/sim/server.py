@@ -25,6 +25,7 @@ from tegkit.sim.actions import ACTIONS, accepted
 from tegkit.sim.bodies import MAX_BODY_BYTES, BodyError, decode_json
 from tegkit.sim.faults import FaultInjector
 from tegkit.sim.gateway import ROLE_CUSTOMER, Refusal, SimulatedGateway, not_found, rate_limited
+from tegkit.sim.replay import Captured, Replay
 from tegkit.sim.responses import READS
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ _GENERIC = "GET /api/{resource}"
 
 GATEWAY: web.AppKey[SimulatedGateway] = web.AppKey("gateway", SimulatedGateway)
 FAULTS: web.AppKey[FaultInjector] = web.AppKey("faults", FaultInjector)
+REPLAY: web.AppKey[Replay | None] = web.AppKey("replay")
 _encoder = msgspec.json.Encoder()
 
 
@@ -270,6 +272,9 @@ async def _route(request: web.Request, gw: SimulatedGateway) -> web.Response:
             )
         raise not_found(path)
     endpoint, params = found
+    replay = request.app[REPLAY]
+    if replay is not None:
+        replay.check(endpoint.key, method, path)  # strict: 404 for what the dump lacks
     family = gw.profile.family
     if endpoint.auth.needs_login(family) or endpoint.key == "GET /api/logout":
         session = gw.session_for(_token(request))
@@ -288,9 +293,19 @@ async def _route(request: web.Request, gw: SimulatedGateway) -> web.Response:
     wait_s = request.app[RATE_LIMITER].check(endpoint.key)
     if wait_s is not None:
         raise rate_limited(wait_s)
+    if replay is not None and (captured := replay.answer(gw, endpoint, method, path)) is not None:
+        return _replayed(captured)
     if endpoint.live and not gw.running:
         return stopped_response()
     return await _dispatch(request, gw, endpoint, params)
+
+
+def _replayed(captured: Captured) -> web.Response:
+    """A captured answer as the gateway sent it (an empty body: no content type)."""
+    if not captured.raw:
+        return web.Response(status=captured.status, headers=_EMPTY_HEADERS)
+    headers = {**_JSON_HEADERS, "Content-Type": captured.content_type or "application/json"}
+    return web.Response(status=captured.status, body=captured.raw, headers=headers)
 
 
 def make_gateway_app(
@@ -299,10 +314,13 @@ def make_gateway_app(
     *,
     rate_limits: Mapping[str, tuple[int, float]] | None = None,
     control: web.Application | None = None,
+    replay: Replay | None = None,
 ) -> web.Application:
-    """The local API app for `gateway`; `control` (the /sim app) is mounted under /sim."""
+    """The local API app for `gateway`; `control` (the /sim app) is mounted under /sim;
+    `replay` answers from a `teg dump` folder (sim/replay.py)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES * 2)
     app[GATEWAY] = gateway
+    app[REPLAY] = replay
     app[FAULTS] = faults or FaultInjector(seed=gateway.seed)
     app[RATE_LIMITER] = RateLimiter(rate_limits)
     app[_CACHE] = _BodyCache()
