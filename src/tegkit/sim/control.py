@@ -1,8 +1,9 @@
 """The control API under /sim: move the clock, cause outages, override readings, inject faults.
 
 Only loopback clients presenting the control token (Authorization: Bearer <token> or
-X-Sim-Token) are answered; anyone else gets 403. Every route calls the same methods as the
-Python API of `Simulator`, through the `Controller` protocol.
+X-Sim-Token) are answered; anyone else gets 403. The routes' OpenAPI description
+(control_openapi, GET /sim/openapi.json) needs no token. Every route calls the same methods
+as the Python API of `Simulator`, through the `Controller` protocol.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ def _loopback(remote: str | None) -> bool:
 async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not _loopback(request.remote):
         return _error(403, "the control API answers loopback clients only")
+    if request.match_info.route.handler is get_openapi:
+        return await handler(request)  # documentation only: no token needed
     token = request.app[TOKEN]
     header = request.headers.get("Authorization", "")
     given = header[7:].strip() if header[:7].lower() == "bearer " else ""
@@ -267,6 +270,13 @@ async def post_cloud_revoke(request: web.Request) -> web.Response:
     return _reply(200, {"revoked": True})
 
 
+async def get_openapi(request: web.Request) -> web.Response:
+    """These routes' OpenAPI 3.1 description (control_openapi, which reads this module)."""
+    from tegkit.sim.control_openapi import document_bytes
+
+    return web.Response(body=document_bytes(), content_type="application/json")
+
+
 def make_control_app(controller: Controller, token: str) -> web.Application:
     """The /sim sub-application (mount it with add_subapp("/sim", ...))."""
     app = web.Application(middlewares=[_guard])
@@ -284,6 +294,7 @@ def make_control_app(controller: Controller, token: str) -> web.Application:
     app.router.add_post("/update", post_update)
     app.router.add_post("/firmware_release", post_firmware_release)
     app.router.add_post("/cloud/revoke", post_cloud_revoke)
+    app.router.add_get("/openapi.json", get_openapi)
     return app
 
 
