@@ -19,9 +19,17 @@ from tegkit.sim._runner import MAX_SPEED, Simulator
 from tegkit.sim.certs import certificate_names
 from tegkit.sim.firmware import DEFAULT_AUTO_INSTALL_WITHIN_H, MAX_AUTO_INSTALL_WITHIN_H
 from tegkit.sim.profiles import PROFILES
+from tegkit.sim.replay import ReplayDump, load_dump
 from tegkit.sim.scenario import BUILTIN_SCENARIOS, parse_event_time
 
 _RELEASE_OPTION = "--release-firmware"
+
+
+def _load_replay(folder: Path | None) -> ReplayDump | None:
+    try:
+        return None if folder is None else load_dump(folder)
+    except InvalidInputError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--replay'") from exc
 
 
 def _finite_speed(value: float | None) -> float | None:
@@ -116,6 +124,10 @@ def _echo_how_to_reach(sim: Simulator, released: str | None) -> None:
     click.echo(f"firmware:    {sim.gateway.profile.name}  speed: {sim.speed:g}x")
     if released:
         click.echo(f"release:     {released}")
+    if sim.replay is not None:
+        dump, mode = sim.replay.dump, "strict" if sim.replay.strict else "lenient"
+        played = f"firmware {dump.firmware_version} played as {sim.gateway.profile.name}"
+        click.echo(f"replay:      {dump.folder} ({mode}; {played})")
 
 
 async def _serve(
@@ -226,6 +238,20 @@ async def _serve(
     help="Print one JSON object on stdout once listening (URLs, ports, fingerprint, "
     "certificate file, login, control token: see docs/simulator.md), nothing else.",
 )
+@click.option(
+    "--replay",
+    default=None,
+    metavar="DUMP_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    callback=lambda _ctx, _param, value: _load_replay(value),
+    help="Serve what `teg dump` captured from a real gateway: its firmware, site and answers "
+    "(the live endpoints move with physics from the captured values).",
+)
+@click.option(
+    "--replay-strict",
+    is_flag=True,
+    help="With --replay: answer exactly the captured bodies, 404 for what the dump lacks.",
+)
 @logs.log_format_option
 def sim(
     host: str,
@@ -245,6 +271,8 @@ def sim(
     release: str | None,
     auto_install_within_h: float,
     as_json: bool,
+    replay: ReplayDump | None,
+    replay_strict: bool,
     log_format: logs.LogFormat,
 ) -> None:
     """Run a simulated Tesla Energy Gateway (local API, Owner API, control API).
@@ -257,8 +285,13 @@ def sim(
     Example:
       teg sim --port 8443 --scenario evening-outage --speed 60
       teg sim --scenario tou-peak --release-firmware 23.44@+1h --auto-install-within-h 24
+      teg sim --replay ./teg-dump-20241201-120000   # a gateway like the dumped one
       TEG_HOST=https://127.0.0.1:8443 TEG_PIN=<fingerprint> TEG_PASSWORD=<password> teg status
     """
+    if replay_strict and replay is None:
+        raise click.UsageError("--replay-strict: only with --replay DUMP_DIR")
+    if replay is not None and scenario:
+        raise click.UsageError("--replay, --scenario: choose one (a replay's site is the dump's)")
     ctx = click.get_current_context()
     root = ctx.find_root()
     verbose = root is not ctx and bool(root.params.get("verbose"))
@@ -282,6 +315,8 @@ def sim(
                 release=release,
                 auto_install_within_h=auto_install_within_h,
                 as_json=as_json,
+                replay=replay,
+                replay_strict=replay_strict,
             )
         )
 

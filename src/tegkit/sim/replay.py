@@ -117,7 +117,13 @@ class DumpError(InvalidInputError):
 
     def __init__(self, where: str, problem: str, allowed: str, value: object = None) -> None:
         super().__init__(where, allowed, value)
-        self.args = (f"{where}: {problem}; expected {allowed}",)
+        shown = "" if value is None else f" ({_short(value)})"
+        self.args = (f"{where}: {problem}{shown}; expected {allowed}",)
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --- placeholders -----------------------------------------------------------------------------
