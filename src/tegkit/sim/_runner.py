@@ -80,6 +80,7 @@ class Simulator:
         cloud_access_ttl_s: float = DEFAULT_ACCESS_TTL_S,
         replay: str | Path | ReplayDump | None = None,  # a `teg dump` folder (sim/replay.py)
         replay_strict: bool = False,  # answer exactly the captured bodies, 404 for the rest
+        site_config: SiteConfig | None = None,  # the site (default: `powerwalls`, San Francisco)
     ) -> None:
         if replay is not None and scenario:
             raise ValueError("replay, scenario: choose one (a replay takes its site from the dump)")
@@ -94,7 +95,7 @@ class Simulator:
         if sc is not None and start is None:
             site = sc.build_site()
         else:
-            config = sc.config if sc else SiteConfig(powerwalls=powerwalls)
+            config = sc.config if sc else site_config or SiteConfig(powerwalls=powerwalls)
             if dump is not None:  # the dump's site, at the time it was taken
                 config = dump.site_config(config)
                 start = start or dump.taken_at
