@@ -21,10 +21,18 @@ The fleet file's `[alerts]` table (checked by `parse_alert_config`)::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
 import math
 import os
 import re
+import socket
 import stat
+from collections import deque
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +40,11 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from tegkit.errors import InvalidInputError
+from tegkit.models.vocabulary import is_off_grid
+from tegkit.monitor.alert_delivery import WebhookSender
+from tegkit.monitor.live import GatewayLive, LiveState
+
+log = logging.getLogger(__name__)
 
 RuleKind = Literal[
     "unreachable",  # no reading for `minutes` (gateway unreachable or timing out)
@@ -321,6 +334,9 @@ def _parse_rules(
             or not 0 <= minutes <= MAX_RULE_MINUTES
         ):
             errs.add(f"{place}: minutes", f"a number from 0 to {MAX_RULE_MINUTES:.0f}", minutes)
+        elif kind == "firmware_changed" and minutes != 0:
+            # an event, not a state: it opens when the change is seen (see FIRMWARE_OPEN_S)
+            errs.add(f"{place}: minutes", "0 for firmware_changed (it opens at once)", minutes)
         gateways = _names(entry, "gateways", place, gateway_names, "the fleet's gateways", errs)
         labels = entry.get("labels", {})
         if not isinstance(labels, Mapping):
@@ -368,3 +384,345 @@ def _names(
             more = ", ..." if len(known) > 10 else ""
             errs.add(f"{place}: {key}", f"a name of {what} ({listed}{more})", item)
     return tuple(dict.fromkeys(raw))
+
+
+# --- the evaluator ----------------------------------------------------------------------------
+
+#: how often (real seconds) the rules are checked against the live state
+TICK_S: Final = 5.0
+#: a firmware_changed alert is an event: it opens when a new version is seen and resolves
+#: itself this long after (or when a newer change supersedes it), delivered both times
+FIRMWARE_OPEN_S: Final = 3600.0
+#: an open soe_below_reserve alert resolves only this far above the reserve (raw percent),
+#: so a battery holding at its reserve does not open and resolve it every few seconds
+SOE_HYSTERESIS_RAW_PERCENT: Final = 1.0
+#: resolved alerts kept for /api/alerts (the oldest forgotten first)
+RECENT_KEPT: Final = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class _Condition:
+    holds: bool | None  # None: not known now (no fresh data): nothing opens or resolves
+    since_s: float | None = None  # when it began, if the gateway says
+    detail: str = ""
+
+
+def _rule_key(rule: AlertRule) -> str:
+    """The rule's identity across reloads of the fleet file (its every setting)."""
+    return json.dumps(
+        [
+            rule.kind,
+            rule.minutes,
+            None if rule.gateways is None else sorted(rule.gateways),
+            sorted(rule.labels.items()),
+            None if rule.webhooks is None else list(rule.webhooks),
+        ]
+    )
+
+
+def _alert_id(rule_key: str, gateway: str, since_s: float) -> str:
+    digest = hashlib.sha256(f"{rule_key}|{gateway}|{since_s!r}".encode()).hexdigest()
+    return digest[:24]
+
+
+def _iso(epoch_s: float | None) -> str | None:
+    if epoch_s is None:
+        return None
+    return dt.datetime.fromtimestamp(epoch_s, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def alert_json(alert: Alert, monitor: str) -> dict[str, Any]:
+    """An alert as the webhooks and /api/alerts see it."""
+    return {
+        "id": alert.id,
+        "kind": alert.kind,
+        "gateway": alert.gateway,
+        "labels": dict(alert.labels),
+        "state": alert.state,
+        "since": _iso(alert.since_s),
+        "resolved_at": _iso(alert.resolved_s),
+        "detail": alert.detail,
+        "monitor": monitor,
+    }
+
+
+class AlertBook:
+    """Watches `live` against the rules: opens, resolves, lists and delivers alerts.
+
+    One alert per (rule, gateway) at a time. A rule's condition must hold for its `minutes`
+    on the live state's clock before the alert opens (from when the gateway's problem began
+    where the poller knows it, else from when this book first saw it); the alert resolves
+    the first tick the condition no longer holds. Where nothing is known (no fresh reading),
+    nothing opens or resolves. Open alerts are bounded by rules x gateways, resolved ones by
+    `recent_kept`. `evaluate()` is one tick; `start()` runs it every `tick_s` real seconds.
+    """
+
+    def __init__(
+        self,
+        config: AlertConfig,
+        live: LiveState,
+        *,
+        labels: Mapping[str, Mapping[str, str]] | None = None,
+        sender: WebhookSender | None = None,
+        tick_s: float = TICK_S,
+        recent_kept: int = RECENT_KEPT,
+        monitor_name: str | None = None,
+    ) -> None:
+        self.live = live
+        self.tick_s = tick_s
+        self.sender = sender if sender is not None else WebhookSender()
+        self.monitor_name = monitor_name or config.monitor or socket.gethostname()
+        self._labels: dict[str, Mapping[str, str]] = dict(labels or {})
+        self._open: dict[tuple[str, str], Alert] = {}
+        self._onset: dict[tuple[str, str], float] = {}  # condition seen holding, not open yet
+        self._recent: deque[Alert] = deque(maxlen=recent_kept)
+        self._firmware_seen: dict[str, str] = {}  # gateway -> the version seen last
+        self._firmware_change: dict[str, tuple[float, str, str]] = {}  # at, old, new
+        self._task: asyncio.Task[None] | None = None
+        self.config = config
+        self._rules: dict[str, AlertRule] = {}
+        self.set_config(config)
+
+    # --- configuration --------------------------------------------------------------------
+
+    def set_config(self, config: AlertConfig) -> None:
+        """New rules and webhooks (a reloaded fleet file): alerts of rules that are gone
+        resolve; those of rules still there go on."""
+        self.config = config
+        self._hooks = {hook.name: hook for hook in config.webhooks}
+        rules = {_rule_key(rule): rule for rule in config.rules}
+        for key in [k for k in self._open if k[0] not in rules]:
+            self._resolve(key, self.live.clock(), "the rule was removed")
+        self._onset = {k: v for k, v in self._onset.items() if k[0] in rules}
+        self._rules = rules
+
+    def set_labels(self, labels: Mapping[str, Mapping[str, str]]) -> None:
+        """Each gateway's fleet labels (rules may select by them; payloads carry them)."""
+        self._labels = dict(labels)
+
+    # --- reading --------------------------------------------------------------------------
+
+    def alerts(self, gateway: str | None = None, state: AlertState | None = None) -> list[Alert]:
+        """Open alerts (oldest first) then recently resolved ones (latest first)."""
+        found: list[Alert] = []
+        if state in (None, "open"):
+            found += sorted(self._open.values(), key=lambda a: (a.since_s, a.gateway, a.kind))
+        if state in (None, "resolved"):
+            found += reversed(self._recent)
+        return [a for a in found if gateway is None or a.gateway == gateway]
+
+    def open_count(self, gateway: str) -> int:
+        return sum(1 for (_, name) in self._open if name == gateway)
+
+    def open_counts(self) -> dict[str, int]:
+        """Open alerts per gateway (only gateways with at least one)."""
+        counts: dict[str, int] = {}
+        for _, name in self._open:
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def to_json(self, alert: Alert) -> dict[str, Any]:
+        return alert_json(alert, self.monitor_name)
+
+    # --- evaluating -----------------------------------------------------------------------
+
+    def evaluate(self) -> list[Alert]:
+        """One tick: every rule on every gateway it selects; the alerts opened or resolved."""
+        now = self.live.clock()
+        changed: list[Alert] = []
+        watched = {g.name: g for g in self.live.gateways()}
+        self._note_firmware(watched, now)
+        for key in [k for k in self._open if k[1] not in watched]:
+            changed.append(self._resolve(key, now, "the gateway is no longer watched"))
+        self._onset = {k: v for k, v in self._onset.items() if k[1] in watched}
+        for gone in set(self._firmware_seen) - set(watched):
+            del self._firmware_seen[gone]
+            self._firmware_change.pop(gone, None)
+        for rule_key, rule in self._rules.items():
+            for name, gateway in watched.items():
+                labels = self._labels.get(name, {})
+                if not self._selects(rule, name, labels):
+                    if (rule_key, name) in self._open:  # its labels changed
+                        changed.append(self._resolve((rule_key, name), now, "no longer selected"))
+                    self._onset.pop((rule_key, name), None)
+                    continue
+                alert = self._step(rule_key, rule, gateway, labels, now)
+                if alert is not None:
+                    changed.append(alert)
+        return changed
+
+    @staticmethod
+    def _selects(rule: AlertRule, name: str, labels: Mapping[str, str]) -> bool:
+        if rule.gateways is not None and name not in rule.gateways:
+            return False
+        return all(labels.get(k) == v for k, v in rule.labels.items())
+
+    def _step(
+        self,
+        rule_key: str,
+        rule: AlertRule,
+        gateway: GatewayLive,
+        labels: Mapping[str, str],
+        now: float,
+    ) -> Alert | None:
+        key = (rule_key, gateway.name)
+        current = self._open.get(key)
+        if rule.kind == "firmware_changed":
+            return self._step_firmware(key, gateway.name, labels, now)
+        cond = self._condition(rule.kind, gateway, now, current is not None)
+        if cond.holds is None:
+            return None
+        if not cond.holds:
+            self._onset.pop(key, None)
+            return None if current is None else self._resolve(key, now, cond.detail)
+        if current is not None:
+            current.detail = cond.detail or current.detail
+            return None
+        since = self._onset.setdefault(key, cond.since_s if cond.since_s is not None else now)
+        if now - since < rule.minutes * 60.0:
+            return None
+        del self._onset[key]
+        return self._open_alert(key, rule.kind, gateway.name, labels, since, cond.detail)
+
+    def _condition(self, kind: RuleKind, g: GatewayLive, now: float, is_open: bool) -> _Condition:
+        fresh = g.reading is not None and now - g.reading.taken_at <= self.live.stale_after_s
+        if kind == "unreachable":
+            if g.problem in ("unreachable", "error"):
+                return _Condition(True, g.problem_since, g.problem_reason or "no readings")
+            if g.reading is not None and not fresh:
+                age_s = now - g.reading.taken_at
+                detail = f"no reading for {age_s:.0f} s"
+                return _Condition(True, g.reading.taken_at, detail)
+            if g.problem is not None or fresh:  # it answers (stopped and auth: their rules)
+                return _Condition(False, detail="readings again")
+            return _Condition(None)
+        if kind == "system_stopped":
+            if g.problem == "stopped":
+                return _Condition(True, g.problem_since, g.problem_reason or "system stopped")
+            if g.sitemaster_running is False:  # as /api/sitemaster says
+                return _Condition(True, None, "the sitemaster reports it is not running")
+            if fresh or g.sitemaster_running:
+                return _Condition(False, detail="the system runs again")
+            return _Condition(None)
+        if kind == "auth_failing":
+            if g.problem == "auth":
+                reason = g.problem_reason or "authentication failed"
+                return _Condition(True, g.problem_since, reason)
+            if fresh:
+                return _Condition(False, detail="the gateway accepts the credentials again")
+            return _Condition(None)
+        if not fresh or g.reading is None:
+            return _Condition(None)
+        reading = g.reading
+        if kind == "grid_outage":
+            off = is_off_grid(reading.grid_status)
+            if off is None:
+                return _Condition(None)
+            if off:
+                return _Condition(True, detail=f"grid status {reading.grid_status}")
+            return _Condition(False, detail="the grid is back")
+        # soe_below_reserve
+        soe, reserve = reading.soe_raw_percent, g.backup_reserve_raw_percent
+        if soe is None or reserve is None:
+            return _Condition(None)
+        margin = SOE_HYSTERESIS_RAW_PERCENT if is_open else 0.0
+        detail = f"state of energy {soe:.1f} %, backup reserve {reserve:.1f} % (raw percent)"
+        return _Condition(soe < reserve + margin, detail=detail)
+
+    def _note_firmware(self, watched: Mapping[str, GatewayLive], now: float) -> None:
+        for name, gateway in watched.items():
+            version = gateway.version
+            if version is None:
+                continue
+            seen = self._firmware_seen.get(name)
+            if seen is not None and seen != version:
+                self._firmware_change[name] = (now, seen, version)
+            self._firmware_seen[name] = version
+
+    def _step_firmware(
+        self, key: tuple[str, str], name: str, labels: Mapping[str, str], now: float
+    ) -> Alert | None:
+        change = self._firmware_change.get(name)
+        current = self._open.get(key)
+        if current is not None:
+            superseded = change is not None and change[0] > current.since_s
+            if superseded or now - current.since_s >= FIRMWARE_OPEN_S:
+                self._resolve(key, now, "superseded" if superseded else current.detail)
+                current = None  # a newer change opens below, on this same tick
+        if current is not None or change is None:
+            return None
+        at, old, new = change
+        if now - at >= FIRMWARE_OPEN_S or self._onset.get(key, -math.inf) >= at:
+            return None
+        self._onset[key] = at  # this change has had its alert
+        return self._open_alert(key, "firmware_changed", name, labels, at, f"{old} -> {new}")
+
+    def _open_alert(
+        self,
+        key: tuple[str, str],
+        kind: RuleKind,
+        name: str,
+        labels: Mapping[str, str],
+        since: float,
+        detail: str,
+    ) -> Alert:
+        alert = Alert(
+            id=_alert_id(key[0], name, since),
+            kind=kind,
+            gateway=name,
+            since_s=since,
+            detail=detail,
+            labels=dict(labels),
+        )
+        self._open[key] = alert
+        log.warning("alert %s on %s: %s (%s)", kind, name, detail, alert.id)
+        self._deliver(key[0], alert)
+        return alert
+
+    def _resolve(self, key: tuple[str, str], now: float, detail: str) -> Alert:
+        alert = self._open.pop(key)
+        alert.state = "resolved"
+        alert.resolved_s = max(now, alert.since_s)
+        if detail:
+            alert.detail = detail
+        self._recent.append(alert)
+        log.info("alert %s on %s resolved: %s (%s)", alert.kind, alert.gateway, detail, alert.id)
+        self._deliver(key[0], alert)
+        return alert
+
+    def _deliver(self, rule_key: str, alert: Alert) -> None:
+        rule = self._rules.get(rule_key)
+        names = (
+            self._hooks.keys()
+            if rule is None or rule.webhooks is None
+            else [n for n in rule.webhooks if n in self._hooks]
+        )
+        if not names:
+            return
+        body = json.dumps(self.to_json(alert), separators=(",", ":")).encode()
+        for name in names:
+            self.sender.submit(self._hooks[name], alert.id, alert.state, body)
+
+    # --- running --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.sender.start()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="alerts")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self.evaluate()
+            except Exception:  # a bug in the rules must not stop the monitor
+                log.exception("alerts: evaluating the rules failed")
+            await asyncio.sleep(self.tick_s)
+
+    async def close(self, grace_s: float = 2.0) -> None:
+        """Stop evaluating; pending deliveries get `grace_s`, then are dropped (logged)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.sender.close(grace_s)
