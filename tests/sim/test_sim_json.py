@@ -19,6 +19,7 @@ import aiohttp
 
 from teg_process import TegProcess, clean_env
 from tegkit.sim.cli import START_LINE_FORMAT
+from tegkit.sim.replay import concrete
 
 KEYS = {
     "format",
@@ -44,6 +45,7 @@ KEYS = {
     "seed",
     "state_dir",
     "release",
+    "replay",
 }
 
 
@@ -79,6 +81,7 @@ async def test_python_m_sim_json_line_logs_in_and_drives_the_control_api() -> No
         assert line["control_url"] == line["local_url"] + "/sim"
         assert (line["http_url"], line["http_port"]) == (None, None)
         assert (line["firmware"], line["speed"], line["release"]) == ("23.44", 0.0, None)
+        assert line["replay"] is None
         assert len(line["fingerprint_sha256"]) == 64
         # a real gateway's names only: a client verifying the certificate sends one as SNI
         name = line["certificate_names"][0]
@@ -212,3 +215,44 @@ def test_a_usage_error_in_json_mode_prints_nothing_on_stdout() -> None:
 
 def _seconds_between(start: str, end: str) -> float:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def test_a_replay_started_with_json_says_so_and_serves_the_dump(tmp_path: Path) -> None:
+    """The simulator dumped by `teg dump`, then replayed strictly with --json."""
+    original = _python_m_sim("--port", "0", "--speed", "0", "--cert-loopback-names")
+    try:
+        line = _start_line(original)
+        folder = tmp_path / "dump"
+        dumped = TegProcess.teg(
+            "--json",
+            "dump",
+            str(folder),
+            env=clean_env(
+                TEG_HOST=line["local_url"],
+                TEG_PASSWORD=line["password"],
+                TEG_PIN=line["fingerprint_sha256"],
+                TEG_CONFIG=str(tmp_path / "config.toml"),
+            ),
+        )
+        assert dumped.finish() == 0, "\n".join(dumped.err)
+        _stop_cleanly(original)
+    finally:
+        original.close()
+    replay = _python_m_sim(
+        "--port", "0", "--cert-loopback-names", "--replay", str(folder), "--replay-strict"
+    )  # fmt: skip
+    try:
+        line = _start_line(replay)
+        assert line["replay"]["folder"] == str(folder)
+        assert line["replay"]["strict"] is True
+        assert line["replay"]["endpoints"] > 10
+        context = ssl.create_default_context(cafile=line["cafile"])
+        with urllib.request.urlopen(
+            f"{line['local_url']}/api/status", context=context, timeout=30
+        ) as reply:
+            served = json.loads(reply.read())
+        # exactly the captured body, its redacted serials made concrete
+        assert served == json.loads(concrete((folder / "status.json").read_text()))
+        _stop_cleanly(replay)
+    finally:
+        replay.close()

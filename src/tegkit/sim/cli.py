@@ -108,6 +108,8 @@ def start_line(sim: Simulator, cloud_tokens_file: Path, released: str | None) ->
         "seed": sim.seed,
         "state_dir": str(sim.state_dir),
         "release": released,
+        # {"folder", "strict", "firmware_version", "endpoints"} with --replay, else null
+        "replay": sim.replay.describe() if sim.replay is not None else None,
     }
 
 
