@@ -232,6 +232,11 @@ class LiveState:
         self.version += 1
         return gateway
 
+    def remove(self, name: str) -> None:
+        """Stop showing gateway `name` (the monitor no longer watches it)."""
+        if self._gateways.pop(name, None) is not None:
+            self.version += 1
+
     def get(self, name: str) -> GatewayLive | None:
         return self._gateways.get(name)
 

@@ -54,6 +54,7 @@ from tegkit.monitor.edge import (
     decode_json,
     error_text,
 )
+from tegkit.monitor.fleet import FleetGateway
 from tegkit.monitor.live import LiveState
 from tegkit.monitor.metrics import CONTENT_TYPE, MetricsPage
 from tegkit.monitor.poller import Poller
@@ -91,6 +92,15 @@ class WebContext:
     limits: ServerLimits = field(default_factory=ServerLimits)
     #: the owner's plan of each gateway that has one (teg monitor --plan)
     plans: Mapping[str, GatewayPlan] = field(default_factory=dict)
+    #: each watched gateway's fleet settings (its tariff, labels); the monitor's own dict
+    gateways: Mapping[str, FleetGateway] = field(default_factory=dict)
+
+    def tariff_for(self, gateway: str) -> Tariff | None:
+        """The tariff of `gateway`: its own (a fleet file's), else the monitor's."""
+        settings = self.gateways.get(gateway)
+        if settings is not None and settings.tariff is not None:
+            return settings.tariff
+        return self.tariff
 
     def automation_rows(self) -> list[tuple[str, str, str, int]]:
         """(gateway, rule, result, count) of every plan, for /metrics."""
@@ -355,7 +365,7 @@ async def api_daily(request: web.Request) -> web.Response:
     store = _store(request)
     days = await store.daily(gateway, start_day, end_day, tz)
     costs: dict[dt.date, Any] = {}
-    tariff = ctx.tariff
+    tariff = ctx.tariff_for(gateway)
     if tariff is not None:
         found = await daily_costs(store, gateway, start_day, end_day, tariff, tz)
         costs = {c.day: c for c in found}

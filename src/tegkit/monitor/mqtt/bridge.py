@@ -578,6 +578,18 @@ class MqttBridge:
         ):
             self._put(message, limited=False)
 
+    def forget(self, gateway: str) -> None:
+        """A gateway the monitor stopped watching (a fleet reload): its entities and its
+        Powerwalls' are removed from Home Assistant, its retained topics cleared."""
+        device = self._devices.pop(gateway, None)
+        if device is None:
+            return
+        serials = [p.serial for p in device.powerwalls if p.serial]
+        for message in removal_messages(
+            gateway, self.settings.base, self.settings.discovery_prefix, serials
+        ):
+            self._put(message, limited=False)
+
     # --- the connection ----------------------------------------------------------------------
 
     async def _read(self, client: aiomqtt.Client) -> None:

@@ -1,0 +1,241 @@
+"""A fleet that changes while the monitor runs: Monitor.set_gateways on real simulators, and
+`teg monitor --fleet` reloading its file on SIGHUP.
+
+Orderings come from conditions (request counts at the simulators, live state, log lines),
+never from sleeps of a chosen length.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from tests.monitor.monitor_helpers import target
+from tests.sim.gateway_sim_helpers import simulator
+
+from tegkit.monitor.fleet import FleetGateway
+from tegkit.monitor.poller import PollerConfig
+from tegkit.monitor.service import FleetChange, Monitor
+from tegkit.monitor.store import open_store
+from tegkit.sim import Simulator
+
+FAST = PollerConfig(
+    fast_interval_s=0.2,
+    slow_interval_s=1.0,
+    budget_per_minute=1000,
+    flush_interval_s=0.5,
+    batch_size=5,
+)
+SLOWER = dataclasses.replace(FAST, fast_interval_s=0.3)
+DEADLINE_S = 30.0
+
+
+async def until(condition: Callable[[], object], what: str, deadline_s: float = DEADLINE_S) -> None:
+    """Look at `condition` every 20 ms until it holds; fail naming `what` at the deadline."""
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + deadline_s
+    while not condition():
+        if loop.time() > ends:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+class Requests:
+    """The local API requests one simulator receives (counted as they arrive)."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.paths: list[str] = []
+        decide = sim.faults.decide
+
+        def counted(path: str) -> Any:
+            self.paths.append(path)
+            return decide(path)
+
+        sim.faults.decide = counted  # type: ignore[method-assign]
+
+    @property
+    def readings(self) -> int:
+        """Fast polls: one meters request each."""
+        return self.paths.count("/api/meters/aggregates")
+
+
+def gw(sim: Simulator, name: str, config: PollerConfig = FAST, **labels: str) -> FleetGateway:
+    return FleetGateway(target(sim, name), config, labels=labels)
+
+
+@asynccontextmanager
+async def sims(n: int) -> AsyncIterator[list[tuple[Simulator, Requests]]]:
+    async with AsyncExitStack() as stack:
+        out = []
+        for _ in range(n):
+            sim = await stack.enter_async_context(simulator())
+            out.append((sim, Requests(sim)))
+        yield out
+
+
+def fleet_monitor(gateways: list[FleetGateway], db: Path | None, **kwargs: Any) -> Monitor:
+    kwargs.setdefault("stale_after_s", 120.0)
+    kwargs.setdefault("tz", dt.UTC)
+    return Monitor(gateways=gateways, db=db, listen=("127.0.0.1", 0), **kwargs)
+
+
+def has_reading(monitor: Monitor, name: str) -> bool:
+    g = monitor.live.get(name)
+    return g is not None and g.reading is not None
+
+
+async def live_names(monitor: Monitor) -> list[str]:
+    async with aiohttp.ClientSession() as http, http.get(monitor.url + "api/live") as r:
+        assert r.status == 200
+        doc = await r.json()
+    return [g["gateway"] for g in doc["gateways"]]
+
+
+async def test_a_removed_gateway_stops_and_an_added_one_starts_while_the_others_poll(
+    tmp_path: Path,
+) -> None:
+    async with sims(3) as [(sim_a, req_a), (sim_b, req_b), (sim_c, req_c)]:
+        monitor = fleet_monitor([gw(sim_a, "a"), gw(sim_b, "b")], tmp_path / "m.db")
+        async with monitor:
+            await until(lambda: has_reading(monitor, "a") and has_reading(monitor, "b"), "a, b")
+            poller_a, task_a = monitor.pollers["a"], monitor._poll_tasks["a"]
+            # b's poller is held in its close until a has polled 3 more times: a polls on
+            # while the reload is in progress (no pause for the gateways not touched)
+            poller_b = monitor.pollers["b"]
+            real_aclose = poller_b.aclose
+            a_during: list[int] = []
+
+            async def slow_aclose() -> None:
+                seen = req_a.readings
+                await until(lambda: req_a.readings >= seen + 3, "a's polls during the reload")
+                a_during.append(req_a.readings - seen)
+                await real_aclose()
+
+            poller_b.aclose = slow_aclose  # type: ignore[method-assign]
+            change = await monitor.set_gateways([gw(sim_a, "a"), gw(sim_c, "c")])
+            assert change == FleetChange(added=("c",), removed=("b",))
+            assert a_during and a_during[0] >= 3
+            # a: the same poller and task, never stopped
+            assert monitor.pollers["a"] is poller_a and monitor._poll_tasks["a"] is task_a
+            assert not task_a.done()
+            # b: stopped, its live state (so its metrics) gone; c: polled
+            assert list(monitor.pollers) == ["a", "c"] and list(monitor.gateways) == ["a", "c"]
+            assert monitor.live.get("b") is None
+            await until(lambda: has_reading(monitor, "c"), "c's first reading")
+            assert await live_names(monitor) == ["a", "c"]
+            b_after, a_after = len(req_b.paths), req_a.readings
+            await until(lambda: req_a.readings >= a_after + 5, "a's polls after the reload")
+            await until(lambda: req_c.readings >= 3, "c's polls")
+            assert len(req_b.paths) == b_after  # nothing more asked of the removed gateway
+            metrics = await _text(monitor.url + "metrics")
+            assert 'gateway="a"' in metrics and 'gateway="c"' in metrics
+            assert 'gateway="b"' not in metrics
+    stored = await _stored_gateways(tmp_path / "m.db")
+    assert {"a", "b", "c"} <= stored  # b's readings were flushed before it stopped
+
+
+async def test_a_changed_gateway_restarts_on_its_live_entry_and_a_label_change_restarts_nothing(
+    tmp_path: Path,
+) -> None:
+    async with sims(2) as [(sim_a, req_a), (sim_b, _)]:
+        monitor = fleet_monitor([gw(sim_a, "a", region="west"), gw(sim_b, "b")], None)
+        async with monitor:
+            await until(lambda: has_reading(monitor, "a") and has_reading(monitor, "b"), "a, b")
+            poller_a, poller_b = monitor.pollers["a"], monitor.pollers["b"]
+            live_b = monitor.live.get("b")
+            closed: list[str] = []
+            real_aclose = poller_b.aclose
+
+            async def aclose() -> None:
+                closed.append("b")
+                await real_aclose()
+
+            poller_b.aclose = aclose  # type: ignore[method-assign]
+            change = await monitor.set_gateways(
+                [gw(sim_a, "a", region="east"), gw(sim_b, "b", SLOWER)]
+            )
+            assert change == FleetChange(restarted=("b",), updated=("a",))
+            assert monitor.pollers["a"] is poller_a  # labels only: the same poller
+            assert monitor.gateways["a"].labels == {"region": "east"}
+            assert monitor.pollers["b"] is not poller_b
+            assert monitor.pollers["b"].config == SLOWER
+            assert monitor.live.get("b") is live_b  # the dashboard keeps its entry
+            assert closed == ["b"]  # the old poller's client is closed
+            polled = monitor.pollers["b"].requests_sent
+            await until(lambda: monitor.pollers["b"].requests_sent > polled + 3, "b's new poller")
+            seen = req_a.readings
+            await until(lambda: req_a.readings > seen + 2, "a polling on")
+            # the same gateways again: nothing happens
+            same = [gw(sim_a, "a", region="east"), gw(sim_b, "b", SLOWER)]
+            assert not await monitor.set_gateways(same)
+
+
+async def test_a_monitor_may_start_empty_only_when_told_and_fill_later(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least one gateway"):
+        fleet_monitor([], None)
+    async with sims(1) as [(sim_a, req_a)]:
+        monitor = fleet_monitor([], None, allow_empty=True)
+        async with monitor:
+            waiting = asyncio.create_task(monitor.wait())
+            assert await live_names(monitor) == []
+            change = await monitor.set_gateways([gw(sim_a, "a")])
+            assert change.added == ("a",)
+            await until(lambda: has_reading(monitor, "a"), "a's first reading")
+            await monitor.set_gateways([])  # removing every gateway does not end wait()
+            assert monitor.pollers == {} and monitor.live.get("a") is None
+            count = len(req_a.paths)
+            await monitor.set_gateways([gw(sim_a, "a")])
+            await until(lambda: len(req_a.paths) > count, "a polled again")
+            assert not waiting.done()
+            monitor.stop()
+            await asyncio.wait_for(waiting, DEADLINE_S)
+
+
+async def test_set_gateways_with_names_twice_changes_nothing(tmp_path: Path) -> None:
+    async with sims(1) as [(sim_a, _)]:
+        monitor = fleet_monitor([gw(sim_a, "a")], None)
+        async with monitor:
+            poller = monitor.pollers["a"]
+            with pytest.raises(ValueError, match="must differ"):
+                await monitor.set_gateways([gw(sim_a, "x"), gw(sim_a, "x")])
+            assert monitor.pollers == {"a": poller} and list(monitor.gateways) == ["a"]
+
+
+async def test_set_gateways_racing_close_leaves_nothing_running(tmp_path: Path) -> None:
+    async with sims(2) as [(sim_a, _), (sim_b, req_b)]:
+        monitor = fleet_monitor([gw(sim_a, "a")], None)
+        await monitor.start()
+        await until(lambda: has_reading(monitor, "a"), "a's first reading")
+        reload = asyncio.create_task(monitor.set_gateways([gw(sim_a, "a"), gw(sim_b, "b")]))
+        await monitor.close()
+        await reload
+        assert monitor._tasks == []
+        # after close nothing starts, and nothing is asked of the gateway later
+        assert await monitor.set_gateways([gw(sim_b, "late")]) == FleetChange()
+        assert "late" not in monitor.pollers
+        count = len(req_b.paths)
+        probe = Requests(sim_b)  # a second counter: b answers others, not the monitor
+        async with aiohttp.ClientSession() as http:
+            await http.get(sim_b.url + "/api/status", ssl=False)
+        await until(lambda: probe.paths, "the probe's request")
+        assert len(req_b.paths) == count + 1  # only the probe's
+
+
+async def _text(url: str) -> str:
+    async with aiohttp.ClientSession() as http, http.get(url) as r:
+        return await r.text()
+
+
+async def _stored_gateways(db: Path) -> set[str]:
+    store = open_store(db)
+    try:
+        return {name for name in ("a", "b", "c") if store.latest(name) is not None}
+    finally:
+        store.close()
