@@ -546,9 +546,7 @@ class AlertBook:
                         changed.append(self._resolve((rule_key, name), now, "no longer selected"))
                     self._onset.pop((rule_key, name), None)
                     continue
-                alert = self._step(rule_key, rule, gateway, labels, now)
-                if alert is not None:
-                    changed.append(alert)
+                changed += self._step(rule_key, rule, gateway, labels, now)
         return changed
 
     @staticmethod
@@ -564,25 +562,25 @@ class AlertBook:
         gateway: GatewayLive,
         labels: Mapping[str, str],
         now: float,
-    ) -> Alert | None:
+    ) -> list[Alert]:
         key = (rule_key, gateway.name)
         current = self._open.get(key)
         if rule.kind == "firmware_changed":
             return self._step_firmware(key, gateway.name, labels, now)
         cond = self._condition(rule.kind, gateway, now, current is not None)
         if cond.holds is None:
-            return None
+            return []
         if not cond.holds:
             self._onset.pop(key, None)
-            return None if current is None else self._resolve(key, now, cond.detail)
+            return [] if current is None else [self._resolve(key, now, cond.detail)]
         if current is not None:
             current.detail = cond.detail or current.detail
-            return None
+            return []
         since = self._onset.setdefault(key, cond.since_s if cond.since_s is not None else now)
         if now - since < rule.minutes * 60.0:
-            return None
+            return []
         del self._onset[key]
-        return self._open_alert(key, rule.kind, gateway.name, labels, since, cond.detail)
+        return [self._open_alert(key, rule.kind, gateway.name, labels, since, cond.detail)]
 
     def _condition(self, kind: RuleKind, g: GatewayLive, now: float, is_open: bool) -> _Condition:
         fresh = g.reading is not None and now - g.reading.taken_at <= self.live.stale_after_s
@@ -641,21 +639,26 @@ class AlertBook:
 
     def _step_firmware(
         self, key: tuple[str, str], name: str, labels: Mapping[str, str], now: float
-    ) -> Alert | None:
+    ) -> list[Alert]:
+        changed: list[Alert] = []
         change = self._firmware_change.get(name)
         current = self._open.get(key)
         if current is not None:
             superseded = change is not None and change[0] > current.since_s
             if superseded or now - current.since_s >= FIRMWARE_OPEN_S:
-                self._resolve(key, now, "superseded" if superseded else current.detail)
+                detail = "superseded by a newer change" if superseded else current.detail
+                changed.append(self._resolve(key, now, detail))
                 current = None  # a newer change opens below, on this same tick
         if current is not None or change is None:
-            return None
+            return changed
         at, old, new = change
         if now - at >= FIRMWARE_OPEN_S or self._onset.get(key, -math.inf) >= at:
-            return None
+            return changed
         self._onset[key] = at  # this change has had its alert
-        return self._open_alert(key, "firmware_changed", name, labels, at, f"{old} -> {new}")
+        changed.append(
+            self._open_alert(key, "firmware_changed", name, labels, at, f"{old} -> {new}")
+        )
+        return changed
 
     def _open_alert(
         self,
