@@ -8,11 +8,21 @@ on the gateway's raw scale (raw percent / 100, as /api/system_status/soe reports
 While a gateway's data is not fresh (stopped, unreachable, unauthorized, stale) only
 ``powerwall_up`` (0), ``powerwall_info`` and the poller's own metrics are exported: a missing
 value is missing, never a stale or zero one.
+
+Every per-gateway series carries ``gateway`` plus the fleet file's label names (``customer``,
+``region``...; "" for a gateway without that label). Above `PER_GATEWAY_MAX` gateways, or
+when told so (``teg monitor --no-metrics-per-gateway``), the per-gateway series are left out
+and only the ``tegkit_fleet_*`` aggregates remain: counts and sums per combination of fleet
+label values, so the number of series follows the label values, never the gateways. The
+aggregates are exported in both modes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -32,27 +42,71 @@ from tegkit.models.vocabulary import (
     GridStatusValue,
     MeterName,
 )
-from tegkit.monitor.live import GatewayLive, LiveState
+from tegkit.monitor.live import DurationHistogram, GatewayLive, LiveState, Status
 from tegkit.monitor.readings import Reading
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 JOULES_PER_WH = 3600.0
+#: up to this many gateways /metrics has per-gateway series unless told otherwise
+PER_GATEWAY_MAX = 100
 
 # The label values exported (0 or 1) even when not current; a value the gateway sends that
 # is not listed is exported too, while it is current.
 KNOWN_GRID_STATUSES: tuple[str, ...] = tuple(GridStatusValue)
 KNOWN_MODES: tuple[str, ...] = CUSTOMER_MODES
+STATUSES: tuple[Status, ...] = get_args(Status)
 
 # (meter, reading field) of each power and counter a Reading carries
 _POWER = tuple(zip(MeterName, POWER_NAMES, strict=True))
 _COUNTERS = tuple(zip(COUNTERS, COUNTER_NAMES, strict=True))
 
+#: label names the families use themselves: a fleet label may not take one
+RESERVED_LABELS = frozenset(
+    {"gateway", "meter", "status", "mode", "version", "endpoint", "kind", "rule", "result"}
+    | {"le", "quantile", "job", "instance"}
+)
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def label_name_problem(name: str) -> str | None:
+    """Why a fleet label called `name` cannot be a metric label; None when it can."""
+    if not _LABEL_NAME.fullmatch(name) or name.startswith("__"):
+        return "a name of letters, digits and _ that starts with a letter (Prometheus' rule)"
+    if name in RESERVED_LABELS:
+        return "a name other than " + ", ".join(sorted(RESERVED_LABELS)) + " (the metrics' own)"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class FleetLabels:
+    """The fleet file's label names and each gateway's values (a missing label is "")."""
+
+    names: tuple[str, ...] = ()
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # gateway -> labels
+
+    def of(self, gateway: str) -> tuple[str, ...]:
+        labels = self.values.get(gateway, {})
+        return tuple(labels.get(name, "") for name in self.names)
+
+
+NO_LABELS = FleetLabels()
+
 
 class LiveCollector(Collector):
-    """Builds every metric family from `LiveState` at scrape time."""
+    """Builds every metric family from `LiveState` at scrape time.
 
-    def __init__(self, live: LiveState) -> None:
+    `labels` gives the fleet labels now (a fleet reload may change them); `per_gateway`
+    True/False forces per-gateway series on or off, None: on up to `PER_GATEWAY_MAX`."""
+
+    def __init__(
+        self,
+        live: LiveState,
+        labels: Callable[[], FleetLabels] = lambda: NO_LABELS,
+        per_gateway: bool | None = None,
+    ) -> None:
         self.live = live
+        self.labels = labels
+        self.per_gateway = per_gateway
 
     def describe(self) -> Iterable[Metric]:
         return []  # names depend on the state; nothing to check at registration
@@ -60,157 +114,318 @@ class LiveCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         now = self.live.clock()
         gateways = self.live.gateways()
-        fresh = [g for g in gateways if g.status(now, self.live.stale_after_s)[0] == "ok"]
-
-        up = GaugeMetricFamily(
-            "powerwall_up", "1 when the latest reading of the gateway is fresh", labels=["gateway"]
+        statuses = [g.status(now, self.live.stale_after_s)[0] for g in gateways]
+        fleet = self.labels()
+        names = tuple(n for n in fleet.names if label_name_problem(n) is None)
+        fleet = FleetLabels(names, fleet.values)
+        per_gateway = self.per_gateway
+        if per_gateway is None:
+            per_gateway = len(gateways) <= PER_GATEWAY_MAX
+        if per_gateway:
+            tags = ("gateway", *names)
+            rows = [(g, [g.name, *fleet.of(g.name)]) for g in gateways]
+            fresh = [row for row, s in zip(rows, statuses, strict=True) if s == "ok"]
+            up = GaugeMetricFamily(
+                "powerwall_up", "1 when the latest reading of the gateway is fresh", labels=tags
+            )
+            for (_, key), status in zip(rows, statuses, strict=True):
+                up.add_metric(key, 1.0 if status == "ok" else 0.0)
+            yield up
+            yield _info(tags, rows)
+            yield from _readings(tags, fresh)
+            yield from _settings(tags, fresh)
+            yield from _poller(tags, rows)
+        yield from _aggregates(
+            names, [(g, s, fleet.of(g.name)) for g, s in zip(gateways, statuses, strict=True)]
         )
-        for g in gateways:
-            up.add_metric([g.name], 1.0 if g in fresh else 0.0)
-        yield up
-        yield _info(gateways)
-        yield from _readings(fresh)
-        yield from _settings(fresh)
-        yield from _poller(gateways)
 
 
-def _info(gateways: list[GatewayLive]) -> Metric:
+#: a gateway and its label values: its name first, then its fleet labels in order
+_Row = tuple[GatewayLive, list[str]]
+
+
+def _info(tags: Sequence[str], rows: list[_Row]) -> Metric:
     info = GaugeMetricFamily(
-        "powerwall_info", "Gateway firmware version (value 1)", labels=["gateway", "version"]
+        "powerwall_info", "Gateway firmware version (value 1)", labels=[*tags, "version"]
     )
-    for g in gateways:
+    for g, key in rows:
         if g.version is not None:
-            info.add_metric([g.name, g.version], 1.0)
+            info.add_metric([*key, g.version], 1.0)
     return info
 
 
-def _readings(gateways: list[GatewayLive]) -> Iterator[Metric]:
+def _readings(tags: Sequence[str], rows: list[_Row]) -> Iterator[Metric]:
     power = GaugeMetricFamily(
         "powerwall_power_watts",
         "Instant power per meter; site>0 imports, battery>0 discharges, load>0 consumes, "
         "solar>0 produces",
-        labels=["gateway", "meter"],
+        labels=[*tags, "meter"],
     )
     imported = CounterMetricFamily(
         "powerwall_energy_imported_joules",
         "Cumulative energy imported per meter, as the gateway counts it (Wh x 3600)",
-        labels=["gateway", "meter"],
+        labels=[*tags, "meter"],
     )
     exported = CounterMetricFamily(
         "powerwall_energy_exported_joules",
         "Cumulative energy exported per meter, as the gateway counts it (Wh x 3600)",
-        labels=["gateway", "meter"],
+        labels=[*tags, "meter"],
     )
     soe = GaugeMetricFamily(
         "powerwall_state_of_energy_ratio",
         "State of energy on the gateway's raw scale (raw percent / 100)",
-        labels=["gateway"],
+        labels=tags,
     )
     soe_app = GaugeMetricFamily(
         "powerwall_state_of_energy_app_ratio",
         "State of energy on the Tesla app's scale (app percent / 100; raw = 5 + 0.95 x app)",
-        labels=["gateway"],
+        labels=tags,
     )
     grid = GaugeMetricFamily(
         "powerwall_grid_status",
         "Grid status: 1 for the current status, 0 for the other known ones",
-        labels=["gateway", "status"],
+        labels=[*tags, "status"],
     )
     taken = GaugeMetricFamily(
         "powerwall_reading_timestamp_seconds",
         "When the latest reading was taken (Unix time)",
-        labels=["gateway"],
+        labels=tags,
     )
-    for g in gateways:
+    for g, key in rows:
         reading = g.reading
         if reading is None:
             continue
-        taken.add_metric([g.name], reading.taken_at)
+        taken.add_metric(key, reading.taken_at)
         for meter, name in _POWER:
-            _add(power, [g.name, meter], _value(reading, name))
+            _add(power, [*key, meter], _value(reading, name))
         for counter, name in _COUNTERS:
             family = imported if counter.direction == "imported" else exported
-            _add(family, [g.name, counter.meter], _value(reading, name), JOULES_PER_WH)
+            _add(family, [*key, counter.meter], _value(reading, name), JOULES_PER_WH)
         if reading.soe_raw_percent is not None:
-            soe.add_metric([g.name], reading.soe_raw_percent / 100.0)
-            soe_app.add_metric([g.name], percent.raw_to_app(reading.soe_raw_percent) / 100.0)
+            soe.add_metric(key, reading.soe_raw_percent / 100.0)
+            soe_app.add_metric(key, percent.raw_to_app(reading.soe_raw_percent) / 100.0)
         if reading.grid_status is not None:
             for status in _with_current(KNOWN_GRID_STATUSES, reading.grid_status):
-                grid.add_metric([g.name, status], 1.0 if status == reading.grid_status else 0.0)
+                grid.add_metric([*key, status], 1.0 if status == reading.grid_status else 0.0)
     yield from (power, imported, exported, soe, soe_app, grid, taken)
 
 
-def _settings(gateways: list[GatewayLive]) -> Iterator[Metric]:
+def _settings(tags: Sequence[str], rows: list[_Row]) -> Iterator[Metric]:
     reserve = GaugeMetricFamily(
         "powerwall_backup_reserve_ratio",
         "Backup reserve on the gateway's raw scale (raw percent / 100)",
-        labels=["gateway"],
+        labels=tags,
     )
     reserve_app = GaugeMetricFamily(
         "powerwall_backup_reserve_app_ratio",
         "Backup reserve on the Tesla app's scale (app percent / 100)",
-        labels=["gateway"],
+        labels=tags,
     )
     mode = GaugeMetricFamily(
         "powerwall_operation_mode",
         "Operation mode: 1 for the current mode, 0 for the other known ones",
-        labels=["gateway", "mode"],
+        labels=[*tags, "mode"],
     )
     running = GaugeMetricFamily(
         "powerwall_sitemaster_running",
         "1 while the sitemaster (the system) runs, 0 while it is stopped",
-        labels=["gateway"],
+        labels=tags,
     )
-    for g in gateways:
+    for g, key in rows:
         if g.backup_reserve_raw_percent is not None:
-            reserve.add_metric([g.name], g.backup_reserve_raw_percent / 100.0)
+            reserve.add_metric(key, g.backup_reserve_raw_percent / 100.0)
             app = percent.raw_to_app(g.backup_reserve_raw_percent)
-            reserve_app.add_metric([g.name], app / 100.0)
+            reserve_app.add_metric(key, app / 100.0)
         if g.mode is not None:
             for m in _with_current(KNOWN_MODES, g.mode):
-                mode.add_metric([g.name, m], 1.0 if m == g.mode else 0.0)
+                mode.add_metric([*key, m], 1.0 if m == g.mode else 0.0)
         if g.sitemaster_running is not None:
-            running.add_metric([g.name], 1.0 if g.sitemaster_running else 0.0)
+            running.add_metric(key, 1.0 if g.sitemaster_running else 0.0)
     yield from (reserve, reserve_app, mode, running)
 
 
-def _poller(gateways: list[GatewayLive]) -> Iterator[Metric]:
+def _poller(tags: Sequence[str], rows: list[_Row]) -> Iterator[Metric]:
     requests = CounterMetricFamily(
         "tegkit_poller_requests",
         "Requests the poller sent to the gateway, per endpoint",
-        labels=["gateway", "endpoint"],
+        labels=[*tags, "endpoint"],
     )
     errors = CounterMetricFamily(
         "tegkit_poller_errors",
         "Failed poller requests per endpoint and kind (stopped, unreachable, timeout, ...)",
-        labels=["gateway", "endpoint", "kind"],
+        labels=[*tags, "endpoint", "kind"],
     )
     deferred = CounterMetricFamily(
         "tegkit_poller_budget_deferrals",
         "Polls put off because the gateway's request budget for the minute was spent",
-        labels=["gateway"],
+        labels=tags,
     )
     restarts = CounterMetricFamily(
         "tegkit_poller_restarts",
         "Times the poller failed and was restarted by its supervisor",
-        labels=["gateway"],
+        labels=tags,
     )
     durations = HistogramMetricFamily(
         "tegkit_poller_request_duration_seconds",
         "Time from sending a poller request to its answer",
-        labels=["gateway", "endpoint"],
+        labels=[*tags, "endpoint"],
     )
-    for g in gateways:
+    for g, key in rows:
         c = g.counters
         for endpoint, n in sorted(c.requests_total.items()):
-            requests.add_metric([g.name, endpoint], float(n))
+            requests.add_metric([*key, endpoint], float(n))
         for (endpoint, kind), n in sorted(c.errors_total.items()):
-            errors.add_metric([g.name, endpoint, kind], float(n))
-        deferred.add_metric([g.name], float(c.budget_deferrals_total))
-        restarts.add_metric([g.name], float(c.restarts_total))
+            errors.add_metric([*key, endpoint, kind], float(n))
+        deferred.add_metric(key, float(c.budget_deferrals_total))
+        restarts.add_metric(key, float(c.restarts_total))
         for endpoint, hist in sorted(c.durations.items()):
-            durations.add_metric([g.name, endpoint], hist.cumulative(), hist.sum_s)
+            durations.add_metric([*key, endpoint], hist.cumulative(), hist.sum_s)
     yield from (requests, errors, deferred, restarts, durations)
+
+
+@dataclass(slots=True)
+class _Group:
+    """What the gateways of one combination of fleet label values add up to."""
+
+    statuses: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
+    power_w: dict[str, float] = field(default_factory=dict)  # meter -> sum
+    soe_app_percent: list[float] = field(default_factory=list)
+    grid: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KNOWN_GRID_STATUSES, 0))
+    versions: dict[str, int] = field(default_factory=dict)
+    requests: dict[str, int] = field(default_factory=dict)
+    errors: dict[tuple[str, str], int] = field(default_factory=dict)
+    deferrals: int = 0
+    restarts: int = 0
+    durations: dict[str, tuple[list[int], float]] = field(default_factory=dict)  # counts, sum
+
+
+def _group(
+    rows: Iterable[tuple[GatewayLive, Status, tuple[str, ...]]],
+) -> dict[tuple[str, ...], _Group]:
+    groups: dict[tuple[str, ...], _Group] = {}
+    for g, status, key in rows:
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group()
+        group.statuses[status] += 1
+        if g.version is not None:
+            group.versions[g.version] = group.versions.get(g.version, 0) + 1
+        c = g.counters
+        for endpoint, n in c.requests_total.items():
+            group.requests[endpoint] = group.requests.get(endpoint, 0) + n
+        for pair, n in c.errors_total.items():
+            group.errors[pair] = group.errors.get(pair, 0) + n
+        group.deferrals += c.budget_deferrals_total
+        group.restarts += c.restarts_total
+        for endpoint, hist in c.durations.items():
+            counts, sum_s = group.durations.get(endpoint, ([0] * len(hist.counts), 0.0))
+            group.durations[endpoint] = (
+                [a + b for a, b in zip(counts, hist.counts, strict=True)],
+                sum_s + hist.sum_s,
+            )
+        reading = g.reading
+        if status != "ok" or reading is None:
+            continue  # a gateway without fresh data adds nothing to sums: it is counted only
+        for meter, name in _POWER:
+            value = _value(reading, name)
+            if value is not None:
+                group.power_w[meter] = group.power_w.get(meter, 0.0) + value
+        if reading.soe_raw_percent is not None:
+            group.soe_app_percent.append(percent.raw_to_app(reading.soe_raw_percent))
+        if reading.grid_status is not None:
+            group.grid[reading.grid_status] = group.grid.get(reading.grid_status, 0) + 1
+    return groups
+
+
+def _aggregates(
+    names: tuple[str, ...], rows: Iterable[tuple[GatewayLive, Status, tuple[str, ...]]]
+) -> Iterator[Metric]:
+    """The tegkit_fleet_* families: one series set per combination of fleet label values."""
+    tags = list(names)
+    gateways = GaugeMetricFamily(
+        "tegkit_fleet_gateways",
+        "Gateways per status (ok, stale, stopped, unreachable, unauthorized)",
+        labels=[*tags, "status"],
+    )
+    power = GaugeMetricFamily(
+        "tegkit_fleet_power_watts",
+        "Sum of the instant power per meter of the gateways whose data is fresh (signs as "
+        "powerwall_power_watts)",
+        labels=[*tags, "meter"],
+    )
+    soe_min = GaugeMetricFamily(
+        "tegkit_fleet_state_of_energy_app_ratio_min",
+        "Lowest state of energy (app scale, 0..1) among the gateways whose data is fresh",
+        labels=tags,
+    )
+    soe_mean = GaugeMetricFamily(
+        "tegkit_fleet_state_of_energy_app_ratio_mean",
+        "Mean state of energy (app scale, 0..1) of the gateways whose data is fresh",
+        labels=tags,
+    )
+    grid = GaugeMetricFamily(
+        "tegkit_fleet_grid_status_gateways",
+        "Gateways whose data is fresh, per grid status",
+        labels=[*tags, "status"],
+    )
+    firmware = GaugeMetricFamily(
+        "tegkit_fleet_firmware_gateways", "Gateways per firmware version", labels=[*tags, "version"]
+    )
+    requests = CounterMetricFamily(
+        "tegkit_fleet_poller_requests",
+        "Requests the pollers sent, per endpoint",
+        labels=[*tags, "endpoint"],
+    )
+    errors = CounterMetricFamily(
+        "tegkit_fleet_poller_errors",
+        "Failed poller requests per endpoint and kind",
+        labels=[*tags, "endpoint", "kind"],
+    )
+    deferred = CounterMetricFamily(
+        "tegkit_fleet_poller_budget_deferrals",
+        "Polls put off because a gateway's request budget for the minute was spent",
+        labels=tags,
+    )
+    restarts = CounterMetricFamily(
+        "tegkit_fleet_poller_restarts",
+        "Times a poller failed and was restarted by its supervisor",
+        labels=tags,
+    )
+    durations = HistogramMetricFamily(
+        "tegkit_fleet_poller_request_duration_seconds",
+        "Time from sending a poller request to its answer",
+        labels=[*tags, "endpoint"],
+    )
+    for values, group in sorted(_group(rows).items()):
+        key = list(values)
+        for status, n in group.statuses.items():
+            gateways.add_metric([*key, status], float(n))
+        for meter, _ in _POWER:
+            if meter in group.power_w:
+                power.add_metric([*key, meter], group.power_w[meter])
+        if group.soe_app_percent:
+            soe_min.add_metric(key, min(group.soe_app_percent) / 100.0)
+            mean = sum(group.soe_app_percent) / len(group.soe_app_percent)
+            soe_mean.add_metric(key, mean / 100.0)
+        for status, n in group.grid.items():
+            grid.add_metric([*key, status], float(n))
+        for version, n in sorted(group.versions.items()):
+            firmware.add_metric([*key, version], float(n))
+        for endpoint, n in sorted(group.requests.items()):
+            requests.add_metric([*key, endpoint], float(n))
+        for (endpoint, kind), n in sorted(group.errors.items()):
+            errors.add_metric([*key, endpoint, kind], float(n))
+        deferred.add_metric(key, float(group.deferrals))
+        restarts.add_metric(key, float(group.restarts))
+        for endpoint, (counts, sum_s) in sorted(group.durations.items()):
+            durations.add_metric([*key, endpoint], _cumulative(counts), sum_s)
+    yield from (gateways, power, soe_min, soe_mean, grid, firmware)
+    yield from (requests, errors, deferred, restarts, durations)
+
+
+def _cumulative(counts: list[int]) -> list[tuple[str, float]]:
+    hist = DurationHistogram(counts=counts)
+    return hist.cumulative()
 
 
 #: (gateway, rule, result, count) of each plan's outcomes; rules come from the plan files
@@ -262,25 +477,32 @@ def _with_current(known: tuple[str, ...], current: str) -> tuple[str, ...]:
 class MetricsPage:
     """The /metrics text, rebuilt only when the live state changed since the last scrape.
 
-    The text is cached by (state version, reading freshness) so a busy scraper costs one
-    string copy; the freshness part keeps ``powerwall_up`` honest when nothing new arrives.
+    The text is cached by (state version, each gateway's status, fleet labels) so a busy
+    scraper costs one string copy; the status part keeps ``powerwall_up`` honest when
+    nothing new arrives. `labels` and `per_gateway` are as `LiveCollector` takes them.
     """
 
-    def __init__(self, live: LiveState, automation: AutomationRows | None = None) -> None:
+    def __init__(
+        self,
+        live: LiveState,
+        automation: AutomationRows | None = None,
+        labels: Callable[[], FleetLabels] = lambda: NO_LABELS,
+        per_gateway: bool | None = None,
+    ) -> None:
         self.live = live
+        self.labels = labels
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(LiveCollector(live))
+        self.registry.register(LiveCollector(live, labels, per_gateway))
         if automation is not None:  # a plan's outcome bumps the live state's version too
             self.registry.register(AutomationCollector(automation))
-        self._key: tuple[int, tuple[bool, ...]] | None = None
+        self._key: tuple[object, ...] | None = None
         self._body = b""
 
     def render(self) -> bytes:
         now = self.live.clock()
-        fresh = tuple(
-            g.status(now, self.live.stale_after_s)[0] == "ok" for g in self.live.gateways()
-        )
-        key = (self.live.version, fresh)
+        stale_after_s = self.live.stale_after_s
+        statuses = tuple(g.status(now, stale_after_s)[0] for g in self.live.gateways())
+        key = (self.live.version, statuses, self.labels())
         if key != self._key:
             self._body = generate_latest(self.registry)
             self._key = key

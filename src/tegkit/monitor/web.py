@@ -41,6 +41,7 @@ from tegkit.models.vocabulary import (
     OperationMode,
     is_off_grid,
 )
+from tegkit.monitor.alerts import AlertBook
 from tegkit.monitor.auth import ControlAuth
 from tegkit.monitor.automation import GatewayPlan
 from tegkit.monitor.costs import daily_costs
@@ -55,8 +56,9 @@ from tegkit.monitor.edge import (
     error_text,
 )
 from tegkit.monitor.fleet import FleetGateway
+from tegkit.monitor.fleetview import fleet_document, fleet_labels
 from tegkit.monitor.live import LiveState
-from tegkit.monitor.metrics import CONTENT_TYPE, MetricsPage
+from tegkit.monitor.metrics import CONTENT_TYPE, FleetLabels, MetricsPage
 from tegkit.monitor.poller import Poller
 from tegkit.monitor.sitetz import gateway_tz, tz_name
 from tegkit.monitor.store import AsyncStore
@@ -101,6 +103,15 @@ class WebContext:
         if settings is not None and settings.tariff is not None:
             return settings.tariff
         return self.tariff
+
+    #: /metrics per gateway (True), by fleet labels only (False), or by fleet size (None)
+    metrics_per_gateway: bool | None = None
+    #: the alert rules' evaluator, when the fleet file has rules
+    alerts: AlertBook | None = None
+
+    def fleet_labels(self) -> FleetLabels:
+        """The fleet file's label names and each gateway's values, as they are now."""
+        return fleet_labels(self.gateways)
 
     def automation_rows(self) -> list[tuple[str, str, str, int]]:
         """(gateway, rule, result, count) of every plan, for /metrics."""
@@ -238,6 +249,18 @@ def _store(request: web.Request) -> AsyncStore:
 
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def fleet_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "fleet.html", headers={"Cache-Control": "no-cache"})
+
+
+async def api_fleet(request: web.Request) -> web.Response:
+    """A row per gateway (status and reason, state of energy, power, grid status, latest
+    reading, open alerts, fleet labels) from the live state: see tegkit.monitor.fleetview."""
+    ctx = request.app[CTX]
+    alerts = ctx.alerts.open_counts() if ctx.alerts is not None else {}
+    return _json(fleet_document(ctx.live, ctx.fleet_labels(), alerts))
 
 
 async def api_live(request: web.Request) -> web.Response:
@@ -600,7 +623,7 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     response.headers["Server"] = SERVER_NAME
-    page = request.path == "/"
+    page = request.path in ("/", "/fleet")
     response.headers.setdefault("Content-Security-Policy", _CSP_PAGE if page else _CSP_DATA)
 
 
@@ -617,7 +640,12 @@ def create_app(ctx: WebContext) -> web.Application:
     """The aiohttp application for `ctx`; run it with aiohttp's AppRunner."""
     app = web.Application(middlewares=[_edge], client_max_size=ctx.limits.max_body_bytes)
     app[CTX] = ctx
-    app[METRICS] = MetricsPage(ctx.live, ctx.automation_rows if ctx.plans else None)
+    app[METRICS] = MetricsPage(
+        ctx.live,
+        ctx.automation_rows if ctx.plans else None,
+        labels=ctx.fleet_labels,
+        per_gateway=ctx.metrics_per_gateway,
+    )
     app[CLOSING] = asyncio.Event()
     app[EDGE] = EdgeState()
     app.on_response_prepare.append(_headers)
@@ -635,6 +663,8 @@ def create_app(ctx: WebContext) -> web.Application:
     app.on_shutdown.append(on_shutdown)
     app.router.add_get("/", index)
     app.router.add_get("/static/{name:.+}", static_file)
+    app.router.add_get("/fleet", fleet_page)
+    app.router.add_get("/api/fleet", api_fleet)
     app.router.add_get("/api/live", api_live)
     app.router.add_get("/api/live/stream", api_live_stream)
     app.router.add_get("/api/history", api_history)

@@ -15,7 +15,7 @@ function color(name, alpha = 1) {
 }
 
 const state = {
-  gateway: null,
+  gateway: new URLSearchParams(location.search).get("gateway"), // the fleet page links ?gateway=
   entry: null, // latest /api/live entry of the selected gateway
   receivedAt: 0, // Date.now() when the entry arrived
   serverNow: null, // the monitor's clock (epoch s) at the latest message
@@ -216,6 +216,7 @@ async function loadLive() {
   if (sel.options.length !== names.length) {
     sel.replaceChildren(...names.map((n) => new Option(n, n)));
     sel.hidden = names.length < 2;
+    $("fleet-link").hidden = names.length < 2;
   }
   if (!state.gateway || !names.includes(state.gateway)) state.gateway = names[0] || null;
   sel.value = state.gateway;
@@ -628,6 +629,7 @@ async function start() {
   state.anchor = state.serverNow || Date.now() / 1000;
   $("gateway").onchange = async () => {
     state.gateway = $("gateway").value;
+    history.replaceState(null, "", "?gateway=" + encodeURIComponent(state.gateway));
     await loadLive(); // first: the charts' days follow this gateway's zone
     refreshRange(); refreshToday(); refreshPlan();
   };

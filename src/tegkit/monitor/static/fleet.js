@@ -1,0 +1,320 @@
+// tegkit fleet page: one row per gateway from GET api/fleet (one request), sortable by any
+// column, filtered by text and by status, refreshed every few seconds without losing either.
+// Every value from the monitor is escaped before it reaches the page (names and labels come
+// from a fleet file: they are text, never markup). No framework, no CDN.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const REFRESH_MS = 5000;
+// worst first: the order of the status chips and of an ascending sort by status
+const SEVERITY = ["unauthorized", "stopped", "unreachable", "stale", "ok"];
+
+const fleet = {
+  doc: null, // the latest api/fleet answer
+  rows: [], // one object per gateway
+  visible: [], // the rows shown, in order
+  labelNames: [],
+  statuses: [],
+  grid: null, // grid status value -> {label, off_grid} (api/vocabulary); null if unknown
+  sort: { key: "status", dir: "asc" },
+  q: "", // the filter text, lower case
+  hidden: new Set(), // statuses switched off
+  receivedAt: 0,
+  renders: 0,
+  refreshes: 0,
+  renderMs: null, // the last render: rows filtered, sorted, written and laid out
+  loadMs: null, // page start to the first rows laid out
+  busy: false,
+};
+window.fleet = fleet; // for tests and the curious
+
+// ---- text -------------------------------------------------------------------------------
+
+const ESC = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+function esc(v) {
+  return String(v).replace(/[&<>"']/g, (c) => ESC[c]);
+}
+function kw(w) {
+  if (w === null || w === undefined) return "–";
+  const v = w / 1000;
+  return Math.abs(v) < 10 ? v.toFixed(2) : v.toFixed(1);
+}
+function age(s) {
+  if (s === null || s === undefined) return "never";
+  if (s < 90) return Math.round(s) + " s";
+  if (s < 5400) return Math.round(s / 60) + " min";
+  if (s < 172800) return (s / 3600).toFixed(1) + " h";
+  return Math.round(s / 86400) + " d";
+}
+function gridLabel(value) {
+  if (value === null || value === undefined) return "–";
+  const known = fleet.grid && fleet.grid.get(value);
+  return known ? known.label : value;
+}
+function gridClass(value) {
+  const known = fleet.grid && fleet.grid.get(value);
+  if (!known) return "neutral";
+  return known.off_grid === true ? "off-grid" : known.off_grid === false ? "on-grid" : "neutral";
+}
+
+// ---- columns ----------------------------------------------------------------------------
+
+// key: a column of api/fleet (or "label:NAME"); kind: how it sorts and shows
+function columns() {
+  return [
+    { key: "gateway", label: "Gateway", kind: "text" },
+    { key: "status", label: "Status", kind: "status" },
+    { key: "soe_app_percent", label: "Charge %", kind: "num" },
+    { key: "site_w", label: "Grid kW", kind: "num", title: "> 0 imports" },
+    { key: "battery_w", label: "Powerwall kW", kind: "num", title: "> 0 discharges" },
+    { key: "solar_w", label: "Solar kW", kind: "num", title: "> 0 produces" },
+    { key: "load_w", label: "Home kW", kind: "num", title: "> 0 consumes" },
+    { key: "grid_status", label: "Grid", kind: "grid" },
+    { key: "age_s", label: "Last reading", kind: "num", title: "time since the latest reading" },
+    { key: "alerts", label: "Alerts", kind: "num", title: "open alerts" },
+    ...fleet.labelNames.map((name, i) => ({ key: "label:" + name, label: name, kind: "text", label_i: i })),
+  ];
+}
+
+function renderHead() {
+  const cols = columns();
+  fleet.cols = cols;
+  $("head").innerHTML = cols.map((c) => {
+    const on = fleet.sort.key === c.key;
+    const aria = on ? (fleet.sort.dir === "asc" ? "ascending" : "descending") : "none";
+    const title = c.title ? ' title="' + esc(c.title) + '"' : "";
+    const num = c.kind === "num" ? ' class="num"' : "";
+    return "<th" + num + ' aria-sort="' + aria + '"' + title + '><button type="button" data-key="' +
+      esc(c.key) + '">' + esc(c.label) + '<span class="arrow" aria-hidden="true">' +
+      (on ? (fleet.sort.dir === "asc" ? "▲" : "▼") : "") + "</span></button></th>";
+  }).join("");
+}
+
+// ---- rows -------------------------------------------------------------------------------
+
+function toRows(doc) {
+  const at = {};
+  doc.columns.forEach((name, i) => { at[name] = i; });
+  return doc.rows.map((r) => {
+    const labels = r[at.labels] || [];
+    const taken = r[at.taken_at];
+    const row = {
+      gateway: r[at.gateway],
+      status: r[at.status],
+      reason: r[at.reason],
+      soe_app_percent: r[at.soe_app_percent],
+      site_w: r[at.site_w],
+      battery_w: r[at.battery_w],
+      solar_w: r[at.solar_w],
+      load_w: r[at.load_w],
+      grid_status: r[at.grid_status],
+      age_s: taken === null ? null : Math.max(0, doc.now - taken),
+      alerts: r[at.alerts],
+      labels,
+      href: "./?gateway=" + encodeURIComponent(r[at.gateway]),
+    };
+    row.search = [row.gateway, row.status, row.reason || "", ...labels].join("\n").toLowerCase();
+    return row;
+  });
+}
+
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
+
+function sortKey(col) {
+  if (col.label_i !== undefined) return (r) => r.labels[col.label_i] || null;
+  if (col.kind === "status") return (r) => { const i = SEVERITY.indexOf(r.status); return i < 0 ? -1 : i; };
+  if (col.kind === "grid") return (r) => (r.grid_status === null ? null : gridLabel(r.grid_status));
+  return (r) => (r[col.key] === undefined ? null : r[col.key]);
+}
+
+function sorted(rows) {
+  const col = fleet.cols.find((c) => c.key === fleet.sort.key) || fleet.cols[0];
+  const key = sortKey(col);
+  const sign = fleet.sort.dir === "asc" ? 1 : -1;
+  const text = col.kind === "text" || col.kind === "grid";
+  const keyed = rows.map((r) => [key(r), r]);
+  keyed.sort((a, b) => {
+    const x = a[0], y = b[0];
+    if (x !== y) {
+      if (x === null) return 1; // a missing value sorts last either way
+      if (y === null) return -1;
+      const c = text ? collator.compare(x, y) : x - y;
+      if (c !== 0) return sign * c;
+    }
+    return collator.compare(a[1].gateway, b[1].gateway);
+  });
+  return keyed.map((k) => k[1]);
+}
+
+function rowHtml(r, i) {
+  const st = SEVERITY.includes(r.status) ? r.status : "other";
+  let h = '<tr data-i="' + i + '" class="st-' + st + '"><td class="name"><a href="' + esc(r.href) +
+    '">' + esc(r.gateway) + '</a></td><td class="status"><span class="st">' + esc(r.status) +
+    "</span>";
+  if (r.reason) h += '<span class="reason">' + esc(r.reason) + "</span>";
+  h += '</td><td class="num">' + (r.soe_app_percent === null ? "–" : r.soe_app_percent.toFixed(0)) +
+    '</td><td class="num">' + kw(r.site_w) + '</td><td class="num">' + kw(r.battery_w) +
+    '</td><td class="num">' + kw(r.solar_w) + '</td><td class="num">' + kw(r.load_w) +
+    '</td><td><span class="grid ' + gridClass(r.grid_status) + '">' + esc(gridLabel(r.grid_status)) +
+    '</span></td><td class="num">' + age(r.age_s) + '</td><td class="num' +
+    (r.alerts > 0 ? " alerting" : "") + '">' + esc(r.alerts) + "</td>";
+  for (const v of r.labels) h += "<td>" + esc(v) + "</td>";
+  return h + "</tr>";
+}
+
+function render() {
+  const t0 = performance.now();
+  const counts = Object.fromEntries(fleet.statuses.map((s) => [s, 0]));
+  const shown = [];
+  for (const r of fleet.rows) {
+    if (fleet.q && !r.search.includes(fleet.q)) continue;
+    counts[r.status] = (counts[r.status] || 0) + 1;
+    if (!fleet.hidden.has(r.status)) shown.push(r);
+  }
+  const visible = sorted(shown);
+  const html = new Array(visible.length);
+  for (let i = 0; i < visible.length; i++) html[i] = rowHtml(visible[i], i);
+  $("rows").innerHTML = html.join("");
+  fleet.visible = visible;
+  renderChips(counts);
+  $("count").textContent = visible.length + " of " + fleet.rows.length + " gateways";
+  $("empty").hidden = visible.length > 0 || fleet.rows.length === 0;
+  void $("rows").offsetHeight; // lay it out now: the time measured is the time it takes
+  fleet.renderMs = performance.now() - t0;
+  fleet.renders += 1;
+  document.body.dataset.renders = String(fleet.renders);
+}
+
+function renderChips(counts) {
+  $("chips").innerHTML = fleet.statuses.map((s) => {
+    const st = SEVERITY.includes(s) ? s : "other";
+    const on = !fleet.hidden.has(s);
+    return '<button type="button" class="chip st-' + st + (on ? " on" : "") + '" data-status="' +
+      esc(s) + '" aria-pressed="' + on + '">' + esc(s) + ' <span class="n">' + esc(counts[s] || 0) +
+      "</span></button>";
+  }).join("");
+}
+
+// ---- state in the address (a reload or the back button keeps the view) -------------------
+
+function readHash() {
+  const p = new URLSearchParams(location.hash.slice(1));
+  if (p.get("sort")) fleet.sort = { key: p.get("sort"), dir: p.get("dir") === "desc" ? "desc" : "asc" };
+  fleet.q = (p.get("q") || "").toLowerCase();
+  $("filter").value = p.get("q") || "";
+  fleet.hidden = new Set((p.get("hide") || "").split(",").filter(Boolean));
+}
+function writeHash() {
+  const p = new URLSearchParams();
+  p.set("sort", fleet.sort.key);
+  p.set("dir", fleet.sort.dir);
+  if ($("filter").value) p.set("q", $("filter").value);
+  if (fleet.hidden.size) p.set("hide", [...fleet.hidden].join(","));
+  history.replaceState(null, "", "#" + p.toString());
+}
+
+// ---- data -------------------------------------------------------------------------------
+
+async function getJSON(url) {
+  const r = await fetch(url, { headers: { Accept: "application/json" } });
+  if (!r.ok) throw new Error(url + ": HTTP " + r.status);
+  return r.json();
+}
+
+async function loadVocabulary() {
+  try {
+    const v = await getJSON("api/vocabulary");
+    fleet.grid = new Map(v.grid_statuses.map((s) => [s.value, s]));
+  } catch (e) {
+    fleet.grid = null; // raw values are shown: still true, just less friendly
+  }
+}
+
+function refresh(pending) {
+  if (!fleet.busy) fleet.inflight = load(pending);
+  return fleet.inflight;
+}
+
+async function load(pending) {
+  fleet.busy = true;
+  try {
+    const doc = await (pending || getJSON("api/fleet"));
+    const names = JSON.stringify(doc.label_names);
+    const headChanged = names !== JSON.stringify(fleet.labelNames);
+    fleet.doc = doc;
+    fleet.labelNames = doc.label_names;
+    fleet.statuses = [...SEVERITY.filter((s) => doc.statuses.includes(s)),
+      ...doc.statuses.filter((s) => !SEVERITY.includes(s))];
+    fleet.rows = toRows(doc);
+    fleet.receivedAt = Date.now();
+    if (headChanged || !fleet.cols) renderHead();
+    render();
+    fleet.refreshes += 1;
+    $("banner").hidden = true;
+    $("fresh-dot").className = "dot ok";
+    $("fresh-text").textContent = "updated " + new Date().toLocaleTimeString();
+  } catch (e) {
+    $("banner").hidden = false;
+    $("banner-title").textContent = "Cannot refresh.";
+    $("banner-text").textContent = String(e.message || e) + " (the rows shown are from the last refresh)";
+    $("fresh-dot").className = "dot bad";
+  } finally {
+    fleet.busy = false;
+  }
+}
+// a refresh now, after the one under way if any (tests call it instead of waiting)
+fleet.refresh = async () => {
+  while (fleet.busy) await fleet.inflight;
+  return refresh();
+};
+
+// ---- start ------------------------------------------------------------------------------
+
+async function start() {
+  readHash();
+  const rows = getJSON("api/fleet");
+  rows.catch(() => {}); // its failure is refresh's to show
+  await loadVocabulary(); // first: the grid statuses are shown in the monitor's words
+  await refresh(rows);
+  fleet.loadMs = performance.now();
+  document.body.dataset.ready = "1"; // tests wait for this
+  $("head").addEventListener("click", (ev) => {
+    const b = ev.target.closest("button[data-key]");
+    if (!b) return;
+    const key = b.dataset.key;
+    fleet.sort = { key, dir: fleet.sort.key === key && fleet.sort.dir === "asc" ? "desc" : "asc" };
+    renderHead();
+    render();
+    writeHash();
+  });
+  $("chips").addEventListener("click", (ev) => {
+    const b = ev.target.closest("button[data-status]");
+    if (!b) return;
+    const s = b.dataset.status;
+    if (fleet.hidden.has(s)) fleet.hidden.delete(s); else fleet.hidden.add(s);
+    render();
+    writeHash();
+  });
+  let typing = null;
+  $("filter").addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => {
+      fleet.q = $("filter").value.trim().toLowerCase();
+      render();
+      writeHash();
+    }, 80);
+  });
+  // a click anywhere on a row opens that site's dashboard (the name is the link itself)
+  $("rows").addEventListener("click", (ev) => {
+    if (ev.target.closest("a")) return;
+    const tr = ev.target.closest("tr[data-i]");
+    if (tr) location.href = fleet.visible[Number(tr.dataset.i)].href;
+  });
+  setInterval(refresh, REFRESH_MS);
+}
+
+start().catch((e) => {
+  $("banner").hidden = false;
+  $("banner-title").textContent = "Fleet page error.";
+  $("banner-text").textContent = String(e.message || e);
+});
