@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 from click.testing import CliRunner
-from gateway_sim_helpers import SNI, Client, client, simulator
+from gateway_sim_helpers import CAPTURES, SNI, Client, client, simulator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -327,6 +327,101 @@ def test_nearest_profile_stays_in_the_firmware_family() -> None:
     assert nearest_profile("20.49.9") == "20.49"
     assert nearest_profile("latest") == "21.44"
     assert nearest_profile(None) == "21.44"
+
+
+def _numbers(value: Any) -> Any:
+    """Keys and JSON types, an integer and a float both a number (a Go gateway writes 72 and
+    540.25 for the same float64 field)."""
+    shape = _shape(value)
+
+    def merge(s: Any) -> Any:
+        if isinstance(s, dict):
+            return {k: merge(v) for k, v in s.items()}
+        if isinstance(s, list):
+            return [merge(v) for v in s]
+        return "number" if s in ("int", "float") else s
+
+    return merge(shape)
+
+
+def _real_dump(folder: Path) -> list[dict[str, Any]]:
+    """A dump folder of a real 21.44 gateway's answers (the captures), in `teg dump`'s format;
+    the meter CT files are left out (their names hold an unnumbered placeholder)."""
+    folder.mkdir()
+    files = []
+    for source in sorted((CAPTURES / "21.44-foogod/running").iterdir()):
+        if "METER_SERIAL" in source.name:
+            continue
+        stem = source.name.rsplit(".", 1)[0]
+        status = int(source.read_text().split()[1]) if source.suffix == ".err" else 200
+        shutil.copy(source, folder / source.name)
+        path = "/api/" + stem.replace(".", "/")
+        files.append(
+            {"file": source.name, "method": "GET", "path": path, "template": path, "status": status}
+        )
+    index = {
+        "format": "tegkit-dump/1",
+        "taken_at": "2021-12-26T20:09:23+00:00",
+        "firmware_version": "21.44 223a56cd",
+        "files": files,
+        "skipped": [],
+    }
+    (folder / "index.json").write_text(json.dumps(index))
+    return files
+
+
+async def test_a_real_gateways_answers_replay_with_their_shapes_and_live_values(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "real"
+    files = _real_dump(folder)
+    captured = {f["path"]: _captured(folder, f) for f in files}
+    aggregates = captured["/api/meters/aggregates"]
+    async with simulator(replay=folder, cloud_port=None, start=None) as sim, client(sim) as c:
+        assert sim.now.isoformat() == "2021-12-26T12:09:23-08:00"  # when it was captured
+        assert sim.state()["mode"] == "autonomous"
+        assert sim.state()["backup_reserve_raw_percent"] == 30
+        auth = await _login(c)
+        for entry in files:
+            status, body, _ = await c.get(entry["path"], headers=auth)
+            assert status == entry["status"], entry
+            assert _numbers(body) == _numbers(captured[entry["path"]]), entry["path"]
+            if entry["path"] not in LIVE_PATHS:
+                assert body == captured[entry["path"]], entry["path"]
+        await sim.advance(900)
+        _, now, _ = await c.get("/api/meters/aggregates", headers=auth)
+        for name in MeterName:
+            for key in ("energy_imported", "energy_exported"):
+                assert now[name][key] >= aggregates[name][key], (name, key)
+        assert now["load"]["energy_imported"] > aggregates["load"]["energy_imported"]
+        powers = {name: now[name]["instant_power"] for name in MeterName}
+        assert powers[MeterName.LOAD] == pytest.approx(
+            powers[MeterName.SITE] + powers[MeterName.BATTERY] + powers[MeterName.SOLAR], abs=0.02
+        )
+        _, system, _ = await c.get("/api/system_status", headers=auth)
+        _, soe, _ = await c.get("/api/system_status/soe", headers=auth)
+        assert system["nominal_full_pack_energy"] == 14061  # the real pack, not a new one's
+        assert system["nominal_energy_remaining"] == pytest.approx(
+            soe["percentage"] / 100 * 14061, abs=1
+        )
+    strict = simulator(replay=folder, replay_strict=True, cloud_port=None)
+    async with strict as sim, client(sim) as c:
+        auth = await _login(c)
+        for entry in files:
+            status, body, resp = await c.get(entry["path"], headers=auth)
+            assert (status, body) == (entry["status"], captured[entry["path"]]), entry["path"]
+            assert resp.content_type == "application/json"
+
+
+LIVE_PATHS = {
+    "/api/meters/aggregates",
+    "/api/system_status/soe",
+    "/api/system_status/grid_status",
+    "/api/system_status",
+    "/api/status",
+    "/api/sitemaster",
+    "/api/operation",
+}
 
 
 # --- bad dumps ------------------------------------------------------------------------------

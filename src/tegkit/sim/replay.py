@@ -433,8 +433,11 @@ def _error_answer(root: Path, name: str, path: str, template: str, status: int, 
                   ) -> Captured:  # fmt: skip
     where = str(root / name)
     text = concrete(_text(root, name, raw))
-    head, sep, rest = text.partition("\n\n")
-    lines = head.split("\n")
+    # headers end at the first blank line; saved from a wire capture they end in CRLF
+    ends = [i for i in (text.find("\n\n"), text.find("\r\n\r\n")) if i >= 0]
+    sep = "\r\n\r\n" if ends and text.startswith("\r\n\r\n", min(ends)) else "\n\n"
+    head, sep, rest = text.partition(sep) if ends else (text, "", "")
+    lines = head.replace("\r\n", "\n").split("\n")
     found = _STATUS_LINE.fullmatch(lines[0].rstrip("\r"))
     if not sep or found is None:
         raise DumpError(f"{where}: line 1", "no status line", "HTTP/1.1 STATUS, headers, a blank "
@@ -451,7 +454,7 @@ def _error_answer(root: Path, name: str, path: str, template: str, status: int, 
             raise DumpError(f"{where}: line {n}", "not a header", "NAME: VALUE", line[:80])
         if header.group(1).lower() == "content-type":
             content_type = header.group(2).strip() or None
-    body_text = rest.removesuffix("\n")
+    body_text = rest.removesuffix("\n").removesuffix("\r")
     body: Any = None
     if not body_text:
         return Captured(name, "GET", path, template, status, None, b"", None)
@@ -538,12 +541,15 @@ def overlay(captured: Any, live: Any, keys: frozenset[str]) -> Any:
 
 
 def _as_type(captured: Any, live: Any) -> Any:
-    """`live` in the type of `captured` (a gateway's int stays an int); `captured` when the two
-    cannot be one type."""
+    """`live` as a value of `captured`'s type; `captured` when the two cannot be one type.
+
+    A number stays a number: a float where the dump has one; where the dump has an integer,
+    an integral value as an integer and any other as a float, as the gateway's own encoder
+    (Go's float64) writes them: 72 and 540.25 in one capture."""
     if isinstance(captured, bool) or isinstance(live, bool):
         return live if isinstance(captured, bool) and isinstance(live, bool) else captured
-    if isinstance(captured, int) and isinstance(live, int | float):
-        return round(live)
+    if isinstance(captured, int) and isinstance(live, int | float) and math.isfinite(live):
+        return int(live) if float(live).is_integer() else float(live)
     if isinstance(captured, float) and isinstance(live, int | float):
         return float(live)
     if isinstance(captured, str) and isinstance(live, str):
