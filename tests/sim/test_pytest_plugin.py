@@ -537,3 +537,29 @@ def test_fifty_fixture_simulators_leak_nothing(pytester: pytest.Pytester, tmp_pa
     assert open_fds() == fds
     assert child_pids() == children
     assert len({state_dir for _, _, state_dir in found}) == 50
+
+
+def test_options_given_the_wrong_way_are_usage_errors(pytester: pytest.Pytester) -> None:
+    pytester.makeini(_INI)
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.teg_sim("23.44")
+        def test_positional_marker(teg_sim):
+            pass
+
+        @pytest.mark.parametrize("teg_sim", ["23.44"], indirect=True)
+        def test_not_a_dict(teg_sim):
+            pass
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*@pytest.mark.teg_sim: options by name only, e.g. firmware='23.44'*",
+            "*teg_sim parametrised indirectly: a dict of options, got '23.44'*",
+        ]
+    )
+    assert sim_threads() == []
