@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,6 +19,7 @@ from tegkit.errors import InvalidInputError
 from tegkit.sim._runner import MAX_SPEED, Simulator
 from tegkit.sim.certs import certificate_names
 from tegkit.sim.firmware import DEFAULT_AUTO_INSTALL_WITHIN_H, MAX_AUTO_INSTALL_WITHIN_H
+from tegkit.sim.fleet_cli import check_single_gateway_options, fleet_options, run_fleet
 from tegkit.sim.profiles import PROFILES
 from tegkit.sim.replay import ReplayDump, load_dump
 from tegkit.sim.scenario import BUILTIN_SCENARIOS, parse_event_time
@@ -197,8 +199,9 @@ async def _serve(
 @click.option("--seed", default=None, show_default="0, or the scenario's", type=int)
 @click.option(
     "--scenario",
-    default=None,
-    help=f"A built-in scenario ({', '.join(BUILTIN_SCENARIOS)}) or a .toml path.",
+    multiple=True,
+    help=f"A built-in scenario ({', '.join(BUILTIN_SCENARIOS)}) or a .toml path; with "
+    "--gateways, NAME[@TARGET] (TARGET as --fault's), repeatable.",
 )
 @click.option(
     "--state-dir",
@@ -254,6 +257,7 @@ async def _serve(
     is_flag=True,
     help="With --replay: answer exactly the captured bodies, 404 for what the dump lacks.",
 )
+@fleet_options
 @logs.log_format_option
 def sim(
     host: str,
@@ -266,7 +270,7 @@ def sim(
     powerwalls: int,
     speed: float | None,
     seed: int | None,
-    scenario: str | None,
+    scenario: tuple[str, ...],
     state_dir: Path | None,
     cert_loopback_names: bool,
     allow_customer_operation: bool,
@@ -276,6 +280,7 @@ def sim(
     replay: ReplayDump | None,
     replay_strict: bool,
     log_format: logs.LogFormat,
+    **fleet: Any,
 ) -> None:
     """Run a simulated Tesla Energy Gateway (local API, Owner API, control API).
 
@@ -289,15 +294,21 @@ def sim(
       teg sim --scenario tou-peak --release-firmware 23.44@+1h --auto-install-within-h 24
       teg sim --replay ./teg-dump-20241201-120000   # a gateway like the dumped one
       TEG_HOST=https://127.0.0.1:8443 TEG_PIN=<fingerprint> TEG_PASSWORD=<password> teg status
+      teg sim --gateways 1000 --port 9000 --fault latency@1% --scenario evening-outage@5%
     """
+    ctx = click.get_current_context()
+    if fleet["gateways"] is not None:  # a fleet (sim/fleet_cli.py)
+        with logs.to_stderr(log_format, verbose=_verbose(ctx)):
+            run_fleet(ctx, ctx.params)
+        return
+    check_single_gateway_options(ctx)
+    if len(scenario) > 1:
+        raise click.UsageError("--scenario: one scenario for one gateway (several: --gateways)")
     if replay_strict and replay is None:
         raise click.UsageError("--replay-strict: only with --replay DUMP_DIR")
     if replay is not None and scenario:
         raise click.UsageError("--replay, --scenario: choose one (a replay's site is the dump's)")
-    ctx = click.get_current_context()
-    root = ctx.find_root()
-    verbose = root is not ctx and bool(root.params.get("verbose"))
-    with logs.to_stderr(log_format, verbose=verbose):
+    with logs.to_stderr(log_format, verbose=_verbose(ctx)):
         asyncio.run(
             _serve(
                 host=host,
@@ -310,7 +321,7 @@ def sim(
                 powerwalls=powerwalls,
                 speed=speed,
                 seed=seed,
-                scenario=scenario,
+                scenario=scenario[0] if scenario else None,
                 state_dir=state_dir,
                 allow_customer_operation=allow_customer_operation,
                 cert_loopback_names=cert_loopback_names,
@@ -321,6 +332,11 @@ def sim(
                 replay_strict=replay_strict,
             )
         )
+
+
+def _verbose(ctx: click.Context) -> bool:
+    root = ctx.find_root()
+    return root is not ctx and bool(root.params.get("verbose"))
 
 
 __all__ = ["sim"]
