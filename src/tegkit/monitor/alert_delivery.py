@@ -32,7 +32,7 @@ import logging
 import random
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
@@ -132,6 +132,7 @@ class WebhookSender:
         queue_size: int = QUEUE_SIZE,
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
@@ -141,6 +142,7 @@ class WebhookSender:
         self.wall_clock = wall_clock  # signs the timestamp: the receiver compares it to its own
         self.counters = DeliveryCounters()
         self._rng = rng or random.Random()
+        self._sleep = sleep  # the back-off's wait (tests record the waits asked for)
         self._lanes: dict[str, _Lane] = {}
         self._queued: set[tuple[str, str, str]] = set()
         self._delivered: OrderedDict[tuple[str, str, str], None] = OrderedDict()
@@ -273,7 +275,7 @@ class WebhookSender:
                 self.max_attempts,
                 wait_s,
             )
-            await asyncio.sleep(wait_s)
+            await self._sleep(wait_s)
         self.counters.given_up_total += 1
         log.warning(
             "%s: delivery %s given up after %d attempts (last: %s)",
