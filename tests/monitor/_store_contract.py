@@ -266,7 +266,7 @@ def test_an_older_schema_is_upgraded_on_open(make_store: object) -> None:
         )
     old.close()
     new = make_store()  # type: ignore[operator]
-    assert new.schema_version() == LATEST_VERSION == 4
+    assert new.schema_version() == LATEST_VERSION == 5
     # version 3: outages say who saw them; those recorded before were the monitor's own
     assert new.outages(GW, T0, T0 + 1) == [Outage(GW, T0, T0 + 0.005, "local")]
     assert new.cloud_days(GW, T0, T0 + 86400) == []

@@ -200,6 +200,19 @@ class AsyncStore:
     async def gaps(self, gateway: str, start: float, end: float) -> list[Gap]:
         return await self._read(self._store.gaps, gateway, start, end)
 
+    # fleet workers (tegkit.monitor.lease): only the SQL stores share a database
+    async def forget(self, gateways: list[str]) -> None:
+        """After the queued writes: re-read these gateways' positions before writing."""
+        forget = getattr(self._store, "forget", None)
+        if forget is not None:
+            await self._write(forget, gateways)
+
+    def set_write_fence(self, fence: Callable[..., Iterable[str]] | None) -> None:
+        """Check each readings transaction's gateways with `fence` (see SqlStore)."""
+        if not hasattr(self._store, "write_fence"):
+            raise TypeError(f"{type(self._store).__name__} cannot fence its writes")
+        self._store.write_fence = fence
+
     async def retention(self, policy: RetentionPolicy, now: float) -> dict[str, int]:
         return await self._write(self._store.retention, policy, now)
 

@@ -62,6 +62,10 @@ _ENERGY = ", ".join(ru.energy_column(c) for c in COUNTER_NAMES)
 _POWER_SUMS = [c for p in POWER_NAMES for c in ru.power_sum_columns(p)]
 # PostgreSQL sums bigints into numerics: cast back, so both hand Python ints
 _SUMS = ", ".join(f"CAST(SUM({c}) AS BIGINT)" for c in _POWER_SUMS)
+#: (execute inside the write transaction, gateway names) -> the names that may be written
+WriteFence = Callable[
+    [Callable[[str, Sequence[Any]], list[tuple[Any, ...]]], list[str]], Iterable[str]
+]
 
 
 def _ms(t: float) -> int:
@@ -131,6 +135,10 @@ class SqlStore(ABC):
         self._in_flight = 0
         self._busy: set[Any] = set()  # reader connections running a statement now
         self._warned: set[tuple[str, str]] = set()
+        #: workers sharing a fleet (tegkit.monitor.lease): called inside each readings
+        #: transaction with (execute, gateway names); the gateways it returns are written,
+        #: the others' readings dropped (a former lease holder never writes over the new one)
+        self.write_fence: WriteFence | None = None
 
     # --- what a backend provides -------------------------------------------------------
     @abstractmethod
@@ -277,6 +285,15 @@ class SqlStore(ABC):
             states = dict(self._states)
             try:
                 with self._write_tx():
+                    if self.write_fence is not None:
+                        allowed = self.write_fence(self._wexec, sorted(by_gateway))
+                        for name in sorted(by_gateway.keys() - set(allowed)):
+                            log.warning(
+                                "gateway %s: %d reading(s) dropped: this worker no longer "
+                                "holds its lease",
+                                name,
+                                len(by_gateway.pop(name)),
+                            )
                     for name, readings in by_gateway.items():
                         count += self._write_gateway(name, readings)
             except BaseException:
@@ -285,6 +302,15 @@ class SqlStore(ABC):
                 self._status_texts = {v: k for k, v in codes.items()}
                 raise
         return count
+
+    def forget(self, gateways: Iterable[str]) -> None:
+        """Drop what this writer remembers of these gateways' position: another process may
+        have written them since (a fleet worker taking a gateway over reads it afresh)."""
+        with self._write_lock:
+            for name in gateways:
+                gid = self._gateway_ids.get(name)
+                if gid is not None:
+                    self._states.pop(gid, None)
 
     def _warn_unstorable(self, r: Reading, field: str) -> None:
         key = (r.gateway, field)

@@ -116,6 +116,18 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE events ADD COLUMN result TEXT",
         ],
     ),
+    (
+        5,
+        [
+            # workers sharing a fleet (tegkit.monitor.lease, PostgreSQL only; on SQLite the
+            # tables stay empty): each gateway leased to one worker until expires_ms (the
+            # server's clock), epoch counting its take-overs to fence a former holder's writes
+            """CREATE TABLE leases (gateway TEXT PRIMARY KEY, worker TEXT,
+                expires_ms {BIGINT} NOT NULL, epoch {BIGINT} NOT NULL)""",
+            """CREATE TABLE workers (worker TEXT PRIMARY KEY,
+                heartbeat_ms {BIGINT} NOT NULL, started_ms {BIGINT} NOT NULL)""",
+        ],
+    ),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 
