@@ -319,7 +319,7 @@ def book_for(*rules: AlertRule, stale_after_s: float = 30.0) -> tuple[AlertBook,
     book = AlertBook(
         AlertConfig(rules=rules),
         live,
-        labels={"smith-home": {"region": "west"}, "jones-home": {"region": "east"}},
+        labels_of={"smith-home": {"region": "west"}, "jones-home": {"region": "east"}}.__getitem__,
         monitor_name="test",
     )
     return book, live, clock

@@ -33,7 +33,7 @@ import re
 import socket
 import stat
 from collections import deque
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -446,6 +446,10 @@ def alert_json(alert: Alert, monitor: str) -> dict[str, Any]:
     }
 
 
+def _no_labels(name: str) -> Mapping[str, str]:
+    return {}
+
+
 class AlertBook:
     """Watches `live` against the rules: opens, resolves, lists and delivers alerts.
 
@@ -462,7 +466,7 @@ class AlertBook:
         config: AlertConfig,
         live: LiveState,
         *,
-        labels: Mapping[str, Mapping[str, str]] | None = None,
+        labels_of: Callable[[str], Mapping[str, str]] | None = None,
         sender: WebhookSender | None = None,
         tick_s: float = TICK_S,
         recent_kept: int = RECENT_KEPT,
@@ -472,7 +476,9 @@ class AlertBook:
         self.tick_s = tick_s
         self.sender = sender if sender is not None else WebhookSender()
         self.monitor_name = monitor_name or config.monitor or socket.gethostname()
-        self._labels: dict[str, Mapping[str, str]] = dict(labels or {})
+        #: a gateway's fleet labels (rules select by them; payloads carry them), looked up
+        #: each tick so a reloaded fleet file's labels count at once
+        self._labels_of = labels_of or _no_labels
         self._open: dict[tuple[str, str], Alert] = {}
         self._onset: dict[tuple[str, str], float] = {}  # condition seen holding, not open yet
         self._recent: deque[Alert] = deque(maxlen=recent_kept)
@@ -496,13 +502,9 @@ class AlertBook:
         self._onset = {k: v for k, v in self._onset.items() if k[0] in rules}
         self._rules = rules
 
-    def set_labels(self, labels: Mapping[str, Mapping[str, str]]) -> None:
-        """Each gateway's fleet labels (rules may select by them; payloads carry them)."""
-        self._labels = dict(labels)
-
     # --- reading --------------------------------------------------------------------------
 
-    def alerts(self, gateway: str | None = None, state: AlertState | None = None) -> list[Alert]:
+    def alerts(self, gateway: str | None = None, state: str | None = None) -> list[Alert]:
         """Open alerts (oldest first) then recently resolved ones (latest first)."""
         found: list[Alert] = []
         if state in (None, "open"):
@@ -540,7 +542,7 @@ class AlertBook:
             self._firmware_change.pop(gone, None)
         for rule_key, rule in self._rules.items():
             for name, gateway in watched.items():
-                labels = self._labels.get(name, {})
+                labels = self._labels_of(name)
                 if not self._selects(rule, name, labels):
                     if (rule_key, name) in self._open:  # its labels changed
                         changed.append(self._resolve((rule_key, name), now, "no longer selected"))

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aiohttp import web
 
 from tegkit.automation.plan import Plan
+from tegkit.monitor.alerts import AlertBook, AlertConfig
 from tegkit.monitor.auth import ControlAuth
 from tegkit.monitor.automation import GatewayPlan
 from tegkit.monitor.clock import ReadingClock
@@ -49,6 +50,8 @@ DEFAULT_LISTEN = ("127.0.0.1", 8675)
 RESTART_BACKOFF_S = (1.0, 60.0)
 #: how often (real seconds) the store drops what the retention policy no longer keeps.
 RETENTION_EVERY_S = 6 * 3600.0
+#: at shutdown, webhook deliveries still pending get this long (real seconds) to finish
+ALERT_GRACE_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,7 @@ class Monitor:
         plans: Mapping[str, Plan] | None = None,
         plan_dry_run: bool = False,
         mqtt: MqttSettings | None = None,
+        alerts: AlertConfig | None = None,
     ) -> None:
         if targets and gateways is not None:
             raise ValueError("give the gateways as targets or as fleet gateways, not both")
@@ -147,6 +151,8 @@ class Monitor:
         self.live = LiveState(clock=clock, stale_after_s=stale)
         self.control = ControlAuth(control_token) if control_token else None
         self.clock = clock
+        #: the fleet file's alert rules against the live state (none: /api/alerts is empty)
+        self.alert_book = AlertBook(alerts or AlertConfig(), self.live, labels_of=self._labels)
         #: drives the pollers' schedules and request budgets (tests pass the sim's clock)
         self.monotonic = monotonic
         self.restart_backoff_s = restart_backoff_s
@@ -250,6 +256,7 @@ class Monitor:
             limits=self.limits,
             plans=self.running_plans,
             gateways=self.gateways,
+            alerts=self.alert_book,
         )
         self.app = create_app(ctx)
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
@@ -269,8 +276,18 @@ class Monitor:
             self._service_tasks.append(
                 asyncio.create_task(self._keep_retention(), name="retention")
             )
+        await self.alert_book.start()  # its own tasks: a slow webhook never delays polling
         if poll:
             self.start_polling()
+
+    def _labels(self, name: str) -> Mapping[str, str]:
+        gateway = self.gateways.get(name)
+        return gateway.labels if gateway is not None else {}
+
+    def set_alerts(self, alerts: AlertConfig | None) -> None:
+        """New alert rules and webhooks (a reloaded fleet file): alerts of rules still
+        there stay open, those of removed rules resolve."""
+        self.alert_book.set_config(alerts or AlertConfig())
 
     async def _keep_retention(self) -> None:
         """Apply the retention policy at start and then every few hours, until cancelled."""
@@ -477,6 +494,8 @@ class Monitor:
             await self._close()
 
     async def _close(self) -> None:
+        # evaluation stops; deliveries still pending get a short grace, then are dropped
+        await self.alert_book.close(ALERT_GRACE_S)
         if self.mqtt_bridge is not None:  # "offline" published before the tasks stop
             await self.mqtt_bridge.close()
         tasks = self._tasks

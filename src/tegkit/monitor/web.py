@@ -462,6 +462,25 @@ async def api_automation(request: web.Request) -> web.Response:
     return _json(await plan.to_json(int(text)))
 
 
+async def api_alerts(request: web.Request) -> web.Response:
+    """Open alerts (oldest first), then recently resolved ones (latest first); `gateway`
+    and `state` (open, resolved) narrow the list."""
+    book = request.app[CTX].alerts
+    state = request.query.get("state") or None
+    if state not in (None, "open", "resolved"):
+        raise BadParameter("state", "open or resolved", state)
+    gateway = request.query.get("gateway") or None
+    alerts = book.alerts(state=state) if book is not None else []
+    if gateway is not None:
+        known = set(request.app[CTX].live.names())
+        known |= {a.gateway for a in book.alerts()} if book is not None else set()
+        if gateway not in known:
+            raise BadParameter("gateway", f"the name of one of the {len(known)} gateways", gateway)
+        alerts = [a for a in alerts if a.gateway == gateway]
+    docs = [book.to_json(a) for a in alerts] if book is not None else []
+    return _json({"open": sum(1 for a in alerts if a.state == "open"), "alerts": docs})
+
+
 async def healthz(request: web.Request) -> web.Response:
     """200 when every gateway's data is fresh; 503 with each reason otherwise."""
     live = request.app[CTX].live
@@ -674,6 +693,7 @@ def create_app(ctx: WebContext) -> web.Application:
     app.router.add_get("/api/events", api_events)
     app.router.add_get("/api/vocabulary", api_vocabulary)
     app.router.add_get("/api/automation", api_automation)
+    app.router.add_get("/api/alerts", api_alerts)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     if ctx.control is not None:
