@@ -117,9 +117,12 @@ class Monitor:
         plan_dry_run: bool = False,
         mqtt: MqttSettings | None = None,
         alerts: AlertConfig | None = None,
+        metrics_per_gateway: bool | None = None,
     ) -> None:
         if targets and gateways is not None:
             raise ValueError("give the gateways as targets or as fleet gateways, not both")
+        #: /metrics per gateway (True), per fleet label values only (False), by size (None)
+        self.metrics_per_gateway = metrics_per_gateway
         self.config = config or PollerConfig()
         self.tariff = tariff  # of a gateway without a tariff of its own
         if gateways is None:  # the command line's path: one config and tariff for all
@@ -257,6 +260,7 @@ class Monitor:
             plans=self.running_plans,
             gateways=self.gateways,
             alerts=self.alert_book,
+            metrics_per_gateway=self.metrics_per_gateway,
         )
         self.app = create_app(ctx)
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)

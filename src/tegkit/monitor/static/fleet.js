@@ -1,18 +1,23 @@
 // tegkit fleet page: one row per gateway from GET api/fleet (one request), sortable by any
 // column, filtered by text and by status, refreshed every few seconds without losing either.
-// Every value from the monitor is escaped before it reaches the page (names and labels come
-// from a fleet file: they are text, never markup). No framework, no CDN.
+// Only the rows in view (and a margin) are in the document: laying out a thousand table rows
+// takes the browser most of a second, a screenful a few milliseconds; spacer rows keep the
+// scroll bar true. Every value from the monitor is escaped before it reaches the page (names
+// and labels come from a fleet file: they are text, never markup). No framework, no CDN.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 5000;
+const ROW_H = 32; // px: every row's height (fleet.css: .fleet-table tbody tr.r)
+const MARGIN_ROWS = 20; // rows drawn above and below the view
 // worst first: the order of the status chips and of an ascending sort by status
 const SEVERITY = ["unauthorized", "stopped", "unreachable", "stale", "ok"];
 
 const fleet = {
   doc: null, // the latest api/fleet answer
   rows: [], // one object per gateway
-  visible: [], // the rows shown, in order
+  visible: [], // the rows that pass the filters, in order (those in view are drawn)
+  window: [0, 0], // the first and after-last index of `visible` drawn
   labelNames: [],
   statuses: [],
   grid: null, // grid status value -> {label, off_grid} (api/vocabulary); null if unknown
@@ -64,6 +69,7 @@ function columns() {
   return [
     { key: "gateway", label: "Gateway", kind: "text" },
     { key: "status", label: "Status", kind: "status" },
+    { key: "reason", label: "Reason", kind: "text" },
     { key: "soe_app_percent", label: "Charge %", kind: "num" },
     { key: "site_w", label: "Grid kW", kind: "num", title: "> 0 imports" },
     { key: "battery_w", label: "Powerwall kW", kind: "num", title: "> 0 discharges" },
@@ -79,12 +85,14 @@ function columns() {
 function renderHead() {
   const cols = columns();
   fleet.cols = cols;
+  $("fleet").style.minWidth = (78 + 8 * fleet.labelNames.length) + "em"; // then it scrolls
   $("head").innerHTML = cols.map((c) => {
     const on = fleet.sort.key === c.key;
     const aria = on ? (fleet.sort.dir === "asc" ? "ascending" : "descending") : "none";
     const title = c.title ? ' title="' + esc(c.title) + '"' : "";
-    const num = c.kind === "num" ? ' class="num"' : "";
-    return "<th" + num + ' aria-sort="' + aria + '"' + title + '><button type="button" data-key="' +
+    const cls = ' class="c-' + (c.label_i !== undefined ? "label" : c.key) +
+      (c.kind === "num" ? " num" : "") + '"';
+    return "<th" + cls + ' aria-sort="' + aria + '"' + title + '><button type="button" data-key="' +
       esc(c.key) + '">' + esc(c.label) + '<span class="arrow" aria-hidden="true">' +
       (on ? (fleet.sort.dir === "asc" ? "▲" : "▼") : "") + "</span></button></th>";
   }).join("");
@@ -148,17 +156,16 @@ function sorted(rows) {
 
 function rowHtml(r, i) {
   const st = SEVERITY.includes(r.status) ? r.status : "other";
-  let h = '<tr data-i="' + i + '" class="st-' + st + '"><td class="name"><a href="' + esc(r.href) +
-    '">' + esc(r.gateway) + '</a></td><td class="status"><span class="st">' + esc(r.status) +
-    "</span>";
-  if (r.reason) h += '<span class="reason">' + esc(r.reason) + "</span>";
-  h += '</td><td class="num">' + (r.soe_app_percent === null ? "–" : r.soe_app_percent.toFixed(0)) +
+  const reason = r.reason ? esc(r.reason) : "";
+  let h = '<tr data-i="' + i + '" class="r st-' + st + '"><td class="name"><a href="' +
+    esc(r.href) + '">' + esc(r.gateway) + '</a></td><td><span class="st">' + esc(r.status) +
+    '</span></td><td class="reason" title="' + reason + '">' + reason + '</td><td class="num">' + (r.soe_app_percent === null ? "–" : r.soe_app_percent.toFixed(0)) +
     '</td><td class="num">' + kw(r.site_w) + '</td><td class="num">' + kw(r.battery_w) +
     '</td><td class="num">' + kw(r.solar_w) + '</td><td class="num">' + kw(r.load_w) +
     '</td><td><span class="grid ' + gridClass(r.grid_status) + '">' + esc(gridLabel(r.grid_status)) +
     '</span></td><td class="num">' + age(r.age_s) + '</td><td class="num' +
     (r.alerts > 0 ? " alerting" : "") + '">' + esc(r.alerts) + "</td>";
-  for (const v of r.labels) h += "<td>" + esc(v) + "</td>";
+  for (const v of r.labels) h += '<td title="' + esc(v) + '">' + esc(v) + "</td>";
   return h + "</tr>";
 }
 
@@ -172,10 +179,8 @@ function render() {
     if (!fleet.hidden.has(r.status)) shown.push(r);
   }
   const visible = sorted(shown);
-  const html = new Array(visible.length);
-  for (let i = 0; i < visible.length; i++) html[i] = rowHtml(visible[i], i);
-  $("rows").innerHTML = html.join("");
   fleet.visible = visible;
+  draw(true);
   renderChips(counts);
   $("count").textContent = visible.length + " of " + fleet.rows.length + " gateways";
   $("empty").hidden = visible.length > 0 || fleet.rows.length === 0;
@@ -183,6 +188,24 @@ function render() {
   fleet.renderMs = performance.now() - t0;
   fleet.renders += 1;
   document.body.dataset.renders = String(fleet.renders);
+}
+
+// The rows in view and MARGIN_ROWS around them; `force` redraws even if the window is the same.
+function draw(force) {
+  const wrap = $("wrap");
+  const n = fleet.visible.length;
+  const top = Math.max(0, wrap.scrollTop - $("head").offsetHeight);
+  const first = Math.min(n, Math.max(0, Math.floor(top / ROW_H) - MARGIN_ROWS));
+  const last = Math.min(n, first + Math.ceil(wrap.clientHeight / ROW_H) + 2 * MARGIN_ROWS);
+  if (!force && first === fleet.window[0] && last === fleet.window[1]) return;
+  fleet.window = [first, last];
+  const span = fleet.cols.length;
+  const pad = (rows) => (rows > 0 ? '<tr class="pad" aria-hidden="true"><td colspan="' + span +
+    '" style="height:' + rows * ROW_H + 'px"></td></tr>' : "");
+  const html = [pad(first)];
+  for (let i = first; i < last; i++) html.push(rowHtml(fleet.visible[i], i));
+  html.push(pad(n - last));
+  $("rows").innerHTML = html.join("");
 }
 
 function renderChips(counts) {
@@ -295,6 +318,14 @@ async function start() {
     render();
     writeHash();
   });
+  let drawing = false; // one redraw per frame however fast the wheel turns
+  const redraw = () => {
+    if (drawing) return;
+    drawing = true;
+    requestAnimationFrame(() => { drawing = false; draw(false); });
+  };
+  $("wrap").addEventListener("scroll", redraw, { passive: true });
+  window.addEventListener("resize", redraw);
   let typing = null;
   $("filter").addEventListener("input", () => {
     clearTimeout(typing);
