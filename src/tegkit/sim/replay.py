@@ -39,6 +39,7 @@ import msgspec
 from tegkit.catalog import Endpoint
 from tegkit.errors import InvalidInputError
 from tegkit.models.vocabulary import MeterName, OperationMode, is_off_grid
+from tegkit.percent import HIDDEN_BOTTOM_PERCENT
 from tegkit.sim.bodies import too_deep
 from tegkit.sim.gateway import SimulatedGateway, not_found
 from tegkit.sim.physics import Site
@@ -47,6 +48,8 @@ from tegkit.sim.responses import READS
 from tegkit.sim.siteconfig import POWERWALL_POWER_KW, EnergyCounter, SiteConfig
 
 _LOG = logging.getLogger("tegkit.sim")
+# The physics' full pack is the usable energy over this share (raw 5..100 %).
+_USABLE_SHARE: Final = 1.0 - HIDDEN_BOTTOM_PERCENT / 100.0
 
 FORMAT: Final = "tegkit-dump/1"
 INDEX: Final = "index.json"
@@ -206,18 +209,18 @@ class ReplayDump:
         if count is None and isinstance(walls.get("powerwalls"), list) and walls["powerwalls"]:
             count = len(walls["powerwalls"])
         if count is not None:
-            changes["powerwalls"] = self._within("powerwalls", count, 1, 10)
+            changes["powerwalls"] = _within("powerwalls", count, 1, 10)
         n = changes.get("powerwalls", base.powerwalls)
         full_wh = _number(system.get("nominal_full_pack_energy"))
         energy_kwh = _number(info.get("nominal_system_energy_kWh"))
-        if full_wh:  # the physics' full pack is usable / 0.95, as the gateway reports it
-            usable = full_wh * 0.95 / 1000.0 / n
-            changes["usable_kwh_per_powerwall"] = self._within("pack energy", usable, 1.0, 100.0)
-        elif energy_kwh:
+        if full_wh and full_wh > 0:  # the real pack's (aged) size, as the gateway reports it
+            usable = full_wh * _USABLE_SHARE / 1000.0 / n
+            changes["usable_kwh_per_powerwall"] = _within("pack energy", usable, 1.0, 100.0)
+        elif energy_kwh and energy_kwh > 0:
             usable = energy_kwh / n
-            changes["usable_kwh_per_powerwall"] = self._within("pack energy", usable, 1.0, 100.0)
+            changes["usable_kwh_per_powerwall"] = _within("pack energy", usable, 1.0, 100.0)
         power_kw = _number(info.get("nominal_system_power_kW"))
-        if power_kw:
+        if power_kw and power_kw > 0:
             changes["powerwall_power_kw"] = min(
                 POWERWALL_POWER_KW, key=lambda kw: abs(kw - power_kw / n)
             )
@@ -228,28 +231,20 @@ class ReplayDump:
             try:
                 ZoneInfo(timezone)
                 changes["timezone"] = timezone
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):
                 _LOG.warning(
                     "replay: time zone %r unknown here; playing %s", timezone, base.timezone
                 )
         grid = _dict(info.get("grid_code")) or info  # 1.x: the grid fields beside the code
         voltage_v = _number(grid.get("grid_voltage_setting"))
         if voltage_v:
-            changes["nominal_voltage_v"] = self._within("grid voltage", voltage_v, 100.0, 480.0)
+            changes["nominal_voltage_v"] = _within("grid voltage", voltage_v, 100.0, 480.0)
         if _number(grid.get("grid_freq_setting")) in (50.0, 60.0):
             changes["nominal_frequency_hz"] = float(grid["grid_freq_setting"])
         soe = _number(_dict(self.body("/api/system_status/soe")).get("percentage"))
         if soe is not None:
-            changes["initial_soe_raw_percent"] = self._within("state of energy", soe, 0.0, 100.0)
+            changes["initial_soe_raw_percent"] = _within("state of energy", soe, 0.0, 100.0)
         return dataclasses.replace(base, **changes)
-
-    def _within(self, what: str, value: float, low: float, high: float) -> Any:
-        if low <= value <= high:
-            return value
-        clamped = min(high, max(low, value))
-        _LOG.warning("replay: %s %g is beyond what the simulator plays; using %g", what, value,
-                     clamped)  # fmt: skip
-        return type(value)(clamped)
 
     def seed(self, gw: SimulatedGateway) -> None:
         """Start `gw` where the dump left the site: energy counters, operation mode and
@@ -287,6 +282,16 @@ class ReplayDump:
         if _dict(self.body("/api/sitemaster")).get("running") is False:
             gw.stop_sitemaster()
         gw.touch()
+
+
+def _within(what: str, value: float, low: float, high: float) -> Any:
+    """`value` clamped to what the physics plays, saying so when it had to be."""
+    if low <= value <= high:
+        return value
+    clamped = min(high, max(low, value))
+    _LOG.warning("replay: %s %g is beyond what the simulator plays; using %g", what, value,
+                 clamped)  # fmt: skip
+    return type(value)(clamped)
 
 
 def _seed_operation(site: Site, operation: dict[str, Any]) -> None:
@@ -350,6 +355,8 @@ def load_dump(folder: str | Path) -> ReplayDump:
     if version is not None and not (isinstance(version, str) and 0 < len(version) <= 64):
         raise DumpError(f"{where}: firmware_version", "not a version", "a string or null", version)
     taken_at = _taken_at(where, index.get("taken_at"))
+    if not isinstance(index.get("skipped", []), list):
+        raise DumpError(f"{where}: skipped", "not a list", "a list of {path, reason}")
     files = index.get("files")
     if not isinstance(files, list):
         raise DumpError(f"{where}: files", "missing or not a list", "a list of captured answers")
