@@ -55,9 +55,10 @@ The rules, in short:
 - `fast_interval_s`, `slow_interval_s` (seconds, above 0, at most a day),
   `budget_per_minute` (requests, 3 to 10,000), `timeout_s`: the intervals' requests must
   fit the budget.
-- `labels`: at most 16, names as Prometheus label names (not `gateway`, not starting
-  `__`), values text of at most 128 characters; a gateway without a label of the fleet
-  gets "" for it.
+- `labels`: at most 16, names as Prometheus label names (not starting `__`, not one the
+  metrics use themselves: `gateway`, `meter`, `status`, `mode`, `version`, `endpoint`,
+  `kind`, `rule`, `result`, `le`, `quantile`, `job`, `instance`), values text of at most
+  128 characters; a gateway without a label of the fleet gets "" for it.
 - At most 1 MiB and 20,000 gateways per file; unknown keys are refused everywhere.
 """
 
@@ -78,6 +79,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tegkit.client import normalise_fingerprint
 from tegkit.errors import InvalidInputError
+from tegkit.monitor.metrics import RESERVED_LABELS
 from tegkit.monitor.poller import REQUESTS_PER_CALL_MAX, GatewayTarget, PollerConfig
 from tegkit.route import VIAS
 from tegkit.tariff import Tariff, load_tariff
@@ -590,12 +592,12 @@ class _Reader:
             return None
         labels: dict[str, str] = {}
         for name, text in value.items():
-            if not _LABEL_NAME.fullmatch(name) or name.startswith("__") or name == "gateway":
+            if not _LABEL_NAME.fullmatch(name) or name.startswith("__") or name in RESERVED_LABELS:
                 check.problem(
                     f"labels.{name}" if _LABEL_NAME.fullmatch(name) else "labels",
                     f"the label name {_shown(name)}",
                     "a Prometheus label name (letters, digits, '_'; not starting with a digit "
-                    "or '__'), other than gateway",
+                    "or '__'), other than the metrics' own: " + ", ".join(sorted(RESERVED_LABELS)),
                 )
                 continue
             if not isinstance(text, str) or len(text) > MAX_LABEL_VALUE_CHARS:
