@@ -378,8 +378,9 @@ class Monitor:
             self.gateways.update(new)
             if not self._started:
                 return change
-            for name in removed:
-                await self._stop_gateway(name, forget=True)
+            # together: every removed poller stops polling at once, before any flush (a
+            # fleet worker giving gateways up must not poll one while another flushes)
+            await asyncio.gather(*(self._stop_gateway(n, forget=True) for n in removed))
             for name in restarted:
                 live = self.pollers[name].gateway
                 await self._stop_gateway(name, forget=False)
