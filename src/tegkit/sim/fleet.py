@@ -546,11 +546,10 @@ class SimulatedFleet:
                 (spec, resolve_target(spec.target, self.names, rng, "--fault"))
             )
         self._own_state_dir = state_dir is None
-        self.state_dir = (
-            Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="tegsim-fleet-"))
-        )
-        fleet_path = Path(fleet_file) if fleet_file else self.state_dir / "fleet.toml"
-        self._files = _Files(fleet_path, fleet_path.with_name(fleet_path.stem + ".secrets"))
+        # A temporary state directory is made by start(), so an unstarted fleet leaves none.
+        self.state_dir = Path(state_dir) if state_dir else Path()
+        self._fleet_file = Path(fleet_file) if fleet_file else None
+        self._files = _Files(Path(), Path())
         self.control_token = secrets.token_urlsafe(24)
         self.speed = speed
         self._options: dict[str, Any] = {
@@ -591,6 +590,10 @@ class SimulatedFleet:
 
     async def start(self) -> None:
         began = time.perf_counter()
+        if self._own_state_dir:
+            self.state_dir = Path(tempfile.mkdtemp(prefix="tegsim-fleet-"))
+        fleet_path = self._fleet_file or self.state_dir / "fleet.toml"
+        self._files = _Files(fleet_path, fleet_path.with_name(fleet_path.stem + ".secrets"))
         try:
             raise_file_limit(len(self.plans))
             await self._start_members()
@@ -631,8 +634,9 @@ class SimulatedFleet:
         members, self.members = self.members, []
         for member in members:
             await member.close()
-        if self._own_state_dir:
+        if self._own_state_dir and self.state_dir != Path():
             shutil.rmtree(self.state_dir, ignore_errors=True)
+            self.state_dir = Path()
 
     async def _run_clock(self) -> None:
         """One task moves every gateway's clock, a slice at a time (not one task each)."""
