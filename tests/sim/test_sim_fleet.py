@@ -428,3 +428,30 @@ def test_the_open_file_limit_is_raised_or_named(soft: int, hard: int, said: str)
     assert done.stdout.startswith(said), done.stdout
     if said == "gateways":
         assert "ulimit -n" in done.stdout
+
+
+async def test_the_monitors_fleet_loader_reads_the_fleet_file(tmp_path: Path) -> None:
+    from tegkit.monitor.fleet import load_fleet
+
+    scenarios = ["evening-outage@gw02"]
+    async with SimulatedFleet(12, port=0, scenarios=scenarios, state_dir=tmp_path) as fleet:
+        loaded = load_fleet(fleet.fleet_file, environ={})
+        assert loaded.names() == fleet.names
+        assert loaded.label_names == ("firmware", "region", "scenario")
+        for gateway, member in zip(loaded.gateways, fleet.members, strict=True):
+            target = gateway.target
+            assert target.url == member.url
+            assert target.password == member.password
+            assert target.email == "owner@example.com"
+            assert target.sni == "teg"
+            assert target.pin is not None and member.fingerprint_sha256 in target.pin
+            assert str(target.tz) == member.gateway.settings.timezone
+            assert gateway.labels["firmware"] == member.gateway.profile.name
+            assert gateway.labels["scenario"] == ("evening-outage" if member.name == "gw02" else "")
+
+        async def din_of(target: Any) -> str | None:  # as the monitor's poller reaches it
+            async with target.client() as gw:
+                return (await gw.powerwalls()).gateway_din
+
+        dins = await asyncio.gather(*(din_of(g.target) for g in loaded.gateways))
+        assert dins == [m.gateway.din for m in fleet.members]
