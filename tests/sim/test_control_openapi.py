@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from tegkit.sim.control import Controller, make_control_app
-from tegkit.sim.control_openapi import OPERATIONS, document
+from tegkit.sim.control_openapi import ROUTES, document
 
 DOC = document()
 
@@ -108,7 +108,7 @@ def _base_body(path: str, field: str) -> dict[str, Any]:
 
 
 def test_every_body_documented_has_an_example_the_schema_accepts() -> None:
-    for op in OPERATIONS:
+    for op in ROUTES:
         schema = _body_schema(op.path, op.method)
         if schema is None:
             continue
@@ -124,7 +124,7 @@ async def _send(c: Client, method: str, path: str, body: Any = None) -> tuple[in
 
 async def test_the_simulator_answers_as_documented() -> None:
     async with simulator(cloud_port=None) as sim, client(sim) as c:
-        for op in OPERATIONS:
+        for op in ROUTES:
             responses = DOC["paths"][op.path][op.method]["responses"]
             for body in _examples(op.path, op.method) or [None]:
                 status, answer = await _send(c, op.method, op.path, body)
@@ -175,7 +175,7 @@ _DISRUPTIVE_FIELDS = {("/faults", "seconds")}
 
 async def test_the_edges_of_every_documented_value_are_accepted() -> None:
     async with simulator(cloud_port=None) as sim, client(sim) as c:
-        for op in OPERATIONS:
+        for op in ROUTES:
             schema = _body_schema(op.path, op.method)
             if schema is None:
                 continue
@@ -194,7 +194,7 @@ async def test_the_edges_of_every_documented_value_are_accepted() -> None:
 
 async def test_an_open_body_ignores_unknown_keys_as_documented() -> None:
     async with simulator(cloud_port=None) as sim, client(sim) as c:
-        for op in OPERATIONS:
+        for op in ROUTES:
             schema = _body_schema(op.path, op.method)
             if schema is None or schema.get("additionalProperties") is False:
                 continue
@@ -206,7 +206,7 @@ async def test_an_open_body_ignores_unknown_keys_as_documented() -> None:
 
 async def test_without_the_token_only_the_description_answers() -> None:
     async with simulator(cloud_port=None) as sim, client(sim) as c:
-        for op in OPERATIONS:
+        for op in ROUTES:
             status, answer, _ = await c.request(op.method.upper(), "/sim" + op.path, body={})
             if op.needs_token:
                 assert "security" not in DOC["paths"][op.path][op.method]  # the global one

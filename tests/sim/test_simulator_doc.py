@@ -19,7 +19,7 @@ import pytest
 from tegkit.sim import Simulator, pytest_plugin
 from tegkit.sim.cli import sim as sim_command
 from tegkit.sim.cli import start_line
-from tegkit.sim.control_openapi import OPERATIONS
+from tegkit.sim.control_openapi import ROUTES
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "simulator.md").read_text(encoding="utf-8")
@@ -65,7 +65,7 @@ def test_the_control_table_names_every_route() -> None:
         for cell in _first_cells("The control API")
         for method, path in re.findall(r"`(GET|POST|DELETE) (/\S+)`", cell)
     }
-    assert shown == {(op.method, op.path) for op in OPERATIONS}
+    assert shown == {(op.method, op.path) for op in ROUTES}
 
 
 def test_the_fixture_table_names_the_plugins_fixtures() -> None:

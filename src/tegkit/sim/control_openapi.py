@@ -1,6 +1,6 @@
 """The control API's OpenAPI 3.1 description, served at GET /sim/openapi.json.
 
-One table, OPERATIONS, says for each route of `control.make_control_app` what it does, the
+One table, ROUTES, says for each route of `control.make_control_app` what it does, the
 body it takes and what it answers; tests/sim/test_control_openapi.py checks that the table
 and the registered routes are the same set and that the server answers as documented.
 Schemas are JSON Schema 2020-12 (OpenAPI 3.1's dialect), so any validator can check bodies.
@@ -166,7 +166,7 @@ SCHEMAS: dict[str, Any] = {
 
 
 @dataclass(frozen=True, slots=True)
-class Operation:
+class ControlRoute:
     """One route: `path` is relative to /sim; `answer` names the schema of the 200 body."""
 
     method: str
@@ -181,9 +181,9 @@ class Operation:
     needs_token: bool = True
 
 
-OPERATIONS: tuple[Operation, ...] = (
-    Operation("get", "/state", "What the simulator is doing now", rejects_input=False),
-    Operation(
+ROUTES: tuple[ControlRoute, ...] = (
+    ControlRoute("get", "/state", "What the simulator is doing now", rejects_input=False),
+    ControlRoute(
         "post",
         "/time",
         "Jump the clock forward and/or set its speed",
@@ -197,7 +197,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         examples={"stop the clock": {"speed": 0}},
     ),
-    Operation(
+    ControlRoute(
         "post",
         "/advance",
         "Move the clock by exactly this many simulated seconds",
@@ -206,7 +206,7 @@ OPERATIONS: tuple[Operation, ...] = (
         body_required=True,
         examples={"an hour": {"seconds": 3600}},
     ),
-    Operation(
+    ControlRoute(
         "post",
         "/outage",
         "The grid goes down",
@@ -214,8 +214,8 @@ OPERATIONS: tuple[Operation, ...] = (
         _object({"minutes": _range(0, 366 * 1440)}),
         examples={"half an hour": {"minutes": 30}},
     ),
-    Operation("delete", "/outage", "The grid comes back", rejects_input=False),
-    Operation(
+    ControlRoute("delete", "/outage", "The grid comes back", rejects_input=False),
+    ControlRoute(
         "post",
         "/override",
         "Pin solar and/or load power (null: back to the modelled value)",
@@ -228,7 +228,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         examples={"a cloudy evening": {_SOLAR_W: 0, _LOAD_W: 2500}},
     ),
-    Operation(
+    ControlRoute(
         "post",
         "/faults",
         "Arm a fault",
@@ -268,8 +268,8 @@ OPERATIONS: tuple[Operation, ...] = (
         },
         answer="FaultResult",
     ),
-    Operation("delete", "/faults", "Clear every armed per-request fault", rejects_input=False),
-    Operation(
+    ControlRoute("delete", "/faults", "Clear every armed per-request fault", rejects_input=False),
+    ControlRoute(
         "post",
         "/sitemaster",
         "Stop or run sitemaster",
@@ -278,7 +278,7 @@ OPERATIONS: tuple[Operation, ...] = (
         body_required=True,
         examples={"stop": {"running": False}},
     ),
-    Operation(
+    ControlRoute(
         "post",
         "/update",
         "What the next firmware update check finds; start an update",
@@ -295,7 +295,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         examples={"offer 23.44": {"version": "23.44"}},
     ),
-    Operation(
+    ControlRoute(
         "post",
         "/firmware_release",
         "A firmware is released",
@@ -314,7 +314,7 @@ OPERATIONS: tuple[Operation, ...] = (
         body_required=True,
         examples={"within a day": {"version": "23.44", "auto_install_within_h": 24}},
     ),
-    Operation(
+    ControlRoute(
         "post",
         "/cloud/revoke",
         "The owner revokes the app's cloud access",
@@ -322,7 +322,7 @@ OPERATIONS: tuple[Operation, ...] = (
         answer="Revoked",
         rejects_input=False,
     ),
-    Operation(
+    ControlRoute(
         "get",
         "/openapi.json",
         "This description",
@@ -334,7 +334,7 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 
 
-def _operation(op: Operation) -> dict[str, Any]:
+def _operation(op: ControlRoute) -> dict[str, Any]:
     answers: dict[str, Any] = {
         "200": {
             "description": op.summary,
@@ -372,7 +372,7 @@ def _operation(op: Operation) -> dict[str, Any]:
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document (built once)."""
     paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
+    for op in ROUTES:
         paths.setdefault(op.path, {})[op.method] = _operation(op)
     return {
         "openapi": "3.1.0",
@@ -404,4 +404,4 @@ def document_bytes() -> bytes:
     return msgspec.json.encode(document())
 
 
-__all__ = ["OPERATIONS", "SCHEMAS", "VERSION", "Operation", "document", "document_bytes"]
+__all__ = ["ROUTES", "SCHEMAS", "VERSION", "ControlRoute", "document", "document_bytes"]
