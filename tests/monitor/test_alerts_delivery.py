@@ -10,105 +10,22 @@ import hmac
 import json
 import logging
 import random
+import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
+from webhook_receiver import SECRET, Receiver, webhook_receiver
 
-from tegkit.monitor.alert_delivery import (
-    DELIVERY_HEADER,
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    WebhookSender,
-    retry_after_s,
-    sign,
-)
+from tegkit.monitor.alert_delivery import WebhookSender, retry_after_s, sign
 from tegkit.monitor.alerts import Alert, Webhook, alert_json
-
-SECRET = "receiver-shared-secret-0123456789"
-MAX_SKEW_S = 300
-
-
-@dataclass
-class Receiver:
-    """A webhook endpoint: answers each request as `script` says (then "ok"), keeps what
-    it got and whether the signature was right."""
-
-    url: str = ""
-    script: list[str] = field(default_factory=list)
-    got: list[dict[str, Any]] = field(default_factory=list)
-    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        timestamp = request.headers.get(TIMESTAMP_HEADER, "")
-        expected = (
-            "sha256="
-            + hmac.new(
-                SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256
-            ).hexdigest()
-        )
-        signature = request.headers.get(SIGNATURE_HEADER, "")
-        fresh = timestamp.isdigit() and abs(int(timestamp) - _now()) <= MAX_SKEW_S
-        action = self.script.pop(0) if self.script else "ok"
-        async with self.arrived:
-            self.got.append(
-                {
-                    "valid": hmac.compare_digest(signature, expected) and fresh,
-                    "delivery": request.headers.get(DELIVERY_HEADER),
-                    "idempotency": request.headers.get("Idempotency-Key"),
-                    "body": json.loads(body),
-                    "path": request.path,
-                    "action": action,
-                }
-            )
-            self.arrived.notify_all()
-        if action == "ok":
-            return web.Response(status=204)
-        if action == "drop":  # the connection cut before any answer
-            assert request.transport is not None
-            request.transport.close()
-            return web.Response(status=204)
-        if action == "hang":  # no answer until the test releases it
-            await self.release.wait()
-            return web.Response(status=204)
-        if action.startswith("429"):
-            return web.Response(status=429, headers={"Retry-After": action.split(":")[1]})
-        if action == "302":
-            raise web.HTTPFound("/elsewhere")
-        return web.Response(status=int(action))
-
-    async def wait_for(self, count: int) -> None:
-        async with self.arrived:
-            await asyncio.wait_for(self.arrived.wait_for(lambda: len(self.got) >= count), 20)
-
-
-def _now() -> int:
-    import time
-
-    return int(time.time())
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", rec.handle)
-    app.router.add_post("/elsewhere", rec.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    rec.url = f"http://127.0.0.1:{port}/hook"
-    try:
+    async with webhook_receiver() as rec:
         yield rec
-    finally:
-        rec.release.set()
-        await runner.cleanup()
 
 
 class Waits:
@@ -354,3 +271,30 @@ async def test_close_gives_a_grace_then_drops_with_a_log_line(
         await send.close(grace_s=0.05)
     assert "2 webhook deliveries still pending at shutdown, dropped" in caplog.text
     assert send.pending() == 0 and send.counters.dropped_total == 2
+
+
+def docs_verify() -> Any:
+    """The `verify` function docs/alerts.md gives receivers, as written there."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "alerts.md").read_text()
+    block = re.search(r"```python\n(.*?)```", text, re.S)
+    assert block is not None
+    namespace: dict[str, Any] = {}
+    exec(block.group(1), namespace)
+    return namespace["verify"]
+
+
+async def test_the_documented_check_verifies_a_real_delivery(receiver: Receiver) -> None:
+    verify = docs_verify()
+    send, _ = sender()
+    await send.start()
+    try:
+        send.submit(hook_for(receiver), "a1", "open", body_of())
+        await send.wait_idle()
+    finally:
+        await send.close()
+    (got,) = receiver.got
+    assert verify(SECRET, got["headers"], got["raw"])
+    assert not verify("another-secret-entirely!!", got["headers"], got["raw"])
+    assert not verify(SECRET, got["headers"], got["raw"] + b" ")
+    old = dict(got["headers"], **{"X-Tegkit-Timestamp": "1000000000"})
+    assert not verify(SECRET, old, got["raw"])
