@@ -156,6 +156,18 @@ async def test_a_fault_at_one_gateway_affects_it_only(tmp_path: Path) -> None:
         assert [m.name for m in fleet.members if m.faults.faults] == ["gw03", "gw05"]
 
 
+async def test_a_rotated_certificate_leaves_that_gateways_pin_out_of_date(tmp_path: Path) -> None:
+    async with SimulatedFleet(3, port=0, faults=["rotate_cert@gw02"], state_dir=tmp_path) as fleet:
+        entries = _entries(fleet)
+        assert entries["gw02"]["pin"] != f"sha256:{fleet.member(2).fingerprint_sha256}"
+        async with _client(entries["gw02"]) as gw:
+            with pytest.raises(CertificateMismatchError):
+                await gw.status()
+        for name in ("gw01", "gw03"):
+            async with _client(entries[name]) as gw:
+                assert (await gw.status()).version
+
+
 async def test_a_share_targets_that_many_gateways_drawn_by_the_seed(tmp_path: Path) -> None:
     def targets(seed: int) -> list[list[str]]:
         fleet = SimulatedFleet(20, seed=seed, faults=["drop@10%", "rate_limit@25%"])
@@ -235,6 +247,10 @@ async def test_the_fleet_file_matches_the_gateways(tmp_path: Path) -> None:
             assert entry["labels"]["firmware"] == member.gateway.profile.name
             assert entry["labels"]["region"]
             assert member.password not in fleet_path.read_text()
+        pins = [g["pin"] for g in data["gateways"]]
+    # A kept state directory keeps each gateway's certificate, so the pins stay true.
+    async with SimulatedFleet(6, port=0, seed=9, state_dir=tmp_path / "state") as fleet:
+        assert [g["pin"] for g in _fleet_file(fleet)["gateways"]] == pins
     # Loopback names in the certificate: no SNI needed.
     async with SimulatedFleet(
         2, port=0, cert_loopback_names=True, state_dir=tmp_path / "lb"
