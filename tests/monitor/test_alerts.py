@@ -94,96 +94,96 @@ def test_every_kind_is_accepted() -> None:
         ({"monitor": "no spaces"}, "alerts: monitor", "no spaces"),
         ({"webhooks": {"name": "ops"}}, "alerts.webhooks", "dict"),
         ({"rules": {"kind": "unreachable"}}, "alerts.rules", "dict"),
-        ({"webhooks": ["ops"]}, "alerts.webhooks[0]", "ops"),
-        ({"webhooks": [hook(name="a b")]}, "alerts.webhooks[0]: name", "a b"),
-        ({"webhooks": [hook(name=None)]}, "alerts.webhooks[0]: name", None),
-        ({"webhooks": [hook(), hook()]}, 'alerts.webhooks[1] "ops": name', "ops"),
-        ({"webhooks": [hook(token="x")]}, 'alerts.webhooks[0] "ops": token', "token"),
-        ({"webhooks": [hook(url=None)]}, 'alerts.webhooks[0] "ops": url', None),
-        ({"webhooks": [hook(url="ftp://h/x")]}, 'alerts.webhooks[0] "ops": url', "ftp://h/x"),
-        ({"webhooks": [hook(url="https:///x")]}, 'alerts.webhooks[0] "ops": url', "https:///x"),
+        ({"webhooks": ["ops"]}, "alerts.webhooks[1]", "ops"),
+        ({"webhooks": [hook(name="a b")]}, "alerts.webhooks[1]: name", "a b"),
+        ({"webhooks": [hook(name=None)]}, "alerts.webhooks[1]: name", None),
+        ({"webhooks": [hook(), hook()]}, 'alerts.webhooks[2] "ops": name', "ops"),
+        ({"webhooks": [hook(token="x")]}, 'alerts.webhooks[1] "ops": token', "token"),
+        ({"webhooks": [hook(url=None)]}, 'alerts.webhooks[1] "ops": url', None),
+        ({"webhooks": [hook(url="ftp://h/x")]}, 'alerts.webhooks[1] "ops": url', "ftp://h/x"),
+        ({"webhooks": [hook(url="https:///x")]}, 'alerts.webhooks[1] "ops": url', "https:///x"),
         (
             {"webhooks": [hook(url="https://h:99999/")]},
-            'alerts.webhooks[0] "ops": url',
+            'alerts.webhooks[1] "ops": url',
             "https://h:99999/",
         ),
         (
             {"webhooks": [hook(url="https://me:pw@h/")]},
-            'alerts.webhooks[0] "ops": url',
+            'alerts.webhooks[1] "ops": url',
             "https://***@h",
         ),
         (
             {"webhooks": [hook(secret_env=None)]},
-            'alerts.webhooks[0] "ops": secret_env',
+            'alerts.webhooks[1] "ops": secret_env',
             "neither",
         ),
         (
             {"webhooks": [hook(secret_file="x")]},
-            'alerts.webhooks[0] "ops": secret_env',
+            'alerts.webhooks[1] "ops": secret_env',
             "both",
         ),
-        ({"webhooks": [hook(secret_env="UNSET")]}, 'alerts.webhooks[0] "ops": secret_env', "UNSET"),
-        ({"webhooks": [hook(secret_env=3)]}, 'alerts.webhooks[0] "ops": secret_env', 3),
-        ({"rules": ["unreachable"]}, "alerts.rules[0]", "unreachable"),
-        ({"rules": [{"kind": "fire"}]}, "alerts.rules[0]: kind", "fire"),
-        ({"rules": [{}]}, "alerts.rules[0]: kind", None),
-        ({"rules": [{"kind": "unreachable", "every": 1}]}, "alerts.rules[0]: every", "every"),
-        ({"rules": [{"kind": "unreachable", "minutes": -1}]}, "alerts.rules[0]: minutes", -1),
+        ({"webhooks": [hook(secret_env="UNSET")]}, 'alerts.webhooks[1] "ops": secret_env', "UNSET"),
+        ({"webhooks": [hook(secret_env=3)]}, 'alerts.webhooks[1] "ops": secret_env', 3),
+        ({"rules": ["unreachable"]}, "alerts.rules[1]", "unreachable"),
+        ({"rules": [{"kind": "fire"}]}, "alerts.rules[1]: kind", "fire"),
+        ({"rules": [{}]}, "alerts.rules[1]: kind", None),
+        ({"rules": [{"kind": "unreachable", "every": 1}]}, "alerts.rules[1]: every", "every"),
+        ({"rules": [{"kind": "unreachable", "minutes": -1}]}, "alerts.rules[1]: minutes", -1),
         (
             {"rules": [{"kind": "unreachable", "minutes": 10081}]},
-            "alerts.rules[0]: minutes",
+            "alerts.rules[1]: minutes",
             10081,
         ),
-        ({"rules": [{"kind": "unreachable", "minutes": True}]}, "alerts.rules[0]: minutes", True),
-        ({"rules": [{"kind": "unreachable", "minutes": "5"}]}, "alerts.rules[0]: minutes", "5"),
+        ({"rules": [{"kind": "unreachable", "minutes": True}]}, "alerts.rules[1]: minutes", True),
+        ({"rules": [{"kind": "unreachable", "minutes": "5"}]}, "alerts.rules[1]: minutes", "5"),
         (
             {"rules": [{"kind": "unreachable", "minutes": float("nan")}]},
-            "alerts.rules[0]: minutes",
+            "alerts.rules[1]: minutes",
             None,
         ),
         (
             {"rules": [{"kind": "firmware_changed", "minutes": 5}]},
-            "alerts.rules[0]: minutes",
+            "alerts.rules[1]: minutes",
             5,
         ),
         (
             {"rules": [{"kind": "unreachable", "gateways": "smith-home"}]},
-            "alerts.rules[0]: gateways",
+            "alerts.rules[1]: gateways",
             "smith-home",
         ),
         (
             {"rules": [{"kind": "unreachable", "gateways": ["nobody"]}]},
-            "alerts.rules[0]: gateways",
+            "alerts.rules[1]: gateways",
             "nobody",
         ),
         (
             {"rules": [{"kind": "unreachable", "gateways": ["smith-home", "smith-home"]}]},
-            "alerts.rules[0]: gateways",
+            "alerts.rules[1]: gateways",
             ["smith-home", "smith-home"],
         ),
         (
             {"rules": [{"kind": "unreachable", "labels": ["west"]}]},
-            "alerts.rules[0]: labels",
+            "alerts.rules[1]: labels",
             ["west"],
         ),
         (
             {"rules": [{"kind": "unreachable", "labels": {"colour": "red"}}]},
-            "alerts.rules[0]: labels.colour",
+            "alerts.rules[1]: labels.colour",
             "colour",
         ),
         (
             {"rules": [{"kind": "unreachable", "labels": {"region": 3}}]},
-            "alerts.rules[0]: labels.region",
+            "alerts.rules[1]: labels.region",
             3,
         ),
         (
             {"rules": [{"kind": "unreachable", "webhooks": ["pager"]}]},
-            "alerts.rules[0]: webhooks",
+            "alerts.rules[1]: webhooks",
             "pager",
         ),
         (
             {"rules": [{"kind": "unreachable"}, {"kind": "unreachable", "webhooks": "ops"}]},
-            "alerts.rules[1]: webhooks",
+            "alerts.rules[2]: webhooks",
             "ops",
         ),
     ],
@@ -206,14 +206,14 @@ def test_caps_on_counts() -> None:
 
 def test_a_short_secret_is_refused_without_showing_it() -> None:
     error = error_of({"webhooks": [hook()]}, environ={"HOOK_SECRET": "short"})
-    assert error.field == 'alerts.webhooks[0] "ops": secret_env'
+    assert error.field == 'alerts.webhooks[1] "ops": secret_env'
     assert error.value == "HOOK_SECRET"
     assert "short" not in str(error).replace("a secret of at least", "")
 
 
 def test_an_empty_variable_is_unset() -> None:
     error = error_of({"webhooks": [hook()]}, environ={"HOOK_SECRET": ""})
-    assert error.field == 'alerts.webhooks[0] "ops": secret_env'
+    assert error.field == 'alerts.webhooks[1] "ops": secret_env'
 
 
 def secret_file(folder: Path, text: str, mode: int = 0o600) -> Path:
@@ -237,7 +237,7 @@ def test_a_secret_file_others_may_read_is_refused(tmp_path: Path, mode: int) -> 
     error = error_of(
         {"webhooks": [hook(secret_env=None, secret_file="hook.secret")]}, base_dir=tmp_path
     )
-    assert error.field == 'alerts.webhooks[0] "ops": secret_file'
+    assert error.field == 'alerts.webhooks[1] "ops": secret_file'
     assert "chmod 600" in error.allowed
     assert f"{mode:04o}" in str(error.value)
 
@@ -277,10 +277,10 @@ def test_every_error_collected_when_asked() -> None:
         errors=errors,
     )
     assert [e.field for e in errors] == [
-        'alerts.webhooks[0] "ops": url',
-        "alerts.rules[0]: kind",
-        "alerts.rules[0]: minutes",
-        "alerts.rules[2]: gateways",
+        'alerts.webhooks[1] "ops": url',
+        "alerts.rules[1]: kind",
+        "alerts.rules[1]: minutes",
+        "alerts.rules[3]: gateways",
     ]
     # the valid parts are kept; the rule naming the broken webhook is not blamed for it
     assert [w.name for w in config.webhooks] == ["good"]

@@ -147,8 +147,9 @@ def parse_alert_config(
     """The fleet file's `[alerts]` table checked as a whole.
 
     Raises InvalidInputError naming the place (`alerts.rules[2]: minutes`,
-    `alerts.webhooks[0] "ops": secret_file`) and what is allowed. With `errors`, every
-    error is appended there instead and the rules and webhooks that were valid are returned.
+    `alerts.webhooks[1] "ops": secret_file`; counted from 1 like the fleet's gateways) and
+    what is allowed. With `errors`, every error is appended there instead and the rules and
+    webhooks that were valid are returned.
     A secret is never part of a message: only the variable's name or the file's path.
     """
     errs = _Errors(errors)
@@ -194,7 +195,7 @@ def _parse_webhooks(
         return ()
     hooks: list[Webhook] = []
     seen: set[str] = set()
-    for index, entry in enumerate(raw):
+    for index, entry in enumerate(raw, start=1):  # counted as the fleet file counts gateways
         place = f"alerts.webhooks[{index}]"
         if not isinstance(entry, Mapping):
             errs.add(place, "a table with name, url and secret_env or secret_file", entry)
@@ -313,7 +314,7 @@ def _parse_rules(
         errs.add("alerts.rules", f"at most {MAX_RULES} rules", len(raw))
         return ()
     rules: list[AlertRule] = []
-    for index, entry in enumerate(raw):
+    for index, entry in enumerate(raw, start=1):  # counted as the fleet file counts gateways
         place = f"alerts.rules[{index}]"
         if not isinstance(entry, Mapping):
             errs.add(
