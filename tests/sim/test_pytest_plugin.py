@@ -127,6 +127,12 @@ def test_the_factory_takes_firmware_powerwalls_seed_and_faults(
     assert teg_sim_factory.started == [sim, other]
 
 
+def test_one_fault_may_be_given_by_itself(teg_sim_factory: TegSimFactory) -> None:
+    sim = teg_sim_factory(faults={"kind": "latency", "latency_ms": 5})
+    assert [f["kind"] for f in sim.state()["faults"]] == ["latency"]
+    assert [f["kind"] for f in teg_sim_factory(faults="drop").state()["faults"]] == ["drop"]
+
+
 def test_a_scenario_keeps_its_own_start(teg_sim_factory: TegSimFactory) -> None:
     sim = teg_sim_factory(scenario="evening-outage")
     assert sim.now != DEFAULT_START

@@ -72,6 +72,8 @@ class ThreadedSimulator:
     ) -> None:
         if host not in ("127.0.0.1", "::1"):
             raise InvalidInputError("host", "a loopback address: 127.0.0.1 or ::1", host)
+        if isinstance(faults, str | Mapping):
+            faults = [faults]  # one fault given by itself
         self._faults = [_fault(item, i) for i, item in enumerate(faults)]
         self._options: dict[str, Any] = {
             "firmware": firmware,
