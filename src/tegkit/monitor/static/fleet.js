@@ -195,8 +195,10 @@ function draw(force) {
   const wrap = $("wrap");
   const n = fleet.visible.length;
   const top = Math.max(0, wrap.scrollTop - $("head").offsetHeight);
-  const first = Math.min(n, Math.max(0, Math.floor(top / ROW_H) - MARGIN_ROWS));
-  const last = Math.min(n, first + Math.ceil(wrap.clientHeight / ROW_H) + 2 * MARGIN_ROWS);
+  const inView = Math.ceil(wrap.clientHeight / ROW_H);
+  // scrolled past the end of fewer rows than before: the last ones, until the box follows
+  const first = Math.max(0, Math.min(Math.floor(top / ROW_H), n - inView) - MARGIN_ROWS);
+  const last = Math.min(n, first + inView + 2 * MARGIN_ROWS);
   if (!force && first === fleet.window[0] && last === fleet.window[1]) return;
   fleet.window = [first, last];
   const span = fleet.cols.length;
@@ -307,6 +309,7 @@ async function start() {
     const key = b.dataset.key;
     fleet.sort = { key, dir: fleet.sort.key === key && fleet.sort.dir === "asc" ? "desc" : "asc" };
     renderHead();
+    $("wrap").scrollTop = 0; // a new order is read from its top
     render();
     writeHash();
   });
@@ -315,6 +318,7 @@ async function start() {
     if (!b) return;
     const s = b.dataset.status;
     if (fleet.hidden.has(s)) fleet.hidden.delete(s); else fleet.hidden.add(s);
+    $("wrap").scrollTop = 0;
     render();
     writeHash();
   });
@@ -331,6 +335,7 @@ async function start() {
     clearTimeout(typing);
     typing = setTimeout(() => {
       fleet.q = $("filter").value.trim().toLowerCase();
+      $("wrap").scrollTop = 0;
       render();
       writeHash();
     }, 80);
