@@ -10,21 +10,28 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import json
+import signal
+import subprocess
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
-from tests.monitor.monitor_helpers import target
-from tests.sim.gateway_sim_helpers import simulator
+from monitor_helpers import target
 
+from teg_process import TEG, TegProcess, clean_env
 from tegkit.monitor.fleet import FleetGateway
 from tegkit.monitor.poller import PollerConfig
 from tegkit.monitor.service import FleetChange, Monitor
 from tegkit.monitor.store import open_store
 from tegkit.sim import Simulator
+
+if TYPE_CHECKING:
+    from tegkit.sim.threaded import ThreadedSimulator
 
 FAST = PollerConfig(
     fast_interval_s=0.2,
@@ -75,7 +82,7 @@ async def sims(n: int) -> AsyncIterator[list[tuple[Simulator, Requests]]]:
     async with AsyncExitStack() as stack:
         out = []
         for _ in range(n):
-            sim = await stack.enter_async_context(simulator())
+            sim = await stack.enter_async_context(Simulator(port=0, speed=0))
             out.append((sim, Requests(sim)))
         yield out
 
@@ -239,3 +246,137 @@ async def _stored_gateways(db: Path) -> set[str]:
         return {name for name in ("a", "b", "c") if store.latest(name) is not None}
     finally:
         store.close()
+
+
+# --- `teg monitor --fleet` and SIGHUP ----------------------------------------------------------
+
+
+def fleet_text(tmp_path: Path, sims: dict[str, ThreadedSimulator], **broken: str) -> str:
+    """A fleet file of `sims` by name, each password in a 0600 file; `broken` gives a
+    gateway an extra line (a bad value)."""
+    parts = ["[defaults]\nfast_interval_s = 0.5\nslow_interval_s = 5\nbudget_per_minute = 1000\n"]
+    for name, sim in sims.items():
+        secret = tmp_path / "secrets" / name
+        secret.parent.mkdir(exist_ok=True)
+        secret.write_text(sim.password + "\n")
+        secret.chmod(0o600)
+        parts.append(
+            f'[[gateways]]\nname = "{name}"\nurl = "{sim.url}"\n'
+            f'pin = "sha256:{sim.fingerprint_sha256}"\npassword_file = "secrets/{name}"\n'
+            f'labels = {{ region = "{name}-region" }}\n{broken.get(name, "")}\n'
+        )
+    return "\n".join(parts)
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write `path` whole (a reload never sees half a file)."""
+    part = path.with_suffix(".part")
+    part.write_text(text)
+    part.chmod(0o600)
+    part.replace(path)
+
+
+def live_doc(url: str) -> dict[str, dict[str, Any]]:
+    with urllib.request.urlopen(url + "api/live", timeout=30) as reply:
+        doc = json.loads(reply.read())
+    return {g["gateway"]: g for g in doc["gateways"]}
+
+
+def polled_since(url: str, counts: dict[str, int]) -> bool:
+    """Every gateway of `counts` has a reading and more requests than counted there."""
+    now = live_doc(url)
+    return all(
+        name in now and now[name]["reading"] is not None and now[name]["requests_total"] > n
+        for name, n in counts.items()
+    )
+
+
+@pytest.mark.timeout(240)
+def test_sighup_applies_a_good_file_and_keeps_the_running_fleet_for_a_bad_one(
+    tmp_path: Path, teg_sim_factory: Any
+) -> None:
+    a, b = teg_sim_factory(), teg_sim_factory()
+    fleet = tmp_path / "fleet.toml"
+    replace_file(fleet, fleet_text(tmp_path, {"a": a}))
+    # a TEG_PASSWORD in the environment overrides no fleet gateway's own password source
+    env = clean_env(TEG_CONFIG=str(tmp_path / "config.toml"), TEG_PASSWORD="wrong")
+    proc = TegProcess.teg(
+        "monitor",
+        "--fleet",
+        str(fleet),
+        "--db",
+        str(tmp_path / "m.db"),
+        "--listen",
+        "127.0.0.1:0",
+        env=env,
+    )
+    try:
+        url = proc.line(r"watching 1 gateway\(s\) of .*; dashboard (http://\S+)").group(1)
+        proc.poll_until("a's first readings", lambda: polled_since(url, {"a": 0}))
+        # a good file: b is added, a keeps polling
+        replace_file(fleet, fleet_text(tmp_path, {"a": a, "b": b}))
+        before = {"a": live_doc(url)["a"]["requests_total"]}
+        proc.proc.send_signal(signal.SIGHUP)
+        proc.line(r"fleet file .* reloaded: 2 gateway\(s\); added b$")
+        proc.poll_until("b's readings, a's on", lambda: polled_since(url, {**before, "b": 0}))
+        # a bad file: logged, naming gateway and field; both go on polling
+        replace_file(fleet, fleet_text(tmp_path, {"a": a, "b": b}, b='tz = "Nowhere"\nbogus = 1'))
+        now = live_doc(url)
+        counts = {name: entry["requests_total"] for name, entry in now.items()}
+        proc.proc.send_signal(signal.SIGHUP)
+        proc.line(r"ERROR .*fleet file \S+ not reloaded \(2 problems\); the running fleet is kept$")
+        proc.line(r'ERROR .*fleet file \S+: gateways\[2\] "b": bogus: an unknown key; expected')
+        proc.line(r'ERROR .*fleet file \S+: gateways\[2\] "b": tz: .Nowhere.; expected an IANA')
+        proc.poll_until("a and b polling on", lambda: polled_since(url, counts))
+        assert sorted(live_doc(url)) == ["a", "b"]
+        # a good file again: b removed (its live entry with it)
+        replace_file(fleet, fleet_text(tmp_path, {"a": a}))
+        proc.proc.send_signal(signal.SIGHUP)
+        proc.line(r"fleet file .* reloaded: 1 gateway\(s\); removed b$")
+        assert sorted(live_doc(url)) == ["a"]
+    finally:
+        code = proc.stop()
+    assert code == 0, "\n".join(proc.err)
+    assert "Traceback" not in "\n".join(proc.err)
+    assert a.password not in "\n".join(proc.err + proc.out)
+
+
+def test_fleet_with_per_gateway_options_is_refused_naming_them(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text("")
+    args = [TEG, "monitor", "--fleet", str(fleet), "--db", str(tmp_path / "m.db")]
+    env = clean_env(TEG_CONFIG=str(tmp_path / "config.toml"))
+    done = subprocess.run(
+        [*args, "--gateway", "x=https://127.0.0.1:1", "--pin", "ab" * 32, "--tz", "UTC"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "leave out --gateway, --pin, --tz" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "m.db").exists()
+
+
+def test_a_bad_fleet_file_at_start_lists_every_problem_and_starts_nothing(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(
+        '[[gateways]]\nname = "a"\nurl = "http://127.0.0.1:1"\npassword_env = "TEG_PASSWORD"\n'
+        '[[gateways]]\nname = "b"\nhost = "127.0.0.1:2"\npassword_env = "NOT_SET"\n'
+    )
+    # the environment's TEG_PIN and TEG_PASSWORD are not options typed: not refused
+    env = clean_env(TEG_CONFIG=str(tmp_path / "c.toml"), TEG_PIN="ab" * 32, TEG_PASSWORD="x")
+    done = subprocess.run(
+        [TEG, "monitor", "--fleet", str(fleet), "--db", str(tmp_path / "m.db")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"fleet file {fleet}: 2 problems:" in done.stderr
+    assert 'gateways[1] "a": url: ' in done.stderr and "HTTPS only" in done.stderr
+    assert 'gateways[2] "b": password_env: NOT_SET is not set' in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "m.db").exists()

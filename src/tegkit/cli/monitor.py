@@ -23,6 +23,7 @@ import logging
 import math
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,6 +37,7 @@ from tegkit.cli.monitor_export import export_command
 from tegkit.cli.output import json_option
 from tegkit.errors import AuthenticationError, InvalidInputError
 from tegkit.monitor.auth import MIN_TOKEN_CHARS
+from tegkit.monitor.fleet import FleetGateway
 from tegkit.monitor.mqtt.options import mqtt_options, settings_from_options
 from tegkit.monitor.poller import REQUESTS_PER_CALL_MAX, PollerConfig
 from tegkit.monitor.readings import RetentionPolicy
@@ -44,7 +46,9 @@ from tegkit.route import VIAS, CloudTarget, Via
 from tegkit.sim.scenario import BUILTIN_SCENARIOS, DEFAULT_SCENARIO
 
 if TYPE_CHECKING:
+    from tegkit.monitor.lease import LeaseSettings
     from tegkit.sim import Simulator
+    from tegkit.tariff import Tariff
 
 log = logging.getLogger(__name__)
 
@@ -368,13 +372,17 @@ async def _refused(monitor: Monitor) -> dict[str, AuthenticationError]:
 
 
 async def _serve_until_signal(
-    monitor: Monitor, announce: str
+    monitor: Monitor, announce: str, reload: FleetReload | None = None
 ) -> dict[str, AuthenticationError] | None:
-    """Serve until SIGINT/SIGTERM; the refusals when every gateway refuses at start-up."""
+    """Serve until SIGINT/SIGTERM; the refusals when every gateway refuses at start-up.
+    With `reload`, SIGHUP reads the fleet file again."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, monitor.stop)
+    if reload is not None:
+        with contextlib.suppress(NotImplementedError, AttributeError):
+            loop.add_signal_handler(signal.SIGHUP, reload.signal)
     try:
         try:
             await monitor.start(poll=False)
@@ -391,6 +399,10 @@ async def _serve_until_signal(
         click.echo(announce.format(url=monitor.url), err=True)
         await monitor.wait()
     finally:
+        if reload is not None:
+            with contextlib.suppress(NotImplementedError, AttributeError):
+                loop.remove_signal_handler(signal.SIGHUP)
+            await reload.aclose()
         await monitor.close()
     return None
 
@@ -410,7 +422,11 @@ def _detail(exc: AuthenticationError) -> str:
     return "; ".join(parts) or f"HTTP {exc.status}"
 
 
-def _refused_message(targets: list[GatewayTarget], refused: dict[str, AuthenticationError]) -> str:
+def _refused_message(
+    targets: list[GatewayTarget],
+    refused: dict[str, AuthenticationError],
+    fleet: Path | None = None,
+) -> str:
     """What happened to each gateway and what to do about it."""
     lines = ["teg monitor: every gateway refused the credentials; nothing was recorded."]
     for t in targets:
@@ -424,7 +440,10 @@ def _refused_message(targets: list[GatewayTarget], refused: dict[str, Authentica
                 f"    keep a session: teg --profile {t.name} login   "
                 f"(or: teg --profile {t.name} setup --save-password)"
             )
-    lines.append("Give the password with --password or TEG_PASSWORD, then start again.")
+    if fleet is not None:
+        lines.append(f"Check each gateway's password source in {fleet}, then start again.")
+    else:
+        lines.append("Give the password with --password or TEG_PASSWORD, then start again.")
     return "\n".join(lines)
 
 
@@ -448,6 +467,14 @@ _DEMO_EPILOG = "\b\nExample:\n  teg demo --scenario evening-outage --speed 120"
 
 
 @click.group("monitor", epilog=_MONITOR_EPILOG, invoke_without_command=True)
+@click.option(
+    "--fleet",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FLEET.toml",
+    help="A fleet file: every gateway with its own address, certificate, password source, "
+    "zone, tariff, poll intervals and labels (see the README). Instead of --gateway and the "
+    "per-gateway options; SIGHUP reads it again.",
+)
 @click.option(
     "--gateway",
     "gateways",
@@ -564,6 +591,31 @@ _DEMO_EPILOG = "\b\nExample:\n  teg demo --scenario evening-outage --speed 120"
     show_default=True,
     help="Days of minute rollups to keep (quarter-hour, hour and day rollups stay).",
 )
+@click.option(
+    "--worker",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[ID]",
+    help="Share the --fleet with other workers on the same --db postgresql:// database: "
+    "each gateway is polled by one worker at a time, taken over within 30 s when its "
+    "worker dies. ID names this worker (default HOSTNAME:PID; unique among the workers).",
+)
+@click.option(
+    "--lease-ttl",
+    type=_Positive("SECONDS", 3600.0),
+    default=15.0,
+    show_default=True,
+    help="With --worker: a gateway whose worker has not renewed its lease for this long is "
+    "taken over by another.",
+)
+@click.option(
+    "--heartbeat",
+    type=_Positive("SECONDS", 1800.0),
+    default=5.0,
+    show_default=True,
+    help="With --worker: seconds between lease renewals (at most half --lease-ttl).",
+)
 @mqtt_options
 @logs.log_format_option
 @click.pass_context
@@ -575,10 +627,65 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
     """
     if ctx.invoked_subcommand is not None:
         return  # `teg monitor backfill`: a one-off job, the monitor does not start
-    targets = apply_tz(resolve_targets(gateways, opts, ctx), opts["tz"])
-    targets = with_cloud(targets, opts["cloud_profile"], opts["via"], ctx)
+    fleet_path: Path | None = opts["fleet"]
+    if fleet_path is not None:
+        _only_fleet(ctx, gateways)
+        fleet_gateways = _start_fleet(fleet_path, ctx)
+        tariff = None
+    else:
+        fleet_gateways, tariff = _gateways_from_options(gateways, opts, ctx)
+    targets = [g.target for g in fleet_gateways]
     plans = load_plans(targets, opts["plans"])
     mqtt = settings_from_options(opts, [t.name for t in targets])
+    db = opts["db"] or str(default_db())
+    worker = _worker_mode(ctx, opts, db)
+    mon = Monitor(
+        gateways=[] if worker is not None else fleet_gateways,  # a worker's come by lease
+        allow_empty=worker is not None,
+        db=db,
+        listen=parse_listen(opts["listen"]),
+        tariff=tariff,
+        control_token=opts["control_token"],
+        config=fleet_gateways[0].config if fleet_path is None else None,
+        # a reading is stale after three of its gateway's fast intervals (the longest's)
+        stale_after_s=max(15.0, 3 * max(g.config.fast_interval_s for g in fleet_gateways)),
+        retention=RetentionPolicy(opts["keep_raw_days"], opts["keep_minute_days"]),
+        allowed_hosts=opts["allowed_hosts"],
+        plans=plans,
+        plan_dry_run=opts["plan_dry_run"],
+        mqtt=mqtt,
+    )
+    if fleet_path is None:
+        names = ", ".join(t.name for t in targets)
+        announce = f"teg monitor: watching {names}; dashboard {{url}}"
+        reload = None
+    else:
+        announce = (
+            f"teg monitor: watching {len(targets)} gateway(s) of {fleet_path} "
+            "(SIGHUP reads it again); dashboard {url}"
+        )
+        reload = FleetReload(fleet_path, ctx, mon)
+    with logs.to_stderr(opts["log_format"], verbose=_verbose(ctx)):
+        if mqtt is not None:  # a broker that refuses us ends it before anything starts
+            _check_broker(ctx, mqtt)
+        if worker is not None:
+            asyncio.run(_serve_worker(mon, fleet_gateways, db, *worker))
+            return
+        refused = asyncio.run(_serve_until_signal(mon, announce, reload))
+    if refused:
+        from tegkit.cli.exit_codes import AUTHENTICATION
+
+        click.echo(_refused_message(targets, refused, fleet=fleet_path), err=True)
+        ctx.exit(AUTHENTICATION)
+
+
+def _gateways_from_options(
+    gateways: tuple[str, ...], opts: dict[str, Any], ctx: click.Context
+) -> tuple[list[FleetGateway], Tariff | None]:
+    """The command line's gateways as a fleet's: every one with the same poll settings and
+    tariff, --tz and --cloud-profile applied (the one path from options to FleetGateways)."""
+    targets = apply_tz(resolve_targets(gateways, opts, ctx), opts["tz"])
+    targets = with_cloud(targets, opts["cloud_profile"], opts["via"], ctx)
     tariff = None
     if opts["tariff"]:
         from tegkit.tariff import load_tariff
@@ -600,31 +707,218 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
             f"the intervals need {config.needed_per_minute():.0f} requests a minute, "
             f"more than --budget {config.budget_per_minute}"
         )
-    db = opts["db"] or str(default_db())
-    mon = Monitor(
-        targets,
-        db=db,
-        listen=parse_listen(opts["listen"]),
-        tariff=tariff,
-        control_token=opts["control_token"],
-        config=config,
-        retention=RetentionPolicy(opts["keep_raw_days"], opts["keep_minute_days"]),
-        allowed_hosts=opts["allowed_hosts"],
-        plans=plans,
-        plan_dry_run=opts["plan_dry_run"],
-        mqtt=mqtt,
-    )
-    names = ", ".join(t.name for t in targets)
-    announce = f"teg monitor: watching {names}; dashboard {{url}}"
-    with logs.to_stderr(opts["log_format"], verbose=_verbose(ctx)):
-        if mqtt is not None:  # a broker that refuses us ends it before anything starts
-            _check_broker(ctx, mqtt)
-        refused = asyncio.run(_serve_until_signal(mon, announce))
-    if refused:
-        from tegkit.cli.exit_codes import AUTHENTICATION
+    return [FleetGateway(t, config, tariff) for t in targets], tariff
 
-        click.echo(_refused_message(targets, refused), err=True)
-        ctx.exit(AUTHENTICATION)
+
+#: the options a fleet file replaces (each gateway's own settings are in the file)
+_PER_GATEWAY_OPTIONS = {
+    "password": "--password",
+    "email": "--email",
+    "pin": "--pin",
+    "cafile": "--cafile",
+    "insecure": "--insecure",
+    "cloud_profile": "--cloud-profile",
+    "via": "--via",
+    "tariff": "--tariff",
+    "tz": "--tz",
+    "fast_interval": "--fast-interval",
+    "slow_interval": "--slow-interval",
+    "budget": "--budget",
+}
+
+
+def _only_fleet(ctx: click.Context, gateways: tuple[str, ...]) -> None:
+    """--fleet with --gateway or a per-gateway option typed on the command line is refused;
+    the same settings from the environment (TEG_PASSWORD, TEG_PIN...) are left unused: in a
+    fleet each gateway's password comes from the source the file names for it."""
+    given = ["--gateway"] if gateways else []
+    for name, option in _PER_GATEWAY_OPTIONS.items():
+        if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
+            given.append(option)
+    if given:
+        raise click.UsageError(
+            f"--fleet takes every gateway and its settings from the file; leave out "
+            f"{', '.join(given)} (set them per gateway or in [defaults] of the file)"
+        )
+
+
+def _start_fleet(path: Path, ctx: click.Context) -> list[FleetGateway]:
+    """The fleet file's gateways, clouds resolved; a usage error listing every problem."""
+    from tegkit.monitor.fleet import load_fleet
+
+    try:
+        fleet = load_fleet(path)
+    except InvalidInputError as exc:
+        raise click.UsageError(str(exc)) from None
+    found, problems = resolve_fleet_clouds(fleet.gateways, ctx)
+    if problems:
+        raise click.UsageError(f"fleet file {path}:\n" + "\n".join(f"  {p}" for p in problems))
+    return found
+
+
+def resolve_fleet_clouds(
+    gateways: Sequence[FleetGateway], ctx: click.Context
+) -> tuple[list[FleetGateway], list[str]]:
+    """Each gateway with its `cloud_profile` resolved as --cloud-profile is (`with_cloud`);
+    the problems, each naming the gateway and the field, instead of raising."""
+    from tegkit.errors import GatewayError
+
+    out: list[FleetGateway] = []
+    problems: list[str] = []
+    for index, gateway in enumerate(gateways, start=1):
+        target = gateway.target
+        if gateway.cloud_profile is None and target.via != "cloud":
+            out.append(gateway)
+            continue
+        try:
+            (target,) = with_cloud([target], gateway.cloud_profile, target.via, ctx)
+        except (click.ClickException, GatewayError) as exc:
+            text = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+            problems.append(f'gateways[{index}] "{gateway.name}": cloud_profile: {text}')
+            continue
+        out.append(dataclasses.replace(gateway, target=target))
+    return out, problems
+
+
+async def _aclose_clouds(gateways: Sequence[FleetGateway]) -> None:
+    """Close the cloud clients made for gateways that will not be polled."""
+    for gateway in gateways:
+        if gateway.target.cloud is not None:
+            with contextlib.suppress(Exception):
+                await gateway.target.cloud.client.close()
+
+
+#: a reload's problems logged one a line, at most this many (the rest counted)
+MAX_RELOAD_PROBLEM_LINES = 50
+
+
+def _worker_mode(
+    ctx: click.Context, opts: dict[str, Any], db: str
+) -> tuple[str, LeaseSettings] | None:
+    """--worker: (this worker's id, its lease settings); None without --worker."""
+    from tegkit.monitor.lease import LeaseSettings, default_worker_id
+
+    if opts["worker"] is None:
+        for name in ("lease_ttl", "heartbeat"):
+            if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
+                raise click.UsageError(f"--{name.replace('_', '-')}: only with --worker")
+        return None
+    if opts["fleet"] is None:
+        raise click.UsageError("--worker shares a fleet: give it with --fleet FLEET.toml")
+    if not db.startswith(("postgresql://", "postgres://")):
+        raise click.UsageError(
+            "--worker: the workers share their leases and readings through PostgreSQL: "
+            "give --db postgresql://..."
+        )
+    if opts["plans"]:
+        raise click.UsageError("--plan: not with --worker (a plan runs on one monitor)")
+    worker_id = opts["worker"].strip() or default_worker_id()
+    if len(worker_id) > 200 or not worker_id.isprintable():
+        raise click.BadParameter("at most 200 printable characters", param_hint="--worker")
+    try:
+        settings = LeaseSettings(ttl_s=opts["lease_ttl"], heartbeat_s=opts["heartbeat"])
+    except ValueError as exc:
+        raise click.UsageError(f"--lease-ttl/--heartbeat: {exc}") from None
+    return worker_id, settings
+
+
+async def _serve_worker(
+    monitor: Monitor,
+    fleet: list[FleetGateway],
+    db: str,
+    worker_id: str,
+    settings: LeaseSettings,
+) -> None:
+    """A fleet worker until SIGINT/SIGTERM: its own dashboard and /metrics for the gateways
+    leased to it (tegkit.monitor.lease); on the way out it gives its leases back."""
+    from tegkit.monitor.lease import serve_worker
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, monitor.stop)
+    try:
+        await monitor.start(poll=False)
+    except OSError as exc:  # the address is taken
+        await monitor.close()
+        host, port = monitor.listen
+        what = exc.filename if exc.filename is not None else f"listening on {host}:{port}"
+        raise click.ClickException(f"cannot start: {what}: {exc.strerror or exc}") from None
+
+    def ready(_: object) -> None:
+        click.echo(
+            f"teg monitor: worker {worker_id} sharing {len(fleet)} gateway(s) with the other "
+            f"workers (lease {settings.ttl_s:g} s, heartbeat {settings.heartbeat_s:g} s); "
+            f"dashboard {monitor.url}",
+            err=True,
+        )
+
+    await serve_worker(monitor, fleet, db, worker_id=worker_id, settings=settings, ready=ready)
+
+
+class FleetReload:
+    """SIGHUP: the fleet file read again and applied with `Monitor.set_gateways`; a file
+    with problems is logged (each problem names the gateway and field) and the running
+    fleet kept. Reloads run one after another, in the order the signals came."""
+
+    def __init__(self, path: Path, ctx: click.Context, monitor: Monitor) -> None:
+        self.path = path
+        self.ctx = ctx
+        self.monitor = monitor
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def signal(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.reload(), name="fleet-reload")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def reload(self) -> None:
+        from tegkit.monitor.fleet import FleetFileError, load_fleet
+
+        async with self._lock:
+            log.info("fleet file %s: reading it again (SIGHUP)", self.path)
+            try:
+                fleet = await asyncio.to_thread(load_fleet, self.path)
+            except FleetFileError as exc:
+                self._refused([str(e) for e in exc.errors])
+                return
+            except Exception as exc:  # never the monitor stopped by a reload
+                self._refused([f"{type(exc).__name__}: {exc}"])
+                return
+            found, problems = resolve_fleet_clouds(fleet.gateways, self.ctx)
+            if problems:
+                await _aclose_clouds(found)
+                self._refused(problems)
+                return
+            try:
+                change = await self.monitor.set_gateways(found)
+            except ValueError as exc:  # never: the file's names are unique
+                self._refused([str(exc)])
+                return
+            log.warning(
+                "fleet file %s reloaded: %d gateway(s); %s",
+                self.path,
+                len(found),
+                change.describe(),
+            )
+
+    def _refused(self, problems: list[str]) -> None:
+        """The file is not applied: a line saying so, then a line per problem."""
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        log.error("fleet file %s not reloaded (%s); the running fleet is kept", self.path, count)
+        for problem in problems[:MAX_RELOAD_PROBLEM_LINES]:
+            log.error("fleet file %s: %s", self.path, problem)
+        if len(problems) > MAX_RELOAD_PROBLEM_LINES:
+            more = len(problems) - MAX_RELOAD_PROBLEM_LINES
+            log.error("fleet file %s: %d more problems", self.path, more)
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 _BACKFILL_EPILOG = (
