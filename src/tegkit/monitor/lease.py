@@ -393,7 +393,7 @@ def _few(names: Sequence[str], most: int = 10) -> str:
     return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
-async def run_worker(
+def run_worker(
     monitor: Monitor,
     fleet: Sequence[FleetGateway],
     url: str,
@@ -417,3 +417,35 @@ async def run_worker(
     if monitor.store is not None:
         monitor.store.set_write_fence(leases.write_fence)
     return leases
+
+
+async def serve_worker(
+    monitor: Monitor,
+    fleet: Sequence[FleetGateway],
+    url: str,
+    *,
+    worker_id: str | None = None,
+    settings: LeaseSettings | None = None,
+    ready: Callable[[FleetLeases], None] | None = None,
+) -> None:
+    """Poll this worker's share of `fleet` with `monitor` (started, without gateways of its
+    own) until `monitor.stop()` or a failure; then stop polling, give the leases back and
+    close the monitor."""
+    leases = run_worker(monitor, fleet, url, worker_id=worker_id, settings=settings)
+    monitor.start_polling()
+    heartbeat = asyncio.create_task(leases.run(), name="leases")
+    waiter = asyncio.create_task(monitor.wait(), name="monitor-wait")
+    if ready is not None:
+        ready(leases)
+    try:
+        await asyncio.wait({heartbeat, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (heartbeat, waiter):
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in (heartbeat, waiter):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await leases.release_all()
+        await monitor.close()
