@@ -146,17 +146,14 @@ class WebhookSender:
         self._lanes: dict[str, _Lane] = {}
         self._queued: set[tuple[str, str, str]] = set()
         self._delivered: OrderedDict[tuple[str, str, str], None] = OrderedDict()
-        self._session: aiohttp.ClientSession | None = None
+        self._session: aiohttp.ClientSession | None = None  # made at the first delivery
+        self._running = False
         self._idle = asyncio.Event()
         self._idle.set()
 
     async def start(self) -> None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-                trust_env=False,  # no proxy from the environment: the URL is where it goes
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
+        """Deliver from now on (what was submitted before too) until `close()`."""
+        self._running = True
         for name, lane in self._lanes.items():  # what was submitted before the start
             if lane.queue and (lane.task is None or lane.task.done()):
                 lane.task = asyncio.create_task(self._work(lane), name=f"webhook-{name}")
@@ -190,7 +187,7 @@ class WebhookSender:
         self._queued.add(job.key)
         self._idle.clear()
         lane.wake.set()
-        if self._session is not None and (lane.task is None or lane.task.done()):
+        if self._running and (lane.task is None or lane.task.done()):
             lane.task = asyncio.create_task(self._work(lane), name=f"webhook-{webhook.name}")
         return True
 
@@ -219,7 +216,12 @@ class WebhookSender:
                     self._idle.set()
 
     async def _deliver(self, job: _Job) -> None:
-        assert self._session is not None
+        if self._session is None:  # a monitor without webhooks never makes one
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                trust_env=False,  # no proxy from the environment: the URL is where it goes
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
         first_s, most_s = self.backoff_s
         where = _where(job.webhook)
         for attempt in range(1, self.max_attempts + 1):
@@ -292,7 +294,7 @@ class WebhookSender:
 
     async def close(self, grace_s: float = 2.0) -> None:
         """Give pending deliveries `grace_s` to finish, drop the rest (logged), stop."""
-        if self._queued and grace_s > 0 and self._session is not None:
+        if self._queued and grace_s > 0 and self._running:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), grace_s)
         left = len(self._queued)
@@ -308,6 +310,7 @@ class WebhookSender:
             lane.queue.clear()
         self._queued.clear()
         self._idle.set()
+        self._running = False
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -476,7 +476,8 @@ class AlertBook:
         self.live = live
         self.tick_s = tick_s
         self.sender = sender if sender is not None else WebhookSender()
-        self.monitor_name = monitor_name or config.monitor or socket.gethostname()
+        self._default_name = monitor_name or socket.gethostname()
+        self.monitor_name = config.monitor or self._default_name
         #: a gateway's fleet labels (rules select by them; payloads carry them), looked up
         #: each tick so a reloaded fleet file's labels count at once
         self._labels_of = labels_of or _no_labels
@@ -496,6 +497,7 @@ class AlertBook:
         """New rules and webhooks (a reloaded fleet file): alerts of rules that are gone
         resolve; those of rules still there go on."""
         self.config = config
+        self.monitor_name = config.monitor or self._default_name
         self._hooks = {hook.name: hook for hook in config.webhooks}
         rules = {_rule_key(rule): rule for rule in config.rules}
         for key in [k for k in self._open if k[0] not in rules]:
