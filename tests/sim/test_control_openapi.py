@@ -32,6 +32,7 @@ def _registered() -> dict[str, set[str]]:
     for route in app.router.routes():
         if route.method == "HEAD":  # aiohttp adds one to every GET
             continue
+        assert route.resource is not None
         routes.setdefault(route.resource.canonical, set()).add(route.method.lower())
     return routes
 
@@ -126,7 +127,8 @@ async def test_the_simulator_answers_as_documented() -> None:
     async with simulator(cloud_port=None) as sim, client(sim) as c:
         for op in ROUTES:
             responses = DOC["paths"][op.path][op.method]["responses"]
-            for body in _examples(op.path, op.method) or [None]:
+            bodies: list[dict[str, Any] | None] = [*_examples(op.path, op.method)] or [None]
+            for body in bodies:
                 status, answer = await _send(c, op.method, op.path, body)
                 assert status == 200, (op.method, op.path, body, answer)
                 _answer_validator(op.path, op.method, 200).validate(answer)
