@@ -1,6 +1,7 @@
 """A fleet's live state built directly (no simulators): the fleet page and metrics tests.
 
-Gateway i is, by i % 10: 0-5 fresh ("ok"), 6 stale (its reading 10 minutes old), 7
+Gateway i runs firmware 23.44.0 (even i) or 24.4.0 (odd), has asked for soe and grid_status
+10 + i times each, and is, by i % 10: 0-5 fresh ("ok"), 6 stale (its reading 10 minutes old), 7
 unreachable, 8 stopped, 9 unauthorized; every 50th fresh one has never been read at all
 (stale, "no reading yet") instead. Fresh gateways have distinct powers; labels are region
 (r0..r3) and customer (c0..c6), and every 11th gateway has no customer label.
@@ -16,7 +17,7 @@ from aiohttp import web
 
 from tegkit.models.vocabulary import GridStatusValue
 from tegkit.monitor.fleet import FleetGateway
-from tegkit.monitor.live import GatewayLive, LiveState
+from tegkit.monitor.live import DurationHistogram, GatewayLive, LiveState
 from tegkit.monitor.poller import GatewayTarget
 from tegkit.monitor.readings import Reading
 from tegkit.monitor.web import WebContext, create_app
@@ -54,6 +55,10 @@ def expected_status(i: int) -> str:
 def set_state(g: GatewayLive, i: int, now_s: float) -> None:
     """Gateway i's state as the module docstring says."""
     kind = i % 10
+    g.version = ("23.44.0", "24.4.0")[i % 2]
+    g.counters.requests_total = {"soe": 10 + i, "grid_status": 10 + i}
+    g.counters.durations["soe"] = DurationHistogram()
+    g.counters.durations["soe"].observe(0.02 * (1 + i % 3))
     if i % 50 == 0:
         return  # never read
     off_grid = i % 13 == 0
@@ -73,6 +78,7 @@ def set_state(g: GatewayLive, i: int, now_s: float) -> None:
             kind - 7
         ]
         g.problem_since = now_s - 300.0
+        g.counters.errors_total[("soe", g.problem)] = 3
 
 
 def fleet_context(
