@@ -14,8 +14,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from tegkit.sim import Simulator, pytest_plugin
 from tegkit.sim.cli import sim as sim_command
 from tegkit.sim.cli import start_line
@@ -95,8 +93,8 @@ def _env() -> dict[str, str]:
 
 def _needs(*tools: str) -> None:
     missing = [tool for tool in tools if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(f"the doc's shell examples use {', '.join(missing)}")
+    # `make test` installs them (Makefile: sysdeps): a missing one is a broken set-up
+    assert not missing, f"the doc's shell examples use {', '.join(missing)}: run `make sysdeps`"
 
 
 def test_the_bash_example_runs() -> None:
