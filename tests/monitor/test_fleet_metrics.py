@@ -5,6 +5,8 @@ Parsed with prometheus_client's own parser."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from monitor_helpers import sim_clock, target
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from teg_process import TegProcess, clean_env
 from tegkit import percent
 from tegkit.models.vocabulary import POWER_NAMES, GridStatusValue, MeterName
 from tegkit.monitor.fleet import FleetGateway
@@ -226,3 +229,48 @@ async def test_a_monitors_fleet_labels_and_switch_reach_its_metrics(tmp_path: Pa
                 assert [s.labels for s in up] == [{"gateway": "home", "customer": "smith"}]
             else:
                 assert up == [] and [s for s in found if "gateway" in s.labels] == []
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (connections are refused at once)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("switch", ["--metrics-per-gateway", "--no-metrics-per-gateway"])
+def test_teg_monitor_takes_the_switch(tmp_path: Path, switch: str) -> None:
+    proc = TegProcess.teg(
+        "monitor",
+        "--gateway",
+        f"edge=https://127.0.0.1:{_closed_port()}",
+        "--pin",
+        "ab" * 32,
+        "--db",
+        str(tmp_path / "m.db"),
+        "--listen",
+        "127.0.0.1:0",
+        switch,
+        env=clean_env(TEG_CONFIG=str(tmp_path / "config.toml")),
+    )
+    try:
+        url = proc.line(r"dashboard (http://\S+)").group(1)
+
+        def unreachable() -> list[Sample] | None:
+            with urllib.request.urlopen(url + "metrics", timeout=10) as r:
+                found = samples(r.read().decode())
+            statuses = {
+                s.labels["status"]: s.value for s in found if s.name == "tegkit_fleet_gateways"
+            }
+            return found if statuses.get("unreachable") == 1.0 else None
+
+        found = proc.poll_until("the gateway counted unreachable", unreachable)
+        assert isinstance(found, list)
+    finally:
+        assert proc.stop() == 0
+    up = [s for s in found if s.name == "powerwall_up"]
+    if switch == "--metrics-per-gateway":
+        assert [(s.labels, s.value) for s in up] == [({"gateway": "edge"}, 0.0)]
+    else:
+        assert up == [] and [s for s in found if "gateway" in s.labels] == []

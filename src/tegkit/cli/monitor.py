@@ -38,6 +38,7 @@ from tegkit.cli.output import json_option
 from tegkit.errors import AuthenticationError, InvalidInputError
 from tegkit.monitor.auth import MIN_TOKEN_CHARS
 from tegkit.monitor.fleet import FleetGateway
+from tegkit.monitor.metrics import PER_GATEWAY_MAX
 from tegkit.monitor.mqtt.options import mqtt_options, settings_from_options
 from tegkit.monitor.poller import REQUESTS_PER_CALL_MAX, PollerConfig
 from tegkit.monitor.readings import RetentionPolicy
@@ -616,6 +617,13 @@ _DEMO_EPILOG = "\b\nExample:\n  teg demo --scenario evening-outage --speed 120"
     show_default=True,
     help="With --worker: seconds between lease renewals (at most half --lease-ttl).",
 )
+@click.option(
+    "--metrics-per-gateway/--no-metrics-per-gateway",
+    default=None,
+    help="/metrics with series per gateway (labelled gateway and the fleet file's labels), "
+    "or only the tegkit_fleet_* aggregates per combination of label values, whose number "
+    f"follows the label values. Default: per gateway up to {PER_GATEWAY_MAX} gateways.",
+)
 @mqtt_options
 @logs.log_format_option
 @click.pass_context
@@ -654,6 +662,7 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
         plans=plans,
         plan_dry_run=opts["plan_dry_run"],
         mqtt=mqtt,
+        metrics_per_gateway=opts["metrics_per_gateway"],
     )
     if fleet_path is None:
         names = ", ".join(t.name for t in targets)
