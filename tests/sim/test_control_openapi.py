@@ -9,17 +9,14 @@ refuse is refused (400, naming the field), and a request without the token gets 
 from __future__ import annotations
 
 import copy
-import ipaddress
-import socket
 from collections.abc import Iterator
 from typing import Any, cast
 
-import aiohttp
-import pytest
 from gateway_sim_helpers import Client, client, simulator
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
+from netns import OWN_NETNS_ADDRESS, run_in_own_netns
 from tegkit.sim.control import Controller, make_control_app
 from tegkit.sim.control_openapi import ROUTES, document
 
@@ -220,25 +217,20 @@ async def test_without_the_token_only_the_description_answers() -> None:
                 assert answer == DOC  # served as built, no token needed
 
 
-async def test_the_description_answers_loopback_clients_only() -> None:
-    address = _own_address()
-    if address is None:
-        pytest.skip("this machine has no non-loopback IPv4 address to call from")
-    async with simulator(host="0.0.0.0", cloud_port=None) as sim, aiohttp.ClientSession() as s:
-        url = f"https://{address}:{sim.port}/sim/openapi.json"
+def test_the_description_answers_loopback_clients_only() -> None:
+    # a client on the non-loopback address of a network namespace of this test's own
+    code = f"""
+import asyncio, aiohttp
+from tegkit.sim import Simulator
+
+async def main():
+    async with Simulator(host="0.0.0.0", cloud_port=None) as sim, aiohttp.ClientSession() as s:
+        url = f"https://{OWN_NETNS_ADDRESS}:{{sim.port}}/sim/openapi.json"
         async with s.get(url, ssl=False) as r:
-            assert r.status == 403
-            assert "loopback" in (await r.json())["error"]
+            print(r.status, (await r.json())["error"])
 
-
-def _own_address() -> str | None:
-    """This machine's own non-loopback IPv4 address (traffic to it stays on the machine)."""
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
-        address = str(probe.getsockname()[0])
-    except OSError:
-        return None
-    finally:
-        probe.close()
-    return None if ipaddress.ip_address(address).is_loopback else address
+asyncio.run(main())
+"""
+    status, _, error = run_in_own_netns(code).strip().partition(" ")
+    assert status == "403"
+    assert "loopback" in error

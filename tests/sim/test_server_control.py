@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
-import socket
 import ssl
 
 import aiohttp
 import pytest
 from gateway_sim_helpers import client, simulator
+
+from netns import OWN_NETNS_ADDRESS, run_in_own_netns
 
 LIMIT = "Api Limit reached for this endpoint"
 
@@ -166,30 +166,28 @@ async def test_probabilistic_faults_repeat_under_the_same_seed() -> None:
     assert other != first
 
 
-async def test_control_api_refuses_a_client_that_is_not_on_loopback() -> None:
-    address = _own_address()
-    if address is None:
-        pytest.skip("this machine has no non-loopback IPv4 address to call from")
-    async with simulator(host="0.0.0.0") as sim, aiohttp.ClientSession() as s:
-        url = f"https://{address}:{sim.port}"
-        token = {"Authorization": f"Bearer {sim.control_token}"}
-        async with s.get(f"{url}/sim/state", headers=token, ssl=False) as r:
-            assert r.status == 403
-            assert "loopback" in (await r.json())["error"]
-        async with s.get(f"https://127.0.0.1:{sim.port}/sim/state", headers=token, ssl=False) as r:
-            assert r.status == 200
+def test_control_api_refuses_a_client_that_is_not_on_loopback() -> None:
+    # the simulator listens on every address of a namespace of this test's own and is called
+    # once through the namespace's non-loopback address, once through 127.0.0.1
+    code = f"""
+import asyncio, aiohttp
+from netns import OWN_NETNS_ADDRESS, run_in_own_netns
 
+from tegkit.sim import Simulator
 
-def _own_address() -> str | None:
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
-        address = str(probe.getsockname()[0])
-    except OSError:
-        return None
-    finally:
-        probe.close()
-    return None if ipaddress.ip_address(address).is_loopback else address
+async def main():
+    async with Simulator(host="0.0.0.0", cloud_port=None) as sim, aiohttp.ClientSession() as s:
+        token = {{"Authorization": f"Bearer {{sim.control_token}}"}}
+        for host in ("{OWN_NETNS_ADDRESS}", "127.0.0.1"):
+            url = f"https://{{host}}:{{sim.port}}/sim/state"
+            async with s.get(url, headers=token, ssl=False) as r:
+                print(r.status, (await r.json()).get("error", "") if r.status != 200 else "")
+
+asyncio.run(main())
+"""
+    lines = run_in_own_netns(code).splitlines()
+    assert lines[0].startswith("403 ") and "loopback" in lines[0]
+    assert lines[1].strip() == "200"
 
 
 async def test_clock_jumps_are_bounded_per_call() -> None:
