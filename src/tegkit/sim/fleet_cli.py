@@ -8,6 +8,7 @@ serves until SIGINT/SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import asyncio.sslproto
 import contextlib
 import json
 import os
@@ -115,7 +116,20 @@ def run_fleet(ctx: click.Context, params: dict[str, Any]) -> None:
     asyncio.run(_serve(fleet, as_json=params["as_json"]))
 
 
+# asyncio gives every TLS connection a 256 KiB read buffer (SSLProtocol.max_size): a client
+# per gateway makes that a quarter of a gigabyte for 1,000 gateways. The gateways' answers
+# are a few KiB, so this process (a fleet's own) reads in 32 KiB pieces.
+_TLS_READ_BUFFER_BYTES = 32 * 1024
+
+
+def _smaller_tls_buffers() -> None:
+    protocol = asyncio.sslproto.SSLProtocol
+    if getattr(protocol, "max_size", 0) > _TLS_READ_BUFFER_BYTES:
+        protocol.max_size = _TLS_READ_BUFFER_BYTES
+
+
 async def _serve(fleet: SimulatedFleet, *, as_json: bool) -> None:
+    _smaller_tls_buffers()
     try:
         await fleet.start()
     except InvalidInputError as exc:
