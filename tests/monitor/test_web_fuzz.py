@@ -56,6 +56,8 @@ ROUTES = [
     "/api/events",
     "/api/vocabulary",
     "/api/automation",
+    "/fleet",
+    "/api/fleet",
     "/healthz",
     "/metrics",
     "/login",
@@ -64,6 +66,7 @@ ROUTES = [
     "/api/control/operation",
     "/static/app.js",
     "/static/index.html",
+    "/static/fleet.js",
     "/static/vendor/uPlot.iife.min.js",
 ]
 #: the 5xx answers that mean something: unhealthy, too many streams, a gateway that refused
