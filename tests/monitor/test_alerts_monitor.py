@@ -6,6 +6,7 @@ clock, so "unreachable for 5 minutes" is five simulated minutes."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from monitor_helpers import first_reading, sim_clock, target
 from tests.sim.gateway_sim_helpers import Client, client, simulator
 from webhook_receiver import SECRET, Receiver, webhook_receiver
 
-from tegkit.monitor.alerts import AlertConfig, AlertRule, Webhook
+from tegkit.monitor.alerts import FIRMWARE_OPEN_S, AlertConfig, AlertRule, Webhook
 from tegkit.monitor.fleet import FleetGateway
 from tegkit.monitor.poller import PollerConfig
 from tegkit.monitor.service import Monitor
@@ -34,8 +35,10 @@ FAST = PollerConfig(
 
 @asynccontextmanager
 async def watched(
-    rules: tuple[AlertRule, ...],
+    rules: tuple[AlertRule, ...], password: str | None = None
 ) -> AsyncIterator[tuple[Monitor, Client, Receiver, aiohttp.ClientSession]]:
+    """A monitor of one simulated gateway with `rules`, its webhook the local receiver;
+    with a `password` (a wrong one), no first reading is waited for."""
     async with (
         simulator() as sim,
         webhook_receiver() as receiver,
@@ -43,7 +46,10 @@ async def watched(
         aiohttp.ClientSession() as http,
     ):
         alerts = AlertConfig(rules=rules, webhooks=(Webhook("ops", receiver.url, SECRET),))
-        gateway = FleetGateway(target(sim), FAST, labels={"region": "west"})
+        settings = target(sim)
+        if password is not None:
+            settings = dataclasses.replace(settings, password=password)
+        gateway = FleetGateway(settings, FAST, labels={"region": "west"})
         monitor = Monitor(
             gateways=[gateway],
             listen=("127.0.0.1", 0),
@@ -54,7 +60,8 @@ async def watched(
         )
         monitor.alert_book.tick_s = 0.05
         async with monitor:
-            await first_reading(monitor)
+            if password is None:
+                await first_reading(monitor)
             yield monitor, control, receiver, http
 
 
@@ -167,3 +174,35 @@ async def test_close_with_a_webhook_that_hangs_drops_it_after_the_grace() -> Non
     # the monitor closed (its grace spent on the hanging request) and the pending was dropped
     assert monitor.alert_book.sender.pending() == 0
     assert monitor.alert_book.sender.counters.dropped_total == 1
+
+
+async def test_a_refused_password_opens_auth_failing_until_the_right_one() -> None:
+    rule = AlertRule("auth_failing")
+    async with watched((rule,), password="not-the-password") as (monitor, control, receiver, _):
+        await receiver.wait_until(delivered("auth_failing", "open"))
+        [alert] = monitor.alert_book.alerts(state="open")
+        assert "not-the-password" not in alert.detail
+        # the fleet file fixed: the gateway's poller restarts with the right password
+        await monitor.set_gateways([FleetGateway(target(control.sim), FAST)])
+        await receiver.wait_until(delivered("auth_failing", "resolved"))
+    assert [g["body"]["state"] for g in receiver.got] == ["open", "resolved"]
+    assert all(g["valid"] for g in receiver.got)
+    assert all("not-the-password" not in g["raw"].decode() for g in receiver.got)
+
+
+async def test_a_firmware_update_opens_firmware_changed_which_resolves_itself() -> None:
+    async with watched((AlertRule("firmware_changed"),)) as (monitor, control, receiver, http):
+        live = monitor.live.get("home")
+        assert live is not None
+        await until(lambda: live.version is not None)
+        before = live.version
+        monitor.alert_book.evaluate()  # the version seen first is the baseline
+        status, _ = await control.control("POST", "/update", {"version": "23.44", "start": True})
+        assert status == 200
+        await control.control("POST", "/advance", {"seconds": 3 * 3600})  # the whole update
+        await receiver.wait_until(delivered("firmware_changed", "open"))
+        [alert] = (await api_alerts(http, monitor, "?state=open"))["alerts"]
+        assert alert["detail"].startswith(f"{before} -> ") and live.version != before
+        await control.control("POST", "/advance", {"seconds": FIRMWARE_OPEN_S})
+        await receiver.wait_until(delivered("firmware_changed", "resolved"))
+    assert [g["body"]["state"] for g in receiver.got] == ["open", "resolved"]
