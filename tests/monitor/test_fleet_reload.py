@@ -380,3 +380,68 @@ def test_a_bad_fleet_file_at_start_lists_every_problem_and_starts_nothing(tmp_pa
     assert 'gateways[1] "a": url: ' in done.stderr and "HTTPS only" in done.stderr
     assert 'gateways[2] "b": password_env: NOT_SET is not set' in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "m.db").exists()
+
+
+async def test_mqtt_removes_a_gateway_that_left_and_goes_on_with_the_others(
+    tmp_path: Path,
+) -> None:
+    from mqtt_broker import listening, running_broker
+
+    from tegkit.monitor.mqtt.bridge import MqttSettings
+
+    with running_broker(tmp_path / "broker") as broker:
+        mqtt = MqttSettings(
+            broker.url, username=broker.username, password=broker.password, min_interval_s=0.0
+        )
+        async with (
+            sims(2) as [(sim_a, _), (sim_b, _)],
+            listening(broker, "tegkit/#") as seen,
+        ):
+            monitor = fleet_monitor([gw(sim_a, "a"), gw(sim_b, "b")], None, mqtt=mqtt)
+            async with monitor:
+                for name in ("a", "b"):
+                    await seen.message(f"tegkit/{name}/availability", lambda m: m.text == "online")
+                mark = len(seen.messages)
+                change = await monitor.set_gateways([gw(sim_a, "a")])
+                assert change.removed == ("b",)
+                # b's retained availability is cleared (its entities removed)...
+                await seen.message("tegkit/b/availability", lambda m: m.payload == b"", after=mark)
+                await seen.message("tegkit/b/state", lambda m: m.payload == b"", after=mark)
+                # ...and a's state goes on arriving
+                after = len(seen.messages)
+                await seen.message("tegkit/a/state", after=after)
+                await seen.message("tegkit/a/state", after=len(seen.messages))
+
+
+PLAN = """
+name = "reload-plan"
+timezone = "America/Los_Angeles"
+
+[[rules]]
+name = "evening"
+at = "18:00"
+mode = "backup"
+backup_reserve_percent = 100
+"""
+
+
+async def test_a_plan_follows_its_gateway_through_restarts_and_removal(tmp_path: Path) -> None:
+    from tegkit.automation.planfile import parse_plan
+
+    async with sims(2) as [(sim_a, _), (sim_b, _)]:
+        plans = {"a": parse_plan(PLAN)}
+        monitor = fleet_monitor([gw(sim_a, "a"), gw(sim_b, "b")], None, plans=plans)
+        async with monitor:
+            first = monitor.running_plans["a"]
+            assert first.poller is monitor.pollers["a"]
+            task = monitor._plan_tasks["a"]
+            await monitor.set_gateways([gw(sim_a, "a", SLOWER), gw(sim_b, "b")])
+            again = monitor.running_plans["a"]
+            assert again is not first and again.poller is monitor.pollers["a"]
+            assert task.done() and not monitor._plan_tasks["a"].done()
+            await monitor.set_gateways([gw(sim_b, "b")])
+            assert "a" not in monitor.running_plans and "a" not in monitor._plan_tasks
+            await monitor.set_gateways([gw(sim_a, "a"), gw(sim_b, "b")])
+            assert monitor.running_plans["a"].poller is monitor.pollers["a"]
+            assert "b" not in monitor.running_plans
+            await until(lambda: has_reading(monitor, "a"), "a polled again")
