@@ -244,3 +244,51 @@ def test_three_workers_share_the_fleet_survive_a_kill_and_make_room_for_a_fourth
             assert counted == len(readings), name
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            ["--gateway", "https://127.0.0.1:9", "--password", "pw", "--worker"],
+            2,
+            "--worker shares a fleet",
+        ),
+        (["--fleet", "F", "--worker", "--db", "D/m.db"], 2, "give --db postgresql://"),
+        (["--fleet", "F", "--heartbeat", "3"], 2, "--heartbeat: only with --worker"),
+        (
+            [
+                "--fleet",
+                "F",
+                "--worker",
+                "--db",
+                "postgresql://u@127.0.0.1:9/x",
+                "--lease-ttl",
+                "5",
+                "--heartbeat",
+                "3",
+            ],
+            2,
+            "--lease-ttl: at least twice --heartbeat (6 s), not 5",
+        ),
+        (["--fleet", "F", "--worker", "--lease-ttl", "0"], 2, "expected a number of seconds"),
+        (
+            # nothing listens on port 9: a clear error, no traceback, the password unsaid
+            ["--fleet", "F", "--worker", "w", "--db", "postgresql://u:sekrit@127.0.0.1:9/x"],
+            1,
+            "cannot start: the database (--db): connection failed",
+        ),
+    ],
+)
+def test_worker_options_refused_with_a_clear_message(
+    tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text('[[gateways]]\nname = "a"\nurl = "https://127.0.0.1:9"\npassword_env = "PW"\n')
+    args = [str(fleet) if a == "F" else a.replace("D/", f"{tmp_path}/") for a in args]
+    proc = TegProcess.teg(
+        "monitor", *args, "--listen", "127.0.0.1:0", env=clean_env(PW="not-a-secret")
+    )
+    assert proc.finish() == code, proc.err
+    err = "\n".join(proc.err)
+    assert message in err and "Traceback" not in err and "sekrit" not in err, err

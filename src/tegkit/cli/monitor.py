@@ -824,11 +824,13 @@ def _worker_mode(
     worker_id = opts["worker"].strip() or default_worker_id()
     if len(worker_id) > 200 or not worker_id.isprintable():
         raise click.BadParameter("at most 200 printable characters", param_hint="--worker")
-    try:
-        settings = LeaseSettings(ttl_s=opts["lease_ttl"], heartbeat_s=opts["heartbeat"])
-    except ValueError as exc:
-        raise click.UsageError(f"--lease-ttl/--heartbeat: {exc}") from None
-    return worker_id, settings
+    ttl_s, heartbeat_s = opts["lease_ttl"], opts["heartbeat"]
+    if ttl_s < 2 * heartbeat_s:
+        raise click.UsageError(
+            f"--lease-ttl: at least twice --heartbeat ({2 * heartbeat_s:g} s), not {ttl_s:g}: "
+            "a worker stops polling a heartbeat before its leases can end"
+        )
+    return worker_id, LeaseSettings(ttl_s=ttl_s, heartbeat_s=heartbeat_s)
 
 
 async def _serve_worker(
@@ -847,12 +849,22 @@ async def _serve_worker(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, monitor.stop)
     try:
+        import psycopg
+    except ImportError:  # the `postgres` extra is not installed
+        raise click.ClickException(
+            "--worker needs psycopg: pip install 'tegkit[postgres]'"
+        ) from None
+    try:
         await monitor.start(poll=False)
     except OSError as exc:  # the address is taken
         await monitor.close()
         host, port = monitor.listen
         what = exc.filename if exc.filename is not None else f"listening on {host}:{port}"
         raise click.ClickException(f"cannot start: {what}: {exc.strerror or exc}") from None
+    except psycopg.Error as exc:  # the server is down, refuses us, or the URL is wrong
+        await monitor.close()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise click.ClickException(f"cannot start: the database (--db): {first}") from None
 
     def ready(_: object) -> None:
         click.echo(
