@@ -56,6 +56,7 @@ ROUTES = [
     "/api/events",
     "/api/vocabulary",
     "/api/automation",
+    "/api/alerts",
     "/fleet",
     "/api/fleet",
     "/healthz",
