@@ -220,9 +220,11 @@ async def test_set_gateways_racing_close_leaves_nothing_running(tmp_path: Path) 
         monitor = fleet_monitor([gw(sim_a, "a")], None)
         await monitor.start()
         await until(lambda: has_reading(monitor, "a"), "a's first reading")
+        waiting = asyncio.create_task(monitor.wait())
         reload = asyncio.create_task(monitor.set_gateways([gw(sim_a, "a"), gw(sim_b, "b")]))
         await monitor.close()
         await reload
+        await asyncio.wait_for(waiting, DEADLINE_S)  # a wait() still running returns
         assert monitor._tasks == []
         # after close nothing starts, and nothing is asked of the gateway later
         assert await monitor.set_gateways([gw(sim_b, "late")]) == FleetChange()
@@ -445,3 +447,17 @@ async def test_a_plan_follows_its_gateway_through_restarts_and_removal(tmp_path:
             assert monitor.running_plans["a"].poller is monitor.pollers["a"]
             assert "b" not in monitor.running_plans
             await until(lambda: has_reading(monitor, "a"), "a polled again")
+
+
+async def test_set_gateways_during_start_waits_for_the_pollers(tmp_path: Path) -> None:
+    async with sims(2) as [(sim_a, _), (sim_b, req_b)]:
+        monitor = fleet_monitor([gw(sim_a, "a")], tmp_path / "m.db")
+        starting = asyncio.create_task(monitor.start())  # opens the store in a thread first
+        change = asyncio.create_task(monitor.set_gateways([gw(sim_b, "b")]))
+        try:
+            await starting
+            assert await change == FleetChange(added=("b",), removed=("a",))
+            assert list(monitor.pollers) == ["b"] and monitor.live.names() == ["b"]
+            await until(lambda: req_b.readings > 0, "b polled")
+        finally:
+            await monitor.close()

@@ -33,6 +33,7 @@ import platformdirs
 
 from tegkit import logs
 from tegkit.automation.plan import Plan
+from tegkit.cli._loop import run as run_loop
 from tegkit.cli.monitor_export import export_command
 from tegkit.cli.output import json_option
 from tegkit.errors import AuthenticationError, InvalidInputError
@@ -47,6 +48,7 @@ from tegkit.route import VIAS, CloudTarget, Via
 from tegkit.sim.scenario import BUILTIN_SCENARIOS, DEFAULT_SCENARIO
 
 if TYPE_CHECKING:
+    from tegkit.monitor.alerts import AlertConfig
     from tegkit.monitor.lease import LeaseSettings
     from tegkit.sim import Simulator
     from tegkit.tariff import Tariff
@@ -638,10 +640,11 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
     fleet_path: Path | None = opts["fleet"]
     if fleet_path is not None:
         _only_fleet(ctx, gateways)
-        fleet_gateways = _start_fleet(fleet_path, ctx)
+        fleet_gateways, alerts = _start_fleet(fleet_path, ctx)
         tariff = None
     else:
         fleet_gateways, tariff = _gateways_from_options(gateways, opts, ctx)
+        alerts = None
     targets = [g.target for g in fleet_gateways]
     plans = load_plans(targets, opts["plans"])
     mqtt = settings_from_options(opts, [t.name for t in targets])
@@ -663,6 +666,7 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
         plan_dry_run=opts["plan_dry_run"],
         mqtt=mqtt,
         metrics_per_gateway=opts["metrics_per_gateway"],
+        alerts=alerts,
     )
     if fleet_path is None:
         names = ", ".join(t.name for t in targets)
@@ -678,9 +682,9 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
         if mqtt is not None:  # a broker that refuses us ends it before anything starts
             _check_broker(ctx, mqtt)
         if worker is not None:
-            asyncio.run(_serve_worker(mon, fleet_gateways, db, *worker))
+            run_loop(_serve_worker(mon, fleet_gateways, db, *worker))
             return
-        refused = asyncio.run(_serve_until_signal(mon, announce, reload))
+        refused = run_loop(_serve_until_signal(mon, announce, reload))
     if refused:
         from tegkit.cli.exit_codes import AUTHENTICATION
 
@@ -751,8 +755,9 @@ def _only_fleet(ctx: click.Context, gateways: tuple[str, ...]) -> None:
         )
 
 
-def _start_fleet(path: Path, ctx: click.Context) -> list[FleetGateway]:
-    """The fleet file's gateways, clouds resolved; a usage error listing every problem."""
+def _start_fleet(path: Path, ctx: click.Context) -> tuple[list[FleetGateway], AlertConfig | None]:
+    """The fleet file's gateways, clouds resolved, and its alert rules; a usage error
+    listing every problem."""
     from tegkit.monitor.fleet import load_fleet
 
     try:
@@ -762,7 +767,7 @@ def _start_fleet(path: Path, ctx: click.Context) -> list[FleetGateway]:
     found, problems = resolve_fleet_clouds(fleet.gateways, ctx)
     if problems:
         raise click.UsageError(f"fleet file {path}:\n" + "\n".join(f"  {p}" for p in problems))
-    return found
+    return found, fleet.alerts
 
 
 def resolve_fleet_clouds(
@@ -917,6 +922,7 @@ class FleetReload:
             except ValueError as exc:  # never: the file's names are unique
                 self._refused([str(exc)])
                 return
+            self.monitor.set_alerts(fleet.alerts)
             log.warning(
                 "fleet file %s reloaded: %d gateway(s); %s",
                 self.path,

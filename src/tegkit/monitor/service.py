@@ -240,6 +240,10 @@ class Monitor:
 
     async def start(self, poll: bool = True) -> None:
         """Open the store, make the clients and pollers, serve HTTP; with `poll`, poll."""
+        async with self._lock:  # a set_gateways meanwhile waits for the pollers to exist
+            await self._start(poll)
+
+    async def _start(self, poll: bool) -> None:
         if self.db is not None:
             self.store = AsyncStore(await asyncio.to_thread(open_store, self.db))
         for gateway in self.gateways.values():
@@ -496,6 +500,7 @@ class Monitor:
     async def close(self) -> None:
         async with self._lock:  # a reload in progress finishes first; none starts after
             self._closed = True
+            self._stopped.set()  # a wait() still running returns
             await self._close()
 
     async def _close(self) -> None:
