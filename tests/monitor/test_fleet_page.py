@@ -140,6 +140,7 @@ async def test_api_fleet_has_a_row_per_gateway_and_a_gap_is_a_status() -> None:
     assert set(doc["statuses"]) == set(STATUS_ORDER)
     cols = doc["columns"]
     assert cols[:3] == ["gateway", "status", "reason"] and set(POWER_NAMES) <= set(cols)
+    assert sorted(p["column"] for p in doc["power"]) == sorted(POWER_NAMES)  # the page's heads
     rows = [dict(zip(cols, row, strict=True)) for row in doc["rows"]]
     assert [r["gateway"] for r in rows] == [gateway_name(i) for i in range(N)]
     for i, row in enumerate(rows):

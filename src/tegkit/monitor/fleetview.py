@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from tegkit import percent
-from tegkit.models.vocabulary import POWER_NAMES
+from tegkit.models.vocabulary import POWER_NAMES, MeterName, power_name
 from tegkit.monitor.fleet import FleetGateway
 from tegkit.monitor.live import LiveState
 from tegkit.monitor.metrics import STATUSES, FleetLabels
@@ -30,6 +30,19 @@ COLUMNS: Final[tuple[str, ...]] = (
     "alerts",  # open alerts of the gateway
     "labels",  # its fleet label values in the order of label_names ("" where it has none)
 )
+
+
+#: the fleet page's heading of each meter's power column, and what its sign > 0 means
+METER_HEADINGS: Final[Mapping[MeterName, tuple[str, str]]] = {
+    MeterName.SITE: ("Grid", "imports"),
+    MeterName.BATTERY: ("Powerwall", "discharges"),
+    MeterName.SOLAR: ("Solar", "produces"),
+    MeterName.LOAD: ("Home", "consumes"),
+}
+_POWER_COLUMNS: Final = [
+    {"column": power_name(meter), "meter": meter, "heading": heading, "positive": positive}
+    for meter, (heading, positive) in METER_HEADINGS.items()
+]
 
 
 def fleet_labels(gateways: Mapping[str, FleetGateway]) -> FleetLabels:
@@ -73,5 +86,6 @@ def fleet_document(
         "statuses": list(STATUSES),
         "label_names": list(labels.names),
         "columns": list(COLUMNS),
+        "power": _POWER_COLUMNS,  # the page's power columns, in its order
         "rows": rows,
     }

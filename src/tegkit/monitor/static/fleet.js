@@ -19,6 +19,7 @@ const fleet = {
   visible: [], // the rows that pass the filters, in order (those in view are drawn)
   window: [0, 0], // the first and after-last index of `visible` drawn
   labelNames: [],
+  power: [], // api/fleet's power columns: {column, meter, heading, positive}
   statuses: [],
   grid: null, // grid status value -> {label, off_grid} (api/vocabulary); null if unknown
   sort: { key: "status", dir: "asc" },
@@ -71,10 +72,8 @@ function columns() {
     { key: "status", label: "Status", kind: "status" },
     { key: "reason", label: "Reason", kind: "text" },
     { key: "soe_app_percent", label: "Charge %", kind: "num" },
-    { key: "site_w", label: "Grid kW", kind: "num", title: "> 0 imports" },
-    { key: "battery_w", label: "Powerwall kW", kind: "num", title: "> 0 discharges" },
-    { key: "solar_w", label: "Solar kW", kind: "num", title: "> 0 produces" },
-    { key: "load_w", label: "Home kW", kind: "num", title: "> 0 consumes" },
+    // the meters and their signs are the monitor's (api/fleet "power"), never spelled here
+    ...fleet.power.map((p) => ({ key: p.column, label: p.heading + " kW", kind: "num", title: "> 0 " + p.positive })),
     { key: "grid_status", label: "Grid", kind: "grid" },
     { key: "age_s", label: "Last reading", kind: "num", title: "time since the latest reading" },
     { key: "alerts", label: "Alerts", kind: "num", title: "open alerts" },
@@ -101,27 +100,13 @@ function renderHead() {
 // ---- rows -------------------------------------------------------------------------------
 
 function toRows(doc) {
-  const at = {};
-  doc.columns.forEach((name, i) => { at[name] = i; });
   return doc.rows.map((r) => {
-    const labels = r[at.labels] || [];
-    const taken = r[at.taken_at];
-    const row = {
-      gateway: r[at.gateway],
-      status: r[at.status],
-      reason: r[at.reason],
-      soe_app_percent: r[at.soe_app_percent],
-      site_w: r[at.site_w],
-      battery_w: r[at.battery_w],
-      solar_w: r[at.solar_w],
-      load_w: r[at.load_w],
-      grid_status: r[at.grid_status],
-      age_s: taken === null ? null : Math.max(0, doc.now - taken),
-      alerts: r[at.alerts],
-      labels,
-      href: "./?gateway=" + encodeURIComponent(r[at.gateway]),
-    };
-    row.search = [row.gateway, row.status, row.reason || "", ...labels].join("\n").toLowerCase();
+    const row = {};
+    doc.columns.forEach((name, i) => { row[name] = r[i]; });
+    row.labels = row.labels || [];
+    row.age_s = row.taken_at === null ? null : Math.max(0, doc.now - row.taken_at);
+    row.href = "./?gateway=" + encodeURIComponent(row.gateway);
+    row.search = [row.gateway, row.status, row.reason || "", ...row.labels].join("\n").toLowerCase();
     return row;
   });
 }
@@ -159,10 +144,10 @@ function rowHtml(r, i) {
   const reason = r.reason ? esc(r.reason) : "";
   let h = '<tr data-i="' + i + '" class="r st-' + st + '"><td class="name"><a href="' +
     esc(r.href) + '">' + esc(r.gateway) + '</a></td><td><span class="st">' + esc(r.status) +
-    '</span></td><td class="reason" title="' + reason + '">' + reason + '</td><td class="num">' + (r.soe_app_percent === null ? "–" : r.soe_app_percent.toFixed(0)) +
-    '</td><td class="num">' + kw(r.site_w) + '</td><td class="num">' + kw(r.battery_w) +
-    '</td><td class="num">' + kw(r.solar_w) + '</td><td class="num">' + kw(r.load_w) +
-    '</td><td><span class="grid ' + gridClass(r.grid_status) + '">' + esc(gridLabel(r.grid_status)) +
+    '</span></td><td class="reason" title="' + reason + '">' + reason + '</td><td class="num">' +
+    (r.soe_app_percent === null ? "–" : r.soe_app_percent.toFixed(0)) + "</td>";
+  for (const p of fleet.power) h += '<td class="num">' + kw(r[p.column]) + "</td>";
+  h += '<td><span class="grid ' + gridClass(r.grid_status) + '">' + esc(gridLabel(r.grid_status)) +
     '</span></td><td class="num">' + age(r.age_s) + '</td><td class="num' +
     (r.alerts > 0 ? " alerting" : "") + '">' + esc(r.alerts) + "</td>";
   for (const v of r.labels) h += '<td title="' + esc(v) + '">' + esc(v) + "</td>";
@@ -264,10 +249,11 @@ async function load(pending) {
   fleet.busy = true;
   try {
     const doc = await (pending || getJSON("api/fleet"));
-    const names = JSON.stringify(doc.label_names);
-    const headChanged = names !== JSON.stringify(fleet.labelNames);
+    const head = JSON.stringify([doc.label_names, doc.power]);
+    const headChanged = head !== JSON.stringify([fleet.labelNames, fleet.power]);
     fleet.doc = doc;
     fleet.labelNames = doc.label_names;
+    fleet.power = doc.power;
     fleet.statuses = [...SEVERITY.filter((s) => doc.statuses.includes(s)),
       ...doc.statuses.filter((s) => !SEVERITY.includes(s))];
     fleet.rows = toRows(doc);
