@@ -451,3 +451,17 @@ async def test_a_row_opens_its_sites_dashboard(tmp_path: Path) -> None:
                 # leaving the dashboard ends its event stream: the only request cut short
                 left = [p for p in problems if not p.endswith("api/live/stream net::ERR_ABORTED")]
                 assert left == []
+
+
+async def test_a_monitor_without_gateways_says_so() -> None:
+    """A worker waiting for its leases watches nothing yet: the page says it, no error."""
+    ctx, _ = fleet_context(0)
+    async with serve(ctx) as url, chromium() as browser:
+        page, problems = await open_fleet(browser, url + "fleet")
+        assert await page.text_content("#count") == "0 of 0 gateways"
+        assert await page.is_visible("#empty")
+        assert await page.text_content("#empty") == "No gateway is watched."
+        await page.fill("#filter", "anything")
+        await page.wait_for_function("() => fleet.q === 'anything'")
+        assert await page.text_content("#empty") == "No gateway is watched."
+        assert problems == []

@@ -168,7 +168,8 @@ function render() {
   draw(true);
   renderChips(counts);
   $("count").textContent = visible.length + " of " + fleet.rows.length + " gateways";
-  $("empty").hidden = visible.length > 0 || fleet.rows.length === 0;
+  $("empty").hidden = visible.length > 0;
+  $("empty").textContent = fleet.rows.length ? "No gateway matches." : "No gateway is watched.";
   void $("rows").offsetHeight; // lay it out now: the time measured is the time it takes
   fleet.renderMs = performance.now() - t0;
   fleet.renders += 1;
