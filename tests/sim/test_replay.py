@@ -9,6 +9,7 @@ status, anything else 404. A bad dump is a DumpError naming the file and the fie
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import os
@@ -640,3 +641,13 @@ def test_teg_sim_refuses_a_bad_dump_without_a_traceback(dumped: Path, tmp_path: 
         assert process.returncode == 2, (args, err)
         assert expected in err and "--replay" in err, (args, err)
         assert "Traceback" not in err
+
+
+def test_the_pytest_fixture_replays_a_dump_from_the_time_it_was_taken(
+    dumped: Path, teg_sim_factory: Any
+) -> None:
+    # The fixtures' standing clock starts at a fixed instant unless a scenario or a dump
+    # brings its own: a replay from the fixture sees the dump's day, as `teg sim --replay`.
+    taken_at = dt.datetime.fromisoformat(_index(dumped)["taken_at"])
+    sim = teg_sim_factory(replay=dumped, cloud=False)
+    assert abs((sim.now - taken_at).total_seconds()) < 1

@@ -45,8 +45,9 @@ class ThreadedSimulator:
     """A simulated gateway served from a background thread; see the module docstring.
 
     Options are the Simulator's, with test-friendly defaults: a standing clock (speed 0: it
-    moves only by `advance` / `set_time`) at DEFAULT_START (a scenario's own start when a
-    scenario is given), seed 0 (the scenario's), and `faults` armed before the first request.
+    moves only by `advance` / `set_time`) at DEFAULT_START (a scenario's or a replayed dump's
+    own start when one is given), seed 0 (the scenario's), and `faults` armed before the
+    first request.
     """
 
     #: the name the gateway's certificate carries (as a real gateway's: teg, powerwall,
@@ -81,7 +82,12 @@ class ThreadedSimulator:
             "scenario": scenario,
             "seed": seed,
             "speed": speed,
-            "start": start if start is not None or scenario else DEFAULT_START,
+            # a scenario and a replayed dump start at their own instants
+            "start": (
+                start
+                if start is not None or scenario or simulator_options.get("replay")
+                else DEFAULT_START
+            ),
             "password": password,
             "email": email,
             "host": host,
