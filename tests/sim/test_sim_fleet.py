@@ -471,3 +471,26 @@ async def test_the_monitors_fleet_loader_reads_the_fleet_file(tmp_path: Path) ->
 
         dins = await asyncio.gather(*(din_of(g.target) for g in loaded.gateways))
         assert dins == [m.gateway.din for m in fleet.members]
+
+
+def test_a_port_in_use_is_named_and_nothing_is_left_listening(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        state_dir = tmp_path / "state"
+        # the third gateway's port is taken: the first two must close again
+        proc = TegProcess.teg(
+            "sim", "--gateways", "3", "--port", str(port - 2), "--state-dir", str(state_dir),
+            env=clean_env(),
+        )  # fmt: skip
+        code = proc.proc.wait(timeout=DEADLINE_S)
+    proc.wait_for("stderr", lambda: proc.err)
+    err = "\n".join(proc.err)
+    assert code == 1, err
+    # (another process may hold port-2 or port-1 as well: the first taken port is named)
+    assert "('127.0.0.1', " in err and "address already in use" in err
+    assert "Traceback" not in err
+    assert not (state_dir / "fleet.toml").exists()
