@@ -150,7 +150,13 @@ async def test_a_fault_at_one_gateway_affects_it_only(tmp_path: Path) -> None:
             others = [m for m in fleet.members if m is not slow]
             statuses = await asyncio.gather(*(status_of(m) for m in others))
             assert not hanging.done()
+            # a second request to it while the first waits: counted in flight at the gateway
+            second = asyncio.create_task(status_of(slow))
+            await _wait_until("two requests in flight at gw05", lambda: slow.in_flight == 2)
+            assert slow.max_in_flight == 2
+            assert {m.max_in_flight for m in others} == {1}
             hanging.cancel()
+            second.cancel()
             expected = [503 if m.name == "gw03" else 200 for m in others]
             assert statuses == expected
         assert [m.name for m in fleet.members if m.faults.faults] == ["gw03", "gw05"]
@@ -311,6 +317,14 @@ async def test_each_gateways_control_api_and_the_fleet_summary(tmp_path: Path) -
             assert summary["count"] == 4
             assert [g["name"] for g in summary["gateways"]] == fleet.names
             assert summary["gateways"][2]["grid_status"] == grid[2]
+            for _ in range(3):
+                async with session.get(target.url + "/api/status", ssl=_no_verify()) as r:
+                    assert r.status == 200
+            async with session.get(target.url + "/sim/fleet", headers=token, ssl=_no_verify()) as r:
+                counted = [
+                    (g["api_requests"], g["max_in_flight"]) for g in (await r.json())["gateways"]
+                ]
+            assert counted == [(0, 0), (0, 0), (3, 1), (0, 0)]  # the control API is not counted
             async with session.get(fleet.member(1).url + "/sim/fleet", ssl=_no_verify()) as r:
                 assert r.status == 403
 

@@ -35,7 +35,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,8 @@ from tegkit.sim.faults import FAULT_KINDS, FaultInjector
 from tegkit.sim.physics import SiteConfig
 from tegkit.sim.scenario import load_scenario
 from tegkit.sim.server import make_gateway_app
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _LOG = logging.getLogger("tegkit.sim.fleet")
 
@@ -442,6 +444,11 @@ class FleetMember(Simulator):
             **options,
         )
         self.control_token = fleet.control_token
+        # Counted at the gateway, for a monitor's tests and benches (its budget, and whether
+        # two workers ever poll one gateway at once): local API requests, those in flight.
+        self.api_requests = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     @property
     def name(self) -> str:
@@ -457,11 +464,24 @@ class FleetMember(Simulator):
         local = make_gateway_app(
             self.gateway, self.faults, rate_limits=self._rate_limits, control=control
         )
+        local.middlewares.append(self._count)
         self._local_runner = await self._serve_app(local)
         self._local_site, self.port = await self._bind(
             self._local_runner, self._want_port, self._ssl
         )
         self._reanchor()
+
+    @web.middleware
+    async def _count(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/api/"):
+            return await handler(request)
+        self.api_requests += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await handler(request)
+        finally:
+            self.in_flight -= 1
 
     def catch_up(self) -> None:
         """Move this gateway's clock to where its speed has taken it (the fleet's tick)."""
@@ -483,6 +503,8 @@ class FleetMember(Simulator):
             "soe_app_percent": round(snap.soe_app_percent, 2),
             "faults": len(self.faults.faults),
             "now": snap.now.isoformat(),
+            "api_requests": self.api_requests,
+            "max_in_flight": self.max_in_flight,
         }
 
 
