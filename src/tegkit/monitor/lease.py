@@ -187,9 +187,15 @@ class FleetLeases:
             len(names),
             _few(names),
         )
-        self.held = {}
         self._fence_at = None
-        await self._assign(frozenset())
+        try:
+            # the leases are still valid (a heartbeat's margin): the stopped pollers' last
+            # readings may be written, and the store's fence refuses them once they are not
+            await self._assign(frozenset())
+        except Exception as exc:  # the pollers were cancelled before anything else failed
+            log.error("leases: stopping the pollers failed: %s: %s", type(exc).__name__, exc)
+        finally:
+            self.held = {}
 
     async def _assign(self, names: frozenset[str]) -> None:
         if names != self._assigned:
@@ -322,8 +328,12 @@ class FleetLeases:
     async def release_all(self) -> None:
         """Stop polling everything, then give every lease back and leave the worker list
         (a clean stop: the others take the gateways over at their next heartbeat)."""
-        await self._assign(frozenset())
         self._fence_at = None
+        try:
+            await self._assign(frozenset())
+        except Exception as exc:  # then the leases are left to expire: nothing is released
+            log.error("leases: stopping the pollers failed: %s: %s", type(exc).__name__, exc)
+            self.held = {}
         names = sorted(self.held)
         try:
             await self._release(names)
