@@ -119,3 +119,22 @@ def test_no_module_outside_the_command_line_imports_it() -> None:
     )
     assert len(names) > 50  # the walk found the package
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_importing_the_package_or_the_pytest_plugin_loads_no_client() -> None:
+    """Every pytest run where tegkit is installed imports its plugin: the client (aiohttp,
+    cryptography) and the models load only when a name of theirs is first used."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, tegkit, tegkit.sim.pytest_plugin\n"
+        "heavy = ('tegkit.client', 'tegkit.models', 'aiohttp')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "tegkit.Gateway\n"
+        "print('tegkit.client' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split("\n")[:2] == ["[]", "True"]

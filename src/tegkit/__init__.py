@@ -13,16 +13,9 @@ endpoint), `models` (typed responses), `client` (async and blocking clients), `c
 
 from __future__ import annotations
 
-from tegkit.client import (
-    CertificateInfo,
-    Gateway,
-    Insecure,
-    PinnedCertificate,
-    SyncGateway,
-    TlsPolicy,
-    VerifyCertificate,
-    fetch_certificate,
-)
+import importlib
+from typing import TYPE_CHECKING
+
 from tegkit.errors import (
     ApiError,
     AuthenticationError,
@@ -43,8 +36,49 @@ from tegkit.errors import (
     ResponseTooLargeError,
     SystemStoppedError,
 )
-from tegkit.models import parse_response
 from tegkit.percent import Scale, app_to_raw, raw_to_app
+
+if TYPE_CHECKING:
+    from tegkit.client import (
+        CertificateInfo,
+        Gateway,
+        Insecure,
+        PinnedCertificate,
+        SyncGateway,
+        TlsPolicy,
+        VerifyCertificate,
+        fetch_certificate,
+    )
+    from tegkit.models import parse_response
+
+# The client and the models load on first use: `import tegkit` stays cheap for whoever needs
+# only a part (the pytest plugin, which every pytest run where tegkit is installed imports).
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "CertificateInfo",
+            "Gateway",
+            "Insecure",
+            "PinnedCertificate",
+            "SyncGateway",
+            "TlsPolicy",
+            "VerifyCertificate",
+            "fetch_certificate",
+        ),
+        "tegkit.client",
+    ),
+    "parse_response": "tegkit.models",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tegkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once loaded, a plain attribute
+    return value
+
 
 __all__ = [
     "ApiError",
