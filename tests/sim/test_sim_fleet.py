@@ -379,8 +379,9 @@ def test_teg_sim_gateways_starts_writes_its_file_and_stops_on_sigterm(tmp_path: 
                     ssl=_no_verify(),
                 ) as r,
             ):
-                faults = len((await r.json())["faults"])
-            return din, faults
+                state = await r.json()
+            assert state["name"] == "gw02"
+            return din, len(state["faults"])
 
         din, faults = asyncio.run(ask())
         assert din and din.startswith("1232100-00-E--TG12")

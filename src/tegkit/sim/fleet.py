@@ -490,6 +490,11 @@ class FleetMember(Simulator):
             if behind_s > 0:
                 self._step(behind_s)
 
+    def state(self) -> dict[str, Any]:
+        """/sim/state: the simulator's, with the gateway's name and request counts."""
+        counts = {"api_requests": self.api_requests, "max_in_flight": self.max_in_flight}
+        return {**super().state(), "name": self.name, **counts}
+
     def summary(self) -> dict[str, Any]:
         snap = self.gateway.snap()
         return {
