@@ -292,3 +292,39 @@ def test_worker_options_refused_with_a_clear_message(
     assert proc.finish() == code, proc.err
     err = "\n".join(proc.err)
     assert message in err and "Traceback" not in err and "sekrit" not in err, err
+
+
+def without_gateway(text: str, name: str) -> str:
+    """The fleet file's text without the [[gateways]] table of `name`."""
+    head, *tables = text.split("[[gateways]]")
+    kept = [t for t in tables if f'name = "{name}"' not in t]
+    return "[[gateways]]".join([head, *kept])
+
+
+def test_sighup_gives_up_a_gateway_that_left_the_fleet_file_and_takes_a_new_one(
+    pg_url: str, sims: tuple[FleetThread, RequestLog], tmp_path: Path
+) -> None:
+    fleet, _ = sims
+    url = pg_schema_url(pg_url)
+    PostgresStore(url).close()
+    full = fleet.fleet.fleet_file.read_text()
+    path = tmp_path / "fleet.toml"
+    path.write_text(full)
+    gone = fleet.fleet.names[0]
+    proc = TegProcess.teg(
+        "--verbose", "monitor", "--fleet", str(path), "--db", url, "--worker", "solo",
+        "--lease-ttl", "4", "--heartbeat", "1", "--listen", "127.0.0.1:0", env=clean_env(),
+    )  # fmt: skip
+    try:
+        wait_until("solo holds every gateway", lambda: settled(url, {"solo"}))
+        path.write_text(without_gateway(full, gone))
+        proc.proc.send_signal(signal.SIGHUP)
+        wait_until(f"{gone} given up", lambda: leases(url).get(gone, "x") is None)
+        assert len(holdings(url)["solo"]) == GATEWAYS - 1
+        path.write_text(full)  # back in the file: taken again
+        proc.proc.send_signal(signal.SIGHUP)
+        wait_until(f"{gone} taken again", lambda: leases(url).get(gone) == "solo")
+    finally:
+        code = proc.stop()
+    assert code == 0, proc.err
+    assert any("reloaded" in line for line in proc.err)

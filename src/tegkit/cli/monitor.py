@@ -49,7 +49,7 @@ from tegkit.sim.scenario import BUILTIN_SCENARIOS, DEFAULT_SCENARIO
 
 if TYPE_CHECKING:
     from tegkit.monitor.alerts import AlertConfig
-    from tegkit.monitor.lease import LeaseSettings
+    from tegkit.monitor.lease import LeaseSettings, WorkerFleet
     from tegkit.sim import Simulator
     from tegkit.tariff import Tariff
 
@@ -682,7 +682,7 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
         if mqtt is not None:  # a broker that refuses us ends it before anything starts
             _check_broker(ctx, mqtt)
         if worker is not None:
-            run_loop(_serve_worker(mon, fleet_gateways, db, *worker))
+            run_loop(_serve_worker(mon, fleet_gateways, db, *worker, ctx=ctx))
             return
         refused = run_loop(_serve_until_signal(mon, announce, reload))
     if refused:
@@ -844,9 +844,12 @@ async def _serve_worker(
     db: str,
     worker_id: str,
     settings: LeaseSettings,
+    *,
+    ctx: click.Context,
 ) -> None:
     """A fleet worker until SIGINT/SIGTERM: its own dashboard and /metrics for the gateways
-    leased to it (tegkit.monitor.lease); on the way out it gives its leases back."""
+    leased to it (tegkit.monitor.lease); SIGHUP reads the fleet file again; on the way out
+    it gives its leases back."""
     from tegkit.monitor.lease import serve_worker
 
     loop = asyncio.get_running_loop()
@@ -871,15 +874,27 @@ async def _serve_worker(
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise click.ClickException(f"cannot start: the database (--db): {first}") from None
 
-    def ready(_: object) -> None:
+    reloads: list[FleetReload] = []
+
+    def ready(worker: WorkerFleet) -> None:
+        reload = FleetReload(ctx.params["fleet"], ctx, worker)
+        reloads.append(reload)
+        with contextlib.suppress(NotImplementedError, AttributeError):
+            loop.add_signal_handler(signal.SIGHUP, reload.signal)
         click.echo(
             f"teg monitor: worker {worker_id} sharing {len(fleet)} gateway(s) with the other "
-            f"workers (lease {settings.ttl_s:g} s, heartbeat {settings.heartbeat_s:g} s); "
-            f"dashboard {monitor.url}",
+            f"workers (lease {settings.ttl_s:g} s, heartbeat {settings.heartbeat_s:g} s; "
+            f"SIGHUP reads the fleet file again); dashboard {monitor.url}",
             err=True,
         )
 
-    await serve_worker(monitor, fleet, db, worker_id=worker_id, settings=settings, ready=ready)
+    try:
+        await serve_worker(monitor, fleet, db, worker_id=worker_id, settings=settings, ready=ready)
+    finally:
+        for reload in reloads:
+            with contextlib.suppress(NotImplementedError, AttributeError):
+                loop.remove_signal_handler(signal.SIGHUP)
+            await reload.aclose()
 
 
 class FleetReload:
@@ -887,7 +902,7 @@ class FleetReload:
     with problems is logged (each problem names the gateway and field) and the running
     fleet kept. Reloads run one after another, in the order the signals came."""
 
-    def __init__(self, path: Path, ctx: click.Context, monitor: Monitor) -> None:
+    def __init__(self, path: Path, ctx: click.Context, monitor: Monitor | WorkerFleet) -> None:
         self.path = path
         self.ctx = ctx
         self.monitor = monitor

@@ -43,8 +43,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     import psycopg
 
+    from tegkit.monitor.alerts import AlertConfig
     from tegkit.monitor.fleet import FleetGateway
-    from tegkit.monitor.service import Monitor
+    from tegkit.monitor.service import FleetChange, Monitor
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -403,6 +404,61 @@ def _few(names: Sequence[str], most: int = 10) -> str:
     return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
+class WorkerFleet:
+    """The whole fleet as one worker sees it: `monitor` (started, its store on the shared
+    database) polls the gateways leased to this worker, with their settings from the fleet.
+
+    `set_gateways` takes a reloaded fleet file (SIGHUP, as `Monitor.set_gateways` does for a
+    monitor of its own): the gateways polled now get their new settings at once, those
+    that left the file stop, and the leases share the new list out at the next heartbeat.
+    """
+
+    def __init__(
+        self,
+        monitor: Monitor,
+        fleet: Sequence[FleetGateway],
+        url: str,
+        *,
+        worker_id: str | None = None,
+        settings: LeaseSettings | None = None,
+    ) -> None:
+        self.monitor = monitor
+        self._by_name = {g.name: g for g in fleet}
+        self._order = [g.name for g in fleet]
+        self._polled: frozenset[str] = frozenset()  # what the leases last assigned
+        self._lock = asyncio.Lock()  # a lease change and a reload never interleave
+        self.leases = FleetLeases(
+            url, self._order, self._on_assigned, worker_id=worker_id, settings=settings
+        )
+        if monitor.store is not None:
+            monitor.store.set_write_fence(self.leases.write_fence)
+
+    async def _on_assigned(self, names: frozenset[str]) -> None:
+        async with self._lock:
+            self._polled = names
+            await self._apply()
+
+    async def _apply(self) -> FleetChange:
+        monitor = self.monitor
+        wanted = [self._by_name[n] for n in self._order if n in self._polled]
+        if monitor.store is not None:  # another worker may have written them since
+            await monitor.store.forget(
+                sorted(g.name for g in wanted if g.name not in monitor.pollers)
+            )
+        return await monitor.set_gateways(wanted)
+
+    async def set_gateways(self, gateways: Sequence[FleetGateway]) -> FleetChange:
+        async with self._lock:
+            self._by_name = {g.name: g for g in gateways}
+            self._order = [g.name for g in gateways]
+            self._polled = self._polled & self._by_name.keys()  # the rest are released
+            self.leases.set_fleet(self._order)
+            return await self._apply()
+
+    def set_alerts(self, alerts: AlertConfig | None) -> None:
+        self.monitor.set_alerts(alerts)
+
+
 def run_worker(
     monitor: Monitor,
     fleet: Sequence[FleetGateway],
@@ -411,22 +467,10 @@ def run_worker(
     worker_id: str | None = None,
     settings: LeaseSettings | None = None,
 ) -> FleetLeases:
-    """Start sharing `fleet` with the other workers on the PostgreSQL database `url`: this
-    monitor (started, with its store on that database) polls the gateways leased to it.
-    Returns the leases: run `leases.run()` as a task; to stop, cancel it and await
-    `leases.release_all()`."""
-    by_name = {g.name: g for g in fleet}
-    order = [g.name for g in fleet]
-
-    async def on_assigned(names: frozenset[str]) -> None:
-        if monitor.store is not None:  # another worker may have written them since
-            await monitor.store.forget(sorted(names - set(monitor.pollers)))
-        await monitor.set_gateways([by_name[n] for n in order if n in names])
-
-    leases = FleetLeases(url, order, on_assigned, worker_id=worker_id, settings=settings)
-    if monitor.store is not None:
-        monitor.store.set_write_fence(leases.write_fence)
-    return leases
+    """Start sharing `fleet` with the other workers on the PostgreSQL database `url` (see
+    WorkerFleet). Returns the leases: run `leases.run()` as a task; to stop, cancel it and
+    await `leases.release_all()`."""
+    return WorkerFleet(monitor, fleet, url, worker_id=worker_id, settings=settings).leases
 
 
 async def serve_worker(
@@ -436,17 +480,19 @@ async def serve_worker(
     *,
     worker_id: str | None = None,
     settings: LeaseSettings | None = None,
-    ready: Callable[[FleetLeases], None] | None = None,
+    ready: Callable[[WorkerFleet], None] | None = None,
 ) -> None:
     """Poll this worker's share of `fleet` with `monitor` (started, without gateways of its
     own) until `monitor.stop()` or a failure; then stop polling, give the leases back and
-    close the monitor."""
-    leases = run_worker(monitor, fleet, url, worker_id=worker_id, settings=settings)
+    close the monitor. `ready(worker)` is called once it runs (worker.set_gateways takes a
+    reloaded fleet)."""
+    worker = WorkerFleet(monitor, fleet, url, worker_id=worker_id, settings=settings)
+    leases = worker.leases
     monitor.start_polling()
     heartbeat = asyncio.create_task(leases.run(), name="leases")
     waiter = asyncio.create_task(monitor.wait(), name="monitor-wait")
     if ready is not None:
-        ready(leases)
+        ready(worker)
     try:
         await asyncio.wait({heartbeat, waiter}, return_when=asyncio.FIRST_COMPLETED)
         for task in (heartbeat, waiter):
