@@ -33,7 +33,6 @@ import platformdirs
 
 from tegkit import logs
 from tegkit.automation.plan import Plan
-from tegkit.cli._loop import run as run_loop
 from tegkit.cli.monitor_export import export_command
 from tegkit.cli.output import json_option
 from tegkit.errors import AuthenticationError, InvalidInputError
@@ -682,9 +681,9 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
         if mqtt is not None:  # a broker that refuses us ends it before anything starts
             _check_broker(ctx, mqtt)
         if worker is not None:
-            run_loop(_serve_worker(mon, fleet_gateways, db, *worker, ctx=ctx))
+            asyncio.run(_serve_worker(mon, fleet_gateways, db, *worker, ctx=ctx))
             return
-        refused = run_loop(_serve_until_signal(mon, announce, reload))
+        refused = asyncio.run(_serve_until_signal(mon, announce, reload))
     if refused:
         from tegkit.cli.exit_codes import AUTHENTICATION
 
