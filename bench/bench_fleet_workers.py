@@ -129,6 +129,9 @@ async def _leases(url: str) -> list[Row]:
         await asyncio.sleep(3 * settings.heartbeat_s)
         renew = [t / (n / 1000) for w in workers for t, n, k in w.timings if n and not k]
         rows.append(("fleet leases: renewal per 1,000 leases", 1000 * _mean(renew), "ms"))
+        share = math.ceil(FLEET / WORKERS)
+        rows.append((f"fleet leases: a heartbeat renewing a worker's {share}",
+                     share * _mean(renew), "ms"))  # fmt: skip
         # one worker dies without a word: its leases expire and the others take them over
         dead = workers[0]
         tasks[0].cancel()
@@ -236,6 +239,8 @@ def _polling(url: str) -> list[Row]:
         ("fleet workers: gateways one core polls at 5 s (extrapolated)", per_core, "gateways"),
         (f"fleet workers: cores a worker needs for {share} gateways (10,000 / 3)",
          share / per_core, "cores"),
+        (f"fleet workers: poll interval for {share} gateways on one core a worker",
+         5.0 * share / per_core, "s"),
     ]  # fmt: skip
 
 
