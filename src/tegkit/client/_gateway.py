@@ -101,7 +101,9 @@ class Gateway:
     left open; otherwise the Gateway owns one and closes it. `firmware` ("legacy"/"modern"),
     when known, lets the client log in before the first request that needs it instead of
     waiting for a 401. `clock` (monotonic seconds) times a 429's cool-down; a test on the
-    simulator's clock passes that one.
+    simulator's clock passes that one. `connections` caps the kept-alive connections of
+    the Gateway's own session (each TLS connection holds buffers: a monitor following a
+    fleet keeps fewer).
     """
 
     def __init__(
@@ -122,6 +124,7 @@ class Gateway:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         restart_sitemaster_after_login: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        connections: int = 4,
     ) -> None:
         self.url = base_url(host)
         self.firmware: Firmware | None = firmware
@@ -133,6 +136,7 @@ class Gateway:
             timeout_s=timeout_s,
             retries=retries,
             max_response_bytes=max_response_bytes,
+            connections=connections,
         )
         self._auth = Authenticator(
             self._transport,

@@ -333,6 +333,7 @@ class Transport:
         retries: int = 2,
         retry_backoff_s: float = 0.05,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        connections: int = 4,
     ) -> None:
         self.url = url
         self.max_response_bytes = checked_max_response_bytes(max_response_bytes)
@@ -341,6 +342,7 @@ class Transport:
         self.timeout_s = timeout_s
         self.retries = retries
         self.retry_backoff_s = retry_backoff_s
+        self.connections = connections  # kept-alive TLS connections to the gateway, at most
         self._ssl = ssl_argument(tls)
         self._session = session
         self._owns_session = session is None
@@ -357,7 +359,9 @@ class Transport:
                 # so they work with IP-address hosts and borrowed sessions alike; a jar
                 # would only add its filtering and merging to every request.
                 cookie_jar=aiohttp.DummyCookieJar(),
-                connector=aiohttp.TCPConnector(limit_per_host=4, keepalive_timeout=30),
+                connector=aiohttp.TCPConnector(
+                    limit_per_host=self.connections, keepalive_timeout=30
+                ),
             )
             # aiohttp (3.10 on) sends every GET again once when a kept-alive connection drops,
             # GET /api/config/completed (a commit) included. Retries are `round_trip`'s call:

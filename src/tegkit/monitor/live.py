@@ -9,7 +9,9 @@ the server-sent event stream.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import datetime as dt
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -55,6 +57,32 @@ class DurationHistogram:
             running += n
             out.append(("+Inf" if bound == float("inf") else repr(bound), float(running)))
         return out
+
+
+#: poll lateness histogram buckets (seconds): how late a poll group started after its time
+LATENESS_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class PollLateness:
+    """How late each poll group (fast, slow) started after its scheduled time, over every
+    gateway of the process: counts per bucket of LATENESS_BUCKETS_S (not cumulative)."""
+
+    __slots__ = ("count", "counts", "sum_s")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(LATENESS_BUCKETS_S) + 1)
+        self.sum_s = 0.0
+        self.count = 0
+
+    def observe(self, late_s: float) -> None:
+        self.counts[bisect.bisect_left(LATENESS_BUCKETS_S, late_s)] += 1
+        self.sum_s += late_s
+        self.count += 1
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        """Buckets as Prometheus wants them: (le, cumulative count), ending with +Inf."""
+        bounds = [repr(b) for b in LATENESS_BUCKETS_S] + ["+Inf"]
+        return list(zip(bounds, map(float, itertools.accumulate(self.counts)), strict=True))
 
 
 @dataclass(slots=True)
@@ -220,6 +248,8 @@ class LiveState:
         self.clock = clock
         self.stale_after_s = stale_after_s
         self.version = 0
+        #: every poller's lateness (tegkit_poll_lateness_seconds)
+        self.poll_lateness = PollLateness()
         self._gateways: dict[str, GatewayLive] = {}
         self._queues: set[asyncio.Queue[dict[str, Any]]] = set()
         self._queue_size = queue_size

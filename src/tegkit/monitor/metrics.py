@@ -138,6 +138,13 @@ class LiveCollector(Collector):
         yield from _aggregates(
             names, [(g, s, fleet.of(g.name)) for g, s in zip(gateways, statuses, strict=True)]
         )
+        lateness = self.live.poll_lateness
+        late = HistogramMetricFamily(
+            "tegkit_poll_lateness_seconds",
+            "How late each poll group started after its scheduled time (all gateways)",
+        )
+        late.add_metric([], lateness.cumulative(), lateness.sum_s)
+        yield late
 
 
 #: a gateway and its label values: its name first, then its fleet labels in order

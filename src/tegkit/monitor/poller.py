@@ -34,11 +34,12 @@ import logging
 import math
 import random
 import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, ClassVar, Final, Literal, TypeVar
 
 from tegkit import models
 from tegkit.client import Gateway, Insecure, PinnedCertificate, TlsPolicy, VerifyCertificate
@@ -105,6 +106,8 @@ WATCH_TICK_S = 0.5
 #: readings kept in memory while the store refuses them; older ones are dropped (and said so).
 MAX_UNSAVED_READINGS = 720
 _UNREACHABLE: Final = frozenset({"unreachable", "timeout", "certificate"})
+#: kept-alive connections of a poller's client to its gateway
+POLLER_CONNECTIONS: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +152,10 @@ class GatewayTarget:
             timeout_s=self.timeout_s,
             session_file=self.session_file,
             retries=0,
+            # two kept-alive TLS connections: the fast group's three requests need not wait
+            # for each other's round trips, and a fleet of a thousand gateways stays within
+            # its memory (each connection holds buffers of tens of kilobytes)
+            connections=POLLER_CONNECTIONS,
         )
 
 
@@ -321,7 +328,7 @@ class Poller:
         self._covered_until: float | None = None
         self._silence_cause: str | None = None
         self._expected_at: float | None = None  # when the next poll_due should come
-        self._last_tick: float | None = None  # the event loop watch's last tick (run())
+        self._watch: _LoopWatch | None = None  # while run() runs
         self._steps_seen = self.clock.step_count if isinstance(self.clock, ReadingClock) else 0
         self._forget_before_asking: set[str] = set()  # 429 / 404 remembered by the client
         self._auth_error: AuthenticationError | None = None
@@ -488,12 +495,10 @@ class Poller:
     def _stall_s(self) -> float:
         return WATCH_TICK_S + self.live.stale_after_s
 
-    async def _watch_loop(self) -> None:
-        """Tick while polling; a tick that comes late means the process stood still."""
-        while True:
-            self._last_tick = self.monotonic()
-            await asyncio.sleep(WATCH_TICK_S)
-            self._notice_stall(self.monotonic())
+    @property
+    def _last_tick(self) -> float | None:
+        """The event loop watch's last tick while this poller runs (else None)."""
+        return None if self._watch is None else self._watch.last_tick
 
     # --- one step -------------------------------------------------------------------------
 
@@ -513,6 +518,7 @@ class Poller:
         due = self._due(now)
         for group in ("fast", "slow"):
             if self._group_next[group] <= now:
+                self.live.poll_lateness.observe(now - self._group_next[group])
                 self._reschedule(group, now)
         asked: list[str] = []
         for endpoint in due:
@@ -998,15 +1004,63 @@ class Poller:
         if not self._started:
             await self.start()
             self._started = True
-        watch = asyncio.create_task(self._watch_loop(), name=f"watch-{self.name}")
+        self._watch = _LoopWatch.join(self)
         try:
             while True:
                 await self.poll_due()
                 await asyncio.sleep(max(0.05, self.next_due_in_s()))
         finally:
-            watch.cancel()
-            self._last_tick = None
+            self._watch.leave(self)
+            self._watch = None
             await asyncio.shield(self.flush())
+
+
+class _LoopWatch:
+    """Ticks every WATCH_TICK_S while pollers run: a tick that comes late means the process
+    or its event loop stood still, and every running poller is told.
+
+    One per event loop and poller clock, shared by its pollers (a task each would wake the
+    loop twice a second per gateway: 2,000 times a second for a fleet of a thousand).
+    """
+
+    _running: ClassVar[
+        weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[object, _LoopWatch]]
+    ] = weakref.WeakKeyDictionary()
+
+    def __init__(self, monotonic: Callable[[], float]) -> None:
+        self.monotonic = monotonic
+        self.pollers: set[Poller] = set()
+        self.last_tick: float | None = monotonic()
+        self.task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def join(cls, poller: Poller) -> _LoopWatch:
+        watches = cls._running.setdefault(asyncio.get_running_loop(), {})
+        watch = watches.get(poller.monotonic)
+        if watch is None:
+            watch = watches[poller.monotonic] = cls(poller.monotonic)
+            watch.task = asyncio.create_task(watch._tick(), name="poller-watch")
+        watch.pollers.add(poller)
+        return watch
+
+    def leave(self, poller: Poller) -> None:
+        self.pollers.discard(poller)
+        if self.pollers:
+            return
+        if self.task is not None:
+            self.task.cancel()
+        watches = self._running.get(asyncio.get_running_loop(), {})
+        if watches.get(self.monotonic) is self:
+            del watches[self.monotonic]
+
+    async def _tick(self) -> None:
+        while True:
+            self.last_tick = self.monotonic()
+            await asyncio.sleep(WATCH_TICK_S)
+            now = self.monotonic()
+            if now - self.last_tick > 2 * WATCH_TICK_S:  # late: each poller judges the stall
+                for poller in list(self.pollers):
+                    poller._notice_stall(now)
 
 
 def _short(exc: BaseException | None) -> str:

@@ -1,0 +1,20 @@
+"""Memory of a process holding many TLS connections (`teg monitor` following a fleet).
+
+asyncio's TLS layer gives every connection a zero-filled read buffer of 256 KiB (the
+`max_size` of asyncio.sslproto.SSLProtocol, a class attribute): with two connections per
+gateway a thousand gateways would hold 500 MB in buffers alone. Answers of the gateway's
+local API are a few kilobytes; 32 KiB (two TLS records) reads them in one or two passes.
+"""
+
+from __future__ import annotations
+
+import asyncio.sslproto
+
+TLS_READ_BUFFER_BYTES = 32 * 1024
+
+
+def small_tls_read_buffers() -> None:
+    """Make each new TLS connection of this process read into TLS_READ_BUFFER_BYTES."""
+    protocol = asyncio.sslproto.SSLProtocol
+    if isinstance(getattr(protocol, "max_size", None), int):  # CPython 3.11 to 3.13
+        protocol.max_size = TLS_READ_BUFFER_BYTES
