@@ -19,6 +19,7 @@ from keyring.backend import KeyringBackend
 from tegkit.errors import InvalidInputError
 from tegkit.monitor import fleet as fleet_module
 from tegkit.monitor.fleet import KEYRING_SERVICE, FleetFileError, load_fleet, parse_fleet
+from tegkit.monitor.poller import PollerConfig
 
 PIN = "AB:" * 31 + "AB"
 PIN_HEX = "ab" * 32
@@ -44,10 +45,10 @@ ENV = {"TEG_PW": SECRET}
 class MemoryKeyring(KeyringBackend):
     """A real keyring backend keeping its passwords in a dict (the system's is not here)."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.passwords: dict[tuple[str, str], str] = {}
 
     def get_password(self, service: str, username: str) -> str | None:
@@ -176,7 +177,7 @@ labels = {{ region = "east" }}
 def test_the_smallest_file_takes_the_poller_defaults(tmp_path: Path) -> None:
     fleet = load_fleet(write(tmp_path / "f.toml", gateway()), environ=ENV)
     (only,) = fleet.gateways
-    assert only.config == fleet_module.PollerConfig()
+    assert only.config == PollerConfig()
     assert only.labels == {} and only.tariff is None and only.cloud_profile is None
     assert fleet.alerts is None
 
