@@ -32,10 +32,12 @@ import re
 import resource
 import secrets
 import shutil
+import ssl
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -414,6 +416,14 @@ def make_member_certificate(state_dir: Path, *, loopback_names: bool = False) ->
     _write_private_quick(cert_path, cert.public_bytes(serialization.Encoding.PEM))
 
 
+def _server_context(state_dir: Path, loopback_names: bool) -> ssl.SSLContext:
+    """A gateway's TLS server context, its certificate made first when it has none."""
+    make_member_certificate(state_dir, loopback_names=loopback_names)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(state_dir / certs.CERT_FILE, state_dir / certs.KEY_FILE)
+    return context
+
+
 def toml_string(text: str) -> str:
     """A TOML basic string (JSON's escapes are TOML's)."""
     return json.dumps(text, ensure_ascii=False)
@@ -430,9 +440,16 @@ class FleetMember(Simulator):
     """One gateway of a fleet: the fleet's clock moves it, it has no Owner API port, and its
     certificate was made by the fleet (make_member_certificate) before it was built."""
 
-    def __init__(self, plan: MemberPlan, fleet: SimulatedFleet, **options: Any) -> None:
+    def __init__(
+        self,
+        plan: MemberPlan,
+        fleet: SimulatedFleet,
+        server_context: ssl.SSLContext | None = None,  # its certificate loaded already
+        **options: Any,
+    ) -> None:
         self.plan = plan
         self.fleet = fleet
+        self._preloaded = server_context
         super().__init__(
             host=plan.host,
             port=plan.port,
@@ -455,7 +472,11 @@ class FleetMember(Simulator):
         return self.plan.name
 
     def _load_certificates(self) -> None:
-        # No Owner API port: the gateway certificate only (half the start-up work).
+        # No Owner API port: the gateway certificate only (half the start-up work), loaded
+        # already by the fleet the first time (a rotated one is loaded here).
+        if self._preloaded is not None:
+            self._ssl, self._preloaded = self._preloaded, None
+            return
         self._ssl.load_cert_chain(self._cert.cert_path, self._cert.key_path)
 
     async def start(self) -> None:
@@ -636,22 +657,49 @@ class SimulatedFleet:
         self.start_s = time.perf_counter() - began
 
     async def _start_members(self) -> None:
+        # Certificates made and loaded on two threads (OpenSSL and the key maths let go of
+        # the GIL), a slice ahead of the loop that builds and starts the gateways.
         loopback_names = bool(self._options["cert_loopback_names"])
-        shared_port = 0
-        for n, plan in enumerate(self.plans):
-            member_dir = self.state_dir / plan.name
-            make_member_certificate(member_dir, loopback_names=loopback_names)
-            options = dict(self._options)
-            if plan.scenario is not None:
-                options["start"] = None  # the scenario's own start and site
-            if self.addresses and plan.port == 0 and shared_port:
-                plan = _with_port(plan, shared_port)  # every address on the first one's port
-            member = FleetMember(plan, self, state_dir=member_dir, **options)
-            self.members.append(member)
-            await member.start()
-            shared_port = shared_port or member.port
-            if n % 50 == 49:
-                await asyncio.sleep(0)  # let early gateways answer while the rest start
+        loop = asyncio.get_running_loop()
+        slices = [self.plans[i : i + _STEP_SLICE] for i in range(0, len(self.plans), _STEP_SLICE)]
+        with ThreadPoolExecutor(2, thread_name_prefix="tegkit-fleet-certs") as pool:
+
+            def prepare(plans: list[MemberPlan]) -> asyncio.Future[list[ssl.SSLContext]]:
+                return asyncio.gather(
+                    *(
+                        loop.run_in_executor(
+                            pool, _server_context, self.state_dir / p.name, loopback_names
+                        )
+                        for p in plans
+                    )
+                )
+
+            upcoming = prepare(slices[0])
+            try:
+                for n, plans in enumerate(slices):
+                    contexts = await upcoming
+                    if n + 1 < len(slices):
+                        upcoming = prepare(slices[n + 1])
+                    for plan, context in zip(plans, contexts, strict=True):
+                        await self._start_member(plan, context)
+                    await asyncio.sleep(0)  # let early gateways answer while the rest start
+            finally:
+                if not upcoming.done():
+                    upcoming.cancel()
+                    with contextlib.suppress(BaseException):
+                        await upcoming
+
+    async def _start_member(self, plan: MemberPlan, context: ssl.SSLContext) -> None:
+        options = dict(self._options)
+        if plan.scenario is not None:
+            options["start"] = None  # the scenario's own start and site
+        if self.addresses and plan.port == 0 and self.members:
+            plan = _with_port(plan, self.members[0].port)  # every address on the first's port
+        member = FleetMember(
+            plan, self, state_dir=self.state_dir / plan.name, server_context=context, **options
+        )
+        self.members.append(member)
+        await member.start()
 
     async def close(self) -> None:
         if self._task is not None:
