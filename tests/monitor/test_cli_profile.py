@@ -175,7 +175,7 @@ def test_one_refusing_gateway_of_two_is_logged_and_the_other_recorded(
         env=env,
     )
     try:
-        proc.line(r"ERROR tegkit\.monitor\.cli: wrong: the gateway refused the credentials")
+        proc.line(r"ERROR tegkit\.cli\.monitor: wrong: the gateway refused the credentials")
         _, live = _get(url + "api/live")
         names = [g["gateway"] for g in live["gateways"]]
         assert names == ["home", "wrong"]
