@@ -67,6 +67,7 @@ async def main(line, duration_s):
     ready_s = time.perf_counter() - began
     window[0] = time.perf_counter()
     window[1] = window[0] + duration_s
+    print("ready", flush=True)
     go.set()
     await asyncio.gather(*tasks)
     print(json.dumps({"requests": sum(counts), "errors": sum(errors), "ready_s": ready_s,
@@ -121,13 +122,15 @@ def run() -> list[tuple[str, float, str]]:
         assert load.stdin is not None
         load.stdin.write(line)
         load.stdin.close()
-        rss_load_mb = 0.0
-        while load.poll() is None:  # sampled while the clients connect and ask
-            rss_load_mb = max(rss_load_mb, _rss_mb(sim.pid))
-            time.sleep(0.5)
-        out = load.stdout.read() if load.stdout else ""
-        result = json.loads(out)
+        assert load.stdout is not None
+        if load.stdout.readline().strip() != "ready":  # every client connected, logged in
+            raise RuntimeError("the load generator failed before its clients were ready")
+        cpu_before, asking = _cpu_s(sim.pid), time.perf_counter()
+        rss_load_mb = _rss_mb(sim.pid)
+        result = json.loads(load.stdout.readline())
+        load_cpu_percent = 100 * (_cpu_s(sim.pid) - cpu_before) / (time.perf_counter() - asking)
         rss_load_mb = max(rss_load_mb, _rss_mb(sim.pid))
+        load.wait(timeout=60)
         stopping = time.perf_counter()
         sim.send_signal(signal.SIGTERM)
         sim.wait(timeout=120)
@@ -151,6 +154,12 @@ def run() -> list[tuple[str, float, str]]:
             "count",
         ),
         (f"fleet of {n}: non-200 answers under load", float(result["errors"]), "count"),
+        (f"fleet of {n}: its CPU while asked", load_cpu_percent, "% core"),
+        (  # the client is the bottleneck here: what one core of the fleet serves
+            f"fleet of {n}: requests served per CPU second of the fleet",
+            result["requests"] / result["seconds"] / max(load_cpu_percent / 100, 1e-9),
+            "req/s",
+        ),
         (f"fleet of {n}: RSS under load", rss_load_mb, "MB"),
         (f"fleet of {n}: every client connected and logged in", result["ready_s"], "s"),
         (f"fleet of {n}: SIGTERM to exit", stop_s, "s"),
