@@ -36,7 +36,7 @@ import ssl
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,13 +52,11 @@ from tegkit._private_file import PRIVATE_MODE, make_private_dir, write_atomicall
 from tegkit.errors import InvalidInputError
 from tegkit.sim import certs
 from tegkit.sim._runner import Simulator
-from tegkit.sim.control import make_control_app
+from tegkit.sim.control import Handler, make_control_app
 from tegkit.sim.faults import FAULT_KINDS, FaultInjector
 from tegkit.sim.physics import SiteConfig
 from tegkit.sim.scenario import load_scenario
 from tegkit.sim.server import make_gateway_app
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _LOG = logging.getLogger("tegkit.sim.fleet")
 
