@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+from pathlib import Path
+
 import click
 import pytest
 from click.testing import CliRunner
 
+from teg_process import TEG, clean_env
 from tegkit.cli.monitor import CONTROL_TOKEN_ENV, demo, monitor, parse_listen
 
 GATEWAY = ["--gateway", "home=https://192.0.2.10"]
@@ -46,3 +51,32 @@ def test_listen_defaults_to_loopback_and_names_what_it_expects() -> None:
     for bad in ("8675", "host:port", "127.0.0.1:70000"):
         with pytest.raises(click.BadParameter, match="HOST:PORT"):
             parse_listen(bad)
+
+
+@pytest.mark.parametrize("kind", ["not-a-database", "postgres-down"])
+def test_a_database_that_cannot_be_opened_is_one_line_naming_db(tmp_path: Path, kind: str) -> None:
+    """An unusable --db is the user's to fix: one line naming --db, exit 1, no traceback and
+    no "bug in tegkit"; the password in a database URL is never repeated."""
+    if kind == "not-a-database":
+        db = tmp_path / "monitor.db"
+        db.write_bytes(b"this is no SQLite file " * 64)
+        url = str(db)
+    else:
+        with socket.socket() as s:  # a loopback port nothing listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        url = f"postgresql://teg:s3cret-pw@127.0.0.1:{port}/tegkit"
+    gateway = ["--gateway", "home=https://127.0.0.1:9", "--password", "x"]
+    pin = ["--pin", "sha256:" + "a" * 64]
+    done = subprocess.run(
+        [TEG, "monitor", *gateway, *pin, "--db", url, "--listen", "127.0.0.1:0"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 1
+    assert "cannot start: the database (--db):" in done.stderr
+    assert "Traceback" not in done.stderr and "bug in tegkit" not in done.stderr
+    assert "s3cret-pw" not in done.stderr + done.stdout

@@ -22,6 +22,7 @@ import datetime as dt
 import logging
 import math
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -374,6 +375,26 @@ async def _refused(monitor: Monitor) -> dict[str, AuthenticationError]:
     return {p.name: exc for p, exc in zip(pollers, found, strict=True) if exc is not None}
 
 
+def _is_start_failure(exc: BaseException) -> bool:
+    """An address taken, a database that cannot be opened: the user's to fix, not a bug."""
+    if isinstance(exc, OSError | sqlite3.Error):
+        return True
+    psycopg = sys.modules.get("psycopg")  # loaded only with a postgresql:// --db
+    return psycopg is not None and isinstance(exc, psycopg.Error)
+
+
+def _cannot_start(monitor: Monitor, exc: BaseException) -> click.ClickException:
+    """One line saying what could not start. A database's message is its first line only
+    (the server's detail lines may quote the query); psycopg never repeats the password."""
+    if isinstance(exc, OSError) and not isinstance(exc, sqlite3.Error):
+        host, port = monitor.listen
+        what = exc.filename if exc.filename is not None else f"listening on {host}:{port}"
+        return click.ClickException(f"cannot start: {what}: {exc.strerror or exc}")
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return click.ClickException(f"cannot start: the database (--db): {first}")
+
+
 async def _serve_until_signal(
     monitor: Monitor, announce: str, reload: FleetReload | None = None
 ) -> dict[str, AuthenticationError] | None:
@@ -389,10 +410,10 @@ async def _serve_until_signal(
     try:
         try:
             await monitor.start(poll=False)
-        except OSError as exc:  # the address is taken, the database folder is not writable
-            host, port = monitor.listen
-            what = exc.filename if exc.filename is not None else f"listening on {host}:{port}"
-            raise click.ClickException(f"cannot start: {what}: {exc.strerror or exc}") from None
+        except Exception as exc:
+            if _is_start_failure(exc):
+                raise _cannot_start(monitor, exc) from None
+            raise
         refused = await _refused(monitor)
         if len(refused) == len(monitor.targets):
             return refused
@@ -865,15 +886,9 @@ async def _serve_worker(
         ) from None
     try:
         await monitor.start(poll=False)
-    except OSError as exc:  # the address is taken
+    except (OSError, psycopg.Error, sqlite3.Error) as exc:
         await monitor.close()
-        host, port = monitor.listen
-        what = exc.filename if exc.filename is not None else f"listening on {host}:{port}"
-        raise click.ClickException(f"cannot start: {what}: {exc.strerror or exc}") from None
-    except psycopg.Error as exc:  # the server is down, refuses us, or the URL is wrong
-        await monitor.close()
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise click.ClickException(f"cannot start: the database (--db): {first}") from None
+        raise _cannot_start(monitor, exc) from None
 
     reloads: list[FleetReload] = []
 
