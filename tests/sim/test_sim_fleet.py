@@ -5,6 +5,7 @@ gateway or a seeded share; the fleet file that matches; the command's start and 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import signal
 import ssl
@@ -66,7 +67,8 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def _no_verify() -> ssl.SSLContext:
+@functools.cache
+def _no_verify() -> ssl.SSLContext:  # one context: each loads the system's CA bundle
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
