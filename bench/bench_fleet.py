@@ -118,6 +118,7 @@ def _quantile(before: list[tuple[float, float]], after: list[tuple[float, float]
 @dataclass
 class Window:
     cpu_percent: float
+    sim_cpu_percent: float
     rss_max_mb: float
     rss_end_mb: float
     p50_s: float
@@ -211,12 +212,13 @@ class Bench:
             return time.time(), time.monotonic(), _lateness(metrics), counts
 
         start, t0, late0, req0 = await snapshot()
-        cpu0, used0 = _cpu_s(pid), _used_bytes(self.db)
+        assert self.sim is not None
+        cpu0, used0, sim0 = _cpu_s(pid), _used_bytes(self.db), _cpu_s(self.sim.pid)
         rss_max = _rss_mb(pid)
         while time.monotonic() - t0 < seconds:
             await asyncio.sleep(2)
             rss_max = max(rss_max, _rss_mb(pid))
-        cpu1, used1 = _cpu_s(pid), _used_bytes(self.db)
+        cpu1, used1, sim1 = _cpu_s(pid), _used_bytes(self.db), _cpu_s(self.sim.pid)
         end, t1, late1, req1 = await snapshot()
         rss_end = _rss_mb(pid)
         elapsed = t1 - t0
@@ -224,7 +226,8 @@ class Bench:
         p99, _ = _quantile(late0, late1, 0.99)
         per_min = {n: (req1[n] - req0.get(n, 0)) * 60.0 / elapsed for n in req1}
         return Window(
-            100.0 * (cpu1 - cpu0) / elapsed, max(rss_max, rss_end), rss_end, p50, p99, polls,
+            100.0 * (cpu1 - cpu0) / elapsed, 100.0 * (sim1 - sim0) / elapsed,
+            max(rss_max, rss_end), rss_end, p50, p99, polls,
             per_min, used1 - used0, start, end,
         )  # fmt: skip
 
@@ -292,6 +295,10 @@ async def _run(tmp: Path) -> list[tuple[str, float, str]]:
         (f"fleet {t}: monitor CPU", calm.cpu_percent,
          f"% of a core (target <= {CPU_TARGET_PERCENT:g}: "
          f"{_met(calm.cpu_percent <= CPU_TARGET_PERCENT)})"),
+        (f"fleet {t}: the simulated fleet's CPU (context)", calm.sim_cpu_percent,
+         "% of a core"),
+        (f"fleet {t}: load average of the machine (context)", os.getloadavg()[0],
+         f"runnable processes on {os.cpu_count()} cores"),
         (f"fleet {t}: monitor RSS, most seen", calm.rss_max_mb,
          f"MB (target <= {RSS_TARGET_MB:g}: {_met(calm.rss_max_mb <= RSS_TARGET_MB)})"),
         (f"fleet {t}: monitor RSS at the window's end", calm.rss_end_mb, "MB"),

@@ -451,6 +451,14 @@ class Poller:
         times += [t for t in self._blocked_until.values() if t > now]
         return max(0.0, min(times) - now)
 
+    def spread_first_poll(self, fraction: float) -> None:
+        """Begin `fraction` (0..1) of a fast interval later, if nothing was polled yet: a
+        monitor starting many gateways at once spreads their first polls (their logins and
+        TLS handshakes) over one interval instead of sending them all at the same moment."""
+        if self._expected_at is None and 0 < fraction <= 1:
+            delay_s = fraction * self.config.fast_interval_s
+            self._group_next = {g: t + delay_s for g, t in self._group_next.items()}
+
     def _reschedule(self, group: str, now: float) -> None:
         interval = self.config.fast_interval_s if group == "fast" else self.config.slow_interval_s
         j = self.config.jitter_ratio

@@ -50,6 +50,8 @@ DEFAULT_LISTEN = ("127.0.0.1", 8675)
 RESTART_BACKOFF_S = (1.0, 60.0)
 #: how often (real seconds) the store drops what the retention policy no longer keeps.
 RETENTION_EVERY_S = 6 * 3600.0
+#: from this many gateways on, their first polls are spread over one fast interval
+SPREAD_START_MIN_GATEWAYS = 20
 #: at shutdown, webhook deliveries still pending get this long (real seconds) to finish
 ALERT_GRACE_S = 3.0
 
@@ -312,6 +314,9 @@ class Monitor:
     def start_polling(self) -> None:
         """Start one polling task per gateway (after `start(poll=False)`)."""
         self._polling = True
+        if len(self.pollers) >= SPREAD_START_MIN_GATEWAYS:  # not a thousand logins at once
+            for i, poller in enumerate(self.pollers.values()):
+                poller.spread_first_poll(i / len(self.pollers))
         for name in self.pollers:
             self._start_tasks(name)
 
