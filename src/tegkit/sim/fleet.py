@@ -861,7 +861,8 @@ def _region(timezone: str) -> str:
     for zone in ZONES:
         if zone.timezone == timezone:
             return zone.region
-    return timezone.split("/", 1)[0].lower()
+    area = timezone.split("/", 1)[0]
+    return {"America": "us", "Australia": "au", "Europe": "eu"}.get(area, area.lower())
 
 
 def _names_text(names: list[str]) -> str:
