@@ -14,6 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from tegkit.cli.monitor import monitor as monitor_command
 from tegkit.sim import Simulator, pytest_plugin
 from tegkit.sim.cli import sim as sim_command
 from tegkit.sim.cli import start_line
@@ -77,7 +78,10 @@ def test_every_teg_sim_option_shown_exists() -> None:
     options = {opt for param in sim_command.params for opt in param.opts}
     shown = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", DOC))
     not_ours = {"--cacert", "--check", "--pid"}  # curl, derive_sim_captures.py, tail
-    assert sorted(shown - not_ours - options - {"--help"}) == []
+    not_ours |= {"--only"}  # python -m bench
+    monitor_options = {opt for param in monitor_command.params for opt in param.opts}
+    assert "--fleet" in monitor_options  # the fleet section's `teg monitor --fleet`
+    assert sorted(shown - not_ours - options - {"--help", "--fleet"}) == []
 
 
 def test_every_file_named_exists() -> None:
