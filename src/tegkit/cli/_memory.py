@@ -3,14 +3,15 @@
 asyncio's TLS layer gives every connection a zero-filled read buffer of 256 KiB (the
 `max_size` of asyncio.sslproto.SSLProtocol, a class attribute): with two connections per
 gateway a thousand gateways would hold 500 MB in buffers alone. Answers of the gateway's
-local API are a few kilobytes; 32 KiB (two TLS records) reads them in one or two passes.
+local API are a few kilobytes; 16 KiB (one TLS record) reads them in one pass, a larger
+one in a few.
 """
 
 from __future__ import annotations
 
 import asyncio.sslproto
 
-TLS_READ_BUFFER_BYTES = 32 * 1024
+TLS_READ_BUFFER_BYTES = 16 * 1024
 
 
 def small_tls_read_buffers() -> None:
