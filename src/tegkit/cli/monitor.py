@@ -34,7 +34,7 @@ import platformdirs
 
 from tegkit import logs
 from tegkit.automation.plan import Plan
-from tegkit.cli._memory import small_tls_read_buffers
+from tegkit.cli._memory import prepare_long_run
 from tegkit.cli.monitor_export import export_command
 from tegkit.cli.output import json_option
 from tegkit.errors import AuthenticationError, InvalidInputError
@@ -699,7 +699,7 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
             "(SIGHUP reads it again); dashboard {url}"
         )
         reload = FleetReload(fleet_path, ctx, mon)
-    small_tls_read_buffers()  # a connection or two per gateway: see tegkit.cli._memory
+    prepare_long_run()  # a connection or two per gateway: see tegkit.cli._memory
     with logs.to_stderr(opts["log_format"], verbose=_verbose(ctx)):
         if mqtt is not None:  # a broker that refuses us ends it before anything starts
             _check_broker(ctx, mqtt)
