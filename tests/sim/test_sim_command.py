@@ -70,3 +70,23 @@ def test_the_simulator_refuses_a_speed_it_cannot_keep() -> None:
     for speed in (float("inf"), float("nan"), -1.0):
         with pytest.raises(ValueError, match="speed"):
             Simulator(speed=speed)
+
+
+def test_a_scenario_that_is_not_one_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "bad-value.toml").write_text('seed = "x"\n', encoding="utf-8")
+    (tmp_path / "not-toml.toml").write_text("this is [not toml\n", encoding="utf-8")
+    for scenario in (
+        tmp_path / "missing.toml",
+        tmp_path / "bad-value.toml",
+        tmp_path / "not-toml.toml",
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "tegkit.sim", "--port", "0", "--scenario", str(scenario)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        assert done.returncode == 2, (scenario, done.stderr)
+        assert "Invalid value for --scenario" in done.stderr
+        assert "Traceback" not in done.stderr

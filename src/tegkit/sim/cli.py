@@ -140,7 +140,11 @@ async def _serve(
     as_json: bool = False,
     **options: object,
 ) -> None:
-    sim = Simulator(**options)  # type: ignore[arg-type]
+    try:
+        sim = Simulator(**options)  # type: ignore[arg-type]
+    except (InvalidInputError, OSError) as exc:  # a scenario file that is not one
+        hint = "--scenario" if options.get("scenario") else None
+        raise click.BadParameter(str(exc), param_hint=hint) from None
     try:
         released = _release(sim, release, auto_install_within_h) if release else None
     except click.BadParameter:
