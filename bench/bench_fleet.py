@@ -32,7 +32,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -43,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from bench._proc import cpu_s, free_port, rss_mb
 
 GATEWAYS = int(os.environ.get("BENCH_FLEET_GATEWAYS", "1000"))
 WINDOW_S = float(os.environ.get("TEG_BENCH_FLEET_WINDOW_S", "180"))
@@ -59,26 +60,6 @@ RSS_TARGET_MB = 400.0
 LATENESS_TARGET_S = 1.0
 
 _MONITOR = "import sys; from tegkit.cli.monitor import monitor; monitor(sys.argv[1:])"
-
-
-def _cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _used_bytes(db: Path) -> int:
@@ -152,7 +133,7 @@ class Bench:
         self.start_line = json.loads(line)
 
     def start_monitor(self) -> None:
-        port = _free_port()
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}/"
         log = open(self.tmp / "monitor.log", "wb")  # noqa: SIM115 (the process keeps it)
         self.mon = subprocess.Popen(
@@ -213,14 +194,14 @@ class Bench:
 
         start, t0, late0, req0 = await snapshot()
         assert self.sim is not None
-        cpu0, used0, sim0 = _cpu_s(pid), _used_bytes(self.db), _cpu_s(self.sim.pid)
-        rss_max = _rss_mb(pid)
+        cpu0, used0, sim0 = cpu_s(pid), _used_bytes(self.db), cpu_s(self.sim.pid)
+        rss_max = rss_mb(pid)
         while time.monotonic() - t0 < seconds:
             await asyncio.sleep(2)
-            rss_max = max(rss_max, _rss_mb(pid))
-        cpu1, used1, sim1 = _cpu_s(pid), _used_bytes(self.db), _cpu_s(self.sim.pid)
+            rss_max = max(rss_max, rss_mb(pid))
+        cpu1, used1, sim1 = cpu_s(pid), _used_bytes(self.db), cpu_s(self.sim.pid)
         end, t1, late1, req1 = await snapshot()
-        rss_end = _rss_mb(pid)
+        rss_end = rss_mb(pid)
         elapsed = t1 - t0
         p50, polls = _quantile(late0, late1, 0.50)
         p99, _ = _quantile(late0, late1, 0.99)

@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench._proc import cpu_s
 from tegkit.monitor.lease import FleetLeases, LeaseSettings
 from tegkit.monitor.store.postgres import PostgresStore
 
@@ -214,9 +215,9 @@ def _polling(url: str) -> list[Row]:
             # wait for the worker to poll everything, then measure a window
             _wait(lambda: _held(store, "bench") == gateways, 300)
             _wait(lambda: _readings(store) >= 2 * gateways, 300)
-            cpu0, n0, t0 = _cpu_s(worker.pid), _readings(store), time.monotonic()
+            cpu0, n0, t0 = cpu_s(worker.pid), _readings(store), time.monotonic()
             threading.Event().wait(window_s)  # the measured window (a bench, not a test)
-            cpu1, n1, t1 = _cpu_s(worker.pid), _readings(store), time.monotonic()
+            cpu1, n1, t1 = cpu_s(worker.pid), _readings(store), time.monotonic()
         finally:
             store.close()
     finally:
@@ -276,12 +277,6 @@ def _held(store: PostgresStore, worker: str) -> int:
 def _readings(store: PostgresStore) -> int:
     rows = store._read("SELECT COALESCE(SUM(n), 0) FROM blocks")
     return int(rows[0][0])
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
 
 
 def run() -> list[Row]:

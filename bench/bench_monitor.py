@@ -30,6 +30,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench._proc import free_port, rss_mb
 from tegkit.monitor.live import LiveState
 from tegkit.monitor.poller import Poller, PollerConfig
 from tegkit.monitor.service import GatewayTarget, Monitor
@@ -64,18 +65,11 @@ async def _hammer(url: str, seconds: float) -> float:
         return done / (time.perf_counter() - started)
 
 
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 async def _monitor_process(
     sim: Simulator, db: Path, control: bool = False
 ) -> tuple[subprocess.Popen[bytes], str]:
     code = "import sys; from tegkit.cli.monitor import monitor; monitor(sys.argv[1:])"
-    port = _free_port()
+    port = free_port()
     cmd = [
         sys.executable, "-c", code, "--gateway", f"home={sim.url}",
         "--pin", sim.fingerprint_sha256, "--db", str(db), "--listen", f"127.0.0.1:{port}",
@@ -98,21 +92,13 @@ async def _monitor_process(
     raise RuntimeError("the monitor did not become healthy")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def _throughput_and_memory(tmp: Path) -> list[tuple[str, float, str]]:
     async with Simulator(port=0, scenario="sunny-day", speed=1) as sim:
         proc, url = await _monitor_process(sim, tmp / "bench.db")
         try:
             live_rps = await _hammer(url + "api/live", DURATION_S)
             metrics_rps = await _hammer(url + "metrics", DURATION_S)
-            rss = _rss_mb(proc.pid)
+            rss = rss_mb(proc.pid)
         finally:
             proc.terminate()
             proc.wait(timeout=10)
@@ -259,7 +245,7 @@ async def _fuzz_memory(tmp: Path, seconds: float) -> list[tuple[str, float, str]
         proc, url = await _monitor_process(sim, tmp / "fuzz.db", control=True)
         base = url.rstrip("/")
         sent = server_errors = 0
-        rss_start = _rss_mb(proc.pid)
+        rss_start = rss_mb(proc.pid)
         try:
             async with aiohttp.ClientSession() as http:
                 async with http.post(base + "/login", json={"token": CONTROL_TOKEN}) as r:
@@ -292,7 +278,7 @@ async def _fuzz_memory(tmp: Path, seconds: float) -> list[tuple[str, float, str]
                         sent += 1
 
                 await asyncio.gather(*(worker(seed) for seed in range(CLIENTS)))
-            rss_end = _rss_mb(proc.pid)
+            rss_end = rss_mb(proc.pid)
         finally:
             proc.terminate()
             proc.wait(timeout=10)

@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from bench._proc import cpu_s, rss_mb
+
 GATEWAYS = int(os.environ.get("BENCH_FLEET_GATEWAYS", "1000"))
 DURATION_S = 10.0
 IDLE_S = 10.0
@@ -78,20 +80,6 @@ asyncio.run(main(sys.stdin.read(), float(sys.argv[1])))
 """
 
 
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def run() -> list[tuple[str, float, str]]:
     n = GATEWAYS
     began = time.perf_counter()
@@ -109,10 +97,10 @@ def run() -> list[tuple[str, float, str]]:
             raise RuntimeError("the fleet exited before its start line")
         launched_s = time.perf_counter() - began
         start = json.loads(line)
-        rss_idle_mb = _rss_mb(sim.pid)
-        cpu_before = _cpu_s(sim.pid)
+        rss_idle_mb = rss_mb(sim.pid)
+        cpu_before = cpu_s(sim.pid)
         time.sleep(IDLE_S)  # a bench measures over wall time; no test orders events by it
-        idle_cpu_percent = 100 * (_cpu_s(sim.pid) - cpu_before) / IDLE_S
+        idle_cpu_percent = 100 * (cpu_s(sim.pid) - cpu_before) / IDLE_S
         load = subprocess.Popen(
             [sys.executable, "-c", _LOADGEN, str(DURATION_S)],
             stdin=subprocess.PIPE,
@@ -125,11 +113,11 @@ def run() -> list[tuple[str, float, str]]:
         assert load.stdout is not None
         if load.stdout.readline().strip() != "ready":  # every client connected, logged in
             raise RuntimeError("the load generator failed before its clients were ready")
-        cpu_before, asking = _cpu_s(sim.pid), time.perf_counter()
-        rss_load_mb = _rss_mb(sim.pid)
+        cpu_before, asking = cpu_s(sim.pid), time.perf_counter()
+        rss_load_mb = rss_mb(sim.pid)
         result = json.loads(load.stdout.readline())
-        load_cpu_percent = 100 * (_cpu_s(sim.pid) - cpu_before) / (time.perf_counter() - asking)
-        rss_load_mb = max(rss_load_mb, _rss_mb(sim.pid))
+        load_cpu_percent = 100 * (cpu_s(sim.pid) - cpu_before) / (time.perf_counter() - asking)
+        rss_load_mb = max(rss_load_mb, rss_mb(sim.pid))
         load.wait(timeout=60)
         stopping = time.perf_counter()
         sim.send_signal(signal.SIGTERM)

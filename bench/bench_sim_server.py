@@ -18,6 +18,8 @@ import sys
 import time
 import urllib.request
 
+from bench._proc import rss_mb
+
 CONCURRENCY = 8
 DURATION_S = 5.0
 _LOADGEN = r"""
@@ -52,14 +54,6 @@ asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(
 """
 
 
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _login_token(url: str, password: str, cafile: str) -> str:
     """Log in once (customer, 21.44 profile) and return the session token for wrk's header."""
     body = json.dumps(
@@ -91,14 +85,14 @@ def _with_wrk(url: str, password: str, cafile: str, pid: int) -> list[tuple[str,
         text=True,
     )
     time.sleep(DURATION_S / 2)
-    rss_mb = _rss_mb(pid)
+    peak_rss_mb = rss_mb(pid)
     out, _ = wrk.communicate(timeout=DURATION_S * 6)
-    rss_mb = max(rss_mb, _rss_mb(pid))
+    peak_rss_mb = max(peak_rss_mb, rss_mb(pid))
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return [
         (f"sim aggregates, HTTPS keep-alive, wrk x{CONCURRENCY} (target >= 3000)", rate, "req/s"),
-        ("sim RSS under wrk load (target <= 100)", rss_mb, "MB"),
+        ("sim RSS under wrk load (target <= 100)", peak_rss_mb, "MB"),
         ("sim non-2xx answers under wrk", float(non_2xx.group(1)) if non_2xx else 0.0, "count"),
     ]
 
@@ -111,14 +105,14 @@ def _with_aiohttp(url: str, password: str, cafile: str, pid: int) -> list[tuple[
         text=True,
     )
     time.sleep(DURATION_S / 2)
-    rss_mb = _rss_mb(pid)
+    peak_rss_mb = rss_mb(pid)
     out, _ = load.communicate(timeout=DURATION_S * 6)
-    rss_mb = max(rss_mb, _rss_mb(pid))
+    peak_rss_mb = max(peak_rss_mb, rss_mb(pid))
     result = json.loads(out)
     rate = result["requests"] / result["seconds"]
     return [
         (f"sim aggregates, HTTPS keep-alive, aiohttp client x{CONCURRENCY}", rate, "req/s"),
-        ("sim RSS under aiohttp load (target <= 100)", rss_mb, "MB"),
+        ("sim RSS under aiohttp load (target <= 100)", peak_rss_mb, "MB"),
         ("sim non-200 answers under aiohttp", float(result["errors"]), "count"),
     ]
 
