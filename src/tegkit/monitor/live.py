@@ -49,6 +49,12 @@ class DurationHistogram:
         self.sum_s += duration_s
         self.count += 1
 
+    def add(self, other: DurationHistogram) -> None:
+        """Count `other`'s observations in this one too (a fleet's sum)."""
+        self.counts = [a + b for a, b in zip(self.counts, other.counts, strict=True)]
+        self.sum_s += other.sum_s
+        self.count += other.count
+
     def cumulative(self) -> list[tuple[str, float]]:
         """Buckets as Prometheus wants them: (le, cumulative count), ending with +Inf."""
         out: list[tuple[str, float]] = []
@@ -97,6 +103,17 @@ class PollerCounters:
 
     def total_requests(self) -> int:
         return sum(self.requests_total.values())
+
+    def add(self, other: PollerCounters) -> None:
+        """Add `other`'s counts to these (what a fleet's pollers asked, summed)."""
+        for endpoint, n in other.requests_total.items():
+            self.requests_total[endpoint] = self.requests_total.get(endpoint, 0) + n
+        for pair, n in other.errors_total.items():
+            self.errors_total[pair] = self.errors_total.get(pair, 0) + n
+        for endpoint, hist in other.durations.items():
+            self.durations.setdefault(endpoint, DurationHistogram()).add(hist)
+        self.budget_deferrals_total += other.budget_deferrals_total
+        self.restarts_total += other.restarts_total
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ from tegkit.models.vocabulary import (
     GridStatusValue,
     MeterName,
 )
-from tegkit.monitor.live import DurationHistogram, GatewayLive, LiveState, Status
+from tegkit.monitor.live import GatewayLive, LiveState, PollerCounters, Status
 from tegkit.monitor.readings import Reading
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -134,7 +134,7 @@ class LiveCollector(Collector):
             yield _info(tags, rows)
             yield from _readings(tags, fresh)
             yield from _settings(tags, fresh)
-            yield from _poller(tags, rows)
+            yield from _poller(tags, [(g.counters, key) for g, key in rows])
         yield from _aggregates(
             names, [(g, s, fleet.of(g.name)) for g, s in zip(gateways, statuses, strict=True)]
         )
@@ -251,34 +251,39 @@ def _settings(tags: Sequence[str], rows: list[_Row]) -> Iterator[Metric]:
     yield from (reserve, reserve_app, mode, running)
 
 
-def _poller(tags: Sequence[str], rows: list[_Row]) -> Iterator[Metric]:
+def _poller(
+    tags: Sequence[str],
+    rows: Iterable[tuple[PollerCounters, list[str]]],
+    prefix: str = "tegkit_poller",
+) -> Iterator[Metric]:
+    """The pollers' own metrics: per gateway, or (prefix tegkit_fleet_poller) summed per
+    combination of fleet label values."""
     requests = CounterMetricFamily(
-        "tegkit_poller_requests",
+        f"{prefix}_requests",
         "Requests the poller sent to the gateway, per endpoint",
         labels=[*tags, "endpoint"],
     )
     errors = CounterMetricFamily(
-        "tegkit_poller_errors",
+        f"{prefix}_errors",
         "Failed poller requests per endpoint and kind (stopped, unreachable, timeout, ...)",
         labels=[*tags, "endpoint", "kind"],
     )
     deferred = CounterMetricFamily(
-        "tegkit_poller_budget_deferrals",
+        f"{prefix}_budget_deferrals",
         "Polls put off because the gateway's request budget for the minute was spent",
         labels=tags,
     )
     restarts = CounterMetricFamily(
-        "tegkit_poller_restarts",
+        f"{prefix}_restarts",
         "Times the poller failed and was restarted by its supervisor",
         labels=tags,
     )
     durations = HistogramMetricFamily(
-        "tegkit_poller_request_duration_seconds",
+        f"{prefix}_request_duration_seconds",
         "Time from sending a poller request to its answer",
         labels=[*tags, "endpoint"],
     )
-    for g, key in rows:
-        c = g.counters
+    for c, key in rows:
         for endpoint, n in sorted(c.requests_total.items()):
             requests.add_metric([*key, endpoint], float(n))
         for (endpoint, kind), n in sorted(c.errors_total.items()):
@@ -299,11 +304,7 @@ class _Group:
     soe_app_percent: list[float] = field(default_factory=list)
     grid: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KNOWN_GRID_STATUSES, 0))
     versions: dict[str, int] = field(default_factory=dict)
-    requests: dict[str, int] = field(default_factory=dict)
-    errors: dict[tuple[str, str], int] = field(default_factory=dict)
-    deferrals: int = 0
-    restarts: int = 0
-    durations: dict[str, tuple[list[int], float]] = field(default_factory=dict)  # counts, sum
+    counters: PollerCounters = field(default_factory=PollerCounters)  # the pollers' sum
 
 
 def _group(
@@ -317,19 +318,7 @@ def _group(
         group.statuses[status] += 1
         if g.version is not None:
             group.versions[g.version] = group.versions.get(g.version, 0) + 1
-        c = g.counters
-        for endpoint, n in c.requests_total.items():
-            group.requests[endpoint] = group.requests.get(endpoint, 0) + n
-        for pair, n in c.errors_total.items():
-            group.errors[pair] = group.errors.get(pair, 0) + n
-        group.deferrals += c.budget_deferrals_total
-        group.restarts += c.restarts_total
-        for endpoint, hist in c.durations.items():
-            counts, sum_s = group.durations.get(endpoint, ([0] * len(hist.counts), 0.0))
-            group.durations[endpoint] = (
-                [a + b for a, b in zip(counts, hist.counts, strict=True)],
-                sum_s + hist.sum_s,
-            )
+        group.counters.add(g.counters)
         reading = g.reading
         if status != "ok" or reading is None:
             continue  # a gateway without fresh data adds nothing to sums: it is counted only
@@ -378,32 +367,8 @@ def _aggregates(
     firmware = GaugeMetricFamily(
         "tegkit_fleet_firmware_gateways", "Gateways per firmware version", labels=[*tags, "version"]
     )
-    requests = CounterMetricFamily(
-        "tegkit_fleet_poller_requests",
-        "Requests the pollers sent, per endpoint",
-        labels=[*tags, "endpoint"],
-    )
-    errors = CounterMetricFamily(
-        "tegkit_fleet_poller_errors",
-        "Failed poller requests per endpoint and kind",
-        labels=[*tags, "endpoint", "kind"],
-    )
-    deferred = CounterMetricFamily(
-        "tegkit_fleet_poller_budget_deferrals",
-        "Polls put off because a gateway's request budget for the minute was spent",
-        labels=tags,
-    )
-    restarts = CounterMetricFamily(
-        "tegkit_fleet_poller_restarts",
-        "Times a poller failed and was restarted by its supervisor",
-        labels=tags,
-    )
-    durations = HistogramMetricFamily(
-        "tegkit_fleet_poller_request_duration_seconds",
-        "Time from sending a poller request to its answer",
-        labels=[*tags, "endpoint"],
-    )
-    for values, group in sorted(_group(rows).items()):
+    groups = sorted(_group(rows).items())
+    for values, group in groups:
         key = list(values)
         for status, n in group.statuses.items():
             gateways.add_metric([*key, status], float(n))
@@ -418,21 +383,8 @@ def _aggregates(
             grid.add_metric([*key, status], float(n))
         for version, n in sorted(group.versions.items()):
             firmware.add_metric([*key, version], float(n))
-        for endpoint, n in sorted(group.requests.items()):
-            requests.add_metric([*key, endpoint], float(n))
-        for (endpoint, kind), n in sorted(group.errors.items()):
-            errors.add_metric([*key, endpoint, kind], float(n))
-        deferred.add_metric(key, float(group.deferrals))
-        restarts.add_metric(key, float(group.restarts))
-        for endpoint, (counts, sum_s) in sorted(group.durations.items()):
-            durations.add_metric([*key, endpoint], _cumulative(counts), sum_s)
     yield from (gateways, power, soe_min, soe_mean, grid, firmware)
-    yield from (requests, errors, deferred, restarts, durations)
-
-
-def _cumulative(counts: list[int]) -> list[tuple[str, float]]:
-    hist = DurationHistogram(counts=counts)
-    return hist.cumulative()
+    yield from _poller(tags, [(g.counters, list(v)) for v, g in groups], "tegkit_fleet_poller")
 
 
 #: (gateway, rule, result, count) of each plan's outcomes; rules come from the plan files
