@@ -6,8 +6,6 @@ simulated gateways is the point."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,6 +24,7 @@ from fleet_live import (
 )
 from monitor_helpers import sim_clock, target
 from playwright.async_api import Browser, Page, async_playwright
+from test_dashboard import ARGS, CHROMIUM, _need_chromium, watch
 
 from tegkit import percent
 from tegkit.models.vocabulary import POWER_NAMES, GridStatusValue
@@ -36,22 +35,8 @@ from tegkit.monitor.service import Monitor
 from tegkit.monitor.web import _CSP_PAGE
 from tegkit.sim import Simulator
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 N = 1000
 STATUS_ORDER = ["unauthorized", "stopped", "unreachable", "stale", "ok"]  # worst first
-
-
-def _need_chromium() -> None:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian's chromium is needed: apt-get install -y chromium (make sysdeps)")
 
 
 @asynccontextmanager
@@ -63,26 +48,6 @@ async def chromium() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
-
-
-def watch(page: Page) -> list[str]:
-    """Console errors and warnings, uncaught errors, failed requests, answers >= 400."""
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda m: (
-            problems.append(f"console {m.type}: {m.text}")
-            if m.type in ("error", "warning")
-            else None
-        ),
-    )
-    page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
-    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
-    page.on(
-        "response",
-        lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None,
-    )
-    return problems
 
 
 async def open_fleet(
