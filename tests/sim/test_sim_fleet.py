@@ -423,7 +423,7 @@ def test_teg_sim_gateways_json_is_one_line_and_its_state_goes_with_it(tmp_path: 
         (["--gateways", "3", "--password", "x"], "--password"),
         (["--gateways", "3", "--fault", "melt"], "--fault"),
         (["--gateways", "3", "--scenario", "nope@1"], "--scenario"),
-        (["--gateways", "3", "--host", "10.0.0.1"], "host"),
+        (["--gateways", "3", "--host", "10.0.0.1"], "host"),  # refused before any bind
         (["--fault", "drop"], "--fault"),
         (["--addresses"], "--addresses"),
         (["--gateways", "0"], "--gateways"),
