@@ -275,7 +275,10 @@ def _held(store: PostgresStore, worker: str) -> int:
 
 
 def _readings(store: PostgresStore) -> int:
-    rows = store._read("SELECT COALESCE(SUM(n), 0) FROM blocks")
+    rows = store._read(
+        "SELECT (SELECT COALESCE(SUM(n), 0) FROM blocks) "
+        "+ (SELECT COALESCE(SUM(n), 0) FROM block_tails)"  # readings not yet folded
+    )
     return int(rows[0][0])
 
 

@@ -124,7 +124,35 @@ def run(fraction: float | None = None) -> list[tuple[str, float, str]]:
             label = f"history {name} by LA day ({len(h.points)} points, {h.source})"
             rows.append((label, worst * 1000, "ms"))
         store.close()
+        rows += fleet_paced(Path(tmp) / "fleet.db")
     return rows
+
+
+def fleet_paced(db: Path, gateways: int = 200, hours: float = 2.0) -> list[tuple[str, float, str]]:
+    """The monitor's own pattern: each commit holds one new reading of every gateway (a
+    group commit), so every write lands in an hour already holding readings. CPU per
+    reading, averaged over whole hours (the cost grows with an hour's readings if each
+    write rewrites the hour)."""
+    store = SqliteStore(db)
+    rng = random.Random(2)
+    names = [f"gw-{k}" for k in range(gateways)]
+    polls = int(hours * 3600 / STEP_S)
+    start = time.process_time()
+    for i in range(polls):
+        t = T0 + i * STEP_S
+        store.write_readings(
+            Reading(gateway=name, taken_at=t + k * 0.001, load_w=rng.uniform(200, 3000),
+                    load_imported_wh=1000.0 + i * 1.5, soe_raw_percent=50.0,
+                    grid_status="SystemGridConnected")
+            for k, name in enumerate(names)
+        )  # fmt: skip
+    cpu_s = time.process_time() - start
+    store.close()
+    n = polls * gateways
+    return [
+        (f"fleet-paced writes ({gateways} gateways, {hours:g} h)", float(n), "readings"),
+        ("fleet-paced CPU per reading", cpu_s / n * 1e6, "us"),
+    ]
 
 
 if __name__ == "__main__":

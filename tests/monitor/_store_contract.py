@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from tegkit.models.vocabulary import COUNTER_NAMES
 from tegkit.monitor.readings import CloudDay, Event, Gap, Outage, Reading, RetentionPolicy
 from tegkit.monitor.store import Store, StoreClosedError
+from tegkit.monitor.store._sql import FOLD_READINGS
 from tegkit.monitor.store.migrations import LATEST_VERSION
 
 T0 = 1_704_067_200.0  # 2024-01-01T00:00:00Z
@@ -240,6 +241,78 @@ def test_retention_deletes_only_what_the_policy_says(store: Store) -> None:
     }
 
 
+def test_retention_counts_an_hour_kept_only_in_tails(store: Store) -> None:
+    store.write_readings([reading(T0 + 60 * m) for m in range(3)])  # one hour, tails only
+    store.write_readings([reading(T0 + 86400 * 3)])
+    deleted = store.retention(RetentionPolicy(raw_days=1, minute_days=None), now=T0 + 86400 * 3)
+    assert deleted == {"blocks": 1, "rollup_minute": 0}
+    assert store.readings(GW, T0, T0 + 86400 * 4) == [reading(T0 + 86400 * 3)]
+    assert _tails(store) == 1
+    for i in range(1, FOLD_READINGS + 1):  # the writer's tail count was read again: a fold
+        store.write_readings([reading(T0 + 86400 * 3 + 5 * i)])
+    assert _tails(store) < FOLD_READINGS
+    assert len(store.readings(GW, T0, T0 + 86400 * 4)) == FOLD_READINGS + 1
+
+
+def _tails(store: Store) -> int:
+    """Readings held in tails, not yet folded into their hour blocks."""
+    return int(store._read("SELECT COALESCE(SUM(n), 0) FROM block_tails")[0][0])  # type: ignore[attr-defined]
+
+
+def test_readings_written_one_by_one_are_tails_folded_into_hour_blocks(
+    make_store: object,
+) -> None:
+    """The poller's way: one reading per write, across an hour, with a restart between."""
+    rows = [
+        reading(T0 + 3000 + 5 * i, load_imported_wh=float(i), grid_status=None if i % 7 else "x")
+        for i in range(3 * FOLD_READINGS + 11)
+    ]
+    store = make_store()  # type: ignore[operator]
+    half = len(rows) // 2
+    for i, r in enumerate(rows[:half]):
+        assert store.write_readings([r]) == 1
+        assert store.latest(GW) == r
+        assert _tails(store) < FOLD_READINGS
+        if i % 23 == 0:  # blocks and tails read as one, in time order
+            assert store.readings(GW, T0, T0 + 86400) == rows[: i + 1]
+    store.close()
+    store = make_store()  # type: ignore[operator]  # a restart: tails are read from the file
+    for r in rows[half:]:
+        store.write_readings([r])
+        assert _tails(store) < FOLD_READINGS
+    assert store.readings(GW, T0, T0 + 86400) == rows
+    assert store.readings(GW, T0 + 3600, T0 + 3700) == [
+        r for r in rows if 3600 <= r.taken_at - T0 < 3700
+    ]
+    # the hour before the reading that crossed into the next one was folded whole
+    folded = store._read("SELECT block_ms, n FROM blocks ORDER BY block_ms")  # type: ignore[attr-defined]
+    assert folded[0] == (int(T0 * 1000), sum(1 for r in rows if r.taken_at < T0 + 3600))
+    raw = store.history(GW, T0 + 3000, T0 + 6000, step_s=5)
+    assert [p.load_w for p in raw.points if p.load_w is not None] == [1500.0] * len(rows)
+    energy = store.energy(GW, T0, T0 + 86400, "hour")
+    assert sum(b.load_imported_wh for b in energy) == float(len(rows) - 1)
+    # a reading at a time already stored replaces it, whether it sits in a block or a tail
+    store.write_readings([reading(rows[0].taken_at, load_w=1.0)])
+    store.write_readings([reading(rows[-1].taken_at, load_w=2.0)])
+    kept = store.readings(GW, T0, T0 + 86400)
+    assert len(kept) == len(rows) and kept[0].load_w == 1.0 and kept[-1].load_w == 2.0
+    assert store.latest(GW) == kept[-1]
+    store.close()
+
+
+def test_a_fleet_writing_together_keeps_each_gateways_readings(store: Store) -> None:
+    names = [f"gw-{k}" for k in range(5)]
+    written: dict[str, list[Reading]] = {n: [] for n in names}
+    for i in range(FOLD_READINGS + 5):
+        batch = [reading(T0 + 5 * i + k, gateway=n, site_w=float(k)) for k, n in enumerate(names)]
+        for r in batch:
+            written[r.gateway].append(r)
+        assert store.write_readings(batch) == len(names)
+    for n in names:
+        assert store.readings(n, T0, T0 + 3600) == written[n]
+        assert store.latest(n) == written[n][-1]
+
+
 def test_an_older_schema_is_upgraded_on_open(make_store: object) -> None:
     old = make_store(migrate_upto=1)  # type: ignore[operator]
     assert old.schema_version() == 1
@@ -266,7 +339,7 @@ def test_an_older_schema_is_upgraded_on_open(make_store: object) -> None:
         )
     old.close()
     new = make_store()  # type: ignore[operator]
-    assert new.schema_version() == LATEST_VERSION == 5
+    assert new.schema_version() == LATEST_VERSION == 6
     # version 3: outages say who saw them; those recorded before were the monitor's own
     assert new.outages(GW, T0, T0 + 1) == [Outage(GW, T0, T0 + 0.005, "local")]
     assert new.cloud_days(GW, T0, T0 + 86400) == []

@@ -17,6 +17,7 @@ from _store_contract import *  # noqa: F403 - the shared contract tests run here
 
 from tegkit.monitor.readings import Reading
 from tegkit.monitor.store import AsyncStore, StoreClosedError, open_store
+from tegkit.monitor.store._sql import FOLD_READINGS
 from tegkit.monitor.store.sqlite import SqliteStore
 
 
@@ -32,7 +33,7 @@ WRITER = textwrap.dedent(
     from tegkit.monitor.store.sqlite import SqliteStore
 
     store = SqliteStore(sys.argv[1])
-    batch_size = 500
+    batch_size = int(sys.argv[2])
     for b in range(10**6):
         t0 = 1_704_067_200 + b * batch_size * 5
         store.write_readings(
@@ -45,32 +46,46 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_every_reported_commit_survives_kill_9(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("batch_size", "batches"),
+    [(500, 30), (1, 3 * FOLD_READINGS + 7)],  # whole hours; the poller's one reading a write
+)
+def test_every_reported_commit_survives_kill_9(
+    tmp_path: Path, batch_size: int, batches: int
+) -> None:
     db = tmp_path / "crash.db"
     proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", WRITER, str(db), str(batch_size)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     reported = -1
     for line in proc.stdout:
         reported = int(line)
-        if reported >= 30:
+        if reported >= batches:
             break
     os.kill(proc.pid, signal.SIGKILL)  # mid-way through the next batch
     proc.wait()
-    assert reported >= 30, "the writer died before committing anything"
+    assert reported >= batches, "the writer died before committing enough"
 
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     conn.close()
     store = SqliteStore(db)
     rows = store.readings("gw", 0, 2e9)
-    batches = {int(r.load_w or 0) for r in rows}
-    assert set(range(reported + 1)) <= batches
-    assert len(rows) == 500 * len(batches)  # whole batches only: a commit is all or nothing
+    kept = {int(r.load_w or 0) for r in rows}
+    assert set(range(reported + 1)) <= kept
+    assert len(rows) == batch_size * len(kept)  # whole batches: a commit is all or nothing
     # rollups committed with their readings: energy adds up to the stored counters
     total = sum(b.load_imported_wh for b in store.energy("gw", 0, 2e9, "hour"))
     assert total == (rows[-1].load_imported_wh or 0) - (rows[0].load_imported_wh or 0)
+    # the recorder goes on where the killed one stopped: its tails fold into the blocks
+    t = rows[-1].taken_at
+    for i in range(1, FOLD_READINGS + 1):
+        store.write_readings([Reading(gateway="gw", taken_at=t + 5 * i, load_w=-1.0)])
+    assert store.readings("gw", 0, 2e9) == rows + store.readings("gw", t + 1, 2e9)
+    assert len(store.readings("gw", t + 1, 2e9)) == FOLD_READINGS
     store.close()
 
 
@@ -139,6 +154,29 @@ def test_the_database_is_created_0600_in_folders_created_0700(tmp_path: Path) ->
     assert modes == dict.fromkeys(("monitor.db", "monitor.db-wal", "monitor.db-shm"), 0o600)
     for folder in (tmp_path / "a", tmp_path / "a" / "b"):
         assert folder.stat().st_mode & 0o777 == 0o700, folder
+
+
+def test_a_failed_fold_leaves_the_tails_as_they_were(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "m.db")
+    rows = [Reading(gateway="g", taken_at=5.0 * i, load_w=float(i)) for i in range(FOLD_READINGS)]
+    for r in rows[:-1]:
+        store.write_readings([r])
+    other = sqlite3.connect(tmp_path / "m.db")
+    other.execute(  # the write that makes FOLD_READINGS folds: refuse its block
+        "CREATE TRIGGER refuse_fold BEFORE INSERT ON blocks BEGIN SELECT RAISE(ABORT, 'no'); END"
+    )
+    other.commit()
+    with pytest.raises(sqlite3.IntegrityError, match="no"):
+        store.write_readings([rows[-1]])
+    assert store.readings("g", 0, 1e9) == rows[:-1]
+    other.execute("DROP TRIGGER refuse_fold")
+    other.commit()
+    other.close()
+    store.write_readings([rows[-1]])  # the writer's tail count rolled back with the rest
+    assert store._read("SELECT COUNT(*) FROM block_tails") == [(0,)]
+    assert store._read("SELECT n FROM blocks") == [(FOLD_READINGS,)]
+    assert store.readings("g", 0, 1e9) == rows
+    store.close()
 
 
 async def test_aclose_waits_for_reads_in_flight_then_refuses(tmp_path: Path) -> None:

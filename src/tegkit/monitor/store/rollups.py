@@ -8,6 +8,9 @@ rollups and the SQL find their columns there by name, never by a position of the
 Full-resolution readings are stored per gateway in hour blocks: the columns of the
 layout, each delta-encoded and the whole zlib-compressed, behind a format byte. A year of
 5-second readings is then tens of megabytes where one row per reading costs hundreds.
+A write of a few readings goes to a tail (a small block of its own beside its hour);
+the tails are folded into the hour block every few minutes, so a poll never rewrites the
+whole hour (see ``_sql``).
 ``BLOCK_LAYOUTS`` keeps every format ever written: a new field is a new format (and a
 test fails until it is), so old blocks keep their meaning.
 
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import zlib
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import accumulate, pairwise
 from typing import Any, NamedTuple
 
@@ -268,6 +271,21 @@ def merge_columns(old: Columns, new: Columns) -> Columns:
     by_ts.update({row[TS]: row for row in zip(*new, strict=True)})
     rows = [by_ts[t] for t in sorted(by_ts)]
     return [list(c) for c in zip(*rows, strict=True)]
+
+
+def merge_parts(parts: Iterable[Columns]) -> Columns:
+    """The readings of blocks written one after another (an hour block, then its tails),
+    sorted by time; a later part's reading replaces an earlier one at the same ms."""
+    merged: Columns = [[] for _ in BLOCK_COLUMNS]
+    for part in parts:
+        if not part[TS]:
+            continue
+        if not merged[TS] or part[TS][0] > merged[TS][-1]:
+            for col, values in zip(merged, part, strict=True):
+                col.extend(values)  # the usual case: each part follows the last
+        else:
+            merged = merge_columns(merged, part)
+    return merged
 
 
 def slice_columns(cols: Columns, i: int, j: int) -> Columns:
