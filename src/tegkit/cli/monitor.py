@@ -34,6 +34,7 @@ import platformdirs
 
 from tegkit import logs
 from tegkit.automation.plan import Plan
+from tegkit.cli._loop import event_loop_option, run
 from tegkit.cli._memory import prepare_long_run
 from tegkit.cli.monitor_export import export_command
 from tegkit.cli.output import json_option
@@ -648,6 +649,7 @@ _DEMO_EPILOG = "\b\nExample:\n  teg demo --scenario evening-outage --speed 120"
     f"follows the label values. Default: per gateway up to {PER_GATEWAY_MAX} gateways.",
 )
 @mqtt_options
+@event_loop_option
 @logs.log_format_option
 @click.pass_context
 def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> None:
@@ -704,9 +706,9 @@ def monitor(ctx: click.Context, /, gateways: tuple[str, ...], **opts: Any) -> No
         if mqtt is not None:  # a broker that refuses us ends it before anything starts
             _check_broker(ctx, mqtt)
         if worker is not None:
-            asyncio.run(_serve_worker(mon, fleet_gateways, db, *worker, ctx=ctx))
+            run(_serve_worker(mon, fleet_gateways, db, *worker, ctx=ctx), opts["event_loop"])
             return
-        refused = asyncio.run(_serve_until_signal(mon, announce, reload))
+        refused = run(_serve_until_signal(mon, announce, reload), opts["event_loop"])
     if refused:
         from tegkit.cli.exit_codes import AUTHENTICATION
 
@@ -1178,6 +1180,7 @@ async def _only_site(client: Any) -> int:
     callback=_check_token,
     help=f"Enables the controls behind a login with this token (prefer {CONTROL_TOKEN_ENV}).",
 )
+@event_loop_option
 @logs.log_format_option
 @click.pass_context
 def demo(
@@ -1188,6 +1191,7 @@ def demo(
     db: str | None,
     backfill_hours: float,
     control_token: str | None,
+    event_loop: str,
     log_format: logs.LogFormat,
 ) -> None:
     """Run the simulator and the monitor together: a populated dashboard in seconds."""
@@ -1230,7 +1234,7 @@ def demo(
             )
 
     with logs.to_stderr(log_format, verbose=_verbose(ctx)):
-        asyncio.run(main())
+        run(main(), event_loop)
 
 
 __all__ = ["demo", "monitor", "parse_listen", "resolve_targets"]

@@ -25,7 +25,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from aiohttp import web
@@ -239,8 +239,8 @@ class _Guard(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a stream transport; not an isinstance check: uvloop's are not asyncio's subclasses
+        self.transport = cast(asyncio.Transport, transport)
         self._edge._opened(self)
         self.arm()
         self.inner.connection_made(transport)
@@ -302,9 +302,9 @@ class _Refused(asyncio.Protocol):
     )  # fmt: skip
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        transport.write(self.ANSWER)
-        transport.close()
+        stream = cast(asyncio.Transport, transport)  # asyncio's or uvloop's: see _Guard
+        stream.write(self.ANSWER)
+        stream.close()
 
 
 class _EdgeHandler(RequestHandler):
