@@ -118,6 +118,14 @@ def _upsert_rollup(table: str) -> str:
     )
 
 
+_UPSERT_STATE = (
+    "INSERT INTO gateway_state VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (gateway_id) DO UPDATE SET last_ms = excluded.last_ms, "
+    "c1 = excluded.c1, c2 = excluded.c2, c3 = excluded.c3, c4 = excluded.c4, "
+    "c5 = excluded.c5, c6 = excluded.c6, outage_start_ms = excluded.outage_start_ms"
+)
+
+
 class _State:
     """Where the writer stands for one gateway: the gateway_state row, and the readings in
     its tails per hour block (block_ms -> count)."""
@@ -323,8 +331,13 @@ class SqlStore(ABC):
                                 name,
                                 len(by_gateway.pop(name)),
                             )
+                    # rollups and positions are only written here: one call per table for
+                    # the whole batch, not one per gateway (a fleet's group commit)
+                    upserts: dict[str, list[tuple[Any, ...]]] = {}
                     for name, readings in by_gateway.items():
-                        count += self._write_gateway(name, readings)
+                        count += self._write_gateway(name, readings, upserts)
+                    for sql, rows in upserts.items():
+                        self._wmany(sql, rows)
             except BaseException:
                 # the transaction rolled back: forget ids and positions it created
                 self._gateway_ids, self._status_codes, self._states = names, codes, states
@@ -378,7 +391,10 @@ class SqlStore(ABC):
             self._warn_unstorable(r, field)
         return ru.sort_columns(ru.columns_from_fields(ru.by_field(kept), self._status_codes))
 
-    def _write_gateway(self, name: str, readings: list[Reading]) -> int:
+    def _write_gateway(
+        self, name: str, readings: list[Reading], upserts: dict[str, list[tuple[Any, ...]]]
+    ) -> int:
+        """Write one gateway's readings; its rollup and position rows go to `upserts`."""
         gid = self._gateway_id(name)
         self._gateway_ids[name] = gid
         cols = self._columns(readings)
@@ -403,26 +419,19 @@ class SqlStore(ABC):
                 ("rollup_hour", hours),
                 ("rollup_day", days),
             ):
-                self._wmany(
-                    _upsert_rollup(table),
-                    [
-                        (gid, b, *(None if v == ru.MISSING else v for v in row))
-                        for b, row in rows.items()
-                    ],
+                upserts.setdefault(_upsert_rollup(table), []).extend(
+                    (gid, b, *(None if v == ru.MISSING else v for v in row))
+                    for b, row in rows.items()
                 )
             self._derive_outages(gid, state, fresh)
             state.last_ms = ts[-1]
-            self._wexec(
-                "INSERT INTO gateway_state VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (gateway_id) DO UPDATE SET last_ms = excluded.last_ms, "
-                "c1 = excluded.c1, c2 = excluded.c2, c3 = excluded.c3, c4 = excluded.c4, "
-                "c5 = excluded.c5, c6 = excluded.c6, outage_start_ms = excluded.outage_start_ms",
+            upserts.setdefault(_UPSERT_STATE, []).append(
                 (
                     gid,
                     state.last_ms,
                     *(None if c == ru.MISSING else c for c in state.counters),
                     state.outage_start_ms,
-                ),
+                )
             )
         self._states[gid] = state
         return len(ts)
