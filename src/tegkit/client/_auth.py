@@ -199,6 +199,7 @@ class Authenticator:
         self._max_login_backoff_s = max_login_backoff_s
         self._clock = clock
         self.state = SessionState()
+        self._headers: tuple[SessionState, Mapping[str, str]] | None = None
         self.generation = 0  # bumped by every successful login
         self.logins_sent = 0
         self._failures = 0
@@ -221,6 +222,12 @@ class Authenticator:
     def change_password(self, password: str) -> None:
         """Use `password` for later logins (after the gateway accepted a change)."""
         self._credentials = replace(self._credentials, password=password)
+
+    def _session_headers(self) -> Mapping[str, str]:
+        """The session's request headers, built once per session: every request sends them."""
+        if self._headers is None or self._headers[0] is not self.state:
+            self._headers = (self.state, self.state.headers())
+        return self._headers[1]
 
     async def _load_file(self) -> None:
         if self._file_loaded or self._file is None:
@@ -365,7 +372,7 @@ class Authenticator:
             await self.login()
         generation = self.generation
         had_session = self.state.active
-        reply = await send(self.state.headers())
+        reply = await send(self._session_headers())
         denied = reply.status == 401 or (
             reply.status == 403 and (relogin_on_403 or not had_session)
         )
@@ -376,7 +383,7 @@ class Authenticator:
         if self.generation == generation:
             # Nobody renewed the session while we waited: this caller logs in (shared).
             await self.login()
-        retried = await send(self.state.headers())
+        retried = await send(self._session_headers())
         if retried.status != 401:
             self._failures = 0
         elif self._clock() >= self._blocked_until:
