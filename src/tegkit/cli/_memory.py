@@ -5,7 +5,9 @@ asyncio's TLS layer gives every connection a zero-filled read buffer of 256 KiB 
 `max_size` of asyncio.sslproto.SSLProtocol, a class attribute): with two connections per
 gateway a thousand gateways would hold 500 MB in buffers alone. Answers of the gateway's
 local API are a few kilobytes; 16 KiB (one TLS record) reads them in one pass, a larger
-one in a few.
+one in a few. On uvloop (tegkit.cli._loop) that class is not used and the setting changes
+nothing: uvloop's TLS layer allocates its 256 KiB read buffer without filling it, so only the
+pages a read touches take memory (1,000 gateways: RSS 334 MB on uvloop, 365 MB on asyncio).
 
 The objects made at import time (the modules, scipy's, aiohttp's...) live as long as the
 process: frozen out of the garbage collector's generations, a full collection no longer walks
