@@ -59,8 +59,8 @@ event_loop_option = click.option(
     default="auto",
     show_default=True,
     callback=_check,
-    help="The event loop: uvloop (less CPU per poll) when it is installed with auto; "
-    "asyncio for Python's own.",
+    help="auto: uvloop where it is installed (less CPU per poll), else asyncio's own loop; "
+    "asyncio: Python's own loop in any case.",
 )
 
 
