@@ -1,7 +1,7 @@
 """The event loop of the long-running commands (`teg monitor`, `teg demo`).
 
 uvloop (libuv) spends less CPU than asyncio's own loop on each of the monitor's TLS polls
-(1,000 simulated gateways: about 55 % of a core down to 44 %). It is a dependency where it
+(1,000 simulated gateways: about 50 % of a core down to 42 %). It is a dependency where it
 builds (not on Windows); where it is not installed asyncio's loop runs, unasked.
 `--event-loop asyncio` chooses asyncio's loop anyway.
 """
