@@ -15,7 +15,10 @@ default 180 s) of wall time:
 - requests per gateway per minute: the monitor's own count of each gateway's requests
   (/api/live `requests_total`), the most over gateways, against the budget (90 a minute);
 - store growth per gateway-day: the database's used pages (page_count - freelist, read
-  through a reader connection) over the window, per gateway, scaled to a day.
+  through a reader connection) over the window, per gateway, scaled to a day. The tails
+  (a poll's reading waits there until its gateway has FOLD_READINGS of them to fold into
+  the hour block) are a bounded buffer that fills during a short window: their readings
+  are counted at the bytes a reading takes in the blocks at the end of the run.
 
 Then a second window (TEG_BENCH_FLEET_FAULT_WINDOW_S, default 120 s) with the first gateway
 slow (every
@@ -62,14 +65,38 @@ LATENESS_TARGET_S = 1.0
 _MONITOR = "import sys; from tegkit.cli.monitor import monitor; monitor(sys.argv[1:])"
 
 
-def _used_bytes(db: Path) -> int:
-    """Bytes of the database's pages in use, as a reader sees them (WAL included)."""
+_TAILS = "('block_tails', 'block_tails_by_block')"
+
+
+def _used_bytes(db: Path) -> tuple[int, int]:
+    """(bytes of the database's pages in use but the tails', readings in the tails), as a
+    reader sees them (WAL included). The tails are a buffer of at most FOLD_READINGS
+    readings a gateway, folded into hour blocks every few minutes: their growth over a
+    short window is counted at what their readings take once folded (see run())."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         free = conn.execute("PRAGMA freelist_count").fetchone()[0]
         size = conn.execute("PRAGMA page_size").fetchone()[0]
-        return int((pages - free) * size)
+        tails = conn.execute(f"SELECT COUNT(*) FROM dbstat WHERE name IN {_TAILS}").fetchone()[0]
+        held = conn.execute("SELECT COALESCE(SUM(n), 0) FROM block_tails").fetchone()[0]
+        return int((pages - free - tails) * size), int(held)
+    finally:
+        conn.close()
+
+
+def _folded_bytes_per_reading(db: Path) -> float:
+    """Bytes a reading takes in the hour blocks (the tails' own size where nothing was
+    folded yet: larger, so the growth is not understated)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        for table in ("blocks", "block_tails"):
+            size, n = conn.execute(
+                f"SELECT COALESCE(SUM(length(data)), 0), COALESCE(SUM(n), 0) FROM {table}"
+            ).fetchone()
+            if n:
+                return float(size) / float(n)
+        return 0.0
     finally:
         conn.close()
 
@@ -106,7 +133,8 @@ class Window:
     p99_s: float
     polls: int
     requests_per_min: dict[str, float]
-    growth_bytes: int
+    growth_bytes: int  # used pages but the tails'
+    tail_readings: int  # readings that went into the tails (less those folded out)
     start: float  # epoch s
     end: float
 
@@ -209,7 +237,7 @@ class Bench:
         return Window(
             100.0 * (cpu1 - cpu0) / elapsed, 100.0 * (sim1 - sim0) / elapsed,
             max(rss_max, rss_end), rss_end, p50, p99, polls,
-            per_min, used1 - used0, start, end,
+            per_min, used1[0] - used0[0], used1[1] - used0[1], start, end,
         )  # fmt: skip
 
     async def fault(self, http: aiohttp.ClientSession, name: str, body: dict[str, Any]) -> None:
@@ -269,7 +297,8 @@ async def _run(tmp: Path) -> list[tuple[str, float, str]]:
     fault_share, fault_late = on_time(fault_counts, faulty, others)
     missing = sum(1 for g in names if calm_counts[g] == 0)
     max_rpm = max(calm.requests_per_min.values())
-    growth = calm.growth_bytes / n / (calm.end - calm.start) * 86400
+    folded = calm.growth_bytes + calm.tail_readings * _folded_bytes_per_reading(bench.db)
+    growth = folded / n / (calm.end - calm.start) * 86400
     t = f"{n} gw"
     rows += [
         (f"fleet {t}: warm-up until every gateway has a reading", warm_s, "s"),

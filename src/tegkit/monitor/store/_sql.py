@@ -118,6 +118,7 @@ def _upsert_rollup(table: str) -> str:
     )
 
 
+_INSERT_TAIL = "INSERT INTO block_tails (gateway_id, block_ms, n, data) VALUES (?, ?, ?, ?)"
 _UPSERT_STATE = (
     "INSERT INTO gateway_state VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (gateway_id) DO UPDATE SET last_ms = excluded.last_ms, "
@@ -402,8 +403,12 @@ class SqlStore(ABC):
         if not ts:
             return 0
         state = self._state(gid)
-        for block_ms, i, j in ru.split_by(ts, ru.BLOCK_MS):
-            self._write_block(gid, state, block_ms, ru.slice_columns(cols, i, j))
+        spans = ru.split_by(ts, ru.BLOCK_MS)  # (hour block, first, last) of the readings
+        # a tail can wait for the batch's one insert unless a fold of this gateway's other
+        # hour, later in this call, must read it
+        tails = upserts if len(spans) == 1 else None
+        for block_ms, i, j in spans:
+            self._write_block(gid, state, block_ms, ru.slice_columns(cols, i, j), tails)
         # rollups and outages follow the stream in time order; a late reading is kept
         # at full resolution only, so counters are never counted twice
         first = bisect.bisect_right(ts, state.last_ms)
@@ -436,17 +441,26 @@ class SqlStore(ABC):
         self._states[gid] = state
         return len(ts)
 
-    def _write_block(self, gid: int, state: _State, block_ms: int, part: ru.Columns) -> None:
-        """Store the readings of one hour: as a tail, or folded with the tails into the
-        hour block when that makes FOLD_READINGS (see the module docstring)."""
+    def _write_block(
+        self,
+        gid: int,
+        state: _State,
+        block_ms: int,
+        part: ru.Columns,
+        later: dict[str, list[tuple[Any, ...]]] | None,
+    ) -> None:
+        """Store the readings of one hour: as a tail (inserted with the batch's others when
+        `later` is given), or folded with the tails into the hour block when that makes
+        FOLD_READINGS (see the module docstring)."""
         for other in [b for b in state.tails if b != block_ms]:
             self._fold(gid, state, other)  # its hour closed (or a late reading came)
         held = state.tails.get(block_ms, 0) + len(part[ru.TS])
         if held < FOLD_READINGS:
-            self._wexec(
-                "INSERT INTO block_tails (gateway_id, block_ms, n, data) VALUES (?, ?, ?, ?)",
-                (gid, block_ms, len(part[ru.TS]), ru.encode_block(part)),
-            )
+            row = (gid, block_ms, len(part[ru.TS]), ru.encode_block(part))
+            if later is None:
+                self._wexec(_INSERT_TAIL, row)
+            else:
+                later.setdefault(_INSERT_TAIL, []).append(row)
             state.tails[block_ms] = held
         else:
             self._fold(gid, state, block_ms, part)

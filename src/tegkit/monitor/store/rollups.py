@@ -232,10 +232,13 @@ def encode_block(cols: Columns) -> bytes:
     if len(cols) != len(BLOCK_COLUMNS):
         raise ValueError(f"a block has {len(BLOCK_COLUMNS)} columns, not {len(cols)}")
     n = len(cols[0])
-    buf = array("q")
-    for col in cols:
-        buf.append(col[0])
-        buf.extend([b - a for a, b in pairwise(col)])
+    if n == 1:  # a poll's reading (a tail): no deltas to take
+        buf = array("q", [col[0] for col in cols])
+    else:
+        buf = array("q")
+        for col in cols:
+            buf.append(col[0])
+            buf.extend([b - a for a, b in pairwise(col)])
     return bytes([BLOCK_FORMAT]) + n.to_bytes(4, "little") + zlib.compress(buf.tobytes(), 1)
 
 
