@@ -9,9 +9,10 @@ A write of fewer than ``FOLD_READINGS`` readings into an hour (a poll's reading)
 committed as a tail: a small block in ``block_tails``. Once a gateway's tails hold
 ``FOLD_READINGS`` readings, or a reading arrives for another hour, they are folded into
 their hour blocks in the same transaction. Rewriting the whole hour block for each
-5-second reading cost a fleet of 1,000 gateways a third of the monitor's CPU; a fold
-every five minutes costs a sixtieth of that. Reads take blocks and tails in one statement,
-so they see one snapshot whatever the writer folds meanwhile.
+5-second reading made a write's cost grow with its hour (the largest part of a fleet
+monitor's store work); a fold every five minutes shares that cost among 60 writes. Reads
+take blocks and tails in one statement, so they see one snapshot whatever the writer folds
+meanwhile.
 """
 
 from __future__ import annotations
