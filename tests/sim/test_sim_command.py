@@ -52,18 +52,23 @@ async def test_printed_cloud_tokens_open_the_simulated_owner_api(tmp_path: Path)
     assert "simulator stopped" in out
 
 
+def _sim_refuses(option: str, value: str) -> str:
+    """`python -m tegkit.sim --port 0 OPTION VALUE` must be a usage error: its stderr."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tegkit.sim", "--port", "0", option, value],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 2, (option, value, done.stderr)
+    assert "Traceback" not in done.stderr
+    return done.stderr
+
+
 def test_a_speed_that_is_no_number_of_seconds_is_a_usage_error(tmp_path: Path) -> None:
     for speed in ("inf", "nan", "-1", "1e9"):
-        done = subprocess.run(
-            [sys.executable, "-m", "tegkit.sim", "--port", "0", "--speed", speed],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
-        assert done.returncode == 2, (speed, done.stderr)
-        assert "--speed" in done.stderr
-        assert "Traceback" not in done.stderr
+        assert "--speed" in _sim_refuses("--speed", speed)
 
 
 def test_the_simulator_refuses_a_speed_it_cannot_keep() -> None:
@@ -80,13 +85,4 @@ def test_a_scenario_that_is_not_one_is_a_usage_error(tmp_path: Path) -> None:
         tmp_path / "bad-value.toml",
         tmp_path / "not-toml.toml",
     ):
-        done = subprocess.run(
-            [sys.executable, "-m", "tegkit.sim", "--port", "0", "--scenario", str(scenario)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
-        assert done.returncode == 2, (scenario, done.stderr)
-        assert "Invalid value for --scenario" in done.stderr
-        assert "Traceback" not in done.stderr
+        assert "Invalid value for --scenario" in _sim_refuses("--scenario", str(scenario))
