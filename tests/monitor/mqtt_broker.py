@@ -43,10 +43,14 @@ PASSWORD = "broker-password-for-tests"
 DEADLINE_S = 30.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_ports(n: int) -> list[int]:
+    """`n` distinct free ports: the sockets stay bound until all are chosen (one after
+    another, the OS may hand the same port out twice)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
 
 
 def _accepts(port: int) -> bool:
@@ -63,7 +67,7 @@ class MosquittoBroker:
             pytest.fail(INSTALL)
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        self.port, self.tls_port, self.cert_port = _free_port(), _free_port(), _free_port()
+        self.port, self.tls_port, self.cert_port = _free_ports(3)
         self.username, self.password = USERNAME, PASSWORD
         ca = CertificateFiles(folder / "ca.pem", folder / "ca-key.pem")
         generate_certificate(ca.cert_path, ca.key_path, "tegkit test CA")
